@@ -1,0 +1,111 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type * as tfType from '@tensorflow/tfjs';
+import type { BackendChoice } from '../config/constants.js';
+import { SpsError } from '../util/errors.js';
+
+export interface SelectedBackend {
+  tf: typeof tfType;
+  /** The tfjs back-end name now active: tensorflow, wasm or cpu. */
+  name: string;
+  /** Why this one: what was tried before it and why that was passed over. */
+  reason: string;
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Path of the native addon of a tfjs-node package, or why it is unusable. The addon is checked for
+ * *before* any import: a failed import of tfjs-node registers ~170 kernels and poisons later attempts
+ * (../shared/docs/backends.md).
+ */
+function nativeAddon(pkg: string): { path?: string; why?: string } {
+  let dir: string;
+  try {
+    dir = dirname(require.resolve(`${pkg}/package.json`));
+  } catch {
+    return { why: `${pkg} is not installed` };
+  }
+  const lib = join(dir, 'lib');
+  const napi = existsSync(lib) ? readdirSync(lib).filter((d) => d.startsWith('napi-v')) : [];
+  for (const d of napi) {
+    const addon = join(lib, d, 'tfjs_binding.node');
+    if (existsSync(addon)) return { path: addon };
+  }
+  return { why: `${pkg} is installed but its native addon (lib/napi-v*/tfjs_binding.node) is missing` };
+}
+
+async function trySet(tf: typeof tfType, name: string): Promise<boolean> {
+  // setBackend returns false instead of throwing, and getBackend() may keep the failed name.
+  try {
+    return (await tf.setBackend(name)) && tf.getBackend() === name;
+  } catch {
+    return false;
+  }
+}
+
+async function tryTensorflow(tf: typeof tfType, notes: string[]): Promise<boolean> {
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    const addon = nativeAddon(pkg);
+    if (!addon.path) {
+      notes.push(addon.why!);
+      continue;
+    }
+    try {
+      await import(pkg);
+    } catch (e) {
+      notes.push(`${pkg} failed to load: ${(e as Error).message.split('\n')[0]}`);
+      continue;
+    }
+    if (await trySet(tf, 'tensorflow')) {
+      notes.push(`using ${pkg} (${addon.path})`);
+      return true;
+    }
+    notes.push(`${pkg} loaded but the tensorflow back end did not initialise`);
+  }
+  return false;
+}
+
+async function tryWasm(tf: typeof tfType, notes: string[]): Promise<boolean> {
+  try {
+    await import('@tensorflow/tfjs-backend-wasm');
+  } catch (e) {
+    notes.push(`@tensorflow/tfjs-backend-wasm failed to load: ${(e as Error).message.split('\n')[0]}`);
+    return false;
+  }
+  if (await trySet(tf, 'wasm')) return true;
+  notes.push('the wasm back end did not initialise');
+  return false;
+}
+
+/**
+ * Activate a back end. `auto` tries tfjs-node-gpu, then tfjs-node, then wasm, then cpu; an explicit
+ * choice that cannot be had is an error, not a silent fallback.
+ */
+export async function selectBackend(choice: BackendChoice): Promise<SelectedBackend> {
+  const tf = await import('@tensorflow/tfjs');
+  // Silences the cpu back end's banner and skips debug-mode checks on every op.
+  tf.enableProdMode();
+  const notes: string[] = [];
+  const done = (name: string, why: string): SelectedBackend => ({ tf, name, reason: [why, ...notes].join('; ') });
+
+  if (choice === 'auto' || choice === 'tensorflow') {
+    if (await tryTensorflow(tf, notes)) return done('tensorflow', `${choice === 'auto' ? 'auto' : 'requested'}: native TensorFlow`);
+    if (choice === 'tensorflow') throw new SpsError(`backend 'tensorflow' is not available: ${notes.join('; ')}. Use --backend wasm (the default CPU back end) or install @tensorflow/tfjs-node where libtensorflow can be downloaded.`);
+  }
+  if (choice === 'auto' || choice === 'wasm') {
+    if (await tryWasm(tf, notes)) return done('wasm', choice === 'auto' ? 'auto: no native TensorFlow, using wasm' : 'requested');
+    if (choice === 'wasm') throw new SpsError(`backend 'wasm' is not available: ${notes.join('; ')}`);
+  }
+  if (await trySet(tf, 'cpu')) return done('cpu', choice === 'auto' ? 'auto: neither native TensorFlow nor wasm available, using the pure-JS cpu back end' : 'requested');
+  throw new SpsError(`backend 'cpu' did not initialise (${notes.join('; ')})`);
+}
+
+/** $SPS_BACKEND, when set, overrides the config's `backend` key; --backend overrides both. */
+export function backendFromEnv(): BackendChoice | undefined {
+  const v = process.env.SPS_BACKEND;
+  if (!v) return undefined;
+  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(v)) throw new SpsError(`SPS_BACKEND=${v}: expected one of auto, tensorflow, wasm, cpu`);
+  return v as BackendChoice;
+}

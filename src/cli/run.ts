@@ -1,0 +1,78 @@
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { expandGrid } from '../config/cells.js';
+import { BACKENDS, type BackendChoice } from '../config/constants.js';
+import { loadExperiment } from '../config/load.js';
+import { backendFromEnv } from '../backend/select.js';
+import { planCells, runSweep } from '../train/sweep.js';
+import { datasetsDir } from '../util/paths.js';
+import { SpsError } from '../util/errors.js';
+import { makeReporter } from './progress.js';
+import { renderPlan } from './ls.js';
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
+  return n;
+}
+
+interface RunOptions {
+  dryRun?: boolean;
+  force?: boolean;
+  jobs: number;
+  failFast?: boolean;
+  out?: string;
+  backend?: BackendChoice;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('run every cell (objective × mode × seed) of an experiment; finished cells are skipped, so rerunning resumes')
+    .argument('<config>', 'experiment file (YAML)')
+    .argument('[overrides...]', 'key.path=value overrides typed by the schema, e.g. train.epochs=3 seeds=[0,1]')
+    .option('--dry-run', 'print the planned cells and how many are already done, run nothing')
+    .option('--force', 'redo finished cells too (the old runs are kept under <out>/.replaced/)')
+    .option('-j, --jobs <n>', 'cells run at once, each in its own process', positiveInt, availableParallelism())
+    .option('--fail-fast', 'stop at the first failed cell')
+    .option('--out <dir>', 'results directory (default: results/<experiment name>)')
+    .addOption(new Option('--backend <name>', 'tfjs back end (overrides SPS_BACKEND and the config)').choices([...BACKENDS]))
+    .addHelpText('after', '\nExamples:\n  sps run configs/smoke.yaml --dry-run\n  sps run configs/ocr.yaml train.epochs=3 seeds=[0,1] --jobs 2\n')
+    .action(async (configFile: string, overrides: string[], opts: RunOptions) => {
+      const loaded = await loadExperiment(configFile, overrides);
+      const exp = loaded.experiment;
+      const backend = opts.backend ?? backendFromEnv();
+      if (backend) exp.backend = backend;
+      const outDir = resolve(opts.out ?? `results/${exp.name}`);
+      const planned = planCells(expandGrid(exp), outDir);
+
+      if (opts.dryRun) {
+        process.stdout.write(renderPlan(planned));
+        const done = planned.filter((p) => p.state === 'done').length;
+        process.stdout.write(`\n${planned.length} cells planned in ${outDir}: ${done} already done, ${planned.length - done} to run${opts.force ? ' (--force: all would be redone)' : ''}\n`);
+        return;
+      }
+      const reporter = makeReporter();
+      const outcomes = await runSweep(loaded.task, planned, {
+        outDir,
+        dataDir: datasetsDir(),
+        jobs: opts.jobs,
+        force: !!opts.force,
+        failFast: !!opts.failFast,
+        configFile: resolve(configFile),
+        command: ['sps', ...process.argv.slice(2)].join(' '),
+        reporter,
+      });
+      const count = (r: string) => outcomes.filter((o) => o.result === r).length;
+      const failures = outcomes.filter((o) => o.result === 'failed');
+      const locked = outcomes.filter((o) => o.result === 'locked');
+      process.stderr.write(
+        `\nsweep ${exp.name}: ${count('done')} done now, ${count('skipped')} already done, ${failures.length} failed, ${locked.length} running elsewhere, ${count('interrupted')} interrupted (results in ${outDir})\n`,
+      );
+      for (const o of locked) process.stderr.write(`  running elsewhere: ${o.cell.folder}: ${o.detail} (if that process is gone, delete ${o.cell.runDir}/.lock)\n`);
+      for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${o.detail}\n    see ${o.cell.runDir}/log.txt\n`);
+      if (failures.length > 0) throw new SpsError(`${failures.length} cell${failures.length > 1 ? 's' : ''} failed; fix the cause and run the same command again (finished cells are kept)`);
+      if (count('interrupted') > 0) throw new SpsError('the sweep was interrupted; run the same command again to finish it', 130);
+    });
+}

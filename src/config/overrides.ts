@@ -1,0 +1,83 @@
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { SpsError } from '../util/errors.js';
+
+export interface Override {
+  /** As typed on the command line, for error messages. */
+  text: string;
+  path: string[];
+  value: unknown;
+}
+
+/** The schema found at `path` below `schema`, looking through defaults, optionals and pipes. */
+export function schemaAt(schema: z.ZodType, path: string[]): z.ZodType | undefined {
+  let s: z.ZodType | undefined = schema;
+  for (const key of path) {
+    s = unwrap(s);
+    if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodType>)[key];
+    else if (s instanceof z.ZodRecord) s = s.valueType as z.ZodType;
+    else return undefined;
+    if (!s) return undefined;
+  }
+  return s && unwrap(s);
+}
+
+function unwrap(s: z.ZodType): z.ZodType {
+  for (;;) {
+    if (s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) {
+      s = s.def.innerType as z.ZodType;
+    } else if (s instanceof z.ZodPipe) {
+      s = s.def.in as z.ZodType;
+    } else {
+      return s;
+    }
+  }
+}
+
+function wantsString(s: z.ZodType | undefined): boolean {
+  return s instanceof z.ZodString || s instanceof z.ZodEnum || s instanceof z.ZodLiteral;
+}
+
+/**
+ * Parse `key.path=value`. The value is read as YAML (so `3`, `1e-3`, `true`, `[0,1]`, `{a: 1}` and
+ * `null` get their natural types); where the schema expects a string, the text is kept verbatim
+ * (`name=2024` stays the string "2024"). `schemaFor` supplies the schema of a path, so task sections
+ * (`data.*`, `model.*`) are typed by the task's own schema.
+ */
+export function parseOverride(text: string, schemaFor: (path: string[]) => z.ZodType | undefined): Override {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new SpsError(`override '${text}': expected key.path=value (e.g. train.epochs=3)`);
+  const key = text.slice(0, eq).trim();
+  const raw = text.slice(eq + 1);
+  const path = key.split('.');
+  if (path.some((p) => !/^[A-Za-z_][A-Za-z0-9_-]*$/.test(p))) {
+    throw new SpsError(`override '${text}': '${key}' is not a key path (use dots between keys, e.g. scaling.selection.size=200)`);
+  }
+  let value: unknown;
+  if (wantsString(schemaFor(path))) {
+    value = raw;
+  } else {
+    try {
+      value = raw.trim() === '' ? '' : parseYaml(raw);
+    } catch (e) {
+      throw new SpsError(`override '${text}': the value is not valid YAML (${(e as Error).message.split('\n')[0]})`);
+    }
+  }
+  return { text, path, value };
+}
+
+/** Set `value` at `path` in a plain object tree, creating intermediate maps; a scalar in the way is an error. */
+export function applyOverride(root: Record<string, unknown>, o: Override): void {
+  let node = root;
+  for (let i = 0; i < o.path.length - 1; i++) {
+    const k = o.path[i];
+    const next = node[k];
+    if (next === undefined || next === null) {
+      node[k] = {};
+    } else if (typeof next !== 'object' || Array.isArray(next)) {
+      throw new SpsError(`override '${o.text}': '${o.path.slice(0, i + 1).join('.')}' is not a section, so it has no key '${o.path[i + 1]}'`);
+    }
+    node = node[k] as Record<string, unknown>;
+  }
+  node[o.path[o.path.length - 1]] = o.value;
+}

@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { BACKENDS, MODES, OBJECTIVES } from './constants.js';
+
+/**
+ * The experiment file schema (README "Config reference" documents every key).
+ * Sections are strict: an unknown key is an error, never silently ignored.
+ * `data` and `model` belong to the task; their schemas come from the task registry.
+ */
+
+const positive = z.number().positive();
+const unique = <T>(xs: T[]) => new Set(xs).size === xs.length;
+
+export const stageSchema = z.strictObject({
+  /** (1) unary network alone, per-position cross-entropy. */
+  unary_epochs: z.int().min(0).default(5),
+  /** (2) pairwise part with the unary part frozen, under the row's objective. */
+  pairwise_epochs: z.int().min(0).default(2),
+  /** (3) everything jointly under the row's objective. */
+  joint_epochs: z.int().min(0).default(5),
+  unary_lr: positive.default(1e-3),
+  pairwise_lr: positive.default(1e-2),
+  joint_lr: positive.default(5e-4),
+});
+
+export const trainSchema = z.strictObject({
+  /** Epochs of the joint-style modes (joint, online, offline, offline-reg). */
+  epochs: z.int().min(1).default(10),
+  batch_size: z.int().min(1).default(32),
+  optimizer: z.enum(['adam', 'sgd', 'momentum']).default('adam'),
+  /** Learning rate of the joint-style modes. */
+  lr: positive.default(1e-3),
+  momentum: z.number().min(0).max(1).default(0.9),
+  weight_decay: z.number().min(0).default(0),
+  /** Clip the global gradient norm at this value; null: no clipping. */
+  grad_clip: positive.nullable().default(null),
+  stage: stageSchema.prefault({}),
+});
+
+export const scalingSchema = z.strictObject({
+  /** Online scaling (Algorithm 1): the α grid searched after every epoch. */
+  alpha_grid: z.array(positive).min(1).refine(unique, 'alpha_grid values must be distinct').default([0.1, 0.2, 0.5, 1, 2, 5, 10]),
+  /** Online scaling: where L_α is measured. */
+  selection: z
+    .strictObject({
+      subset: z.enum(['validation', 'train']).default('validation'),
+      /** Number of examples drawn (seeded) from that subset; null: all of it. */
+      size: z.int().min(1).nullable().default(500),
+    })
+    .prefault({}),
+  /** Offline scaling: the norm in Û = α·U/‖U‖, Ŵ = W/‖W‖ and in the regulariser. */
+  norm: z.enum(['frobenius', 'rms', 'max']).default('frobenius'),
+  /** Offline scaling: norms per example or per mini-batch. */
+  norm_over: z.enum(['example', 'batch']).default('batch'),
+  /** Offline and offline-reg: the target relative scale α. */
+  alpha: positive.default(1),
+  /** offline-reg: weight λ of λ(‖U‖/‖W‖ − α)². */
+  lambda: z.number().min(0).default(0.01),
+});
+
+export const experimentSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'name must be letters, digits, ".", "_" or "-" (it names the results folder)'),
+  task: z.string().min(1),
+  objectives: z.array(z.enum(OBJECTIVES)).min(1).refine(unique, 'objectives must not repeat'),
+  modes: z.array(z.enum(MODES)).min(1).refine(unique, 'modes must not repeat'),
+  /** A list of seeds, or a count n meaning seeds 0..n-1. */
+  seeds: z.union([
+    z.int().min(1).max(1000).transform((n) => Array.from({ length: n }, (_, i) => i)),
+    z.array(z.int().min(0)).min(1).refine(unique, 'seeds must not repeat'),
+  ]),
+  data: z.record(z.string(), z.unknown()).default({}),
+  model: z.record(z.string(), z.unknown()).default({}),
+  train: trainSchema.prefault({}),
+  scaling: scalingSchema.prefault({}),
+  backend: z.enum(BACKENDS).default('auto'),
+});
+
+export type Experiment = z.output<typeof experimentSchema>;
+export type TrainConfig = z.output<typeof trainSchema>;
+export type ScalingConfig = z.output<typeof scalingSchema>;

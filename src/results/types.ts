@@ -1,0 +1,65 @@
+/**
+ * The on-disk layout of one run folder (see README "Results layout"). Every file is written
+ * atomically; a run is finished only when run.json says `done` and final.json exists.
+ *
+ *   <results-dir>/<experiment>/<run folder>/
+ *     config.json    the resolved cell config (CellConfig); its hash is the run id
+ *     run.json       RunRecord: status, times, back end, versions, git, host, seed
+ *     metrics.jsonl  one EpochRecord per line
+ *     final.json     FinalRecord: test metrics
+ *     log.txt        human-readable log
+ *   <results-dir>/<experiment>/sweep.json   the planned cells of the last `sps run` (SweepRecord)
+ */
+
+export type RunStatus = 'running' | 'done' | 'failed';
+
+export interface RunRecord {
+  id: string;
+  status: RunStatus;
+  experiment: string;
+  task: string;
+  objective: string;
+  mode: string;
+  seed: number;
+  /** How many seeds the sweep that started this run planned for its (task, objective, mode) cell. */
+  planned_seeds: number;
+  started_at: string;
+  ended_at?: string;
+  duration_s?: number;
+  backend?: { name: string; reason: string };
+  versions: Record<string, string>;
+  git: { commit: string | null; dirty: boolean | null };
+  host: string;
+  pid: number;
+  node: string;
+  command: string;
+  error?: { message: string; stack?: string; epoch?: number };
+}
+
+export interface EpochRecord {
+  epoch: number;
+  /** The phase of training this epoch belongs to (stage mode has several). */
+  phase: string;
+  losses: Record<string, number>;
+  metrics: Record<string, number>;
+  alpha?: number;
+  /** Online scaling: the whole L_α curve on the selection subset. */
+  alpha_curve?: { alpha: number; loss: number }[];
+  seconds: number;
+  /** Anything else a task wants to log per epoch (e.g. norms of U and W). */
+  extra?: Record<string, unknown>;
+}
+
+export interface FinalRecord {
+  /** Key in `metrics` of the headline metric that the table shows (a percentage). */
+  primary: string;
+  metrics: Record<string, number>;
+  [extra: string]: unknown;
+}
+
+export interface SweepRecord {
+  experiment: string;
+  config_file: string;
+  created_at: string;
+  cells: { id: string; folder: string; task: string; objective: string; mode: string; seed: number }[];
+}

@@ -1,0 +1,183 @@
+import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { selectBackend } from '../backend/select.js';
+import type { BackendChoice } from '../config/constants.js';
+import { isDone, RUN_FILES } from '../results/store.js';
+import type { EpochRecord, FinalRecord, RunRecord } from '../results/types.js';
+import { errorMessage } from '../util/errors.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+import { Rng } from '../util/rng.js';
+import { gitState, packageVersions } from '../util/versions.js';
+import { acquireLock } from './lock.js';
+import { findTask, type CellConfig, type EpochInput, type RunContext } from './task.js';
+
+/** What the sweep hands to a worker for one cell. */
+export interface Job {
+  id: string;
+  cell: CellConfig;
+  runDir: string;
+  dataDir: string;
+  force: boolean;
+  plannedSeeds: number;
+  command: string;
+}
+
+/** Events a worker reports to the sweep (over IPC). */
+export type WorkerEvent =
+  | { type: 'started'; id: string; backend: string }
+  | { type: 'plan'; id: string; epochs: number }
+  | { type: 'epoch'; id: string; epoch: number; phase: string; losses: Record<string, number>; metrics: Record<string, number>; seconds: number }
+  | { type: 'log'; id: string; line: string }
+  | { type: 'done'; id: string; final: FinalRecord; seconds: number }
+  | { type: 'failed'; id: string; error: string }
+  | { type: 'locked'; id: string; owner: string }
+  | { type: 'skipped'; id: string };
+
+export class NonFiniteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NonFiniteError';
+  }
+}
+
+function nonFinite(rec: EpochInput): string | undefined {
+  for (const [group, values] of [['loss', rec.losses], ['metric', rec.metrics]] as const) {
+    for (const [k, v] of Object.entries(values)) if (!Number.isFinite(v)) return `${group} '${k}' is ${v}`;
+  }
+  if (rec.alpha !== undefined && !Number.isFinite(rec.alpha)) return `alpha is ${rec.alpha}`;
+  return undefined;
+}
+
+/**
+ * Move a finished run that --force is about to redo into <experiment>/.replaced/, so that forcing a
+ * rerun never destroys a result (the table ignores hidden folders).
+ */
+function setAsideFinished(runDir: string): string {
+  const dest = join(dirname(runDir), '.replaced', `${basename(runDir)}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  mkdirSync(dest, { recursive: true });
+  for (const f of readdirSync(runDir)) if (f !== RUN_FILES.lock) renameSync(join(runDir, f), join(dest, f));
+  return dest;
+}
+
+function clearUnfinished(runDir: string): void {
+  for (const f of readdirSync(runDir)) if (f !== RUN_FILES.lock) rmSync(join(runDir, f), { recursive: true, force: true });
+}
+
+/**
+ * Run one cell in this process: lock its folder, write config.json and run.json, run the task, and
+ * record the outcome. final.json is written before run.json says `done`, so a kill at any moment
+ * leaves either a finished run or one that the next sweep redoes. Returns the process exit code.
+ */
+export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Promise<number> {
+  mkdirSync(job.runDir, { recursive: true });
+  const lock = acquireLock(join(job.runDir, RUN_FILES.lock));
+  if (!lock.ok) {
+    emit({ type: 'locked', id: job.id, owner: `pid ${lock.owner.pid} on ${lock.owner.host} since ${lock.owner.since}` });
+    return 0;
+  }
+  const started = Date.now();
+  const logLines: string[] = [];
+  const metrics: string[] = [];
+  const path = (f: string) => join(job.runDir, f);
+  const log = (line: string): void => {
+    logLines.push(`${new Date().toISOString()} ${line}`);
+    writeFileAtomic(path(RUN_FILES.log), logLines.join('\n') + '\n');
+    emit({ type: 'log', id: job.id, line });
+  };
+  try {
+    if (isDone(job.runDir)) {
+      if (!job.force) {
+        emit({ type: 'skipped', id: job.id });
+        return 0;
+      }
+      const dest = setAsideFinished(job.runDir);
+      logLines.push(`${new Date().toISOString()} --force: the previous finished run was moved to ${dest}`);
+    } else {
+      clearUnfinished(job.runDir);
+    }
+    const cell = job.cell;
+    const record: RunRecord = {
+      id: job.id,
+      status: 'running',
+      experiment: cell.experiment,
+      task: cell.task,
+      objective: cell.objective,
+      mode: cell.mode,
+      seed: cell.seed,
+      planned_seeds: job.plannedSeeds,
+      started_at: new Date(started).toISOString(),
+      versions: packageVersions(),
+      git: gitState(),
+      host: hostname(),
+      pid: process.pid,
+      node: process.version,
+      command: job.command,
+    };
+    writeJsonAtomic(path(RUN_FILES.config), cell);
+    writeJsonAtomic(path(RUN_FILES.run), record);
+    log(`run ${job.id}: task=${cell.task} objective=${cell.objective} mode=${cell.mode} seed=${cell.seed}`);
+
+    let currentEpoch: number | undefined;
+    try {
+      const task = await findTask(cell.task);
+      if (!task) throw new Error(`unknown task '${cell.task}' (is SPS_PLUGINS set as when the sweep was planned?)`);
+      const backend = await selectBackend(cell.backend as BackendChoice);
+      record.backend = { name: backend.name, reason: backend.reason };
+      writeJsonAtomic(path(RUN_FILES.run), record);
+      log(`backend: ${backend.name} (${backend.reason})`);
+      emit({ type: 'started', id: job.id, backend: backend.name });
+
+      let lastEpochAt = Date.now();
+      const ctx: RunContext = {
+        cell,
+        tf: backend.tf,
+        backend: { name: backend.name, reason: backend.reason },
+        rng: new Rng(cell.seed),
+        runDir: job.runDir,
+        dataDir: job.dataDir,
+        log,
+        plan: (epochs) => emit({ type: 'plan', id: job.id, epochs }),
+        epoch: (input) => {
+          const now = Date.now();
+          const rec: EpochRecord = { ...input, seconds: input.seconds ?? (now - lastEpochAt) / 1000 };
+          lastEpochAt = now;
+          currentEpoch = rec.epoch;
+          metrics.push(JSON.stringify(rec));
+          writeFileAtomic(path(RUN_FILES.metrics), metrics.join('\n') + '\n');
+          const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k}=${Number(v.toPrecision(6))}`).join(' ');
+          log(`epoch ${rec.epoch} [${rec.phase}] ${fmt(rec.losses)} ${fmt(rec.metrics)}${rec.alpha !== undefined ? ` alpha=${rec.alpha}` : ''} (${rec.seconds.toFixed(1)} s)`);
+          emit({ type: 'epoch', id: job.id, epoch: rec.epoch, phase: rec.phase, losses: rec.losses, metrics: rec.metrics, seconds: rec.seconds });
+          const bad = nonFinite(rec);
+          if (bad) throw new NonFiniteError(`epoch ${rec.epoch} (${rec.phase}): ${bad}; the run diverged. Lower the learning rate (train.lr / train.stage.*_lr) or set train.grad_clip, then run the sweep again (only unfinished cells are redone).`);
+        },
+        writeArtifact: (name, data) => writeFileAtomic(path(name), data),
+      };
+      const final = await task.run(ctx);
+      if (!(final.primary in final.metrics)) throw new Error(`task '${task.name}' returned final metrics without its primary metric '${final.primary}'`);
+      const badFinal = Object.entries(final.metrics).find(([, v]) => !Number.isFinite(v));
+      if (badFinal) throw new NonFiniteError(`final metric '${badFinal[0]}' is ${badFinal[1]}`);
+      const ended = Date.now();
+      writeJsonAtomic(path(RUN_FILES.final), final);
+      Object.assign(record, { status: 'done', ended_at: new Date(ended).toISOString(), duration_s: (ended - started) / 1000 });
+      log(`done in ${((ended - started) / 1000).toFixed(1)} s: ${final.primary}=${final.metrics[final.primary]}`);
+      writeJsonAtomic(path(RUN_FILES.run), record);
+      emit({ type: 'done', id: job.id, final, seconds: (ended - started) / 1000 });
+      return 0;
+    } catch (e) {
+      const ended = Date.now();
+      Object.assign(record, {
+        status: 'failed',
+        ended_at: new Date(ended).toISOString(),
+        duration_s: (ended - started) / 1000,
+        error: { message: errorMessage(e), stack: e instanceof Error ? e.stack : undefined, ...(currentEpoch !== undefined ? { epoch: currentEpoch } : {}) },
+      });
+      log(`FAILED: ${errorMessage(e)}`);
+      writeJsonAtomic(path(RUN_FILES.run), record);
+      emit({ type: 'failed', id: job.id, error: errorMessage(e) });
+      return 1;
+    }
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,93 @@
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+
+interface LockOwner {
+  pid: number;
+  host: string;
+  since: string;
+}
+
+export type LockResult = { ok: true; release: () => void } | { ok: false; owner: LockOwner };
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readOwner(path: string): LockOwner | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as LockOwner;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the lock at `path` is held by a live process (on this host; another host's lock counts as held). */
+export function lockHolder(path: string): LockOwner | undefined {
+  const owner = readOwner(path);
+  if (!owner) return undefined;
+  if (owner.host === hostname() && !alive(owner.pid)) return undefined;
+  return owner;
+}
+
+/**
+ * An exclusive lock on one run folder: the file is created with O_EXCL and names its owner's pid and
+ * host. A lock left by a killed process on this host is stale the moment its pid is gone, so a sweep
+ * restarted right after a SIGKILL picks its cells up at once (mtime-based lock libraries would make it
+ * wait out a timeout). Locks of other hosts are never broken.
+ */
+export function acquireLock(path: string): LockResult {
+  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      try {
+        writeSync(fd, JSON.stringify(me));
+      } finally {
+        closeSync(fd);
+      }
+      let released = false;
+      return {
+        ok: true,
+        release: () => {
+          if (released) return;
+          released = true;
+          const owner = readOwner(path);
+          if (owner && owner.pid === me.pid && owner.host === me.host) rmSync(path, { force: true });
+        },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const owner = readOwner(path);
+    if (owner && lockHolder(path)) return { ok: false, owner };
+    if (!owner) {
+      // Created but not yet written by its owner, or left empty by a crash between open and write.
+      // Wait a moment once before treating it as stale.
+      if (attempt === 0) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+        continue;
+      }
+    }
+    // Stale: move it aside (rename is atomic, so only one contender wins), then retry the O_EXCL create.
+    const aside = `${path}.stale-${process.pid}`;
+    try {
+      renameSync(path, aside);
+    } catch {
+      continue; // someone else moved it first
+    }
+    const moved = readOwner(aside);
+    if (moved && moved.host === me.host && alive(moved.pid)) {
+      // Between our check and the rename another process took the lock afresh: hand it back.
+      renameSync(aside, path);
+      return { ok: false, owner: moved };
+    }
+    rmSync(aside, { force: true });
+  }
+  const owner = readOwner(path);
+  return { ok: false, owner: owner ?? { pid: -1, host: 'unknown', since: '' } };
+}

@@ -1,0 +1,31 @@
+/**
+ * Child-process entry of `sps run`: receives one Job over IPC, runs it, reports WorkerEvents back.
+ * One cell per process keeps cells isolated (memory, back-end state) and lets the wasm back end use
+ * one core per process.
+ */
+import { executeJob, type Job, type WorkerEvent } from './execute.js';
+
+const send = (e: WorkerEvent): void => {
+  if (process.connected) process.send?.(e);
+};
+
+let result: number | undefined;
+
+// Either we finished and closed the channel ourselves, or the sweep died (even by SIGKILL): then stop
+// too, leaving the run unfinished for the next sweep.
+process.on('disconnect', () => process.exit(result ?? 2));
+
+process.once('message', (job: Job) => {
+  executeJob(job, send).then(
+    (code) => {
+      result = code;
+      // Closing the channel flushes the events already sent, then fires 'disconnect' above.
+      if (process.connected) process.disconnect();
+      else process.exit(code);
+    },
+    (e: unknown) => {
+      process.stderr.write(`sps worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exit(70);
+    },
+  );
+});

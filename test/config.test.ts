@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadExperiment } from '../src/config/load.js';
+import { expandGrid, runId, canonicalJson } from '../src/config/cells.js';
+import { SpsError } from '../src/util/errors.js';
+import { tempDir, TOY_PLUGIN, sps } from './helpers.js';
+
+process.env.SPS_PLUGINS = TOY_PLUGIN;
+
+const GOOD = `name: t
+task: toy
+objectives: [log-likelihood, ssvm]
+modes: [stage, joint, online]
+seeds: 2
+train:
+  epochs: 3
+`;
+
+const dir = tempDir();
+
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+async function loadError(text: string, overrides: string[] = []): Promise<string> {
+  const p = file(`f${Math.random().toString(36).slice(2)}.yaml`, text);
+  try {
+    await loadExperiment(p, overrides);
+  } catch (e) {
+    assert.ok(e instanceof SpsError, `expected SpsError, got ${e}`);
+    return e.message.replaceAll(p, 'FILE');
+  }
+  assert.fail('expected an error');
+}
+
+describe('config loading', () => {
+  it('fills defaults and expands the grid in paper order', async () => {
+    const { experiment } = await loadExperiment(file('good.yaml', GOOD));
+    assert.deepEqual(experiment.seeds, [0, 1]);
+    assert.equal(experiment.train.epochs, 3);
+    assert.equal(experiment.train.batch_size, 32);
+    assert.equal(experiment.train.stage.unary_epochs, 5);
+    assert.equal(experiment.scaling.selection.subset, 'validation');
+    assert.equal(experiment.data.sequences, 96, 'task schema fills data defaults');
+    const cells = expandGrid(experiment);
+    assert.equal(cells.length, 2 * 3 * 2);
+    assert.deepEqual(
+      cells.slice(0, 3).map((c) => [c.config.objective, c.config.mode, c.config.seed]),
+      [['log-likelihood', 'stage', 0], ['log-likelihood', 'stage', 1], ['log-likelihood', 'joint', 0]],
+    );
+    assert.equal(new Set(cells.map((c) => c.id)).size, cells.length, 'run ids are distinct');
+  });
+
+  it('reports YAML syntax errors with line and column', async () => {
+    const msg = await loadError('name: t\ntask: toy\nobjectives: [a, b\nmodes: [joint]\n');
+    assert.match(msg, /^FILE:\d+:\d+: YAML syntax error/);
+    const msg2 = await loadError('name: t\n  task: toy\n');
+    assert.match(msg2, /^FILE:1:7: YAML syntax error/);
+  });
+
+  it('reports unknown keys with their line, column and the allowed keys', async () => {
+    const msg = await loadError(GOOD.replace('  epochs: 3', '  epochs: 3\n  epoch: 4'));
+    assert.match(msg, /FILE:8:3: train\.epoch: unknown key \(allowed here: epochs, batch_size/);
+    const top = await loadError(GOOD + 'colour: blue\n');
+    assert.match(top, /FILE:8:1: colour: unknown key/);
+    const task = await loadError(GOOD + 'data:\n  sequence: 3\n');
+    assert.match(task, /FILE:9:3: data\.sequence: unknown key \(allowed here: sequences, length/);
+  });
+
+  it('reports wrong types and impossible values with the key path and line', async () => {
+    assert.match(await loadError(GOOD.replace('epochs: 3', 'epochs: three')), /FILE:7:11: train\.epochs: .*number/i);
+    assert.match(await loadError(GOOD.replace('epochs: 3', 'epochs: 0')), /FILE:7:11: train\.epochs: .*>=1/);
+    assert.match(await loadError(GOOD.replace('seeds: 2', 'seeds: [1, 1]')), /FILE:5:8: seeds: .*must not repeat/);
+    assert.match(await loadError(GOOD.replace('ssvm', 'svm')), /FILE:3:30: objectives\[1\]: .*expected one of/i);
+    assert.match(await loadError(GOOD.replace('task: toy', 'task: nosuch')), /FILE:2:7: task: unknown task 'nosuch' \(known tasks: toy\)/);
+    assert.match(await loadError(GOOD.replace('name: t', 'name: "a b"')), /FILE:1:7: name: name must be letters/);
+    assert.match(await loadError('- 1\n- 2\n'), /expected a mapping/);
+  });
+
+  it('reports a missing file and missing required keys', async () => {
+    await assert.rejects(loadExperiment(join(dir, 'nope.yaml')), /nope\.yaml: cannot read the experiment file \(no such file\)/);
+    assert.match(await loadError('name: t\ntask: toy\nmodes: [joint]\nseeds: 1\n'), /objectives: .*expected array/i);
+  });
+});
+
+describe('overrides', () => {
+  it('are typed by the schema', async () => {
+    const p = file('o.yaml', GOOD);
+    const { experiment } = await loadExperiment(p, ['train.epochs=7', 'seeds=[3,4,5]', 'train.lr=1e-2', 'name=2024', 'scaling.alpha_grid=[0.5, 1]', 'data.length=9', 'train.grad_clip=null']);
+    assert.equal(experiment.train.epochs, 7);
+    assert.deepEqual(experiment.seeds, [3, 4, 5]);
+    assert.equal(experiment.train.lr, 0.01);
+    assert.equal(experiment.name, '2024');
+    assert.deepEqual(experiment.scaling.alpha_grid, [0.5, 1]);
+    assert.equal(experiment.data.length, 9);
+    assert.equal(experiment.train.grad_clip, null);
+  });
+
+  it('name the override in errors', async () => {
+    assert.match(await loadError(GOOD, ['train.epoch=3']), /command-line override 'train\.epoch=3': train\.epoch: unknown key/);
+    assert.match(await loadError(GOOD, ['train.epochs=-1']), /command-line override 'train\.epochs=-1': train\.epochs: .*>=1/);
+    assert.match(await loadError(GOOD, ['train.epochs']), /override 'train\.epochs': expected key\.path=value/);
+    assert.match(await loadError(GOOD, ['seeds=[0,']), /override 'seeds=\[0,': the value is not valid YAML/);
+    assert.match(await loadError(GOOD, ['train.epochs.x=1']), /'train\.epochs' is not a section/);
+  });
+});
+
+describe('run ids', () => {
+  it('are stable, ignore key order, name and back end, and change with any determining value', async () => {
+    const a = expandGrid((await loadExperiment(file('a.yaml', GOOD))).experiment);
+    const reordered = 'seeds: 2\nmodes: [stage, joint, online]\ntrain:\n  epochs: 3\nobjectives: [log-likelihood, ssvm]\ntask: toy\nname: other\nbackend: cpu\n';
+    const b = expandGrid((await loadExperiment(file('b.yaml', reordered))).experiment);
+    assert.deepEqual(a.map((c) => c.id), b.map((c) => c.id));
+    const c = expandGrid((await loadExperiment(file('c.yaml', GOOD), ['train.lr=0.002'])).experiment);
+    assert.ok(a.every((cell, i) => cell.id !== c[i].id));
+    // Pinned: a change to how ids are computed must be deliberate (bump CELL_SCHEMA).
+    assert.match(a[0].id, /^[0-9a-f]{12}$/);
+    assert.equal(runId(a[0].config), a[0].id);
+    assert.equal(canonicalJson({ b: 1, a: { d: 2, c: [3, { f: 1, e: 2 }] } }), '{"a":{"c":[3,{"e":2,"f":1}],"d":2},"b":1}');
+  });
+});
+
+describe('sps run with a bad config', () => {
+  it('exits non-zero and names file, line and key', () => {
+    const p = file('bad.yaml', GOOD.replace('epochs: 3', 'epochs: 0'));
+    const r = sps(['run', p, '--dry-run']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /bad\.yaml:7:11: train\.epochs/);
+  });
+});
