@@ -37,7 +37,10 @@ export function collectRows(root: string): Row[] {
   for (const { dir, sweep } of listSweeps(root)) {
     for (const c of sweep.cells) {
       const runDir = join(dir, c.folder);
-      if (!rows.has(runDir)) rows.set(runDir, { state: 'pending', interrupted: false, task: c.task, objective: c.objective, mode: c.mode, seed: c.seed, id: c.id, dir: runDir, info: 'not started' });
+      if (rows.has(runDir)) continue;
+      // No run.json yet: not started, or just started (its lock may already be held).
+      const { state } = cellState(runDir);
+      rows.set(runDir, { state, interrupted: false, task: c.task, objective: c.objective, mode: c.mode, seed: c.seed, id: c.id, dir: runDir, info: state === 'running' ? 'starting' : 'not started' });
     }
   }
   return [...rows.values()].sort((a, b) => a.dir.localeCompare(b.dir));

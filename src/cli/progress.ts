@@ -3,7 +3,10 @@ import type { CellOutcome, PlannedCell, SweepReporter } from '../train/sweep.js'
 import type { WorkerEvent } from '../train/execute.js';
 
 const label = (p: PlannedCell) => `${p.config.task}/${p.config.objective}/${p.config.mode}/seed${p.config.seed}`;
-const fmtLosses = (l: Record<string, number>) => Object.entries(l).map(([k, v]) => `${k}=${Number(v.toPrecision(4))}`).join(' ');
+const fmtLosses = (l: Record<string, number>) =>
+  Object.entries(l)
+    .map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toPrecision(4)) : String(v)}`)
+    .join(' ');
 
 function outcomeLine(o: CellOutcome): string {
   const what = o.result === 'done' ? `done in ${o.seconds?.toFixed(1)} s` : `${o.result}${o.detail ? `: ${o.detail}` : ''}`;

@@ -143,7 +143,8 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
           const rec: EpochRecord = { ...input, seconds: input.seconds ?? (now - lastEpochAt) / 1000 };
           lastEpochAt = now;
           currentEpoch = rec.epoch;
-          metrics.push(JSON.stringify(rec));
+          // JSON has no NaN or Infinity: keep them visible as strings rather than as null.
+          metrics.push(JSON.stringify(rec, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)));
           writeFileAtomic(path(RUN_FILES.metrics), metrics.join('\n') + '\n');
           const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k}=${Number(v.toPrecision(6))}`).join(' ');
           log(`epoch ${rec.epoch} [${rec.phase}] ${fmt(rec.losses)} ${fmt(rec.metrics)}${rec.alpha !== undefined ? ` alpha=${rec.alpha}` : ''} (${rec.seconds.toFixed(1)} s)`);
