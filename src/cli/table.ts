@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { SpsError } from '../util/errors.js';
+import { buildTable } from '../results/aggregate.js';
+import { loadPaperTable, type PaperEntry } from '../results/paper.js';
+import { parseFormat, renderTable, TABLE_FORMATS, type TableFormat } from '../results/render.js';
+import { listRuns } from '../results/store.js';
+
+export const COMPARE_TARGETS = ['paper'] as const;
+
+export interface TableOptions {
+  format?: string;
+  compare?: string;
+}
+
+export interface TableOutput {
+  /** What goes to stdout (the table, or the note that there is nothing to tabulate). */
+  stdout: string;
+  /** What goes to stderr (warnings, for the machine-readable formats, which keep them out of stdout). */
+  stderr: string;
+}
+
+export interface TableIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** The paper's table; defaults to the shipped reference/paper-table.csv. */
+  loadPaper?: () => PaperEntry[];
+}
+
+function parseCompare(value: string | undefined): 'paper' | undefined {
+  if (value === undefined) return undefined;
+  if ((COMPARE_TARGETS as readonly string[]).includes(value)) return value as 'paper';
+  throw new SpsError(`unknown --compare target "${value}": use one of ${COMPARE_TARGETS.join(', ')}.`);
+}
+
+/** `sps table DIR`: everything except writing the output. Throws SpsError for bad options or a missing dir. */
+export function tableCommand(resultsDir: string, options: TableOptions = {}, loadPaper: () => PaperEntry[] = loadPaperTable): TableOutput {
+  const format: TableFormat = parseFormat(options.format ?? 'text');
+  const compare = parseCompare(options.compare);
+  const runs = listRuns(resultsDir);
+  const table = buildTable(runs, compare === 'paper' ? { paper: loadPaper() } : {});
+  if (table.totals.done === 0) {
+    const found = runs.length === 0
+      ? 'no run folders'
+      : `${runs.length} run folder${runs.length === 1 ? '' : 's'}: ${table.totals.failed} failed, ${table.totals.unfinished} unfinished`;
+    const note = `No finished runs in ${resultsDir} (${found}); nothing to tabulate. A run counts once run.json says done and final.json exists.\n`;
+    // csv/json stay parseable: an empty result on stdout, the note on stderr.
+    if (format === 'csv' || format === 'json') return { stdout: renderTable(table, format), stderr: note };
+    return { stdout: note, stderr: '' };
+  }
+  const stderr = format === 'csv' || format === 'json' ? table.warnings.map((w) => `sps: warning: ${w}\n`).join('') : '';
+  return { stdout: renderTable(table, format), stderr };
+}
+
+export function registerTable(program: Command, io?: Partial<TableIo>): void {
+  const out = io?.out ?? ((s: string) => void process.stdout.write(s));
+  const err = io?.err ?? ((s: string) => void process.stderr.write(s));
+  program
+    .command('table')
+    .description('Aggregate finished runs into the paper\'s table: mean ± sample std (n) over seeds per (task, objective, mode)')
+    .argument('<results-dir>', 'results directory (searched at any depth for run folders)')
+    .option('--format <format>', `output format: ${TABLE_FORMATS.join(', ')}`, 'text')
+    .option('--compare <target>', `also show the published numbers and ours − paper: ${COMPARE_TARGETS.join(', ')}`)
+    .action((resultsDir: string, opts: TableOptions) => {
+      const result = tableCommand(resultsDir, opts, io?.loadPaper);
+      if (result.stderr !== '') err(result.stderr);
+      out(result.stdout);
+    });
+}

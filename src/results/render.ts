@@ -1,0 +1,332 @@
+import Table from 'cli-table3';
+import { stringify } from 'csv-stringify/sync';
+import { SpsError } from '../util/errors.js';
+import { STD_DESCRIPTION, type CellStats, type ResultsTable, type TableRow } from './aggregate.js';
+import { PAPER_SOURCE } from './paper.js';
+
+/**
+ * Rendering of a ResultsTable (see aggregate.ts) in the formats of `sps table --format`.
+ *
+ * Cell strings (text, markdown, latex): `97.10 ± 0.20 (5)` = mean ± sample std (n finished seeds),
+ * 2 decimals; `97.10 ± — (1)` when n = 1; `—` for a missing cell. Markers: `*` fewer finished seeds
+ * than planned, `†` the cell's runs differ in config apart from seed.
+ * With --compare paper every (task, objective) row becomes three lines: ours, paper (mean ± std as
+ * published) and Δ = ours − paper in percentage points (signed).
+ * csv and json carry the same numbers unrounded, one record per cell.
+ */
+
+export const TABLE_FORMATS = ['text', 'markdown', 'csv', 'json', 'latex'] as const;
+export type TableFormat = (typeof TABLE_FORMATS)[number];
+
+export function parseFormat(value: string): TableFormat {
+  if ((TABLE_FORMATS as readonly string[]).includes(value)) return value as TableFormat;
+  throw new SpsError(`unknown table format "${value}": use one of ${TABLE_FORMATS.join(', ')}.`);
+}
+
+const DASH = '—';
+const MINUS = '−';
+export const FLAG_MARK = '*';
+export const CONFIG_MARK = '†';
+
+export const FLAG_NOTE = 'fewer finished seeds than planned (n < planned_seeds of the sweep)';
+export const CONFIG_NOTE = 'the runs of this cell have different configs apart from seed (see warnings)';
+
+/** Fixed 2 decimals without a negative zero. */
+export function fmt2(x: number): string {
+  const s = x.toFixed(2);
+  return /^-0\.00$/.test(s) ? '0.00' : s;
+}
+
+/** Signed difference with 2 decimals: +0.12, −0.08 (Unicode minus), 0.00. */
+export function fmtDiff(x: number, minus = MINUS): string {
+  const s = fmt2(x);
+  if (s === '0.00') return s;
+  return s.startsWith('-') ? minus + s.slice(1) : '+' + s;
+}
+
+function marks(c: CellStats): string {
+  return (c.flagged ? FLAG_MARK : '') + (c.configDiffers.length > 0 ? CONFIG_MARK : '');
+}
+
+/** Our value of a cell as text: `97.10 ± 0.20 (5)`, `97.10 ± — (1)`, `—`, plus markers. */
+export function formatOurs(c: CellStats | undefined): string {
+  if (!c || c.runs === 0) return DASH;
+  if (c.mean === null) return DASH + marks(c);
+  return `${fmt2(c.mean)} ± ${c.std === null ? DASH : fmt2(c.std)} (${c.n})${marks(c)}`;
+}
+
+export function formatPaper(c: CellStats | undefined): string {
+  if (!c || c.paperMean === null) return DASH;
+  return `${fmt2(c.paperMean)} ± ${c.paperStd === null ? DASH : fmt2(c.paperStd)}`;
+}
+
+export function formatDiff(c: CellStats | undefined): string {
+  return !c || c.diff === null ? DASH : fmtDiff(c.diff);
+}
+
+/** The machine-readable record of one cell (csv row, json array element). */
+export interface TableRecord {
+  experiment: string;
+  task: string;
+  objective: string;
+  mode: string;
+  metric: string | null;
+  mean: number | null;
+  std: number | null;
+  n: number;
+  planned: number;
+  flagged: boolean;
+  paper_mean: number | null;
+  paper_std: number | null;
+  diff: number | null;
+  failed: number;
+  unfinished: number;
+  config_differs: string[];
+}
+
+export const CSV_COLUMNS = [
+  'experiment', 'task', 'objective', 'mode', 'mean', 'std', 'n', 'planned', 'flagged',
+  'paper_mean', 'paper_std', 'diff', 'metric', 'failed', 'unfinished', 'config_differs',
+] as const;
+
+export function tableRecords(table: ResultsTable): TableRecord[] {
+  return table.cells.map((c) => ({
+    experiment: c.experiment,
+    task: c.task,
+    objective: c.objective,
+    mode: c.mode,
+    metric: c.metric,
+    mean: c.mean,
+    std: c.std,
+    n: c.n,
+    planned: c.planned,
+    flagged: c.flagged,
+    paper_mean: c.paperMean,
+    paper_std: c.paperStd,
+    diff: c.diff,
+    failed: c.failed,
+    unfinished: c.unfinished,
+    config_differs: c.configDiffers,
+  }));
+}
+
+function cellPath(t: ResultsTable, c: CellStats): string {
+  return (t.multipleExperiments ? `${c.experiment} / ` : '') + `${c.task} / ${c.objective} / ${c.mode}`;
+}
+
+/** The notes below a table, as plain text lines (markdown and latex adapt them). */
+export function tableNotes(t: ResultsTable): { legend: string[]; flagged: string[]; metrics: string[]; totals: string; warnings: string[] } {
+  const legend = [
+    `Cells: mean ± std (n) of the test metric in %, over n finished seeds; std = ${STD_DESCRIPTION}. — = no finished run.`,
+  ];
+  if (t.compare) {
+    legend.push(`paper = mean ± std as published (${PAPER_SOURCE}); Δ = ours − paper in percentage points.`);
+  }
+  const flagged = t.cells
+    .filter((c) => c.flagged)
+    .map((c) => {
+      const extra = [c.failed > 0 ? `${c.failed} failed` : '', c.unfinished > 0 ? `${c.unfinished} unfinished` : ''].filter((s) => s !== '');
+      return `${cellPath(t, c)}: ${c.n} of ${c.planned} seeds finished${extra.length > 0 ? ` (${extra.join(', ')})` : ''}`;
+    });
+  const metricsByTask = new Map<string, Set<string>>();
+  for (const c of t.cells) {
+    if (c.metric === null) continue;
+    if (!metricsByTask.has(c.task)) metricsByTask.set(c.task, new Set());
+    metricsByTask.get(c.task)!.add(c.metric);
+  }
+  const metrics = [...metricsByTask].map(([task, ms]) => `${task}: ${[...ms].sort().join(', ')}`);
+  const totals = `Runs: ${t.totals.runs} (${t.totals.done} finished, ${t.totals.failed} failed, ${t.totals.unfinished} unfinished); failed and unfinished runs are not in the means.`;
+  return { legend, flagged, metrics, totals, warnings: t.warnings };
+}
+
+function notesAsText(t: ResultsTable): string[] {
+  const n = tableNotes(t);
+  const out = [...n.legend];
+  if (n.metrics.length > 0) out.push(`Metric (final.json primary): ${n.metrics.join('; ')}.`);
+  if (n.flagged.length > 0) {
+    out.push(`${FLAG_MARK} ${FLAG_NOTE}:`);
+    for (const f of n.flagged) out.push(`    ${f}`);
+  }
+  if (t.cells.some((c) => c.configDiffers.length > 0)) out.push(`${CONFIG_MARK} ${CONFIG_NOTE}.`);
+  out.push(n.totals);
+  if (n.warnings.length > 0) {
+    out.push('Warnings:');
+    for (const w of n.warnings) out.push(`    ${w}`);
+  }
+  return out;
+}
+
+/** One logical table row as display lines: [task, objective, (source,) ...modes]. */
+function displayLines(t: ResultsTable, row: TableRow): string[][] {
+  const ours = t.modes.map((m) => formatOurs(row.cells[m]));
+  if (!t.compare) return [[row.label, row.objective, ...ours]];
+  return [
+    [row.label, row.objective, 'ours', ...ours],
+    ['', '', 'paper', ...t.modes.map((m) => formatPaper(row.cells[m]))],
+    ['', '', 'Δ (pp)', ...t.modes.map((m) => formatDiff(row.cells[m]))],
+  ];
+}
+
+function header(t: ResultsTable): string[] {
+  return ['Task', 'Objective', ...(t.compare ? ['Source'] : []), ...t.modes];
+}
+
+const TITLE = 'Test metric (%) by task, objective (rows) and training mode (columns): mean ± sample std (n)';
+
+export function renderText(t: ResultsTable): string {
+  const labelCols = t.compare ? 3 : 2;
+  // One table row per block with the block's lines stacked in each cell, so rules separate blocks only:
+  // plain → a block is a task (one line per objective); compare → a block is a (task, objective)
+  // row with the lines ours / paper / Δ.
+  const table = new Table({
+    head: header(t),
+    style: { head: [], border: [] },
+    colAligns: [...Array<'left'>(labelCols).fill('left'), ...Array<'right'>(t.modes.length).fill('right')],
+  });
+  const blocks: string[][][] = [];
+  let prev: TableRow | undefined;
+  for (const row of t.rows) {
+    const lines = displayLines(t, row);
+    if (!t.compare && prev && prev.task === row.task && prev.experiment === row.experiment) {
+      blocks[blocks.length - 1].push(...lines.map((l) => ['', ...l.slice(1)]));
+    } else {
+      blocks.push(lines);
+    }
+    prev = row;
+  }
+  for (const lines of blocks) table.push(lines[0].map((_, i) => lines.map((l) => l[i]).join('\n')));
+  return [TITLE, table.toString(), ...notesAsText(t)].join('\n') + '\n';
+}
+
+function mdEscape(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\*/g, '\\*');
+}
+
+export function renderMarkdown(t: ResultsTable): string {
+  const h = header(t);
+  const labelCols = t.compare ? 3 : 2;
+  const lines = [
+    `| ${h.map(mdEscape).join(' | ')} |`,
+    `| ${h.map((_, i) => (i < labelCols ? '---' : '---:')).join(' | ')} |`,
+  ];
+  for (const row of t.rows) for (const line of displayLines(t, row)) lines.push(`| ${line.map(mdEscape).join(' | ')} |`);
+  const n = tableNotes(t);
+  const notes = [...n.legend];
+  if (n.metrics.length > 0) notes.push(`Metric (final.json primary): ${n.metrics.join('; ')}.`);
+  if (n.flagged.length > 0) notes.push(`${FLAG_MARK} ${FLAG_NOTE}: ${n.flagged.join('; ')}.`);
+  if (t.cells.some((c) => c.configDiffers.length > 0)) notes.push(`${CONFIG_MARK} ${CONFIG_NOTE}.`);
+  notes.push(n.totals);
+  for (const w of n.warnings) notes.push(`Warning: ${w}`);
+  return [`**${mdEscape(TITLE)}**`, '', ...lines, '', ...notes.map((s) => `- ${mdEscape(s)}`)].join('\n') + '\n';
+}
+
+export function latexEscape(s: string): string {
+  return s
+    .replace(/\\/g, '\u0000')
+    .replace(/([&%$#_{}])/g, '\\$1')
+    .replace(/~/g, '\\textasciitilde{}')
+    .replace(/\^/g, '\\textasciicircum{}')
+    .replace(/\u0000/g, '\\textbackslash{}')
+    .replace(/</g, '$<$')
+    .replace(/>/g, '$>$')
+    .replace(/\|/g, '\\textbar{}')
+    .replace(/—/g, '---')
+    .replace(/±/g, '$\\pm$')
+    .replace(/−/g, '$-$')
+    .replace(/Δ/g, '$\\Delta$')
+    .replace(/†/g, '$^{\\dagger}$')
+    .replace(/≥/g, '$\\geq$');
+}
+
+function latexMarks(c: CellStats): string {
+  const m = (c.flagged ? '*' : '') + (c.configDiffers.length > 0 ? '\\dagger' : '');
+  return m === '' ? '' : `$^{${m}}$`;
+}
+
+function latexOurs(c: CellStats | undefined): string {
+  if (!c || c.runs === 0) return '---';
+  if (c.mean === null) return '---' + latexMarks(c);
+  const std = c.std === null ? '$\\pm$ ---' : `$\\pm$ ${fmt2(c.std)}`;
+  return `${fmt2(c.mean)} ${std} (${c.n})${latexMarks(c)}`;
+}
+
+function latexPaper(c: CellStats | undefined): string {
+  if (!c || c.paperMean === null) return '---';
+  return `${fmt2(c.paperMean)} $\\pm$ ${c.paperStd === null ? '---' : fmt2(c.paperStd)}`;
+}
+
+function latexDiff(c: CellStats | undefined): string {
+  return !c || c.diff === null ? '---' : `$${fmtDiff(c.diff, '-')}$`;
+}
+
+export function renderLatex(t: ResultsTable): string {
+  const labelCols = t.compare ? 3 : 2;
+  const spec = 'l'.repeat(labelCols) + 'r'.repeat(t.modes.length);
+  const out = [
+    `% sps table: ${latexEscape(TITLE).replace(/\n/g, ' ')}`,
+    '% needs \\usepackage{booktabs}',
+    `\\begin{tabular}{${spec}}`,
+    '\\toprule',
+    header(t).map(latexEscape).join(' & ') + ' \\\\',
+    '\\midrule',
+  ];
+  let prevTask: string | undefined;
+  for (const row of t.rows) {
+    const taskKey = `${row.task}\u0000${row.experiment}`;
+    if (prevTask !== undefined && taskKey !== prevTask) out.push('\\midrule');
+    else if (prevTask !== undefined && t.compare) out.push('\\addlinespace');
+    prevTask = taskKey;
+    const labels = [latexEscape(row.label), latexEscape(row.objective)];
+    const ours = t.modes.map((m) => latexOurs(row.cells[m]));
+    if (!t.compare) {
+      out.push([...labels, ...ours].join(' & ') + ' \\\\');
+    } else {
+      out.push([...labels, 'ours', ...ours].join(' & ') + ' \\\\');
+      out.push(['', '', 'paper', ...t.modes.map((m) => latexPaper(row.cells[m]))].join(' & ') + ' \\\\');
+      out.push(['', '', '$\\Delta$ (pp)', ...t.modes.map((m) => latexDiff(row.cells[m]))].join(' & ') + ' \\\\');
+    }
+  }
+  out.push('\\bottomrule', '\\end{tabular}');
+  const n = tableNotes(t);
+  const notes = n.legend.map(latexEscape);
+  if (n.metrics.length > 0) notes.push(latexEscape(`Metric (final.json primary): ${n.metrics.join('; ')}.`));
+  if (n.flagged.length > 0) notes.push(`$^{*}$ ${latexEscape(`${FLAG_NOTE}: ${n.flagged.join('; ')}.`)}`);
+  if (t.cells.some((c) => c.configDiffers.length > 0)) notes.push(latexEscape(`${CONFIG_MARK} ${CONFIG_NOTE}.`));
+  notes.push(latexEscape(n.totals));
+  for (const w of n.warnings) notes.push(latexEscape(`Warning: ${w}`));
+  out.push('', '{\\footnotesize', notes.join(' \\\\\n'), '\\par}');
+  return out.join('\n') + '\n';
+}
+
+export function renderCsv(t: ResultsTable): string {
+  const records = tableRecords(t).map((r) => ({ ...r, config_differs: r.config_differs.join(' ') }));
+  return stringify(records, {
+    header: true,
+    columns: [...CSV_COLUMNS],
+    cast: { boolean: (v: boolean) => (v ? 'true' : 'false') },
+  });
+}
+
+export function renderJson(t: ResultsTable): string {
+  const records = tableRecords(t);
+  const doc = {
+    std_kind: t.stdKind,
+    std_description: STD_DESCRIPTION,
+    compare: t.compare ? 'paper' : null,
+    ...(t.compare ? { paper_source: PAPER_SOURCE } : {}),
+    totals: t.totals,
+    warnings: t.warnings,
+    cells: t.cells.map((c, i) => ({ ...records[i], seeds: c.seeds, values: c.values })),
+  };
+  return JSON.stringify(doc, null, 2) + '\n';
+}
+
+export function renderTable(t: ResultsTable, format: TableFormat): string {
+  switch (format) {
+    case 'text': return renderText(t);
+    case 'markdown': return renderMarkdown(t);
+    case 'csv': return renderCsv(t);
+    case 'json': return renderJson(t);
+    case 'latex': return renderLatex(t);
+  }
+}
