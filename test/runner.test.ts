@@ -145,6 +145,53 @@ describe('sps run', () => {
   });
 });
 
+describe('two sps run processes on one results directory', () => {
+  it('run every cell exactly once between them', async () => {
+    const out = tempDir();
+    const args = ['run', TOY, '--out', out, '--jobs', '1', 'model.epoch_delay_ms=100', 'seeds=3'];
+    const finish = (c: ReturnType<typeof spsSpawn>) =>
+      new Promise<string>((resolve) => {
+        let err = '';
+        c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+        c.once('exit', () => resolve(err));
+      });
+    const a = spsSpawn(args);
+    await new Promise((r) => setTimeout(r, 300));
+    const b = spsSpawn(args);
+    const [ea, eb] = await Promise.all([finish(a), finish(b)]);
+    const doneNow = (e: string) => Number(/(\d+) done now/.exec(e)?.[1]);
+    const started = (e: string) => (e.match(/\[start\]/g) ?? []).length;
+    // Every cell is started once in all: a cell is never trained by both processes.
+    assert.equal(started(ea) + started(eb), 6, `${ea}\n---\n${eb}`);
+    assert.ok(doneNow(ea) + doneNow(eb) >= 1);
+    assert.equal(runDirs(out).filter((d) => existsSync(join(d, 'final.json'))).length, doneNow(ea) + doneNow(eb));
+    // Whatever one process left to the other is finished by a third run, which trains nothing twice.
+    const c = sps(args);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(runDirs(out).filter((d) => existsSync(join(d, 'final.json'))).length, 6);
+    assert.equal(doneNow(ea) + doneNow(eb) + doneNow(c.stderr), 6);
+  });
+});
+
+describe('data preparation by sps run', () => {
+  it('stops before training with the exact prepare command when data is missing and cannot be fetched', () => {
+    const out = tempDir();
+    const data = tempDir();
+    const args = ['run', TOY, '--out', out, 'objectives=[ssvm]', 'seeds=[0]', 'data.require_datasets=[word-embeddings]'];
+    const r = sps(args, { env: { SPS_DATA_DIR: data } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /needs dataset "word-embeddings", but it is not prepared .* no download address/);
+    assert.match(r.stderr, /sps prepare word-embeddings --from /);
+    assert.equal(runDirs(out).length, 0, 'no cell started');
+    const shared = join(ROOT, '../shared/datasets');
+    if (existsSync(shared)) {
+      assert.equal(sps(['prepare', 'word-embeddings', '--from', shared], { env: { SPS_DATA_DIR: data } }).code, 0);
+      const ok = sps(args, { env: { SPS_DATA_DIR: data } });
+      assert.equal(ok.code, 0, ok.stderr);
+    }
+  });
+});
+
 describe('SIGKILL at any moment', () => {
   for (const [i, delayMs] of [[1, 150], [2, 900]] as const) {
     it(`loses no finished result and the next run redoes only unfinished cells (kill ${i})`, async () => {
