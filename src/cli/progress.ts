@@ -36,32 +36,60 @@ export class LineReporter implements SweepReporter {
   stop(): void {}
 }
 
-/** A live bar on a TTY: cells done/total, the cells in flight with their epoch, and the ETA. */
+/**
+ * A live bar on a TTY: cells done/total, the cells in flight with their epoch, and an ETA. The bar
+ * advances by epochs within cells (cells report their planned epochs), so the ETA moves during long
+ * cells instead of only when a whole cell ends.
+ */
 export class BarReporter implements SweepReporter {
   private readonly bar = new cliProgress.SingleBar(
-    { format: '{bar} {value}/{total} cells | ETA {eta_formatted} | {current}', stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 4 },
+    { format: '{bar} {done}/{cells} cells | ETA {remaining} | {current}', stream: process.stderr, hideCursor: true, clearOnComplete: false },
     cliProgress.Presets.shades_classic,
   );
   private readonly current = new Map<string, string>();
   private readonly epochs = new Map<string, number>();
+  /** Fraction of each in-flight cell done. */
+  private readonly partial = new Map<string, number>();
+  private done = 0;
+  private toRun = 0;
+  private startedAt = 0;
   private active = false;
 
   start(_total: number, toRun: number): void {
-    this.bar.start(toRun, 0, { current: '' });
+    this.toRun = toRun;
+    this.startedAt = Date.now();
+    this.bar.start(Math.max(1, toRun), 0, this.payload());
     this.active = true;
   }
+  private progress(): number {
+    let p = this.done;
+    for (const f of this.partial.values()) p += f;
+    return p;
+  }
+  private payload(): Record<string, string | number> {
+    const p = this.progress();
+    const elapsed = (Date.now() - this.startedAt) / 1000;
+    const eta = p > 0 ? ((this.toRun - p) * elapsed) / p : NaN;
+    return {
+      done: this.done,
+      cells: this.toRun,
+      remaining: Number.isFinite(eta) ? formatSeconds(eta) : '—',
+      current: [...this.current.values()].join(' · ').slice(0, 100),
+    };
+  }
   private refresh(): void {
-    this.bar.update({ current: [...this.current.values()].join(' · ').slice(0, 100) });
+    if (this.active) this.bar.update(this.progress(), this.payload());
   }
   note(line: string): void {
     if (this.active) this.bar.stop();
     process.stderr.write(line + '\n');
-    if (this.active) this.bar.start(this.bar.getTotal(), this.bar.getProgress() * this.bar.getTotal(), { current: '' });
+    if (this.active) this.bar.start(Math.max(1, this.toRun), this.progress(), this.payload());
   }
   event(cell: PlannedCell, e: WorkerEvent): void {
     if (e.type === 'plan') this.epochs.set(cell.id, e.epochs);
     if (e.type === 'started' || e.type === 'epoch') {
       const total = this.epochs.get(cell.id);
+      if (e.type === 'epoch' && total) this.partial.set(cell.id, Math.min(1, e.epoch / total));
       const ep = e.type === 'epoch' ? ` epoch ${e.epoch}${total ? `/${total}` : ''}` : '';
       this.current.set(cell.id, `${label(cell)}${ep}`);
       this.refresh();
@@ -69,14 +97,21 @@ export class BarReporter implements SweepReporter {
   }
   finished(o: CellOutcome): void {
     this.current.delete(o.cell.id);
+    this.partial.delete(o.cell.id);
+    this.done++;
     if (o.result !== 'done') this.note(outcomeLine(o));
-    this.bar.increment(1);
     this.refresh();
   }
   stop(): void {
     if (this.active) this.bar.stop();
     this.active = false;
   }
+}
+
+function formatSeconds(s: number): string {
+  if (s < 90) return `${Math.round(s)}s`;
+  if (s < 5400) return `${Math.round(s / 60)}min`;
+  return `${(s / 3600).toFixed(1)}h`;
 }
 
 export function makeReporter(): SweepReporter {
