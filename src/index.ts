@@ -9,3 +9,4 @@ export { listRuns, readMetrics } from './results/store.js';
 export type { RunRecord, FinalRecord, EpochRecord } from './results/types.js';
 export { selectBackend } from './backend/select.js';
 export { Rng } from './util/rng.js';
+export * as crf from './crf/index.js';
