@@ -108,6 +108,19 @@ describe('sps run', () => {
     assert.equal(JSON.parse(metricsLine).losses.train, 'NaN', 'a NaN loss stays visible in metrics.jsonl');
   });
 
+  it('records a worker that dies without reporting as failed, with its exit code and stderr', () => {
+    const out = tempDir();
+    const r = sps(['run', TOY, '--out', out, 'objectives=[ssvm]', 'seeds=2', 'model.exit_seeds=[0]', '--jobs', '1']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /1 done now, 0 already done, 1 failed/);
+    const run = readJson<RunRecord>(join(runDirs(out)[0], 'run.json'));
+    assert.equal(run.seed, 0);
+    assert.equal(run.status, 'failed');
+    assert.match(run.error?.message ?? '', /worker exited with code 134: toy task: simulated fatal error/);
+    const ls = sps(['ls', out, '--status', 'failed']);
+    assert.match(ls.stdout, /1 runs with status failed/);
+  });
+
   it('--fail-fast stops at the first failure', () => {
     const out = tempDir();
     const r = sps(['run', TOY, '--out', out, 'objectives=[ssvm]', 'seeds=3', 'model.throw_seeds=[0]', '--jobs', '1', '--fail-fast']);

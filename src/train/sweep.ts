@@ -31,6 +31,14 @@ export function cellState(runDir: string): { state: CellState; interrupted: bool
   return { state: 'pending', interrupted: run !== undefined };
 }
 
+function recordCrash(runDir: string, message: string): void {
+  const path = join(runDir, RUN_FILES.run);
+  const run = readJsonIfExists<RunRecord>(path);
+  if (run?.status !== 'running' || lockHolder(join(runDir, RUN_FILES.lock))) return;
+  const ended = new Date();
+  writeJsonAtomic(path, { ...run, status: 'failed', ended_at: ended.toISOString(), duration_s: (ended.getTime() - Date.parse(run.started_at)) / 1000, error: { message } });
+}
+
 export function planCells(cells: Cell[], outDir: string): PlannedCell[] {
   return cells.map((c) => {
     const folder = runFolderName({ ...c.config, id: c.id });
@@ -139,10 +147,14 @@ export async function runSweep(task: TaskDefinition, planned: PlannedCell[], opt
       child.once('spawn', () => child.send(job));
       child.on('exit', (code, signal) => {
         running.delete(p.id);
-        outcome ??= stopping
-          ? { cell: p, result: 'interrupted', detail: 'stopped by a signal' }
-          : { cell: p, result: 'failed', detail: `worker exited with ${signal ?? `code ${code}`}${stderr ? `: ${stderr.trim()}` : ''}` };
-        resolve(outcome);
+        if (!outcome && !stopping) {
+          // The worker died without reporting (out of memory, a native crash): record that in run.json
+          // so the folder tells the same story as the summary. The next sweep retries the cell.
+          const detail = `worker exited with ${signal ?? `code ${code}`}${stderr ? `: ${stderr.trim()}` : ''}`;
+          recordCrash(p.runDir, detail);
+          outcome = { cell: p, result: 'failed', detail };
+        }
+        resolve(outcome ?? { cell: p, result: 'interrupted', detail: 'stopped by a signal' });
       });
     });
 
