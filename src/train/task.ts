@@ -7,6 +7,7 @@ import type { ScalingConfig, TrainConfig } from '../config/schema.js';
 import type { EpochRecord, FinalRecord } from '../results/types.js';
 import type { Rng } from '../util/rng.js';
 import { SpsError } from '../util/errors.js';
+import { ocrTask } from './tasks/ocr.js';
 
 /** One cell of the grid, fully resolved: everything that determines its result (see config/cells.ts). */
 export interface CellConfig {
@@ -59,7 +60,7 @@ export interface TaskDefinition {
 }
 
 /** Built-in tasks. The paper's three tasks (ocr, chunking, segmentation) register here as they land. */
-const BUILTIN: TaskDefinition[] = [];
+const BUILTIN: TaskDefinition[] = [ocrTask];
 
 let plugins: TaskDefinition[] | undefined;
 

@@ -1,0 +1,237 @@
+/**
+ * The OCR task (model-spec §5): Taskar's handwritten words, a LeNet-like CNN giving each letter's
+ * unary scores, a free 26×26 pairwise matrix, a linear-chain CRF on top; metric: per-letter accuracy
+ * on the test letters (word accuracy as an extra).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { stringify } from 'csv-stringify/sync';
+import { z } from 'zod';
+import { OBJECTIVES } from '../../config/constants.js';
+import * as chain from '../../crf/chain.js';
+import { norm } from '../../crf/scaling.js';
+import { loadOcr, OCR_CLASSES, OCR_HEIGHT, OCR_PIXELS, OCR_WIDTH, type OcrWord } from '../../data/ocr.js';
+import { createLeNet, LENET_PRESETS } from '../../models/lenet.js';
+import type { FinalRecord } from '../../results/types.js';
+import { Rng } from '../../util/rng.js';
+import type { RunContext, TaskDefinition } from '../task.js';
+import { disposePotentials, totalEpochs, trainStructured, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
+
+const folds = z.array(z.int().min(0).max(9)).min(1);
+
+export const ocrDataSchema = z
+  .strictObject({
+    /** Default: the large split of BCFW ("ocr2"): train on folds 1–9, test on fold 0. */
+    train_folds: folds.default([1, 2, 3, 4, 5, 6, 7, 8, 9]),
+    test_folds: folds.default([0]),
+    /** Training words held out for validation (α selection, the per-epoch log); never trained on. */
+    validation_words: z.int().min(1).default(500),
+    /** Use only this many training words (after the validation hold-out); null: all. For smoke runs. */
+    train_words: z.int().min(1).nullable().default(null),
+    /** Evaluate on only this many test words; null: all. For smoke runs. */
+    test_words: z.int().min(1).nullable().default(null),
+    /** Seed of the split (fixed across run seeds, so seeds vary only initialisation and order). */
+    split_seed: z.int().min(0).default(0),
+  })
+  .refine((d) => !d.train_folds.some((f) => d.test_folds.includes(f)), { message: 'train_folds and test_folds must not overlap', path: ['test_folds'] });
+
+export const ocrModelSchema = z.strictObject({
+  /** Unary CNN sizes: a preset, optionally overridden by conv/fc. */
+  preset: z.enum(Object.keys(LENET_PRESETS) as [keyof typeof LENET_PRESETS]).default('lenet20-50-500'),
+  conv: z.array(z.int().min(1)).length(2).nullable().default(null),
+  fc: z.array(z.int().min(1)).nullable().default(null),
+  init: z.enum(['he', 'torch']).default('he'),
+  /** Multiplies the unary network's initial output layer: the unary side of the relative scale. */
+  unary_scale: z.number().positive().default(1),
+  /** Standard deviation of the pairwise matrix's normal initialisation (0: zeros). */
+  pairwise_std: z.number().min(0).default(0.01),
+  /** Decoding: MAP (Viterbi) or per-position max-marginals. */
+  decode: z.enum(['map', 'max-marginal']).default('map'),
+  mean_field_iterations: z.int().min(1).default(chain.DEFAULT_MEAN_FIELD_ITERATIONS),
+  /** Words per batch at evaluation. */
+  eval_batch: z.int().min(1).default(256),
+});
+
+type OcrData = z.output<typeof ocrDataSchema>;
+type OcrModel = z.output<typeof ocrModelSchema>;
+
+interface OcrBatch {
+  words: OcrWord[];
+  /** All letters of the batch: [N, 16, 8, 1]. */
+  images: tf.Tensor4D;
+  /** Row of the padded [B·T] layout → letter index, or N (a zero row) at padding: int32 [B·T]. */
+  layout: tf.Tensor1D;
+  /** 1 at real positions: [B, T, 1]. */
+  mask: tf.Tensor3D;
+  labels: number[][];
+  lengths: number[];
+}
+
+function makeBatch(words: OcrWord[]): OcrBatch {
+  const lengths = words.map((w) => w.labels.length);
+  const T = Math.max(...lengths);
+  const N = lengths.reduce((a, b) => a + b, 0);
+  const pixels = new Float32Array(N * OCR_PIXELS);
+  const layout = new Int32Array(words.length * T).fill(N);
+  const mask = new Float32Array(words.length * T);
+  let n = 0;
+  words.forEach((w, b) => {
+    pixels.set(w.pixels, n * OCR_PIXELS);
+    for (let t = 0; t < w.labels.length; t++) {
+      layout[b * T + t] = n + t;
+      mask[b * T + t] = 1;
+    }
+    n += w.labels.length;
+  });
+  return {
+    words,
+    images: tf.tensor4d(pixels, [N, OCR_HEIGHT, OCR_WIDTH, 1]),
+    layout: tf.tensor1d(layout, 'int32'),
+    mask: tf.tensor3d(mask, [words.length, T, 1]),
+    labels: words.map((w) => w.labels),
+    lengths,
+  };
+}
+
+const disposeBatch = (b: OcrBatch): void => tf.dispose([b.images, b.layout, b.mask]);
+
+/** Split the words: train folds minus a validation hold-out, and the test folds. */
+export function splitOcr(words: OcrWord[], d: OcrData): { train: OcrWord[]; validation: OcrWord[]; test: OcrWord[] } {
+  const pool = new Rng(d.split_seed).shuffle(words.filter((w) => d.train_folds.includes(w.fold)));
+  if (pool.length <= d.validation_words) throw new Error(`data.validation_words (${d.validation_words}) must be smaller than the ${pool.length} words of train_folds`);
+  const validation = pool.slice(0, d.validation_words);
+  let train = pool.slice(d.validation_words);
+  if (d.train_words !== null) train = train.slice(0, d.train_words);
+  let test = words.filter((w) => d.test_folds.includes(w.fold));
+  if (d.test_words !== null) test = test.slice(0, d.test_words);
+  return { train, validation, test };
+}
+
+function problemFor(ctx: RunContext, m: OcrModel): StructuredProblem<OcrBatch> & { dispose(): void } {
+  const preset = LENET_PRESETS[m.preset];
+  const net = createLeNet({ conv: [...(m.conv ?? preset.conv)], fc: [...(m.fc ?? preset.fc)], classes: OCR_CLASSES, init: m.init, outputScale: m.unary_scale }, ctx.rng);
+  const pairwise = tf.variable(tf.randomNormal([OCR_CLASSES, OCR_CLASSES], 0, m.pairwise_std, 'float32', ctx.rng.seed()), true, 'ocr/pairwise');
+  const lossOptions = { validate: false, meanFieldIterations: m.mean_field_iterations };
+  return {
+    unaryParams: net.params,
+    pairwiseParams: [pairwise],
+    potentials: (b) => {
+      const scores = net.apply(b.images); // [N, 26]
+      const padded = tf.concat([scores, tf.zeros([1, OCR_CLASSES])]); // [N+1, 26]: row N pads
+      const T = b.mask.shape[1];
+      return { unary: tf.reshape(tf.gather(padded, b.layout), [b.words.length, T, OCR_CLASSES]), pairwise };
+    },
+    loss: (objective, p, b) => chain.loss(objective, p.unary as tf.Tensor3D, p.pairwise as tf.Tensor2D, b.labels, b.lengths, lossOptions),
+    unaryLoss: (p, b) => chain.unaryCrossEntropy(p.unary as tf.Tensor3D, b.labels, b.lengths, { validate: false }),
+    norms: (p, b, kind, over) => ({ unary: norm(p.unary, kind, { mask: b.mask, perExample: over === 'example' }), pairwise: norm(p.pairwise, kind) }),
+    rescale: (p, a, c) => ({ unary: tf.mul(p.unary, a.rank === 1 ? tf.reshape(a, [-1, 1, 1]) : a), pairwise: tf.mul(p.pairwise, c.rank === 1 ? tf.mean(c) : c) }),
+    dispose: () => {
+      net.dispose();
+      pairwise.dispose();
+    },
+  };
+}
+
+/** Decode a list of words in batches with the mode's potentials. */
+function decode(problem: StructuredProblem<OcrBatch>, transform: PotentialTransform<OcrBatch>, words: OcrWord[], m: OcrModel): number[][] {
+  const out: number[][] = [];
+  for (let s = 0; s < words.length; s += m.eval_batch) {
+    const b = makeBatch(words.slice(s, s + m.eval_batch));
+    try {
+      if (m.decode === 'map') {
+        const [unary, pairwise] = tf.tidy(() => {
+          const p = transform(problem.potentials(b), b);
+          return [p.unary, p.pairwise];
+        });
+        out.push(...chain.viterbi(unary as tf.Tensor3D, pairwise as tf.Tensor2D, b.lengths, { validate: false }).labels);
+        disposePotentials({ unary, pairwise });
+      } else {
+        const marg = tf.tidy(() => {
+          const p = transform(problem.potentials(b), b);
+          return chain.marginals(p.unary as tf.Tensor3D, p.pairwise as tf.Tensor2D, b.lengths, { validate: false });
+        });
+        out.push(...chain.decodeMarginals(marg, b.lengths));
+        marg.dispose();
+      }
+    } finally {
+      disposeBatch(b);
+    }
+  }
+  return out;
+}
+
+function accuracy(words: OcrWord[], predicted: number[][]): { letter: number; word: number } {
+  let right = 0;
+  let letters = 0;
+  let wordsRight = 0;
+  words.forEach((w, i) => {
+    let all = true;
+    w.labels.forEach((y, t) => {
+      letters++;
+      if (predicted[i][t] === y) right++;
+      else all = false;
+    });
+    if (all) wordsRight++;
+  });
+  return { letter: (100 * right) / letters, word: (100 * wordsRight) / words.length };
+}
+
+async function run(ctx: RunContext): Promise<FinalRecord> {
+  const d = ocrDataSchema.parse(ctx.cell.data);
+  const m = ocrModelSchema.parse(ctx.cell.model);
+  const { train, validation, test } = splitOcr(loadOcr(ctx.dataDir), d);
+  ctx.log(`data: ${train.length} training words, ${validation.length} validation words (folds ${d.train_folds.join(',')}), ${test.length} test words (folds ${d.test_folds.join(',')})`);
+  const sel = ctx.cell.scaling.selection;
+  const selPool = sel.subset === 'validation' ? validation : train;
+  const selWords = sel.size === null ? selPool : ctx.rng.shuffle([...selPool]).slice(0, sel.size);
+  const selection: OcrBatch[] = [];
+  for (let s = 0; s < selWords.length; s += m.eval_batch) selection.push(makeBatch(selWords.slice(s, s + m.eval_batch)));
+
+  const problem = problemFor(ctx, m);
+  ctx.plan(totalEpochs(ctx.cell.mode, ctx.cell.train));
+  try {
+    const data: TrainData<OcrBatch> = {
+      trainSize: train.length,
+      batch: (idx) => makeBatch(idx.map((i) => train[i])),
+      dispose: disposeBatch,
+      selection,
+      validate: (transform) => {
+        const acc = accuracy(validation, decode(problem, transform, validation, m));
+        return { val_accuracy: acc.letter, val_word_accuracy: acc.word };
+      },
+    };
+    const result = await trainStructured(problem, data, {
+      objective: ctx.cell.objective,
+      mode: ctx.cell.mode,
+      train: ctx.cell.train,
+      scaling: ctx.cell.scaling,
+      rng: ctx.rng,
+      epoch: ctx.epoch,
+      log: ctx.log,
+    });
+    const predicted = decode(problem, result.transform, test, m);
+    const acc = accuracy(test, predicted);
+    const rows: (string | number)[][] = [];
+    test.forEach((w, i) => w.labels.forEach((y, t) => rows.push([i, t, String.fromCharCode(97 + y), String.fromCharCode(97 + predicted[i][t])])));
+    ctx.writeArtifact('predictions.csv', stringify(rows, { header: true, columns: ['word', 'position', 'gold', 'predicted'] }));
+    return {
+      primary: 'accuracy',
+      metrics: { accuracy: acc.letter, word_accuracy: acc.word },
+      alpha: result.alpha,
+      test_words: test.length,
+      test_letters: test.reduce((n, w) => n + w.labels.length, 0),
+    };
+  } finally {
+    problem.dispose();
+    selection.forEach(disposeBatch);
+  }
+}
+
+export const ocrTask: TaskDefinition = {
+  name: 'ocr',
+  summary: 'Taskar OCR letters: LeNet unaries + 26×26 pairwise, linear-chain CRF',
+  dataSchema: ocrDataSchema as unknown as z.ZodType<Record<string, unknown>>,
+  modelSchema: ocrModelSchema,
+  objectives: OBJECTIVES,
+  datasets: () => ['ocr'],
+  run,
+};

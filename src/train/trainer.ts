@@ -1,0 +1,244 @@
+/**
+ * The shared trainer: the five training procedures of model-spec §4 (the table's columns) for any
+ * structured model whose potentials split into a unary part U and a pairwise part W. The chain tasks
+ * (OCR, chunking) and the Gaussian-CRF task (segmentation) plug in through `StructuredProblem`.
+ *
+ *   stage        (1) unary network alone, per-position cross-entropy; (2) pairwise part with the unary
+ *                frozen, under the row's objective; (3) everything jointly under the row's objective.
+ *   joint        all parameters from scratch under the row's objective.
+ *   online       joint training of F_α = F(αU, W); after every epoch α ← argmin_α L_α(D_sel) over the
+ *                grid (Algorithm 1), starting from α = 1.
+ *   offline      joint training with Û = α·U/‖U‖, Ŵ = W/‖W‖ (α fixed).
+ *   offline-reg  joint training with R = λ(‖U‖/‖W‖ − α)² added to the loss.
+ *
+ * The potentials a mode trains with are also the ones it predicts with (online: the last α;
+ * offline: the normalised potentials).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Mode, Objective } from '../config/constants.js';
+import type { ScalingConfig, TrainConfig } from '../config/schema.js';
+import { gridSearch, regulariser, type NormKind, type NormOver } from '../crf/scaling.js';
+import type { Rng } from '../util/rng.js';
+import type { EpochInput } from './task.js';
+
+export interface Potentials {
+  unary: tf.Tensor;
+  pairwise: tf.Tensor;
+}
+
+/** What a task's model offers the trainer. Every method is called inside tf.tidy. */
+export interface StructuredProblem<B> {
+  unaryParams: tf.Variable[];
+  pairwiseParams: tf.Variable[];
+  /** Raw potentials of a batch. */
+  potentials(batch: B): Potentials;
+  /** The structured loss of each example under `objective` (§2, §3). */
+  loss(objective: Objective, p: Potentials, batch: B): tf.Tensor1D;
+  /** Stage (1): per-position cross-entropy of the unary scores alone. */
+  unaryLoss(p: Potentials, batch: B): tf.Tensor1D;
+  /** ‖U‖ and ‖W‖ (scalars, or [B] per example), ignoring padding. */
+  norms(p: Potentials, batch: B, kind: NormKind, over: NormOver): { unary: tf.Tensor; pairwise: tf.Tensor };
+  /** U·a and W·c, with a and c scalars or [B] (per example). */
+  rescale(p: Potentials, unaryFactor: tf.Tensor, pairwiseFactor: tf.Tensor): Potentials;
+}
+
+export interface TrainData<B> {
+  /** Number of training examples. */
+  trainSize: number;
+  /** Build a batch of training examples (tensors the trainer disposes through `dispose`). */
+  batch(indices: number[]): B;
+  dispose(batch: B): void;
+  /** The selection subset of online scaling (and of the norm log), already batched. */
+  selection: B[];
+  /** Validation metrics (%), computed with the mode's potentials. */
+  validate(transform: PotentialTransform<B>): Record<string, number>;
+}
+
+/** Dispose potentials taken out of a tidy scope, sparing the model's own variables (a raw W is one). */
+export function disposePotentials(p: Potentials): void {
+  for (const t of [p.unary, p.pairwise]) if (!(t instanceof tf.Variable)) t.dispose();
+}
+
+export type PotentialTransform<B> = (p: Potentials, batch: B) => Potentials;
+
+export interface TrainerOptions {
+  objective: Objective;
+  mode: Mode;
+  train: TrainConfig;
+  scaling: ScalingConfig;
+  rng: Rng;
+  /** Records one epoch (the run context's `epoch`, which fails the run on NaN). */
+  epoch(record: EpochInput): void;
+  log(line: string): void;
+}
+
+export interface TrainResult<B> {
+  /** The potentials to predict with. */
+  transform: PotentialTransform<B>;
+  alpha: number;
+}
+
+interface Phase {
+  name: string;
+  epochs: number;
+  lr: number;
+  /** 'unary': stage (1) loss; 'structured': the row's objective. */
+  loss: 'unary' | 'structured';
+  params: 'unary' | 'pairwise' | 'all';
+}
+
+/** The schedule of a mode: one phase, or stage's three. */
+export function phases(mode: Mode, train: TrainConfig): Phase[] {
+  if (mode === 'stage') {
+    const s = train.stage;
+    return [
+      { name: 'stage1-unary', epochs: s.unary_epochs, lr: s.unary_lr, loss: 'unary', params: 'unary' },
+      { name: 'stage2-pairwise', epochs: s.pairwise_epochs, lr: s.pairwise_lr, loss: 'structured', params: 'pairwise' },
+      { name: 'stage3-joint', epochs: s.joint_epochs, lr: s.joint_lr, loss: 'structured', params: 'all' },
+    ].filter((p) => p.epochs > 0) as Phase[];
+  }
+  return [{ name: mode, epochs: train.epochs, lr: train.lr, loss: 'structured', params: 'all' }];
+}
+
+export function totalEpochs(mode: Mode, train: TrainConfig): number {
+  return phases(mode, train).reduce((n, p) => n + p.epochs, 0);
+}
+
+function makeOptimizer(train: TrainConfig, lr: number): tf.Optimizer {
+  switch (train.optimizer) {
+    case 'adam':
+      return tf.train.adam(lr);
+    case 'sgd':
+      return tf.train.sgd(lr);
+    case 'momentum':
+      return tf.train.momentum(lr, train.momentum);
+  }
+}
+
+/** The potentials a mode trains and predicts with (§4). `alpha` is read at call time (online). */
+export function modeTransform<B>(mode: Mode, problem: StructuredProblem<B>, scaling: ScalingConfig, alpha: () => number): PotentialTransform<B> {
+  switch (mode) {
+    case 'online':
+      return (p) => problem.rescale(p, tf.scalar(alpha()), tf.scalar(1));
+    case 'offline':
+      return (p, batch) => {
+        // Û = α·U/‖U‖, Ŵ = W/‖W‖; ε keeps an all-zero initialisation finite.
+        const n = problem.norms(p, batch, scaling.norm, scaling.norm_over);
+        return problem.rescale(p, tf.div(scaling.alpha, tf.add(n.unary, 1e-6)), tf.div(1, tf.add(n.pairwise, 1e-6)));
+      };
+    default:
+      return (p) => p;
+  }
+}
+
+/** Global-norm gradient clipping. */
+function clip(grads: Record<string, tf.Tensor>, maxNorm: number): Record<string, tf.Tensor> {
+  const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
+  const factor = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-12)));
+  return Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, factor)]));
+}
+
+/**
+ * Train `problem` under `objective` and `mode`, reporting every epoch. Returns the potential
+ * transform to predict with. Randomness (batch order) comes from `opts.rng` only.
+ */
+export async function trainStructured<B>(problem: StructuredProblem<B>, data: TrainData<B>, opts: TrainerOptions): Promise<TrainResult<B>> {
+  const { train, scaling, objective, mode } = opts;
+  let alpha = 1;
+  const transform = modeTransform(mode, problem, scaling, () => alpha);
+  const allParams = [...problem.unaryParams, ...problem.pairwiseParams];
+  let epochNo = 0;
+
+  const structuredLoss = (batch: B): tf.Scalar => {
+    const raw = problem.potentials(batch);
+    let l = tf.mean(problem.loss(objective, transform(raw, batch), batch)) as tf.Scalar;
+    if (mode === 'offline-reg') {
+      const n = problem.norms(raw, batch, scaling.norm, scaling.norm_over);
+      l = tf.add(l, regulariser(n.unary, n.pairwise, scaling.alpha, scaling.lambda)) as tf.Scalar;
+    }
+    return l;
+  };
+
+  for (const phase of phases(mode, train)) {
+    const params = phase.params === 'unary' ? problem.unaryParams : phase.params === 'pairwise' ? problem.pairwiseParams : allParams;
+    const optimizer = makeOptimizer(train, phase.lr);
+    opts.log(`phase ${phase.name}: ${phase.epochs} epochs, lr ${phase.lr}, ${phase.loss === 'unary' ? 'unary cross-entropy' : objective}${phase.params !== 'all' ? `, training the ${phase.params} part only` : ''}`);
+    for (let e = 0; e < phase.epochs; e++) {
+      epochNo++;
+      const started = Date.now();
+      const order = opts.rng.shuffle(Array.from({ length: data.trainSize }, (_, i) => i));
+      let sum = 0;
+      let steps = 0;
+      for (let s = 0; s < order.length; s += train.batch_size) {
+        const batch = data.batch(order.slice(s, s + train.batch_size));
+        let value: number;
+        try {
+          value = tf.tidy(() => {
+            const { value: v, grads } = tf.variableGrads(() => {
+              let l = phase.loss === 'unary' ? (tf.mean(problem.unaryLoss(problem.potentials(batch), batch)) as tf.Scalar) : structuredLoss(batch);
+              if (train.weight_decay > 0) l = tf.add(l, tf.mul(train.weight_decay / 2, tf.addN(params.map((p) => tf.sum(tf.square(p)))))) as tf.Scalar;
+              return l;
+            }, params);
+            optimizer.applyGradients(train.grad_clip === null ? grads : clip(grads, train.grad_clip));
+            return v.dataSync()[0];
+          });
+        } finally {
+          data.dispose(batch);
+        }
+        sum += value;
+        steps++;
+        if (!Number.isFinite(value)) break; // reported below; the run fails on it
+      }
+      const record: EpochInput = { epoch: epochNo, phase: phase.name, losses: { train: sum / Math.max(1, steps) }, metrics: {} };
+      if (Number.isFinite(record.losses.train)) {
+        if (mode === 'online' && phase.loss === 'structured') {
+          // Algorithm 1: α_best = argmin_α (1/|D|) Σ L(Y, αU, W) on the selection subset.
+          const raws: Potentials[] = data.selection.map((b) => {
+            const [unary, pairwise] = tf.tidy(() => {
+              const p = problem.potentials(b);
+              return [p.unary, p.pairwise];
+            });
+            return { unary, pairwise };
+          });
+          try {
+            const search = await gridSearch(
+              (a) =>
+                tf.tidy(() => {
+                  const losses = data.selection.map((b, i) => problem.loss(objective, problem.rescale(raws[i], tf.scalar(a), tf.scalar(1)), b));
+                  return tf.mean(tf.concat(losses)).dataSync()[0];
+                }),
+              scaling.alpha_grid,
+            );
+            alpha = search.best;
+            record.alpha_curve = search.curve;
+          } finally {
+            raws.forEach(disposePotentials);
+          }
+        }
+        if (mode === 'online' || mode === 'offline' || mode === 'offline-reg') record.alpha = mode === 'online' ? alpha : scaling.alpha;
+        record.metrics = data.validate(transform);
+        record.extra = normLog(problem, data.selection, scaling);
+      }
+      record.seconds = (Date.now() - started) / 1000;
+      opts.epoch(record);
+    }
+    optimizer.dispose();
+  }
+  return { transform, alpha };
+}
+
+/** Mean ‖U‖, ‖W‖ and their ratio on the selection subset: the quantity the paper's claim is about. */
+function normLog<B>(problem: StructuredProblem<B>, selection: B[], scaling: ScalingConfig): Record<string, number> {
+  if (selection.length === 0) return {};
+  let u = 0;
+  let w = 0;
+  for (const b of selection) {
+    const [nu, nw] = tf.tidy(() => {
+      const n = problem.norms(problem.potentials(b), b, scaling.norm, 'batch');
+      return [n.unary.dataSync()[0], n.pairwise.dataSync()[0]];
+    });
+    u += nu / selection.length;
+    w += nw / selection.length;
+  }
+  return { unary_norm: u, pairwise_norm: w, norm_ratio: u / w };
+}
