@@ -74,9 +74,22 @@ async function tryWasm(tf: typeof tfType, notes: string[]): Promise<boolean> {
     notes.push(`@tensorflow/tfjs-backend-wasm failed to load: ${(e as Error).message.split('\n')[0]}`);
     return false;
   }
-  if (await trySet(tf, 'wasm')) return true;
+  if (await trySet(tf, 'wasm')) {
+    notes.push(await wasmTrainingKernels());
+    return true;
+  }
   notes.push('the wasm back end did not initialise');
   return false;
+}
+
+/** Register sps's wasm training kernels (./wasm-kernels.ts); a tfjs they were not written for is an error. */
+async function wasmTrainingKernels(): Promise<string> {
+  const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');
+  try {
+    return `wasm training kernels registered (${registerWasmTrainingKernels().registered.length})`;
+  } catch (e) {
+    throw new SpsError((e as Error).message);
+  }
 }
 
 /**
