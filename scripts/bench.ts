@@ -1,5 +1,8 @@
 /**
- * Benchmarks (not tests): `npm run bench -- crf [--backends wasm,cpu] [--json FILE] [--repeats 3] [--steps 20]`.
+ * Benchmarks (not tests), printing a table:
+ *   npm run bench -- [models] [--backends wasm,cpu] [--models lenet,matmul,...] [--json FILE]
+ *   npm run bench -- crf [--backends wasm,cpu] [--json FILE]
+ * Options: --repeats 3 --steps 20.
  * Each back end runs in its own process (a tfjs process holds one back end well); the parent collects
  * rows and prints one table. Figures: median of `repeats` repeats of ≥ `steps` timed steps after warm-up.
  */
@@ -14,6 +17,14 @@ import type { BackendChoice } from '../src/config/constants.js';
 import { Rng } from '../src/util/rng.js';
 import * as chain from '../src/crf/chain.js';
 import * as gaussian from '../src/crf/gaussian.js';
+import { MODEL_BENCHES } from '../src/models/bench-models.js';
+import { createLeNet } from '../src/models/lenet.js';
+
+/**
+ * PyTorch 2 on CPU (MKL), steps/s with 1 thread, measured on this project's 2-core machine (as given in
+ * the project's issue "Fast training on CPU"); the bench prints our rate relative to them.
+ */
+const PYTORCH_1_THREAD: Record<string, number> = { lenet: 67, 'lenet-crf': 37.5, matmul: 482, 'bilstm-crf': 14.8, unet: 9.7 };
 
 export interface BenchRow {
   backend: string;
@@ -51,28 +62,8 @@ function labelsFor(rng: Rng, b: number, t: number, k: number): number[][] {
   return Array.from({ length: b }, () => Array.from({ length: t }, () => rng.int(k)));
 }
 
-/** A LeNet-5-like unary network for 16×8 letters ('same' convolutions: 16×8 is too small for valid 5×5 twice). */
-function lenet5(tf: Tf, rng: Rng) {
-  const w = (shape: number[], fanIn: number) => tf.variable(randn(tf, rng, shape, Math.sqrt(2 / fanIn)) as tfType.Tensor);
-  const p = {
-    c1: w([5, 5, 1, 6], 25), b1: tf.variable(tf.zeros([6])),
-    c2: w([5, 5, 6, 16], 150), b2: tf.variable(tf.zeros([16])),
-    f1: w([4 * 2 * 16, 120], 128), g1: tf.variable(tf.zeros([120])),
-    f2: w([120, 84], 120), g2: tf.variable(tf.zeros([84])),
-    f3: w([84, 26], 84), g3: tf.variable(tf.zeros([26])),
-  };
-  const forward = (x: tfType.Tensor4D): tfType.Tensor2D => {
-    let h = tf.maxPool(tf.relu(tf.add(tf.conv2d(x, p.c1 as tfType.Tensor4D, 1, 'same'), p.b1)) as tfType.Tensor4D, 2, 2, 'valid');
-    h = tf.maxPool(tf.relu(tf.add(tf.conv2d(h, p.c2 as tfType.Tensor4D, 1, 'same'), p.b2)) as tfType.Tensor4D, 2, 2, 'valid');
-    const f = tf.reshape(h, [x.shape[0], -1]) as tfType.Tensor2D;
-    const a = tf.relu(tf.add(tf.matMul(f, p.f1 as tfType.Tensor2D), p.g1)) as tfType.Tensor2D;
-    const b = tf.relu(tf.add(tf.matMul(a, p.f2 as tfType.Tensor2D), p.g2)) as tfType.Tensor2D;
-    return tf.add(tf.matMul(b, p.f3 as tfType.Tensor2D), p.g3) as tfType.Tensor2D;
-  };
-  return { forward, vars: Object.values(p) };
-}
-
 async function crfSuite(tf: Tf, backend: string, steps: number, repeats: number): Promise<BenchRow[]> {
+  // The LeNet-5 row below is the yardstick the CRF must stay under for OCR-sized batches.
   const rows: BenchRow[] = [];
   const rng = new Rng(0);
   for (const [B, T, K, name] of [[32, 24, 23, 'chunking-like'], [16, 10, 26, 'ocr-like']] as const) {
@@ -119,7 +110,7 @@ async function crfSuite(tf: Tf, backend: string, steps: number, repeats: number)
 
   {
     // The CRF must never be the bottleneck: compare with a LeNet-5 forward+backward on the same 128 letters.
-    const net = lenet5(tf, rng);
+    const net = createLeNet('lenet5', rng);
     const x = randn(tf, rng, [128, 16, 8, 1]) as tfType.Tensor4D;
     const y = tf.oneHot(tf.tensor1d(Array.from({ length: 128 }, () => rng.int(26)), 'int32'), 26);
     let ms = NaN;
@@ -127,7 +118,7 @@ async function crfSuite(tf: Tf, backend: string, steps: number, repeats: number)
     try {
       ms = await time(() => {
         tf.tidy(() => {
-          const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, net.forward(x)) as tfType.Scalar, net.vars as tfType.Variable[]);
+          const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, net.apply(x)) as tfType.Scalar, net.params);
           value.dataSync();
           Object.values(grads).forEach((g) => g.dataSync());
         });
@@ -136,25 +127,60 @@ async function crfSuite(tf: Tf, backend: string, steps: number, repeats: number)
       note = `not trainable on ${backend} yet: ${(e as Error).message.split('\n')[0]}`;
     }
     rows.push({ backend, suite: 'crf', model: 'LeNet-5 (6-16-120-84) fwd+bwd on 128 letters (reference for ocr-like)', stepsPerSec: 1000 / ms, unit: 'steps/s', msPerStep: ms, note });
-    net.vars.forEach((v) => v.dispose());
+    net.dispose();
   }
   return rows;
 }
 
-const SUITES: Record<string, (tf: Tf, backend: string, steps: number, repeats: number) => Promise<BenchRow[]>> = { crf: crfSuite };
+/** Training steps of the task networks (forward, backward, Adam, reading the loss). */
+async function modelSuite(tf: Tf, backend: string, steps: number, repeats: number, models: string[]): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const name of models) {
+    const bench = MODEL_BENCHES[name](tf, new Rng(0));
+    let ms = NaN;
+    let note: string | undefined;
+    try {
+      ms = await time(() => void bench.step(), steps, repeats);
+    } catch (e) {
+      note = `failed on ${backend}: ${(e as Error).message.split('\n')[0]}`;
+    }
+    bench.dispose();
+    const stepsPerSec = 1000 / ms;
+    const ref = PYTORCH_1_THREAD[name];
+    rows.push({
+      backend,
+      suite: 'models',
+      model: name,
+      stepsPerSec,
+      unit: 'steps/s',
+      msPerStep: ms,
+      ...(bench.flopsPerStep ? { gflops: (bench.flopsPerStep * stepsPerSec) / 1e9 } : {}),
+      ...(ref ? { pytorch1Thread: ref, ratioToPytorch: stepsPerSec / ref } : {}),
+      note,
+    });
+  }
+  return rows;
+}
 
-async function child(suite: string, backend: BackendChoice, steps: number, repeats: number): Promise<void> {
+type Suite = (tf: Tf, backend: string, steps: number, repeats: number, models: string[]) => Promise<BenchRow[]>;
+const SUITES: Record<string, Suite> = { models: modelSuite, crf: crfSuite };
+
+async function child(suite: string, backend: BackendChoice, steps: number, repeats: number, models: string[]): Promise<void> {
   const b = await selectBackend(backend);
-  const rows = await SUITES[suite](b.tf, b.name, steps, repeats);
+  const rows = await SUITES[suite](b.tf, b.name, steps, repeats, models);
   process.stdout.write('BENCH_JSON ' + JSON.stringify(rows) + '\n');
 }
 
-async function parent(suite: string, opts: { backends: string; json?: string; steps: string; repeats: string }): Promise<void> {
+async function parent(suite: string, opts: { backends: string; models?: string; json?: string; steps: string; repeats: string }): Promise<void> {
   if (!SUITES[suite]) throw new Error(`unknown suite '${suite}' (known: ${Object.keys(SUITES).join(', ')})`);
+  const models = opts.models ? opts.models.split(',') : Object.keys(MODEL_BENCHES);
+  const unknown = models.filter((m) => !MODEL_BENCHES[m]);
+  if (unknown.length) throw new Error(`unknown model(s) ${unknown.join(', ')} (known: ${Object.keys(MODEL_BENCHES).join(', ')})`);
   const rows: BenchRow[] = [];
   for (const backend of opts.backends.split(',')) {
     process.stderr.write(`bench ${suite} on ${backend}...\n`);
-    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', suite, backend, opts.steps, opts.repeats], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const args = [...process.execArgv, fileURLToPath(import.meta.url), '--child', suite, backend, opts.steps, opts.repeats, models.join(',')];
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
     if (r.status !== 0 || !line) {
       process.stderr.write(`bench on ${backend} failed (exit ${r.status})\n`);
@@ -162,10 +188,12 @@ async function parent(suite: string, opts: { backends: string; json?: string; st
     }
     rows.push(...(JSON.parse(line.slice('BENCH_JSON '.length)) as BenchRow[]));
   }
-  const t = new Table({ head: ['backend', 'benchmark', 'rate', 'ms/step', 'note'], style: { head: [], border: [] } });
+  const t = new Table({ head: ['backend', 'benchmark', 'rate', 'ms/step', 'GFLOP/s', 'vs PyTorch 1 thread', 'note'], style: { head: [], border: [] } });
+  const num = (x: unknown, digits: number) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '—');
   for (const r of rows) {
     const extra = r.cgIterations !== undefined ? `CG iterations ${r.cgIterations}` : (r.note ?? '');
-    t.push([r.backend, r.model, Number.isFinite(r.stepsPerSec) ? `${r.stepsPerSec.toFixed(1)} ${r.unit}` : '—', Number.isFinite(r.msPerStep) ? r.msPerStep.toFixed(2) : '—', extra]);
+    const vs = typeof r.ratioToPytorch === 'number' ? `${num(r.ratioToPytorch, 2)}× of ${r.pytorch1Thread}` : '';
+    t.push([r.backend, r.model, Number.isFinite(r.stepsPerSec) ? `${r.stepsPerSec.toFixed(1)} ${r.unit}` : '—', num(r.msPerStep, 2), num(r.gflops, 2), vs, extra]);
   }
   process.stdout.write(t.toString() + '\n');
   if (opts.json) writeFileSync(opts.json, JSON.stringify(rows, null, 2) + '\n');
@@ -173,12 +201,13 @@ async function parent(suite: string, opts: { backends: string; json?: string; st
 
 const argv = process.argv.slice(2);
 if (argv[0] === '--child') {
-  await child(argv[1], argv[2] as BackendChoice, Number(argv[3]), Number(argv[4]));
+  await child(argv[1], argv[2] as BackendChoice, Number(argv[3]), Number(argv[4]), argv[5].split(','));
 } else {
   const program = new Command()
     .name('npm run bench --')
-    .argument('<suite>', `benchmark suite: ${Object.keys(SUITES).join(', ')}`)
+    .argument('[suite]', `benchmark suite: ${Object.keys(SUITES).join(', ')}`, 'models')
     .option('--backends <list>', 'comma-separated back ends, one process each', 'wasm,cpu')
+    .option('--models <list>', `models suite: which networks (default all: ${Object.keys(MODEL_BENCHES).join(', ')})`)
     .option('--steps <n>', 'timed steps per repeat', '20')
     .option('--repeats <n>', 'repeats (the median is reported)', '3')
     .option('--json <file>', 'also write the rows as JSON')

@@ -1,0 +1,157 @@
+/**
+ * LeNet-style CNN for the OCR task's unary potentials (model-spec §5): one 16×8 binary letter image
+ * → K scores. Architecture, for `conv: [c1, c2]`, `fc: [f1, …]`:
+ *
+ *   conv k×k·c1 + bias → ReLU → maxPool p×p (stride p)
+ *   conv k×k·c2 + bias → ReLU → maxPool p×p (stride p)
+ *   flatten → [FC f_i + bias → ReLU]* → FC K + bias          (scores, no softmax)
+ *
+ * Padding: 16×8 is too small for two *valid* 5×5 convolutions with 2×2 pools (16×8 → 12×4 → 6×2 →
+ * a 5×5 kernel no longer fits), so the default is `'same'` (16×8 → 8×4 → 4×2 ×c2 features).
+ * `'valid'` is accepted for larger inputs and rejected with a clear error when a map would vanish.
+ *
+ * ReLU comes before each maxPool: besides being the usual order, wasm's MaxPoolGrad drops the
+ * gradient of windows whose maximum is negative (../shared/docs/backends.md), which ReLU rules out.
+ *
+ * Convolutions and hidden FC layers are single fused ops (`tf.fused.conv2d` / `tf.fused.matMul`
+ * with bias and ReLU): one kernel call instead of three, on both back ends.
+ *
+ * Initialisation (`init`, see init.ts): `he` (default) — He-normal weights for the ReLU layers and
+ * Glorot-uniform for the linear output layer, biases 0; or `torch` — PyTorch's default
+ * U(±1/√fan_in) for all weights and biases. `outputScale` multiplies the output layer's initial
+ * weights and bias: the paper's claim is about the relative scale of unary and pairwise potentials,
+ * and the unary scale at initialisation is set here.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../util/rng.js';
+import { type InitScheme, type ModelBase, ParamStore, initBias, initWeights } from './init.js';
+
+export interface LeNetOptions {
+  /** Output channels of the two convolutions. */
+  conv: number[];
+  /** Hidden fully connected layer sizes (the K-way output layer is added after them). */
+  fc: number[];
+  /** Square convolution kernel size. */
+  kernel: number;
+  /** Max-pool window and stride. */
+  pool: number;
+  padding: 'same' | 'valid';
+  /** K, the number of scores per image. */
+  classes: number;
+  /** [height, width, channels] of one image. */
+  inputShape: [number, number, number];
+  init: InitScheme;
+  /** Multiplies the initial weights (and bias) of the output layer. */
+  outputScale: number;
+}
+
+/** Classic LeNet-5 sizes (6-16-120-84) and the "20-50-500" LeNet of PyTorch/Caffe's MNIST example. */
+export const LENET_PRESETS = {
+  lenet5: { conv: [6, 16], fc: [120, 84] },
+  'lenet20-50-500': { conv: [20, 50], fc: [500] },
+} as const satisfies Record<string, Pick<LeNetOptions, 'conv' | 'fc'>>;
+export type LeNetPreset = keyof typeof LENET_PRESETS;
+
+export const LENET_DEFAULTS: LeNetOptions = {
+  ...LENET_PRESETS['lenet20-50-500'],
+  conv: [...LENET_PRESETS['lenet20-50-500'].conv],
+  fc: [...LENET_PRESETS['lenet20-50-500'].fc],
+  kernel: 5,
+  pool: 2,
+  padding: 'same',
+  classes: 26,
+  inputShape: [16, 8, 1],
+  init: 'he',
+  outputScale: 1,
+};
+
+export interface LeNet extends ModelBase {
+  readonly options: LeNetOptions;
+  /** x [N, H, W, C] → scores [N, classes]. Call inside tf.tidy / optimizer.minimize. */
+  apply(x: tf.Tensor4D): tf.Tensor2D;
+  /** Forward FLOPs (multiply-adds × 2 of the convs and FC layers; bias, ReLU and pooling not counted) for N = batchShape[0] images. */
+  flops(batchShape: readonly number[]): number;
+}
+
+/** Spatial size after a conv (stride 1) and a pool; throws if the map would vanish. */
+function convPoolSize(h: number, w: number, o: LeNetOptions, layer: number): [number, number] {
+  const [ch, cw] = o.padding === 'same' ? [h, w] : [h - o.kernel + 1, w - o.kernel + 1];
+  const [ph, pw] = [Math.floor(ch / o.pool), Math.floor(cw / o.pool)];
+  if (ch < 1 || cw < 1 || ph < 1 || pw < 1) {
+    throw new Error(
+      `LeNet: conv ${layer + 1} (${o.kernel}×${o.kernel}, padding '${o.padding}') + pool ${o.pool} on a ${h}×${w} map leaves ${Math.max(ph, 0)}×${Math.max(pw, 0)}; ` +
+        `use padding 'same' (16×8 letters are too small for two valid 5×5 convolutions) or a smaller kernel/pool`,
+    );
+  }
+  return [ph, pw];
+}
+
+/** Options from a preset name or partial options (unspecified fields take {@link LENET_DEFAULTS}). */
+export function lenetOptions(options: LeNetPreset | Partial<LeNetOptions> = {}): LeNetOptions {
+  const o = typeof options === 'string' ? { ...LENET_DEFAULTS, conv: [...LENET_PRESETS[options].conv], fc: [...LENET_PRESETS[options].fc] } : { ...LENET_DEFAULTS, ...options };
+  if (o.conv.length !== 2) throw new Error(`LeNet: conv must list 2 channel counts, got [${o.conv}]`);
+  if (![...o.conv, ...o.fc, o.kernel, o.pool, o.classes].every((n) => Number.isInteger(n) && n > 0)) throw new Error('LeNet: sizes must be positive integers');
+  return o;
+}
+
+export function createLeNet(options: LeNetPreset | Partial<LeNetOptions>, rng: Rng): LeNet {
+  const o = lenetOptions(options);
+  const [H, W, C] = o.inputShape;
+  const k = o.kernel;
+  // Shapes and FLOPs per image.
+  let [h, w] = [H, W];
+  let flopsPerImage = 0;
+  const convIn = [C, o.conv[0]];
+  o.conv.forEach((co, i) => {
+    const [ch, cw] = o.padding === 'same' ? [h, w] : [h - k + 1, w - k + 1];
+    [h, w] = convPoolSize(h, w, o, i);
+    flopsPerImage += 2 * ch * cw * k * k * convIn[i] * co;
+  });
+  const flat = h * w * o.conv[1];
+  const sizes = [flat, ...o.fc, o.classes];
+  for (let i = 0; i + 1 < sizes.length; i++) flopsPerImage += 2 * sizes[i] * sizes[i + 1];
+
+  const store = new ParamStore();
+  const convW: tf.Variable[] = [];
+  const convB: tf.Variable[] = [];
+  o.conv.forEach((co, i) => {
+    const ci = convIn[i];
+    const fanIn = k * k * ci;
+    const scheme = o.init === 'torch' ? 'torch' : 'he';
+    convW.push(store.add(`conv${i + 1}/w`, initWeights(rng, [k, k, ci, co], fanIn, k * k * co, scheme), [k, k, ci, co]));
+    convB.push(store.add(`conv${i + 1}/b`, initBias(rng, co, fanIn, scheme), [co]));
+  });
+  const fcW: tf.Variable[] = [];
+  const fcB: tf.Variable[] = [];
+  for (let i = 0; i + 1 < sizes.length; i++) {
+    const last = i + 2 === sizes.length;
+    const scheme: InitScheme = o.init === 'torch' ? 'torch' : last ? 'glorot' : 'he';
+    const scale = last ? o.outputScale : 1;
+    const name = last ? 'out' : `fc${i + 1}`;
+    fcW.push(store.add(`${name}/w`, initWeights(rng, [sizes[i], sizes[i + 1]], sizes[i], sizes[i + 1], scheme, scale), [sizes[i], sizes[i + 1]]));
+    fcB.push(store.add(`${name}/b`, initBias(rng, sizes[i + 1], sizes[i], scheme, scale), [sizes[i + 1]]));
+  }
+
+  const apply = (x: tf.Tensor4D): tf.Tensor2D =>
+    tf.tidy(() => {
+      if (x.rank !== 4 || x.shape[1] !== H || x.shape[2] !== W || x.shape[3] !== C) throw new Error(`LeNet: expected input [N, ${H}, ${W}, ${C}], got [${x.shape}]`);
+      let a: tf.Tensor4D = x;
+      for (let i = 0; i < convW.length; i++) {
+        a = tf.fused.conv2d({ x: a, filter: convW[i] as tf.Tensor4D, strides: 1, pad: o.padding, bias: convB[i], activation: 'relu' });
+        a = tf.maxPool(a, o.pool, o.pool, 'valid');
+      }
+      let f = tf.reshape(a, [x.shape[0], flat]) as tf.Tensor2D;
+      for (let i = 0; i < fcW.length; i++) {
+        const last = i + 1 === fcW.length;
+        f = tf.fused.matMul({ a: f, b: fcW[i] as tf.Tensor2D, bias: fcB[i], activation: last ? 'linear' : 'relu' }) as tf.Tensor2D;
+      }
+      return f;
+    });
+
+  return {
+    ...store.base(),
+    options: o,
+    apply,
+    flops: (batchShape) => batchShape[0] * flopsPerImage,
+  };
+}
