@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Throughput of `sps run` with --jobs 1 and --jobs 2 on a fixed tiny grid (a benchmark, not a test):
-# the 10 OCR cells of configs/smoke.yaml with 1000 training words and 2 epochs, on wasm.
+# the 10 OCR cells of configs/smoke.yaml with $TRAIN_WORDS (default 1000) training words and 2 epochs, on wasm.
 # Needs the OCR data prepared (sps prepare ocr [--from DIR]). Prints cells per hour and the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-grid=(configs/smoke.yaml data.train_words=1000 train.epochs=2 'train.stage={unary_epochs: 1, pairwise_epochs: 1, joint_epochs: 1}' --backend wasm)
+grid=(configs/smoke.yaml "data.train_words=${TRAIN_WORDS:-1000}" train.epochs=2 'train.stage={unary_epochs: 1, pairwise_epochs: 1, joint_epochs: 1}' --backend wasm)
 declare -A rate
 for jobs in 1 2; do
   out="$(mktemp -d)"
