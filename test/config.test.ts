@@ -76,7 +76,7 @@ describe('config loading', () => {
     assert.match(await loadError(GOOD.replace('epochs: 3', 'epochs: 0')), /FILE:7:11: train\.epochs: .*>=1/);
     assert.match(await loadError(GOOD.replace('seeds: 2', 'seeds: [1, 1]')), /FILE:5:8: seeds: .*must not repeat/);
     assert.match(await loadError(GOOD.replace('ssvm', 'svm')), /FILE:3:30: objectives\[1\]: .*expected one of/i);
-    assert.match(await loadError(GOOD.replace('task: toy', 'task: nosuch')), /FILE:2:7: task: unknown task 'nosuch' \(known tasks: toy\)/);
+    assert.match(await loadError(GOOD.replace('task: toy', 'task: nosuch')), /FILE:2:7: task: unknown task 'nosuch' \(known tasks: ocr, toy\)/);
     assert.match(await loadError(GOOD.replace('name: t', 'name: "a b"')), /FILE:1:7: name: name must be letters/);
     assert.match(await loadError('- 1\n- 2\n'), /expected a mapping/);
   });

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadOcr, parseOcr } from '../src/data/ocr.js';
 import { prepareDataset } from '../src/data/prepare.js';
-import { ROOT, tempDir } from './helpers.js';
+import { SHARED_DATASETS, tempDir } from './helpers.js';
 
 /** One letter.data line, in the file's layout (trailing tab included). */
 function line(id: number, letter: string, next: number, word: number, pos: number, fold: number, on: number[] = []): string {
@@ -45,8 +44,8 @@ describe('OCR letter.data parser', () => {
     assert.throws(() => loadOcr(tempDir()), /cannot read the OCR data .*sps prepare ocr --from DIR/);
   });
 
-  const shared = join(ROOT, '../shared/datasets');
-  it('reads the real data set: 6,877 words, 52,152 letters, the published fold sizes', { skip: !existsSync(shared) && 'no ../shared/datasets' }, async () => {
+  const shared = SHARED_DATASETS;
+  it('reads the real data set: 6,877 words, 52,152 letters, the published fold sizes', { skip: !existsSync(shared) && `no ${shared}` }, async () => {
     const dataDir = tempDir();
     mkdirSync(dataDir, { recursive: true });
     await prepareDataset('ocr', { dataDir, from: shared, log: () => {} });

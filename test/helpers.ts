@@ -6,6 +6,8 @@ import { after } from 'node:test';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const TOY_PLUGIN = join(ROOT, 'test/fixtures/toy-task.ts');
+/** The shared real data (CI has it at ../shared/datasets; $SPS_SHARED_DATASETS points elsewhere). */
+export const SHARED_DATASETS = resolve(process.env.SPS_SHARED_DATASETS ?? join(ROOT, '../shared/datasets'));
 
 /** A temp directory removed when the test file ends. */
 export function tempDir(prefix = 'sps-test-'): string {

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { tempDir, sps, spsSpawn, ROOT } from './helpers.js';
+import { tempDir, sps, spsSpawn, ROOT, SHARED_DATASETS } from './helpers.js';
 import type { RunRecord } from '../src/results/types.js';
 
 const TOY = join(ROOT, 'test/fixtures/toy.yaml');
@@ -196,7 +196,7 @@ describe('data preparation by sps run', () => {
     assert.match(r.stderr, /needs dataset "word-embeddings", but it is not prepared .* no download address/);
     assert.match(r.stderr, /sps prepare word-embeddings --from /);
     assert.equal(runDirs(out).length, 0, 'no cell started');
-    const shared = join(ROOT, '../shared/datasets');
+    const shared = SHARED_DATASETS;
     if (existsSync(shared)) {
       assert.equal(sps(['prepare', 'word-embeddings', '--from', shared], { env: { SPS_DATA_DIR: data } }).code, 0);
       const ok = sps(args, { env: { SPS_DATA_DIR: data } });
