@@ -116,11 +116,32 @@ describe('run ids', () => {
     const b = expandGrid((await loadExperiment(file('b.yaml', reordered))).experiment);
     assert.deepEqual(a.map((c) => c.id), b.map((c) => c.id));
     const c = expandGrid((await loadExperiment(file('c.yaml', GOOD), ['train.lr=0.002'])).experiment);
-    assert.ok(a.every((cell, i) => cell.id !== c[i].id));
+    // train.lr drives joint and online; stage has its own learning rates.
+    assert.ok(a.every((cell, i) => (cell.id !== c[i].id) === (cell.config.mode !== 'stage')));
+    const d = expandGrid((await loadExperiment(file('d.yaml', GOOD), ['train.stage.joint_lr=0.002'])).experiment);
+    assert.ok(a.every((cell, i) => (cell.id !== d[i].id) === (cell.config.mode === 'stage')));
     // Pinned: a change to how ids are computed must be deliberate (bump CELL_SCHEMA).
     assert.match(a[0].id, /^[0-9a-f]{12}$/);
     assert.equal(runId(a[0].config), a[0].id);
     assert.equal(canonicalJson({ b: 1, a: { d: 2, c: [3, { f: 1, e: 2 }] } }), '{"a":{"c":[3,{"e":2,"f":1}],"d":2},"b":1}');
+  });
+});
+
+describe('run ids and the keys a mode reads', () => {
+  it('a scaling key changes only the ids of the modes that read it', async () => {
+    const all = GOOD.replace('modes: [stage, joint, online]', 'modes: [stage, joint, online, offline, offline-reg]');
+    const base = expandGrid((await loadExperiment(file('m0.yaml', all))).experiment);
+    const changed = async (override: string) => {
+      const other = expandGrid((await loadExperiment(file('m1.yaml', all), [override])).experiment);
+      return [...new Set(base.filter((cell, i) => cell.id !== other[i].id).map((cell) => cell.config.mode))].sort();
+    };
+    assert.deepEqual(await changed('scaling.alpha=40'), ['offline', 'offline-reg']);
+    assert.deepEqual(await changed('scaling.lambda=0.5'), ['offline-reg']);
+    assert.deepEqual(await changed('scaling.alpha_grid=[1,2]'), ['online']);
+    assert.deepEqual(await changed('scaling.norm=rms'), ['offline', 'offline-reg']);
+    assert.deepEqual(await changed('train.epochs=5'), ['joint', 'offline', 'offline-reg', 'online']);
+    assert.deepEqual(await changed('train.batch_size=8'), ['joint', 'offline', 'offline-reg', 'online', 'stage']);
+    assert.deepEqual(await changed('data.length=3'), ['joint', 'offline', 'offline-reg', 'online', 'stage']);
   });
 });
 

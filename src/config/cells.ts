@@ -3,7 +3,7 @@ import type { Experiment } from './schema.js';
 import type { CellConfig } from '../train/task.js';
 
 /** Bump when the meaning of a resolved config changes, so old run ids stop matching. */
-export const CELL_SCHEMA = 1;
+export const CELL_SCHEMA = 2;
 
 export interface Cell {
   id: string;
@@ -21,13 +21,35 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The run id: a hash of everything that determines a cell's result. The experiment's name and the
- * requested back end are left out on purpose: renaming an experiment or moving to another machine
- * must not make finished runs look unfinished (run.json records the back end actually used).
+ * The part of a cell's config that its mode reads (model-spec §4): stage reads the stage schedule,
+ * the other modes `train.epochs` and `train.lr`; online reads the α grid and selection subset,
+ * offline α and the norm, offline-reg also λ; stage and joint read no scaling key at all. Keys a
+ * mode never reads stay out of its run id, so a study of, say, the offline α reruns only the
+ * offline cells.
+ */
+export function determiningConfig(config: CellConfig): Record<string, unknown> {
+  const { experiment: _e, backend: _b, train, scaling, ...rest } = config;
+  const { stage, epochs, lr, ...trainCommon } = train;
+  const trainPart = config.mode === 'stage' ? { ...trainCommon, stage } : { ...trainCommon, epochs, lr };
+  const scalingPart =
+    config.mode === 'online'
+      ? { alpha_grid: scaling.alpha_grid, selection: scaling.selection }
+      : config.mode === 'offline'
+        ? { alpha: scaling.alpha, norm: scaling.norm, norm_over: scaling.norm_over }
+        : config.mode === 'offline-reg'
+          ? { alpha: scaling.alpha, norm: scaling.norm, norm_over: scaling.norm_over, lambda: scaling.lambda }
+          : {};
+  return { ...rest, train: trainPart, scaling: scalingPart };
+}
+
+/**
+ * The run id: a hash of everything that determines a cell's result (`determiningConfig`). The
+ * experiment's name and the requested back end are left out on purpose: renaming an experiment or
+ * moving to another machine must not make finished runs look unfinished (run.json records the back
+ * end actually used).
  */
 export function runId(config: CellConfig): string {
-  const { experiment: _e, backend: _b, ...determining } = config;
-  return createHash('sha256').update(canonicalJson(determining)).digest('hex').slice(0, 12);
+  return createHash('sha256').update(canonicalJson(determiningConfig(config))).digest('hex').slice(0, 12);
 }
 
 /** The grid's Cartesian product, in the paper's row-major order: objective, then mode, then seed. */

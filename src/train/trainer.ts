@@ -217,7 +217,7 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
         }
         if (mode === 'online' || mode === 'offline' || mode === 'offline-reg') record.alpha = mode === 'online' ? alpha : scaling.alpha;
         record.metrics = data.validate(transform);
-        record.extra = normLog(problem, data.selection, scaling);
+        record.extra = normLog(problem, data.selection);
       }
       record.seconds = (Date.now() - started) / 1000;
       opts.epoch(record);
@@ -227,14 +227,18 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
   return { transform, alpha };
 }
 
-/** Mean ‖U‖, ‖W‖ and their ratio on the selection subset: the quantity the paper's claim is about. */
-function normLog<B>(problem: StructuredProblem<B>, selection: B[], scaling: ScalingConfig): Record<string, number> {
+/**
+ * Mean ‖U‖, ‖W‖ and their ratio on the selection subset: the quantity the paper's claim is about.
+ * Always the Frobenius norm over a batch of the raw potentials, so the log is comparable across modes
+ * and configs (and depends on no key outside the run id).
+ */
+function normLog<B>(problem: StructuredProblem<B>, selection: B[]): Record<string, number> {
   if (selection.length === 0) return {};
   let u = 0;
   let w = 0;
   for (const b of selection) {
     const [nu, nw] = tf.tidy(() => {
-      const n = problem.norms(problem.potentials(b), b, scaling.norm, 'batch');
+      const n = problem.norms(problem.potentials(b), b, 'frobenius', 'batch');
       return [n.unary.dataSync()[0], n.pairwise.dataSync()[0]];
     });
     u += nu / selection.length;
