@@ -11,12 +11,15 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 export type TensorInfo = tf.TensorInfo;
 export type Backend = BackendWasm;
 
-/** A wasm kernel function called directly, with a TensorInfo out. */
-export type WasmKernelFunc = (args: {
+/** What tfjs hands a kernel function. */
+export interface KernelArgs {
   inputs: Record<string, TensorInfo>;
   backend: Backend;
   attrs?: Record<string, unknown>;
-}) => TensorInfo;
+}
+
+/** A wasm kernel function called directly, with a TensorInfo out. */
+export type WasmKernelFunc = (args: KernelArgs) => TensorInfo;
 
 /** The wasm kernels this module calls (not replaced; or replaced, kept here as shipped). */
 const USED = ['Conv2D', 'Transpose', 'PadV2', 'Slice', 'SplitV', 'Unpack', 'BatchMatMul', 'Conv2DBackpropInput', 'ResizeBilinearGrad', 'ResizeNearestNeighborGrad'] as const;

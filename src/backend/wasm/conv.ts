@@ -15,6 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   type Backend,
+  type KernelArgs,
   type TensorInfo,
   conv2d,
   dispose,
@@ -55,13 +56,8 @@ function dilationsOneOrThrow(kernel: string, dilations: unknown): void {
   }
 }
 
-export function conv2DBackpropFilter(args: {
-  inputs: Record<string, TensorInfo>;
-  backend: Backend;
-  attrs?: Record<string, unknown>;
-}): TensorInfo {
-  const { inputs, backend } = args;
-  const attrs = args.attrs ?? {};
+export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
+  const { inputs, backend, attrs = {} } = args;
   const { x, dy } = inputs;
   const filterShape = attrs.filterShape as [number, number, number, number];
   channelsLastOrThrow('Conv2DBackpropFilter', attrs.dataFormat);
@@ -307,13 +303,8 @@ function subPixelBackpropInput(backend: Backend, dy: TensorInfo, filter: TensorI
   return dx;
 }
 
-export function conv2DBackpropInput(args: {
-  inputs: Record<string, TensorInfo>;
-  backend: Backend;
-  attrs?: Record<string, unknown>;
-}): TensorInfo {
-  const { inputs, backend } = args;
-  const attrs = args.attrs ?? {};
+export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
+  const { inputs, backend, attrs = {} } = args;
   const { dy, filter } = inputs;
   const fallback = () => wasmKernel('Conv2DBackpropInput')(args);
   const df = attrs.dataFormat;

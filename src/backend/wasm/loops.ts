@@ -4,18 +4,14 @@
  * negative).
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Backend, type TensorInfo, sizeOf } from './common.js';
+import { type Backend, type KernelArgs, type TensorInfo, sizeOf } from './common.js';
 
 /**
  * out[s, ...] = sum of x[i, ...] over the i with segmentIds[i] = s, for s in [0, numSegments); ids
  * out of range are dropped (as on the cpu back end). segmentIds may have any rank r; x's first r dims
  * are its shape. The output has x's dtype.
  */
-export function unsortedSegmentSum(args: {
-  inputs: Record<string, TensorInfo>;
-  backend: Backend;
-  attrs?: Record<string, unknown>;
-}): TensorInfo {
+export function unsortedSegmentSum(args: KernelArgs): TensorInfo {
   const { inputs, backend } = args;
   const { x, segmentIds } = inputs;
   const numSegments = Number(args.attrs?.numSegments);
@@ -79,13 +75,8 @@ function windowArgmax(x: Float32Array, first: number, rows: number, cols: number
  * running-max scan. Windows whose y is -Infinity, and inputs holding NaN (where XNNPACK's max is not
  * cpu's), are scanned in full.
  */
-export function maxPoolGrad(args: {
-  inputs: Record<string, TensorInfo>;
-  backend: Backend;
-  attrs?: Record<string, unknown>;
-}): TensorInfo {
-  const { inputs, backend } = args;
-  const attrs = args.attrs ?? {};
+export function maxPoolGrad(args: KernelArgs): TensorInfo {
+  const { inputs, backend, attrs = {} } = args;
   const { dy, input, output } = inputs;
   if (input.dtype !== 'float32' || dy.dtype !== 'float32') throw new Error('sps wasm MaxPoolGrad: float32 only');
   const info = tf.backend_util.computePool2DInfo(

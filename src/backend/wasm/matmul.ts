@@ -14,7 +14,7 @@
  * otherwise each batch element is a separate 2-D product on contiguous copies (wasm's Slice copies
  * whole tensors through JS; these copy only the element).
  */
-import { type Backend, type TensorInfo, dispose, sizeOf, transpose, view, wasmKernel } from './common.js';
+import { type Backend, type KernelArgs, type TensorInfo, dispose, sizeOf, transpose, view, wasmKernel } from './common.js';
 
 /** For measurements and tests: force a plan for 2-D products. */
 export const matMulTuning: { plan: 'auto' | 'direct' | 'swapped' } = { plan: 'auto' };
@@ -118,13 +118,8 @@ function copyPart(backend: Backend, x: TensorInfo, offset: number, shape: number
   return out;
 }
 
-export function batchMatMul(args: {
-  inputs: Record<string, TensorInfo>;
-  backend: Backend;
-  attrs?: Record<string, unknown>;
-}): TensorInfo {
-  const { inputs, backend } = args;
-  const attrs = args.attrs ?? {};
+export function batchMatMul(args: KernelArgs): TensorInfo {
+  const { inputs, backend, attrs = {} } = args;
   const { a, b } = inputs;
   const tA = attrs.transposeA === true;
   const tB = attrs.transposeB === true;

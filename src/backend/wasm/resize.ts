@@ -7,7 +7,7 @@
  * align_corners=False). With halfPixelCenters this loop, the exact adjoint of the forward sampling of
  * tfjs's back ends, is used; otherwise wasm's own kernel (correct there).
  */
-import { type Backend, type TensorInfo, wasmKernel } from './common.js';
+import { type Backend, type KernelArgs, type TensorInfo, wasmKernel } from './common.js';
 
 /** Source rows (or columns) and weights of each output row, as tfjs's forward ResizeBilinear. */
 function axisWeights(inSize: number, outSize: number, alignCorners: boolean, halfPixelCenters: boolean) {
@@ -26,13 +26,8 @@ function axisWeights(inSize: number, outSize: number, alignCorners: boolean, hal
   return { lo, hi, frac };
 }
 
-export function resizeBilinearGrad(args: {
-  inputs: Record<string, TensorInfo>;
-  backend: Backend;
-  attrs?: Record<string, unknown>;
-}): TensorInfo {
-  const { inputs, backend } = args;
-  const attrs = args.attrs ?? {};
+export function resizeBilinearGrad(args: KernelArgs): TensorInfo {
+  const { inputs, backend, attrs = {} } = args;
   const { images, dy } = inputs;
   const alignCorners = attrs.alignCorners === true;
   const halfPixelCenters = attrs.halfPixelCenters === true;
@@ -94,13 +89,8 @@ function nearestSource(inSize: number, outSize: number, alignCorners: boolean, h
  * (e.g. 4x6 -> 7x9); this loop, each dy element added to the pixel the forward copied, is used in
  * that mode, wasm's otherwise.
  */
-export function resizeNearestNeighborGrad(args: {
-  inputs: Record<string, TensorInfo>;
-  backend: Backend;
-  attrs?: Record<string, unknown>;
-}): TensorInfo {
-  const { inputs, backend } = args;
-  const attrs = args.attrs ?? {};
+export function resizeNearestNeighborGrad(args: KernelArgs): TensorInfo {
+  const { inputs, backend, attrs = {} } = args;
   const { images, dy } = inputs;
   const alignCorners = attrs.alignCorners === true;
   const halfPixelCenters = attrs.halfPixelCenters === true;
