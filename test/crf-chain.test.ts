@@ -18,10 +18,10 @@ import {
 } from '../src/crf/chain.js';
 import * as R from '../src/crf/reference.js';
 import { Rng } from '../src/util/rng.js';
+import { useTestBackend } from './helpers.js';
 
 before(async () => {
-  tf.enableProdMode();
-  assert.equal(await tf.setBackend('cpu'), true);
+  await useTestBackend();
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import {
 } from '../src/crf/gaussian.js';
 import { norm } from '../src/crf/scaling.js';
 import { Rng } from '../src/util/rng.js';
+import { useTestBackend } from './helpers.js';
 
 // ------------------------------------------------------------------------------------------------
 // float64 reference: dense W + λI, Gaussian elimination.
@@ -152,8 +153,7 @@ function denseCE(U: Mat[], A: Mat[], labels: number[][], mask: number[][], lambd
 }
 
 before(async () => {
-  tf.enableProdMode();
-  assert.equal(await tf.setBackend('cpu'), true);
+  await useTestBackend();
 });
 
 // ------------------------------------------------------------------------------------------------

@@ -3,10 +3,10 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { gridSearch, norm, offlineNormalize, offlineNormalizeEmbeddings, regulariser, scaleUnary, SCALING_EPSILON, type NormKind } from '../src/crf/scaling.js';
 import { Rng } from '../src/util/rng.js';
+import { useTestBackend } from './helpers.js';
 
 before(async () => {
-  tf.enableProdMode();
-  assert.equal(await tf.setBackend('cpu'), true);
+  await useTestBackend();
 });
 
 const KINDS: NormKind[] = ['frobenius', 'rms', 'max'];

@@ -37,3 +37,16 @@ export function sps(args: string[], opts: { cwd?: string; env?: Record<string, s
 export function spsSpawn(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess {
   return spawn(process.execPath, [join(ROOT, 'bin/sps'), ...args], { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/**
+ * The back end the numerical suites run on: $SPS_TEST_BACKEND (cpu by default, the reference; wasm
+ * with sps's training kernels registered, as `npm test` runs the CRF suites a second time).
+ */
+export async function useTestBackend(): Promise<string> {
+  const { selectBackend } = await import('../src/backend/select.js');
+  const name = process.env.SPS_TEST_BACKEND || 'cpu';
+  if (name !== 'cpu' && name !== 'wasm') throw new Error(`SPS_TEST_BACKEND=${name}: expected cpu or wasm`);
+  const b = await selectBackend(name);
+  if (b.tf.getBackend() !== name) throw new Error(`could not activate the ${name} back end`);
+  return name;
+}
