@@ -103,6 +103,14 @@ function fmt(x: number): string {
  */
 export function conjugateGradient(apply: (x: tf.Tensor) => tf.Tensor, rhs: tf.Tensor, options: CgOptions = {}): CgResult {
   const { tolerance, maxIterations } = resolveCgOptions(options);
+  const notConverged = (iterations: number, residual: number): CgError =>
+    new CgError(
+      `conjugate gradient did not converge: after ${iterations} iterations (maxIterations) the relative residual is ${fmt(residual)} > tolerance ${fmt(tolerance)}`,
+      'max-iterations',
+      iterations,
+      residual,
+      tolerance,
+    );
   if (rhs.rank < 2) throw new Error(`conjugateGradient: rhs must have a batch axis and at least one more (shape [B, ...]), got shape [${rhs.shape.join(', ')}]`);
   const B = rhs.shape[0];
   const rank = rhs.rank;
@@ -162,26 +170,10 @@ export function conjugateGradient(apply: (x: tf.Tensor) => tf.Tensor, rhs: tf.Te
         rr = trueRR;
         rel = trueRel;
         restarts++;
-        if (iterations >= maxIterations) {
-          throw new CgError(
-            `conjugate gradient did not converge: after ${iterations} iterations (maxIterations) the relative residual is ${fmt(trueWorst)} > tolerance ${fmt(tolerance)}`,
-            'max-iterations',
-            iterations,
-            trueWorst,
-            tolerance,
-          );
-        }
+        if (iterations >= maxIterations) throw notConverged(iterations, trueWorst);
         continue;
       }
-      if (iterations >= maxIterations) {
-        throw new CgError(
-          `conjugate gradient did not converge: after ${iterations} iterations (maxIterations) the relative residual is ${fmt(worst)} > tolerance ${fmt(tolerance)}`,
-          'max-iterations',
-          iterations,
-          worst,
-          tolerance,
-        );
-      }
+      if (iterations >= maxIterations) throw notConverged(iterations, worst);
       // Freeze converged systems: their step lengths are 0 (and their rᵀr may be 0, so the CG
       // ratios rᵀr/pᵀAp would be 0/0 there; tf.where discards those lanes).
       const activeArr = rel.map((v) => (v > tolerance ? 1 : 0));

@@ -26,23 +26,29 @@ function axisWeights(inSize: number, outSize: number, alignCorners: boolean, hal
   return { lo, hi, frac };
 }
 
+/** Shapes of a resize gradient (dy [B,Ho,Wo,C] → dx [B,H,W,C]), and dy's and a zeroed dx's heap views. */
+function gradBuffers(kernel: string, backend: Backend, images: TensorInfo, dy: TensorInfo) {
+  const [B, H, W, C] = images.shape;
+  const [, Ho, Wo] = dy.shape;
+  if (dy.shape.length !== 4 || dy.shape[0] !== B || dy.shape[3] !== C) {
+    throw new Error(`sps wasm ${kernel}: dy shape [${dy.shape}] does not fit images [${images.shape}]`);
+  }
+  const out = backend.makeOutput([B, H, W, C], 'float32');
+  const g = backend.typedArrayFromHeap(dy) as Float32Array;
+  const dx = backend.typedArrayFromHeap(out) as Float32Array;
+  dx.fill(0);
+  return { B, H, W, C, Ho, Wo, out, g, dx };
+}
+
 export function resizeBilinearGrad(args: KernelArgs): TensorInfo {
   const { inputs, backend, attrs = {} } = args;
   const { images, dy } = inputs;
   const alignCorners = attrs.alignCorners === true;
   const halfPixelCenters = attrs.halfPixelCenters === true;
   if (!halfPixelCenters || dy.dtype !== 'float32') return wasmKernel('ResizeBilinearGrad')(args);
-  const [B, H, W, C] = images.shape;
-  const [, Ho, Wo] = dy.shape;
-  if (dy.shape.length !== 4 || dy.shape[0] !== B || dy.shape[3] !== C) {
-    throw new Error(`sps wasm ResizeBilinearGrad: dy shape [${dy.shape}] does not fit images [${images.shape}]`);
-  }
+  const { B, H, W, C, Ho, Wo, out, g, dx } = gradBuffers('ResizeBilinearGrad', backend, images, dy);
   const rw = axisWeights(H, Ho, alignCorners, halfPixelCenters);
   const cw = axisWeights(W, Wo, alignCorners, halfPixelCenters);
-  const out = backend.makeOutput([B, H, W, C], 'float32');
-  const g = backend.typedArrayFromHeap(dy) as Float32Array;
-  const dx = backend.typedArrayFromHeap(out) as Float32Array;
-  dx.fill(0);
   let gi = 0;
   for (let b = 0; b < B; b++) {
     const base = b * H * W * C;
@@ -95,17 +101,9 @@ export function resizeNearestNeighborGrad(args: KernelArgs): TensorInfo {
   const alignCorners = attrs.alignCorners === true;
   const halfPixelCenters = attrs.halfPixelCenters === true;
   if (!halfPixelCenters || dy.dtype !== 'float32') return wasmKernel('ResizeNearestNeighborGrad')(args);
-  const [B, H, W, C] = images.shape;
-  const [, Ho, Wo] = dy.shape;
-  if (dy.shape.length !== 4 || dy.shape[0] !== B || dy.shape[3] !== C) {
-    throw new Error(`sps wasm ResizeNearestNeighborGrad: dy shape [${dy.shape}] does not fit images [${images.shape}]`);
-  }
+  const { B, H, W, C, Ho, Wo, out, g, dx } = gradBuffers('ResizeNearestNeighborGrad', backend, images, dy);
   const rows = nearestSource(H, Ho, alignCorners, halfPixelCenters);
   const cols = nearestSource(W, Wo, alignCorners, halfPixelCenters);
-  const out = backend.makeOutput([B, H, W, C], 'float32');
-  const g = backend.typedArrayFromHeap(dy) as Float32Array;
-  const dx = backend.typedArrayFromHeap(out) as Float32Array;
-  dx.fill(0);
   let gi = 0;
   for (let b = 0; b < B; b++) {
     for (let r = 0; r < Ho; r++) {
