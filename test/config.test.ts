@@ -76,7 +76,7 @@ describe('config loading', () => {
     assert.match(await loadError(GOOD.replace('epochs: 3', 'epochs: 0')), /FILE:7:11: train\.epochs: .*>=1/);
     assert.match(await loadError(GOOD.replace('seeds: 2', 'seeds: [1, 1]')), /FILE:5:8: seeds: .*must not repeat/);
     assert.match(await loadError(GOOD.replace('ssvm', 'svm')), /FILE:3:30: objectives\[1\]: .*expected one of/i);
-    assert.match(await loadError(GOOD.replace('task: toy', 'task: nosuch')), /FILE:2:7: task: unknown task 'nosuch' \(known tasks: ocr, toy\)/);
+    assert.match(await loadError(GOOD.replace('task: toy', 'task: nosuch')), /FILE:2:7: task: unknown task 'nosuch' \(known tasks: ocr, chunking, segmentation, toy\)/);
     assert.match(await loadError(GOOD.replace('name: t', 'name: "a b"')), /FILE:1:7: name: name must be letters/);
     assert.match(await loadError('- 1\n- 2\n'), /expected a mapping/);
   });
@@ -84,6 +84,54 @@ describe('config loading', () => {
   it('reports a missing file and missing required keys', async () => {
     await assert.rejects(loadExperiment(join(dir, 'nope.yaml')), /nope\.yaml: cannot read the experiment file \(no such file\)/);
     assert.match(await loadError('name: t\ntask: toy\nmodes: [joint]\nseeds: 1\n'), /objectives: .*expected array/i);
+  });
+});
+
+describe('multi-block configs', () => {
+  const BLOCKS = `name: both
+seeds: 1
+train:
+  epochs: 2
+  batch_size: 8
+blocks:
+  - task: toy
+    objectives: [ssvm]
+    modes: [joint]
+  - task: toy
+    objectives: [log-likelihood]
+    modes: [stage, joint]
+    seeds: [3, 4]
+    data:
+      sequences: 40
+    train:
+      epochs: 5
+`;
+
+  it('lays each block over the top-level keys (mappings merge, lists replace)', async () => {
+    const loaded = await loadExperiment(file('blocks.yaml', BLOCKS));
+    assert.equal(loaded.name, 'both');
+    assert.equal(loaded.blocks.length, 2);
+    const [a, b] = loaded.blocks.map((x) => x.experiment);
+    assert.deepEqual([a.seeds, a.train.epochs, a.train.batch_size, a.data.sequences], [[0], 2, 8, 96]);
+    assert.deepEqual([b.seeds, b.train.epochs, b.train.batch_size, b.data.sequences, b.modes], [[3, 4], 5, 8, 40, ['stage', 'joint']]);
+    assert.equal(a.name, 'both');
+  });
+
+  it('applies command-line overrides to every block', async () => {
+    const loaded = await loadExperiment(file('blocks2.yaml', BLOCKS), ['train.epochs=7']);
+    assert.deepEqual(loaded.blocks.map((x) => x.experiment.train.epochs), [7, 7]);
+  });
+
+  it('names the block, line and key of an error', async () => {
+    const msg = await loadError(BLOCKS.replace('      sequences: 40', '      sequences: 2'));
+    assert.match(msg, /^FILE:15:18: blocks\[1\]: data\.sequences: /);
+    const unknown = await loadError(BLOCKS.replace('    train:\n      epochs: 5', '    train:\n      epochz: 5'));
+    assert.match(unknown, /^FILE:\d+:\d+: blocks\[1\]: train\.epochz: unknown key/);
+    const top = await loadError(BLOCKS.replace('  batch_size: 8', '  batch_size: 0'));
+    assert.match(top, /^FILE:5:15: train\.batch_size: /, 'a top-level key is reported where it is written');
+    assert.match(await loadError('name: x\nblocks: []\n'), /^FILE:2:9: blocks: expected a non-empty list/);
+    assert.match(await loadError('name: x\nblocks:\n  - 3\n'), /^FILE:3:5: blocks\[0\]: expected a mapping/);
+    assert.match(await loadError('name: x\nblocks:\n  - name: y\n    task: toy\n'), /blocks\[0\]: 'name' and 'blocks' belong at the top level only/);
   });
 });
 

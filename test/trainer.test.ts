@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as chain from '../src/crf/chain.js';
 import { norm } from '../src/crf/scaling.js';
 import { experimentSchema } from '../src/config/schema.js';
-import { modeTransform, phases, totalEpochs, trainStructured, type StructuredProblem, type TrainData } from '../src/train/trainer.js';
+import { modeTransform, phases, PROFILE_ENV, totalEpochs, trainStructured, type StructuredProblem, type TrainData } from '../src/train/trainer.js';
 import type { EpochInput } from '../src/train/task.js';
 import { Rng } from '../src/util/rng.js';
 import type { Mode } from '../src/config/constants.js';
@@ -69,6 +69,7 @@ async function train(mode: Mode, overrides: Record<string, unknown> = {}) {
   const cfg = config(overrides);
   const records: EpochInput[] = [];
   const snapshots: number[][][] = [];
+  const logs: string[] = [];
   const result = await trainStructured(t.problem, t.data, {
     objective: 'log-likelihood',
     mode,
@@ -79,9 +80,9 @@ async function train(mode: Mode, overrides: Record<string, unknown> = {}) {
       records.push(r);
       snapshots.push([Array.from(t.Wu.dataSync()), Array.from(t.P.dataSync())]);
     },
-    log: () => {},
+    log: (line) => logs.push(line),
   });
-  return { ...t, records, snapshots, result };
+  return { ...t, records, snapshots, result, logs };
 }
 
 describe('trainer schedules', () => {
@@ -151,12 +152,32 @@ describe('scaling modes', () => {
     reg.cleanup();
   });
 
-  it('every epoch logs ‖U‖, ‖W‖ and their ratio on the selection subset', async () => {
+  it('every epoch logs ‖U‖, ‖W‖ and their ratio on the selection subset (Frobenius per batch, rms per example)', async () => {
     const r = await train('joint', { train: { epochs: 1, batch_size: 8 } });
     const e = r.records[0].extra as Record<string, number>;
     assert.ok(e.unary_norm > 0 && e.pairwise_norm > 0);
     assert.ok(Math.abs(e.norm_ratio - e.unary_norm / e.pairwise_norm) < 1e-9);
+    // The rms fields, recomputed by hand: mean over the subset's examples of the rms of its real
+    // unary entries, and the rms of W's entries.
+    const b = r.data.selection[0];
+    const U = (r.problem.potentials(b).unary as tf.Tensor3D).arraySync();
+    const perExample = b.lengths.map((len, i) => Math.sqrt(U[i].slice(0, len).flat().reduce((a, x) => a + x * x, 0) / (len * K)));
+    const uRms = perExample.reduce((a, x) => a + x, 0) / perExample.length;
+    const P = Array.from(r.P.dataSync());
+    const wRms = Math.sqrt(P.reduce((a, x) => a + x * x, 0) / P.length);
+    assert.ok(Math.abs(e.unary_rms - uRms) < 1e-5 * uRms, `${e.unary_rms} vs ${uRms}`);
+    assert.ok(Math.abs(e.pairwise_rms - wRms) < 1e-5 * wRms, `${e.pairwise_rms} vs ${wRms}`);
+    assert.ok(Math.abs(e.rms_ratio - uRms / wRms) < 1e-4 * (uRms / wRms));
     r.cleanup();
+  });
+
+  it('offline scaling with batch norms warns that predictions depend on the batch; per-example norms do not', async () => {
+    const batch = await train('offline', { train: { epochs: 1, batch_size: 8 }, scaling: { norm_over: 'batch' } });
+    batch.cleanup();
+    assert.ok(batch.logs.some((l) => /^warning: scaling\.norm_over is 'batch'/.test(l)));
+    const example = await train('offline', { train: { epochs: 1, batch_size: 8 } });
+    example.cleanup();
+    assert.ok(!example.logs.some((l) => l.startsWith('warning')), 'the default is per example');
   });
 
   it('a diverging run reports a non-finite loss instead of training on', async () => {
@@ -170,5 +191,24 @@ describe('scaling modes', () => {
     const r = await train('online', { train: { epochs: 2, batch_size: 8 }, scaling: { alpha_grid: [0.5, 1] } });
     r.cleanup();
     assert.equal(tf.memory().numTensors, before);
+  });
+});
+
+describe('step profiling', () => {
+  it(`${PROFILE_ENV}=N logs the kernels of step N and changes nothing else`, async () => {
+    const plain = await train('joint', { train: { epochs: 1, batch_size: 8 } });
+    plain.cleanup();
+    process.env[PROFILE_ENV] = '2';
+    try {
+      const profiled = await train('joint', { train: { epochs: 1, batch_size: 8 } });
+      profiled.cleanup();
+      const lines = profiled.logs.filter((l) => l.startsWith('profile'));
+      assert.match(lines[0], /^profile of step 2 \(joint, batch of 8\): [\d.]+ ms wall .* in \d+ kernel calls/);
+      assert.ok(lines.length > 2 && lines.slice(1).every((l) => /ms +\d+ calls +[\d.]+ %$/.test(l)), lines.join('\n'));
+      assert.deepEqual(profiled.snapshots, plain.snapshots, 'the profiled run trains exactly as the plain one');
+      assert.equal(plain.logs.filter((l) => l.startsWith('profile')).length, 0);
+    } finally {
+      delete process.env[PROFILE_ENV];
+    }
   });
 });

@@ -102,7 +102,7 @@ describe('version pin and registration', () => {
     assert.deepEqual(again, first);
     assert.equal(tf.getKernel('MaxPoolGrad', 'wasm')!.kernelFunc, ours);
     assert.deepEqual(first.registered, [
-      'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'UnsortedSegmentSum', 'MaxPoolGrad',
+      'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'UnsortedSegmentSum', 'GatherV2', 'MaxPoolGrad',
       'ResizeBilinearGrad', 'ResizeNearestNeighborGrad', 'Slice', 'SplitV', 'Unpack',
     ]);
     unregisterWasmTrainingKernels();
@@ -125,7 +125,7 @@ describe('version pin and registration', () => {
   it('selectBackend registers them when it picks wasm and says so', async () => {
     const b = await selectBackend('wasm');
     assert.equal(b.name, 'wasm');
-    assert.match(b.reason, /wasm training kernels registered \(10\)/);
+    assert.match(b.reason, /wasm training kernels registered \(11\)/);
     assert.equal(tf.getBackend(), 'wasm');
     assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'));
   });
@@ -281,6 +281,33 @@ describe('UnsortedSegmentSum (missing on wasm)', () => {
     assert.deepEqual(got.shape, [5, 4]);
     assert.ok(relErr(got.dataSync(), expected) <= 1e-6);
     await assertSameOnBoth('1-D x', () => tf.unsortedSegmentSum(tf.tensor(xv.slice(0, 5), [5]), tf.tensor1d([3, 0, 3, 3, 1], 'int32'), 4));
+  });
+});
+
+describe('GatherV2 (a copy per index from a heap view)', () => {
+  it('matches cpu: every axis, repeated and rank-2 indices, inner size 1, int32, empty, batchDims', async () => {
+    const xv = rand(4 * 5 * 3);
+    for (const axis of [0, 1, 2, -1]) {
+      const n = [4, 5, 3][(axis + 3) % 3];
+      await assertSameOnBoth(`axis ${axis}`, () => tf.gather(tf.tensor(xv, [4, 5, 3]), tf.tensor1d([n - 1, 0, 1, n - 1, 1], 'int32'), axis));
+      await assertSameOnBoth(`axis ${axis}, rank-2 indices`, () => tf.gather(tf.tensor(xv, [4, 5, 3]), tf.tensor2d([[0, n - 1], [1, 1], [n - 1, 0]], [3, 2], 'int32'), axis));
+    }
+    await assertSameOnBoth('1-D x (inner size 1)', () => tf.gather(tf.tensor1d(xv.slice(0, 7)), tf.tensor1d([6, 0, 3, 3], 'int32')));
+    await assertSameOnBoth('int32 x', () => tf.gather(tf.tensor2d([[1, 2], [3, 4], [5, 6]], [3, 2], 'int32'), tf.tensor1d([2, 0], 'int32')));
+    await assertSameOnBoth('no indices', () => tf.gather(tf.tensor(xv, [4, 5, 3]), tf.tensor1d([], 'int32'), 1));
+    // wasm's own kernel returns garbage here.
+    await assertSameOnBoth('batchDims 1', () => tf.gather(tf.tensor(xv, [4, 5, 3]), tf.tensor2d([[0, 4], [1, 1], [2, 0], [3, 3]], [4, 2], 'int32'), 1, 1));
+    await assertSameOnBoth('batchDims 1, axis 2', () => tf.gather(tf.tensor(xv, [4, 5, 3]), tf.tensor2d([[0, 2], [1, 1], [2, 0], [0, 0]], [4, 2], 'int32'), 2, 1));
+  });
+
+  it('rejects an index out of range without leaking, and its gradient still sums', async () => {
+    const x = tf.tensor2d(rand(6), [3, 2]);
+    const before = tf.memory().numTensors;
+    assert.throws(() => tf.gather(x, tf.tensor1d([0, 3], 'int32')), /GatherV2: the index value 3 is not in \[0, 2\]/);
+    assert.throws(() => tf.gather(x, tf.tensor1d([-1], 'int32')), /index value -1/);
+    assert.ok(tf.memory().numTensors <= before + 2, 'only the two index tensors remain');
+    const [xv, wv] = [rand(6), rand(8)];
+    await assertSameOnBoth('gradient', () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, tf.tensor1d([2, 0, 2, 2], 'int32')), tf.tensor2d(wv, [4, 2]))))(tf.tensor2d(xv, [3, 2])));
   });
 });
 

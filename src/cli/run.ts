@@ -41,11 +41,14 @@ export function registerRun(program: Command): void {
     .addHelpText('after', '\nExamples:\n  sps run configs/smoke.yaml --dry-run\n  sps run configs/ocr.yaml train.epochs=3 seeds=[0,1] --jobs 2\n')
     .action(async (configFile: string, overrides: string[], opts: RunOptions) => {
       const loaded = await loadExperiment(configFile, overrides);
-      const exp = loaded.experiment;
       const backend = opts.backend ?? backendFromEnv();
-      if (backend) exp.backend = backend;
-      const outDir = resolve(opts.out ?? `results/${exp.name}`);
-      const planned = planCells(expandGrid(exp), outDir);
+      const outDir = resolve(opts.out ?? `results/${loaded.name}`);
+      const cells = loaded.blocks.flatMap(({ experiment }) => expandGrid(backend ? { ...experiment, backend } : experiment));
+      // Blocks may overlap (the same cell listed twice): each run id runs once.
+      const planned = planCells(
+        cells.filter((c, i) => cells.findIndex((d) => d.id === c.id) === i),
+        outDir,
+      );
 
       if (opts.dryRun) {
         process.stdout.write(renderPlan(planned));
@@ -54,7 +57,7 @@ export function registerRun(program: Command): void {
         return;
       }
       const reporter = makeReporter();
-      const outcomes = await runSweep(loaded.task, planned, {
+      const outcomes = await runSweep(loaded.blocks.map((b) => b.task), planned, {
         outDir,
         dataDir: datasetsDir(),
         jobs: opts.jobs,
@@ -68,7 +71,7 @@ export function registerRun(program: Command): void {
       const failures = outcomes.filter((o) => o.result === 'failed');
       const locked = outcomes.filter((o) => o.result === 'locked');
       process.stderr.write(
-        `\nsweep ${exp.name}: ${count('done')} done now, ${count('skipped')} already done, ${failures.length} failed, ${locked.length} running elsewhere, ${count('interrupted')} interrupted (results in ${outDir})\n`,
+        `\nsweep ${loaded.name}: ${count('done')} done now, ${count('skipped')} already done, ${failures.length} failed, ${locked.length} running elsewhere, ${count('interrupted')} interrupted (results in ${outDir})\n`,
       );
       for (const o of locked) process.stderr.write(`  running elsewhere: ${o.cell.folder}: ${o.detail} (if that process is gone, delete ${o.cell.runDir}/.lock)\n`);
       for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${o.detail}\n    see ${o.cell.runDir}/log.txt\n`);

@@ -6,8 +6,18 @@ import { allTasks, findTask, type TaskDefinition } from '../train/task.js';
 import { experimentSchema, type Experiment } from './schema.js';
 import { applyOverride, parseOverride, schemaAt, type Override } from './overrides.js';
 
+export interface LoadedBlock {
+  experiment: Experiment;
+  task: TaskDefinition;
+}
+
 export interface LoadedExperiment {
   file: string;
+  /** The experiment's name (shared by all blocks). */
+  name: string;
+  /** One block per task of the file: the file itself, or each entry of its `blocks` list. */
+  blocks: LoadedBlock[];
+  /** The first block (what a single-block file holds). */
   experiment: Experiment;
   task: TaskDefinition;
   overrides: Override[];
@@ -57,6 +67,7 @@ function describeIssues(
   allowedKeys: (path: PathKey[]) => string[],
   issues: z.core.$ZodIssue[],
   prefix: PathKey[] = [],
+  inFile: (path: PathKey[]) => PathKey[] = (p) => p,
 ): string {
   const lines = issues.map((iss) => {
     const path = [...prefix, ...(iss.path as PathKey[])];
@@ -68,8 +79,12 @@ function describeIssues(
       return o.path.length <= target.length ? o.path.every((p, i) => String(target[i]) === p) : target.every((p, i) => String(p) === o.path[i]);
     });
     if (fromOverride) return `command-line override '${fromOverride.text}': ${keyPaths.join(', ')}: ${message}`;
-    const pos = locate(doc, lc, path, unknown?.[0]);
-    return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${keyPaths.join(', ')}: ${message}`;
+    // Where the key is written: in a `blocks` entry or at the top level.
+    const target = unknown ? [...path, unknown[0]] : path;
+    const blockPrefix = inFile(target).slice(0, -target.length || undefined);
+    const pos = locate(doc, lc, [...blockPrefix, ...path], unknown?.[0]);
+    const shown = blockPrefix.length > 0 ? `${formatPath(blockPrefix)}: ` : '';
+    return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${shown}${keyPaths.join(', ')}: ${message}`;
   });
   return lines.join('\n');
 }
@@ -78,10 +93,87 @@ function keysOf(s: z.ZodType | undefined): string[] {
   return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
 }
 
+const isMapping = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+
+/** `base` with `over` laid on top: mappings merge key by key, anything else (lists too) is replaced. */
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = structuredClone(base);
+  for (const [k, v] of Object.entries(over)) out[k] = isMapping(v) && isMapping(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : structuredClone(v);
+  return out;
+}
+
+/** Does `tree` hold a value at `path`? */
+function has(tree: unknown, path: PathKey[]): boolean {
+  let node = tree;
+  for (const k of path) {
+    if (!isMapping(node) || !(String(k) in node)) return false;
+    node = node[String(k)];
+  }
+  return true;
+}
+
+interface Source {
+  file: string;
+  doc: Document;
+  lc: LineCounter;
+  overrideTexts: string[];
+}
+
+/**
+ * Validate one block's tree (for a single-block file, the whole file): the task's own schemas type
+ * `data` and `model`. `inFile` maps a key path of the tree to where it is written in the file.
+ */
+async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (path: PathKey[]) => PathKey[]): Promise<{ block: LoadedBlock; overrides: Override[] }> {
+  const { file, doc, lc, overrideTexts } = src;
+  // The task decides how data.* and model.* are typed, so look it up before parsing overrides.
+  const taskOverride = overrideTexts.find((t) => t.trim().startsWith('task='));
+  const taskName = taskOverride ? taskOverride.slice(taskOverride.indexOf('=') + 1).trim() : tree.task;
+  const task = typeof taskName === 'string' ? await findTask(taskName) : undefined;
+  const schemaFor = (path: string[]): z.ZodType | undefined => {
+    if (path[0] === 'data' && task) return schemaAt(task.dataSchema, path.slice(1));
+    if (path[0] === 'model' && task) return schemaAt(task.modelSchema, path.slice(1));
+    return schemaAt(experimentSchema, path);
+  };
+  const allowedKeys = (path: PathKey[]): string[] => keysOf(schemaFor(path.map(String)));
+
+  const overrides = overrideTexts.map((t) => parseOverride(t, schemaFor));
+  for (const o of overrides) applyOverride(tree, o);
+
+  const describe = (issues: z.core.$ZodIssue[], prefix: PathKey[] = []) => describeIssues(file, doc, lc, overrides, allowedKeys, issues, prefix, inFile);
+  const where = (path: PathKey[]): string => {
+    const pos = locate(doc, lc, inFile(path));
+    return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}`;
+  };
+  const parsed = experimentSchema.safeParse(tree);
+  if (!parsed.success) throw new SpsError(describe(parsed.error.issues));
+  const experiment = parsed.data;
+
+  if (!task) {
+    const known = (await allTasks()).map((t) => t.name);
+    throw new SpsError(`${taskOverride ? `command-line override '${taskOverride}'` : where(['task'])}: task: unknown task '${experiment.task}' (known tasks: ${known.length ? known.join(', ') : 'none registered'})`);
+  }
+  const data = task.dataSchema.safeParse(experiment.data);
+  if (!data.success) throw new SpsError(describe(data.error.issues, ['data']));
+  const model = task.modelSchema.safeParse(experiment.model);
+  if (!model.success) throw new SpsError(describe(model.error.issues, ['model']));
+  experiment.data = data.data;
+  experiment.model = model.data;
+
+  const unsupported = experiment.objectives.filter((o) => !task.objectives.includes(o));
+  if (unsupported.length > 0) {
+    throw new SpsError(`${where(['objectives'])}: objectives: task '${task.name}' does not support ${unsupported.join(', ')} (it supports: ${task.objectives.join(', ')})`);
+  }
+  return { block: { experiment, task }, overrides };
+}
+
 /**
  * Read an experiment file, apply `key.path=value` overrides, validate the whole (the task's own
  * schemas for `data` and `model`) and fill defaults. Every error names the file (or the override),
  * the key path, and for file errors the line and column.
+ *
+ * A file may hold several tasks as a list `blocks:`; each entry is laid over the file's other
+ * top-level keys (mappings merge, lists are replaced), and command-line overrides apply to every
+ * block.
  */
 export async function loadExperiment(file: string, overrideTexts: string[] = []): Promise<LoadedExperiment> {
   let text: string;
@@ -101,46 +193,29 @@ export async function loadExperiment(file: string, overrideTexts: string[] = [])
     throw new SpsError(msgs.join('\n'));
   }
   const raw = doc.toJS() as unknown;
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+  if (!isMapping(raw)) {
     throw new SpsError(`${file}: expected a mapping of keys (name, task, objectives, modes, seeds, ...) at the top level`);
   }
-  const tree = raw as Record<string, unknown>;
-
-  // The task decides how data.* and model.* are typed, so look it up before parsing overrides.
-  const taskOverride = overrideTexts.find((t) => t.trim().startsWith('task='));
-  const taskName = taskOverride ? taskOverride.slice(taskOverride.indexOf('=') + 1).trim() : tree.task;
-  const task = typeof taskName === 'string' ? await findTask(taskName) : undefined;
-  const schemaFor = (path: string[]): z.ZodType | undefined => {
-    if (path[0] === 'data' && task) return schemaAt(task.dataSchema, path.slice(1));
-    if (path[0] === 'model' && task) return schemaAt(task.modelSchema, path.slice(1));
-    return schemaAt(experimentSchema, path);
+  const src: Source = { file, doc, lc, overrideTexts };
+  if (!('blocks' in raw)) {
+    const { block, overrides } = await loadBlock(src, raw, (p) => p);
+    return { file, name: block.experiment.name, blocks: [block], experiment: block.experiment, task: block.task, overrides };
+  }
+  const { blocks, ...common } = raw;
+  const at = (path: PathKey[]): string => {
+    const pos = locate(doc, lc, path);
+    return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}`;
   };
-  const allowedKeys = (path: PathKey[]): string[] => keysOf(schemaFor(path.map(String)));
-
-  const overrides = overrideTexts.map((t) => parseOverride(t, schemaFor));
-  for (const o of overrides) applyOverride(tree, o);
-
-  const parsed = experimentSchema.safeParse(tree);
-  if (!parsed.success) throw new SpsError(describeIssues(file, doc, lc, overrides, allowedKeys, parsed.error.issues));
-  const experiment = parsed.data;
-
-  if (!task) {
-    const known = (await allTasks()).map((t) => t.name);
-    const pos = locate(doc, lc, ['task']);
-    const where = taskOverride ? `command-line override '${taskOverride}'` : `${file}${pos ? `:${pos.line}:${pos.col}` : ''}`;
-    throw new SpsError(`${where}: task: unknown task '${experiment.task}' (known tasks: ${known.length ? known.join(', ') : 'none registered'})`);
+  if (!Array.isArray(blocks) || blocks.length === 0) throw new SpsError(`${at(['blocks'])}: blocks: expected a non-empty list of mappings (task, objectives, modes, ...), one per task`);
+  const loaded: LoadedBlock[] = [];
+  let overrides: Override[] = [];
+  for (let i = 0; i < blocks.length; i++) {
+    const b: unknown = blocks[i];
+    if (!isMapping(b)) throw new SpsError(`${at(['blocks', i])}: blocks[${i}]: expected a mapping (task, objectives, modes, ...)`);
+    if ('name' in b || 'blocks' in b) throw new SpsError(`${at(['blocks', i])}: blocks[${i}]: 'name' and 'blocks' belong at the top level only`);
+    const r = await loadBlock(src, deepMerge(common, b), (p) => (has(b, p) ? ['blocks', i, ...p] : p));
+    loaded.push(r.block);
+    overrides = r.overrides;
   }
-  const data = task.dataSchema.safeParse(experiment.data);
-  if (!data.success) throw new SpsError(describeIssues(file, doc, lc, overrides, allowedKeys, data.error.issues, ['data']));
-  const model = task.modelSchema.safeParse(experiment.model);
-  if (!model.success) throw new SpsError(describeIssues(file, doc, lc, overrides, allowedKeys, model.error.issues, ['model']));
-  experiment.data = data.data;
-  experiment.model = model.data;
-
-  const unsupported = experiment.objectives.filter((o) => !task.objectives.includes(o));
-  if (unsupported.length > 0) {
-    const pos = locate(doc, lc, ['objectives']);
-    throw new SpsError(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: objectives: task '${task.name}' does not support ${unsupported.join(', ')} (it supports: ${task.objectives.join(', ')})`);
-  }
-  return { file, experiment, task, overrides };
+  return { file, name: loaded[0].experiment.name, blocks: loaded, experiment: loaded[0].experiment, task: loaded[0].task, overrides };
 }

@@ -47,10 +47,16 @@ export const scalingSchema = z.strictObject({
       size: z.int().min(1).nullable().default(500),
     })
     .prefault({}),
-  /** Offline scaling: the norm in Û = α·U/‖U‖, Ŵ = W/‖W‖ and in the regulariser. */
-  norm: z.enum(['frobenius', 'rms', 'max']).default('frobenius'),
-  /** Offline scaling: norms per example or per mini-batch. */
-  norm_over: z.enum(['example', 'batch']).default('batch'),
+  /**
+   * Offline scaling: the norm in Û = α·U/‖U‖, Ŵ = W/‖W‖ and in the regulariser. rms (per entry) by
+   * default: α is then the ratio of typical unary to pairwise entries, whatever the sequence length.
+   */
+  norm: z.enum(['frobenius', 'rms', 'max']).default('rms'),
+  /**
+   * Offline scaling: norms per example (default) or per mini-batch. With `batch`, a prediction
+   * depends on the other examples of its batch and on the evaluation batch size.
+   */
+  norm_over: z.enum(['example', 'batch']).default('example'),
   /** Offline and offline-reg: the target relative scale α. */
   alpha: positive.default(1),
   /** offline-reg: weight λ of λ(‖U‖/‖W‖ − α)². */

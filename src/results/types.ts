@@ -33,6 +33,8 @@ export interface RunRecord {
   pid: number;
   node: string;
   command: string;
+  /** What the task reported about its inputs (RunContext.describe), e.g. the word vectors used. */
+  inputs?: Record<string, unknown>;
   error?: { message: string; stack?: string; epoch?: number };
 }
 

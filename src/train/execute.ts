@@ -153,6 +153,10 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
           if (bad) throw new NonFiniteError(`epoch ${rec.epoch} (${rec.phase}): ${bad}; the run diverged. Lower the learning rate (train.lr / train.stage.*_lr) or set train.grad_clip, then run the sweep again (only unfinished cells are redone).`);
         },
         writeArtifact: (name, data) => writeFileAtomic(path(name), data),
+        describe: (info) => {
+          record.inputs = { ...record.inputs, ...info };
+          writeJsonAtomic(path(RUN_FILES.run), record);
+        },
       };
       const final = await task.run(ctx);
       if (!(final.primary in final.metrics)) throw new Error(`task '${task.name}' returned final metrics without its primary metric '${final.primary}'`);

@@ -84,7 +84,7 @@ function workerEntry(): string {
  * Run every unfinished cell, `jobs` at a time, each in its own process. Failures are recorded and the
  * sweep goes on (unless failFast); cells locked by another `sps run` are left to it.
  */
-export async function runSweep(task: TaskDefinition, planned: PlannedCell[], opts: SweepOptions): Promise<CellOutcome[]> {
+export async function runSweep(tasks: readonly TaskDefinition[], planned: PlannedCell[], opts: SweepOptions): Promise<CellOutcome[]> {
   const sweep: SweepRecord = {
     experiment: planned[0]?.config.experiment ?? '',
     config_file: opts.configFile,
@@ -99,12 +99,17 @@ export async function runSweep(task: TaskDefinition, planned: PlannedCell[], opt
     if (p.state === 'done' && !opts.force) outcomes.push({ cell: p, result: 'skipped', detail: 'already done' });
     else queue.push(p);
   }
-  const datasets = [...new Set(queue.flatMap((p) => task.datasets(p.config)))];
+  const taskOf = (name: string): TaskDefinition => {
+    const t = tasks.find((x) => x.name === name);
+    if (!t) throw new Error(`runSweep: no task definition for '${name}'`);
+    return t;
+  };
+  const datasets = [...new Set(queue.flatMap((p) => taskOf(p.config.task).datasets(p.config)))];
   if (datasets.length > 0) await ensurePrepared(datasets, { log: (l) => opts.reporter.note(l), dataDir: opts.dataDir });
 
   const seedsPerGroup = new Map<string, number>();
   for (const p of planned) {
-    const k = `${p.config.objective}/${p.config.mode}`;
+    const k = `${p.config.task}/${p.config.objective}/${p.config.mode}`;
     seedsPerGroup.set(k, (seedsPerGroup.get(k) ?? 0) + 1);
   }
 
@@ -127,7 +132,7 @@ export async function runSweep(task: TaskDefinition, planned: PlannedCell[], opt
         runDir: p.runDir,
         dataDir: opts.dataDir,
         force: opts.force,
-        plannedSeeds: seedsPerGroup.get(`${p.config.objective}/${p.config.mode}`) ?? 1,
+        plannedSeeds: seedsPerGroup.get(`${p.config.task}/${p.config.objective}/${p.config.mode}`) ?? 1,
         command: opts.command,
       };
       const child = fork(workerEntry(), [], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], execArgv: process.execArgv });

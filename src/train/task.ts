@@ -7,7 +7,9 @@ import type { ScalingConfig, TrainConfig } from '../config/schema.js';
 import type { EpochRecord, FinalRecord } from '../results/types.js';
 import type { Rng } from '../util/rng.js';
 import { SpsError } from '../util/errors.js';
+import { chunkingTask } from './tasks/chunking.js';
 import { ocrTask } from './tasks/ocr.js';
+import { segmentationTask } from './tasks/segmentation.js';
 
 /** One cell of the grid, fully resolved: everything that determines its result (see config/cells.ts). */
 export interface CellConfig {
@@ -44,6 +46,8 @@ export interface RunContext {
   epoch(record: EpochInput): void;
   /** Write a file into the run folder atomically. */
   writeArtifact(name: string, data: string | Uint8Array): void;
+  /** Record facts about the run's inputs (e.g. which word vectors, their coverage) in run.json `inputs`. */
+  describe(info: Record<string, unknown>): void;
 }
 
 export interface TaskDefinition {
@@ -60,7 +64,7 @@ export interface TaskDefinition {
 }
 
 /** Built-in tasks. The paper's three tasks (ocr, chunking, segmentation) register here as they land. */
-const BUILTIN: TaskDefinition[] = [ocrTask];
+const BUILTIN: TaskDefinition[] = [ocrTask, chunkingTask, segmentationTask];
 
 let plugins: TaskDefinition[] | undefined;
 

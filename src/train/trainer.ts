@@ -131,6 +131,32 @@ export function modeTransform<B>(mode: Mode, problem: StructuredProblem<B>, scal
   }
 }
 
+/** Set to N to profile the N-th training step of a run (tf.profile; the kernel table goes to log.txt). */
+export const PROFILE_ENV = 'SPS_PROFILE_STEP';
+
+/** Run `fn` under tf.profile and log its wall time and the kernels that took the most time. */
+async function profiled(fn: () => number, log: (line: string) => void, what: string): Promise<number> {
+  const started = performance.now();
+  let result = NaN;
+  const info = await tf.profile(() => {
+    result = fn();
+    return [];
+  });
+  const wall = performance.now() - started;
+  const byName = new Map<string, { ms: number; calls: number }>();
+  for (const k of info.kernels) {
+    const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += Number(k.kernelTimeMs) || 0;
+    e.calls++;
+    byName.set(k.name, e);
+  }
+  const total = [...byName.values()].reduce((a, e) => a + e.ms, 0);
+  const top = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
+  log(`profile of ${what}: ${wall.toFixed(1)} ms wall (with profiling overhead), ${total.toFixed(1)} ms in ${info.kernels.length} kernel calls, peak ${(info.peakBytes / 2 ** 20).toFixed(1)} MiB of tensors`);
+  for (const [name, e] of top) log(`profile   ${name.padEnd(28)} ${e.ms.toFixed(2).padStart(8)} ms  ${String(e.calls).padStart(5)} calls  ${((100 * e.ms) / Math.max(total, 1e-9)).toFixed(1).padStart(5)} %`);
+  return result;
+}
+
 /** Global-norm gradient clipping. */
 function clip(grads: Record<string, tf.Tensor>, maxNorm: number): Record<string, tf.Tensor> {
   const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
@@ -147,7 +173,12 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
   let alpha = 1;
   const transform = modeTransform(mode, problem, scaling, () => alpha);
   const allParams = [...problem.unaryParams, ...problem.pairwiseParams];
+  if ((mode === 'offline' || mode === 'offline-reg') && scaling.norm_over === 'batch') {
+    opts.log(`warning: scaling.norm_over is 'batch': the ${mode} potentials of an example depend on the other examples of its batch, and predictions on the evaluation batch size; 'example' avoids both`);
+  }
   let epochNo = 0;
+  let stepNo = 0;
+  const profileStep = Number(process.env[PROFILE_ENV] ?? 0);
 
   const structuredLoss = (batch: B): tf.Scalar => {
     const raw = problem.potentials(batch);
@@ -172,8 +203,8 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
       for (let s = 0; s < order.length; s += train.batch_size) {
         const batch = data.batch(order.slice(s, s + train.batch_size));
         let value: number;
-        try {
-          value = tf.tidy(() => {
+        const step = (): number =>
+          tf.tidy(() => {
             const { value: v, grads } = tf.variableGrads(() => {
               let l = phase.loss === 'unary' ? (tf.mean(problem.unaryLoss(problem.potentials(batch), batch)) as tf.Scalar) : structuredLoss(batch);
               if (train.weight_decay > 0) l = tf.add(l, tf.mul(train.weight_decay / 2, tf.addN(params.map((p) => tf.sum(tf.square(p)))))) as tf.Scalar;
@@ -182,6 +213,9 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
             optimizer.applyGradients(train.grad_clip === null ? grads : clip(grads, train.grad_clip));
             return v.dataSync()[0];
           });
+        stepNo++;
+        try {
+          value = stepNo === profileStep ? await profiled(step, opts.log, `step ${stepNo} (${phase.name}, batch of ${train.batch_size})`) : step();
         } finally {
           data.dispose(batch);
         }
@@ -228,21 +262,39 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
 }
 
 /**
- * Mean ‖U‖, ‖W‖ and their ratio on the selection subset: the quantity the paper's claim is about.
- * Always the Frobenius norm over a batch of the raw potentials, so the log is comparable across modes
- * and configs (and depends on no key outside the run id).
+ * ‖U‖, ‖W‖ and their ratio on the selection subset, of the raw potentials: the quantity the paper's
+ * claim is about. Fixed norms, so the log is comparable across modes and configs (and depends on no
+ * key outside the run id):
+ * - `unary_rms`, `pairwise_rms`, `rms_ratio`: the root-mean-square entry, per example, averaged over
+ *   the subset; independent of batch sizes and sequence lengths, and in the units of the default
+ *   offline α (norm rms, per example);
+ * - `unary_norm`, `pairwise_norm`, `norm_ratio`: the Frobenius norm over each evaluation batch,
+ *   averaged over the batches. It grows with the batch (√ of the number of entries), so it is
+ *   comparable only between runs with the same evaluation batch size.
  */
 function normLog<B>(problem: StructuredProblem<B>, selection: B[]): Record<string, number> {
   if (selection.length === 0) return {};
   let u = 0;
   let w = 0;
+  let uRms = 0;
+  let wRms = 0;
+  let examples = 0;
   for (const b of selection) {
-    const [nu, nw] = tf.tidy(() => {
-      const n = problem.norms(problem.potentials(b), b, 'frobenius', 'batch');
-      return [n.unary.dataSync()[0], n.pairwise.dataSync()[0]];
+    const [nu, nw, ur, wr, n] = tf.tidy(() => {
+      const p = problem.potentials(b);
+      const f = problem.norms(p, b, 'frobenius', 'batch');
+      const r = problem.norms(p, b, 'rms', 'example');
+      const perEx = r.unary.dataSync();
+      const pw = r.pairwise.dataSync();
+      const sum = (a: ArrayLike<number>) => Array.from(a).reduce((x, y) => x + y, 0);
+      // The shared W has one rms for every example; an embedding W (segmentation) has one each.
+      return [f.unary.dataSync()[0], f.pairwise.dataSync()[0], sum(perEx), pw.length === 1 ? pw[0] * perEx.length : sum(pw), perEx.length];
     });
     u += nu / selection.length;
     w += nw / selection.length;
+    uRms += ur;
+    wRms += wr;
+    examples += n;
   }
-  return { unary_norm: u, pairwise_norm: w, norm_ratio: u / w };
+  return { unary_norm: u, pairwise_norm: w, norm_ratio: u / w, unary_rms: uRms / examples, pairwise_rms: wRms / examples, rms_ratio: uRms / wRms };
 }

@@ -29,11 +29,16 @@ export function packageVersions(): Record<string, string> {
   return out;
 }
 
-/** The checkout's commit and whether it has uncommitted changes; nulls outside a git work tree. */
+/**
+ * The checkout's commit and whether tracked files that can change what runs have uncommitted
+ * changes; nulls outside a git work tree. Changes under results/ and docs/ and to Markdown files do
+ * not count: a sweep rewrites its own sweep.json under results/, and reports are written while
+ * sweeps run. (The resolved config of a run is in its config.json either way.)
+ */
 export function gitState(cwd = packageRoot()): { commit: string | null; dirty: boolean | null } {
   try {
     const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)results', ':(exclude)docs', ':(exclude)*.md'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
     return { commit, dirty: status.trim() !== '' };
   } catch {
     return { commit: null, dirty: null };

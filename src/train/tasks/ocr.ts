@@ -8,13 +8,13 @@ import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import { OBJECTIVES } from '../../config/constants.js';
 import * as chain from '../../crf/chain.js';
-import { norm } from '../../crf/scaling.js';
 import { loadOcr, OCR_CLASSES, OCR_HEIGHT, OCR_PIXELS, OCR_WIDTH, type OcrWord } from '../../data/ocr.js';
 import { createLeNet, LENET_PRESETS } from '../../models/lenet.js';
 import type { FinalRecord } from '../../results/types.js';
 import { Rng } from '../../util/rng.js';
 import type { RunContext, TaskDefinition } from '../task.js';
-import { disposePotentials, totalEpochs, trainStructured, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
+import { chainProblem, decodeAll, decodeChain } from '../chain-problem.js';
+import { totalEpochs, trainStructured, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
 
 const folds = z.array(z.int().min(0).max(9)).min(1);
 
@@ -110,20 +110,13 @@ function problemFor(ctx: RunContext, m: OcrModel): StructuredProblem<OcrBatch> &
   const preset = LENET_PRESETS[m.preset];
   const net = createLeNet({ conv: [...(m.conv ?? preset.conv)], fc: [...(m.fc ?? preset.fc)], classes: OCR_CLASSES, init: m.init, outputScale: m.unary_scale }, ctx.rng);
   const pairwise = tf.variable(tf.randomNormal([OCR_CLASSES, OCR_CLASSES], 0, m.pairwise_std, 'float32', ctx.rng.seed()), true, 'ocr/pairwise');
-  const lossOptions = { validate: false, meanFieldIterations: m.mean_field_iterations };
+  const unary = (b: OcrBatch): tf.Tensor3D => {
+    const scores = net.apply(b.images); // [N, 26]
+    const padded = tf.concat([scores, tf.zeros([1, OCR_CLASSES])]); // [N+1, 26]: row N pads
+    return tf.reshape(tf.gather(padded, b.layout), [b.words.length, b.mask.shape[1], OCR_CLASSES]) as tf.Tensor3D;
+  };
   return {
-    unaryParams: net.params,
-    pairwiseParams: [pairwise],
-    potentials: (b) => {
-      const scores = net.apply(b.images); // [N, 26]
-      const padded = tf.concat([scores, tf.zeros([1, OCR_CLASSES])]); // [N+1, 26]: row N pads
-      const T = b.mask.shape[1];
-      return { unary: tf.reshape(tf.gather(padded, b.layout), [b.words.length, T, OCR_CLASSES]), pairwise };
-    },
-    loss: (objective, p, b) => chain.loss(objective, p.unary as tf.Tensor3D, p.pairwise as tf.Tensor2D, b.labels, b.lengths, lossOptions),
-    unaryLoss: (p, b) => chain.unaryCrossEntropy(p.unary as tf.Tensor3D, b.labels, b.lengths, { validate: false }),
-    norms: (p, b, kind, over) => ({ unary: norm(p.unary, kind, { mask: b.mask, perExample: over === 'example' }), pairwise: norm(p.pairwise, kind) }),
-    rescale: (p, a, c) => ({ unary: tf.mul(p.unary, a.rank === 1 ? tf.reshape(a, [-1, 1, 1]) : a), pairwise: tf.mul(p.pairwise, c.rank === 1 ? tf.mean(c) : c) }),
+    ...chainProblem(net.params, pairwise, unary, { meanFieldIterations: m.mean_field_iterations }),
     dispose: () => {
       net.dispose();
       pairwise.dispose();
@@ -133,30 +126,7 @@ function problemFor(ctx: RunContext, m: OcrModel): StructuredProblem<OcrBatch> &
 
 /** Decode a list of words in batches with the mode's potentials. */
 function decode(problem: StructuredProblem<OcrBatch>, transform: PotentialTransform<OcrBatch>, words: OcrWord[], m: OcrModel): number[][] {
-  const out: number[][] = [];
-  for (let s = 0; s < words.length; s += m.eval_batch) {
-    const b = makeBatch(words.slice(s, s + m.eval_batch));
-    try {
-      if (m.decode === 'map') {
-        const [unary, pairwise] = tf.tidy(() => {
-          const p = transform(problem.potentials(b), b);
-          return [p.unary, p.pairwise];
-        });
-        out.push(...chain.viterbi(unary as tf.Tensor3D, pairwise as tf.Tensor2D, b.lengths, { validate: false }).labels);
-        disposePotentials({ unary, pairwise });
-      } else {
-        const marg = tf.tidy(() => {
-          const p = transform(problem.potentials(b), b);
-          return chain.marginals(p.unary as tf.Tensor3D, p.pairwise as tf.Tensor2D, b.lengths, { validate: false });
-        });
-        out.push(...chain.decodeMarginals(marg, b.lengths));
-        marg.dispose();
-      }
-    } finally {
-      disposeBatch(b);
-    }
-  }
-  return out;
+  return decodeAll(words, m.eval_batch, makeBatch, disposeBatch, (b) => decodeChain(problem, transform, b, m.decode));
 }
 
 function accuracy(words: OcrWord[], predicted: number[][]): { letter: number; word: number } {

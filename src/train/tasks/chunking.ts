@@ -1,0 +1,319 @@
+/**
+ * The chunking task (model-spec §5): CoNLL-2000 sentences; each token's unary scores come from a
+ * char-BiLSTM + word embedding + POS embedding → FC (no word-level recurrence: context comes from the
+ * CRF alone), a free N_tags × N_tags pairwise matrix, a linear-chain CRF on top. Metric: chunk F1 as
+ * the CoNLL `conlleval` script computes it, on the test file.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { OBJECTIVES } from '../../config/constants.js';
+import * as chain from '../../crf/chain.js';
+import { loadConll, type Sentence } from '../../data/conll2000.js';
+import { type Embeddings, gloveKey, loadGlove, loadSenna } from '../../data/embeddings.js';
+import { createChunker, type ChunkerBatch } from '../../models/chunker.js';
+import { normalArray } from '../../models/init.js';
+import { conlleval } from '../../results/conlleval.js';
+import type { FinalRecord } from '../../results/types.js';
+import { Rng } from '../../util/rng.js';
+import { chainProblem, decodeAll, decodeChain, type ChainBatch } from '../chain-problem.js';
+import type { RunContext, TaskDefinition } from '../task.js';
+import { totalEpochs, trainStructured, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
+
+export const chunkingDataSchema = z
+  .strictObject({
+    /** Training sentences held out for validation (α selection, model selection); never trained on. */
+    validation_sentences: z.int().min(1).default(500),
+    /** Use only this many training sentences (after the hold-out); null: all. For smoke runs. */
+    train_sentences: z.int().min(1).nullable().default(null),
+    /** Evaluate on only this many test sentences; null: all. For smoke runs. */
+    test_sentences: z.int().min(1).nullable().default(null),
+    /** Seed of the hold-out draw (fixed across run seeds). */
+    split_seed: z.int().min(0).default(0),
+    /** Initial word vectors: GloVe 6B 100-d (prepared data set `word-embeddings`), SENNA 50-d from `senna_dir`, or random. */
+    embeddings: z.enum(['glove', 'senna', 'random']).default('glove'),
+    /** An unpacked SENNA v3.0 folder (hash/words.lst, embeddings/embeddings.txt); needed for `embeddings: senna`. */
+    senna_dir: z.string().min(1).nullable().default(null),
+    /** Training words without a pre-trained vector get their own row when seen this often; rarer ones share UNK. */
+    min_word_count: z.int().min(1).default(2),
+  })
+  .refine((d) => d.embeddings !== 'senna' || d.senna_dir !== null, { message: 'embeddings: senna needs data.senna_dir (the SENNA folder)', path: ['senna_dir'] });
+
+export const chunkingModelSchema = z.strictObject({
+  char_embedding: z.int().min(1).default(25),
+  /** Units per direction of the char BiLSTM. */
+  char_hidden: z.int().min(1).default(25),
+  /** Characters kept per word (longer words keep their first ones). */
+  max_chars: z.int().min(1).default(20),
+  /** Word embedding size with `embeddings: random` (otherwise the vectors' own size). */
+  word_dim: z.int().min(1).default(100),
+  /** Fine-tune the word embedding (true) or keep it frozen. */
+  word_trainable: z.boolean().default(true),
+  pos_dim: z.int().min(1).default(25),
+  /** Hidden ReLU layers between the token features and the output layer ([]: one FC layer). */
+  hidden: z.array(z.int().min(1)).default([]),
+  /** Multiplies the unary network's initial output layer: the unary side of the relative scale. */
+  unary_scale: z.number().positive().default(1),
+  pairwise_std: z.number().min(0).default(0.01),
+  /** Forbid I-X after anything but B-X or I-X (transitions only); off in the paper. */
+  bio_constraints: z.boolean().default(false),
+  decode: z.enum(['map', 'max-marginal']).default('map'),
+  mean_field_iterations: z.int().min(1).default(chain.DEFAULT_MEAN_FIELD_ITERATIONS),
+  /** Sentences per batch at evaluation. */
+  eval_batch: z.int().min(1).default(256),
+});
+
+type ChunkingData = z.output<typeof chunkingDataSchema>;
+type ChunkingModel = z.output<typeof chunkingModelSchema>;
+
+/** Index maps built from the training sentences (and the embedding's vocabulary). */
+export interface Vocab {
+  tags: string[];
+  tagIndex: Map<string, number>;
+  pos: Map<string, number>;
+  chars: Map<string, number>;
+  words: Map<string, number>;
+  /** Maps a token to its word key. */
+  key(word: string): string;
+  /** Initial word embedding [words.size, dim]. */
+  wordInit: Float32Array;
+  wordDim: number;
+}
+
+/** A sentence as ids. Unknown POS, chars and words map to the last id of their vocabulary (UNK). */
+interface Encoded {
+  sentence: Sentence;
+  words: number[];
+  pos: number[];
+  chars: number[][];
+  /** Gold tag ids (-1: a tag never seen in training, test only). */
+  labels: number[];
+}
+
+interface Batch extends ChainBatch {
+  items: Encoded[];
+  input: ChunkerBatch;
+}
+
+const UNK = '\u0000UNK';
+
+/** The hold-out: `validation_sentences` training sentences drawn with `split_seed`. */
+export function splitChunking(train: Sentence[], test: Sentence[], d: ChunkingData): { train: Sentence[]; validation: Sentence[]; test: Sentence[] } {
+  if (train.length <= d.validation_sentences) throw new Error(`data.validation_sentences (${d.validation_sentences}) must be smaller than the ${train.length} training sentences`);
+  const pool = new Rng(d.split_seed).shuffle([...train]);
+  const validation = pool.slice(0, d.validation_sentences);
+  let rest = pool.slice(d.validation_sentences);
+  if (d.train_sentences !== null) rest = rest.slice(0, d.train_sentences);
+  return { train: rest, validation, test: d.test_sentences === null ? test : test.slice(0, d.test_sentences) };
+}
+
+/** Mean and std of all entries (the random rows of words without a vector get the same spread). */
+function spread(v: Float32Array): number {
+  let s = 0;
+  let s2 = 0;
+  for (const x of v) {
+    s += x;
+    s2 += x * x;
+  }
+  const mean = s / v.length;
+  return Math.sqrt(Math.max(0, s2 / v.length - mean * mean));
+}
+
+/**
+ * Build the vocabularies. The tag set is that of the whole training file (`trainFile`: the label
+ * space, so a tag seen only in the hold-out still has an id); POS and characters come from the
+ * training sentences; words are every key with a pre-trained vector that occurs in the data (train,
+ * validation or test: the vectors were learned without our labels) plus training keys seen
+ * `min_word_count` times, plus UNK.
+ */
+export function buildVocab(train: Sentence[], trainFile: Sentence[], all: Sentence[], emb: Embeddings | undefined, d: ChunkingData, m: ChunkingModel, rng: Rng): Vocab {
+  const tagSet = new Set<string>();
+  const posSet = new Set<string>();
+  const charSet = new Set<string>();
+  const counts = new Map<string, number>();
+  const key = emb ? emb.key : gloveKey;
+  for (const s of trainFile) s.chunks.forEach((t) => tagSet.add(t));
+  for (const s of train) {
+    s.pos.forEach((p) => posSet.add(p));
+    for (const w of s.words) {
+      for (const c of w) charSet.add(c);
+      counts.set(key(w), (counts.get(key(w)) ?? 0) + 1);
+    }
+  }
+  const tags = [...tagSet].sort((a, b) => (a === 'O' ? -1 : b === 'O' ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  const indexOf = (xs: Iterable<string>): Map<string, number> => {
+    const m = new Map<string, number>();
+    for (const x of [...xs].sort()) m.set(x, m.size);
+    m.set(UNK, m.size);
+    return m;
+  };
+  const wordKeys = new Set<string>();
+  if (emb) for (const s of all) for (const w of s.words) if (emb.index.has(key(w))) wordKeys.add(key(w));
+  for (const [k, n] of counts) if (n >= d.min_word_count) wordKeys.add(k);
+  const words = indexOf(wordKeys);
+  const dim = emb ? emb.dim : m.word_dim;
+  // Rows without a vector: N(0, σ²) with σ the spread of the pre-trained vectors (N(0, 1) when random).
+  const wordInit = normalArray(rng, words.size * dim, emb ? spread(emb.vectors) : 1);
+  if (emb) {
+    for (const [k, i] of words) {
+      const row = emb.index.get(k);
+      if (row !== undefined) wordInit.set(emb.vectors.subarray(row * dim, (row + 1) * dim), i * dim);
+    }
+  }
+  return { tags, tagIndex: new Map(tags.map((t, i) => [t, i])), pos: indexOf(posSet), chars: indexOf(charSet), words, key, wordInit, wordDim: dim };
+}
+
+const lookup = (m: Map<string, number>, k: string): number => m.get(k) ?? m.get(UNK)!;
+
+function encode(s: Sentence, v: Vocab, maxChars: number): Encoded {
+  return {
+    sentence: s,
+    words: s.words.map((w) => lookup(v.words, v.key(w))),
+    pos: s.pos.map((p) => lookup(v.pos, p)),
+    chars: s.words.map((w) => [...w].slice(0, maxChars).map((c) => lookup(v.chars, c))),
+    labels: s.chunks.map((t) => v.tagIndex.get(t) ?? -1),
+  };
+}
+
+function makeBatch(items: Encoded[]): Batch {
+  const lengths = items.map((e) => e.words.length);
+  const T = Math.max(...lengths);
+  const mask = new Float32Array(items.length * T);
+  items.forEach((e, b) => mask.fill(1, b * T, b * T + e.words.length));
+  return {
+    items,
+    // Tags never seen in training occur in test sentences only, which are decoded, never scored by a loss.
+    labels: items.map((e) => e.labels.map((y) => Math.max(0, y))),
+    lengths,
+    mask: tf.tensor3d(mask, [items.length, T, 1]),
+    input: { words: items.map((e) => e.words), pos: items.map((e) => e.pos), chars: items.map((e) => e.chars), lengths, T },
+  };
+}
+
+const disposeBatch = (b: Batch): void => b.mask.dispose();
+
+/** BIO transition constraints: I-X may follow only B-X or I-X. */
+export function bioAllowed(tags: string[]): boolean[][] {
+  return tags.map((from) => tags.map((to) => !to.startsWith('I-') || from === `B-${to.slice(2)}` || from === to));
+}
+
+/** Share of tokens whose word has a pre-trained vector (%). */
+function coverage(sentences: Sentence[], emb: Embeddings): number {
+  let n = 0;
+  let hit = 0;
+  for (const s of sentences) for (const w of s.words) {
+    n++;
+    if (emb.index.has(emb.key(w))) hit++;
+  }
+  return n === 0 ? 0 : (100 * hit) / n;
+}
+
+function conllText(sentences: Sentence[], predicted: string[][]): string {
+  return sentences.map((s, i) => s.words.map((w, t) => `${w} ${s.pos[t]} ${s.chunks[t]} ${predicted[i][t]}`).join('\n') + '\n').join('\n');
+}
+
+async function run(ctx: RunContext): Promise<FinalRecord> {
+  const d = chunkingDataSchema.parse(ctx.cell.data);
+  const m = chunkingModelSchema.parse(ctx.cell.model);
+  const { train, validation, test } = splitChunking(loadConll(ctx.dataDir, 'train'), loadConll(ctx.dataDir, 'test'), d);
+  const emb = d.embeddings === 'glove' ? loadGlove(ctx.dataDir) : d.embeddings === 'senna' ? loadSenna(d.senna_dir!) : undefined;
+  const vocab = buildVocab(train, [...train, ...validation], [...train, ...validation, ...test], emb, d, m, ctx.rng);
+  const embInfo = emb
+    ? { source: emb.source, path: emb.path, dim: emb.dim, coverage_train: coverage(train, emb), coverage_test: coverage(test, emb) }
+    : { source: 'random', dim: m.word_dim };
+  ctx.describe({ embeddings: embInfo, vocabulary: { words: vocab.words.size, pos: vocab.pos.size, chars: vocab.chars.size, tags: vocab.tags.length } });
+  ctx.log(`data: ${train.length} training, ${validation.length} validation, ${test.length} test sentences; ${vocab.tags.length} tags, ${vocab.words.size} words, ${vocab.pos.size} POS, ${vocab.chars.size} chars`);
+  ctx.log(
+    emb
+      ? `word embeddings: ${emb.source} ${emb.dim}-d from ${emb.path}; token coverage ${embInfo.coverage_train!.toFixed(2)}% (train), ${embInfo.coverage_test!.toFixed(2)}% (test); ${m.word_trainable ? 'fine-tuned' : 'frozen'}`
+      : `word embeddings: random ${m.word_dim}-d; ${m.word_trainable ? 'fine-tuned' : 'frozen'}`,
+  );
+
+  const enc = (ss: Sentence[]): Encoded[] => ss.map((s) => encode(s, vocab, m.max_chars));
+  const [trainE, validationE, testE] = [enc(train), enc(validation), enc(test)];
+  const allowed = m.bio_constraints ? bioAllowed(vocab.tags) : undefined;
+
+  const net = createChunker(
+    {
+      charVocab: vocab.chars.size,
+      charEmbedding: m.char_embedding,
+      charHidden: m.char_hidden,
+      maxChars: m.max_chars,
+      wordVocab: vocab.words.size,
+      wordInit: vocab.wordInit,
+      wordTrainable: m.word_trainable,
+      posVocab: vocab.pos.size,
+      posDim: m.pos_dim,
+      hidden: m.hidden,
+      tags: vocab.tags.length,
+      outputScale: m.unary_scale,
+    },
+    ctx.rng,
+  );
+  const K = vocab.tags.length;
+  const pairwise = tf.variable(tf.randomNormal([K, K], 0, m.pairwise_std, 'float32', ctx.rng.seed()), true, 'chunking/pairwise');
+  const problem: StructuredProblem<Batch> = chainProblem(net.params, pairwise, (b) => net.apply(b.input), { meanFieldIterations: m.mean_field_iterations, allowed });
+
+  const sel = ctx.cell.scaling.selection;
+  const selPool = sel.subset === 'validation' ? validationE : trainE;
+  const selItems = sel.size === null ? selPool : ctx.rng.shuffle([...selPool]).slice(0, sel.size);
+  const selection: Batch[] = [];
+  for (let s = 0; s < selItems.length; s += m.eval_batch) selection.push(makeBatch(selItems.slice(s, s + m.eval_batch)));
+
+  const decode = (transform: PotentialTransform<Batch>, items: Encoded[]): string[][] =>
+    decodeAll(items, m.eval_batch, makeBatch, disposeBatch, (b) => decodeChain(problem, transform, b, m.decode, allowed)).map((ys) => ys.map((y) => vocab.tags[y]));
+  const score = (transform: PotentialTransform<Batch>, items: Encoded[]): { predicted: string[][]; f1: number; precision: number; recall: number; accuracy: number } => {
+    const predicted = decode(transform, items);
+    const s = conlleval(
+      items.map((e) => e.sentence.chunks),
+      predicted,
+    );
+    return { predicted, f1: s.f1, precision: s.precision, recall: s.recall, accuracy: s.accuracy };
+  };
+
+  ctx.plan(totalEpochs(ctx.cell.mode, ctx.cell.train));
+  try {
+    const data: TrainData<Batch> = {
+      trainSize: trainE.length,
+      batch: (idx) => makeBatch(idx.map((i) => trainE[i])),
+      dispose: disposeBatch,
+      selection,
+      validate: (transform) => {
+        const s = score(transform, validationE);
+        return { val_f1: s.f1, val_accuracy: s.accuracy };
+      },
+    };
+    const result = await trainStructured(problem, data, {
+      objective: ctx.cell.objective,
+      mode: ctx.cell.mode,
+      train: ctx.cell.train,
+      scaling: ctx.cell.scaling,
+      rng: ctx.rng,
+      epoch: ctx.epoch,
+      log: ctx.log,
+    });
+    const s = score(result.transform, testE);
+    ctx.writeArtifact('predictions.conll', conllText(test, s.predicted));
+    return {
+      primary: 'f1',
+      metrics: { f1: s.f1, precision: s.precision, recall: s.recall, accuracy: s.accuracy },
+      alpha: result.alpha,
+      test_sentences: test.length,
+      test_tokens: testE.reduce((n, e) => n + e.words.length, 0),
+      embeddings: embInfo,
+    };
+  } finally {
+    net.dispose();
+    pairwise.dispose();
+    selection.forEach(disposeBatch);
+  }
+}
+
+export const chunkingTask: TaskDefinition = {
+  name: 'chunking',
+  summary: 'CoNLL-2000 chunking: char-BiLSTM + word + POS embeddings → FC unaries, N_tags × N_tags pairwise, linear-chain CRF',
+  dataSchema: chunkingDataSchema as unknown as z.ZodType<Record<string, unknown>>,
+  modelSchema: chunkingModelSchema,
+  objectives: OBJECTIVES,
+  datasets: (cell) => ['conll2000', ...((cell.data as ChunkingData).embeddings === 'glove' ? ['word-embeddings'] : [])],
+  run,
+};

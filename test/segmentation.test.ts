@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { PNG } from 'pngjs';
+import { maskPng, scoreMasks, segmentationDataSchema } from '../src/train/tasks/segmentation.js';
+import { SHARED_DATASETS, sps, tempDir } from './helpers.js';
+
+const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-9, `${what}: ${a} vs ${b}`);
+
+describe('segmentation metrics and masks', () => {
+  it('foreground IoU per image (mean) and pooled, and pixel accuracy', () => {
+    const gold = [Uint8Array.from([1, 1, 0, 0]), Uint8Array.from([1, 0, 0, 0]), Uint8Array.from([0, 0, 0, 0])];
+    const pred = [Uint8Array.from([1, 0, 0, 0]), Uint8Array.from([1, 1, 1, 0]), Uint8Array.from([0, 0, 0, 0])];
+    const s = scoreMasks(gold, pred);
+    // Image 1: I 1, U 2 → 0.5; image 2: I 1, U 3 → 1/3; image 3: empty union → 1 (nothing to find, nothing found).
+    close(s.iouPerImage, (100 * (0.5 + 1 / 3 + 1)) / 3, 'per-image mean');
+    close(s.iouPooled, (100 * 2) / 5, 'pooled');
+    close(s.pixelAccuracy, (100 * 9) / 12, 'pixel accuracy');
+    assert.throws(() => scoreMasks([gold[0]], [Uint8Array.from([1])]), /image 0 has 4 gold pixels but 1 predicted/);
+  });
+
+  it('writes masks as 0/255 greyscale PNGs that read back', () => {
+    const mask = Uint8Array.from([0, 1, 1, 0, 0, 0, 1, 1, 0]);
+    const png = PNG.sync.read(maskPng(mask, 3));
+    assert.deepEqual([png.width, png.height], [3, 3]);
+    assert.deepEqual(Array.from({ length: 9 }, (_, i) => png.data[4 * i]), [...mask].map((v) => 255 * v));
+  });
+
+  it('the split is by file number and must not overlap', () => {
+    assert.deepEqual(segmentationDataSchema.parse({}).train_range, [1, 200]);
+    assert.equal(segmentationDataSchema.safeParse({ validation_range: [190, 228] }).success, false);
+    assert.equal(segmentationDataSchema.safeParse({ test_range: [300, 200] }).success, false);
+  });
+});
+
+const haveData = existsSync(join(SHARED_DATASETS, 'weizmann-horse'));
+
+describe('segmentation end to end (real horses, tiny)', { skip: !haveData && `no ${SHARED_DATASETS}/weizmann-horse` }, () => {
+  it('trains, reports CG iterations, and writes PNG masks that rescore to final.json', () => {
+    const data = tempDir();
+    const out = tempDir();
+    assert.equal(sps(['prepare', 'weizmann-horse', '--from', SHARED_DATASETS], { env: { SPS_DATA_DIR: data } }).code, 0);
+    const config = join(out, 's.yaml');
+    writeFileSync(config, ['name: s', 'task: segmentation', 'objectives: [cross-entropy]', 'modes: [offline]', 'seeds: 1', 'data: {train_images: 8, test_images: 6}', 'model: {unary_channels: [4, 8], pairwise_channels: [4, 8], embedding_dim: 2}', 'train: {epochs: 1, batch_size: 4}', 'scaling: {alpha: 10, selection: {size: 4}}', ''].join('\n'));
+    const r = sps(['run', config, '--out', out, '--backend', 'wasm'], { env: { SPS_DATA_DIR: data } });
+    assert.equal(r.code, 0, r.stderr);
+    const [folder] = readdirSync(out).filter((f) => f.startsWith('segmentation-'));
+    const dir = join(out, folder);
+    const final = JSON.parse(readFileSync(join(dir, 'final.json'), 'utf8'));
+    assert.equal(final.primary, 'iou');
+    assert.ok(final.cg_iterations.training.solves > 0 && final.cg_iterations.training.max >= 1);
+    const files = readdirSync(join(dir, 'predictions')).sort();
+    assert.equal(files.length, 12);
+    const read = (f: string) => {
+      const png = PNG.sync.read(readFileSync(join(dir, 'predictions', f)));
+      return Uint8Array.from({ length: png.width * png.height }, (_, i) => (png.data[4 * i] > 127 ? 1 : 0));
+    };
+    const names = files.filter((f) => f.endsWith('-gold.png')).map((f) => f.replace('-gold.png', ''));
+    assert.deepEqual(names[0], 'horse229');
+    const s = scoreMasks(names.map((n) => read(`${n}-gold.png`)), names.map((n) => read(`${n}-pred.png`)));
+    close(s.iouPerImage, final.metrics.iou, 'IoU rescored from the PNGs');
+    close(s.pixelAccuracy, final.metrics.pixel_accuracy, 'pixel accuracy rescored from the PNGs');
+  });
+});
