@@ -17,7 +17,7 @@ import type { FinalRecord } from '../../results/types.js';
 import { Rng } from '../../util/rng.js';
 import { chainProblem, decodeAll, decodeChain, type ChainBatch } from '../chain-problem.js';
 import type { RunContext, TaskDefinition } from '../task.js';
-import { totalEpochs, trainStructured, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
+import { selectionBatches, totalEpochs, trainCell, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
 
 export const chunkingDataSchema = z
   .strictObject({
@@ -253,11 +253,7 @@ async function run(ctx: RunContext): Promise<FinalRecord> {
   const pairwise = tf.variable(tf.randomNormal([K, K], 0, m.pairwise_std, 'float32', ctx.rng.seed()), true, 'chunking/pairwise');
   const problem: StructuredProblem<Batch> = chainProblem(net.params, pairwise, (b) => net.apply(b.input), { meanFieldIterations: m.mean_field_iterations, allowed });
 
-  const sel = ctx.cell.scaling.selection;
-  const selPool = sel.subset === 'validation' ? validationE : trainE;
-  const selItems = sel.size === null ? selPool : ctx.rng.shuffle([...selPool]).slice(0, sel.size);
-  const selection: Batch[] = [];
-  for (let s = 0; s < selItems.length; s += m.eval_batch) selection.push(makeBatch(selItems.slice(s, s + m.eval_batch)));
+  const selection = selectionBatches(ctx, { validation: validationE, train: trainE }, m.eval_batch, makeBatch);
 
   const decode = (transform: PotentialTransform<Batch>, items: Encoded[]): string[][] =>
     decodeAll(items, m.eval_batch, makeBatch, disposeBatch, (b) => decodeChain(problem, transform, b, m.decode, allowed)).map((ys) => ys.map((y) => vocab.tags[y]));
@@ -282,15 +278,7 @@ async function run(ctx: RunContext): Promise<FinalRecord> {
         return { val_f1: s.f1, val_accuracy: s.accuracy };
       },
     };
-    const result = await trainStructured(problem, data, {
-      objective: ctx.cell.objective,
-      mode: ctx.cell.mode,
-      train: ctx.cell.train,
-      scaling: ctx.cell.scaling,
-      rng: ctx.rng,
-      epoch: ctx.epoch,
-      log: ctx.log,
-    });
+    const result = await trainCell(ctx, problem, data);
     const s = score(result.transform, testE);
     ctx.writeArtifact('predictions.conll', conllText(test, s.predicted));
     return {

@@ -14,7 +14,7 @@ import type { FinalRecord } from '../../results/types.js';
 import { Rng } from '../../util/rng.js';
 import type { RunContext, TaskDefinition } from '../task.js';
 import { chainProblem, decodeAll, decodeChain } from '../chain-problem.js';
-import { totalEpochs, trainStructured, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
+import { selectionBatches, totalEpochs, trainCell, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
 
 const folds = z.array(z.int().min(0).max(9)).min(1);
 
@@ -150,11 +150,7 @@ async function run(ctx: RunContext): Promise<FinalRecord> {
   const m = ocrModelSchema.parse(ctx.cell.model);
   const { train, validation, test } = splitOcr(loadOcr(ctx.dataDir), d);
   ctx.log(`data: ${train.length} training words, ${validation.length} validation words (folds ${d.train_folds.join(',')}), ${test.length} test words (folds ${d.test_folds.join(',')})`);
-  const sel = ctx.cell.scaling.selection;
-  const selPool = sel.subset === 'validation' ? validation : train;
-  const selWords = sel.size === null ? selPool : ctx.rng.shuffle([...selPool]).slice(0, sel.size);
-  const selection: OcrBatch[] = [];
-  for (let s = 0; s < selWords.length; s += m.eval_batch) selection.push(makeBatch(selWords.slice(s, s + m.eval_batch)));
+  const selection = selectionBatches(ctx, { validation, train }, m.eval_batch, makeBatch);
 
   const problem = problemFor(ctx, m);
   ctx.plan(totalEpochs(ctx.cell.mode, ctx.cell.train));
@@ -169,15 +165,7 @@ async function run(ctx: RunContext): Promise<FinalRecord> {
         return { val_accuracy: acc.letter, val_word_accuracy: acc.word };
       },
     };
-    const result = await trainStructured(problem, data, {
-      objective: ctx.cell.objective,
-      mode: ctx.cell.mode,
-      train: ctx.cell.train,
-      scaling: ctx.cell.scaling,
-      rng: ctx.rng,
-      epoch: ctx.epoch,
-      log: ctx.log,
-    });
+    const result = await trainCell(ctx, problem, data);
     const predicted = decode(problem, result.transform, test, m);
     const acc = accuracy(test, predicted);
     const rows: (string | number)[][] = [];

@@ -16,7 +16,7 @@ import { type Horse, HORSE_COUNT, loadHorses } from '../../data/weizmann.js';
 import { createUNet } from '../../models/unet.js';
 import type { FinalRecord } from '../../results/types.js';
 import type { RunContext, TaskDefinition } from '../task.js';
-import { totalEpochs, trainStructured, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
+import { selectionBatches, totalEpochs, trainCell, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
 
 const range = z.tuple([z.int().min(1).max(HORSE_COUNT), z.int().min(1).max(HORSE_COUNT)]).refine(([a, b]) => a <= b, 'a range [first, last] with first ≤ last');
 
@@ -219,11 +219,7 @@ async function run(ctx: RunContext): Promise<FinalRecord> {
   const trainCg = new CgLog();
   const evalCg = new CgLog();
   const problem = problemFor(ctx, d, m, trainCg);
-  const sel = ctx.cell.scaling.selection;
-  const selPool = sel.subset === 'validation' ? validation : train;
-  const selHorses = sel.size === null ? selPool : ctx.rng.shuffle([...selPool]).slice(0, sel.size);
-  const selection: Batch[] = [];
-  for (let s = 0; s < selHorses.length; s += m.eval_batch) selection.push(makeBatch(selHorses.slice(s, s + m.eval_batch), d.size));
+  const selection = selectionBatches(ctx, { validation, train }, m.eval_batch, (hs) => makeBatch(hs, d.size));
 
   ctx.plan(totalEpochs(ctx.cell.mode, ctx.cell.train));
   try {
@@ -237,15 +233,7 @@ async function run(ctx: RunContext): Promise<FinalRecord> {
         return { val_iou: s.iouPerImage, val_pixel_accuracy: s.pixelAccuracy };
       },
     };
-    const result = await trainStructured(problem, data, {
-      objective: ctx.cell.objective,
-      mode: ctx.cell.mode,
-      train: ctx.cell.train,
-      scaling: ctx.cell.scaling,
-      rng: ctx.rng,
-      epoch: ctx.epoch,
-      log: ctx.log,
-    });
+    const result = await trainCell(ctx, problem, data);
     const predicted = predictMasks(problem, result.transform, test, d, m, evalCg);
     const s = scoreMasks(test.map((h) => h.mask), predicted);
     test.forEach((h, i) => {
