@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PNG } from 'pngjs';
+import { loadExperiment } from '../src/config/load.js';
 import { maskPng, scoreMasks, segmentationDataSchema } from '../src/train/tasks/segmentation.js';
 import { SHARED_DATASETS, sps, tempDir } from './helpers.js';
 
@@ -34,6 +35,21 @@ describe('segmentation metrics and masks', () => {
   });
 });
 
+describe('segmentation config checks', () => {
+  it('offline scaling needs the frobenius norm and λ > 1/√2 (positive definiteness), named with file and line', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'seg.yaml');
+    writeFileSync(file, 'name: s\ntask: segmentation\nobjectives: [cross-entropy]\nmodes: [joint, offline]\nseeds: 1\nscaling:\n  norm: rms\n');
+    await assert.rejects(loadExperiment(file), /seg\.yaml:7:9: scaling\.norm: offline scaling of the Gaussian CRF needs the frobenius norm/);
+    await assert.rejects(loadExperiment(file, ['scaling.norm=max']), /command-line override 'scaling\.norm=max': scaling\.norm: .*with 'max'/);
+    await assert.rejects(loadExperiment(file, ['scaling.norm=frobenius', 'model.lambda=0.5']), /model\.lambda: offline scaling sets ‖Ŵ‖_F = 1.*model\.lambda \(0\.5\) must be larger/);
+    const ok = await loadExperiment(file, ['scaling.norm=frobenius']);
+    assert.equal(ok.experiment.scaling.norm, 'frobenius');
+    const noOffline = await loadExperiment(file, ['modes=[joint, online]']);
+    assert.equal(noOffline.experiment.scaling.norm, 'rms', 'without offline scaling any norm is fine');
+  });
+});
+
 const haveData = existsSync(join(SHARED_DATASETS, 'weizmann-horse'));
 
 describe('segmentation end to end (real horses, tiny)', { skip: !haveData && `no ${SHARED_DATASETS}/weizmann-horse` }, () => {
@@ -42,7 +58,7 @@ describe('segmentation end to end (real horses, tiny)', { skip: !haveData && `no
     const out = tempDir();
     assert.equal(sps(['prepare', 'weizmann-horse', '--from', SHARED_DATASETS], { env: { SPS_DATA_DIR: data } }).code, 0);
     const config = join(out, 's.yaml');
-    writeFileSync(config, ['name: s', 'task: segmentation', 'objectives: [cross-entropy]', 'modes: [offline]', 'seeds: 1', 'data: {train_images: 8, test_images: 6}', 'model: {unary_channels: [4, 8], pairwise_channels: [4, 8], embedding_dim: 2}', 'train: {epochs: 1, batch_size: 4}', 'scaling: {alpha: 10, selection: {size: 4}}', ''].join('\n'));
+    writeFileSync(config, ['name: s', 'task: segmentation', 'objectives: [cross-entropy]', 'modes: [offline]', 'seeds: 1', 'data: {train_images: 8, test_images: 6}', 'model: {unary_channels: [4, 8], pairwise_channels: [4, 8], embedding_dim: 2}', 'train: {epochs: 1, batch_size: 4}', 'scaling: {alpha: 10, norm: frobenius, selection: {size: 4}}', ''].join('\n'));
     const r = sps(['run', config, '--out', out, '--backend', 'wasm'], { env: { SPS_DATA_DIR: data } });
     assert.equal(r.code, 0, r.stderr);
     const [folder] = readdirSync(out).filter((f) => f.startsWith('segmentation-'));

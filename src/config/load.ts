@@ -159,6 +159,10 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
   experiment.data = data.data;
   experiment.model = model.data;
 
+  for (const problem of task.checkConfig?.(experiment) ?? []) {
+    const fromOverride = overrides.find((o) => o.path.join('.') === problem.path.join('.'));
+    throw new SpsError(`${fromOverride ? `command-line override '${fromOverride.text}'` : where(problem.path)}: ${problem.path.join('.')}: ${problem.message}`);
+  }
   const unsupported = experiment.objectives.filter((o) => !task.objectives.includes(o));
   if (unsupported.length > 0) {
     throw new SpsError(`${where(['objectives'])}: objectives: task '${task.name}' does not support ${unsupported.join(', ')} (it supports: ${task.objectives.join(', ')})`);

@@ -60,6 +60,11 @@ export interface TaskDefinition {
   objectives: readonly Objective[];
   /** Names of the registry data sets this cell needs prepared before it runs. */
   datasets(cell: CellConfig): string[];
+  /**
+   * Settings outside `data` and `model` this task cannot run with, checked when the config is
+   * loaded: each problem names the key path (e.g. ['scaling', 'norm']) and says what to do.
+   */
+  checkConfig?(exp: { modes: readonly Mode[]; scaling: ScalingConfig; train: TrainConfig; model: Record<string, unknown> }): { path: string[]; message: string }[];
   run(ctx: RunContext): Promise<FinalRecord>;
 }
 

@@ -263,5 +263,24 @@ export const segmentationTask: TaskDefinition = {
   modelSchema: segmentationModelSchema,
   objectives: ['cross-entropy'],
   datasets: () => ['weizmann-horse'],
+  checkConfig: ({ modes, scaling, model }) => {
+    if (!modes.includes('offline')) return [];
+    // Offline scaling sets ‖Ŵ‖ = 1; W + λI must stay positive definite (λ > σ_max(Â)²).
+    if (scaling.norm !== 'frobenius') {
+      return [
+        {
+          path: ['scaling', 'norm'],
+          message:
+            `offline scaling of the Gaussian CRF needs the frobenius norm: with ‖Ŵ‖_F = 1, σ_max(Â)² ≤ 1/√2 and W + λI stays positive definite for λ > 1/√2; ` +
+            `with '${scaling.norm}', σ_max(Â)² can reach the number of pixels. Set scaling.norm: frobenius (scaling.norm_over: example keeps images independent)`,
+        },
+      ];
+    }
+    const lambda = segmentationModelSchema.parse(model).lambda;
+    if (lambda <= Math.SQRT1_2) {
+      return [{ path: ['model', 'lambda'], message: `offline scaling sets ‖Ŵ‖_F = 1, which allows σ_max(Â)² up to 1/√2 ≈ 0.707: model.lambda (${lambda}) must be larger for W + λI to stay positive definite` }];
+    }
+    return [];
+  },
   run,
 };
