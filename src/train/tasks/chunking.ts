@@ -106,7 +106,7 @@ export function splitChunking(train: Sentence[], test: Sentence[], d: ChunkingDa
   return { train: rest, validation, test: d.test_sentences === null ? test : test.slice(0, d.test_sentences) };
 }
 
-/** Mean and std of all entries (the random rows of words without a vector get the same spread). */
+/** Standard deviation of all entries (the random rows of words without a vector get the same spread). */
 function spread(v: Float32Array): number {
   let s = 0;
   let s2 = 0;

@@ -150,11 +150,14 @@ export function maskPng(mask: Uint8Array, size: number): Buffer {
   return PNG.sync.write(png, { colorType: 0 });
 }
 
+/** The config's CG settings, with every forward solve's iteration count recorded in `cg`. */
+const solveOptions = (m: SegModel, cg: CgLog): gaussian.SolveOptions => ({ tolerance: m.cg_tolerance, maxIterations: m.cg_max_iterations, onForward: (s) => cg.add(s.iterations) });
+
 function problemFor(ctx: RunContext, d: SegData, m: SegModel, cg: CgLog): StructuredProblem<Batch> & { dispose(): void } {
   const unaryNet = createUNet({ inChannels: 3, outChannels: 2, channels: m.unary_channels, outputScale: m.unary_scale }, ctx.rng);
   const pairNet = createUNet({ inChannels: 3, outChannels: m.embedding_dim, channels: m.pairwise_channels, outputScale: m.pairwise_scale }, ctx.rng);
   const L = d.size * d.size;
-  const solveOptions: gaussian.SolveOptions = { tolerance: m.cg_tolerance, maxIterations: m.cg_max_iterations, onForward: (s) => cg.add(s.iterations) };
+  const solve = solveOptions(m, cg);
   return {
     unaryParams: unaryNet.params,
     pairwiseParams: pairNet.params,
@@ -164,7 +167,7 @@ function problemFor(ctx: RunContext, d: SegData, m: SegModel, cg: CgLog): Struct
       const raw = tf.reshape(pairNet.apply(b.x), [B, L, m.embedding_dim]) as tf.Tensor3D; // [B,L,D]
       return { unary, pairwise: gaussian.normalizeEmbeddings(raw, m.lambda, { margin: m.pd_margin }) };
     },
-    loss: (_objective, p, b) => gaussian.loss(p.unary as tf.Tensor3D, p.pairwise as tf.Tensor3D, b.labels, m.lambda, solveOptions),
+    loss: (_objective, p, b) => gaussian.loss(p.unary as tf.Tensor3D, p.pairwise as tf.Tensor3D, b.labels, m.lambda, solve),
     unaryLoss: (p, b) => {
       // Stage (1): per-pixel cross-entropy of softmax(U) alone, averaged over the pixels of an image.
       const onehot = tf.transpose(tf.oneHot(b.labels, 2), [0, 2, 1]); // [B,L,2] → [B,2,L]
@@ -191,7 +194,7 @@ function predictMasks(problem: StructuredProblem<Batch>, transform: PotentialTra
     try {
       const labels = tf.tidy(() => {
         const p = transform(problem.potentials(b), b);
-        const { s: sStar } = gaussian.solve(p.unary as tf.Tensor3D, p.pairwise as tf.Tensor3D, m.lambda, { tolerance: m.cg_tolerance, maxIterations: m.cg_max_iterations, onForward: (st) => cg.add(st.iterations) });
+        const { s: sStar } = gaussian.solve(p.unary as tf.Tensor3D, p.pairwise as tf.Tensor3D, m.lambda, solveOptions(m, cg));
         return gaussian.predict(sStar);
       });
       const flat = labels.dataSync();
