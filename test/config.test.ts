@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { loadExperiment } from '../src/config/load.js';
 import { expandGrid, runId, canonicalJson } from '../src/config/cells.js';
 import { SpsError } from '../src/util/errors.js';
-import { tempDir, TOY_PLUGIN, sps } from './helpers.js';
+import { tempDir, TOY_PLUGIN, sps, ROOT } from './helpers.js';
 
 process.env.SPS_PLUGINS = TOY_PLUGIN;
 
@@ -132,6 +132,43 @@ blocks:
     assert.match(await loadError('name: x\nblocks: []\n'), /^FILE:2:9: blocks: expected a non-empty list/);
     assert.match(await loadError('name: x\nblocks:\n  - 3\n'), /^FILE:3:5: blocks\[0\]: expected a mapping/);
     assert.match(await loadError('name: x\nblocks:\n  - name: y\n    task: toy\n'), /blocks\[0\]: 'name' and 'blocks' belong at the top level only/);
+  });
+});
+
+describe('include blocks', () => {
+  it('take the included file as it is, with its run ids, and apply command-line overrides to it', async () => {
+    const inner = file('inner.yaml', GOOD);
+    const outer = file('outer.yaml', `name: outer\nblocks:\n  - include: inner.yaml\n  - task: toy\n    objectives: [ssvm]\n    modes: [joint]\n    seeds: 1\n`);
+    const loaded = await loadExperiment(outer);
+    assert.equal(loaded.name, 'outer');
+    assert.deepEqual(loaded.blocks.map((b) => b.included), ['t', undefined]);
+    const alone = await loadExperiment(inner);
+    assert.deepEqual(expandGrid(loaded.blocks[0].experiment).map((c) => c.id), expandGrid(alone.experiment).map((c) => c.id));
+    const over = await loadExperiment(outer, ['train.epochs=9']);
+    assert.deepEqual(over.blocks.map((b) => b.experiment.train.epochs), [9, 9]);
+  });
+
+  it('name the include of an error, a missing file and a cycle', async () => {
+    file('bad-inner.yaml', GOOD.replace('  epochs: 3', '  epochs: -1'));
+    const bad = await loadError('name: x\nblocks:\n  - include: bad-inner.yaml\n');
+    assert.match(bad, /bad-inner\.yaml:\d+:\d+: train\.epochs: /, 'the error points into the included file');
+    assert.match(await loadError('name: x\nblocks:\n  - include: nowhere.yaml\n'), /nowhere\.yaml: cannot read the experiment file \(no such file\)/);
+    assert.match(await loadError('name: x\nblocks:\n  - include: inner.yaml\n    seeds: 3\n'), /^FILE:4:12: blocks\[0\]: an include block holds only 'include' \(found: seeds\)/);
+    assert.match(await loadError('name: x\nblocks:\n  - include: 3\n'), /^FILE:3:14: blocks\[0\]\.include: expected the path/);
+    assert.match(await loadError('name: x\nseeds: 2\nblocks:\n  - include: inner.yaml\n'), /^FILE:2:8: seeds: every block is an include/);
+    assert.match(await loadError('blocks:\n  - include: inner.yaml\n'), /name: missing/);
+    file('loop-a.yaml', 'name: a\nblocks:\n  - include: loop-b.yaml\n');
+    file('loop-b.yaml', 'name: b\nblocks:\n  - include: loop-a.yaml\n');
+    assert.match(await loadError('name: x\nblocks:\n  - include: loop-a.yaml\n'), /loop-b\.yaml:3:14: blocks\[0\]\.include: loop-a\.yaml includes itself/);
+  });
+
+  it('configs/paper.yaml is the three task configs, with their run ids', async () => {
+    const paper = await loadExperiment(join(ROOT, 'configs/paper.yaml'));
+    assert.deepEqual(paper.blocks.map((b) => b.included), ['ocr', 'chunking', 'segmentation']);
+    const ids = (blocks: { experiment: Parameters<typeof expandGrid>[0] }[]) => blocks.flatMap((b) => expandGrid(b.experiment).map((c) => c.id));
+    const alone = [];
+    for (const f of ['ocr', 'chunking', 'segmentation']) alone.push(...(await loadExperiment(join(ROOT, `configs/${f}.yaml`))).blocks);
+    assert.deepEqual(ids(paper.blocks), ids(alone));
   });
 });
 

@@ -186,6 +186,36 @@ describe('two sps run processes on one results directory', () => {
   });
 });
 
+describe('a file with blocks', () => {
+  it('writes a block of its own to <out>/<task>', () => {
+    const out = tempDir();
+    // Two blocks of the toy task (the only task cheap enough here): one per objective.
+    const text = readFileSync(TOY, 'utf8')
+      .replace(/^objectives: .*$/m, '')
+      .replace(/^task: toy$/m, 'blocks:\n  - task: toy\n    objectives: [log-likelihood]\n  - task: toy\n    objectives: [ssvm]');
+    const file = join(tempDir(), 'blocks.yaml');
+    writeFileSync(file, text);
+    const r = sps(['run', file, '--out', out, '--jobs', '2']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readdirSync(out), ['toy']);
+    assert.equal(runDirs(join(out, 'toy')).length, 4);
+    assert.equal(readJson<{ cells: unknown[] }>(join(out, 'toy', 'sweep.json')).cells.length, 4);
+    assert.ok(r.stderr.includes(`(results in ${join(out, 'toy')})`), r.stderr);
+  });
+
+  it('writes an included file to <out>/<its name>, sharing finished runs with that file run on its own', () => {
+    const out = tempDir();
+    const file = join(tempDir(), 'all.yaml');
+    writeFileSync(file, `name: all\nblocks:\n  - include: ${TOY}\n`);
+    assert.equal(sps(['run', TOY, '--out', join(out, 'toy-test'), 'seeds=[0]']).code, 0);
+    const r = sps(['run', file, '--out', out, '--jobs', '2']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /2 done now, 2 already done, 0 failed/);
+    assert.deepEqual(readdirSync(out), ['toy-test']);
+    assert.equal(runDirs(join(out, 'toy-test')).length, 4);
+  });
+});
+
 describe('data preparation by sps run', () => {
   it('stops before training with the exact prepare command when data is missing and cannot be fetched', () => {
     const out = tempDir();

@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { expandGrid } from '../config/cells.js';
 import { BACKENDS, type BackendChoice } from '../config/constants.js';
-import { loadExperiment } from '../config/load.js';
+import { loadExperiment, type LoadedExperiment } from '../config/load.js';
 import { backendFromEnv } from '../backend/select.js';
 import { planCells, runSweep } from '../train/sweep.js';
 import { datasetsDir } from '../util/paths.js';
@@ -26,6 +26,18 @@ interface RunOptions {
   backend?: BackendChoice;
 }
 
+/**
+ * Where each block's runs go. A file of one block: `out` (default results/<name>). A file with
+ * several blocks: an included file's block goes to <out>/<that file's name> (default
+ * results/<that name>, where the file run on its own puts it, so finished runs are shared); a block
+ * written in the file goes to <out>/<task> (default results/<name>/<task>).
+ */
+export function blockOutDirs(out: string | undefined, loaded: Pick<LoadedExperiment, 'name' | 'blocks'>): string[] {
+  const { name, blocks } = loaded;
+  if (blocks.length === 1 && blocks[0].included === undefined) return [resolve(out ?? join('results', name))];
+  return blocks.map((b) => (b.included !== undefined ? resolve(out ?? 'results', b.included) : resolve(out ?? join('results', name), b.experiment.task)));
+}
+
 export function registerRun(program: Command): void {
   program
     .command('run')
@@ -36,29 +48,26 @@ export function registerRun(program: Command): void {
     .option('--force', 'redo finished cells too (the old runs are kept under <out>/.replaced/)')
     .option('-j, --jobs <n>', 'cells run at once, each in its own process', positiveInt, availableParallelism())
     .option('--fail-fast', 'stop at the first failed cell')
-    .option('--out <dir>', 'results directory (default: results/<experiment name>)')
+    .option('--out <dir>', 'results directory (default: results/<experiment name>); in a file with blocks, each block gets a folder inside it (see the README)')
     .addOption(new Option('--backend <name>', 'tfjs back end (overrides SPS_BACKEND and the config)').choices([...BACKENDS]))
     .addHelpText('after', '\nExamples:\n  sps run configs/smoke.yaml --dry-run\n  sps run configs/ocr.yaml train.epochs=3 seeds=[0,1] --jobs 2\n')
     .action(async (configFile: string, overrides: string[], opts: RunOptions) => {
       const loaded = await loadExperiment(configFile, overrides);
       const backend = opts.backend ?? backendFromEnv();
-      const outDir = resolve(opts.out ?? `results/${loaded.name}`);
-      const cells = loaded.blocks.flatMap(({ experiment }) => expandGrid(backend ? { ...experiment, backend } : experiment));
+      const outDirs = blockOutDirs(opts.out, loaded);
+      const all = loaded.blocks.flatMap(({ experiment }, i) => planCells(expandGrid(backend ? { ...experiment, backend } : experiment), outDirs[i]));
       // Blocks may overlap (the same cell listed twice): each run id runs once.
-      const planned = planCells(
-        cells.filter((c, i) => cells.findIndex((d) => d.id === c.id) === i),
-        outDir,
-      );
+      const planned = all.filter((c, i) => all.findIndex((d) => d.id === c.id) === i);
+      const where = [...new Set(outDirs)].join(', ');
 
       if (opts.dryRun) {
         process.stdout.write(renderPlan(planned));
         const done = planned.filter((p) => p.state === 'done').length;
-        process.stdout.write(`\n${planned.length} cells planned in ${outDir}: ${done} already done, ${planned.length - done} to run${opts.force ? ' (--force: all would be redone)' : ''}\n`);
+        process.stdout.write(`\n${planned.length} cells planned in ${where}: ${done} already done, ${planned.length - done} to run${opts.force ? ' (--force: all would be redone)' : ''}\n`);
         return;
       }
       const reporter = makeReporter();
       const outcomes = await runSweep(loaded.blocks.map((b) => b.task), planned, {
-        outDir,
         dataDir: datasetsDir(),
         jobs: opts.jobs,
         force: !!opts.force,
@@ -71,7 +80,7 @@ export function registerRun(program: Command): void {
       const failures = outcomes.filter((o) => o.result === 'failed');
       const locked = outcomes.filter((o) => o.result === 'locked');
       process.stderr.write(
-        `\nsweep ${loaded.name}: ${count('done')} done now, ${count('skipped')} already done, ${failures.length} failed, ${locked.length} running elsewhere, ${count('interrupted')} interrupted (results in ${outDir})\n`,
+        `\nsweep ${loaded.name}: ${count('done')} done now, ${count('skipped')} already done, ${failures.length} failed, ${locked.length} running elsewhere, ${count('interrupted')} interrupted (results in ${where})\n`,
       );
       for (const o of locked) process.stderr.write(`  running elsewhere: ${o.cell.folder}: ${o.detail} (if that process is gone, delete ${o.cell.runDir}/.lock)\n`);
       for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${o.detail}\n    see ${o.cell.runDir}/log.txt\n`);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { SpsError } from '../util/errors.js';
@@ -9,6 +10,8 @@ import { applyOverride, parseOverride, schemaAt, type Override } from './overrid
 export interface LoadedBlock {
   experiment: Experiment;
   task: TaskDefinition;
+  /** For a block taken from another file (`- include: ocr.yaml`): that file's experiment name. */
+  included?: string;
 }
 
 export interface LoadedExperiment {
@@ -180,6 +183,10 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
  * block.
  */
 export async function loadExperiment(file: string, overrideTexts: string[] = []): Promise<LoadedExperiment> {
+  return loadFile(file, overrideTexts, []);
+}
+
+async function loadFile(file: string, overrideTexts: string[], including: string[]): Promise<LoadedExperiment> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -216,10 +223,46 @@ export async function loadExperiment(file: string, overrideTexts: string[] = [])
   for (let i = 0; i < blocks.length; i++) {
     const b: unknown = blocks[i];
     if (!isMapping(b)) throw new SpsError(`${at(['blocks', i])}: blocks[${i}]: expected a mapping (task, objectives, modes, ...)`);
+    if ('include' in b) {
+      loaded.push(...(await includeBlock(file, b, ['blocks', i], at, overrideTexts, including)));
+      continue;
+    }
     if ('name' in b || 'blocks' in b) throw new SpsError(`${at(['blocks', i])}: blocks[${i}]: 'name' and 'blocks' belong at the top level only`);
     const r = await loadBlock(src, deepMerge(common, b), (p) => (has(b, p) ? ['blocks', i, ...p] : p));
     loaded.push(r.block);
     overrides = r.overrides;
   }
-  return { file, name: loaded[0].experiment.name, blocks: loaded, experiment: loaded[0].experiment, task: loaded[0].task, overrides };
+  if (blocks.every((b) => isMapping(b) && 'include' in b)) {
+    // No block of this file's own: its top-level keys would apply to nothing.
+    const stray = Object.keys(common).filter((k) => k !== 'name');
+    if (stray.length > 0) throw new SpsError(`${at([stray[0]])}: ${stray.join(', ')}: every block is an include, so these keys would apply to no block; set them in the included files`);
+    const name = experimentSchema.shape.name.safeParse(common.name);
+    if (!name.success) throw new SpsError(`${at(common.name === undefined ? [] : ['name'])}: name: ${common.name === undefined ? 'missing (the experiment needs a name)' : name.error.issues[0].message}`);
+  }
+  return { file, name: String(common.name ?? loaded[0].experiment.name), blocks: loaded, experiment: loaded[0].experiment, task: loaded[0].task, overrides };
+}
+
+/**
+ * A block `- include: other.yaml` stands for the blocks of that file (its path relative to the
+ * including file), loaded as they are: the including file's top-level keys are not laid over them,
+ * so their run ids, and so their finished runs, are those of the file run on its own. Command-line
+ * overrides still apply to them.
+ */
+async function includeBlock(
+  file: string,
+  b: Record<string, unknown>,
+  path: PathKey[],
+  at: (path: PathKey[]) => string,
+  overrideTexts: string[],
+  including: string[],
+): Promise<LoadedBlock[]> {
+  const label = `blocks[${path[1]}]`;
+  const others = Object.keys(b).filter((k) => k !== 'include');
+  if (others.length > 0) throw new SpsError(`${at([...path, others[0]])}: ${label}: an include block holds only 'include' (found: ${others.join(', ')}); change the included file instead`);
+  if (typeof b.include !== 'string' || b.include === '') throw new SpsError(`${at([...path, 'include'])}: ${label}.include: expected the path of an experiment file, relative to ${file}`);
+  const target = resolve(dirname(file), b.include);
+  const chain = [...including, resolve(file)];
+  if (chain.includes(target)) throw new SpsError(`${at([...path, 'include'])}: ${label}.include: ${b.include} includes itself (${[...chain, target].join(' → ')})`);
+  const inc = await loadFile(target, overrideTexts, chain);
+  return inc.blocks.map((x) => ({ ...x, included: x.included ?? inc.name }));
 }

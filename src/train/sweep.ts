@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cell } from '../config/cells.js';
 import { ensurePrepared } from '../data/prepare.js';
@@ -48,7 +48,6 @@ export function planCells(cells: Cell[], outDir: string): PlannedCell[] {
 }
 
 export interface SweepOptions {
-  outDir: string;
   dataDir: string;
   jobs: number;
   force: boolean;
@@ -85,13 +84,18 @@ function workerEntry(): string {
  * sweep goes on (unless failFast); cells locked by another `sps run` are left to it.
  */
 export async function runSweep(tasks: readonly TaskDefinition[], planned: PlannedCell[], opts: SweepOptions): Promise<CellOutcome[]> {
-  const sweep: SweepRecord = {
-    experiment: planned[0]?.config.experiment ?? '',
-    config_file: opts.configFile,
-    created_at: new Date().toISOString(),
-    cells: planned.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed })),
-  };
-  writeJsonAtomic(join(opts.outDir, SWEEP_FILE), sweep);
+  // One sweep.json per results folder, listing the cells planned there.
+  const created = new Date().toISOString();
+  for (const dir of new Set(planned.map((p) => dirname(p.runDir)))) {
+    const here = planned.filter((p) => dirname(p.runDir) === dir);
+    const sweep: SweepRecord = {
+      experiment: here[0].config.experiment,
+      config_file: opts.configFile,
+      created_at: created,
+      cells: here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed })),
+    };
+    writeJsonAtomic(join(dir, SWEEP_FILE), sweep);
+  }
 
   const outcomes: CellOutcome[] = [];
   const queue: PlannedCell[] = [];
