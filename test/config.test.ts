@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadExperiment } from '../src/config/load.js';
+import { blockOutDirs } from '../src/cli/run.js';
 import { expandGrid, runId, canonicalJson } from '../src/config/cells.js';
 import { SpsError } from '../src/util/errors.js';
 import { tempDir, TOY_PLUGIN, sps, ROOT } from './helpers.js';
@@ -140,8 +141,16 @@ describe('include blocks', () => {
     const inner = file('inner.yaml', GOOD);
     const outer = file('outer.yaml', `name: outer\nblocks:\n  - include: inner.yaml\n  - task: toy\n    objectives: [ssvm]\n    modes: [joint]\n    seeds: 1\n`);
     const loaded = await loadExperiment(outer);
+    const alone0 = await loadExperiment(inner);
     assert.equal(loaded.name, 'outer');
-    assert.deepEqual(loaded.blocks.map((b) => b.included), ['t', undefined]);
+    assert.deepEqual(loaded.blocks.map((b) => b.included), [['t'], undefined]);
+    assert.deepEqual(blockOutDirs(undefined, loaded), [resolve('results/t'), resolve('results/outer/toy')]);
+    assert.deepEqual(blockOutDirs('/r', loaded), ['/r/t', '/r/toy']);
+    // Included again, a multi-block file's blocks keep the folders that file gives them.
+    const nested = await loadExperiment(file('nested.yaml', 'name: nested\nblocks:\n  - include: outer.yaml\n'));
+    assert.deepEqual(blockOutDirs(undefined, nested), [resolve('results/t'), resolve('results/outer/toy')]);
+    assert.deepEqual(blockOutDirs(undefined, alone0), [resolve('results/t')]);
+    assert.deepEqual(blockOutDirs('/r', alone0), ['/r']);
     const alone = await loadExperiment(inner);
     assert.deepEqual(expandGrid(loaded.blocks[0].experiment).map((c) => c.id), expandGrid(alone.experiment).map((c) => c.id));
     const over = await loadExperiment(outer, ['train.epochs=9']);
@@ -164,7 +173,8 @@ describe('include blocks', () => {
 
   it('configs/paper.yaml is the three task configs, with their run ids', async () => {
     const paper = await loadExperiment(join(ROOT, 'configs/paper.yaml'));
-    assert.deepEqual(paper.blocks.map((b) => b.included), ['ocr', 'chunking', 'segmentation']);
+    assert.deepEqual(paper.blocks.map((b) => b.included), [['ocr'], ['chunking'], ['segmentation']]);
+    assert.deepEqual(blockOutDirs(undefined, paper), ['ocr', 'chunking', 'segmentation'].map((t) => resolve('results', t)));
     const ids = (blocks: { experiment: Parameters<typeof expandGrid>[0] }[]) => blocks.flatMap((b) => expandGrid(b.experiment).map((c) => c.id));
     const alone = [];
     for (const f of ['ocr', 'chunking', 'segmentation']) alone.push(...(await loadExperiment(join(ROOT, `configs/${f}.yaml`))).blocks);

@@ -28,14 +28,14 @@ interface RunOptions {
 
 /**
  * Where each block's runs go. A file of one block: `out` (default results/<name>). A file with
- * several blocks: an included file's block goes to <out>/<that file's name> (default
- * results/<that name>, where the file run on its own puts it, so finished runs are shared); a block
- * written in the file goes to <out>/<task> (default results/<name>/<task>).
+ * several blocks: a block written in the file goes to <out>/<task> (default results/<name>/<task>);
+ * an included block goes where its own file puts it, under <out> instead of results/ when given
+ * (results/ocr for ocr.yaml), so that finished runs are shared.
  */
 export function blockOutDirs(out: string | undefined, loaded: Pick<LoadedExperiment, 'name' | 'blocks'>): string[] {
   const { name, blocks } = loaded;
   if (blocks.length === 1 && blocks[0].included === undefined) return [resolve(out ?? join('results', name))];
-  return blocks.map((b) => (b.included !== undefined ? resolve(out ?? 'results', b.included) : resolve(out ?? join('results', name), b.experiment.task)));
+  return blocks.map((b) => (b.included !== undefined ? resolve(out ?? 'results', ...b.included) : resolve(out ?? join('results', name), b.experiment.task)));
 }
 
 export function registerRun(program: Command): void {

@@ -10,8 +10,12 @@ import { applyOverride, parseOverride, schemaAt, type Override } from './overrid
 export interface LoadedBlock {
   experiment: Experiment;
   task: TaskDefinition;
-  /** For a block taken from another file (`- include: ocr.yaml`): that file's experiment name. */
-  included?: string;
+  /**
+   * For a block taken from another file (`- include: ocr.yaml`): where that file puts the block
+   * when run on its own, as path segments under the results root (['ocr'], or for a block of a
+   * multi-block file ['smoke', 'ocr']).
+   */
+  included?: string[];
 }
 
 export interface LoadedExperiment {
@@ -264,5 +268,6 @@ async function includeBlock(
   const chain = [...including, resolve(file)];
   if (chain.includes(target)) throw new SpsError(`${at([...path, 'include'])}: ${label}.include: ${b.include} includes itself (${[...chain, target].join(' → ')})`);
   const inc = await loadFile(target, overrideTexts, chain);
-  return inc.blocks.map((x) => ({ ...x, included: x.included ?? inc.name }));
+  const single = inc.blocks.length === 1;
+  return inc.blocks.map((x) => ({ ...x, included: x.included ?? (single ? [inc.name] : [inc.name, x.experiment.task]) }));
 }
