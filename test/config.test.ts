@@ -141,7 +141,7 @@ describe('include blocks', () => {
     const inner = file('inner.yaml', GOOD);
     const outer = file('outer.yaml', `name: outer\nblocks:\n  - include: inner.yaml\n  - task: toy\n    objectives: [ssvm]\n    modes: [joint]\n    seeds: 1\n`);
     const loaded = await loadExperiment(outer);
-    const alone0 = await loadExperiment(inner);
+    const alone = await loadExperiment(inner);
     assert.equal(loaded.name, 'outer');
     assert.deepEqual(loaded.blocks.map((b) => b.included), [['t'], undefined]);
     assert.deepEqual(blockOutDirs(undefined, loaded), [resolve('results/t'), resolve('results/outer/toy')]);
@@ -149,9 +149,8 @@ describe('include blocks', () => {
     // Included again, a multi-block file's blocks keep the folders that file gives them.
     const nested = await loadExperiment(file('nested.yaml', 'name: nested\nblocks:\n  - include: outer.yaml\n'));
     assert.deepEqual(blockOutDirs(undefined, nested), [resolve('results/t'), resolve('results/outer/toy')]);
-    assert.deepEqual(blockOutDirs(undefined, alone0), [resolve('results/t')]);
-    assert.deepEqual(blockOutDirs('/r', alone0), ['/r']);
-    const alone = await loadExperiment(inner);
+    assert.deepEqual(blockOutDirs(undefined, alone), [resolve('results/t')]);
+    assert.deepEqual(blockOutDirs('/r', alone), ['/r']);
     assert.deepEqual(expandGrid(loaded.blocks[0].experiment).map((c) => c.id), expandGrid(alone.experiment).map((c) => c.id));
     const over = await loadExperiment(outer, ['train.epochs=9']);
     assert.deepEqual(over.blocks.map((b) => b.experiment.train.epochs), [9, 9]);

@@ -236,14 +236,18 @@ async function loadFile(file: string, overrideTexts: string[], including: string
     loaded.push(r.block);
     overrides = r.overrides;
   }
-  if (blocks.every((b) => isMapping(b) && 'include' in b)) {
-    // No block of this file's own: its top-level keys would apply to nothing.
+  // A block of the file's own has had `name` validated with it; otherwise check it here.
+  const own = loaded.find((b) => b.included === undefined);
+  let name = own?.experiment.name;
+  if (name === undefined) {
+    // Every block is an include: the file's other top-level keys would apply to nothing.
     const stray = Object.keys(common).filter((k) => k !== 'name');
     if (stray.length > 0) throw new SpsError(`${at([stray[0]])}: ${stray.join(', ')}: every block is an include, so these keys would apply to no block; set them in the included files`);
-    const name = experimentSchema.shape.name.safeParse(common.name);
-    if (!name.success) throw new SpsError(`${at(common.name === undefined ? [] : ['name'])}: name: ${common.name === undefined ? 'missing (the experiment needs a name)' : name.error.issues[0].message}`);
+    const parsed = experimentSchema.shape.name.safeParse(common.name);
+    if (!parsed.success) throw new SpsError(`${at(common.name === undefined ? [] : ['name'])}: name: ${common.name === undefined ? 'missing (the experiment needs a name)' : parsed.error.issues[0].message}`);
+    name = parsed.data;
   }
-  return { file, name: String(common.name ?? loaded[0].experiment.name), blocks: loaded, experiment: loaded[0].experiment, task: loaded[0].task, overrides };
+  return { file, name, blocks: loaded, experiment: loaded[0].experiment, task: loaded[0].task, overrides };
 }
 
 /**
