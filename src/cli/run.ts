@@ -10,6 +10,9 @@ import { datasetsDir } from '../util/paths.js';
 import { SpsError } from '../util/errors.js';
 import { makeReporter } from './progress.js';
 import { renderPlan } from './ls.js';
+import { buildTable } from '../results/aggregate.js';
+import { renderTable } from '../results/render.js';
+import { readRun } from '../results/store.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -24,6 +27,8 @@ interface RunOptions {
   failFast?: boolean;
   out?: string;
   backend?: BackendChoice;
+  /** false with --no-table. */
+  table?: boolean;
 }
 
 /**
@@ -49,6 +54,7 @@ export function registerRun(program: Command): void {
     .option('-j, --jobs <n>', 'cells run at once, each in its own process', positiveInt, availableParallelism())
     .option('--fail-fast', 'stop at the first failed cell')
     .option('--out <dir>', 'results directory (default: results/<experiment name>); in a file with blocks, each block gets a folder inside it (see the README)')
+    .option('--no-table', 'do not print the table of the planned cells at the end')
     .addOption(new Option('--backend <name>', 'tfjs back end (overrides SPS_BACKEND and the config)').choices([...BACKENDS]))
     .addHelpText('after', '\nExamples:\n  sps run configs/smoke.yaml --dry-run\n  sps run configs/ocr.yaml train.epochs=3 seeds=[0,1] --jobs 2\n')
     .action(async (configFile: string, overrides: string[], opts: RunOptions) => {
@@ -82,6 +88,9 @@ export function registerRun(program: Command): void {
       process.stderr.write(
         `\nsweep ${loaded.name}: ${count('done')} done now, ${count('skipped')} already done, ${failures.length} failed, ${locked.length} running elsewhere, ${count('interrupted')} interrupted (results in ${where})\n`,
       );
+      // The planned cells' table, so a run ends with its numbers (`sps table DIR` shows the same later).
+      const finished = planned.flatMap((c) => (c.state === 'done' || outcomes.some((o) => o.cell.id === c.id && o.result === 'done') ? (readRun(c.runDir) ?? []) : []));
+      if (finished.length > 0 && opts.table !== false) process.stdout.write(`\n${renderTable(buildTable(finished), 'text')}`);
       for (const o of locked) process.stderr.write(`  running elsewhere: ${o.cell.folder}: ${o.detail} (if that process is gone, delete ${o.cell.runDir}/.lock)\n`);
       for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${o.detail}\n    see ${o.cell.runDir}/log.txt\n`);
       if (failures.length > 0) throw new SpsError(`${failures.length} cell${failures.length > 1 ? 's' : ''} failed; fix the cause and run the same command again (finished cells are kept)`);

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpsError } from '../util/errors.js';
+import { readDataText } from './read.js';
 
 /**
  * CoNLL-2000 text chunking (Tjong Kim Sang & Buchholz 2000): one token per line, `word POS chunk`
@@ -49,11 +49,6 @@ export function parseConll(text: string, source: string): Sentence[] {
 /** Load `<dataDir>/conll2000/{train,test}.txt`. */
 export function loadConll(dataDir: string, part: ConllPart): Sentence[] {
   const path = join(dataDir, 'conll2000', CONLL_FILES[part]);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new SpsError(`${path}: cannot read the CoNLL-2000 ${part} data (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); prepare it with \`sps prepare conll2000\` (or \`sps prepare conll2000 --from DIR\` offline)`);
-  }
+  const text = readDataText(path, `the CoNLL-2000 ${part} data`, 'prepare it with `sps prepare conll2000` (or `sps prepare conll2000 --from DIR` offline)');
   return parseConll(text, path);
 }

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SpsError } from '../util/errors.js';
+import { readDataText } from './read.js';
 
 /**
  * Pre-trained word vectors for the chunking task's word embedding (model-spec §5):
@@ -31,13 +32,6 @@ export const GLOVE_FILE = 'glove.6B.100d.conll2000.txt';
 export const sennaKey = (w: string): string => w.toLowerCase().replace(/[0-9]/g, '0');
 export const gloveKey = (w: string): string => w.toLowerCase();
 
-function readText(path: string, what: string, hint: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new SpsError(`${path}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${hint}`);
-  }
-}
 
 function nonEmptyLines(text: string): string[] {
   const lines = text.split('\n');
@@ -70,7 +64,7 @@ export function parseGlove(text: string, source: string): { index: Map<string, n
 /** The GloVe subset prepared by `sps prepare word-embeddings`. */
 export function loadGlove(dataDir: string): Embeddings {
   const path = join(dataDir, 'word-embeddings', GLOVE_FILE);
-  const { index, vectors, dim } = parseGlove(readText(path, 'the GloVe vectors', 'prepare them with `sps prepare word-embeddings --from DIR` (DIR: the shared data folder)'), path);
+  const { index, vectors, dim } = parseGlove(readDataText(path, 'the GloVe vectors', 'prepare them with `sps prepare word-embeddings --from DIR` (DIR: the shared data folder)'), path);
   return { source: 'glove', dim, index, vectors, path, key: gloveKey };
 }
 
@@ -81,8 +75,8 @@ export function loadSenna(dir: string): Embeddings {
   if (!existsSync(root)) throw new SpsError(`${root}: no such folder; ${hint}`);
   const wordsPath = join(root, 'hash', 'words.lst');
   const vecPath = join(root, 'embeddings', 'embeddings.txt');
-  const words = nonEmptyLines(readText(wordsPath, 'the SENNA word list', hint));
-  const rows = nonEmptyLines(readText(vecPath, 'the SENNA vectors', hint));
+  const words = nonEmptyLines(readDataText(wordsPath, 'the SENNA word list', hint));
+  const rows = nonEmptyLines(readDataText(vecPath, 'the SENNA vectors', hint));
   if (rows.length !== words.length) throw new SpsError(`${vecPath}: ${rows.length} vectors but ${wordsPath} lists ${words.length} words; the two files must come from the same SENNA release`);
   const dim = rows[0].trim().split(/\s+/).length;
   const vectors = new Float32Array(rows.length * dim);

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpsError } from '../util/errors.js';
+import { readDataText } from './read.js';
 
 /**
  * The Taskar OCR data set (Taskar, Guestrin & Koller 2003): handwritten words whose capitalised first
@@ -70,11 +70,6 @@ export function parseOcr(text: string, source = OCR_FILE): OcrWord[] {
 /** Load the prepared data set from `<dataDir>/ocr/letter.data`. */
 export function loadOcr(dataDir: string): OcrWord[] {
   const path = join(dataDir, 'ocr', OCR_FILE);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new SpsError(`${path}: cannot read the OCR data (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); prepare it with \`sps prepare ocr\` (or \`sps prepare ocr --from DIR\` offline)`);
-  }
+  const text = readDataText(path, 'the OCR data', 'prepare it with `sps prepare ocr` (or `sps prepare ocr --from DIR` offline)');
   return parseOcr(text, path);
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { SpsError } from '../util/errors.js';
@@ -80,14 +80,27 @@ export function horseFromJpegs(index: number, rgbBytes: Uint8Array, maskBytes: U
   return { index, name: horseName(index), image, mask };
 }
 
-/** Load every horse from the prepared data set at `size`×`size`. */
-export function loadHorses(dataDir: string, size: number): Horse[] {
+/**
+ * Load the horses under `dataDir` at `size`×`size`, in file-number order. The full data set must
+ * hold all 328; `complete: false` takes the horses that are there (the embedded sample holds 13).
+ */
+export function loadHorses(dataDir: string, size: number, opts: { complete: boolean } = { complete: true }): Horse[] {
   const root = join(dataDir, HORSE_ROOT);
   if (!existsSync(root)) {
     throw new SpsError(`${root}: the Weizmann horses are not prepared; run \`sps prepare weizmann-horse\` (or \`sps prepare weizmann-horse --from DIR\` offline)`);
   }
+  const present = (() => {
+    try {
+      const numbers = readdirSync(join(root, 'rgb')).map((f) => /^horse(\d{3})\.jpg$/.exec(f)?.[1]);
+      return numbers.filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
+    } catch {
+      return [];
+    }
+  })();
+  const indices = opts.complete ? Array.from({ length: HORSE_COUNT }, (_, k) => k + 1) : present;
+  if (indices.length === 0) throw new SpsError(`${join(root, 'rgb')}: no horseNNN.jpg images found; re-import the data set with \`sps prepare weizmann-horse --from DIR\``);
   const horses: Horse[] = [];
-  for (let i = 1; i <= HORSE_COUNT; i++) {
+  for (const i of indices) {
     const files = { rgb: join(root, 'rgb', `${horseName(i)}.jpg`), mask: join(root, 'figure_ground', `${horseName(i)}.jpg`) };
     const read = (f: string): Uint8Array => {
       try {

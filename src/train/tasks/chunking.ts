@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { OBJECTIVES } from '../../config/constants.js';
 import * as chain from '../../crf/chain.js';
+import { dataRoot, dataSourceSchema } from '../../data/samples.js';
 import { loadConll, type Sentence } from '../../data/conll2000.js';
 import { type Embeddings, gloveKey, loadGlove, loadSenna } from '../../data/embeddings.js';
 import { createChunker, type ChunkerBatch } from '../../models/chunker.js';
@@ -21,6 +22,8 @@ import { selectionBatches, totalEpochs, trainCell, type PotentialTransform, type
 
 export const chunkingDataSchema = z
   .strictObject({
+    /** `full` (default): the prepared data set; `sample`: the embedded sample (samples/README.md). */
+    source: dataSourceSchema,
     /** Training sentences held out for validation (α selection, model selection); never trained on. */
     validation_sentences: z.int().min(1).default(500),
     /** Use only this many training sentences (after the hold-out); null: all. For smoke runs. */
@@ -214,8 +217,8 @@ function conllText(sentences: Sentence[], predicted: string[][]): string {
 async function run(ctx: RunContext): Promise<FinalRecord> {
   const d = chunkingDataSchema.parse(ctx.cell.data);
   const m = chunkingModelSchema.parse(ctx.cell.model);
-  const { train, validation, test } = splitChunking(loadConll(ctx.dataDir, 'train'), loadConll(ctx.dataDir, 'test'), d);
-  const emb = d.embeddings === 'glove' ? loadGlove(ctx.dataDir) : d.embeddings === 'senna' ? loadSenna(d.senna_dir!) : undefined;
+  const { train, validation, test } = splitChunking(loadConll(dataRoot(d.source, ctx.dataDir), 'train'), loadConll(dataRoot(d.source, ctx.dataDir), 'test'), d);
+  const emb = d.embeddings === 'glove' ? loadGlove(dataRoot(d.source, ctx.dataDir)) : d.embeddings === 'senna' ? loadSenna(d.senna_dir!) : undefined;
   const vocab = buildVocab(train, [...train, ...validation], [...train, ...validation, ...test], emb, d, m, ctx.rng);
   const embInfo = emb
     ? { source: emb.source, path: emb.path, dim: emb.dim, coverage_train: coverage(train, emb), coverage_test: coverage(test, emb) }
@@ -302,6 +305,9 @@ export const chunkingTask: TaskDefinition = {
   dataSchema: chunkingDataSchema as unknown as z.ZodType<Record<string, unknown>>,
   modelSchema: chunkingModelSchema,
   objectives: OBJECTIVES,
-  datasets: (cell) => ['conll2000', ...((cell.data as ChunkingData).embeddings === 'glove' ? ['word-embeddings'] : [])],
+  datasets: (cell) => {
+    const d = cell.data as ChunkingData;
+    return d.source === 'sample' ? [] : ['conll2000', ...(d.embeddings === 'glove' ? ['word-embeddings'] : [])];
+  },
   run,
 };

@@ -8,6 +8,7 @@ import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import { OBJECTIVES } from '../../config/constants.js';
 import * as chain from '../../crf/chain.js';
+import { dataRoot, dataSourceSchema } from '../../data/samples.js';
 import { loadOcr, OCR_CLASSES, OCR_HEIGHT, OCR_PIXELS, OCR_WIDTH, type OcrWord } from '../../data/ocr.js';
 import { createLeNet, LENET_PRESETS } from '../../models/lenet.js';
 import type { FinalRecord } from '../../results/types.js';
@@ -20,6 +21,8 @@ const folds = z.array(z.int().min(0).max(9)).min(1);
 
 export const ocrDataSchema = z
   .strictObject({
+    /** `full` (default): the prepared data set; `sample`: the embedded sample (samples/README.md). */
+    source: dataSourceSchema,
     /** Default: the large split of BCFW ("ocr2"): train on folds 1–9, test on fold 0. */
     train_folds: folds.default([1, 2, 3, 4, 5, 6, 7, 8, 9]),
     test_folds: folds.default([0]),
@@ -148,7 +151,7 @@ function accuracy(words: OcrWord[], predicted: number[][]): { letter: number; wo
 async function run(ctx: RunContext): Promise<FinalRecord> {
   const d = ocrDataSchema.parse(ctx.cell.data);
   const m = ocrModelSchema.parse(ctx.cell.model);
-  const { train, validation, test } = splitOcr(loadOcr(ctx.dataDir), d);
+  const { train, validation, test } = splitOcr(loadOcr(dataRoot(d.source, ctx.dataDir)), d);
   ctx.log(`data: ${train.length} training words, ${validation.length} validation words (folds ${d.train_folds.join(',')}), ${test.length} test words (folds ${d.test_folds.join(',')})`);
   const selection = selectionBatches(ctx, { validation, train }, m.eval_batch, makeBatch);
 
@@ -190,6 +193,6 @@ export const ocrTask: TaskDefinition = {
   dataSchema: ocrDataSchema as unknown as z.ZodType<Record<string, unknown>>,
   modelSchema: ocrModelSchema,
   objectives: OBJECTIVES,
-  datasets: () => ['ocr'],
+  datasets: (cell) => ((cell.data as OcrData).source === 'sample' ? [] : ['ocr']),
   run,
 };

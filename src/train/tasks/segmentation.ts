@@ -12,6 +12,7 @@ import { PNG } from 'pngjs';
 import { z } from 'zod';
 import * as gaussian from '../../crf/gaussian.js';
 import { norm } from '../../crf/scaling.js';
+import { dataRoot, dataSourceSchema } from '../../data/samples.js';
 import { type Horse, HORSE_COUNT, loadHorses } from '../../data/weizmann.js';
 import { createUNet } from '../../models/unet.js';
 import type { FinalRecord } from '../../results/types.js';
@@ -22,6 +23,8 @@ const range = z.tuple([z.int().min(1).max(HORSE_COUNT), z.int().min(1).max(HORSE
 
 export const segmentationDataSchema = z
   .strictObject({
+    /** `full` (default): the prepared data set; `sample`: the embedded sample (samples/README.md). */
+    source: dataSourceSchema,
     /** Images and masks are resized to size×size (divisible by 4 for the default U-nets). */
     size: z.int().min(4).default(32),
     /** Horses by file number (horseNNN), inclusive: fixed by name, not by seed. */
@@ -211,7 +214,7 @@ function predictMasks(problem: StructuredProblem<Batch>, transform: PotentialTra
 async function run(ctx: RunContext): Promise<FinalRecord> {
   const d = segmentationDataSchema.parse(ctx.cell.data);
   const m = segmentationModelSchema.parse(ctx.cell.model);
-  const all = loadHorses(ctx.dataDir, d.size);
+  const all = loadHorses(dataRoot(d.source, ctx.dataDir), d.size, { complete: d.source !== 'sample' });
   let train = inRange(all, d.train_range);
   if (d.train_images !== null) train = train.slice(0, d.train_images);
   const validation = inRange(all, d.validation_range);
@@ -265,7 +268,7 @@ export const segmentationTask: TaskDefinition = {
   dataSchema: segmentationDataSchema as unknown as z.ZodType<Record<string, unknown>>,
   modelSchema: segmentationModelSchema,
   objectives: ['cross-entropy'],
-  datasets: () => ['weizmann-horse'],
+  datasets: (cell) => ((cell.data as SegData).source === 'sample' ? [] : ['weizmann-horse']),
   checkConfig: ({ modes, scaling, model }) => {
     if (!modes.includes('offline')) return [];
     // Offline scaling sets ‖Ŵ‖ = 1; W + λI must stay positive definite (λ > σ_max(Â)²).
