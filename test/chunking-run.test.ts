@@ -1,24 +1,19 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { conlleval, parseConllevalInput } from '../src/results/conlleval.js';
-import { SHARED_DATASETS, sps, tempDir } from './helpers.js';
+import { REAL_DATA, sps, tempDir } from './helpers.js';
 
-const haveData = existsSync(join(SHARED_DATASETS, 'conll2000')) && existsSync(join(SHARED_DATASETS, 'word-embeddings'));
-
-describe('chunking end to end (real CoNLL-2000, tiny)', { skip: !haveData && `no ${SHARED_DATASETS}` }, () => {
+describe(`chunking end to end (real CoNLL-2000, ${REAL_DATA.kind}, tiny)`, () => {
   it('trains, records the word vectors, and writes predictions that rescore to final.json', () => {
     const data = tempDir();
     const out = tempDir();
-    for (const name of ['conll2000', 'word-embeddings']) {
-      const r = sps(['prepare', name, '--from', SHARED_DATASETS], { env: { SPS_DATA_DIR: data } });
-      assert.equal(r.code, 0, r.stderr);
-    }
+    REAL_DATA.prepare(['conll2000', 'word-embeddings'], data);
     const config = join(out, 'c.yaml');
     writeFileSync(
       config,
-      ['name: c', 'task: chunking', 'objectives: [ssvm]', 'modes: [joint]', 'seeds: 1', 'data: {train_sentences: 40, validation_sentences: 20, test_sentences: 30}', 'model: {char_hidden: 8}', 'train: {epochs: 1, batch_size: 16}', 'scaling: {selection: {size: 20}}', ''].join('\n'),
+      ['name: c', 'task: chunking', 'objectives: [ssvm]', 'modes: [joint]', 'seeds: 1', `data: {source: ${REAL_DATA.source}, train_sentences: 40, validation_sentences: 20, test_sentences: 30}`, 'model: {char_hidden: 8}', 'train: {epochs: 1, batch_size: 16}', 'scaling: {selection: {size: 20}}', ''].join('\n'),
     );
     const r = sps(['run', config, '--out', out, '--backend', 'wasm'], { env: { SPS_DATA_DIR: data } });
     assert.equal(r.code, 0, r.stderr);

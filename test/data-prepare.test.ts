@@ -11,7 +11,8 @@ import { gzipSync } from 'node:zlib';
 import { Command } from 'commander';
 import * as tar from 'tar';
 import { ChecksumError, parseSha256List } from '../src/data/checksum.js';
-import { SHARED_DATASETS } from './helpers.js';
+import { samplesDir } from '../src/data/samples.js';
+import { REAL_DATA, SHARED_DATASETS } from './helpers.js';
 import { checkDataset, datasetPath, listDatasets, prepareAll, prepareDataset, type Provenance } from '../src/data/prepare.js';
 import { REGISTRY, getDataset, isImportOnly, loadManifest, validateSpec, type DatasetSpec } from '../src/data/registry.js';
 import { formatDatasets, registerPrepare } from '../src/cli/prepare.js';
@@ -353,8 +354,27 @@ describe('sps datasets / sps prepare (CLI)', () => {
   });
 });
 
-describe('real shared data', { skip: !existsSync(SHARED) && `${SHARED} not present` }, () => {
-  it('prepares conll2000 and weizmann-horse from the shared folder and lists them as ok', async () => {
+describe(`real data (${REAL_DATA.kind})`, () => {
+  // A bare clone has no shared folder: the same import path then runs on the embedded CoNLL-2000
+  // sample, pinned by its own decompressed checksums.
+  // Exactly one of the two runs: neither is ever reported as skipped.
+  const sampleOnly = REAL_DATA.kind === 'sample' ? it : () => {};
+  const fullOnly = REAL_DATA.kind === 'full' ? it : () => {};
+  sampleOnly('imports the CoNLL-2000 sample through the conll2000 spec with the sample\'s checksums', async () => {
+    const pinned: Record<string, string> = {
+      'train.txt.gz': '65adeb5cbbd18568b926d0d4cb6b91d60d4841554478beb9ccf734928ac10af0',
+      'test.txt.gz': 'd3108cdf042255b582fe35c07bebcf587b90ae26d52c526b1c903f0fee59f29f',
+    };
+    const conll = getDataset('conll2000');
+    const sampleSpec: DatasetSpec = { ...conll, name: 'conll2000-sample', files: conll.files.map((f) => ({ ...f, urls: [], contentSha256: pinned[f.name] })) };
+    const dataDir = tmp();
+    const r = await prepareDataset(sampleSpec, { dataDir, from: join(samplesDir(), 'conll2000') });
+    assert.equal(r.action, 'prepared');
+    assert.equal(readFileSync(join(dataDir, 'conll2000-sample', 'train.txt'), 'utf8').split('\n')[0].split(' ').length, 3);
+    assert.equal((await checkDataset(sampleSpec, { dataDir, deep: true })).checksum, 'ok');
+  });
+
+  fullOnly('prepares conll2000 and weizmann-horse from the shared folder and lists them as ok', async () => {
     const dataDir = tmp();
     const { err } = await runCli(['prepare', 'conll2000', '--from', SHARED], dataDir);
     assert.match(err, /conll2000: prepared at/);

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import jpeg from 'jpeg-js';
 import { prepareDataset } from '../src/data/prepare.js';
 import { decodeJpeg, horseFromJpegs, loadHorses, resizeArea } from '../src/data/weizmann.js';
-import { SHARED_DATASETS, tempDir } from './helpers.js';
+import { samplesDir } from '../src/data/samples.js';
+import { REAL_DATA, SAMPLE_COUNTS, SHARED_DATASETS, tempDir } from './helpers.js';
 
 /** An RGBA image of w×h whose channel c at (x, y) is f(x, y, c). */
 function rgba(w: number, h: number, f: (x: number, y: number, c: number) => number): Uint8Array {
@@ -45,12 +44,15 @@ describe('Weizmann horses: decoding and resizing', () => {
     assert.throws(() => loadHorses(tempDir(), 32), /not prepared; run `sps prepare weizmann-horse`/);
   });
 
-  it('reads the real data set: 328 horses with plausible masks', { skip: !existsSync(join(SHARED_DATASETS, 'weizmann-horse')) && `no ${SHARED_DATASETS}/weizmann-horse` }, async () => {
-    const dataDir = tempDir();
-    await prepareDataset('weizmann-horse', { dataDir, from: SHARED_DATASETS, log: () => {} });
-    const horses = loadHorses(dataDir, 32);
-    assert.equal(horses.length, 328);
-    assert.deepEqual([horses[0].name, horses[327].name], ['horse001', 'horse328']);
+  const indices = REAL_DATA.kind === 'full' ? Array.from({ length: 328 }, (_, k) => k + 1) : SAMPLE_COUNTS['weizmann-horse'].indices;
+  it(`reads the real data (${REAL_DATA.kind}): ${indices.length} horses with plausible masks`, async () => {
+    let dataDir = samplesDir();
+    if (REAL_DATA.kind === 'full') {
+      dataDir = tempDir();
+      await prepareDataset('weizmann-horse', { dataDir, from: SHARED_DATASETS, log: () => {} });
+    }
+    const horses = loadHorses(dataDir, 32, { complete: REAL_DATA.kind === 'full' });
+    assert.deepEqual(horses.map((h) => h.index), indices);
     const fg = horses.map((h) => h.mask.reduce((a, b) => a + b, 0) / h.mask.length);
     const mean = fg.reduce((a, b) => a + b, 0) / fg.length;
     assert.ok(mean > 0.2 && mean < 0.5, `mean foreground fraction ${mean}`);

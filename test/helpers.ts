@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after } from 'node:test';
@@ -8,6 +8,30 @@ export const ROOT = resolve(import.meta.dirname, '..');
 export const TOY_PLUGIN = join(ROOT, 'test/fixtures/toy-task.ts');
 /** The shared real data (CI has it at ../shared/datasets; $SPS_SHARED_DATASETS points elsewhere). */
 export const SHARED_DATASETS = resolve(process.env.SPS_SHARED_DATASETS ?? join(ROOT, '../shared/datasets'));
+
+/**
+ * What the real-data tests read: the full data sets when the shared folder is there (CI), otherwise
+ * the embedded samples (a bare clone), so they never skip. `data` is the config's `data.source`;
+ * `prepare(names, dataDir)` imports the full data sets into a data folder (nothing for the samples).
+ */
+export const REAL_DATA = existsSync(SHARED_DATASETS)
+  ? { kind: 'full' as const, source: 'full', prepare: (names: string[], dataDir: string) => prepareFromShared(names, dataDir) }
+  : { kind: 'sample' as const, source: 'sample', prepare: (_names: string[], _dataDir: string) => {} };
+
+function prepareFromShared(names: string[], dataDir: string): void {
+  for (const name of names) {
+    const r = sps(['prepare', name, '--from', SHARED_DATASETS], { env: { SPS_DATA_DIR: dataDir } });
+    if (r.code !== 0) throw new Error(`sps prepare ${name} --from ${SHARED_DATASETS} failed: ${r.stderr}`);
+  }
+}
+
+/** samples/counts.json: what scripts/make-samples.ts counted while cutting the samples. */
+export const SAMPLE_COUNTS = JSON.parse(readFileSync(join(ROOT, 'samples', 'counts.json'), 'utf8')) as {
+  ocr: { words: number; letters: number; words_per_fold: number[] };
+  conll2000: { train_sentences: number; train_tokens: number; test_sentences: number; test_tokens: number };
+  'word-embeddings': { words: number; vocabulary: number };
+  'weizmann-horse': { horses: number; indices: number[] };
+};
 
 /** A temp directory removed when the test file ends. */
 export function tempDir(prefix = 'sps-test-'): string {

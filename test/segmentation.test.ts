@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PNG } from 'pngjs';
 import { loadExperiment } from '../src/config/load.js';
 import { maskPng, scoreMasks, segmentationDataSchema } from '../src/train/tasks/segmentation.js';
-import { SHARED_DATASETS, sps, tempDir } from './helpers.js';
+import { REAL_DATA, SAMPLE_COUNTS, sps, tempDir } from './helpers.js';
 
 const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-9, `${what}: ${a} vs ${b}`);
 
@@ -50,15 +50,13 @@ describe('segmentation config checks', () => {
   });
 });
 
-const haveData = existsSync(join(SHARED_DATASETS, 'weizmann-horse'));
-
-describe('segmentation end to end (real horses, tiny)', { skip: !haveData && `no ${SHARED_DATASETS}/weizmann-horse` }, () => {
+describe(`segmentation end to end (real horses, ${REAL_DATA.kind}, tiny)`, () => {
   it('trains, reports CG iterations, and writes PNG masks that rescore to final.json', () => {
     const data = tempDir();
     const out = tempDir();
-    assert.equal(sps(['prepare', 'weizmann-horse', '--from', SHARED_DATASETS], { env: { SPS_DATA_DIR: data } }).code, 0);
+    REAL_DATA.prepare(['weizmann-horse'], data);
     const config = join(out, 's.yaml');
-    writeFileSync(config, ['name: s', 'task: segmentation', 'objectives: [cross-entropy]', 'modes: [offline]', 'seeds: 1', 'data: {train_images: 8, test_images: 6}', 'model: {unary_channels: [4, 8], pairwise_channels: [4, 8], embedding_dim: 2}', 'train: {epochs: 1, batch_size: 4}', 'scaling: {alpha: 10, norm: frobenius, selection: {size: 4}}', ''].join('\n'));
+    writeFileSync(config, ['name: s', 'task: segmentation', 'objectives: [cross-entropy]', 'modes: [offline]', 'seeds: 1', `data: {source: ${REAL_DATA.source}, train_images: 6, test_images: 4}`, 'model: {unary_channels: [4, 8], pairwise_channels: [4, 8], embedding_dim: 2}', 'train: {epochs: 1, batch_size: 4}', 'scaling: {alpha: 10, norm: frobenius, selection: {size: 4}}', ''].join('\n'));
     const r = sps(['run', config, '--out', out, '--backend', 'wasm'], { env: { SPS_DATA_DIR: data } });
     assert.equal(r.code, 0, r.stderr);
     const [folder] = readdirSync(out).filter((f) => f.startsWith('segmentation-'));
@@ -67,13 +65,14 @@ describe('segmentation end to end (real horses, tiny)', { skip: !haveData && `no
     assert.equal(final.primary, 'iou');
     assert.ok(final.cg_iterations.training.solves > 0 && final.cg_iterations.training.max >= 1);
     const files = readdirSync(join(dir, 'predictions')).sort();
-    assert.equal(files.length, 12);
+    assert.equal(files.length, 8);
     const read = (f: string) => {
       const png = PNG.sync.read(readFileSync(join(dir, 'predictions', f)));
       return Uint8Array.from({ length: png.width * png.height }, (_, i) => (png.data[4 * i] > 127 ? 1 : 0));
     };
     const names = files.filter((f) => f.endsWith('-gold.png')).map((f) => f.replace('-gold.png', ''));
-    assert.deepEqual(names[0], 'horse229');
+    const firstTest = REAL_DATA.kind === 'full' ? 229 : SAMPLE_COUNTS['weizmann-horse'].indices.find((i) => i >= 229)!;
+    assert.deepEqual(names[0], `horse${firstTest}`);
     const s = scoreMasks(names.map((n) => read(`${n}-gold.png`)), names.map((n) => read(`${n}-pred.png`)));
     close(s.iouPerImage, final.metrics.iou, 'IoU rescored from the PNGs');
     close(s.pixelAccuracy, final.metrics.pixel_accuracy, 'pixel accuracy rescored from the PNGs');
