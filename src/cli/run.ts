@@ -29,6 +29,9 @@ interface RunOptions {
   backend?: BackendChoice;
   /** false with --no-table. */
   table?: boolean;
+  dataFrom?: string;
+  /** false with --no-prepare. */
+  prepare?: boolean;
 }
 
 /**
@@ -54,6 +57,8 @@ export function registerRun(program: Command): void {
     .option('-j, --jobs <n>', 'cells run at once, each in its own process', positiveInt, availableParallelism())
     .option('--fail-fast', 'stop at the first failed cell')
     .option('--out <dir>', 'results directory (default: results/<experiment name>); in a file with blocks, each block gets a folder inside it (see the README)')
+    .option('--data-from <dir>', 'import missing data sets from this folder (as `sps prepare NAME --from DIR`) instead of downloading them (default: $SPS_DATA_FROM)')
+    .option('--no-prepare', 'never download or import data: a missing data set is an error')
     .option('--no-table', 'do not print the table of the planned cells at the end')
     .addOption(new Option('--backend <name>', 'tfjs back end (overrides SPS_BACKEND and the config)').choices([...BACKENDS]))
     .addHelpText('after', '\nExamples:\n  sps run configs/smoke.yaml --dry-run\n  sps run configs/ocr.yaml train.epochs=3 seeds=[0,1] --jobs 2\n')
@@ -81,6 +86,7 @@ export function registerRun(program: Command): void {
         configFile: resolve(configFile),
         command: ['sps', ...process.argv.slice(2)].join(' '),
         reporter,
+        data: { from: opts.dataFrom ?? (process.env.SPS_DATA_FROM || undefined), prepare: opts.prepare !== false },
       });
       const count = (r: string) => outcomes.filter((o) => o.result === r).length;
       const failures = outcomes.filter((o) => o.result === 'failed');

@@ -96,7 +96,17 @@ export interface DatasetState {
   checksum: string;
   problems: string[];
   provenance?: Provenance;
+  /** sha256 of every expected file (`/`-separated path → hash), when the check hashed them (deep or cached). */
+  hashes?: Record<string, string>;
 }
+
+/**
+ * The hashes of a verified copy, keyed by size and modification time, so `sps run` re-hashes only a
+ * file that changed since the last check (milliseconds when nothing did). It lives inside the data-set
+ * folder, so preparing the data set again, which replaces the folder, also drops it.
+ */
+export const VERIFIED_CACHE = '.sps-verified.json';
+type VerifiedCache = Record<string, { bytes: number; mtimeMs: number; sha256: string }>;
 
 const noop = (): void => {};
 
@@ -163,12 +173,14 @@ function summarize(problems: string[]): string {
 }
 
 /**
- * State of a data set under `dataDir`. `deep` re-hashes every file (what `sps datasets` and
- * `sps prepare` do); otherwise only presence and recorded sizes are checked (what `ensurePrepared` does).
+ * State of a data set under `dataDir`. `deep: true` re-hashes every file (what `sps datasets` and
+ * `sps prepare` do); `deep: 'cached'` hashes only files whose size or modification time changed since
+ * the last check (what `sps run` does before its first cell); otherwise only presence and recorded
+ * sizes are checked.
  */
 export async function checkDataset(
   specOrName: DatasetSpec | string,
-  opts: { dataDir?: string; deep?: boolean } = {},
+  opts: { dataDir?: string; deep?: boolean | 'cached' } = {},
 ): Promise<DatasetState> {
   const spec = resolveSpec(specOrName);
   const path = join(resolve(opts.dataDir ?? datasetsDir()), spec.name);
@@ -179,25 +191,47 @@ export async function checkDataset(
     return { ...base, prepared: false, ok: false, checksum: why, problems: [why] };
   }
   const problems: string[] = [];
+  const hashes: Record<string, string> = {};
+  const cachePath = join(path, VERIFIED_CACHE);
+  let cache: VerifiedCache = {};
+  if (opts.deep === 'cached') {
+    try {
+      cache = readJsonIfExists<VerifiedCache>(cachePath) ?? {};
+    } catch {
+      // A damaged cache only costs a re-hash.
+    }
+  }
+  const nextCache: VerifiedCache = {};
   for (const [rel, want] of expectedOutputs(spec, prov)) {
     const file = join(path, ...rel.split('/'));
-    let size: number;
+    let st: { size: number; mtimeMs: number };
     try {
-      const st = statSync(file);
-      if (!st.isFile()) throw new Error('not a file');
-      size = st.size;
+      const s = statSync(file);
+      if (!s.isFile()) throw new Error('not a file');
+      st = s;
     } catch {
       problems.push(`missing ${rel}`);
       continue;
     }
     if (opts.deep) {
-      const { sha256 } = await sha256File(file);
-      if (want.sha256 !== undefined && sha256 !== want.sha256) problems.push(`MISMATCH ${rel}`);
-    } else if (want.bytes !== undefined && size !== want.bytes) {
-      problems.push(`MISMATCH ${rel} (size ${size}, recorded ${want.bytes})`);
+      const hit = cache[rel];
+      const sha256 = hit && hit.bytes === st.size && hit.mtimeMs === st.mtimeMs ? hit.sha256 : (await sha256File(file)).sha256;
+      hashes[rel] = sha256;
+      if (want.sha256 !== undefined && sha256 !== want.sha256) problems.push(`MISMATCH ${rel} (sha256 ${sha256}, expected ${want.sha256})`);
+      else nextCache[rel] = { bytes: st.size, mtimeMs: st.mtimeMs, sha256 };
+    } else if (want.bytes !== undefined && st.size !== want.bytes) {
+      problems.push(`MISMATCH ${rel} (size ${st.size}, recorded ${want.bytes})`);
     }
   }
-  return { ...base, prepared: true, ok: problems.length === 0, checksum: summarize(problems), problems, provenance: prov };
+  if (opts.deep === 'cached') {
+    try {
+      writeJsonAtomic(cachePath, nextCache);
+    } catch {
+      // A read-only data folder is fine: the next run hashes again.
+    }
+  }
+  const hashed = opts.deep ? { hashes } : {};
+  return { ...base, prepared: true, ok: problems.length === 0, checksum: summarize(problems), problems, provenance: prov, ...hashed };
 }
 
 /** States of every registry data set (deep check by default: re-hashes the prepared files). */
@@ -608,37 +642,61 @@ export async function prepareAll(
   return { results, failures };
 }
 
+/** How `sps run` gets the data sets its cells need (`--data-from`, `--no-prepare`). */
+export interface EnsureOptions {
+  log: (line: string) => void;
+  dataDir?: string;
+  progress?: boolean;
+  download?: PrepareOptions['download'];
+  /** Data sets to look names up in (default: the built-in registry). */
+  registry?: readonly DatasetSpec[];
+  /** Import missing data sets from this folder (`--data-from`, `$SPS_DATA_FROM`) instead of downloading. */
+  from?: string;
+  /** false (`--no-prepare`): never download or import; a missing data set is an error. */
+  prepare?: boolean;
+}
+
 /**
- * For `sps run`: make sure every named data set is prepared (quick check: files present with their
- * recorded sizes), downloading what is missing. When that is impossible (offline, import-only) the
- * SpsError names the data set and gives the exact `sps prepare NAME --from DIR` command.
+ * For `sps run`, before its first cell: every named data set must be prepared and match its
+ * checksums. A copy that is present is verified (re-hashing only files changed since the last check)
+ * and a mismatch is refused with the command that repairs it. A missing one is imported from `from`,
+ * or downloaded, unless `prepare` is false. Returns the verified sha256 of every file, per data set,
+ * for run.json. Every error names the data set and gives the exact `sps prepare` command.
  */
-export async function ensurePrepared(
-  names: string[],
-  opts: {
-    log: (line: string) => void;
-    dataDir?: string;
-    progress?: boolean;
-    download?: PrepareOptions['download'];
-    /** Data sets to look names up in (default: the built-in registry). */
-    registry?: readonly DatasetSpec[];
-  },
-): Promise<void> {
+export async function ensurePrepared(names: string[], opts: EnsureOptions): Promise<Record<string, Record<string, string>>> {
+  const hashes: Record<string, Record<string, string>> = {};
+  const fromFlag = opts.from ? ` --from ${opts.from}` : '';
   for (const name of [...new Set(names)]) {
     const spec = getDataset(name, opts.registry);
-    const state = await checkDataset(spec, { dataDir: opts.dataDir, deep: false });
-    if (state.ok) continue;
-    const why = state.prepared ? `its copy at ${state.path} fails its check (${state.checksum})` : `it is not prepared (${state.path} missing)`;
-    if (isImportOnly(spec)) {
-      throw new SpsError(`this run needs dataset "${name}", but ${why}, and it has no download address. Prepare it from a local folder:\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`);
+    let state = await checkDataset(spec, { dataDir: opts.dataDir, deep: 'cached' });
+    if (state.ok) {
+      hashes[name] = state.hashes ?? {};
+      continue;
     }
-    opts.log(`${name}: ${why}; downloading it`);
+    if (state.prepared && state.problems.some((p) => p.startsWith('MISMATCH'))) {
+      throw new SpsError(
+        `dataset "${name}" at ${state.path} does not match its checksums: ${state.problems.join('; ')}.\n` +
+          `Its files changed after it was prepared, so no cell was started. Prepare it again (the damaged copy is replaced):\n  sps prepare ${name} --force${fromFlag}`,
+      );
+    }
+    const why = state.prepared ? `its copy at ${state.path} is incomplete (${state.checksum})` : `it is not prepared (${state.path} missing)`;
+    const howTo = (spec.files.some((f) => f.urls.length > 0) ? `  sps prepare ${name}\nor, offline, ` : '  ') + fromFolderHint(spec).replace('\n', '\n  ');
+    if (opts.prepare === false) {
+      throw new SpsError(`this run needs dataset "${name}", but ${why}, and --no-prepare was given. Prepare it first:\n${howTo}`);
+    }
+    if (!opts.from && isImportOnly(spec)) {
+      throw new SpsError(`this run needs dataset "${name}", but ${why}, and it has no download address. Prepare it from a local folder (or give sps run --data-from DIR):\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`);
+    }
+    opts.log(`${name}: ${why}; ${opts.from ? `importing it from ${opts.from}` : 'downloading it'}`);
     try {
-      await prepareDataset(spec, { dataDir: opts.dataDir, log: opts.log, force: true, progress: opts.progress, download: opts.download });
+      await prepareDataset(spec, { dataDir: opts.dataDir, from: opts.from, log: opts.log, force: true, progress: opts.progress, download: opts.download });
     } catch (e) {
       const msg = errorMessage(e);
-      const hint = msg.includes(`sps prepare ${name} --from`) ? '' : `\nWhen offline, prepare it from a local folder:\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`;
-      throw new SpsError(`this run needs dataset "${name}", but ${why} and preparing it failed:\n${msg}${hint}`);
+      const hint = msg.includes(`sps prepare ${name} --from`) ? '' : `\nPrepare it from a local folder instead:\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`;
+      throw new SpsError(`this run needs dataset "${name}", but ${why} and preparing it failed, so no cell was started:\n${msg}${hint}`);
     }
+    state = await checkDataset(spec, { dataDir: opts.dataDir, deep: 'cached' });
+    hashes[name] = state.hashes ?? {};
   }
+  return hashes;
 }

@@ -21,6 +21,8 @@ export interface Job {
   force: boolean;
   plannedSeeds: number;
   command: string;
+  /** The sha256 of every file of each data set the cell reads, verified by the sweep before it started. */
+  datasets?: Record<string, Record<string, string>>;
 }
 
 /** Events a worker reports to the sweep (over IPC). */
@@ -113,6 +115,7 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
       pid: process.pid,
       node: process.version,
       command: job.command,
+      ...(job.datasets && Object.keys(job.datasets).length > 0 ? { inputs: { datasets: job.datasets } } : {}),
     };
     writeJsonAtomic(path(RUN_FILES.config), cell);
     writeJsonAtomic(path(RUN_FILES.run), record);

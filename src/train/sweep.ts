@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cell } from '../config/cells.js';
-import { ensurePrepared } from '../data/prepare.js';
+import { ensurePrepared, type EnsureOptions } from '../data/prepare.js';
 import { isDone, runFolderName, RUN_FILES, SWEEP_FILE } from '../results/store.js';
 import type { RunRecord, SweepRecord } from '../results/types.js';
 import { readJsonIfExists, writeJsonAtomic } from '../util/fsx.js';
@@ -55,6 +55,8 @@ export interface SweepOptions {
   configFile: string;
   command: string;
   reporter: SweepReporter;
+  /** Where missing data sets come from (`--data-from`, `--no-prepare`). */
+  data?: Pick<EnsureOptions, 'from' | 'prepare'>;
 }
 
 export interface CellOutcome {
@@ -109,7 +111,7 @@ export async function runSweep(tasks: readonly TaskDefinition[], planned: Planne
     return t;
   };
   const datasets = [...new Set(queue.flatMap((p) => taskOf(p.config.task).datasets(p.config)))];
-  if (datasets.length > 0) await ensurePrepared(datasets, { log: (l) => opts.reporter.note(l), dataDir: opts.dataDir });
+  const dataHashes = datasets.length > 0 ? await ensurePrepared(datasets, { log: (l) => opts.reporter.note(l), dataDir: opts.dataDir, ...opts.data }) : {};
 
   const seedsPerGroup = new Map<string, number>();
   for (const p of planned) {
@@ -138,6 +140,7 @@ export async function runSweep(tasks: readonly TaskDefinition[], planned: Planne
         force: opts.force,
         plannedSeeds: seedsPerGroup.get(`${p.config.task}/${p.config.objective}/${p.config.mode}`) ?? 1,
         command: opts.command,
+        datasets: Object.fromEntries(taskOf(p.config.task).datasets(p.config).map((d) => [d, dataHashes[d]])),
       };
       const child = fork(workerEntry(), [], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], execArgv: process.execArgv });
       running.set(p.id, child);
