@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { open, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
 import { spsVersion } from '../util/versions.js';
@@ -17,6 +18,12 @@ export interface DownloadOptions {
   progress?: boolean;
   /** Name shown in progress lines (default: the last part of the URL). */
   label?: string;
+  /**
+   * Keep a partial file after a transient failure and continue it with an HTTP Range request, on the
+   * next attempt and in a later `sps` process (`downloadFirst` then names the file after the URL, so
+   * bytes of two mirrors are never joined). A server that ignores Range sends the whole body again.
+   */
+  resume?: boolean;
 }
 
 export interface Downloaded {
@@ -26,6 +33,8 @@ export interface Downloaded {
   finalUrl: string;
   bytes: number;
   sha256: string;
+  /** The file the body is in. */
+  path: string;
 }
 
 /** One failed attempt at a URL; `retryable` is false for answers that another try will not change (4xx). */
@@ -112,8 +121,20 @@ function makeProgress(label: string, total: number | undefined, opts: DownloadOp
   };
 }
 
-/** One attempt: GET `url` and stream the body into `dest` (created or truncated), hashing as it goes. */
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * One attempt: GET `url` and stream the body into `dest`, hashing as it goes. With `resume` and a
+ * partial `dest`, ask only for the rest: a 206 that continues it is appended, anything else starts over.
+ */
 async function fetchOnce(url: string, dest: string, opts: DownloadOptions): Promise<Downloaded> {
+  const offset = opts.resume ? await sizeOf(dest) : 0;
   const timeoutMs = opts.timeoutMs ?? DEFAULTS.timeoutMs;
   const ac = new AbortController();
   let timedOut = false;
@@ -135,13 +156,19 @@ async function fetchOnce(url: string, dest: string, opts: DownloadOptions): Prom
       res = await fetch(url, {
         signal: ac.signal,
         redirect: 'follow',
-        headers: { 'user-agent': `sps/${spsVersion()} (dataset download)`, 'accept-encoding': 'identity' },
+        headers: { 'user-agent': `sps/${spsVersion()} (dataset download)`, 'accept-encoding': 'identity', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
       });
     } catch (e) {
       if (timedOut) throw new FetchFailure(`timeout: no answer within ${timeoutMs / 1000} s`, true);
       // An unknown host name will not resolve on a retry (offline machines fail fast); EAI_AGAIN may.
       const code = ((e as { cause?: { code?: string } }).cause ?? {}).code;
       throw new FetchFailure(describeError(e), code !== 'ENOTFOUND');
+    }
+    if (offset > 0 && res.status === 416) {
+      // The partial file is no prefix the server knows (or is already whole): start over.
+      await res.body?.cancel().catch(() => {});
+      await rm(dest, { force: true });
+      throw new FetchFailure(`HTTP 416: the partial file of ${offset} bytes cannot be continued; starting over`, true);
     }
     if (!res.ok) {
       await res.body?.cancel().catch(() => {});
@@ -151,12 +178,19 @@ async function fetchOnce(url: string, dest: string, opts: DownloadOptions): Prom
     const encoding = (res.headers.get('content-encoding') ?? 'identity').toLowerCase();
     const lengthHeader = res.headers.get('content-length');
     // With a content-encoding, fetch decodes the body and Content-Length counts the encoded bytes.
-    const expected = lengthHeader !== null && encoding === 'identity' ? Number(lengthHeader) : undefined;
+    const continues = offset > 0 && res.status === 206 && new RegExp(`^bytes ${offset}-`).test(res.headers.get('content-range') ?? '');
+    const start = continues ? offset : 0;
+    const rest = lengthHeader !== null && encoding === 'identity' ? Number(lengthHeader) : undefined;
+    const expected = rest === undefined ? undefined : start + rest;
     const label = opts.label ?? (new URL(url).pathname.split('/').pop() || url);
-    progress = makeProgress(label, expected, opts);
-    fh = await open(dest, 'w');
     const hash = createHash('sha256');
-    let bytes = 0;
+    if (continues) {
+      for await (const chunk of createReadStream(dest)) hash.update(chunk as Buffer);
+      opts.log?.(`  ${label}: continuing a partial download at ${mb(start)}`);
+    }
+    progress = makeProgress(label, expected, opts);
+    fh = await open(dest, continues ? 'a' : 'w');
+    let bytes = start;
     try {
       if (res.body) {
         for await (const chunk of res.body) {
@@ -179,7 +213,7 @@ async function fetchOnce(url: string, dest: string, opts: DownloadOptions): Prom
     await fh.sync();
     progress.done(bytes, Date.now() - started);
     progress = undefined;
-    return { url, finalUrl: res.url || url, bytes, sha256: hash.digest('hex') };
+    return { url, finalUrl: res.url || url, bytes, sha256: hash.digest('hex'), path: dest };
   } catch (e) {
     progress?.fail();
     throw e;
@@ -202,8 +236,8 @@ export async function downloadUrl(url: string, dest: string, opts: DownloadOptio
     try {
       return await fetchOnce(url, dest, opts);
     } catch (e) {
-      await rm(dest, { force: true });
       const f = e instanceof FetchFailure ? e : new FetchFailure(describeError(e), false);
+      if (!opts.resume || !f.retryable) await rm(dest, { force: true });
       if (!f.retryable || attempt >= retries) {
         throw attempt > 0 ? new FetchFailure(`${f.message} (after ${attempt + 1} attempts)`, f.retryable) : f;
       }
@@ -230,9 +264,11 @@ export async function downloadFirst<T>(
   const log = opts.log ?? (() => {});
   for (const url of urls) {
     log(`  ${what}: downloading ${url}`);
+    // A resumable partial file belongs to one URL: mirrors may serve different bytes (other gzip headers).
+    const file = opts.resume ? `${dest}.${createHash('sha256').update(url).digest('hex').slice(0, 12)}.part` : dest;
     let downloaded: Downloaded;
     try {
-      downloaded = await downloadUrl(url, dest, opts);
+      downloaded = await downloadUrl(url, file, opts);
     } catch (e) {
       const reason = describeError(e);
       failures.push({ url, reason });
@@ -247,7 +283,7 @@ export async function downloadFirst<T>(
       failures.push({ url, reason });
       log(`  ${url}: ${reason}`);
     } finally {
-      await rm(dest, { force: true });
+      await rm(file, { force: true });
     }
   }
   throw new DownloadError(what, failures);

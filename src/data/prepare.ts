@@ -217,7 +217,7 @@ export async function checkDataset(
       const hit = cache[rel];
       const sha256 = hit && hit.bytes === st.size && hit.mtimeMs === st.mtimeMs ? hit.sha256 : (await sha256File(file)).sha256;
       hashes[rel] = sha256;
-      if (want.sha256 !== undefined && sha256 !== want.sha256) problems.push(`MISMATCH ${rel} (sha256 ${sha256}, expected ${want.sha256})`);
+      if (want.sha256 !== undefined && sha256 !== want.sha256) problems.push(`MISMATCH ${rel}`);
       else nextCache[rel] = { bytes: st.size, mtimeMs: st.mtimeMs, sha256 };
     } else if (want.bytes !== undefined && st.size !== want.bytes) {
       problems.push(`MISMATCH ${rel} (size ${st.size}, recorded ${want.bytes})`);
@@ -558,17 +558,20 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
         if (f.urls.length === 0) {
           throw new SpsError(`${spec.name}: ${f.name} has no download address; import the data set instead:\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`);
         }
-        const dest = join(staging, `download-${i}`);
+        // Outside the staging folder, which goes with this process: a later `sps` continues it.
+        const partial = join(tmpRoot, 'partial');
+        mkdirSync(partial, { recursive: true });
+        const dest = join(partial, `${spec.name}--${f.name}`);
         try {
           const got = await downloadFirst(
             f.urls,
             dest,
             `${spec.name}/${f.name}`,
-            { ...opts.download, log, progress: opts.progress, label: f.name },
+            { ...opts.download, log, progress: opts.progress, label: f.name, resume: true },
             async (d) => {
               rmSync(outDir, { recursive: true, force: true });
               mkdirSync(outDir);
-              return materialize(f, { path: dest, where: d.finalUrl, known: d, movable: true, manifestDirs: [] }, outDir);
+              return materialize(f, { path: d.path, where: d.finalUrl, known: d, movable: true, manifestDirs: [] }, outDir);
             },
           );
           rec = got.result;
@@ -599,6 +602,11 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
     return { name: spec.name, path: target, action: 'prepared', provenance };
   } finally {
     await rm(staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    try {
+      rmdirSync(join(tmpRoot, 'partial')); // only when no partial download is kept for later
+    } catch {
+      /* partial downloads to continue, or none made */
+    }
     try {
       rmdirSync(tmpRoot); // only when empty
     } catch {
@@ -674,8 +682,12 @@ export async function ensurePrepared(names: string[], opts: EnsureOptions): Prom
       continue;
     }
     if (state.prepared && state.problems.some((p) => p.startsWith('MISMATCH'))) {
+      const detail = state.problems.map((p) => {
+        const rel = p.slice('MISMATCH '.length);
+        return p.startsWith('MISMATCH') && state.hashes?.[rel] ? `${p} (sha256 ${state.hashes[rel]})` : p;
+      });
       throw new SpsError(
-        `dataset "${name}" at ${state.path} does not match its checksums: ${state.problems.join('; ')}.\n` +
+        `dataset "${name}" at ${state.path} does not match its checksums: ${detail.join('; ')}.\n` +
           `Its files changed after it was prepared, so no cell was started. Prepare it again (the damaged copy is replaced):\n  sps prepare ${name} --force${fromFlag}`,
       );
     }
