@@ -53,6 +53,20 @@ before(async () => {
     const url = new URL(req.url ?? '/', 'http://x');
     const [, route, name] = url.pathname.split('/');
     const n = hit(url.pathname);
+    if (route === 'tree' || route === 'badtree') {
+      // The archive's content, file by file (badtree: one file altered).
+      const rel = decodeURIComponent(url.pathname.slice(route.length + 2));
+      const content = TAR_FILES[rel];
+      if (content === undefined) {
+        res.writeHead(404);
+        res.end();
+        return;
+      }
+      const out = route === 'badtree' && rel === 'db/two.txt' ? 'two TWO\n' : content;
+      res.writeHead(200, { 'content-length': String(Buffer.byteLength(out)) });
+      res.end(out);
+      return;
+    }
     const body = files.get(name ?? '');
     const send = () => {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body!.length) });
@@ -308,6 +322,30 @@ describe('prepareDataset (download)', () => {
     assert.match(parts[0], /^loop--b\.bin\.[0-9a-f]{12}\.part$/);
     const kept = readFileSync(join(dataDir, '.tmp', 'partial', parts[0]));
     assert.ok(kept.length <= B.length / 2 && kept.equals(B.subarray(0, kept.length)), `a prefix of b.bin (${kept.length} bytes)`);
+  });
+
+  it('a tree mirror (the archive unpacked, file by file) serves a tar.gz whose URLs all fail; each file is checked', async () => {
+    const dataDir = tmp();
+    const spec = loopSpec({ a: [`${base}/files/a.txt.gz`], b: [`${base}/files/b.bin`], db: [`${deadBase}/db.tar.gz`] }, 'loop6');
+    spec.files[2].trees = [`${base}/badtree`, `${base}/tree/`];
+    const lines: string[] = [];
+    const r = await prepareDataset(spec, { dataDir, download: FAST, log: (l) => lines.push(l) });
+    assert.equal(r.action, 'prepared');
+    assert.equal(readFileSync(join(dataDir, 'loop6', 'db', 'two.txt'), 'utf8'), TAR_FILES['db/two.txt']);
+    const db = r.provenance!.files[2];
+    assert.equal(db.source, `${base}/tree/`);
+    assert.deepEqual(db.outputs.map((o) => o.path).sort(), Object.keys(TAR_FILES).sort());
+    assert.ok(lines.some((l) => l.includes(`${base}/badtree: db/two.txt: `) && l.includes(`sha256 expected ${sha(TAR_FILES['db/two.txt'])}`)), lines.join('\n'));
+    assert.equal((await checkDataset(spec, { dataDir, deep: true })).checksum, 'ok');
+
+    spec.files[2].trees = [`${base}/badtree`];
+    await assert.rejects(prepareDataset({ ...spec, name: 'loop7' }, { dataDir, download: { ...FAST, retries: 0 } }), (e: unknown) => {
+      assert.ok(e instanceof SpsError);
+      assert.ok(e.message.includes(`${deadBase}/db.tar.gz: `), e.message);
+      assert.ok(e.message.includes(`${base}/badtree (file by file): db/two.txt: sha256 expected`), e.message);
+      assert.match(e.message, /sps prepare loop7 --from DIR/);
+      return true;
+    });
   });
 
   it('continues a partial download with a Range request, in the same call and in a later one', async () => {

@@ -11,6 +11,7 @@ import { datasetsDir } from '../util/paths.js';
 import { spsVersion } from '../util/versions.js';
 import { ChecksumError, sha256File } from './checksum.js';
 import { DownloadError, downloadFirst, type DownloadOptions, type Downloaded } from './download.js';
+import { fetchTree } from './tree.js';
 import {
   REGISTRY,
   fromFolderHint,
@@ -41,8 +42,9 @@ export interface FileProvenance {
   source: string;
   /** For downloads: the registry URL that was asked for (when it differs from `source`). */
   requestedUrl?: string;
-  storedSha256: string;
-  storedBytes: number;
+  /** The stored (downloaded or imported) file; absent when a tree mirror served the content file by file. */
+  storedSha256?: string;
+  storedBytes?: number;
   unpack: UnpackKind;
   /** What was checked against the registry, in words (e.g. "decompressed sha256 of letter.data"). */
   verified: string[];
@@ -412,6 +414,27 @@ async function materialize(file: FileSpec, stored: Stored, outDir: string): Prom
   return rec;
 }
 
+/** The file's tree mirrors in turn (`FileSpec.trees`): the first that serves every file with its checksum. */
+async function fromTrees(f: FileSpec, outDir: string, opts: DownloadOptions): Promise<FileProvenance | { failures: { url: string; reason: string }[] }> {
+  const failures: { url: string; reason: string }[] = [];
+  if (!f.trees?.length) return { failures };
+  const manifest = loadManifest(f.manifest!);
+  for (const base of f.trees) {
+    opts.log?.(`  ${f.name}: fetching its ${manifest.size} files from ${base}`);
+    rmSync(outDir, { recursive: true, force: true });
+    mkdirSync(outDir);
+    try {
+      const outputs = await fetchTree(base, manifest, outDir, opts);
+      const verified = [`sha256 of all ${manifest.size} files of ${f.name}, fetched one by one, against the checksum list${f.manifest!.file ? ` ${f.manifest!.file}` : ''}`];
+      return { name: f.name, source: base, unpack: f.unpack, verified, outputs };
+    } catch (e) {
+      failures.push({ url: `${base} (file by file)`, reason: errorMessage(e) });
+      opts.log?.(`  ${base}: ${errorMessage(e)}`);
+    }
+  }
+  return { failures };
+}
+
 /** Move everything in `from` into `to` (both folders); an existing name is a spec error. */
 async function mergeInto(from: string, to: string): Promise<void> {
   for (const name of await readdir(from)) {
@@ -555,7 +578,7 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
         mkdirSync(outDir);
         rec = await materialize(f, { path, where: path, movable: false, manifestDirs: [resolve(path, '..')] }, outDir);
       } else {
-        if (f.urls.length === 0) {
+        if (f.urls.length === 0 && !f.trees?.length) {
           throw new SpsError(`${spec.name}: ${f.name} has no download address; import the data set instead:\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`);
         }
         // Outside the staging folder, which goes with this process: a later `sps` continues it.
@@ -576,10 +599,13 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
           );
           rec = got.result;
         } catch (e) {
-          if (e instanceof DownloadError) {
-            throw new SpsError(`${spec.name}: ${e.message}\nTo prepare it from a local copy instead, run\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`);
+          if (!(e instanceof DownloadError)) throw e;
+          const fromTree = await fromTrees(f, outDir, { ...opts.download, log });
+          if (!('failures' in fromTree)) rec = fromTree;
+          else {
+            const all = new DownloadError(`${spec.name}/${f.name}`, [...e.failures, ...fromTree.failures]);
+            throw new SpsError(`${spec.name}: ${all.message}\nTo prepare it from a local copy instead, run\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`);
           }
-          throw e;
         }
       }
       await mergeInto(outDir, ready);

@@ -40,6 +40,12 @@ export interface FileSpec {
   output?: string;
   /** `tar.gz`: the checksum of every file the archive must contain (and nothing else). */
   manifest?: TarManifest;
+  /**
+   * `tar.gz`: mirrors that hold the archive's content unpacked (a repository folder pinned to a
+   * commit), tried after every URL failed: each file of the manifest is fetched from `<base>/<path>`
+   * and checked against it.
+   */
+  trees?: string[];
 }
 
 export interface DatasetSpec {
@@ -81,14 +87,24 @@ export const REGISTRY: readonly DatasetSpec[] = [
     files: [
       {
         name: 'train.txt.gz',
-        urls: ['https://www.clips.uantwerpen.be/conll2000/chunking/train.txt.gz', 'http://www.cnts.ua.ac.be/conll2000/chunking/train.txt.gz'],
+        urls: [
+          'https://www.clips.uantwerpen.be/conll2000/chunking/train.txt.gz',
+          'http://www.cnts.ua.ac.be/conll2000/chunking/train.txt.gz',
+          // A repository copy pinned to a commit (re-compressed; the content is the organisers').
+          'https://raw.githubusercontent.com/yuxiang-wu/sgdsvm/e1735c8a36e0f6eaf0c1218679c6a66310ae6a0f/data/conll2000/train.txt.gz',
+        ],
         contentSha256: '82033cd7a72b209923a98007793e8f9de3abc1c8b79d646c50648eb949b87cea',
         unpack: 'gunzip',
         output: 'train.txt',
       },
       {
         name: 'test.txt.gz',
-        urls: ['https://www.clips.uantwerpen.be/conll2000/chunking/test.txt.gz', 'http://www.cnts.ua.ac.be/conll2000/chunking/test.txt.gz'],
+        urls: [
+          'https://www.clips.uantwerpen.be/conll2000/chunking/test.txt.gz',
+          'http://www.cnts.ua.ac.be/conll2000/chunking/test.txt.gz',
+          // A repository copy pinned to a commit (re-compressed; the content is the organisers').
+          'https://raw.githubusercontent.com/yuxiang-wu/sgdsvm/e1735c8a36e0f6eaf0c1218679c6a66310ae6a0f/data/conll2000/test.txt.gz',
+        ],
         contentSha256: '73b7b1e565fa75a1e22fe52ecdf41b6624d6f59dacb591d44252bf4d692b1628',
         unpack: 'gunzip',
         output: 'test.txt',
@@ -104,6 +120,8 @@ export const REGISTRY: readonly DatasetSpec[] = [
       {
         name: 'weizmann_horse_db.tar.gz',
         urls: ['http://www.msri.org/people/members/eranb/weizmann_horse_db.tar.gz'],
+        // The same 984 files in a repository folder pinned to a commit, fetched one by one.
+        trees: ['https://raw.githubusercontent.com/shenshutao/image_segmentation/f67e87c1ce3f9d5fdd7174a18a3ca9811f2c3e9b'],
         // Archive bytes differ between copies: each of the 984 JPEGs inside is pinned instead.
         unpack: 'tar.gz',
         manifest: {
@@ -164,7 +182,7 @@ export function getDataset(name: string, registry: readonly DatasetSpec[] = REGI
 
 /** True when no file of the data set has a download address: it can only be imported with `--from DIR`. */
 export function isImportOnly(spec: DatasetSpec): boolean {
-  return spec.files.every((f) => f.urls.length === 0);
+  return spec.files.every((f) => f.urls.length === 0 && !f.trees?.length);
 }
 
 /** Name of the file a `gunzip` spec unpacks to. */
@@ -196,7 +214,8 @@ export function validateSpec(spec: DatasetSpec): void {
     if (f.unpack === 'gunzip' && !f.sha256 && !f.contentSha256) bad(`${f.name}: gunzip needs contentSha256 (or sha256)`);
     if (f.unpack === 'tar.gz' && !f.manifest) bad(`${f.name}: tar.gz needs a manifest`);
     if (f.manifest && !f.manifest.entries && !f.manifest.file) bad(`${f.name}: manifest needs entries or file`);
-    for (const u of f.urls) {
+    if (f.trees?.length && f.unpack !== 'tar.gz') bad(`${f.name}: trees are for tar.gz archives`);
+    for (const u of [...f.urls, ...(f.trees ?? [])]) {
       let proto = '';
       try {
         proto = new URL(u).protocol;
