@@ -129,7 +129,7 @@ export function validationFigure(task: string, objective: string, runs: readonly
   const x = { field: 'epoch', type: 'quantitative' as const, title: 'epoch (count)', scale: { nice: false } };
   const color = { field: 'mode', type: 'nominal' as const, title: 'mode', scale: modes };
   const layer: unknown[] = [
-    { mark: { type: 'area', opacity: 0.15 }, encoding: { x, y: { field: 'min', type: 'quantitative', title: `validation ${metricLabel(primary)}`, scale: { zero: false } }, y2: { field: 'max' }, color } },
+    { mark: { type: 'area', opacity: 0.15 }, encoding: { x, y: { field: 'min', type: 'quantitative', title: `validation ${metricLabel(primary)}`, scale: { zero: false } }, y2: { field: 'max' }, color: { ...color, legend: null } } },
     { mark: { type: 'line', strokeWidth: 1.5 }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color } },
   ];
   if (bounds.length > 0) {
@@ -206,8 +206,8 @@ export function onlineAlphaFigure(task: string, objective: string, runs: readonl
       {
         width: WIDTH * 0.7, height: HEIGHT, data: { values: curves },
         layer: [
-          { mark: { type: 'line', strokeWidth: 1.2 }, encoding: { x: { field: 'alpha', type: 'quantitative', title: 'α (multiplier, log scale)', scale: { type: 'log' } }, y: { field: 'loss', type: 'quantitative', title: 'selection loss L_α (nats per label)', scale: { zero: false } }, color: { field: 'epoch', type: 'nominal', title: 'L_α curve', sort: null } } },
-          { mark: { type: 'point', size: 30 }, encoding: { x: { field: 'alpha', type: 'quantitative' }, y: { field: 'loss', type: 'quantitative' }, color: { field: 'epoch', type: 'nominal', sort: null }, fill: { condition: { test: 'datum.chosen', field: 'epoch', type: 'nominal', sort: null }, value: 'white' } } },
+          { mark: { type: 'line', strokeWidth: 1.2, point: true }, encoding: { x: { field: 'alpha', type: 'quantitative', title: 'α (multiplier, log scale)', scale: { type: 'log' } }, y: { field: 'loss', type: 'quantitative', title: 'selection loss L_α (training objective)', scale: { zero: false } }, color: { field: 'epoch', type: 'nominal', title: 'L_α curve', sort: null } } },
+          { transform: [{ filter: 'datum.chosen' }], mark: { type: 'point', size: 40, filled: true, opacity: 1 }, encoding: { x: { field: 'alpha', type: 'quantitative' }, y: { field: 'loss', type: 'quantitative' }, color: { field: 'epoch', type: 'nominal', sort: null, legend: null } } },
         ],
       },
     ],
@@ -232,7 +232,7 @@ export function cellsFigure(task: string, table: ResultsTable): FigureSpec | nul
   const layer: unknown[] = [];
   if (paper.length > 0) {
     layer.push(
-      { transform: [only('paper')], mark: { type: 'bar', color: '#999', opacity: 0.3, width: { band: 0.7 } }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+      { transform: [only('paper')], mark: { type: 'bar', color: '#999', opacity: 0.3, width: 16 }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
       { transform: [only('paper')], mark: { type: 'tick', color: '#666', thickness: 1 }, encoding: { x, y } },
     );
   }

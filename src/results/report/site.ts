@@ -42,7 +42,7 @@ const STYLE = `
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#222;line-height:1.45}
 h1{font-size:1.6rem}h2{margin-top:2.5rem;border-bottom:1px solid #ddd}h3{margin-top:1.8rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.8rem 0}th,td{border:1px solid #ddd;padding:.25rem .5rem;vertical-align:middle}
-th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}td.mono{font-family:ui-monospace,monospace;font-size:1rem}
+th{background:#f5f5f5}td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}td.mono{font-family:ui-monospace,monospace;font-size:1rem}
 td.verdict{font-weight:600;text-align:center}.reproduced{background:#d9f2d9}.contradicted{background:#f8d4d4}.inconclusive{background:#f3f3f3}.no-data{color:#999}
 mark.err{background:#f8b4b4;color:#900;font-weight:700}
 figure{margin:1.2rem 0;overflow-x:auto}figcaption{font-size:.85rem;color:#444;max-width:60rem}
