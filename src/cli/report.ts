@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadPaperTable } from '../results/paper.js';
-import { writeReport } from '../results/report/site.js';
 import { datasetsDir } from '../util/paths.js';
 import { COMPARE_TARGETS, parseCompare } from './table.js';
 
@@ -15,6 +14,8 @@ export interface ReportOptions {
 export async function reportCommand(resultsDir: string, options: ReportOptions): Promise<string> {
   const compare = parseCompare(options.compare);
   const outDir = resolve(options.out);
+  // vega is loaded only by this command, not at every sps start.
+  const { writeReport } = await import('../results/report/site.js');
   const result = await writeReport(resultsDir, {
     outDir,
     paper: compare === 'paper' ? loadPaperTable() : undefined,

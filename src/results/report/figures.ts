@@ -113,8 +113,9 @@ export function phaseBoundaries(runs: readonly RunCurves[]): { epoch: number; ph
   return out;
 }
 
-function title(text: string, caption: string): { text: string; subtitle: string; anchor: 'start' } {
-  return { text, subtitle: caption, anchor: 'start' };
+/** The caption goes below the figure in index.html and report.md; the SVG keeps only the title (a long subtitle would widen it). */
+function title(text: string, _caption: string): { text: string; anchor: 'start' } {
+  return { text, anchor: 'start' };
 }
 
 export function validationFigure(task: string, objective: string, runs: readonly RunCurves[]): FigureSpec | null {
@@ -129,8 +130,8 @@ export function validationFigure(task: string, objective: string, runs: readonly
   const x = { field: 'epoch', type: 'quantitative' as const, title: 'epoch (count)', scale: { nice: false } };
   const color = { field: 'mode', type: 'nominal' as const, title: 'mode', scale: modes };
   const layer: unknown[] = [
-    { mark: { type: 'area', opacity: 0.15 }, encoding: { x, y: { field: 'min', type: 'quantitative', title: `validation ${metricLabel(primary)}`, scale: { zero: false } }, y2: { field: 'max' }, color: { ...color, legend: null } } },
-    { mark: { type: 'line', strokeWidth: 1.5 }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color } },
+    { mark: { type: 'area', opacity: 0.15 }, encoding: { x, y: { field: 'min', type: 'quantitative', title: `validation ${metricLabel(primary)}`, scale: { zero: false } }, y2: { field: 'max' }, color } },
+    { mark: { type: 'line', strokeWidth: 1.5 }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color: { ...color, legend: { symbolType: 'stroke', symbolStrokeWidth: 2 } } } },
   ];
   if (bounds.length > 0) {
     layer.push(
