@@ -23,7 +23,7 @@ export async function reportCommand(resultsDir: string, options: ReportOptions):
   });
   const notes = result.examples.flatMap((e) => e.notes).map((n) => `note: ${n}\n`).join('');
   const all = result.claims.summaries.find((s) => s.scope === 'all');
-  return `${notes}${all ? `Claims: ${all.text}.\n` : ''}Wrote ${result.figures.length} figures, ${result.examples.length} example panels and ${result.files.length} files to ${outDir} (open ${resolve(outDir, 'index.html')}).\n`;
+  return `${notes}${all ? `Claims: ${all.text}.\n` : ''}Wrote ${result.figures.length} figure(s), ${result.examples.length} example panel(s) and ${result.files.length} files to ${outDir} (open ${resolve(outDir, 'index.html')}).\n`;
 }
 
 export function registerReport(program: Command): void {
