@@ -4,12 +4,16 @@ import { buildTable } from '../results/aggregate.js';
 import { loadPaperTable, type PaperEntry } from '../results/paper.js';
 import { parseFormat, renderTable, TABLE_FORMATS, type TableFormat } from '../results/render.js';
 import { listRuns } from '../results/store.js';
+import { buildClaims } from '../results/report/claims.js';
+import { renderClaims } from '../results/report/claims-render.js';
 
 export const COMPARE_TARGETS = ['paper'] as const;
 
 export interface TableOptions {
   format?: string;
   compare?: string;
+  /** Print the claims table (verdicts per claim) instead of the cells. */
+  claims?: boolean;
 }
 
 export interface TableOutput {
@@ -26,7 +30,7 @@ export interface TableIo {
   loadPaper?: () => PaperEntry[];
 }
 
-function parseCompare(value: string | undefined): 'paper' | undefined {
+export function parseCompare(value: string | undefined): 'paper' | undefined {
   if (value === undefined) return undefined;
   if ((COMPARE_TARGETS as readonly string[]).includes(value)) return value as 'paper';
   throw new SpsError(`unknown --compare target "${value}": use one of ${COMPARE_TARGETS.join(', ')}.`);
@@ -37,6 +41,7 @@ export function tableCommand(resultsDir: string, options: TableOptions = {}, loa
   const format: TableFormat = parseFormat(options.format ?? 'text');
   const compare = parseCompare(options.compare);
   const runs = listRuns(resultsDir);
+  if (options.claims) return { stdout: renderClaims(buildClaims(runs, compare === 'paper' ? loadPaper() : undefined), format), stderr: '' };
   const table = buildTable(runs, compare === 'paper' ? { paper: loadPaper() } : {});
   if (table.totals.done === 0) {
     const found = runs.length === 0
@@ -60,6 +65,7 @@ export function registerTable(program: Command, io?: Partial<TableIo>): void {
     .argument('<results-dir>', 'results directory (searched at any depth for run folders)')
     .option('--format <format>', `output format: ${TABLE_FORMATS.join(', ')}`, 'text')
     .option('--compare <target>', `also show the published numbers and ours − paper: ${COMPARE_TARGETS.join(', ')}`)
+    .option('--claims', 'print the paper\'s claims with our differences, 95 % Welch intervals and verdicts, as in sps report (formats text and markdown)')
     .action((resultsDir: string, opts: TableOptions) => {
       const result = tableCommand(resultsDir, opts, io?.loadPaper);
       if (result.stderr !== '') err(result.stderr);
