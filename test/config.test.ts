@@ -248,3 +248,27 @@ describe('sps run with a bad config', () => {
     assert.match(r.stderr, /bad\.yaml:7:11: train\.epochs/);
   });
 });
+
+describe('seeds', () => {
+  it('say what is allowed for each kind of wrong value', async () => {
+    const msg = (v: string) => loadError(GOOD, [`seeds=${v}`]);
+    assert.match(await msg('0'), /seeds: 0 is not a count of seeds: give a whole number from 1 to 1000 \(seeds 0\.\.n-1\) or a list such as \[0, 1, 2\]/);
+    assert.match(await msg('-3'), /seeds: -3 is not a count of seeds: give a whole number from 1 to 1000/);
+    assert.match(await msg('"3"'), /seeds: got the string "3": write the number without quotes \(seeds: 3\) or a list such as \[0, 1, 2\]/);
+    assert.match(await msg('[1.5]'), /seeds\[0\]: 1\.5 is not a seed: seeds are whole numbers from 0 to 2147483647/);
+    assert.match(await msg('100000'), /seeds: 100000 is more than 1000 seeds/);
+    assert.match(await msg('[]'), /seeds: the list is empty/);
+    assert.match(await msg('[2, 5, 2]'), /seeds: 2 is listed twice/);
+    assert.match(await msg('true'), /seeds: expected a count from 1 to 1000 or a list of seeds such as \[0, 1, 2\], got true/);
+    assert.match(await loadError(GOOD.replace('seeds: 2', 'seeds: 0')), /^FILE:5:8: seeds: 0 is not a count of seeds/);
+    assert.match(await loadError(GOOD.replace('seeds: 2\n', '')), /seeds: missing: give a count from 1 to 1000 or a list of seeds/);
+  });
+
+  it('accept a count up to 1000 and a list of up to 1000 seeds', async () => {
+    const { experiment } = await loadExperiment(file('s.yaml', GOOD), ['seeds=1000']);
+    assert.equal(experiment.seeds.length, 1000);
+    assert.deepEqual((await loadExperiment(file('s.yaml', GOOD), ['seeds=[0, 2147483647]'])).experiment.seeds, [0, 2147483647]);
+    const many = `[${Array.from({ length: 1001 }, (_, i) => i).join(',')}]`;
+    assert.match(await loadError(GOOD, [`seeds=${many}`]), /seeds: 1001 seeds listed; at most 1000/);
+  });
+});
