@@ -125,11 +125,11 @@ blocks:
 
   it('names the block, line and key of an error', async () => {
     const msg = await loadError(BLOCKS.replace('      sequences: 40', '      sequences: 2'));
-    assert.match(msg, /^FILE:15:18: blocks\[1\]: data\.sequences: /);
+    assert.match(msg, /^FILE:15:18: blocks\[1\] \(toy\): data\.sequences: /);
     const unknown = await loadError(BLOCKS.replace('    train:\n      epochs: 5', '    train:\n      epochz: 5'));
-    assert.match(unknown, /^FILE:\d+:\d+: blocks\[1\]: train\.epochz: unknown key/);
+    assert.match(unknown, /^FILE:\d+:\d+: blocks\[1\] \(toy\): train\.epochz: unknown key/);
     const top = await loadError(BLOCKS.replace('  batch_size: 8', '  batch_size: 0'));
-    assert.match(top, /^FILE:5:15: train\.batch_size: /, 'a top-level key is reported where it is written');
+    assert.match(top, /^FILE:5:15: blocks\[0\] \(toy\): train\.batch_size: /, 'a top-level key is reported where it is written, with the block it failed in');
     assert.match(await loadError('name: x\nblocks: []\n'), /^FILE:2:9: blocks: expected a non-empty list/);
     assert.match(await loadError('name: x\nblocks:\n  - 3\n'), /^FILE:3:5: blocks\[0\]: expected a mapping/);
     assert.match(await loadError('name: x\nblocks:\n  - name: y\n    task: toy\n'), /blocks\[0\]: 'name' and 'blocks' belong at the top level only/);
@@ -246,5 +246,81 @@ describe('sps run with a bad config', () => {
     const r = sps(['run', p, '--dry-run']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /bad\.yaml:7:11: train\.epochs/);
+  });
+});
+
+describe('seeds', () => {
+  it('say what is allowed for each kind of wrong value', async () => {
+    const msg = (v: string) => loadError(GOOD, [`seeds=${v}`]);
+    assert.match(await msg('0'), /seeds: 0 is not a count of seeds: give a whole number from 1 to 1000 \(seeds 0\.\.n-1\) or a list such as \[0, 1, 2\]/);
+    assert.match(await msg('-3'), /seeds: -3 is not a count of seeds: give a whole number from 1 to 1000/);
+    assert.match(await msg('"3"'), /seeds: got the string "3": write the number without quotes \(seeds: 3\) or a list such as \[0, 1, 2\]/);
+    assert.match(await msg('[1.5]'), /seeds\[0\]: 1\.5 is not a seed: seeds are whole numbers from 0 to 2147483647/);
+    assert.match(await msg('100000'), /seeds: 100000 is more than 1000 seeds/);
+    assert.match(await msg('[]'), /seeds: the list is empty/);
+    assert.match(await msg('[2, 5, 2]'), /seeds: 2 is listed twice/);
+    assert.match(await msg('true'), /seeds: expected a count from 1 to 1000 or a list of seeds such as \[0, 1, 2\], got true/);
+    assert.match(await loadError(GOOD.replace('seeds: 2', 'seeds: 0')), /^FILE:5:8: seeds: 0 is not a count of seeds/);
+    assert.match(await loadError(GOOD.replace('seeds: 2\n', '')), /seeds: missing: give a count from 1 to 1000 or a list of seeds/);
+  });
+
+  it('accept a count up to 1000 and a list of up to 1000 seeds', async () => {
+    const { experiment } = await loadExperiment(file('s.yaml', GOOD), ['seeds=1000']);
+    assert.equal(experiment.seeds.length, 1000);
+    assert.deepEqual((await loadExperiment(file('s.yaml', GOOD), ['seeds=[0, 2147483647]'])).experiment.seeds, [0, 2147483647]);
+    const many = `[${Array.from({ length: 1001 }, (_, i) => i).join(',')}]`;
+    assert.match(await loadError(GOOD, [`seeds=${many}`]), /seeds: 1001 seeds listed; at most 1000/);
+  });
+});
+
+describe('experiment files that would exhaust the loader', () => {
+  it('refuse a file over the size limit before parsing it, naming the file', async () => {
+    const big = GOOD + `# ${'x'.repeat(1024)}\n`.repeat(1024);
+    assert.match(await loadError(big), /^FILE: 1\.0 MiB is over the 1 MiB limit for an experiment file/);
+  });
+
+  it('refuse a YAML alias bomb, naming the file', async () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 8; i++) levels.push(`${'abcdefgh'[i]}: &${'abcdefgh'[i]} [${Array(10).fill(`*${'abcdefgh'[i - 1]}`).join(', ')}]`);
+    const msg = await loadError(`${GOOD}data:\n  sequences: 8\nbomb:\n${levels.map((l) => `  ${l}`).join('\n')}\n`);
+    assert.match(msg, /^FILE: too many YAML alias references/);
+    assert.doesNotMatch(msg, /ReferenceError|unexpected/);
+  });
+});
+
+describe('overrides on a file with blocks of different tasks (configs/smoke.yaml)', () => {
+  const SMOKE = join(ROOT, 'configs/smoke.yaml');
+  const smokeError = async (overrides: string[]): Promise<string> => {
+    try {
+      await loadExperiment(SMOKE, overrides);
+    } catch (e) {
+      assert.ok(e instanceof SpsError, `expected SpsError, got ${e}`);
+      return e.message;
+    }
+    assert.fail('expected an error');
+  };
+
+  it('apply to every block whose schema has the key, and only to those', async () => {
+    const loaded = await loadExperiment(SMOKE, ['model.preset=lenet20-50-500', 'model.char_hidden=12', 'data.train_words=50', 'train.epochs=2']);
+    const [ocr, chunking, seg] = loaded.blocks.map((b) => b.experiment);
+    assert.equal(ocr.model.preset, 'lenet20-50-500');
+    assert.equal(ocr.data.train_words, 50);
+    assert.equal(chunking.model.char_hidden, 12);
+    assert.ok(!('preset' in chunking.model) && !('char_hidden' in seg.model) && !('train_words' in chunking.data));
+    assert.deepEqual(loaded.blocks.map((b) => b.experiment.train.epochs), [2, 2, 2]);
+  });
+
+  it('name the override and the block when a block rejects the value', async () => {
+    const msg = await smokeError(['objectives=[ssvm]']);
+    assert.match(msg, /^command-line override 'objectives=\[ssvm\]': blocks\[2\] \(segmentation\): objectives: task 'segmentation' does not support ssvm \(it supports: cross-entropy\)/);
+    assert.doesNotMatch(msg, /smoke\.yaml:\d+/, 'no line of the file is blamed');
+    assert.match(await smokeError(['model.char_hidden=0']), /^command-line override 'model\.char_hidden=0': blocks\[1\] \(chunking\): model\.char_hidden: /);
+  });
+
+  it('are an error only when no block has the key, listing what each block allows', async () => {
+    const msg = await smokeError(['model.nosuch=1']);
+    assert.match(msg, /^command-line override 'model\.nosuch=1': model\.nosuch: no block has this key/);
+    assert.match(msg, /blocks\[0\] \(ocr\) allows: preset, /);
+    assert.match(msg, /blocks\[1\] \(chunking\) allows: char_embedding, char_hidden/);
   });
 });

@@ -45,8 +45,10 @@ async function trySet(tf: typeof tfType, name: string): Promise<boolean> {
   }
 }
 
+const TENSORFLOW_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+
 async function tryTensorflow(tf: typeof tfType, notes: string[]): Promise<boolean> {
-  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+  for (const pkg of TENSORFLOW_PACKAGES) {
     const addon = nativeAddon(pkg);
     if (!addon.path) {
       notes.push(addon.why!);
@@ -105,7 +107,7 @@ export async function selectBackend(choice: BackendChoice): Promise<SelectedBack
 
   if (choice === 'auto' || choice === 'tensorflow') {
     if (await tryTensorflow(tf, notes)) return done('tensorflow', `${choice === 'auto' ? 'auto' : 'requested'}: native TensorFlow`);
-    if (choice === 'tensorflow') throw new SpsError(`backend 'tensorflow' is not available: ${notes.join('; ')}. Use --backend wasm (the default CPU back end) or install @tensorflow/tfjs-node where libtensorflow can be downloaded.`);
+    if (choice === 'tensorflow') throw new SpsError(tensorflowUnavailable(notes));
   }
   if (choice === 'auto' || choice === 'wasm') {
     if (await tryWasm(tf, notes)) return done('wasm', choice === 'auto' ? 'auto: no native TensorFlow, using wasm' : 'requested');
@@ -113,6 +115,22 @@ export async function selectBackend(choice: BackendChoice): Promise<SelectedBack
   }
   if (await trySet(tf, 'cpu')) return done('cpu', choice === 'auto' ? 'auto: neither native TensorFlow nor wasm available, using the pure-JS cpu back end' : 'requested');
   throw new SpsError(`backend 'cpu' did not initialise (${notes.join('; ')})`);
+}
+
+function tensorflowUnavailable(notes: string[]): string {
+  return `backend 'tensorflow' is not available: ${notes.join('; ')}. Use --backend wasm (the default CPU back end) or install @tensorflow/tfjs-node where libtensorflow can be downloaded.`;
+}
+
+/**
+ * Why `choice` cannot be had, found without loading TensorFlow, so that a sweep refuses once before
+ * any cell starts rather than in every cell; undefined when it may be had. Only 'tensorflow' can be
+ * ruled out this way (its native addon is a file); a present addon that fails to load still fails
+ * the cells.
+ */
+export function backendUnavailable(choice: BackendChoice): string | undefined {
+  if (choice !== 'tensorflow') return undefined;
+  const addons = TENSORFLOW_PACKAGES.map(nativeAddon);
+  return addons.some((a) => a.path) ? undefined : tensorflowUnavailable(addons.map((a) => a.why!));
 }
 
 /** $SPS_BACKEND, when set, overrides the config's `backend` key; --backend overrides both. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { SpsError } from '../util/errors.js';
+import { userError } from '../util/errors.js';
 import { registerRun } from './run.js';
 import { registerTable } from './table.js';
 import { registerPrepare } from './prepare.js';
@@ -8,8 +8,25 @@ import { registerLs } from './ls.js';
 import { registerReport } from './report.js';
 import { spsVersion } from '../util/versions.js';
 
+/**
+ * `sps ls | head`: once the reader has what it wants it closes the pipe, and the next write fails
+ * with EPIPE. That is the reader's choice, not an error of sps: stop at once, quietly.
+ */
+function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listeners('error').includes(onStreamError)) continue;
+    stream.on('error', onStreamError);
+  }
+}
+
+function onStreamError(e: NodeJS.ErrnoException): void {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+}
+
 /** Every command module exports `registerX(program)` and throws SpsError for anything the user can fix. */
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedPipe();
   const program = new Command();
   program
     .name('sps')
@@ -27,9 +44,11 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
-    if (e instanceof SpsError) {
-      process.stderr.write(`sps: ${e.message}\n`);
-      return e.exitCode;
+    // A file-system failure that no command turned into a message of its own still names its path.
+    const known = userError(e);
+    if (known) {
+      process.stderr.write(`sps: ${known.message}\n`);
+      return known.exitCode;
     }
     process.stderr.write(`sps: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 70;

@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { expandGrid } from '../config/cells.js';
 import { BACKENDS, type BackendChoice } from '../config/constants.js';
 import { loadExperiment, type LoadedExperiment } from '../config/load.js';
-import { backendFromEnv } from '../backend/select.js';
+import { backendFromEnv, backendUnavailable } from '../backend/select.js';
 import { planCells, runSweep } from '../train/sweep.js';
 import { datasetsDir } from '../util/paths.js';
 import { SpsError } from '../util/errors.js';
@@ -46,6 +47,18 @@ export function blockOutDirs(out: string | undefined, loaded: Pick<LoadedExperim
   return blocks.map((b) => (b.included !== undefined ? resolve(out ?? 'results', ...b.included) : resolve(out ?? join('results', name), b.experiment.task)));
 }
 
+/** The first line of a failure: a worker that crashed reports its whole stack, which run.json keeps. */
+function failureLine(detail = ''): string {
+  const [first, ...rest] = detail.trim().split('\n');
+  return rest.length > 0 ? `${first} …` : first;
+}
+
+/** Where the whole story of a failed cell is: its log, else its run.json, else nowhere on disk. */
+function failureRecord(runDir: string): string {
+  for (const f of ['log.txt', 'run.json']) if (existsSync(join(runDir, f))) return `see ${join(runDir, f)}`;
+  return `(the cell failed before writing anything in ${runDir}; the message above is all there is)`;
+}
+
 export function registerRun(program: Command): void {
   program
     .command('run')
@@ -77,6 +90,12 @@ export function registerRun(program: Command): void {
         process.stdout.write(`\n${planned.length} cells planned in ${where}: ${done} already done, ${planned.length - done} to run${opts.force ? ' (--force: all would be redone)' : ''}\n`);
         return;
       }
+      // A back end that cannot be had would fail every cell the same way: say so once, up front.
+      const toRun = planned.filter((p) => opts.force || p.state !== 'done');
+      for (const choice of new Set(toRun.map((p) => p.config.backend as BackendChoice))) {
+        const why = backendUnavailable(choice);
+        if (why) throw new SpsError(`${why} No cell was started.`);
+      }
       const reporter = makeReporter();
       const outcomes = await runSweep(loaded.blocks.map((b) => b.task), planned, {
         dataDir: datasetsDir(),
@@ -98,7 +117,7 @@ export function registerRun(program: Command): void {
       const finished = planned.flatMap((c) => (c.state === 'done' || outcomes.some((o) => o.cell.id === c.id && o.result === 'done') ? (readRun(c.runDir) ?? []) : []));
       if (finished.length > 0 && opts.table !== false) process.stdout.write(`\n${renderTable(buildTable(finished), 'text')}`);
       for (const o of locked) process.stderr.write(`  running elsewhere: ${o.cell.folder}: ${o.detail} (if that process is gone, delete ${o.cell.runDir}/.lock)\n`);
-      for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${o.detail}\n    see ${o.cell.runDir}/log.txt\n`);
+      for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${failureLine(o.detail)}\n    ${failureRecord(o.cell.runDir)}\n`);
       if (failures.length > 0) throw new SpsError(`${failures.length} cell${failures.length > 1 ? 's' : ''} failed; fix the cause and run the same command again (finished cells are kept)`);
       if (count('interrupted') > 0) throw new SpsError('the sweep was interrupted; run the same command again to finish it', 130);
     });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
@@ -65,33 +65,28 @@ function formatPath(path: PathKey[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('') || '(top level)';
 }
 
+/** How the errors of one block begin: with the override that set the key, or where the key is written. */
+interface Blame {
+  /** `command-line override 'TEXT': ` and, in a file of several blocks, the block. */
+  override(o: Override): string;
+  /** `FILE:LINE:COL: ` and, in a file of several blocks, the block; for an unknown key, where it is written. */
+  file(path: PathKey[], unknownKey?: string): string;
+}
+
+/** The override that set `path` (or a section above it, or a key below it), if any. */
+function overrideAt(overrides: Override[], path: PathKey[]): Override | undefined {
+  return overrides.find((o) => (o.path.length <= path.length ? o.path.every((p, i) => String(path[i]) === p) : path.every((p, i) => String(p) === o.path[i])));
+}
+
 /** One line per problem: `file:line:col: key.path: message`, or the override that set the key. */
-function describeIssues(
-  file: string,
-  doc: Document,
-  lc: LineCounter,
-  overrides: Override[],
-  allowedKeys: (path: PathKey[]) => string[],
-  issues: z.core.$ZodIssue[],
-  prefix: PathKey[] = [],
-  inFile: (path: PathKey[]) => PathKey[] = (p) => p,
-): string {
+function describeIssues(blame: Blame, overrides: Override[], allowedKeys: (path: PathKey[]) => string[], issues: z.core.$ZodIssue[], prefix: PathKey[] = []): string {
   const lines = issues.map((iss) => {
     const path = [...prefix, ...(iss.path as PathKey[])];
     const unknown = iss.code === 'unrecognized_keys' ? iss.keys : undefined;
     const keyPaths = unknown ? unknown.map((k) => formatPath([...path, k])) : [formatPath(path)];
     const message = unknown ? `unknown key${unknown.length > 1 ? 's' : ''} (allowed here: ${allowedKeys(path).join(', ') || 'none'})` : iss.message;
-    const fromOverride = overrides.find((o) => {
-      const target = unknown ? [...path, unknown[0]] : path;
-      return o.path.length <= target.length ? o.path.every((p, i) => String(target[i]) === p) : target.every((p, i) => String(p) === o.path[i]);
-    });
-    if (fromOverride) return `command-line override '${fromOverride.text}': ${keyPaths.join(', ')}: ${message}`;
-    // Where the key is written: in a `blocks` entry or at the top level.
-    const target = unknown ? [...path, unknown[0]] : path;
-    const blockPrefix = inFile(target).slice(0, -target.length || undefined);
-    const pos = locate(doc, lc, [...blockPrefix, ...path], unknown?.[0]);
-    const shown = blockPrefix.length > 0 ? `${formatPath(blockPrefix)}: ` : '';
-    return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${shown}${keyPaths.join(', ')}: ${message}`;
+    const fromOverride = overrideAt(overrides, unknown ? [...path, unknown[0]] : path);
+    return `${fromOverride ? blame.override(fromOverride) : blame.file(path, unknown?.[0])}${keyPaths.join(', ')}: ${message}`;
   });
   return lines.join('\n');
 }
@@ -124,13 +119,67 @@ interface Source {
   doc: Document;
   lc: LineCounter;
   overrideTexts: string[];
+  /** Whether another file includes this one (an override's error then names this file). */
+  included: boolean;
+}
+
+/** Why an override does not reach a block: its path leaves the schema at `path[at]`. */
+interface Miss {
+  /** The block, as errors name it. */
+  block: string;
+  at: number;
+  /** The keys allowed at `path[0..at)`; undefined when that is not a section but a value. */
+  allowed?: string[];
+}
+
+/** What loading a file found out about the command-line overrides, by their index. */
+interface OverrideReach {
+  /** Parsed, for the overrides that applied to at least one block so far. */
+  applied: (Override | undefined)[];
+  /** For each override, the blocks it did not reach, and why. */
+  misses: Miss[][];
+}
+
+function emptyReach(n: number): OverrideReach {
+  return { applied: Array<Override | undefined>(n).fill(undefined), misses: Array.from({ length: n }, () => []) };
+}
+
+function mergeReach(into: OverrideReach, from: OverrideReach): void {
+  from.applied.forEach((o, i) => (into.applied[i] ??= o));
+  from.misses.forEach((m, i) => into.misses[i].push(...m));
+}
+
+/** Where `path` leaves `schemaFor`'s schema (it has `path[0..at)` but not `path[0..at]`). */
+function missOf(block: string, path: string[], schemaFor: (path: string[]) => z.ZodType | undefined): Miss {
+  let at = path.length - 1;
+  while (at > 0 && schemaFor(path.slice(0, at)) === undefined) at--;
+  const parent = schemaFor(path.slice(0, at));
+  return { block, at, allowed: parent instanceof z.ZodObject || parent instanceof z.ZodRecord ? keysOf(parent) : undefined };
+}
+
+/**
+ * An override no block has the key of. Where every block says the same (a file of one block, or of
+ * one task), the message is that block's; otherwise it lists what each block allows there.
+ */
+function unreachedOverride(text: string, path: string[], misses: Miss[]): string {
+  const key = path.join('.');
+  const why = (m: Miss) => (m.allowed ? `allows: ${m.allowed.join(', ') || 'no keys'}` : `'${path.slice(0, m.at).join('.')}' is not a section`);
+  const [first] = misses;
+  if (misses.every((m) => m.at === first.at && why(m) === why(first))) {
+    return first.allowed
+      ? `command-line override '${text}': ${key}: unknown key (allowed here: ${first.allowed.join(', ') || 'none'})`
+      : `command-line override '${text}': '${path.slice(0, first.at).join('.')}' is not a section, so it has no key '${path[first.at]}'`;
+  }
+  return `command-line override '${text}': ${key}: no block has this key (${misses.map((m) => `${m.block} ${why(m)}`).join('; ')})`;
 }
 
 /**
  * Validate one block's tree (for a single-block file, the whole file): the task's own schemas type
- * `data` and `model`. `inFile` maps a key path of the tree to where it is written in the file.
+ * `data` and `model`. `inFile` maps a key path of the tree to where it is written in the file;
+ * `label` names the block in errors ('' in a file of one block). An override applies to the block
+ * only when the block's schema has its key.
  */
-async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (path: PathKey[]) => PathKey[]): Promise<{ block: LoadedBlock; overrides: Override[] }> {
+async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (path: PathKey[]) => PathKey[], label: string): Promise<{ block: LoadedBlock; reach: OverrideReach }> {
   const { file, doc, lc, overrideTexts } = src;
   // The task decides how data.* and model.* are typed, so look it up before parsing overrides.
   const taskOverride = overrideTexts.find((t) => t.trim().startsWith('task='));
@@ -142,22 +191,41 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
     return schemaAt(experimentSchema, path);
   };
   const allowedKeys = (path: PathKey[]): string[] => keysOf(schemaFor(path.map(String)));
-
-  const overrides = overrideTexts.map((t) => parseOverride(t, schemaFor));
-  for (const o of overrides) applyOverride(tree, o);
-
-  const describe = (issues: z.core.$ZodIssue[], prefix: PathKey[] = []) => describeIssues(file, doc, lc, overrides, allowedKeys, issues, prefix, inFile);
-  const where = (path: PathKey[]): string => {
-    const pos = locate(doc, lc, inFile(path));
-    return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}`;
+  const named = label || (typeof taskName === 'string' ? `(${taskName})` : '');
+  const overrideName = [src.included ? file : '', label].filter(Boolean).join(' ');
+  const blame: Blame = {
+    override: (o) => `command-line override '${o.text}': ${overrideName ? `${overrideName}: ` : ''}`,
+    file: (path, unknownKey) => {
+      const pos = locate(doc, lc, inFile(unknownKey === undefined ? path : [...path, unknownKey]).slice(0, unknownKey === undefined ? undefined : -1), unknownKey);
+      return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${label ? `${label}: ` : ''}`;
+    },
   };
+
+  const reach = emptyReach(overrideTexts.length);
+  const overrides: Override[] = [];
+  overrideTexts.forEach((t, i) => {
+    const o = parseOverride(t, schemaFor);
+    if (schemaFor(o.path) === undefined) {
+      reach.misses[i].push(missOf(src.included ? `${file}${named ? ` ${named}` : ''}` : named || file, o.path, schemaFor));
+      return;
+    }
+    applyOverride(tree, o);
+    overrides.push(o);
+    reach.applied[i] = o;
+  });
+
+  const describe = (issues: z.core.$ZodIssue[], prefix: PathKey[] = []) => describeIssues(blame, overrides, allowedKeys, issues, prefix);
   const parsed = experimentSchema.safeParse(tree);
   if (!parsed.success) throw new SpsError(describe(parsed.error.issues));
   const experiment = parsed.data;
 
+  const blameKey = (path: PathKey[]): string => {
+    const o = overrideAt(overrides, path);
+    return o ? blame.override(o) : blame.file(path);
+  };
   if (!task) {
     const known = (await allTasks()).map((t) => t.name);
-    throw new SpsError(`${taskOverride ? `command-line override '${taskOverride}'` : where(['task'])}: task: unknown task '${experiment.task}' (known tasks: ${known.length ? known.join(', ') : 'none registered'})`);
+    throw new SpsError(`${blameKey(['task'])}task: unknown task '${experiment.task}' (known tasks: ${known.length ? known.join(', ') : 'none registered'})`);
   }
   const data = task.dataSchema.safeParse(experiment.data);
   if (!data.success) throw new SpsError(describe(data.error.issues, ['data']));
@@ -167,14 +235,13 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
   experiment.model = model.data;
 
   for (const problem of task.checkConfig?.(experiment) ?? []) {
-    const fromOverride = overrides.find((o) => o.path.join('.') === problem.path.join('.'));
-    throw new SpsError(`${fromOverride ? `command-line override '${fromOverride.text}'` : where(problem.path)}: ${problem.path.join('.')}: ${problem.message}`);
+    throw new SpsError(`${blameKey(problem.path)}${problem.path.join('.')}: ${problem.message}`);
   }
   const unsupported = experiment.objectives.filter((o) => !task.objectives.includes(o));
   if (unsupported.length > 0) {
-    throw new SpsError(`${where(['objectives'])}: objectives: task '${task.name}' does not support ${unsupported.join(', ')} (it supports: ${task.objectives.join(', ')})`);
+    throw new SpsError(`${blameKey(['objectives'])}objectives: task '${task.name}' does not support ${unsupported.join(', ')} (it supports: ${task.objectives.join(', ')})`);
   }
-  return { block: { experiment, task }, overrides };
+  return { block: { experiment, task }, reach };
 }
 
 /**
@@ -183,21 +250,51 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
  * the key path, and for file errors the line and column.
  *
  * A file may hold several tasks as a list `blocks:`; each entry is laid over the file's other
- * top-level keys (mappings merge, lists are replaced), and command-line overrides apply to every
- * block.
+ * top-level keys (mappings merge, lists are replaced). A command-line override applies to every
+ * block whose schema has its key (`model.preset` only to OCR blocks), and is an error only when no
+ * block has it.
  */
 export async function loadExperiment(file: string, overrideTexts: string[] = []): Promise<LoadedExperiment> {
-  return loadFile(file, overrideTexts, []);
+  const { loaded, reach } = await loadFile(file, overrideTexts, []);
+  const unreached = reach.applied.findIndex((o) => o === undefined);
+  if (unreached >= 0) {
+    const text = overrideTexts[unreached];
+    throw new SpsError(unreachedOverride(text, parseOverride(text, () => undefined).path, reach.misses[unreached]));
+  }
+  return { ...loaded, overrides: reach.applied.filter((o) => o !== undefined) };
 }
 
-async function loadFile(file: string, overrideTexts: string[], including: string[]): Promise<LoadedExperiment> {
-  let text: string;
+/** Experiment files are a few kB of settings; past this size one is refused before it is parsed. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    const { size } = statSync(file);
+    if (size > MAX_CONFIG_BYTES) {
+      throw new SpsError(`${file}: ${(size / 2 ** 20).toFixed(1)} MiB is over the ${MAX_CONFIG_BYTES / 2 ** 20} MiB limit for an experiment file; an experiment file holds settings (a few kB), so check that this is the file you meant`);
+    }
+    return readFileSync(file, 'utf8');
   } catch (e) {
+    if (e instanceof SpsError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new SpsError(`${file}: cannot read the experiment file (${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message})`);
   }
+}
+
+/** The file's YAML as plain data; a file whose aliases expand without end (an alias bomb) is refused. */
+function toData(file: string, doc: Document): unknown {
+  try {
+    return doc.toJS();
+  } catch (e) {
+    if (e instanceof ReferenceError && /alias/i.test(e.message)) {
+      throw new SpsError(`${file}: too many YAML alias references (*name): the file's aliases expand past the YAML reader's limit, as an alias bomb does; write the values out instead`);
+    }
+    throw new SpsError(`${file}: cannot read the YAML: ${(e as Error).message}`);
+  }
+}
+
+async function loadFile(file: string, overrideTexts: string[], including: string[]): Promise<{ loaded: Omit<LoadedExperiment, 'overrides'>; reach: OverrideReach }> {
+  const text = readConfigText(file);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -207,14 +304,14 @@ async function loadFile(file: string, overrideTexts: string[], including: string
     });
     throw new SpsError(msgs.join('\n'));
   }
-  const raw = doc.toJS() as unknown;
+  const raw = toData(file, doc);
   if (!isMapping(raw)) {
     throw new SpsError(`${file}: expected a mapping of keys (name, task, objectives, modes, seeds, ...) at the top level`);
   }
-  const src: Source = { file, doc, lc, overrideTexts };
+  const src: Source = { file, doc, lc, overrideTexts, included: including.length > 0 };
   if (!('blocks' in raw)) {
-    const { block, overrides } = await loadBlock(src, raw, (p) => p);
-    return { file, name: block.experiment.name, blocks: [block], experiment: block.experiment, task: block.task, overrides };
+    const { block, reach } = await loadBlock(src, raw, (p) => p, '');
+    return { loaded: { file, name: block.experiment.name, blocks: [block], experiment: block.experiment, task: block.task }, reach };
   }
   const { blocks, ...common } = raw;
   const at = (path: PathKey[]): string => {
@@ -223,18 +320,22 @@ async function loadFile(file: string, overrideTexts: string[], including: string
   };
   if (!Array.isArray(blocks) || blocks.length === 0) throw new SpsError(`${at(['blocks'])}: blocks: expected a non-empty list of mappings (task, objectives, modes, ...), one per task`);
   const loaded: LoadedBlock[] = [];
-  let overrides: Override[] = [];
+  const reach = emptyReach(overrideTexts.length);
   for (let i = 0; i < blocks.length; i++) {
     const b: unknown = blocks[i];
     if (!isMapping(b)) throw new SpsError(`${at(['blocks', i])}: blocks[${i}]: expected a mapping (task, objectives, modes, ...)`);
     if ('include' in b) {
-      loaded.push(...(await includeBlock(file, b, ['blocks', i], at, overrideTexts, including)));
+      const inc = await includeBlock(file, b, ['blocks', i], at, overrideTexts, including);
+      loaded.push(...inc.blocks);
+      mergeReach(reach, inc.reach);
       continue;
     }
     if ('name' in b || 'blocks' in b) throw new SpsError(`${at(['blocks', i])}: blocks[${i}]: 'name' and 'blocks' belong at the top level only`);
-    const r = await loadBlock(src, deepMerge(common, b), (p) => (has(b, p) ? ['blocks', i, ...p] : p));
+    const tree = deepMerge(common, b);
+    const label = `blocks[${i}]${typeof tree.task === 'string' ? ` (${tree.task})` : ''}`;
+    const r = await loadBlock(src, tree, (p) => (has(b, p) ? ['blocks', i, ...p] : p), label);
     loaded.push(r.block);
-    overrides = r.overrides;
+    mergeReach(reach, r.reach);
   }
   // A block of the file's own has had `name` validated with it; otherwise check it here.
   const own = loaded.find((b) => b.included === undefined);
@@ -247,7 +348,7 @@ async function loadFile(file: string, overrideTexts: string[], including: string
     if (!parsed.success) throw new SpsError(`${at(common.name === undefined ? [] : ['name'])}: name: ${common.name === undefined ? 'missing (the experiment needs a name)' : parsed.error.issues[0].message}`);
     name = parsed.data;
   }
-  return { file, name, blocks: loaded, experiment: loaded[0].experiment, task: loaded[0].task, overrides };
+  return { loaded: { file, name, blocks: loaded, experiment: loaded[0].experiment, task: loaded[0].task }, reach };
 }
 
 /**
@@ -263,7 +364,7 @@ async function includeBlock(
   at: (path: PathKey[]) => string,
   overrideTexts: string[],
   including: string[],
-): Promise<LoadedBlock[]> {
+): Promise<{ blocks: LoadedBlock[]; reach: OverrideReach }> {
   const label = `blocks[${path[1]}]`;
   const others = Object.keys(b).filter((k) => k !== 'include');
   if (others.length > 0) throw new SpsError(`${at([...path, others[0]])}: ${label}: an include block holds only 'include' (found: ${others.join(', ')}); change the included file instead`);
@@ -271,7 +372,7 @@ async function includeBlock(
   const target = resolve(dirname(file), b.include);
   const chain = [...including, resolve(file)];
   if (chain.includes(target)) throw new SpsError(`${at([...path, 'include'])}: ${label}.include: ${b.include} includes itself (${[...chain, target].join(' → ')})`);
-  const inc = await loadFile(target, overrideTexts, chain);
+  const { loaded: inc, reach } = await loadFile(target, overrideTexts, chain);
   const single = inc.blocks.length === 1;
-  return inc.blocks.map((x) => ({ ...x, included: x.included ?? (single ? [inc.name] : [inc.name, x.experiment.task]) }));
+  return { blocks: inc.blocks.map((x) => ({ ...x, included: x.included ?? (single ? [inc.name] : [inc.name, x.experiment.task]) })), reach };
 }

@@ -75,6 +75,10 @@ export interface TrainerOptions {
 export interface TrainResult<B> {
   /** The potentials to predict with. */
   transform: PotentialTransform<B>;
+  /**
+   * The α the mode trained and predicts with: online, the last grid choice; offline and
+   * offline-reg, `scaling.alpha`; stage and joint scale nothing, so 1.
+   */
   alpha: number;
 }
 
@@ -249,7 +253,7 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
             raws.forEach(disposePotentials);
           }
         }
-        if (mode === 'online' || mode === 'offline' || mode === 'offline-reg') record.alpha = mode === 'online' ? alpha : scaling.alpha;
+        if (mode === 'online' || mode === 'offline' || mode === 'offline-reg') record.alpha = usedAlpha(mode, scaling, alpha);
         record.metrics = data.validate(transform);
         record.extra = normLog(problem, data.selection);
       }
@@ -258,7 +262,13 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
     }
     optimizer.dispose();
   }
-  return { transform, alpha };
+  return { transform, alpha: usedAlpha(mode, scaling, alpha) };
+}
+
+/** The α of `TrainResult`: `online` is the α the grid search settled on. */
+function usedAlpha(mode: Mode, scaling: ScalingConfig, online: number): number {
+  if (mode === 'online') return online;
+  return mode === 'offline' || mode === 'offline-reg' ? scaling.alpha : 1;
 }
 
 /**

@@ -3,6 +3,7 @@
  * One cell per process keeps cells isolated (memory, back-end state) and lets the wasm back end use
  * one core per process.
  */
+import { userError } from '../util/errors.js';
 import { executeJob, type Job, type WorkerEvent } from './execute.js';
 
 const send = (e: WorkerEvent): void => {
@@ -24,7 +25,10 @@ process.once('message', (job: Job) => {
       else process.exit(code);
     },
     (e: unknown) => {
-      process.stderr.write(`sps worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      // This line is all the sweep can report when the cell failed before its log existed: keep it
+      // to one line for errors a user can act on (a full or read-only disk), the stack for the rest.
+      const known = userError(e);
+      process.stderr.write(`sps worker: ${known ? known.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
       process.exit(70);
     },
   );

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
+import { FsError } from './errors.js';
 
 /** Name of a temporary sibling of `path`; `isTempName` recognises it so scanners can skip it. */
 export function tempSibling(path: string): string {
@@ -24,7 +25,7 @@ function fsyncDir(dir: string): void {
  * complete new one, never a prefix: write a temp file in the same directory, fsync, then rename.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
+  ensureDir(dirname(path));
   const tmp = tempSibling(path);
   try {
     const fd = openSync(tmp, 'w');
@@ -39,9 +40,19 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
-    throw e;
+    // Named by the file meant, not the temp file: a failed writeSync (ENOSPC) carries no path at all.
+    throw new FsError(path, 'write', e);
   }
   fsyncDir(dirname(path));
+}
+
+/** mkdir -p, failing with an FsError that names the directory and says why. */
+export function ensureDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new FsError(dir, 'create the directory', e);
+  }
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {
