@@ -5,6 +5,8 @@ import { registerRun } from './run.js';
 import { registerTable } from './table.js';
 import { registerPrepare } from './prepare.js';
 import { registerLs } from './ls.js';
+import { registerRunCell } from './run-cell.js';
+import { registerStatus } from './status.js';
 import { spsVersion } from '../util/versions.js';
 
 /** Every command module exports `registerX(program)` and throws SpsError for anything the user can fix. */
@@ -20,6 +22,8 @@ export async function main(argv: string[]): Promise<number> {
   registerTable(program);
   registerPrepare(program);
   registerLs(program);
+  registerRunCell(program);
+  registerStatus(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
