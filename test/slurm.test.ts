@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,11 +21,14 @@ interface Cluster {
 
 /** Start a cluster in a temp folder for this test; it is stopped when the test ends. */
 function startCluster(t: TestContext): Cluster {
-  const dir = tempDir('sps-slurm-');
-  const up = spawnSync('bash', [SCRIPT, 'start', dir], { encoding: 'utf8', timeout: 600_000 });
+  // Not tempDir(): its removal could run before the stop below, leaving the daemons running.
+  const dir = mkdtempSync(join(tmpdir(), 'sps-slurm-'));
   t.after(() => {
-    spawnSync('bash', [SCRIPT, 'stop', dir], { encoding: 'utf8', timeout: 60_000 });
+    const down = spawnSync('bash', [SCRIPT, 'stop', dir], { encoding: 'utf8', timeout: 60_000 });
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(down.status, 0, `scripts/slurm-local.sh stop ${dir}:\n${down.stderr}`);
   });
+  const up = spawnSync('bash', [SCRIPT, 'start', dir], { encoding: 'utf8', timeout: 600_000 });
   assert.equal(up.status, 0, `the local Slurm cluster did not start (scripts/slurm-local.sh start ${dir}):\n${up.stdout}\n${up.stderr}`);
   const env = { SLURM_CONF: join(dir, 'slurm.conf') };
   return {
