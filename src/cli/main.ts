@@ -6,6 +6,8 @@ import { registerTable } from './table.js';
 import { registerPrepare } from './prepare.js';
 import { registerLs } from './ls.js';
 import { registerReport } from './report.js';
+import { registerRunCell } from './run-cell.js';
+import { registerStatus } from './status.js';
 import { spsVersion } from '../util/versions.js';
 
 /**
@@ -39,6 +41,8 @@ export async function main(argv: string[]): Promise<number> {
   registerPrepare(program);
   registerLs(program);
   registerReport(program);
+  registerRunCell(program);
+  registerStatus(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

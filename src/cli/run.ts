@@ -6,7 +6,9 @@ import { expandGrid } from '../config/cells.js';
 import { BACKENDS, type BackendChoice } from '../config/constants.js';
 import { loadExperiment, type LoadedExperiment } from '../config/load.js';
 import { backendFromEnv, backendUnavailable } from '../backend/select.js';
-import { planCells, runSweep } from '../train/sweep.js';
+import { planCells } from '../train/sweep.js';
+import { LAUNCHERS, loadLauncher, type LauncherName } from '../train/launchers/index.js';
+import { parseLauncherSection, type SlurmSettings } from '../train/launchers/settings.js';
 import { datasetsDir } from '../util/paths.js';
 import { SpsError } from '../util/errors.js';
 import { makeReporter } from './progress.js';
@@ -33,6 +35,20 @@ interface RunOptions {
   dataFrom?: string;
   /** false with --no-prepare. */
   prepare?: boolean;
+  launcher?: LauncherName;
+  partition?: string;
+  time?: string;
+  cpusPerTask?: number;
+  mem?: string;
+  arrayThrottle?: number;
+  sbatchArg?: string[];
+  setup?: string;
+}
+
+/** Slurm settings: the config's `launcher:` section, each overridden by its command-line option. */
+function slurmSettings(section: SlurmSettings, o: RunOptions): SlurmSettings {
+  const cli: SlurmSettings = { partition: o.partition, time: o.time, cpus_per_task: o.cpusPerTask, mem: o.mem, throttle: o.arrayThrottle, sbatch_args: o.sbatchArg, setup: o.setup };
+  return { ...section, ...Object.fromEntries(Object.entries(cli).filter(([, v]) => v !== undefined)) };
 }
 
 /**
@@ -74,7 +90,15 @@ export function registerRun(program: Command): void {
     .option('--no-prepare', 'never download or import data: a missing data set is an error')
     .option('--no-table', 'do not print the table of the planned cells at the end')
     .addOption(new Option('--backend <name>', 'tfjs back end (overrides SPS_BACKEND and the config)').choices([...BACKENDS]))
-    .addHelpText('after', '\nExamples:\n  sps run configs/smoke.yaml --dry-run\n  sps run configs/ocr.yaml train.epochs=3 seeds=[0,1] --jobs 2\n')
+    .addOption(new Option('--launcher <name>', 'where cells run: local processes, or a Slurm job array (default: the config\'s launcher.type, else local)').choices([...LAUNCHERS]))
+    .option('--partition <name>', 'slurm: partition (launcher.partition)')
+    .option('--time <limit>', 'slurm: time limit per cell, e.g. 2:00:00 (launcher.time)')
+    .option('--cpus-per-task <n>', 'slurm: CPUs per cell (launcher.cpus_per_task)', positiveInt)
+    .option('--mem <size>', 'slurm: memory per cell, e.g. 4G (launcher.mem)')
+    .option('--array-throttle <m>', 'slurm: at most M cells at once, the %M of --array (launcher.throttle)', positiveInt)
+    .option('--sbatch-arg <arg>', 'slurm: an extra sbatch argument, repeatable (launcher.sbatch_args)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--setup <line>', 'slurm: a shell line run before each cell, e.g. "module load nodejs" (launcher.setup)')
+    .addHelpText('after', '\nExamples:\n  sps run configs/smoke.yaml --dry-run\n  sps run configs/ocr.yaml train.epochs=3 seeds=[0,1] --jobs 2\n  sps run configs/paper.yaml --launcher slurm --partition cpu --time 4:00:00 --dry-run\n')
     .action(async (configFile: string, overrides: string[], opts: RunOptions) => {
       const loaded = await loadExperiment(configFile, overrides);
       const backend = opts.backend ?? backendFromEnv();
@@ -83,8 +107,10 @@ export function registerRun(program: Command): void {
       // Blocks may overlap (the same cell listed twice): each run id runs once.
       const planned = all.filter((c, i) => all.findIndex((d) => d.id === c.id) === i);
       const where = [...new Set(outDirs)].join(', ');
+      const section = parseLauncherSection(loaded.launcher, configFile);
+      const launcherName = opts.launcher ?? section.type ?? 'local';
 
-      if (opts.dryRun) {
+      if (opts.dryRun && launcherName === 'local') {
         process.stdout.write(renderPlan(planned));
         const done = planned.filter((p) => p.state === 'done').length;
         process.stdout.write(`\n${planned.length} cells planned in ${where}: ${done} already done, ${planned.length - done} to run${opts.force ? ' (--force: all would be redone)' : ''}\n`);
@@ -92,21 +118,31 @@ export function registerRun(program: Command): void {
       }
       // A back end that cannot be had would fail every cell the same way: say so once, up front.
       const toRun = planned.filter((p) => opts.force || p.state !== 'done');
-      for (const choice of new Set(toRun.map((p) => p.config.backend as BackendChoice))) {
+      for (const choice of opts.dryRun ? [] : new Set(toRun.map((p) => p.config.backend as BackendChoice))) {
         const why = backendUnavailable(choice);
         if (why) throw new SpsError(`${why} No cell was started.`);
       }
-      const reporter = makeReporter();
-      const outcomes = await runSweep(loaded.blocks.map((b) => b.task), planned, {
-        dataDir: datasetsDir(),
-        jobs: opts.jobs,
-        force: !!opts.force,
-        failFast: !!opts.failFast,
-        configFile: resolve(configFile),
-        command: ['sps', ...process.argv.slice(2)].join(' '),
-        reporter,
-        data: { from: opts.dataFrom ?? (process.env.SPS_DATA_FROM || undefined), prepare: opts.prepare !== false },
+      const launcher = await loadLauncher(launcherName);
+      const result = await launcher.launch({
+        experiment: loaded.name,
+        tasks: loaded.blocks.map((b) => b.task),
+        planned,
+        outDirs,
+        sweep: {
+          dataDir: datasetsDir(),
+          jobs: opts.jobs,
+          force: !!opts.force,
+          failFast: !!opts.failFast,
+          configFile: resolve(configFile),
+          command: ['sps', ...process.argv.slice(2)].join(' '),
+          data: { from: opts.dataFrom ?? (process.env.SPS_DATA_FROM || undefined), prepare: opts.prepare !== false },
+        },
+        makeReporter,
+        dryRun: !!opts.dryRun,
+        slurm: slurmSettings(section, opts),
       });
+      if (result.kind === 'submitted') return;
+      const outcomes = result.outcomes;
       const count = (r: string) => outcomes.filter((o) => o.result === r).length;
       const failures = outcomes.filter((o) => o.result === 'failed');
       const locked = outcomes.filter((o) => o.result === 'locked');

@@ -28,6 +28,8 @@ export interface LoadedExperiment {
   experiment: Experiment;
   task: TaskDefinition;
   overrides: Override[];
+  /** The file's top-level `launcher:` section, unvalidated (train/launchers/settings.ts checks it). */
+  launcher?: unknown;
 }
 
 type PathKey = string | number;
@@ -309,9 +311,12 @@ async function loadFile(file: string, overrideTexts: string[], including: string
     throw new SpsError(`${file}: expected a mapping of keys (name, task, objectives, modes, seeds, ...) at the top level`);
   }
   const src: Source = { file, doc, lc, overrideTexts, included: including.length > 0 };
+  // How to launch is not part of any cell (nor of its run id).
+  const launcher: unknown = raw.launcher;
+  delete raw.launcher;
   if (!('blocks' in raw)) {
     const { block, reach } = await loadBlock(src, raw, (p) => p, '');
-    return { loaded: { file, name: block.experiment.name, blocks: [block], experiment: block.experiment, task: block.task }, reach };
+    return { loaded: { file, name: block.experiment.name, blocks: [block], experiment: block.experiment, task: block.task, launcher }, reach };
   }
   const { blocks, ...common } = raw;
   const at = (path: PathKey[]): string => {
@@ -348,7 +353,7 @@ async function loadFile(file: string, overrideTexts: string[], including: string
     if (!parsed.success) throw new SpsError(`${at(common.name === undefined ? [] : ['name'])}: name: ${common.name === undefined ? 'missing (the experiment needs a name)' : parsed.error.issues[0].message}`);
     name = parsed.data;
   }
-  return { loaded: { file, name, blocks: loaded, experiment: loaded[0].experiment, task: loaded[0].task }, reach };
+  return { loaded: { file, name, blocks: loaded, experiment: loaded[0].experiment, task: loaded[0].task, launcher }, reach };
 }
 
 /**

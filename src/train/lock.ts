@@ -1,10 +1,13 @@
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { currentSlurmJob, slurmJobEnded } from './launchers/slurm-queue.js';
 
 interface LockOwner {
   pid: number;
   host: string;
   since: string;
+  /** Under Slurm: the job (`ARRAYJOB_TASK` for an array task) whose process holds the lock. */
+  slurm_job?: string;
 }
 
 export type LockResult = { ok: true; release: () => void } | { ok: false; owner: LockOwner };
@@ -37,17 +40,34 @@ export function lockHolder(path: string): LockOwner | undefined {
   const owner = readOwner(path);
   if (!owner) return undefined;
   if (owner.host === hostname() && !alive(owner.pid)) return undefined;
+  if (slurmLockEnded(owner)) return undefined;
   return owner;
+}
+
+/**
+ * A lock taken inside a Slurm job is stale once Slurm says that job ended (cancelled, timed out, its
+ * node failed), whichever host it ran on. Without a job id, another host's lock is never judged.
+ */
+function slurmLockEnded(owner: LockOwner): boolean {
+  return owner.slurm_job !== undefined && slurmJobEnded(owner.slurm_job) === true;
+}
+
+/** How to tell the user who holds a lock (and, for a lock nobody can judge stale, how to clear it). */
+export function describeOwner(owner: LockOwner, lockPath: string): string {
+  const who = `pid ${owner.pid} on ${owner.host}${owner.slurm_job ? ` (Slurm job ${owner.slurm_job})` : ''} since ${owner.since}`;
+  if (owner.slurm_job || owner.host === hostname()) return who;
+  return `${who}; sps cannot see processes on ${owner.host}: if that run is gone, delete ${lockPath}`;
 }
 
 /**
  * An exclusive lock on one run folder: the file is created with O_EXCL and names its owner's pid and
  * host. A lock left by a killed process on this host is stale the moment its pid is gone, so a sweep
  * restarted right after a SIGKILL picks its cells up at once (mtime-based lock libraries would make it
- * wait out a timeout). Locks of other hosts are never broken.
+ * wait out a timeout). Locks of other hosts are broken only when they name a Slurm job that ended.
  */
 export function acquireLock(path: string): LockResult {
-  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  const slurmJob = currentSlurmJob();
+  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), ...(slurmJob ? { slurm_job: slurmJob } : {}) };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(path, 'wx');
@@ -87,7 +107,7 @@ export function acquireLock(path: string): LockResult {
       continue; // someone else moved it first
     }
     const moved = readOwner(aside);
-    if (moved && moved.host === me.host && alive(moved.pid)) {
+    if (moved && ((moved.host === me.host && alive(moved.pid)) || (moved.slurm_job !== undefined && !slurmLockEnded(moved)))) {
       // Between our check and the rename another process took the lock afresh: hand it back.
       renameSync(aside, path);
       return { ok: false, owner: moved };

@@ -1,14 +1,15 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Cell } from '../config/cells.js';
-import { ensurePrepared, type EnsureOptions } from '../data/prepare.js';
-import { isDone, runFolderName, RUN_FILES, SWEEP_FILE } from '../results/store.js';
-import type { RunRecord, SweepRecord } from '../results/types.js';
-import { readJsonIfExists, writeJsonAtomic } from '../util/fsx.js';
+import type { EnsureOptions } from '../data/prepare.js';
+import { isDone, runFolderName, RUN_FILES } from '../results/store.js';
+import type { RunRecord } from '../results/types.js';
+import { readJsonIfExists } from '../util/fsx.js';
+import { crashDetail, forkCell, recordCrash } from './cell-process.js';
 import type { Job, WorkerEvent } from './execute.js';
 import { lockHolder } from './lock.js';
+import { plannedJobs, prepareCellData, writeSweepFiles } from './plan.js';
 import type { TaskDefinition } from './task.js';
 
 export type CellState = 'done' | 'failed' | 'running' | 'pending';
@@ -29,14 +30,6 @@ export function cellState(runDir: string): { state: CellState; interrupted: bool
   const run = readJsonIfExists<RunRecord>(join(runDir, RUN_FILES.run));
   if (run?.status === 'failed') return { state: 'failed', interrupted: false };
   return { state: 'pending', interrupted: run !== undefined };
-}
-
-function recordCrash(runDir: string, message: string): void {
-  const path = join(runDir, RUN_FILES.run);
-  const run = readJsonIfExists<RunRecord>(path);
-  if (run?.status !== 'running' || lockHolder(join(runDir, RUN_FILES.lock))) return;
-  const ended = new Date();
-  writeJsonAtomic(path, { ...run, status: 'failed', ended_at: ended.toISOString(), duration_s: (ended.getTime() - Date.parse(run.started_at)) / 1000, error: { message } });
 }
 
 export function planCells(cells: Cell[], outDir: string): PlannedCell[] {
@@ -75,29 +68,12 @@ export interface SweepReporter {
   stop(): void;
 }
 
-function workerEntry(): string {
-  // Under tsx the sources run directly; from dist/ the compiled worker is next to this file.
-  const self = fileURLToPath(import.meta.url);
-  return self.endsWith('.ts') ? self.replace(/sweep\.ts$/, 'worker.ts') : self.replace(/sweep\.js$/, 'worker.js');
-}
-
 /**
  * Run every unfinished cell, `jobs` at a time, each in its own process. Failures are recorded and the
  * sweep goes on (unless failFast); cells locked by another `sps run` are left to it.
  */
 export async function runSweep(tasks: readonly TaskDefinition[], planned: PlannedCell[], opts: SweepOptions): Promise<CellOutcome[]> {
-  // One sweep.json per results folder, listing the cells planned there.
-  const created = new Date().toISOString();
-  for (const dir of new Set(planned.map((p) => dirname(p.runDir)))) {
-    const here = planned.filter((p) => dirname(p.runDir) === dir);
-    const sweep: SweepRecord = {
-      experiment: here[0].config.experiment,
-      config_file: opts.configFile,
-      created_at: created,
-      cells: here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed })),
-    };
-    writeJsonAtomic(join(dir, SWEEP_FILE), sweep);
-  }
+  writeSweepFiles(planned, opts.configFile);
 
   const outcomes: CellOutcome[] = [];
   const queue: PlannedCell[] = [];
@@ -105,19 +81,9 @@ export async function runSweep(tasks: readonly TaskDefinition[], planned: Planne
     if (p.state === 'done' && !opts.force) outcomes.push({ cell: p, result: 'skipped', detail: 'already done' });
     else queue.push(p);
   }
-  const taskOf = (name: string): TaskDefinition => {
-    const t = tasks.find((x) => x.name === name);
-    if (!t) throw new Error(`runSweep: no task definition for '${name}'`);
-    return t;
-  };
-  const datasets = [...new Set(queue.flatMap((p) => taskOf(p.config.task).datasets(p.config)))];
-  const dataHashes = datasets.length > 0 ? await ensurePrepared(datasets, { log: (l) => opts.reporter.note(l), dataDir: opts.dataDir, ...opts.data }) : {};
-
-  const seedsPerGroup = new Map<string, number>();
-  for (const p of planned) {
-    const k = `${p.config.task}/${p.config.objective}/${p.config.mode}`;
-    seedsPerGroup.set(k, (seedsPerGroup.get(k) ?? 0) + 1);
-  }
+  const dataHashes = await prepareCellData(tasks, queue, opts.dataDir, (l) => opts.reporter.note(l), opts.data);
+  const jobs = plannedJobs(planned, { dataDir: opts.dataDir, force: opts.force, command: opts.command, dataHashes, tasks });
+  const jobOf = new Map(planned.map((p, i) => [p, jobs[i]]));
 
   opts.reporter.start(planned.length, queue.length);
   const running = new Map<string, ChildProcess>();
@@ -132,37 +98,22 @@ export async function runSweep(tasks: readonly TaskDefinition[], planned: Planne
 
   const runOne = (p: PlannedCell): Promise<CellOutcome> =>
     new Promise((resolve) => {
-      const job: Job = {
-        id: p.id,
-        cell: p.config,
-        runDir: p.runDir,
-        dataDir: opts.dataDir,
-        force: opts.force,
-        plannedSeeds: seedsPerGroup.get(`${p.config.task}/${p.config.objective}/${p.config.mode}`) ?? 1,
-        command: opts.command,
-        datasets: Object.fromEntries(taskOf(p.config.task).datasets(p.config).map((d) => [d, dataHashes[d]])),
-      };
-      const child = fork(workerEntry(), [], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], execArgv: process.execArgv });
-      running.set(p.id, child);
-      let outcome: CellOutcome | undefined;
-      let stderr = '';
-      child.stderr?.on('data', (d: Buffer) => {
-        stderr = (stderr + d.toString()).slice(-4000);
-      });
-      child.on('message', (e: WorkerEvent) => {
+      const job = jobOf.get(p) as Job;
+      const { child, exited } = forkCell(job, (e) => {
         opts.reporter.event(p, e);
         if (e.type === 'done') outcome = { cell: p, result: 'done', seconds: e.seconds };
         else if (e.type === 'failed') outcome = { cell: p, result: 'failed', detail: e.error };
         else if (e.type === 'locked') outcome = { cell: p, result: 'locked', detail: `locked by ${e.owner}` };
         else if (e.type === 'skipped') outcome = { cell: p, result: 'skipped', detail: 'already done' };
       });
-      child.once('spawn', () => child.send(job));
-      child.on('exit', (code, signal) => {
+      running.set(p.id, child);
+      let outcome: CellOutcome | undefined;
+      void exited.then((exit) => {
         running.delete(p.id);
         if (!outcome && !stopping) {
           // The worker died without reporting (out of memory, a native crash): record that in run.json
           // so the folder tells the same story as the summary. The next sweep retries the cell.
-          const detail = `worker exited with ${signal ?? `code ${code}`}${stderr ? `: ${stderr.trim()}` : ''}`;
+          const detail = crashDetail(exit);
           recordCrash(p.runDir, detail);
           outcome = { cell: p, result: 'failed', detail };
         }

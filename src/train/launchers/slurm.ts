@@ -1,0 +1,158 @@
+/**
+ * The Slurm launcher: writes the plan and one sbatch script into the results folder and submits the
+ * cells that are not done as one job array; each array task runs `sps run-cell PLAN --index N` on the
+ * shared file system. Resubmitting after failures submits only what is still missing.
+ */
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SpsError } from '../../util/errors.js';
+import { writeFileAtomic } from '../../util/fsx.js';
+import { plannedJobs, prepareCellData, RUN_CELL_EXIT, writePlanFile, writeSweepFiles } from '../plan.js';
+import type { Launcher, LaunchRequest } from './index.js';
+import type { SlurmSettings } from './settings.js';
+
+
+export const SLURM_FOLDER = 'slurm';
+export const SUBMISSIONS_FILE = 'submissions.jsonl';
+
+/** One line of submissions.jsonl: which plan indices went to which array job. */
+export interface Submission {
+  job_id: string;
+  array: string;
+  indices: number[];
+  submitted_at: string;
+  plan: string;
+  script: string;
+}
+
+/** The deepest folder holding every results folder of the sweep. */
+export function commonRoot(dirs: string[]): string {
+  let root = resolve(dirs[0]);
+  for (const d of dirs.slice(1).map((x) => resolve(x))) {
+    while (d !== root && !d.startsWith(root.endsWith(sep) ? root : root + sep)) root = dirname(root);
+  }
+  return root;
+}
+
+/** Where a sweep's plan, script, submission record and task logs live: <root>/slurm/<experiment>/. */
+export function slurmDir(outDirs: string[], experiment: string): string {
+  return join(commonRoot(outDirs), SLURM_FOLDER, experiment);
+}
+
+/** Plan indices as an --array list with ranges: [0,1,2,5,7,8] → "0-2,5,7-8". */
+export function arraySpec(indices: number[], throttle?: number): string {
+  const parts: string[] = [];
+  const sorted = [...indices].sort((a, b) => a - b);
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',') + (throttle !== undefined ? `%${throttle}` : '');
+}
+
+const quote = (s: string): string => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The sbatch script every array task runs. */
+export function sbatchScript(o: { experiment: string; dir: string; plan: string; cwd: string; settings: SlurmSettings }): string {
+  const s = o.settings;
+  const directives = [
+    `--job-name=sps-${o.experiment}`,
+    `--output=${join(o.dir, 'logs', '%A_%a.out')}`,
+    '--ntasks=1',
+    ...(s.partition ? [`--partition=${s.partition}`] : []),
+    ...(s.time ? [`--time=${s.time}`] : []),
+    ...(s.cpus_per_task ? [`--cpus-per-task=${s.cpus_per_task}`] : []),
+    ...(s.mem ? [`--mem=${s.mem}`] : []),
+    ...(s.sbatch_args ?? []),
+  ];
+  // With a setup line (e.g. `module load nodejs`) the node it provides is used; otherwise the node
+  // that submitted, which the shared file system makes reachable from the compute nodes.
+  const node = s.setup ? 'node' : quote(process.execPath);
+  const sps = quote(fileURLToPath(new URL('../../../bin/sps', import.meta.url)));
+  return [
+    '#!/bin/bash',
+    ...directives.map((d) => `#SBATCH ${d}`),
+    '',
+    `# Written by sps run --launcher slurm: one array task per planned cell (the index into ${relative(o.dir, o.plan)}).`,
+    ...(s.setup ? [s.setup] : []),
+    `cd ${quote(o.cwd)} || exit 1`,
+    `${node} ${sps} run-cell ${quote(o.plan)} --index "$SLURM_ARRAY_TASK_ID"`,
+    'rc=$?',
+    `# ${RUN_CELL_EXIT.skipped}: the cell was already done (finished by an earlier task); not a failure.`,
+    `[ "$rc" -eq ${RUN_CELL_EXIT.skipped} ] && exit 0`,
+    'exit "$rc"',
+    '',
+  ].join('\n');
+}
+
+function submit(script: string, array: string, settings: SlurmSettings): string {
+  const r = spawnSync('sbatch', ['--parsable', `--array=${array}`, script], { encoding: 'utf8' });
+  const nothing = 'Nothing was submitted.';
+  if (r.error) {
+    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new SpsError(`sbatch not found on PATH: run this on a Slurm login node (or load Slurm's module), or use --launcher local. ${nothing} The script is at ${script}.`);
+    }
+    throw new SpsError(`sbatch could not be started (${r.error.message}). ${nothing}`);
+  }
+  const said = r.stderr.trim();
+  if (r.status !== 0) {
+    if (/invalid partition/i.test(said)) {
+      throw new SpsError(`Slurm has no partition '${settings.partition ?? '(default)'}' (sinfo -s lists the partitions; set launcher.partition or --partition). ${nothing}\nsbatch said: ${said}`);
+    }
+    throw new SpsError(`sbatch refused the submission (exit ${r.status}). ${nothing} The script is at ${script}.\nsbatch said: ${said || '(nothing)'}`);
+  }
+  const id = r.stdout.trim().split(';')[0];
+  if (!/^\d+$/.test(id)) throw new SpsError(`sbatch answered '${r.stdout.trim()}' instead of a job id; check squeue for a job named after the experiment before resubmitting.\nsbatch said: ${said}`);
+  return id;
+}
+
+export const slurmLauncher: Launcher = {
+  async launch(req: LaunchRequest) {
+    const { planned, sweep } = req;
+    const dir = slurmDir(req.outDirs, req.experiment);
+    const planPath = join(dir, 'plan.json');
+    const scriptPath = join(dir, 'sweep.sbatch');
+    const out = (l: string): void => void process.stdout.write(l + '\n');
+    const indices = planned.flatMap((p, i) => ((p.state !== 'done' || sweep.force) && p.state !== 'running' ? [i] : []));
+    const running = planned.filter((p) => p.state === 'running' && !sweep.force);
+    const done = planned.filter((p) => p.state === 'done').length;
+    const script = sbatchScript({ experiment: req.experiment, dir, plan: planPath, cwd: process.cwd(), settings: req.slurm });
+    const array = arraySpec(indices, req.slurm.throttle);
+    const summary = `${planned.length} cells: ${done} done, ${running.length} running, ${indices.length} to submit`;
+
+    if (req.dryRun) {
+      out(`# ${scriptPath}`);
+      out(script);
+      out(indices.length > 0 ? `sbatch --array=${array} ${scriptPath}` : '# nothing to submit');
+      out(`# ${summary} (dry run: nothing written, nothing submitted)`);
+      return { kind: 'submitted' };
+    }
+    if (indices.length === 0) {
+      out(`${summary}: nothing to submit${running.length > 0 ? ' (running cells: follow them with sps status)' : ''}`);
+      return { kind: 'submitted' };
+    }
+    // Array tasks read datasets/ from the shared file system: prepare it here, once, before submitting.
+    const dataHashes = await prepareCellData(req.tasks, indices.map((i) => planned[i]), sweep.dataDir, (l) => process.stderr.write(l + '\n'), sweep.data);
+    writeSweepFiles(planned, sweep.configFile);
+    writePlanFile(planPath, {
+      experiment: req.experiment,
+      config_file: sweep.configFile,
+      created_at: new Date().toISOString(),
+      jobs: plannedJobs(planned, { ...sweep, dataHashes, tasks: req.tasks }),
+    });
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    writeFileAtomic(scriptPath, script);
+    const jobId = submit(scriptPath, array, req.slurm);
+    const record: Submission = { job_id: jobId, array, indices, submitted_at: new Date().toISOString(), plan: planPath, script: scriptPath };
+    appendFileSync(join(dir, SUBMISSIONS_FILE), JSON.stringify(record) + '\n');
+    out(`submitted Slurm job ${jobId}, array ${array}: ${summary}`);
+    out(`  script ${scriptPath}`);
+    out(`  logs   ${join(dir, 'logs', `${jobId}_<index>.out`)}`);
+    out(`  follow with: sps status ${commonRoot(req.outDirs)}   (resubmit the same command to rerun what is missing)`);
+    return { kind: 'submitted' };
+  },
+};

@@ -1,0 +1,137 @@
+/**
+ * Planning a sweep, apart from launching it: the sweep.json of each results folder, the data the
+ * cells need, the Job each cell runs as, and the plan file that `sps run-cell` reads on a cluster.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import { ensurePrepared, type EnsureOptions } from '../data/prepare.js';
+import { SWEEP_FILE } from '../results/store.js';
+import type { SweepRecord } from '../results/types.js';
+import { SpsError } from '../util/errors.js';
+import { writeJsonAtomic } from '../util/fsx.js';
+import type { Job } from './execute.js';
+import type { PlannedCell } from './sweep.js';
+import type { TaskDefinition } from './task.js';
+
+/** One sweep.json per results folder, listing the cells planned there. */
+export function writeSweepFiles(planned: PlannedCell[], configFile: string): void {
+  const created = new Date().toISOString();
+  for (const dir of new Set(planned.map((p) => dirname(p.runDir)))) {
+    const here = planned.filter((p) => dirname(p.runDir) === dir);
+    const sweep: SweepRecord = {
+      experiment: here[0].config.experiment,
+      config_file: configFile,
+      created_at: created,
+      cells: here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed })),
+    };
+    writeJsonAtomic(join(dir, SWEEP_FILE), sweep);
+  }
+}
+
+function taskOf(tasks: readonly TaskDefinition[], name: string): TaskDefinition {
+  const t = tasks.find((x) => x.name === name);
+  if (!t) throw new Error(`no task definition for '${name}'`);
+  return t;
+}
+
+/** The sha256 of every file of each verified data set, by data-set name (what run.json records). */
+export type DataHashes = Record<string, Record<string, string>>;
+
+/**
+ * Make sure every data set the `cells` need is prepared in `dataDir` and matches its checksums (or
+ * fail, before any cell, with the command that repairs it); `data` says where missing ones come from.
+ */
+export async function prepareCellData(
+  tasks: readonly TaskDefinition[],
+  cells: PlannedCell[],
+  dataDir: string,
+  log: (line: string) => void,
+  data: Pick<EnsureOptions, 'from' | 'prepare'> = {},
+): Promise<DataHashes> {
+  const datasets = [...new Set(cells.flatMap((p) => taskOf(tasks, p.config.task).datasets(p.config)))];
+  return datasets.length > 0 ? ensurePrepared(datasets, { log, dataDir, ...data }) : {};
+}
+
+export interface JobSettings {
+  dataDir: string;
+  force: boolean;
+  command: string;
+  /** With `tasks`: each job records the hashes of the data sets its cell reads. */
+  dataHashes?: DataHashes;
+  tasks?: readonly TaskDefinition[];
+}
+
+/** The Job of every planned cell, in order; planned_seeds counts the seeds of the cell's (task, objective, mode). */
+export function plannedJobs(planned: PlannedCell[], settings: JobSettings): Job[] {
+  const seedsPerGroup = new Map<string, number>();
+  const group = (p: PlannedCell): string => `${p.config.task}/${p.config.objective}/${p.config.mode}`;
+  for (const p of planned) seedsPerGroup.set(group(p), (seedsPerGroup.get(group(p)) ?? 0) + 1);
+  return planned.map((p) => ({
+    id: p.id,
+    cell: p.config,
+    runDir: p.runDir,
+    dataDir: settings.dataDir,
+    force: settings.force,
+    plannedSeeds: seedsPerGroup.get(group(p)) ?? 1,
+    command: settings.command,
+    ...(settings.tasks && settings.dataHashes
+      ? { datasets: Object.fromEntries(taskOf(settings.tasks, p.config.task).datasets(p.config).flatMap((d) => (settings.dataHashes![d] ? [[d, settings.dataHashes![d]]] : []))) }
+      : {}),
+  }));
+}
+
+export const PLAN_VERSION = 1;
+
+/** Exit codes of `sps run-cell`; the sbatch script reports `skipped` (already done) to Slurm as success. */
+export const RUN_CELL_EXIT = { done: 0, failed: 1, skipped: 3, locked: 4 } as const;
+
+const planSchema = z.object({
+  version: z.literal(PLAN_VERSION),
+  experiment: z.string(),
+  config_file: z.string(),
+  created_at: z.string(),
+  jobs: z
+    .array(
+      z.object({
+        id: z.string(),
+        cell: z.record(z.string(), z.unknown()),
+        runDir: z.string(),
+        dataDir: z.string(),
+        force: z.boolean(),
+        plannedSeeds: z.int().min(1),
+        command: z.string(),
+      }),
+    )
+    .min(1),
+});
+
+/** What `sps run-cell PLAN --index N` reads: every planned cell as the Job a local worker would get. */
+export interface PlanFile {
+  version: typeof PLAN_VERSION;
+  experiment: string;
+  config_file: string;
+  created_at: string;
+  jobs: Job[];
+}
+
+export function writePlanFile(path: string, plan: Omit<PlanFile, 'version'>): void {
+  writeJsonAtomic(path, { version: PLAN_VERSION, ...plan });
+}
+
+export function readPlanFile(path: string): PlanFile {
+  if (!existsSync(path)) throw new SpsError(`${path}: no such plan file (sps run --launcher slurm writes it into the results folder)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new SpsError(`${path}: not valid JSON (${(e as Error).message}); submit the sweep again with sps run ... --launcher slurm to rewrite it`);
+  }
+  const parsed = planSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new SpsError(`${path}: not an sps plan file (${issue.path.join('.') || 'top level'}: ${issue.message}); submit the sweep again with sps run ... --launcher slurm to rewrite it`);
+  }
+  // The cells were validated when the sweep was planned; run-cell checks the rest when it runs them.
+  return parsed.data as unknown as PlanFile;
+}
