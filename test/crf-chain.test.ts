@@ -63,6 +63,114 @@ const read3 = (t: tf.Tensor3D): number[][][] => {
 
 const MF = DEFAULT_MEAN_FIELD_ITERATIONS;
 
+/** ∂(Σ_b loss_b)/∂(U, W) by central differences on the reference, h = 1e-4 in float64. */
+function fdGrad(f: (U: Mat[], W: Mat) => number, U: Mat[], W: Mat): { dU: Mat[]; dW: Mat } {
+  const h = 1e-4;
+  const d = (set: (v: number) => void, x: number): number => {
+    set(x + h);
+    const up = f(U, W);
+    set(x - h);
+    const down = f(U, W);
+    set(x);
+    return (up - down) / (2 * h);
+  };
+  const dU = U.map((Ub) => Ub.map((row) => row.map((x, k) => d((v) => (row[k] = v), x))));
+  const dW = W.map((row) => row.map((x, k) => d((v) => (row[k] = v), x)));
+  return { dU, dW };
+}
+
+/** What a gradient test differentiates: a loss of `loss`, the stage-1 unary loss, or log Z. */
+type GradTarget = Objective | 'unary-cross-entropy' | 'log-partition';
+
+interface GradCase {
+  U: Mat[];
+  W: Mat;
+  Y: number[][];
+  lengths: number[];
+  T: number;
+  allowed?: boolean[][];
+  /** Fills the padding rows (t ≥ lengths[b]). */
+  pad: () => number;
+}
+
+/** Σ_b of `target` on the float64 reference. */
+function refTotal(target: GradTarget, U: Mat[], W: Mat, Y: number[][], allowed?: boolean[][]): number {
+  return U.reduce((s, Ub, b) => {
+    if (target === 'unary-cross-entropy') return s + R.refUnaryCrossEntropy(Ub, Y[b]);
+    if (target === 'log-partition') return s + R.refLogPartition(Ub, W, allowed);
+    return s + R.refLoss(target, Ub, W, Y[b], { allowed, meanFieldIterations: MF });
+  }, 0);
+}
+
+/** The tfjs ∂(Σ_b target_b)/∂(unary, pairwise) (the unary loss has no pairwise: its dW is 0). */
+function tfGrads(target: GradTarget, u: tf.Tensor3D, w: tf.Tensor2D, Y: number[][], lengths: number[], allowed?: boolean[][]): tf.Tensor[] {
+  if (target === 'unary-cross-entropy') return [tf.grad((a: tf.Tensor) => tf.sum(unaryCrossEntropy(a as tf.Tensor3D, Y, lengths)))(u), tf.zerosLike(w)];
+  const f = (a: tf.Tensor3D, b: tf.Tensor2D): tf.Tensor => (target === 'log-partition' ? logPartition(a, b, lengths, { allowed }) : loss(target, a, b, Y, lengths, { allowed }));
+  return tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(f(a as tf.Tensor3D, b as tf.Tensor2D)))([u, w]);
+}
+
+/**
+ * Every value the chain computes on a padded batch (log Z, marginals, log-marginals, F(Y), MAP,
+ * loss-augmented MAP, the four losses, the unary loss, mean field) against the float64 reference,
+ * sequence by sequence, and the padding rows of the marginal tensors exactly 0.
+ */
+function checkAgainstReference(c: GradCase, label: string): void {
+  const { U, W, Y, lengths, T, allowed } = c;
+  const K = W.length;
+  const opts = { allowed };
+  const u = batch(U, T, K, c.pad);
+  const w = tf.tensor2d(W);
+  const logZ = read1(logPartition(u, w, lengths, opts));
+  const marg = read3(marginals(u, w, lengths, opts));
+  const logm = read3(logMarginals(u, w, lengths, opts));
+  const map = viterbi(u, w, lengths, opts);
+  const aug = lossAugmentedViterbi(u, w, Y, lengths, opts);
+  const scores = read1(score(u, w, Y, lengths, opts));
+  const losses = Object.fromEntries(OBJECTIVES.map((o) => [o, read1(loss(o, u, w, Y, lengths, opts))]));
+  const uce = read1(unaryCrossEntropy(u, Y, lengths));
+  const mf = read3(meanFieldMarginals(u, w, lengths, opts));
+  const zeroRows = (L: number): number[][] => Array.from({ length: T - L }, () => new Array<number>(K).fill(0));
+  lengths.forEach((L, b) => {
+    const at = `${label} L=${L}`;
+    close(logZ[b], R.refLogPartition(U[b], W, allowed), 1e-5, 1e-5, `logZ ${at}`);
+    const refMarg = R.refMarginals(U[b], W, allowed);
+    close(marg[b].slice(0, L), refMarg, 0, 2e-6, `marginals ${at}`);
+    close(logm[b].slice(0, L), refMarg.map((row) => row.map(Math.log)), 1e-5, 1e-5, `log-marginals ${at}`);
+    for (const rows of [marg, logm, mf]) assert.deepEqual(rows[b].slice(L), zeroRows(L), `padding rows are 0 ${at}`);
+    close(scores[b], R.refScore(U[b], W, Y[b], allowed), 1e-6, 1e-5, `score ${at}`);
+
+    const ref = R.refMap(U[b], W, { allowed });
+    close(map.scores[b], ref.score, 1e-6, 1e-5, `MAP score ${at}`);
+    if (ref.gap > 1e-4) assert.deepEqual(map.labels[b], ref.labels, `MAP labels ${at}`);
+    const refAug = R.refMap(U[b], W, { allowed, gold: Y[b] });
+    close(aug.augmentedScores![b], refAug.augmentedScore, 1e-6, 1e-5, `loss-augmented objective ${at}`);
+    close(aug.scores[b], R.refScore(U[b], W, aug.labels[b], allowed), 1e-6, 1e-6, `loss-augmented score is F(Y*) ${at}`);
+    if (refAug.gap > 1e-4) assert.deepEqual(aug.labels[b], refAug.labels, `loss-augmented labels ${at}`);
+
+    for (const o of OBJECTIVES) close(losses[o][b], R.refLoss(o, U[b], W, Y[b], { allowed, meanFieldIterations: MF }), 1e-5, 2e-5, `${o} loss ${at}`);
+    close(uce[b], R.refUnaryCrossEntropy(U[b], Y[b]), 1e-5, 1e-5, `unary cross-entropy ${at}`);
+    close(mf[b].slice(0, L), R.refMeanField(U[b], W, MF, allowed), 0, 2e-6, `mean-field marginals ${at}`);
+  });
+  tf.dispose([u, w]);
+}
+
+/** Asserts the tfjs gradient of `target` equals central differences of the reference, and is exactly 0 at padding. */
+function checkGradients(target: GradTarget, c: GradCase): void {
+  const fd = fdGrad((Uc, Wc) => refTotal(target, Uc, Wc, c.Y, c.allowed), c.U, c.W);
+  const K = c.W.length;
+  const u = batch(c.U, c.T, K, c.pad);
+  const w = tf.tensor2d(c.W);
+  const [gu, gw] = tfGrads(target, u, w, c.Y, c.lengths, c.allowed);
+  const dU = (gu as tf.Tensor3D).arraySync();
+  const dW = (gw as tf.Tensor2D).arraySync();
+  c.lengths.forEach((L, b) => {
+    close(dU[b].slice(0, L), fd.dU[b], 1e-3, 2e-4, `${target}: dL/dU seq ${b}`);
+    for (const row of dU[b].slice(L)) for (const g of row) assert.equal(g, 0, `${target}: gradient at padding must be exactly 0`);
+  });
+  close(dW, fd.dW, 1e-3, 2e-4, `${target}: dL/dW`);
+  tf.dispose([u, w, gu, gw]);
+}
+
 /** BIO for two chunk types: 0 = O, 1 = B-X, 2 = I-X, 3 = B-Y, 4 = I-Y; I-X only after B-X/I-X, I-Y only after B-Y/I-Y. */
 const BIO: boolean[][] = Array.from({ length: 5 }, (_, a) => Array.from({ length: 5 }, (_, b) => (b === 2 ? a === 1 || a === 2 : b === 4 ? a === 3 || a === 4 : true)));
 
@@ -85,39 +193,7 @@ describe('chain CRF against brute-force enumeration', () => {
       const U = lengths.map((L) => randMat(rng, L, K, 1.5));
       const W = randMat(rng, K, K);
       const Y = lengths.map((L) => randLabels(rng, L, K));
-      const u = batch(U, T, K, () => 50 * rng.normal());
-      const w = tf.tensor2d(W);
-
-      const logZ = read1(logPartition(u, w, lengths));
-      const marg = read3(marginals(u, w, lengths));
-      const map = viterbi(u, w, lengths);
-      const aug = lossAugmentedViterbi(u, w, Y, lengths);
-      const scores = read1(score(u, w, Y, lengths));
-      const losses = Object.fromEntries(OBJECTIVES.map((o) => [o, read1(loss(o, u, w, Y, lengths))]));
-      const uce = read1(unaryCrossEntropy(u, Y, lengths));
-      const mf = read3(meanFieldMarginals(u, w, lengths));
-
-      lengths.forEach((L, b) => {
-        const at = `K=${K} L=${L}`;
-        close(logZ[b], R.refLogPartition(U[b], W), 1e-5, 1e-5, `logZ ${at}`);
-        close(marg[b].slice(0, L), R.refMarginals(U[b], W), 0, 2e-6, `marginals ${at}`);
-        assert.deepEqual(marg[b].slice(L), Array.from({ length: T - L }, () => new Array(K).fill(0)), `marginal padding rows ${at}`);
-        close(scores[b], R.refScore(U[b], W, Y[b]), 1e-6, 1e-5, `score ${at}`);
-
-        const ref = R.refMap(U[b], W);
-        close(map.scores[b], ref.score, 1e-6, 1e-5, `MAP score ${at}`);
-        if (ref.gap > 1e-4) assert.deepEqual(map.labels[b], ref.labels, `MAP labels ${at}`);
-        const refAug = R.refMap(U[b], W, { gold: Y[b] });
-        close(aug.augmentedScores![b], refAug.augmentedScore, 1e-6, 1e-5, `loss-augmented objective ${at}`);
-        close(aug.scores[b], R.refScore(U[b], W, aug.labels[b]), 1e-6, 1e-6, `loss-augmented score is F(Y*) ${at}`);
-        if (refAug.gap > 1e-4) assert.deepEqual(aug.labels[b], refAug.labels, `loss-augmented labels ${at}`);
-
-        for (const o of OBJECTIVES) close(losses[o][b], R.refLoss(o, U[b], W, Y[b], { meanFieldIterations: MF }), 1e-5, 2e-5, `${o} loss ${at}`);
-        close(uce[b], R.refUnaryCrossEntropy(U[b], Y[b]), 1e-5, 1e-5, `unary cross-entropy ${at}`);
-        close(mf[b].slice(0, L), R.refMeanField(U[b], W, MF), 0, 2e-6, `mean-field marginals ${at}`);
-      });
-      u.dispose();
-      w.dispose();
+      checkAgainstReference({ U, W, Y, lengths, T, pad: () => 50 * rng.normal() }, `K=${K}`);
     });
   }
 
@@ -141,22 +217,6 @@ describe('gradients against float64 central differences', () => {
   const lengths = [3, 2];
   const T = 4;
 
-  /** ∂(Σ_b loss_b)/∂(U, W) by central differences on the reference, h = 1e-4 in float64. */
-  function fdGrad(f: (U: Mat[], W: Mat) => number, U: Mat[], W: Mat): { dU: Mat[]; dW: Mat } {
-    const h = 1e-4;
-    const d = (set: (v: number) => void, x: number): number => {
-      set(x + h);
-      const up = f(U, W);
-      set(x - h);
-      const down = f(U, W);
-      set(x);
-      return (up - down) / (2 * h);
-    };
-    const dU = U.map((Ub) => Ub.map((row) => row.map((x, k) => d((v) => (row[k] = v), x))));
-    const dW = W.map((row) => row.map((x, k) => d((v) => (row[k] = v), x)));
-    return { dU, dW };
-  }
-
   const cases: { name: string; allowed?: boolean[][]; K: number }[] = [
     { name: 'unconstrained', K },
     { name: 'BIO-constrained', K: 5, allowed: BIO },
@@ -174,24 +234,7 @@ describe('gradients against float64 central differences', () => {
           Y = lengths.map((L) => (c.allowed ? allowedLabels(rng, L, c.K, c.allowed) : randLabels(rng, L, c.K)));
           if (objective !== 'ssvm' || U.every((Ub, b) => R.refMap(Ub, W, { allowed: c.allowed, gold: Y[b] }).gap > 1e-2)) break;
         }
-        const refLoss = (Uc: Mat[], Wc: Mat): number =>
-          Uc.reduce((s, Ub, b) => s + (objective === 'unary-cross-entropy' ? R.refUnaryCrossEntropy(Ub, Y[b]) : R.refLoss(objective, Ub, Wc, Y[b], { allowed: c.allowed, meanFieldIterations: MF })), 0);
-        const fd = fdGrad(refLoss, U, W);
-
-        const u = batch(U, T, c.K, () => 7 * rng.normal());
-        const w = tf.tensor2d(W);
-        const [gu, gw] =
-          objective === 'unary-cross-entropy'
-            ? [tf.grad((a: tf.Tensor) => tf.sum(unaryCrossEntropy(a as tf.Tensor3D, Y, lengths)))(u), tf.zerosLike(w)]
-            : tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(loss(objective, a as tf.Tensor3D, b as tf.Tensor2D, Y, lengths, { allowed: c.allowed })))([u, w]);
-        const dU = (gu as tf.Tensor3D).arraySync();
-        const dW = (gw as tf.Tensor2D).arraySync();
-        lengths.forEach((L, b) => {
-          close(dU[b].slice(0, L), fd.dU[b], 1e-3, 2e-4, `dL/dU seq ${b}`);
-          for (const row of dU[b].slice(L)) for (const g of row) assert.equal(g, 0, 'gradient at padding must be exactly 0');
-        });
-        close(dW, fd.dW, 1e-3, 2e-4, 'dL/dW');
-        tf.dispose([u, w, gu, gw]);
+        checkGradients(objective, { U, W, Y, lengths, T, allowed: c.allowed, pad: () => 7 * rng.normal() });
       });
     }
   }
@@ -204,6 +247,68 @@ describe('gradients against float64 central differences', () => {
     const w = tf.tensor2d(randMat(rng, 4, 4));
     const g = tf.grad((a: tf.Tensor) => tf.sum(logPartition(a as tf.Tensor3D, w, lengths2)))(u) as tf.Tensor3D;
     close(read3(g), read3(marginals(u, w, lengths2)), 0, 1e-6, 'dlogZ/dU vs marginals');
+    tf.dispose([u, w]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('length-1 sequences (the longest sequence of a batch may have length 1)', () => {
+  // tfjs's gradient of a one-slice unstack used to throw here ("Argument tensors passed to stack
+  // must be a Tensor[]"), so log Z and the log-likelihood had no gradient on a batch of one-token
+  // sentences or one-letter words.
+  const cases: { name: string; lengths: number[]; T: number; K: number; allowed?: boolean[][] }[] = [
+    { name: 'a batch of only length-1 sequences, T = 1', lengths: [1, 1, 1], T: 1, K: 4 },
+    { name: 'a single length-1 sequence, T = 1', lengths: [1], T: 1, K: 3 },
+    { name: 'length-1 sequences padded to T = 3', lengths: [1, 1], T: 3, K: 3 },
+    { name: 'a length-1 sequence in a longer padded batch', lengths: [1, 4, 1], T: 4, K: 3 },
+    { name: 'a batch of only length-1 sequences under BIO constraints, T = 1', lengths: [1, 1], T: 1, K: 5, allowed: BIO },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: every value and every gradient against the float64 reference`, () => {
+      const rng = new Rng(`length-1 ${c.name}`);
+      // Draw until each loss-augmented maximiser is unique by a margin (ssvm is differentiable there).
+      let U: Mat[], W: Mat, Y: number[][];
+      do {
+        U = c.lengths.map((L) => randMat(rng, L, c.K, 1.5));
+        W = randMat(rng, c.K, c.K);
+        Y = c.lengths.map((L) => (c.allowed ? allowedLabels(rng, L, c.K, c.allowed) : randLabels(rng, L, c.K)));
+      } while (!U.every((Ub, b) => R.refMap(Ub, W, { allowed: c.allowed, gold: Y[b] }).gap > 1e-2));
+      const g: GradCase = { U, W, Y, lengths: c.lengths, T: c.T, allowed: c.allowed, pad: () => 30 * rng.normal() };
+      checkAgainstReference(g, c.name);
+      for (const target of ['log-partition', ...OBJECTIVES, 'unary-cross-entropy'] as const) checkGradients(target, g);
+    });
+  }
+
+  it('∂ log Z / ∂ unary equals the marginals at T = 1 (= softmax of the unaries)', () => {
+    const rng = new Rng('dlogz-T1');
+    const U = [randMat(rng, 1, 4, 2), randMat(rng, 1, 4, 2)];
+    const u = tf.tensor3d(U);
+    const w = tf.tensor2d(randMat(rng, 4, 4));
+    const g = tf.grad((a: tf.Tensor) => tf.sum(logPartition(a as tf.Tensor3D, w, [1, 1])))(u) as tf.Tensor3D;
+    close(read3(g), U.map((Ub) => R.refMarginals(Ub, [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])), 0, 1e-6, 'dlogZ/dU vs softmax');
+    tf.dispose([u, w]);
+  });
+
+  it('the cross-entropy fallback (a gold marginal below 1e-250) differentiates at T = 1', () => {
+    // exp(−1000) underflows float64, so the float64 path declines and the log-space tensor path runs.
+    // At L = 1 the CRF marginal is softmax(U), so the cross-entropy is the unary loss: that is the
+    // reference (R.refLoss would take the log of an underflowed marginal).
+    const U = [[[0, -1000, 3]], [[2, 1, -1]]];
+    const Y = [[1], [0]];
+    const W = [
+      [0.5, -1, 2],
+      [1, 0, -0.5],
+      [-2, 1, 0],
+    ];
+    const u = tf.tensor3d(U);
+    const w = tf.tensor2d(W);
+    const value = read1(loss('cross-entropy', u, w, Y, [1, 1]));
+    U.forEach((Ub, b) => close(value[b], R.refUnaryCrossEntropy(Ub, Y[b]), 1e-6, 1e-5, `loss seq ${b}`));
+    const [gu, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(loss('cross-entropy', a as tf.Tensor3D, b as tf.Tensor2D, Y, [1, 1])))([u, w]);
+    const fd = fdGrad((Uc) => Uc.reduce((s, Ub, b) => s + R.refUnaryCrossEntropy(Ub, Y[b]), 0), U, W);
+    close(read3(gu as tf.Tensor3D), fd.dU, 1e-3, 2e-4, 'dL/dU');
+    close(read1(gw), fd.dW.flat(), 0, 0, 'dL/dW (no transitions at L = 1)');
     tf.dispose([u, w]);
   });
 });

@@ -15,6 +15,7 @@ import {
   symmetricEigen,
   type CgStats,
 } from '../src/crf/gaussian.js';
+import { CG_ASSUMED_CONDITION, conjugateGradient, float32PrecisionFloor } from '../src/crf/cg.js';
 import { norm } from '../src/crf/scaling.js';
 import { Rng } from '../src/util/rng.js';
 import { useTestBackend } from './helpers.js';
@@ -416,6 +417,132 @@ describe('gaussian CRF: failure is loud', () => {
   });
 });
 
+describe('gaussian CRF: a tolerance float32 cannot reach', () => {
+  /** ∂(mean_b CE_b)/∂U in float64: g = (W + λI)^{-1} ∂L/∂s*, with ∂L/∂s* = (softmax(s*) − onehot(y)) / (L·B). */
+  function denseCEGradU(U: Mat[], A: Mat[], labels: number[][], lambda: number): number[] {
+    const B = U.length;
+    return U.flatMap((Ub, b) => {
+      const L = A[b].length;
+      const s = denseS(Ub, A[b], lambda);
+      const dS = [0, 1].map((k) => s[k].map((_, j) => 1 / (1 + Math.exp(s[1 - k][j] - s[k][j])) - (labels[b][j] === k ? 1 : 0)).map((v) => v / (L * B)));
+      const g = gaussSolve(denseSystem(A[b], lambda), [...dS[0], ...dS[1]]);
+      return [...g.slice(0, L), ...g.slice(L)];
+    });
+  }
+
+  /** A solve's statistics are consistent: at most the float32 floor, clamped and flagged exactly when above the requested tolerance. */
+  function assertHonest(st: CgStats, requested: number, floor: number, what: string): void {
+    assert.ok(st.residual <= floor, `${what}: residual ${st.residual} above the float32 floor ${floor}`);
+    assert.equal(st.precisionLimited, st.residual > requested, `${what}: precisionLimited must say whether the residual ${st.residual} exceeds ${requested}`);
+    assert.equal(st.tolerance, Math.max(requested, st.residual), `${what}: the clamped tolerance`);
+  }
+
+  it('λ = 12, σ_max(A)² = 10, tolerance 1e-7, maxIterations 1000: both solves stop at the float32 floor with the right gradient', () => {
+    // cond(W + λI) ≤ 22/2 = 11. These draws made the old solver run to 1000 iterations and throw on
+    // the cpu and the wasm back ends; now each solve stops after a few stalled residual replacements.
+    const rng = new Rng('tolerance-below-float32');
+    const lambda = 12;
+    const floor = float32PrecisionFloor(11);
+    for (const [B, L, D, uStd] of [
+      [1, 16, 2, 1],
+      [1, 16, 2, 30],
+      [2, 40, 4, 30],
+      [2, 40, 4, 300],
+      [1, 64, 8, 3],
+    ]) {
+      const at = `B=${B} L=${L} D=${D} |U|~${uStd}`;
+      const U = (randn(rng, B, 2, L) as Mat[]).map((Ub) => scale(Ub, uStd));
+      const A = Array.from({ length: B }, () => embeddingsWithSigma2(rng, L, D, 10));
+      const labels = Array.from({ length: B }, () => Array.from({ length: L }, () => rng.int(2)));
+      const stats: CgStats[] = [];
+      const options = { tolerance: 1e-7, maxIterations: 1000, onForward: (st: CgStats) => stats.push(st), onBackward: (st: CgStats) => stats.push(st) };
+      const [u, a] = [tf.tensor3d(U), tf.tensor3d(A)];
+      const before = tf.memory().numTensors;
+      const [gU, gA] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.mean(loss(x as tf.Tensor3D, y as tf.Tensor3D, labels, lambda, options)))([u, a]);
+      assert.equal(stats.length, 2, `${at}: one forward and one backward solve`);
+      assertClose(Array.from(gU.dataSync()), denseCEGradU(U, A, labels, lambda), 1e-4, `${at}: ∂CE/∂U`);
+      stats.forEach((st, i) => {
+        assert.ok(st.iterations < 200, `${at}: solve ${i} took ${st.iterations} iterations`);
+        assertHonest(st, 1e-7, floor, `${at}: solve ${i}`);
+      });
+      assert.ok(Array.from(gA.dataSync()).every(Number.isFinite), `${at}: ∂CE/∂A finite`);
+      tf.dispose([gU, gA]);
+      assert.equal(tf.memory().numTensors, before, `${at}: no tensor leaks`);
+      tf.dispose([u, a]);
+    }
+  });
+
+  it('a tolerance far below float32 (1e-10) is clamped to the residual reached, forward and backward, at the best iterate', () => {
+    const rng = new Rng('tolerance-1e-10');
+    const L = 12;
+    const lambda = 1;
+    const U = randn(rng, 2, 2, L) as Mat[];
+    const A = [embeddingsWithSigma2(rng, L, 3, 0.6), embeddingsWithSigma2(rng, L, 3, 0.3)]; // cond ≤ 4
+    const C = randn(rng, 2, 2, L) as Mat[];
+    const floor = float32PrecisionFloor(4);
+    const backward: CgStats[] = [];
+    const opts = { tolerance: 1e-10, maxIterations: 1000, onBackward: (st: CgStats) => backward.push(st) };
+    const r = solve(tf.tensor3d(U), tf.tensor3d(A), lambda, opts);
+    assert.ok(r.precisionLimited && r.iterations < 100, `forward: ${JSON.stringify(r)}`);
+    assertHonest(r, 1e-10, floor, 'forward');
+    assertClose(Array.from(r.s.dataSync()), U.flatMap((Ub, b) => flat(denseS(Ub, A[b], lambda))), 2e-6, 's*');
+    const c = tf.tensor3d(C);
+    const gU = tf.grad((u: tf.Tensor) => tf.sum(tf.mul(c, solve(u as tf.Tensor3D, tf.tensor3d(A), lambda, opts).s)))(tf.tensor3d(U));
+    assert.ok(backward[0].precisionLimited && backward[0].iterations < 100, `backward: ${JSON.stringify(backward[0])}`);
+    assertHonest(backward[0], 1e-10, floor, 'backward');
+    // ∂(Σ c·s*)/∂U = (W + λI)^{-1} c (W + λI is symmetric).
+    assertClose(Array.from(gU.dataSync()), C.flatMap((Cb, b) => flat(denseS(Cb, A[b], lambda))), 2e-6, '∂/∂U');
+  });
+
+  it('an operator whose own error keeps the residual above the float32 floor fails fast as stagnated, leaking nothing', () => {
+    // Each product carries fresh noise of relative size 1e-3: no iterate gets much below that, so
+    // the replacements stall far above the floor (7.6e-6 at the assumed cond 4).
+    const rng = new Rng('noisy-operator');
+    const rhs = tf.tensor2d(randn(rng, 2, 50) as Mat);
+    let calls = 0;
+    const noisy = (x: tf.Tensor): tf.Tensor => tf.add(tf.mul(x, 2), tf.mul(tf.randomNormal(x.shape, 0, 1, 'float32', ++calls), tf.mul(tf.norm(x), 1e-3)));
+    const before = tf.memory().numTensors;
+    assert.throws(
+      () => conjugateGradient(noisy, rhs, { tolerance: 1e-6, maxIterations: 1000 }),
+      (e: unknown) => {
+        assert.ok(e instanceof CgError, String(e));
+        assert.equal(e.failure, 'stagnated', e.message);
+        assert.ok(e.iterations < 100, `stopped after ${e.iterations} iterations`);
+        assert.ok(e.residual > float32PrecisionFloor(CG_ASSUMED_CONDITION) && e.residual < 1e-1, `residual ${e.residual}`);
+        assert.match(e.message, /stagnated: after \d+ iterations and \d+ residual replacements the best relative residual is [\d.e+-]+ > tolerance 1\.000e-6, above the float32 floor/);
+        return true;
+      },
+    );
+    assert.equal(tf.memory().numTensors, before, 'a failed solve leaks nothing');
+  });
+
+  it('right-hand sides near the ends of the float32 range are solved, with a true residual', () => {
+    // ‖rhs‖² underflows float32 at 1e-30 (the old solver returned s* = 0 with "residual 0") and
+    // overflows at 1e20 (it stopped on pᵀAp = Infinity); each system is scaled by a power of two.
+    const rng = new Rng('extreme-rhs');
+    const L = 10;
+    const lambda = 1;
+    const U = randn(rng, 2, 2, L) as Mat[];
+    const A = [embeddingsWithSigma2(rng, L, 3, 0.5), embeddingsWithSigma2(rng, L, 3, 0.5)];
+    const dense = U.map((Ub, b) => flat(denseS(Ub, A[b], lambda)));
+    const check = (got: number[][], factors: number[], residual: number, what: string): void => {
+      assert.ok(residual > 0 && residual <= 1e-6, `${what}: residual ${residual}`);
+      got.forEach((g, b) => assertClose(g.map((v) => v / factors[b]), dense[b], 2e-6, `${what} at scale ${factors[b]}`));
+    };
+    // Forward: the unaries are checked to stay below ~1e19, so a tiny one next to an ordinary one.
+    const forward = [1e-30, 1];
+    const r = solve(tf.tensor3d(U.map((Ub, b) => scale(Ub, forward[b]))), tf.tensor3d(A), lambda, { tolerance: 1e-6 });
+    assert.ok(!r.precisionLimited);
+    check(r.s.arraySync().map(flat), forward, r.residual, 's*');
+    // Backward: ∂(Σ c·s*)/∂U = (W + λI)^{-1} c, for an upstream gradient c that is tiny in one image and huge in the other.
+    const backwardScale = [1e-30, 1e20];
+    const c = tf.tensor3d(U.map((Ub, b) => scale(Ub, backwardScale[b])));
+    const backward: CgStats[] = [];
+    const gU = tf.grad((u: tf.Tensor) => tf.sum(tf.mul(c, solve(u as tf.Tensor3D, tf.tensor3d(A), lambda, { tolerance: 1e-6, onBackward: (st) => backward.push(st) }).s)))(tf.tensor3d(U));
+    check((gU.arraySync() as Mat[]).map(flat), backwardScale, backward[0].residual, '∂/∂U');
+  });
+});
+
 describe('gaussian CRF: norms and offline scaling', () => {
   function denseNorms(A: Mat): { fro: number; rms: number; max: number } {
     const L = A.length;
@@ -476,6 +603,12 @@ describe('gaussian CRF: memory', () => {
 
     tf.dispose(solve(U, A, 2, { mask }).s);
     assert.equal(tf.memory().numTensors, start, 'solve');
+    const tiny = tf.mul(U, 1e-30) as tf.Tensor3D;
+    const tinyStart = tf.memory().numTensors;
+    tf.dispose(solve(tiny, A, 2).s);
+    tf.dispose(solve(U, A, 2, { tolerance: 1e-10 }).s);
+    assert.equal(tf.memory().numTensors, tinyStart, 'a rescaled and a precision-limited solve');
+    tiny.dispose();
     tf.dispose(loss(U, A, labels, 2, { mask }));
     assert.equal(tf.memory().numTensors, start, 'loss');
     const grads = tf.grads((u: tf.Tensor, a: tf.Tensor) => tf.mean(loss(u as tf.Tensor3D, a as tf.Tensor3D, labels, 2, { mask })))([U, A]);

@@ -95,6 +95,19 @@ const logSumExpLast: (x: tf.Tensor) => tf.Tensor = tf.customGrad((...args: (tf.T
 });
 
 /**
+ * x, declared to depend on `other` with gradient 0. At T = 1 there is no transition, so log Z and
+ * the marginals do not involve the pairwise scores, and tf.grads would refuse to differentiate
+ * them with respect to those ("Cannot compute gradient of y=f(x) with respect to x") while every
+ * other objective gives the exact ∂/∂W = 0. No arithmetic touches `other`, so not even a
+ * non-finite score can leak into the value or the gradient.
+ */
+const withZeroGradient: (x: tf.Tensor, other: tf.Tensor) => tf.Tensor = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, other] = args as [tf.Tensor, tf.Tensor];
+  const shape = other.shape;
+  return { value: tf.clone(x), gradFunc: (dy: tf.Tensor) => [dy, tf.zeros(shape)] };
+});
+
+/**
  * The chain's inputs in time-major order: slicing a time step off the leading axis is a free view
  * on the cpu back end, while slicing along axis 1 is a ~100× slower generic loop.
  */
@@ -107,13 +120,25 @@ interface Lattice {
   wt: tf.Tensor2D;
 }
 
+/**
+ * tf.unstack along the leading axis, differentiable also when that axis has length 1. tfjs hands
+ * the gradient of a single-output op a bare tensor instead of a one-element array, so Unpack's
+ * gradient, stack(dy), throws "Argument tensors passed to stack must be a `Tensor[]`" exactly when
+ * the batch's longest sequence has length 1. A reshape is the same single slice with an ordinary
+ * gradient.
+ */
+function unstackLeading(x: tf.Tensor): tf.Tensor[] {
+  return x.shape[0] === 1 ? [tf.reshape(x, x.shape.slice(1))] : tf.unstack(x, 0);
+}
+
 function lattice(p: Prepared, lengths: readonly number[]): Lattice {
   const { B, T, K } = p;
   const m = new Uint8Array(T * B * K);
   for (let b = 0; b < B; b++) for (let t = 0; t < lengths[b]; t++) m.fill(1, (t * B + b) * K, (t * B + b + 1) * K);
+  const u = tf.transpose(p.unary, [1, 0, 2]); // [T, B, K]
   return {
-    us: tf.unstack(tf.transpose(p.unary, [1, 0, 2]), 0) as tf.Tensor2D[], // [T, B, K] → T × [B, K]
-    steps: tf.unstack(tf.tensor3d(m, [T, B, K], 'bool'), 0) as tf.Tensor2D[],
+    us: unstackLeading(T === 1 ? withZeroGradient(u, p.pairwise) : u) as tf.Tensor2D[], // T × [B, K]
+    steps: unstackLeading(tf.tensor3d(m, [T, B, K], 'bool')) as tf.Tensor2D[],
     wt: tf.transpose(p.pairwise),
   };
 }

@@ -25,7 +25,7 @@
  * = −[g₁(s₂ᵀA) + g₂(s₁ᵀA) + s₂(g₁ᵀA) + s₁(g₂ᵀA)]: rank-one [L]×[D] products, no L×L matrix.
  */
 import * as tf from '@tensorflow/tfjs';
-import { CgError, conjugateGradient, resolveCgOptions, type CgOptions, type CgStats } from './cg.js';
+import { CgError, conjugateGradient, float32PrecisionFloor, resolveCgOptions, type CgOptions, type CgStats } from './cg.js';
 import { norm, offlineNormalizeEmbeddings, safeSqrt, SCALING_EPSILON, type NormKind, type NormOver } from './scaling.js';
 
 export { CgError, type CgOptions, type CgStats } from './cg.js';
@@ -249,17 +249,22 @@ function conditionBound(lambda: number, sigma2: number): number {
 /** Runs CG on (W + λI) x = rhs and turns a CgError into one that names the CRF's numbers. */
 function solveSystem(rhs: tf.Tensor, A: tf.Tensor, lambda: number, cg: Required<CgOptions>, sigma2: number, phase: 'forward' | 'backward'): { x: tf.Tensor } & CgStats {
   const At = tf.transpose(A, [0, 2, 1]); // [B,D,L], once per solve, so the loop multiplies without transposes
+  const kappa = conditionBound(lambda, sigma2);
   try {
-    return conjugateGradient((x) => applySystem(x, A, At, lambda), rhs, cg);
+    // The condition bound sets the float32 floor at which a stalled solve is accepted (cg.ts).
+    return conjugateGradient((x) => applySystem(x, A, At, lambda), rhs, cg, kappa);
   } catch (e) {
     if (e instanceof CgError) {
       const what =
         e.failure === 'max-iterations'
           ? `did not converge: after ${e.iterations} iterations (maxIterations = ${cg.maxIterations}) the relative residual is ${fmt(e.residual)} > tolerance ${fmt(cg.tolerance)}`
-          : e.message;
+          : e.failure === 'stagnated'
+            ? `stagnated: after ${e.iterations} iterations the best relative residual is ${fmt(e.residual)} > tolerance ${fmt(cg.tolerance)}, above the float32 floor ${fmt(float32PrecisionFloor(kappa))} expected for this system`
+            : e.message;
+      const advice = e.failure === 'stagnated' ? `Raise the tolerance above ${fmt(e.residual)}` : 'Raise maxIterations or tolerance';
       throw new CgError(
-        `Gaussian CRF ${phase} solve ${what}; lambda = ${fmt(lambda)}, σ_max(A)² ≤ ${fmt(sigma2)}, condition number of W + λI ≤ ${fmt(conditionBound(lambda, sigma2))}. ` +
-          `Raise maxIterations or tolerance, or improve the conditioning: raise lambda or normalise the embeddings (normalizeEmbeddings).`,
+        `Gaussian CRF ${phase} solve ${what}; lambda = ${fmt(lambda)}, σ_max(A)² ≤ ${fmt(sigma2)}, condition number of W + λI ≤ ${fmt(kappa)}. ` +
+          `${advice}, or improve the conditioning: raise lambda or normalise the embeddings (normalizeEmbeddings).`,
         e.failure,
         e.iterations,
         e.residual,
@@ -283,8 +288,11 @@ function solveSystem(rhs: tf.Tensor, A: tf.Tensor, lambda: number, cg: Required<
  * options.onBackward, since a gradient is computed long after solve() returned.
  *
  * Tolerance: relative, max_b ‖U_b − (W + λI)s_b‖/‖U_b‖ ≤ tolerance (default 1e-4), checked on the true
- * residual. Non-convergence within maxIterations (default 500), non-finite input, λ ≤ 0, bad shapes
- * and λ ≤ σ_max(A)² all throw; nothing unconverged is ever returned.
+ * residual. A tolerance below what float32 can reach for this system (about ε·cond(W + λI)) is
+ * clamped: CG stops when it stagnates and returns its best iterate, with `precisionLimited: true`
+ * and the clamped `tolerance` in the stats (cg.ts). Non-convergence within maxIterations (default
+ * 500) or stagnation above that floor, non-finite input, λ ≤ 0, bad shapes and λ ≤ σ_max(A)² all
+ * throw.
  * The caller owns the returned s.
  */
 export function solve(unary: tf.Tensor3D, embeddings: tf.Tensor3D, lambda: number, options: SolveOptions = {}): SolveResult {
@@ -292,7 +300,7 @@ export function solve(unary: tf.Tensor3D, embeddings: tf.Tensor3D, lambda: numbe
   const { B, L } = assertUnaryAndEmbeddings(unary, embeddings, where);
   assertLambda(lambda, where);
   const cg = resolveCgOptions(options);
-  const stats: SolveStats = { iterations: 0, residual: NaN, restarts: 0, sigmaMax2Bound: NaN };
+  const stats: SolveStats = { iterations: 0, residual: NaN, restarts: 0, tolerance: cg.tolerance, precisionLimited: false, sigmaMax2Bound: NaN };
   const s = tf.tidy(() => {
     const mask = options.mask === undefined ? null : toMask(options.mask, B, L, where);
     // Padding is cut out of the graph: zero unaries and zero embedding rows (no coupling).
@@ -311,13 +319,15 @@ export function solve(unary: tf.Tensor3D, embeddings: tf.Tensor3D, lambda: numbe
       stats.iterations = fwd.iterations;
       stats.residual = fwd.residual;
       stats.restarts = fwd.restarts;
+      stats.tolerance = fwd.tolerance;
+      stats.precisionLimited = fwd.precisionLimited;
       save([a, fwd.x]);
       return {
         value: fwd.x as tf.Tensor3D,
         gradFunc: (dS: tf.Tensor3D, saved: tf.Tensor[]) => {
           const [aS, sStar] = saved; // [B,L,D], [B,2,L]; dS = ∂L/∂s*, [B,2,L]
           const bwd = solveSystem(dS, aS, lambda, cg, sigma2, 'backward'); // g = (W + λI)^{-1} ∂L/∂s*
-          options.onBackward?.({ iterations: bwd.iterations, residual: bwd.residual, restarts: bwd.restarts });
+          options.onBackward?.({ iterations: bwd.iterations, residual: bwd.residual, restarts: bwd.restarts, tolerance: bwd.tolerance, precisionLimited: bwd.precisionLimited });
           const g = bwd.x; // [B,2,L]
           const dA = tf.tidy(() => {
             const sSwap = tf.reverse(sStar, 1); // [B,2,L]: rows (s₂, s₁)
