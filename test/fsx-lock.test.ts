@@ -63,3 +63,32 @@ describe('run lock', () => {
     assert.equal(acquireLock(path).ok, false, "another host's lock is never broken");
   });
 });
+
+describe('run lock and reused pids', () => {
+  it('records the owner\'s start time, and a live pid with another start time does not hold the lock', () => {
+    const dir = tempDir();
+    const path = join(dir, '.lock');
+    const a = acquireLock(path);
+    assert.ok(a.ok);
+    const written = JSON.parse(readFileSync(path, 'utf8')) as { pid: number; start?: string };
+    assert.equal(written.pid, process.pid);
+    assert.equal(typeof written.start, 'string', 'the lock names its owner\'s start time');
+    assert.ok(lockHolder(path), 'our own lock, with our start time, is held');
+    a.release();
+
+    // pid 1 is always alive, but it is not the process that took this lock: the pid was reused.
+    writeFileSync(path, JSON.stringify({ pid: 1, host: hostname(), since: 'x', start: 'not-its-start-time' }));
+    assert.equal(lockHolder(path), undefined, 'a live process with another start time does not hold the lock');
+    const b = acquireLock(path);
+    assert.ok(b.ok, 'a lock whose pid was reused is taken over');
+    b.release();
+  });
+
+  it('trusts a live pid in a lock written without a start time (an older sps)', () => {
+    const dir = tempDir();
+    const path = join(dir, '.lock');
+    writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), since: 'x' }));
+    assert.ok(lockHolder(path));
+    assert.equal(acquireLock(path).ok, false);
+  });
+});

@@ -151,7 +151,7 @@ describe('aggregation', () => {
     const r = cell(table, 'ocr', 'cross-entropy', 'offline')!;
     assert.equal(r.unfinished, 1);
     assert.equal(r.flagged, true);
-    assert.deepEqual(table.totals, { runs: 9, done: 7, failed: 1, unfinished: 1 });
+    assert.deepEqual(table.totals, { runs: 9, done: 7, failed: 1, unfinished: 1, damaged: 0 });
   });
 
   test('missing cells print as —, rows only where runs exist', () => {
@@ -193,7 +193,7 @@ describe('ordering and experiments', () => {
     assert.ok(md.includes('| Task | Objective | stage | joint | online | offline | offline-reg | custom-mode |'));
   });
 
-  test('experiments are kept apart and labelled; config differences apart from seed are warned about', () => {
+  test('experiments are kept apart and labelled; runs with other settings get their own row and a warning', () => {
     const root = makeResults([
       ...seeds({ experiment: 'exp-a', task: 'ocr', objective: 'cross-entropy', mode: 'joint', planned: 2 }, [96, 98]),
       ...seeds({ experiment: 'exp-b', task: 'ocr', objective: 'cross-entropy', mode: 'joint', planned: 2 }, [90, 90]),
@@ -201,22 +201,26 @@ describe('ordering and experiments', () => {
       { experiment: 'exp-b', task: 'chunking', objective: 'ssvm', mode: 'joint', seed: 2, value: 87, planned: 2, config: { lr: 0.01 } },
     ]);
     const t = buildTable(listRuns(root));
-    assert.deepEqual(t.rows.map((r) => r.label), ['ocr (exp-a)', 'ocr (exp-b)', 'chunking']);
+    assert.deepEqual(t.rows.map((r) => r.label), ['ocr (exp-a)', 'ocr (exp-b)', 'chunking', 'chunking [lr=0.01]']);
     assert.equal(cell(t, 'ocr', 'cross-entropy', 'joint', 'exp-a')!.mean, 97);
     assert.equal(cell(t, 'ocr', 'cross-entropy', 'joint', 'exp-b')!.mean, 90);
     assert.equal(cell(t, 'ocr', 'cross-entropy', 'joint', 'exp-b')!.std, 0);
     assert.deepEqual(cell(t, 'ocr', 'cross-entropy', 'joint', 'exp-a')!.configDiffers, [], 'seed alone does not count');
-    const ch = cell(t, 'chunking', 'ssvm', 'joint')!;
+    const [ch, other] = t.cells.filter((c) => c.task === 'chunking');
+    assert.deepEqual([ch.variant, other.variant], ['', 'lr=0.01']);
     assert.deepEqual(ch.configDiffers, ['lr']);
     assert.equal(t.warnings.length, 1);
-    assert.match(t.warnings[0], /exp-b\/chunking\/ssvm\/joint: its runs have different configs apart from seed \(differing: lr\)/);
-    assert.equal(formatOurs(ch), '86.00 ± 1.41 (2)†');
+    assert.match(t.warnings[0], /exp-b\/chunking\/ssvm\/joint: runs with different settings are kept apart \(differing: lr\): 1 finished with the main settings, 1 finished with \[lr=0\.01\]/);
+    assert.equal(formatOurs(ch), '85.00 ± — (1)*†', 'one of the 2 planned seeds each');
+    assert.equal(formatOurs(other), '87.00 ± — (1)*†');
     const text = renderTable(t, 'text');
     assert.match(text, /ocr \(exp-a\)/);
     assert.match(text, /Warnings:/);
     const csv = parse(renderTable(t, 'csv'), { columns: true }) as Record<string, string>[];
-    assert.deepEqual(csv.map((r) => r.experiment), ['exp-a', 'exp-b', 'exp-b']);
+    assert.deepEqual(csv.map((r) => r.experiment), ['exp-a', 'exp-b', 'exp-b', 'exp-b']);
+    assert.deepEqual(csv.map((r) => r.flagged), ['false', 'false', 'true', 'true']);
     assert.equal(csv[2].config_differs, 'lr');
+    assert.equal(csv[3].variant, 'lr=0.01');
   });
 });
 
@@ -449,7 +453,7 @@ describe('sps table through commander', () => {
   test('no finished runs: a clear note, no error', async () => {
     const root = makeResults([{ task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 1, status: 'failed' }]);
     const res = await runCli([root]);
-    assert.match(res.out, /No finished runs in .* \(1 run folder: 1 failed, 0 unfinished\); nothing to tabulate/);
+    assert.match(res.out, /No finished runs in .* \(1 run folder: 1 failed, 0 unfinished, 0 damaged\); nothing to tabulate/);
     const empty = mkdtempSync(join(tmpdir(), 'sps-table-empty-'));
     tmpRoots.push(empty);
     assert.match(tableCommand(empty).stdout, /No finished runs .*no run folders/);
@@ -461,3 +465,114 @@ describe('sps table through commander', () => {
     assert.deepEqual((JSON.parse(json.stdout) as { cells: unknown[] }).cells, []);
   });
 });
+
+/** A resolved cell config as `sps run` writes it (config.json), for the settings a mode reads. */
+function cellConfig(mode: string, seed: number, train: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    schema: 2, experiment: 'exp', task: 'ocr', objective: 'ssvm', mode, seed, data: {}, model: {},
+    train: { epochs: 10, lr: 0.01, batch_size: 8, stage: { unary_epochs: 1 }, ...train },
+    scaling: { alpha: 1, alpha_grid: [1], norm: 'rms', norm_over: 'example', lambda: 1, selection: { subset: 'validation', size: null } },
+    backend: 'cpu',
+  };
+}
+
+describe('runs with different settings in one cell', () => {
+  test('are grouped by the settings that decide the result, one seed once, and flagged in every format', () => {
+    const root = makeResults([
+      { task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 0, value: 5, config: cellConfig('joint', 0) },
+      { task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 0, value: 17.3, config: cellConfig('joint', 0, { epochs: 3 }) },
+      // stage does not read train.epochs: these two are one setting, seeds 0 and 1.
+      { task: 'ocr', objective: 'ssvm', mode: 'stage', seed: 0, value: 90, planned: 2, config: cellConfig('stage', 0) },
+      { task: 'ocr', objective: 'ssvm', mode: 'stage', seed: 1, value: 92, planned: 2, config: cellConfig('stage', 1, { epochs: 3 }) },
+    ]);
+    const t = buildTable(listRuns(root));
+    const joint = t.cells.filter((c) => c.mode === 'joint' && c.n > 0);
+    assert.equal(joint.length, 2, 'two settings, two cells');
+    assert.deepEqual(joint.map((c) => c.n), [1, 1]);
+    assert.deepEqual(joint.map((c) => c.mean), [5, 17.3]);
+    assert.ok(joint.every((c) => c.flagged));
+    assert.deepEqual(joint.map((c) => c.variant), ['', 'train.epochs=3']);
+    const stage = t.cells.find((c) => c.mode === 'stage' && c.n > 0)!;
+    assert.equal(stage.n, 2);
+    assert.equal(stage.flagged, false);
+    assert.deepEqual(stage.configDiffers, []);
+
+    const text = renderTable(t, 'text');
+    assert.match(text, /5\.00 ± — \(1\)†/);
+    assert.match(text, /17\.30 ± — \(1\)†/);
+    assert.match(text, /│ \[train\.epochs=3\] +│ ssvm +│ +— │ 17\.30 ± — \(1\)† │/);
+    assert.deepEqual(t.rows.map((r) => r.label), ['ocr', 'ocr [train.epochs=3]']);
+    assert.doesNotMatch(text, /11\.15/);
+    const csv = parse(renderTable(t, 'csv'), { columns: true }) as Record<string, string>[];
+    assert.deepEqual(csv.filter((r) => r.mode === 'joint').map((r) => [r.n, r.flagged, r.variant]), [['1', 'true', ''], ['1', 'true', 'train.epochs=3']]);
+    const json = JSON.parse(renderTable(t, 'json')) as { cells: { mode: string; flagged: boolean }[] };
+    assert.deepEqual(json.cells.filter((c) => c.mode === 'joint').map((c) => c.flagged), [true, true]);
+    assert.match(renderTable(t, 'markdown'), /5\.00 ± — \(1\)†/);
+    assert.match(renderTable(t, 'latex'), /5\.00 \$\\pm\$ --- \(1\)\$\^\{\\dagger\}\$/);
+  });
+
+  test('a seed with two finished runs of the same settings counts once', () => {
+    const root = makeResults([
+      { experiment: 'e', task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 0, value: 80, config: cellConfig('joint', 0) },
+      { experiment: 'e', task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 0, value: 80, config: cellConfig('joint', 0) },
+      { experiment: 'e', task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 1, value: 90, config: cellConfig('joint', 1) },
+    ]);
+    const t = buildTable(listRuns(root));
+    const c = cell(t, 'ocr', 'ssvm', 'joint')!;
+    assert.equal(c.n, 2);
+    assert.deepEqual(c.seeds, [0, 1]);
+    assert.equal(c.mean, 85);
+    assert.ok(t.warnings.some((w) => /seed 0 has 2 finished runs/.test(w)), t.warnings.join('\n'));
+  });
+});
+
+describe('damaged and incomplete run folders in a table', () => {
+  test('an invalid final.json, an unreadable run.json and a folder without run.json are reported, the rest is tabulated', () => {
+    const root = makeResults([
+      { task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 1, value: 90, planned: 3 },
+      { task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 2, value: 91, planned: 3 },
+      { task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 3, value: 92, planned: 3 },
+    ]);
+    const dirs = listRuns(root).map((r) => r.dir);
+    writeFileSync(join(dirs[0], 'final.json'), '{}');
+    writeFileSync(join(dirs[1], 'run.json'), '{"id": ');
+    const orphan = join(root, 'exp', 'ocr-ssvm-joint-seed4-abcdefabcdef');
+    mkdirSync(orphan);
+    writeFileSync(join(orphan, 'config.json'), '{}');
+    const out = tableCommand(root);
+    assert.match(out.stdout, /92\.00 ± — \(1\)\*/);
+    assert.ok(out.stdout.includes(join(dirs[0], 'final.json')), out.stdout);
+    assert.ok(out.stdout.includes(join(dirs[1], 'run.json')), out.stdout);
+    assert.ok(out.stdout.includes(orphan), out.stdout);
+    assert.match(out.stdout, /no run\.json/);
+    assert.match(out.stdout, /1 of 3 seeds finished \(1 damaged\)/);
+    assert.match(out.stdout, /Runs: 4 \(1 finished, 0 failed, 1 unfinished, 2 damaged\)/);
+  });
+
+  test('a table whose only run is damaged says so instead of printing nothing', () => {
+    const root = makeResults([{ task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 1, value: 90 }]);
+    const [dir] = listRuns(root).map((r) => r.dir);
+    writeFileSync(join(dir, 'final.json'), '{}');
+    for (const format of ['text', 'csv'] as const) {
+      const out = tableCommand(root, { format });
+      assert.ok((out.stdout + out.stderr).includes(join(dir, 'final.json')), `${format}: ${out.stdout}${out.stderr}`);
+    }
+  });
+});
+
+describe('output endings', () => {
+  test('every format ends with exactly one newline', () => {
+    const root = makeResults([{ task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 1, value: 90 }]);
+    const empty = mkdtempSync(join(tmpdir(), 'sps-table-empty-'));
+    tmpRoots.push(empty);
+    for (const format of TABLE_FORMATS) {
+      for (const dir of [root, empty]) {
+        for (const compare of [undefined, 'paper']) {
+          const { stdout } = tableCommand(dir, { format, compare });
+          assert.ok(stdout.endsWith('\n') && !stdout.endsWith('\n\n'), `${format} ${compare ?? ''} ${dir === empty ? 'empty' : ''}: ${JSON.stringify(stdout.slice(-20))}`);
+        }
+      }
+    }
+  });
+});
+

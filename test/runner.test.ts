@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { tempDir, sps, spsSpawn, ROOT, SHARED_DATASETS } from './helpers.js';
+import { tempDir, sps, spsSpawn, ROOT, SHARED_DATASETS, type CliResult } from './helpers.js';
 import type { RunRecord } from '../src/results/types.js';
 
 const TOY = join(ROOT, 'test/fixtures/toy.yaml');
@@ -129,32 +129,179 @@ describe('sps run', () => {
     assert.equal(runDirs(out).length, 1);
   });
 
-  it('leaves a cell locked by a live process alone, and takes over a stale lock', async () => {
+  it('leaves a cell locked by a live process alone and exits non-zero; takes over a stale or reused-pid lock', async () => {
     const out = tempDir();
-    const plan = sps(['run', TOY, '--out', out, 'objectives=[ssvm]', '--dry-run']);
+    const plan = sps(['run', TOY, '--out', out, 'seeds=[0]', '--dry-run']);
     const ids = [...plan.stdout.matchAll(/\b([0-9a-f]{12})\b/g)].map((m) => m[1]);
     assert.equal(ids.length, 2);
     const sleeper = spawn('sleep', ['60']);
     try {
       const { mkdirSync } = await import('node:fs');
       const { hostname } = await import('node:os');
-      const held = join(out, `toy-ssvm-joint-seed0-${ids[0]}`);
-      const stale = join(out, `toy-ssvm-joint-seed1-${ids[1]}`);
+      const { processStartTime } = await import('../src/train/lock.js');
+      const held = join(out, `toy-log-likelihood-joint-seed0-${ids[0]}`);
+      const reused = join(out, `toy-ssvm-joint-seed0-${ids[1]}`);
       mkdirSync(held, { recursive: true });
-      mkdirSync(stale, { recursive: true });
-      writeFileSync(join(held, '.lock'), JSON.stringify({ pid: sleeper.pid, host: hostname(), since: 'test' }));
-      writeFileSync(join(stale, '.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), since: 'test' }));
-      const r = sps(['run', TOY, '--out', out, 'objectives=[ssvm]']);
-      assert.equal(r.code, 0, r.stderr);
+      mkdirSync(reused, { recursive: true });
+      writeFileSync(join(held, '.lock'), JSON.stringify({ pid: sleeper.pid, host: hostname(), since: 'test', start: processStartTime(sleeper.pid!) }));
+      // pid 1 is alive, but started long before this lock could have been taken: a reused pid.
+      writeFileSync(join(reused, '.lock'), JSON.stringify({ pid: 1, host: hostname(), since: 'test', start: 'not-the-start-of-pid-1' }));
+      const r = sps(['run', TOY, '--out', out, 'seeds=[0]']);
+      assert.equal(r.code, 75, r.stderr);
       assert.match(r.stderr, /1 done now, 0 already done, 0 failed, 1 running elsewhere/);
       assert.match(r.stderr, new RegExp(`locked by pid ${sleeper.pid}`));
-      assert.ok(existsSync(join(stale, 'final.json')));
+      assert.match(r.stderr, /1 cell is still running in another process.*run the same command again/);
+      assert.ok(existsSync(join(reused, 'final.json')));
       assert.ok(!existsSync(join(held, 'final.json')));
       const ls = sps(['ls', out, '--status', 'running']);
       assert.match(ls.stdout, /1 runs with status running/);
     } finally {
+      const gone = new Promise((r) => sleeper.once('exit', r));
       sleeper.kill();
+      await gone;
     }
+    const stale = join(out, `toy-log-likelihood-joint-seed0-${ids[0]}`);
+    assert.equal(sps(['ls', out, '--status', 'running']).stdout.match(/(\d+) runs with status running/)?.[1], '0', 'the lock of a dead sleeper is stale');
+    const again = sps(['run', TOY, '--out', out, 'seeds=[0]']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(existsSync(join(stale, 'final.json')));
+  });
+});
+
+describe('damaged run folders', () => {
+  /** One finished toy run (ssvm, seed 0) in a fresh results folder. */
+  function oneRun(): { out: string; dir: string; args: string[] } {
+    const out = tempDir();
+    const args = ['run', TOY, '--out', out, 'objectives=[ssvm]', 'seeds=[0]'];
+    const r = sps(args);
+    assert.equal(r.code, 0, r.stderr);
+    return { out, dir: runDirs(out)[0], args };
+  }
+
+  /** Overwrite `file` of the run folder, and check that ls and table name it rather than fail or print nothing. */
+  function damage(out: string, dir: string, file: string, content: string): { ls: CliResult; table: CliResult } {
+    writeFileSync(join(dir, file), content);
+    const ls = sps(['ls', out]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /pending \(damaged\)/);
+    assert.ok(ls.stdout.includes(file), ls.stdout);
+    const table = sps(['table', out]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.ok(table.stdout.includes(join(dir, file)), table.stdout);
+    return { ls, table };
+  }
+
+  it('an unreadable run.json is named by ls and table, and the next sweep sets the folder aside and redoes it', () => {
+    const { out, dir, args } = oneRun();
+    const { table } = damage(out, dir, 'run.json', '{"id": "abc", "stat');
+    assert.match(table.stdout, /not valid JSON/);
+
+    const r = sps(args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stderr.includes(join(dir, 'run.json')), r.stderr);
+    assert.match(r.stderr, /1 done now, 0 already done, 0 failed/);
+    assert.equal(readJson<RunRecord>(join(dir, 'run.json')).status, 'done');
+    const aside = readdirSync(join(out, '.replaced'));
+    assert.equal(aside.length, 1);
+    assert.match(aside[0], /-damaged-/);
+    assert.equal(readFileSync(join(out, '.replaced', aside[0], 'run.json'), 'utf8'), '{"id": "abc", "stat', 'the damaged files are kept');
+  });
+
+  it('a final.json that does not match its schema is not done: ls and table report it, the sweep redoes it', () => {
+    const { out, dir, args } = oneRun();
+    const { ls } = damage(out, dir, 'final.json', '{}\n');
+    assert.match(ls.stdout, /1 runs: 0 done, 0 failed, 0 running, 1 pending/);
+    const dry = sps([...args, '--dry-run']);
+    assert.match(dry.stdout, /0 already done, 1 to run/);
+
+    const r = sps(args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /1 done now, 0 already done/);
+    assert.equal(readJson<{ primary: string }>(join(dir, 'final.json')).primary, 'accuracy');
+    assert.equal(readdirSync(join(out, '.replaced')).length, 1);
+  });
+
+  it('a bad sweep.json: ls says to delete sweep.json alone, lists the runs, and the next run rewrites it', () => {
+    const { out, args } = oneRun();
+    writeFileSync(join(out, 'sweep.json'), '{"cells": [');
+    const ls = sps(['ls', out]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.ok(ls.stderr.includes(join(out, 'sweep.json')), ls.stderr);
+    assert.match(ls.stderr, /delete .*sweep\.json/);
+    assert.doesNotMatch(ls.stderr, /delete (the|this) (run )?folder/);
+    assert.match(ls.stdout, /1 runs: 1 done/);
+    const r = sps(args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readJson<{ cells: unknown[] }>(join(out, 'sweep.json')).cells.length, 1);
+  });
+});
+
+describe('the plan in sweep.json', () => {
+  it('a rerun of part of a sweep keeps the rest of the plan visible to ls', () => {
+    const out = tempDir();
+    const base = ['run', TOY, '--out', out, 'model.throw_seeds=[0]', '--jobs', '1'];
+    const first = sps([...base, '--fail-fast']);
+    assert.equal(first.code, 1);
+    assert.match(sps(['ls', out]).stdout, /4 runs: 0 done, 1 failed, 0 running, 3 pending/);
+    const part = sps([...base, 'objectives=[ssvm]', 'seeds=[1]']);
+    assert.equal(part.code, 0, part.stderr);
+    assert.match(sps(['ls', out]).stdout, /4 runs: 1 done, 1 failed, 0 running, 2 pending/);
+    assert.equal(readJson<{ cells: unknown[] }>(join(out, 'sweep.json')).cells.length, 4);
+  });
+});
+
+describe('an interrupted sweep', () => {
+  it('records the cells it stopped as interrupted in run.json', async () => {
+    const out = tempDir();
+    const child = spsSpawn(['run', TOY, '--out', out, 'objectives=[ssvm]', 'seeds=[0]', 'model.epoch_delay_ms=400', 'train.epochs=20']);
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (/\[epoch\]/.test(stderr)) resolve();
+      });
+      child.once('exit', () => reject(new Error(`the sweep ended before its first epoch:\n${stderr}`)));
+    });
+    process.kill(child.pid!, 'SIGINT');
+    const code = await new Promise((r) => child.once('exit', (c) => r(c)));
+    assert.equal(code, 130, stderr);
+    const run = readJson<RunRecord>(join(runDirs(out)[0], 'run.json'));
+    assert.equal(run.status, 'interrupted');
+    assert.match(run.error?.message ?? '', /SIGINT/);
+    assert.match(sps(['ls', out]).stdout, /pending \(interrupted\)/);
+  });
+});
+
+describe('a diverging loss that stays finite', () => {
+  it('finishes the run with a divergence warning in run.json and in the table notes', () => {
+    const out = tempDir();
+    const r = sps(['run', TOY, '--out', out, 'objectives=[ssvm]', 'seeds=[0]', 'model.blowup_seeds=[0]']);
+    assert.equal(r.code, 0, r.stderr);
+    const run = readJson<RunRecord & { warnings?: string[] }>(join(runDirs(out)[0], 'run.json'));
+    assert.equal(run.status, 'done');
+    assert.equal(run.warnings?.length, 1, JSON.stringify(run.warnings));
+    assert.match(run.warnings![0], /epoch 2 .*loss 'train' .*2e\+36.*diverg/);
+    const table = sps(['table', out]);
+    assert.match(table.stdout, /Warnings:[\s\S]*loss 'train' .*diverg/);
+    const csv = sps(['table', out, '--format', 'csv']);
+    assert.match(csv.stderr, /diverg/);
+  });
+});
+
+describe('a table of runs with different settings', () => {
+  it('keeps a rerun with another train.epochs apart and flags both cells in every format', () => {
+    const out = tempDir();
+    assert.equal(sps(['run', TOY, '--out', out, 'objectives=[ssvm]', 'seeds=[0]']).code, 0);
+    assert.equal(sps(['run', TOY, '--out', out, 'objectives=[ssvm]', 'seeds=[0]', 'train.epochs=2']).code, 0);
+    const csv = sps(['table', out, '--format', 'csv']);
+    assert.equal(csv.code, 0, csv.stderr);
+    const lines = csv.stdout.trim().split('\n');
+    assert.equal(lines.length, 3, csv.stdout);
+    const header = lines[0].split(',');
+    const rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], v])));
+    assert.deepEqual(rows.map((x) => x.n), ['1', '1'], 'seed 0 is never counted twice');
+    assert.deepEqual(rows.map((x) => x.flagged), ['true', 'true']);
+    assert.ok(rows.some((x) => x.variant === 'train.epochs=2'), csv.stdout);
   });
 });
 

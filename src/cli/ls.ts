@@ -1,7 +1,8 @@
 import { join, relative } from 'node:path';
 import Table from 'cli-table3';
 import { Command, Option } from 'commander';
-import { listRuns, listSweeps } from '../results/store.js';
+import { listSweeps, REPLACED_DIR, scanResults, type Damage } from '../results/store.js';
+import type { SweepRecord } from '../results/types.js';
 import { cellState, type CellState, type PlannedCell } from '../train/sweep.js';
 
 const STATES: CellState[] = ['done', 'failed', 'running', 'pending'];
@@ -9,41 +10,62 @@ const STATES: CellState[] = ['done', 'failed', 'running', 'pending'];
 /** The planned cells of a sweep, as `sps run --dry-run` shows them. */
 export function renderPlan(planned: PlannedCell[]): string {
   const t = new Table({ head: ['task', 'objective', 'mode', 'seed', 'run id', 'status'], style: { head: [], border: [] } });
-  for (const p of planned) t.push([p.config.task, p.config.objective, p.config.mode, p.config.seed, p.id, p.interrupted ? 'pending (interrupted)' : p.state]);
+  for (const p of planned) t.push([p.config.task, p.config.objective, p.config.mode, p.config.seed, p.id, statusText({ state: p.state, why: p.damage ? 'damaged' : p.interrupted ? 'interrupted' : undefined })]);
   return t.toString() + '\n';
 }
 
 interface Row {
   state: CellState;
-  interrupted: boolean;
+  /** What the status column shows beyond the state: `interrupted` or `damaged` (pending cells). */
+  why?: 'interrupted' | 'damaged';
   task: string;
   objective: string;
   mode: string;
-  seed: number;
+  seed: number | string;
   id: string;
   dir: string;
   info: string;
 }
 
-/** Every run below `root`: the folders that exist and the cells planned by sweeps that have none yet. */
-export function collectRows(root: string): Row[] {
+export const statusText = (r: Pick<Row, 'state' | 'why'>): string => (r.why ? `${r.state} (${r.why})` : r.state);
+
+/**
+ * Every run below `root`: the folders that exist (damaged ones too, with the file at fault) and the
+ * cells planned by sweeps that have none yet. `warnings`: sweep.json files that cannot be read.
+ */
+export function collectRows(root: string): { rows: Row[]; warnings: string[] } {
+  const scan = scanResults(root);
+  const { sweeps, problems } = listSweeps(root);
+  const planned = new Map<string, SweepRecord['cells'][number]>();
+  for (const { dir, sweep } of sweeps) for (const c of sweep.cells) planned.set(join(dir, c.folder), c);
   const rows = new Map<string, Row>();
-  for (const r of listRuns(root)) {
-    const { state, interrupted } = cellState(r.dir);
-    const metric = r.final ? `${r.final.primary}=${r.final.metrics[r.final.primary]}` : '';
-    const info = state === 'failed' ? `error: ${r.run.error?.message ?? '?'}` : [metric, r.run.duration_s !== undefined ? `${r.run.duration_s.toFixed(1)} s` : ''].filter(Boolean).join(', ');
-    rows.set(r.dir, { state, interrupted, task: r.run.task, objective: r.run.objective, mode: r.run.mode, seed: r.run.seed, id: r.run.id, dir: r.dir, info });
+  const damaged = (dir: string, d: Damage): string => `damaged: ${relative(dir, d.file)}: ${d.reason}; the next sps run moves the folder to ${REPLACED_DIR}/ and redoes the cell`;
+
+  for (const r of scan.runs) {
+    const { state, interrupted, damage } = cellState(r.dir, r);
+    const info = damage
+      ? damaged(r.dir, damage)
+      : state === 'failed' || (interrupted && r.run.error)
+        ? `error: ${r.run.error?.message ?? '?'}`
+        : [r.final ? `${r.final.primary}=${r.final.metrics[r.final.primary]}` : '', r.run.duration_s !== undefined ? `${r.run.duration_s.toFixed(1)} s` : ''].filter(Boolean).join(', ');
+    const why = damage ? 'damaged' : interrupted ? 'interrupted' : undefined;
+    rows.set(r.dir, { state, why, task: r.run.task, objective: r.run.objective, mode: r.run.mode, seed: r.run.seed, id: r.run.id, dir: r.dir, info });
   }
-  for (const { dir, sweep } of listSweeps(root)) {
-    for (const c of sweep.cells) {
-      const runDir = join(dir, c.folder);
-      if (rows.has(runDir)) continue;
-      // No run.json yet: not started, or just started (its lock may already be held).
-      const { state } = cellState(runDir);
-      rows.set(runDir, { state, interrupted: false, task: c.task, objective: c.objective, mode: c.mode, seed: c.seed, id: c.id, dir: runDir, info: state === 'running' ? 'starting' : 'not started' });
-    }
+  // Folders without a usable run.json: what the plan says they are, or what their name says.
+  const others = [...scan.unreadable.map((u) => ({ dir: u.dir, damage: u.damage as Damage | undefined })), ...scan.incomplete.map((dir) => ({ dir, damage: undefined }))];
+  for (const { dir, damage } of others) {
+    const c = planned.get(dir);
+    const { state } = cellState(dir);
+    const info = damage ? damaged(dir, damage) : state === 'running' ? 'starting' : 'no run.json (stopped as it started); the next sps run redoes the cell';
+    rows.set(dir, { state, why: damage ? 'damaged' : undefined, task: c?.task ?? '?', objective: c?.objective ?? '?', mode: c?.mode ?? '?', seed: c?.seed ?? '?', id: c?.id ?? '?', dir, info });
   }
-  return [...rows.values()].sort((a, b) => a.dir.localeCompare(b.dir));
+  for (const [runDir, c] of planned) {
+    if (rows.has(runDir)) continue;
+    // No run folder yet: not started, or just started (its lock may already be held).
+    const { state } = cellState(runDir);
+    rows.set(runDir, { state, task: c.task, objective: c.objective, mode: c.mode, seed: c.seed, id: c.id, dir: runDir, info: state === 'running' ? 'starting' : 'not started' });
+  }
+  return { rows: [...rows.values()].sort((a, b) => a.dir.localeCompare(b.dir)), warnings: problems };
 }
 
 export function registerLs(program: Command): void {
@@ -53,11 +75,14 @@ export function registerLs(program: Command): void {
     .argument('<results-dir>', 'results directory (searched recursively)')
     .addOption(new Option('--status <status>', 'show only runs in this state').choices(STATES))
     .action((root: string, opts: { status?: CellState }) => {
-      const rows = collectRows(root).filter((r) => !opts.status || r.state === opts.status);
+      const collected = collectRows(root);
+      const rows = collected.rows.filter((r) => !opts.status || r.state === opts.status);
       const t = new Table({ head: ['status', 'task', 'objective', 'mode', 'seed', 'run id', 'folder', 'info'], style: { head: [], border: [] } });
-      for (const r of rows) t.push([r.interrupted ? 'pending (interrupted)' : r.state, r.task, r.objective, r.mode, r.seed, r.id, relative(root, r.dir), r.info]);
+      for (const r of rows) t.push([statusText(r), r.task, r.objective, r.mode, r.seed, r.id, relative(root, r.dir), r.info]);
       process.stdout.write(t.toString() + '\n');
       const counts = STATES.map((s) => `${rows.filter((r) => r.state === s).length} ${s}`).join(', ');
-      process.stdout.write(`${rows.length} runs${opts.status ? ` with status ${opts.status}` : ''}: ${counts}\n`);
+      const damaged = rows.filter((r) => r.why === 'damaged').length;
+      process.stdout.write(`${rows.length} runs${opts.status ? ` with status ${opts.status}` : ''}: ${counts}${damaged > 0 ? ` (${damaged} of them damaged: see info)` : ''}\n`);
+      for (const w of collected.warnings) process.stderr.write(`sps: warning: ${w}\n`);
     });
 }

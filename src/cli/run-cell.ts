@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { RUN_FILES } from '../results/store.js';
-import { crashDetail, forkCell, recordCrash } from '../train/cell-process.js';
+import { crashDetail, forkCell, recordEnd } from '../train/cell-process.js';
 import type { WorkerEvent } from '../train/execute.js';
 import { describeOwner, lockHolder } from '../train/lock.js';
 import { readPlanFile, RUN_CELL_EXIT } from '../train/plan.js';
@@ -59,7 +59,7 @@ export async function runCell(planPath: string, n: number): Promise<number> {
     return 128 + (signalled === 'SIGINT' ? 2 : 15);
   }
   const detail = crashDetail(exit);
-  recordCrash(job.runDir, detail);
+  recordEnd(job.runDir, 'failed', detail);
   say(`FAILED: ${detail}`);
   return RUN_CELL_EXIT.failed;
 }

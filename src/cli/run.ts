@@ -15,7 +15,7 @@ import { makeReporter } from './progress.js';
 import { renderPlan } from './ls.js';
 import { buildTable } from '../results/aggregate.js';
 import { renderTable } from '../results/render.js';
-import { readRun } from '../results/store.js';
+import { inspectRun, type StoredRun } from '../results/store.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -150,7 +150,7 @@ export function registerRun(program: Command): void {
         `\nsweep ${loaded.name}: ${count('done')} done now, ${count('skipped')} already done, ${failures.length} failed, ${locked.length} running elsewhere, ${count('interrupted')} interrupted (results in ${where})\n`,
       );
       // The planned cells' table, so a run ends with its numbers (`sps table DIR` shows the same later).
-      const finished = planned.flatMap((c) => (c.state === 'done' || outcomes.some((o) => o.cell.id === c.id && o.result === 'done') ? (readRun(c.runDir) ?? []) : []));
+      const finished = planned.flatMap((c) => (c.state === 'done' || outcomes.some((o) => o.cell.id === c.id && o.result === 'done') ? [inspectRun(c.runDir)].filter((f): f is StoredRun => f.done) : []));
       if (finished.length > 0 && opts.table !== false) process.stdout.write(`\n${renderTable(buildTable(finished), 'text')}`);
       for (const o of locked) process.stderr.write(`  running elsewhere: ${o.cell.folder}: ${o.detail} (if that process is gone, delete ${o.cell.runDir}/.lock)\n`);
       for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${failureLine(o.detail)}\n    ${failureRecord(o.cell.runDir)}\n`);

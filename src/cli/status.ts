@@ -3,7 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import Table from 'cli-table3';
 import { Command } from 'commander';
 import { readPlanFile } from '../train/plan.js';
-import { collectRows } from './ls.js';
+import { collectRows, statusText } from './ls.js';
 
 interface SlurmTask {
   task: string;
@@ -56,7 +56,8 @@ export function registerStatus(program: Command): void {
     .description('each cell of the sweeps under a results directory, joined with its Slurm task state (squeue/sacct) when it was submitted with --launcher slurm')
     .argument('<results-dir>', 'results directory (searched recursively)')
     .action(async (root: string) => {
-      const rows = collectRows(root);
+      const { rows, warnings } = collectRows(root);
+      for (const w of warnings) process.stderr.write(`sps: warning: ${w}\n`);
       const tasks = tasksByRunDir(resolve(root));
       // Loaded only when there are Slurm tasks to ask about.
       const states = tasks.size > 0 ? (await import('../train/launchers/slurm-queue.js')).slurmStates([...new Set([...tasks.values()].map((t) => t.task.split('_')[0]))]) : new Map<string, string>();
@@ -75,7 +76,7 @@ export function registerStatus(program: Command): void {
         } else if (st && r.state === 'failed') {
           info = `${info}; Slurm log ${st.log}`;
         }
-        t.push([r.interrupted ? 'pending (interrupted)' : r.state, r.task, r.objective, r.mode, r.seed, relative(root, r.dir), st?.task ?? '', state, info]);
+        t.push([statusText(r), r.task, r.objective, r.mode, r.seed, relative(root, r.dir), st?.task ?? '', state, info]);
       }
       process.stdout.write(t.toString() + '\n');
       const count = (s: string) => rows.filter((r) => r.state === s).length;

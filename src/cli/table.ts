@@ -3,7 +3,7 @@ import { SpsError } from '../util/errors.js';
 import { buildTable } from '../results/aggregate.js';
 import { loadPaperTable, type PaperEntry } from '../results/paper.js';
 import { parseFormat, renderTable, TABLE_FORMATS, type TableFormat } from '../results/render.js';
-import { listRuns } from '../results/store.js';
+import { scanResults } from '../results/store.js';
 import { buildClaims } from '../results/report/claims.js';
 import { renderClaims } from '../results/report/claims-render.js';
 
@@ -40,20 +40,19 @@ export function parseCompare(value: string | undefined): 'paper' | undefined {
 export function tableCommand(resultsDir: string, options: TableOptions = {}, loadPaper: () => PaperEntry[] = loadPaperTable): TableOutput {
   const format: TableFormat = parseFormat(options.format ?? 'text');
   const compare = parseCompare(options.compare);
-  const runs = listRuns(resultsDir);
+  const { runs, unreadable, incomplete } = scanResults(resultsDir);
   if (options.claims) return { stdout: renderClaims(buildClaims(runs, compare === 'paper' ? loadPaper() : undefined), format), stderr: '' };
-  const table = buildTable(runs, compare === 'paper' ? { paper: loadPaper() } : {});
+  const table = buildTable(runs, { ...(compare === 'paper' ? { paper: loadPaper() } : {}), unreadable, incomplete });
+  const warnings = table.warnings.map((w) => `sps: warning: ${w}\n`).join('');
   if (table.totals.done === 0) {
-    const found = runs.length === 0
-      ? 'no run folders'
-      : `${runs.length} run folder${runs.length === 1 ? '' : 's'}: ${table.totals.failed} failed, ${table.totals.unfinished} unfinished`;
-    const note = `No finished runs in ${resultsDir} (${found}); nothing to tabulate. A run counts once run.json says done and final.json exists.\n`;
+    const { runs: n, failed, unfinished, damaged } = table.totals;
+    const found = n === 0 ? 'no run folders' : `${n} run folder${n === 1 ? '' : 's'}: ${failed} failed, ${unfinished} unfinished, ${damaged} damaged`;
+    const note = `No finished runs in ${resultsDir} (${found}); nothing to tabulate. A run counts once run.json says done and final.json validates.\n${warnings}`;
     // csv/json stay parseable: an empty result on stdout, the note on stderr.
     if (format === 'csv' || format === 'json') return { stdout: renderTable(table, format), stderr: note };
     return { stdout: note, stderr: '' };
   }
-  const stderr = format === 'csv' || format === 'json' ? table.warnings.map((w) => `sps: warning: ${w}\n`).join('') : '';
-  return { stdout: renderTable(table, format), stderr };
+  return { stdout: renderTable(table, format), stderr: format === 'csv' || format === 'json' ? warnings : '' };
 }
 
 export function registerTable(program: Command, io?: Partial<TableIo>): void {

@@ -1,14 +1,19 @@
+import { canonicalJson, determiningConfig } from '../config/cells.js';
 import { MODES, OBJECTIVES, TASKS } from '../config/constants.js';
+import type { CellConfig } from '../train/task.js';
 import { paperKey, type PaperEntry } from './paper.js';
-import type { StoredRun } from './store.js';
+import { damageMessage, type ResultsScan, type StoredRun } from './store.js';
 
 /**
  * Aggregation behind `sps table`: pure functions from run folders (StoredRun) to a ResultsTable.
  * Rendering lives in render.ts. See docs/results-table.md for how to read the result.
  *
- * A cell is (experiment, task, objective, mode). Its value is the mean over finished runs
- * (run.status === 'done' and final.json present) of final.metrics[final.primary], with the sample
- * standard deviation (n − 1 denominator; undefined, shown "—", when n = 1).
+ * A cell is (experiment, task, objective, mode, settings): runs whose configs differ in a key that
+ * decides the result (the run id's config without the seed, `settingsOf`) are never averaged
+ * together; each further setting of a (task, objective, mode) gets a row of its own, labelled by what
+ * differs. Its value is the mean over finished runs (run.json done and a valid final.json), one per
+ * seed, of final.metrics[final.primary], with the sample standard deviation (n − 1 denominator;
+ * undefined, shown "—", when n = 1).
  */
 
 export const STD_KIND = 'sample' as const;
@@ -57,18 +62,47 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Dotted paths (`a.b[2]`) at which two JSON values differ; [] when they are equal. */
-export function configDiffPaths(a: unknown, b: unknown, prefix = ''): string[] {
+/** Where two JSON values differ: dotted paths (`a.b[2]`) with the value on each side; [] when equal. */
+export function configDiffs(a: unknown, b: unknown, prefix = ''): { path: string; a: unknown; b: unknown }[] {
   if (isPlainObject(a) && isPlainObject(b)) {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-    return keys.flatMap((k) => configDiffPaths(a[k], b[k], prefix === '' ? k : `${prefix}.${k}`));
+    return keys.flatMap((k) => configDiffs(a[k], b[k], prefix === '' ? k : `${prefix}.${k}`));
   }
   if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
-    return a.flatMap((x, i) => configDiffPaths(x, b[i], `${prefix}[${i}]`));
+    return a.flatMap((x, i) => configDiffs(x, b[i], `${prefix}[${i}]`));
   }
   if (Object.is(a, b)) return [];
   if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && JSON.stringify(a) === JSON.stringify(b)) return [];
-  return [prefix === '' ? '(root)' : prefix];
+  return [{ path: prefix === '' ? '(root)' : prefix, a, b }];
+}
+
+/** Dotted paths (`a.b[2]`) at which two JSON values differ; [] when they are equal. */
+export function configDiffPaths(a: unknown, b: unknown): string[] {
+  return configDiffs(a, b).map((d) => d.path);
+}
+
+/**
+ * The settings of a run that decide its result, without the seed: for a config written by `sps run`,
+ * the part its run id hashes (config/cells.ts `determiningConfig`), so two runs with equal settings
+ * are repeats of one experiment over seeds; for any other config, the config without seed,
+ * experiment and back end.
+ */
+export function settingsOf(config: Record<string, unknown>): Record<string, unknown> {
+  const isCell = isPlainObject(config.train) && isPlainObject(config.scaling) && typeof config.mode === 'string';
+  const { seed: _seed, experiment: _e, backend: _b, ...rest } = isCell ? determiningConfig(config as unknown as CellConfig) : config;
+  return rest;
+}
+
+const VARIANT_DIFFS_SHOWN = 3;
+
+/** A short label of a setting: what differs from the cell's main setting, e.g. `train.epochs=3`. */
+function variantLabel(diffs: { path: string; b: unknown }[]): string {
+  const value = (v: unknown): string => {
+    const s = v === undefined ? 'unset' : JSON.stringify(v);
+    return s.length > 24 ? `${s.slice(0, 23)}…` : s;
+  };
+  const shown = diffs.slice(0, VARIANT_DIFFS_SHOWN).map((d) => `${d.path}=${value(d.b)}`);
+  return shown.join(', ') + (diffs.length > VARIANT_DIFFS_SHOWN ? `, +${diffs.length - VARIANT_DIFFS_SHOWN} more` : '');
 }
 
 export interface CellStats {
@@ -76,6 +110,13 @@ export interface CellStats {
   task: string;
   objective: string;
   mode: string;
+  /**
+   * '' for the main setting of (experiment, task, objective, mode) (most finished runs); for each
+   * other setting, what differs from the main one (`train.epochs=3`).
+   */
+  variant: string;
+  /** Number of settings with runs for this (experiment, task, objective, mode); > 1 flags every one. */
+  variants: number;
   /** final.primary of the finished runs ('a/b' if they disagree; null when none finished). */
   metric: string | null;
   /** Per-seed values of the primary metric of the finished runs, sorted by seed. */
@@ -91,11 +132,15 @@ export interface CellStats {
   /** Sample std (n − 1); null when n < 2. */
   std: number | null;
   /** n < planned: fewer finished seeds than the sweep planned. */
+  partial: boolean;
+  /** The reader must look at the notes: partial, or runs with other settings exist (variants > 1). */
   flagged: boolean;
   failed: number;
-  /** Runs neither done nor failed (still running, killed, or done without final.json). */
+  /** Runs neither done, failed nor damaged (still running, interrupted, killed). */
   unfinished: number;
-  /** Config paths (seed excluded) in which the finished runs of this cell differ; [] when they agree. */
+  /** Runs with an unusable file (e.g. a final.json that does not validate): not done, see warnings. */
+  damaged: number;
+  /** Config paths in which this setting differs from the others of its (task, objective, mode); [] when it is the only one. */
   configDiffers: string[];
   paperMean: number | null;
   paperStd: number | null;
@@ -107,7 +152,9 @@ export interface TableRow {
   experiment: string;
   task: string;
   objective: string;
-  /** Row label for the task: the task, plus ` (experiment)` when the task has runs of several experiments. */
+  /** The setting of the row's cells ('' for the main ones; see CellStats.variant). */
+  variant: string;
+  /** Row label for the task: the task, plus ` (experiment)` when the task has runs of several experiments, plus ` [variant]`. */
   label: string;
   /** By mode; undefined where the cell has neither runs nor (with --compare paper) a paper value. */
   cells: Record<string, CellStats | undefined>;
@@ -123,91 +170,138 @@ export interface ResultsTable {
   stdKind: typeof STD_KIND;
   /** True when rows of one task come from several experiments somewhere in the table. */
   multipleExperiments: boolean;
-  totals: { runs: number; done: number; failed: number; unfinished: number };
-  /** Things the reader should know (configs differing apart from seed, damaged final.json, ...). */
+  /** Run folders found; damaged includes the unreadable folders, unfinished those without run.json. */
+  totals: { runs: number; done: number; failed: number; unfinished: number; damaged: number };
+  /** Things the reader should know (other settings in a cell, damaged runs, diverged losses, ...). */
   warnings: string[];
 }
 
 export interface BuildOptions {
   /** The paper's table; when given, the table compares against it (`--compare paper`). */
   paper?: readonly PaperEntry[];
+  /** Run folders that belong to no cell (scanResults): reported in the warnings and totals. */
+  unreadable?: ResultsScan['unreadable'];
+  incomplete?: ResultsScan['incomplete'];
 }
 
 const SEP = '\u0000';
 
-function cellKey(experiment: string, task: string, objective: string, mode: string): string {
-  return [experiment, task, objective, mode].join(SEP);
+function cellKey(experiment: string, task: string, objective: string, mode: string, variant = ''): string {
+  return [experiment, task, objective, mode, variant].join(SEP);
 }
 
 function emptyCell(experiment: string, task: string, objective: string, mode: string): CellStats {
   return {
-    experiment, task, objective, mode,
+    experiment, task, objective, mode, variant: '', variants: 1,
     metric: null, values: [], seeds: [], n: 0, runs: 0, planned: 0,
-    mean: null, std: null, flagged: false, failed: 0, unfinished: 0, configDiffers: [],
+    mean: null, std: null, partial: false, flagged: false, failed: 0, unfinished: 0, damaged: 0, configDiffers: [],
     paperMean: null, paperStd: null, diff: null,
   };
 }
 
-function cellName(c: { experiment: string; task: string; objective: string; mode: string }): string {
-  return `${c.experiment}/${c.task}/${c.objective}/${c.mode}`;
+function cellName(c: { experiment: string; task: string; objective: string; mode: string; variant: string }): string {
+  return `${c.experiment}/${c.task}/${c.objective}/${c.mode}${c.variant === '' ? '' : ` [${c.variant}]`}`;
 }
 
-/** Group runs by (experiment, task, objective, mode) and compute each cell's statistics. */
+interface Setting {
+  settings: Record<string, unknown>;
+  runs: StoredRun[];
+  done: StoredRun[];
+  firstStart: string;
+}
+
+/** The runs of one setting as a cell: one finished run per seed (the latest), counts and statistics. */
+function settingCell(base: CellStats, g: Setting, warnings: string[]): CellStats {
+  const c: CellStats = { ...base };
+  for (const r of g.runs) {
+    c.runs += 1;
+    const planned = Number(r.run.planned_seeds);
+    if (Number.isFinite(planned) && planned > c.planned) c.planned = planned;
+    if (r.damage) c.damaged += 1;
+    else if (r.run.status === 'failed') c.failed += 1;
+    else if (!r.done) c.unfinished += 1;
+  }
+  // One value per seed: a seed finished twice with the same settings (copied folders, two --out
+  // directories under one root) is one repeat, not two.
+  const bySeed = new Map<number, StoredRun[]>();
+  for (const r of g.done) bySeed.set(r.run.seed, [...(bySeed.get(r.run.seed) ?? []), r]);
+  const when = (r: StoredRun) => String(r.run.ended_at ?? r.run.started_at);
+  const kept: StoredRun[] = [];
+  for (const [seed, rs] of [...bySeed].sort((a, b) => a[0] - b[0])) {
+    const sorted = [...rs].sort((a, b) => (when(a) < when(b) ? -1 : when(a) > when(b) ? 1 : a.dir < b.dir ? -1 : 1));
+    const latest = sorted[sorted.length - 1];
+    kept.push(latest);
+    if (rs.length > 1) warnings.push(`${cellName(c)}: seed ${seed} has ${rs.length} finished runs (${rs.map((r) => r.dir).join(', ')}); counted once, from the latest (${latest.dir}).`);
+  }
+  c.values = kept.map((r) => r.final!.metrics[r.final!.primary]);
+  c.seeds = kept.map((r) => r.run.seed);
+  c.n = kept.length;
+  if (c.n > 0) {
+    c.mean = mean(c.values);
+    c.std = sampleStd(c.values);
+    const primaries = [...new Set(kept.map((r) => r.final!.primary))].sort();
+    c.metric = primaries.join('/');
+    if (primaries.length > 1) warnings.push(`${cellName(c)}: runs report different primary metrics (${primaries.join(', ')}); their values are averaged together.`);
+  }
+  if (c.planned < c.n) c.planned = c.n;
+  c.partial = c.n < c.planned;
+  c.flagged = c.partial || c.variants > 1;
+  return c;
+}
+
+/**
+ * Group runs by (experiment, task, objective, mode) and, within, by their settings (`settingsOf`);
+ * compute each cell's statistics. Also reports damaged runs and runs whose loss diverged.
+ */
 export function groupRuns(runs: readonly StoredRun[]): { cells: CellStats[]; warnings: string[] } {
   const warnings: string[] = [];
-  const groups = new Map<string, { cell: CellStats; done: { seed: number; value: number; config: Record<string, unknown>; dir: string; primary: string }[] }>();
+  const groups = new Map<string, { base: CellStats; settings: Map<string, Setting> }>();
   for (const r of runs) {
     const { experiment, task, objective, mode } = r.run;
     const key = cellKey(experiment, task, objective, mode);
     let g = groups.get(key);
     if (!g) {
-      g = { cell: emptyCell(experiment, task, objective, mode), done: [] };
+      g = { base: emptyCell(experiment, task, objective, mode), settings: new Map() };
       groups.set(key, g);
     }
-    const c = g.cell;
-    c.runs += 1;
-    const planned = Number(r.run.planned_seeds);
-    if (Number.isFinite(planned) && planned > c.planned) c.planned = planned;
-    if (r.run.status === 'failed') {
-      c.failed += 1;
-    } else if (r.run.status === 'done' && r.final) {
-      const value = r.final.metrics?.[r.final.primary];
-      if (typeof value !== 'number' || !Number.isFinite(value)) {
-        warnings.push(`${r.dir}: final.json has no finite metric "${r.final.primary}" (its primary); run not counted.`);
-        c.unfinished += 1;
-      } else {
-        g.done.push({ seed: r.run.seed, value, config: r.config, dir: r.dir, primary: r.final.primary });
-      }
-    } else {
-      c.unfinished += 1;
+    const settings = settingsOf(r.config);
+    const skey = canonicalJson(settings);
+    let s = g.settings.get(skey);
+    if (!s) {
+      s = { settings, runs: [], done: [], firstStart: String(r.run.started_at) };
+      g.settings.set(skey, s);
     }
+    s.runs.push(r);
+    if (String(r.run.started_at) < s.firstStart) s.firstStart = String(r.run.started_at);
+    if (r.damage) warnings.push(damageMessage(r.dir, r.damage));
+    else if (r.done) s.done.push(r);
+    for (const w of r.run.warnings ?? []) warnings.push(`${r.dir}: ${w}`);
   }
 
   const cells: CellStats[] = [];
-  for (const { cell: c, done } of groups.values()) {
-    done.sort((a, b) => a.seed - b.seed || (a.dir < b.dir ? -1 : 1));
-    c.values = done.map((d) => d.value);
-    c.seeds = done.map((d) => d.seed);
-    c.n = done.length;
-    if (c.n > 0) {
-      c.mean = mean(c.values);
-      c.std = sampleStd(c.values);
-      const primaries = [...new Set(done.map((d) => d.primary))].sort();
-      c.metric = primaries.join('/');
-      if (primaries.length > 1) warnings.push(`${cellName(c)}: runs report different primary metrics (${primaries.join(', ')}); their values are averaged together.`);
-      const dup = c.seeds.filter((s, i) => i > 0 && c.seeds[i - 1] === s);
-      if (dup.length > 0) warnings.push(`${cellName(c)}: seed ${[...new Set(dup)].join(', ')} counted more than once.`);
-      const base = configWithoutSeed(done[0].config);
-      const paths = new Set<string>();
-      for (const d of done.slice(1)) for (const p of configDiffPaths(base, configWithoutSeed(d.config))) paths.add(p);
-      c.configDiffers = [...paths].sort();
-      if (c.configDiffers.length > 0) {
-        warnings.push(`${cellName(c)}: its runs have different configs apart from seed (differing: ${c.configDiffers.join(', ')}).`);
-      }
+  for (const { base, settings } of groups.values()) {
+    // The main setting: the most finished runs, then the most runs, then the one started first.
+    const list = [...settings.entries()].sort(
+      ([ka, a], [kb, b]) => b.done.length - a.done.length || b.runs.length - a.runs.length || (a.firstStart < b.firstStart ? -1 : a.firstStart > b.firstStart ? 1 : ka < kb ? -1 : 1),
+    );
+    const main = list[0][1].settings;
+    const labels = new Set<string>();
+    const mainDiffs = new Set<string>();
+    const made: CellStats[] = [];
+    for (const [i, [, g]] of list.entries()) {
+      const diffs = i === 0 ? [] : configDiffs(main, g.settings);
+      let variant = i === 0 ? '' : variantLabel(diffs);
+      if (labels.has(variant)) variant = `${variant} #${i + 1}`;
+      labels.add(variant);
+      for (const d of diffs) mainDiffs.add(d.path);
+      made.push(settingCell({ ...base, variant, variants: list.length, configDiffers: diffs.map((d) => d.path) }, g, warnings));
     }
-    if (c.planned < c.n) c.planned = c.n;
-    c.flagged = c.n < c.planned;
-    cells.push(c);
+    if (list.length > 1) {
+      made[0].configDiffers = [...mainDiffs].sort();
+      const counts = made.map((c) => `${c.n} finished ${c.variant === '' ? 'with the main settings' : `with [${c.variant}]`}`).join(', ');
+      warnings.push(`${cellName(base)}: runs with different settings are kept apart (differing: ${made[0].configDiffers.join(', ')}): ${counts}.`);
+    }
+    cells.push(...made);
   }
   return { cells, warnings };
 }
@@ -215,12 +309,20 @@ export function groupRuns(runs: readonly StoredRun[]): { cells: CellStats[]; war
 /** Group, order, and (optionally) join with the paper's table. */
 export function buildTable(runs: readonly StoredRun[], options: BuildOptions = {}): ResultsTable {
   const { cells: grouped, warnings } = groupRuns(runs);
+  const unreadable = options.unreadable ?? [];
+  const incomplete = options.incomplete ?? [];
+  for (const u of unreadable) warnings.push(damageMessage(u.dir, u.damage));
+  for (const dir of incomplete) {
+    warnings.push(`${dir}: no run.json, so it is not counted. A run killed as it started leaves such a folder; the next \`sps run\` of its config redoes the cell (or delete the folder).`);
+  }
   const compare = options.paper !== undefined;
-  const byKey = new Map(grouped.map((c) => [cellKey(c.experiment, c.task, c.objective, c.mode), c]));
+  const byKey = new Map(grouped.map((c) => [cellKey(c.experiment, c.task, c.objective, c.mode, c.variant), c]));
 
-  // Rows: every (experiment, task, objective) with a run; with the paper, every paper row of the tasks present.
-  const rowKeys = new Map<string, { experiment: string; task: string; objective: string }>();
-  for (const c of grouped) rowKeys.set([c.experiment, c.task, c.objective].join(SEP), { experiment: c.experiment, task: c.task, objective: c.objective });
+  // Rows: every (experiment, task, objective, setting) with a run; with the paper, every paper row of the tasks present.
+  type RowKey = { experiment: string; task: string; objective: string; variant: string };
+  const rowKeys = new Map<string, RowKey>();
+  const addRow = (r: RowKey) => rowKeys.set([r.experiment, r.task, r.objective, r.variant].join(SEP), r);
+  for (const c of grouped) addRow({ experiment: c.experiment, task: c.task, objective: c.objective, variant: c.variant });
   const paperByKey = new Map<string, PaperEntry>();
   if (options.paper) {
     for (const p of options.paper) paperByKey.set(paperKey(p.task, p.objective, p.mode), p);
@@ -231,7 +333,7 @@ export function buildTable(runs: readonly StoredRun[], options: BuildOptions = {
     }
     for (const p of options.paper) {
       for (const experiment of experimentsOfTask.get(p.task) ?? []) {
-        rowKeys.set([experiment, p.task, p.objective].join(SEP), { experiment, task: p.task, objective: p.objective });
+        addRow({ experiment, task: p.task, objective: p.objective, variant: '' });
         const key = cellKey(experiment, p.task, p.objective, p.mode);
         if (!byKey.has(key)) byKey.set(key, emptyCell(experiment, p.task, p.objective, p.mode));
       }
@@ -240,7 +342,11 @@ export function buildTable(runs: readonly StoredRun[], options: BuildOptions = {
 
   const modes = [...new Set([...MODES, ...[...byKey.values()].map((c) => c.mode)])].sort(compareModes);
   const rowList = [...rowKeys.values()].sort(
-    (a, b) => compareTasks(a.task, b.task) || (a.experiment < b.experiment ? -1 : a.experiment > b.experiment ? 1 : 0) || compareObjectives(a.objective, b.objective),
+    (a, b) =>
+      compareTasks(a.task, b.task) ||
+      (a.experiment < b.experiment ? -1 : a.experiment > b.experiment ? 1 : 0) ||
+      compareObjectives(a.objective, b.objective) ||
+      (a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0),
   );
   const experimentsPerTask = new Map<string, Set<string>>();
   for (const r of rowList) {
@@ -252,10 +358,10 @@ export function buildTable(runs: readonly StoredRun[], options: BuildOptions = {
   const rows: TableRow[] = [];
   const cells: CellStats[] = [];
   for (const r of rowList) {
-    const label = experimentsPerTask.get(r.task)!.size > 1 ? `${r.task} (${r.experiment})` : r.task;
+    const label = (experimentsPerTask.get(r.task)!.size > 1 ? `${r.task} (${r.experiment})` : r.task) + (r.variant === '' ? '' : ` [${r.variant}]`);
     const row: TableRow = { ...r, label, cells: {} };
     for (const mode of modes) {
-      const c = byKey.get(cellKey(r.experiment, r.task, r.objective, mode));
+      const c = byKey.get(cellKey(r.experiment, r.task, r.objective, mode, r.variant));
       if (c && compare) {
         const p = paperByKey.get(paperKey(r.task, r.objective, mode));
         c.paperMean = p?.mean ?? null;
@@ -268,11 +374,12 @@ export function buildTable(runs: readonly StoredRun[], options: BuildOptions = {
     rows.push(row);
   }
 
-  const totals = { runs: runs.length, done: 0, failed: 0, unfinished: 0 };
-  for (const c of grouped) {
-    totals.done += c.n;
-    totals.failed += c.failed;
-    totals.unfinished += c.unfinished;
+  const totals = { runs: runs.length + unreadable.length + incomplete.length, done: 0, failed: 0, unfinished: incomplete.length, damaged: unreadable.length };
+  for (const r of runs) {
+    if (r.damage) totals.damaged += 1;
+    else if (r.done) totals.done += 1;
+    else if (r.run.status === 'failed') totals.failed += 1;
+    else totals.unfinished += 1;
   }
   return { modes, rows, cells, compare, stdKind: STD_KIND, multipleExperiments, totals, warnings };
 }

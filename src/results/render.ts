@@ -9,7 +9,8 @@ import { PAPER_SOURCE } from './paper.js';
  *
  * Cell strings (text, markdown, latex): `97.10 ± 0.20 (5)` = mean ± sample std (n finished seeds),
  * 2 decimals; `97.10 ± — (1)` when n = 1; `—` for a missing cell. Markers: `*` fewer finished seeds
- * than planned, `†` the cell's runs differ in config apart from seed.
+ * than planned, `†` the (task, objective, mode) also has runs with other settings, each on a row of
+ * its own labelled `[what differs]`. csv and json: `flagged` is true whenever a cell has a marker.
  * With --compare paper every (task, objective) row becomes three lines: ours, paper (mean ± std as
  * published) and Δ = ours − paper in percentage points (signed).
  * csv and json carry the same numbers unrounded, one record per cell.
@@ -29,7 +30,7 @@ export const FLAG_MARK = '*';
 export const CONFIG_MARK = '†';
 
 export const FLAG_NOTE = 'fewer finished seeds than planned (n < planned_seeds of the sweep)';
-export const CONFIG_NOTE = 'the runs of this cell have different configs apart from seed (see warnings)';
+export const CONFIG_NOTE = 'this task, objective and mode also has runs with other settings; they are never averaged together: each setting has its own row, labelled [what differs from the unlabelled row] (see warnings)';
 
 /** Fixed 2 decimals without a negative zero. */
 export function fmt2(x: number): string {
@@ -45,7 +46,7 @@ export function fmtDiff(x: number, minus = MINUS): string {
 }
 
 function marks(c: CellStats): string {
-  return (c.flagged ? FLAG_MARK : '') + (c.configDiffers.length > 0 ? CONFIG_MARK : '');
+  return (c.partial ? FLAG_MARK : '') + (c.variants > 1 ? CONFIG_MARK : '');
 }
 
 /** Our value of a cell as text: `97.10 ± 0.20 (5)`, `97.10 ± — (1)`, `—`, plus markers. */
@@ -82,11 +83,15 @@ export interface TableRecord {
   failed: number;
   unfinished: number;
   config_differs: string[];
+  partial: boolean;
+  damaged: number;
+  variant: string;
 }
 
 export const CSV_COLUMNS = [
   'experiment', 'task', 'objective', 'mode', 'mean', 'std', 'n', 'planned', 'flagged',
   'paper_mean', 'paper_std', 'diff', 'metric', 'failed', 'unfinished', 'config_differs',
+  'partial', 'damaged', 'variant',
 ] as const;
 
 export function tableRecords(table: ResultsTable): TableRecord[] {
@@ -107,11 +112,14 @@ export function tableRecords(table: ResultsTable): TableRecord[] {
     failed: c.failed,
     unfinished: c.unfinished,
     config_differs: c.configDiffers,
+    partial: c.partial,
+    damaged: c.damaged,
+    variant: c.variant,
   }));
 }
 
 function cellPath(t: ResultsTable, c: CellStats): string {
-  return (t.multipleExperiments ? `${c.experiment} / ` : '') + `${c.task} / ${c.objective} / ${c.mode}`;
+  return (t.multipleExperiments ? `${c.experiment} / ` : '') + `${c.task} / ${c.objective} / ${c.mode}` + (c.variant === '' ? '' : ` [${c.variant}]`);
 }
 
 /** The notes below a table, as plain text lines (markdown and latex adapt them). */
@@ -123,9 +131,9 @@ export function tableNotes(t: ResultsTable): { legend: string[]; flagged: string
     legend.push(`paper = mean ± std as published (${PAPER_SOURCE}); Δ = ours − paper in percentage points.`);
   }
   const flagged = t.cells
-    .filter((c) => c.flagged)
+    .filter((c) => c.partial)
     .map((c) => {
-      const extra = [c.failed > 0 ? `${c.failed} failed` : '', c.unfinished > 0 ? `${c.unfinished} unfinished` : ''].filter((s) => s !== '');
+      const extra = [c.failed > 0 ? `${c.failed} failed` : '', c.unfinished > 0 ? `${c.unfinished} unfinished` : '', c.damaged > 0 ? `${c.damaged} damaged` : ''].filter((s) => s !== '');
       return `${cellPath(t, c)}: ${c.n} of ${c.planned} seeds finished${extra.length > 0 ? ` (${extra.join(', ')})` : ''}`;
     });
   const metricsByTask = new Map<string, Set<string>>();
@@ -135,7 +143,8 @@ export function tableNotes(t: ResultsTable): { legend: string[]; flagged: string
     metricsByTask.get(c.task)!.add(c.metric);
   }
   const metrics = [...metricsByTask].map(([task, ms]) => `${task}: ${[...ms].sort().join(', ')}`);
-  const totals = `Runs: ${t.totals.runs} (${t.totals.done} finished, ${t.totals.failed} failed, ${t.totals.unfinished} unfinished); failed and unfinished runs are not in the means.`;
+  const damaged = t.totals.damaged > 0 ? `, ${t.totals.damaged} damaged` : '';
+  const totals = `Runs: ${t.totals.runs} (${t.totals.done} finished, ${t.totals.failed} failed, ${t.totals.unfinished} unfinished${damaged}); only finished runs are in the means.`;
   return { legend, flagged, metrics, totals, warnings: t.warnings };
 }
 
@@ -147,7 +156,7 @@ function notesAsText(t: ResultsTable): string[] {
     out.push(`${FLAG_MARK} ${FLAG_NOTE}:`);
     for (const f of n.flagged) out.push(`    ${f}`);
   }
-  if (t.cells.some((c) => c.configDiffers.length > 0)) out.push(`${CONFIG_MARK} ${CONFIG_NOTE}.`);
+  if (t.cells.some((c) => c.variants > 1)) out.push(`${CONFIG_MARK} ${CONFIG_NOTE}.`);
   out.push(n.totals);
   if (n.warnings.length > 0) {
     out.push('Warnings:');
@@ -188,7 +197,8 @@ export function renderText(t: ResultsTable): string {
   for (const row of t.rows) {
     const lines = displayLines(t, row);
     if (!t.compare && prev && prev.task === row.task && prev.experiment === row.experiment) {
-      blocks[blocks.length - 1].push(...lines.map((l) => ['', ...l.slice(1)]));
+      // A further line of the same task: no repeated task name, but a setting's label stays.
+      blocks[blocks.length - 1].push(...lines.map((l, i) => [i === 0 && row.variant !== '' ? `[${row.variant}]` : '', ...l.slice(1)]));
     } else {
       blocks.push(lines);
     }
@@ -214,7 +224,7 @@ export function renderMarkdown(t: ResultsTable): string {
   const notes = [...n.legend];
   if (n.metrics.length > 0) notes.push(`Metric (final.json primary): ${n.metrics.join('; ')}.`);
   if (n.flagged.length > 0) notes.push(`${FLAG_MARK} ${FLAG_NOTE}: ${n.flagged.join('; ')}.`);
-  if (t.cells.some((c) => c.configDiffers.length > 0)) notes.push(`${CONFIG_MARK} ${CONFIG_NOTE}.`);
+  if (t.cells.some((c) => c.variants > 1)) notes.push(`${CONFIG_MARK} ${CONFIG_NOTE}.`);
   notes.push(n.totals);
   for (const w of n.warnings) notes.push(`Warning: ${w}`);
   return [`**${mdEscape(TITLE)}**`, '', ...lines, '', ...notes.map((s) => `- ${mdEscape(s)}`)].join('\n') + '\n';
@@ -239,7 +249,7 @@ export function latexEscape(s: string): string {
 }
 
 function latexMarks(c: CellStats): string {
-  const m = (c.flagged ? '*' : '') + (c.configDiffers.length > 0 ? '\\dagger' : '');
+  const m = (c.partial ? '*' : '') + (c.variants > 1 ? '\\dagger' : '');
   return m === '' ? '' : `$^{${m}}$`;
 }
 
@@ -291,7 +301,7 @@ export function renderLatex(t: ResultsTable): string {
   const notes = n.legend.map(latexEscape);
   if (n.metrics.length > 0) notes.push(latexEscape(`Metric (final.json primary): ${n.metrics.join('; ')}.`));
   if (n.flagged.length > 0) notes.push(`$^{*}$ ${latexEscape(`${FLAG_NOTE}: ${n.flagged.join('; ')}.`)}`);
-  if (t.cells.some((c) => c.configDiffers.length > 0)) notes.push(latexEscape(`${CONFIG_MARK} ${CONFIG_NOTE}.`));
+  if (t.cells.some((c) => c.variants > 1)) notes.push(latexEscape(`${CONFIG_MARK} ${CONFIG_NOTE}.`));
   notes.push(latexEscape(n.totals));
   for (const w of n.warnings) notes.push(latexEscape(`Warning: ${w}`));
   out.push('', '{\\footnotesize', notes.join(' \\\\\n'), '\\par}');

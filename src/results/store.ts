@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { z } from 'zod';
 import { SpsError } from '../util/errors.js';
-import { readJsonIfExists } from '../util/fsx.js';
 import type { EpochRecord, FinalRecord, RunRecord, SweepRecord } from './types.js';
 
 export const RUN_FILES = {
@@ -15,38 +15,137 @@ export const RUN_FILES = {
 
 export const SWEEP_FILE = 'sweep.json';
 
+/** Where damaged runs and runs that --force redid are kept (hidden, so tables skip them). */
+export const REPLACED_DIR = '.replaced';
+
 /** Folder name of a run: readable cell coordinates plus the run id that makes it unique. */
 export function runFolderName(cell: { task: string; objective: string; mode: string; seed: number; id: string }): string {
   return `${cell.task}-${cell.objective}-${cell.mode}-seed${cell.seed}-${cell.id}`;
 }
 
-export interface StoredRun {
+/*
+ * What the readers rely on in each file. Extra keys are allowed: run.json and final.json carry more
+ * (versions, a task's own fields), and older runs must stay readable.
+ */
+const runSchema = z.looseObject({
+  id: z.string(),
+  status: z.enum(['running', 'done', 'failed', 'interrupted']),
+  experiment: z.string(),
+  task: z.string(),
+  objective: z.string(),
+  mode: z.string(),
+  seed: z.number().int(),
+  planned_seeds: z.number().int().min(0),
+  started_at: z.string(),
+  duration_s: z.number().optional(),
+  error: z.looseObject({ message: z.string() }).optional(),
+  warnings: z.array(z.string()).optional(),
+});
+
+/** final.json: the headline metric must be one of the (finite) metrics. */
+export const finalSchema = z
+  .looseObject({ primary: z.string().min(1), metrics: z.record(z.string(), z.number()) })
+  .refine((f) => Object.hasOwn(f.metrics, f.primary), { message: 'names no metric in "metrics"', path: ['primary'] });
+
+const configSchema = z.record(z.string(), z.unknown());
+
+const sweepSchema = z.looseObject({
+  experiment: z.string(),
+  config_file: z.string(),
+  created_at: z.string(),
+  cells: z.array(z.looseObject({ id: z.string(), folder: z.string(), task: z.string(), objective: z.string(), mode: z.string(), seed: z.number() })),
+});
+
+/** A file of a run folder that cannot be used, and why. */
+export interface Damage {
+  file: string;
+  reason: string;
+}
+
+type Read<T> = { value?: T; damage?: Damage };
+
+function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
+  const shown = issues.slice(0, 3).map((i) => `${i.path.length > 0 ? i.path.join('.') : '(top level)'}: ${i.message}`);
+  return shown.join('; ') + (issues.length > 3 ? `; and ${issues.length - 3} more` : '');
+}
+
+/**
+ * A JSON file checked against `schema`: its value, nothing when it does not exist, or why it is
+ * unusable. The schema checks what readers rely on; T is the file's full record type.
+ */
+function readChecked<T>(path: string, schema: z.ZodType): Read<T> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return {};
+    return { damage: { file: path, reason: `cannot be read (${code ?? (e as Error).message})` } };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return { damage: { file: path, reason: `not valid JSON (${(e as Error).message})` } };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) return { damage: { file: path, reason: `does not match the ${basename(path)} schema (${describeIssues(parsed.error.issues)})` } };
+  return { value: parsed.data as T };
+}
+
+/** One line: the damaged file, the cause, and what happens to it / what to do. */
+export function damageMessage(dir: string, d: Damage): string {
+  return `${d.file}: ${d.reason}. The run is damaged and does not count as done; the next \`sps run\` of its config moves ${dir} to ${join(dirname(dir), REPLACED_DIR)}/ and redoes the cell (or delete that folder).`;
+}
+
+/** What a run folder holds, read without throwing. */
+export interface RunFolder {
   dir: string;
+  run?: RunRecord;
+  config?: Record<string, unknown>;
+  /** final.json, when it validates. */
+  final?: FinalRecord;
+  /** The first unusable file (unreadable, not JSON, not matching its schema, or missing though needed). */
+  damage?: Damage;
+  /** run.json says done and final.json validates: the only finished runs. */
+  done: boolean;
+}
+
+/**
+ * Read a run folder's run.json, config.json and final.json. Writers put config.json first, then
+ * run.json, and final.json before run.json says done, so a kill leaves none of these combinations;
+ * each means the folder was damaged after the fact:
+ * a file that does not parse or validate, run.json done without final.json, final.json without
+ * run.json, run.json without config.json.
+ */
+export function inspectRun(dir: string): RunFolder {
+  const run = readChecked<RunRecord>(join(dir, RUN_FILES.run), runSchema);
+  const config = readChecked<Record<string, unknown>>(join(dir, RUN_FILES.config), configSchema);
+  const final = readChecked<FinalRecord>(join(dir, RUN_FILES.final), finalSchema);
+  let damage = run.damage ?? config.damage ?? final.damage;
+  if (!damage && run.value?.status === 'done' && !final.value) damage = { file: join(dir, RUN_FILES.final), reason: 'missing, though run.json says done' };
+  if (!damage && !run.value && final.value) damage = { file: join(dir, RUN_FILES.run), reason: 'missing, though final.json is there' };
+  if (!damage && run.value && !config.value) damage = { file: join(dir, RUN_FILES.config), reason: 'missing, though run.json is there' };
+  return { dir, run: run.value, config: config.value, final: final.value, damage, done: !damage && run.value?.status === 'done' && final.value !== undefined };
+}
+
+/** A run is finished when run.json says done and final.json validates (final.json is written first). */
+export function isDone(dir: string): boolean {
+  return inspectRun(dir).done;
+}
+
+/** A run folder whose run.json and config.json are readable (its final.json may still be damaged: see `damage`). */
+export interface StoredRun extends RunFolder {
   run: RunRecord;
   config: Record<string, unknown>;
-  final?: FinalRecord;
 }
 
-function readJsonNamed<T>(path: string): T | undefined {
-  try {
-    return readJsonIfExists<T>(path);
-  } catch (e) {
-    throw new SpsError(`${path}: not valid JSON (${(e as Error).message}). The run folder is damaged; delete it and run the sweep again to redo that cell.`);
-  }
-}
-
-/** A run is finished when run.json says done and final.json exists (final.json is written first). */
-export function isDone(dir: string): boolean {
-  const run = readJsonIfExists<RunRecord>(join(dir, RUN_FILES.run));
-  return run?.status === 'done' && existsSync(join(dir, RUN_FILES.final));
-}
-
-export function readRun(dir: string): StoredRun | undefined {
-  const run = readJsonNamed<RunRecord>(join(dir, RUN_FILES.run));
-  const config = readJsonNamed<Record<string, unknown>>(join(dir, RUN_FILES.config));
-  if (!run || !config) return undefined;
-  const final = readJsonNamed<FinalRecord>(join(dir, RUN_FILES.final));
-  return { dir, run, config, final };
+export interface ResultsScan {
+  runs: StoredRun[];
+  /** Folders whose run.json or config.json cannot be used: they belong to no cell. */
+  unreadable: { dir: string; damage: Damage }[];
+  /** Folders with run files but no run.json and nothing damaged (a run killed as it started). */
+  incomplete: string[];
 }
 
 export function readMetrics(dir: string): EpochRecord[] {
@@ -54,41 +153,71 @@ export function readMetrics(dir: string): EpochRecord[] {
   if (!existsSync(path)) return [];
   return readFileSync(path, 'utf8')
     .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as EpochRecord);
+    .map((l, i) => ({ l, line: i + 1 }))
+    .filter(({ l }) => l.trim() !== '')
+    .map(({ l, line }) => {
+      try {
+        return JSON.parse(l) as EpochRecord;
+      } catch (e) {
+        throw new SpsError(`${path}:${line}: not valid JSON (${(e as Error).message}). The per-epoch log of this run is damaged (final.json is not affected); rerun the cell with \`sps run CONFIG --force\` to write it again.`);
+      }
+    });
 }
 
+/** Files that only a run folder holds: a folder with any of them (or run.json) is a run folder. */
+const RUN_MARKERS: string[] = [RUN_FILES.run, RUN_FILES.config, RUN_FILES.final, RUN_FILES.metrics];
+
 /**
- * Every run folder below `root` (any depth), sorted by path. Hidden folders (names starting with '.',
- * e.g. replaced runs and temp files) are skipped.
+ * Every run folder below `root` (any depth), sorted by path, sorted into readable runs, unreadable
+ * ones and incomplete ones. Hidden folders (names starting with '.', e.g. replaced runs and temp
+ * files) are skipped.
  */
-export function listRuns(root: string): StoredRun[] {
+export function scanResults(root: string): ResultsScan {
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new SpsError(`${root}: no such results directory. Run an experiment first (sps run CONFIG --out ${root}).`);
   }
-  const out: StoredRun[] = [];
+  const scan: ResultsScan = { runs: [], unreadable: [], incomplete: [] };
   const walk = (dir: string): void => {
     const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
-    if (entries.some((e) => e.isFile() && e.name === RUN_FILES.run)) {
-      const r = readRun(dir);
-      if (r) out.push(r);
+    if (entries.some((e) => e.isFile() && RUN_MARKERS.includes(e.name))) {
+      const f = inspectRun(dir);
+      if (f.run && f.config) scan.runs.push({ ...f, run: f.run, config: f.config });
+      else if (f.damage) scan.unreadable.push({ dir, damage: f.damage });
+      else scan.incomplete.push(dir);
       return;
     }
     for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.')) walk(join(dir, e.name));
   };
   walk(root);
-  return out;
+  return scan;
 }
 
-/** Every sweep.json below `root`, with the folder it lives in. */
-export function listSweeps(root: string): { dir: string; sweep: SweepRecord }[] {
-  const out: { dir: string; sweep: SweepRecord }[] = [];
+/** The readable run folders below `root` (see scanResults for the others). */
+export function listRuns(root: string): StoredRun[] {
+  return scanResults(root).runs;
+}
+
+/** Why a folder's sweep.json is unusable and what to do: delete that file alone, never the folder. */
+function sweepProblem(d: Damage): string {
+  return `${d.file}: ${d.reason}. It only lists the cells planned there (for \`sps ls\`); delete ${d.file} alone, not the folder: the run folders are unaffected and the next \`sps run\` writes it again.`;
+}
+
+/** The sweep.json of `dir`: its plan, nothing when there is none, or a message saying why it is unusable. */
+export function readSweep(dir: string): { sweep?: SweepRecord; problem?: string } {
+  const r = readChecked<SweepRecord>(join(dir, SWEEP_FILE), sweepSchema);
+  return r.damage ? { problem: sweepProblem(r.damage) } : { sweep: r.value };
+}
+
+/** Every usable sweep.json below `root`, with the folder it lives in, and a message for each unusable one. */
+export function listSweeps(root: string): { sweeps: { dir: string; sweep: SweepRecord }[]; problems: string[] } {
+  const out: { sweeps: { dir: string; sweep: SweepRecord }[]; problems: string[] } = { sweeps: [], problems: [] };
   const walk = (dir: string): void => {
     const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
-    if (entries.some((e) => e.isFile() && e.name === RUN_FILES.run)) return;
+    if (entries.some((e) => e.isFile() && RUN_MARKERS.includes(e.name))) return;
     if (entries.some((e) => e.isFile() && e.name === SWEEP_FILE)) {
-      const sweep = readJsonNamed<SweepRecord>(join(dir, SWEEP_FILE));
-      if (sweep) out.push({ dir, sweep });
+      const { sweep, problem } = readSweep(dir);
+      if (sweep) out.sweeps.push({ dir, sweep });
+      if (problem) out.problems.push(problem);
     }
     for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.')) walk(join(dir, e.name));
   };

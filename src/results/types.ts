@@ -1,6 +1,7 @@
 /**
  * The on-disk layout of one run folder (see README "Results layout"). Every file is written
- * atomically; a run is finished only when run.json says `done` and final.json exists.
+ * atomically; a run is finished only when run.json says `done` and final.json validates against its
+ * schema (store.ts; docs/failure-modes.md).
  *
  *   <results-dir>/<experiment>/<run folder>/
  *     config.json    the resolved cell config (CellConfig); its hash is the run id
@@ -8,10 +9,11 @@
  *     metrics.jsonl  one EpochRecord per line
  *     final.json     FinalRecord: test metrics
  *     log.txt        human-readable log
- *   <results-dir>/<experiment>/sweep.json   the planned cells of the last `sps run` (SweepRecord)
+ *   <results-dir>/<experiment>/sweep.json   the cells every `sps run` there planned (SweepRecord)
  */
 
-export type RunStatus = 'running' | 'done' | 'failed';
+/** `interrupted`: stopped by a signal to the sweep; the next sweep redoes it like a run left `running`. */
+export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted';
 
 export interface RunRecord {
   id: string;
@@ -36,6 +38,8 @@ export interface RunRecord {
   /** What the task reported about its inputs (RunContext.describe), e.g. the word vectors used. */
   inputs?: Record<string, unknown>;
   error?: { message: string; stack?: string; epoch?: number };
+  /** Things a finished run should not be trusted blindly for (e.g. a loss that diverged but stayed finite). */
+  warnings?: string[];
 }
 
 export interface EpochRecord {
@@ -59,9 +63,12 @@ export interface FinalRecord {
   [extra: string]: unknown;
 }
 
+/** The plan of a results folder: the union of the cells of every `sps run` into it (a partial rerun adds, never hides). */
 export interface SweepRecord {
   experiment: string;
+  /** The config file of the latest `sps run` here. */
   config_file: string;
   created_at: string;
+  updated_at?: string;
   cells: { id: string; folder: string; task: string; objective: string; mode: string; seed: number }[];
 }

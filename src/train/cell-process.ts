@@ -6,18 +6,19 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RUN_FILES } from '../results/store.js';
+import { inspectRun, RUN_FILES } from '../results/store.js';
 import type { RunRecord } from '../results/types.js';
-import { readJsonIfExists, writeJsonAtomic } from '../util/fsx.js';
+import { writeJsonAtomic } from '../util/fsx.js';
 import type { Job, WorkerEvent } from './execute.js';
 import { lockHolder } from './lock.js';
 
-export function recordCrash(runDir: string, message: string): void {
-  const path = join(runDir, RUN_FILES.run);
-  const run = readJsonIfExists<RunRecord>(path);
-  if (run?.status !== 'running' || lockHolder(join(runDir, RUN_FILES.lock))) return;
+/** Close a run its worker could not close (it died, or was stopped): run.json tells what happened. */
+export function recordEnd(runDir: string, status: 'failed' | 'interrupted', message: string): void {
+  const { run, damage } = inspectRun(runDir);
+  if (damage || run?.status !== 'running' || lockHolder(join(runDir, RUN_FILES.lock))) return;
   const ended = new Date();
-  writeJsonAtomic(path, { ...run, status: 'failed', ended_at: ended.toISOString(), duration_s: (ended.getTime() - Date.parse(run.started_at)) / 1000, error: { message } });
+  const record: RunRecord = { ...run, status, ended_at: ended.toISOString(), duration_s: (ended.getTime() - Date.parse(run.started_at)) / 1000, error: { message } };
+  writeJsonAtomic(join(runDir, RUN_FILES.run), record);
 }
 
 function workerEntry(): string {

@@ -3,12 +3,13 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { selectBackend } from '../backend/select.js';
 import type { BackendChoice } from '../config/constants.js';
-import { isDone, RUN_FILES } from '../results/store.js';
+import { inspectRun, REPLACED_DIR, RUN_FILES } from '../results/store.js';
 import type { EpochRecord, FinalRecord, RunRecord } from '../results/types.js';
 import { errorMessage } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 import { Rng } from '../util/rng.js';
 import { gitState, packageVersions } from '../util/versions.js';
+import { DivergenceWatch } from './divergence.js';
 import { acquireLock } from './lock.js';
 import { findTask, type CellConfig, type EpochInput, type RunContext } from './task.js';
 
@@ -52,11 +53,12 @@ function nonFinite(rec: EpochInput): string | undefined {
 }
 
 /**
- * Move a finished run that --force is about to redo into <experiment>/.replaced/, so that forcing a
- * rerun never destroys a result (the table ignores hidden folders).
+ * Move a run about to be redone into <experiment>/.replaced/: a finished run that --force redoes, or
+ * a damaged one (`-damaged-` in its name), so that redoing a cell never destroys a result or the
+ * evidence of what went wrong (the table ignores hidden folders).
  */
-function setAsideFinished(runDir: string): string {
-  const dest = join(dirname(runDir), '.replaced', `${basename(runDir)}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+function setAside(runDir: string, damaged: boolean): string {
+  const dest = join(dirname(runDir), REPLACED_DIR, `${basename(runDir)}${damaged ? '-damaged' : ''}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dest, { recursive: true });
   for (const f of readdirSync(runDir)) if (f !== RUN_FILES.lock) renameSync(join(runDir, f), join(dest, f));
   return dest;
@@ -88,13 +90,17 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
     emit({ type: 'log', id: job.id, line });
   };
   try {
-    if (isDone(job.runDir)) {
+    const previous = inspectRun(job.runDir);
+    if (previous.done) {
       if (!job.force) {
         emit({ type: 'skipped', id: job.id });
         return 0;
       }
-      const dest = setAsideFinished(job.runDir);
+      const dest = setAside(job.runDir, false);
       logLines.push(`${new Date().toISOString()} --force: the previous finished run was moved to ${dest}`);
+    } else if (previous.damage) {
+      const dest = setAside(job.runDir, true);
+      logLines.push(`${new Date().toISOString()} ${previous.damage.file}: ${previous.damage.reason}; the damaged run was moved to ${dest}`);
     } else {
       clearUnfinished(job.runDir);
     }
@@ -132,6 +138,7 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
       emit({ type: 'started', id: job.id, backend: backend.name });
 
       let lastEpochAt = Date.now();
+      const divergence = new DivergenceWatch();
       const ctx: RunContext = {
         cell,
         tf: backend.tf,
@@ -153,6 +160,12 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
           log(`epoch ${rec.epoch} [${rec.phase}] ${fmt(rec.losses)} ${fmt(rec.metrics)}${rec.alpha !== undefined ? ` alpha=${rec.alpha}` : ''} (${rec.seconds.toFixed(1)} s)`);
           emit({ type: 'epoch', id: job.id, epoch: rec.epoch, phase: rec.phase, losses: rec.losses, metrics: rec.metrics, seconds: rec.seconds });
           const bad = nonFinite(rec);
+          const warning = bad ? undefined : divergence.check(rec);
+          if (warning) {
+            record.warnings = [...(record.warnings ?? []), warning];
+            writeJsonAtomic(path(RUN_FILES.run), record);
+            log(`warning: ${warning}`);
+          }
           if (bad) throw new NonFiniteError(`epoch ${rec.epoch} (${rec.phase}): ${bad}; the run diverged. Lower the learning rate (train.lr / train.stage.*_lr) or set train.grad_clip, then run the sweep again (only unfinished cells are redone).`);
         },
         writeArtifact: (name, data) => writeFileAtomic(path(name), data),

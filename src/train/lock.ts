@@ -1,4 +1,5 @@
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { currentSlurmJob, slurmJobEnded } from './launchers/slurm-queue.js';
 
@@ -8,23 +9,57 @@ interface LockOwner {
   since: string;
   /** Under Slurm: the job (`ARRAYJOB_TASK` for an array task) whose process holds the lock. */
   slurm_job?: string;
+  /**
+   * When the owning process started (an opaque string: clock ticks after boot from /proc, or `ps`'s
+   * lstart elsewhere). A pid is reused once its process is gone; pid and start time together are not.
+   * Absent in locks written by older versions of sps, whose pid alone is then trusted.
+   */
+  start?: string;
 }
 
 export type LockResult = { ok: true; release: () => void } | { ok: false; owner: LockOwner };
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A killed worker whose parent died too stays a zombie until init reaps it: signalable, but gone.
+const HAS_PROCFS = existsSync('/proc/self/stat');
+
+/** /proc/PID/stat fields from the state on (the command name before them may hold spaces); null: no such process; undefined: no procfs. */
+function procStat(pid: number): string[] | null | undefined {
+  if (!HAS_PROCFS) return undefined;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return true; // no procfs: trust the signal check
+    return null;
   }
+}
+
+/**
+ * The start time of process `pid`, or undefined when it cannot be told (no such process, no procfs
+ * and no `ps`). Linux: field 22 of /proc/PID/stat (starttime, in clock ticks after boot); elsewhere
+ * the `lstart` column of ps.
+ */
+export function processStartTime(pid: number): string | undefined {
+  const fields = procStat(pid);
+  if (fields) return fields[19]; // field 22; fields[0] is field 3 (the state)
+  if (fields === null) return undefined;
+  const ps = spawnSync('ps', ['-o', 'lstart=', '-p', String(pid)], { encoding: 'utf8' });
+  const out = ps.status === 0 ? ps.stdout.trim() : '';
+  return out === '' ? undefined : out;
+}
+
+/** Whether `owner` (a lock of this host) is still the live process that took the lock. */
+function ownerAlive(owner: LockOwner): boolean {
+  try {
+    process.kill(owner.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const fields = procStat(owner.pid);
+  // A killed worker whose parent died too stays a zombie until init reaps it: signalable, but gone.
+  if (fields === null || (fields && fields[0] === 'Z')) return false;
+  if (owner.start === undefined) return true;
+  const start = processStartTime(owner.pid);
+  // Unknown start time (no procfs, no ps): trust the signal check.
+  return start === undefined || start === owner.start;
 }
 
 function readOwner(path: string): LockOwner | undefined {
@@ -39,7 +74,7 @@ function readOwner(path: string): LockOwner | undefined {
 export function lockHolder(path: string): LockOwner | undefined {
   const owner = readOwner(path);
   if (!owner) return undefined;
-  if (owner.host === hostname() && !alive(owner.pid)) return undefined;
+  if (owner.host === hostname() && !ownerAlive(owner)) return undefined;
   if (slurmLockEnded(owner)) return undefined;
   return owner;
 }
@@ -60,14 +95,15 @@ export function describeOwner(owner: LockOwner, lockPath: string): string {
 }
 
 /**
- * An exclusive lock on one run folder: the file is created with O_EXCL and names its owner's pid and
- * host. A lock left by a killed process on this host is stale the moment its pid is gone, so a sweep
- * restarted right after a SIGKILL picks its cells up at once (mtime-based lock libraries would make it
- * wait out a timeout). Locks of other hosts are broken only when they name a Slurm job that ended.
+ * An exclusive lock on one run folder: the file is created with O_EXCL and names its owner's pid,
+ * start time and host. A lock left by a killed process on this host is stale the moment its pid is
+ * gone, or names a process that started at another time (the pid was reused), so a sweep restarted
+ * right after a SIGKILL picks its cells up at once (mtime-based lock libraries would make it wait
+ * out a timeout). Locks of other hosts are broken only when they name a Slurm job that ended.
  */
 export function acquireLock(path: string): LockResult {
   const slurmJob = currentSlurmJob();
-  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), ...(slurmJob ? { slurm_job: slurmJob } : {}) };
+  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), start: processStartTime(process.pid), ...(slurmJob ? { slurm_job: slurmJob } : {}) };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(path, 'wx');
@@ -107,7 +143,7 @@ export function acquireLock(path: string): LockResult {
       continue; // someone else moved it first
     }
     const moved = readOwner(aside);
-    if (moved && ((moved.host === me.host && alive(moved.pid)) || (moved.slurm_job !== undefined && !slurmLockEnded(moved)))) {
+    if (moved && ((moved.host === me.host && ownerAlive(moved)) || (moved.slurm_job !== undefined && !slurmLockEnded(moved)))) {
       // Between our check and the rename another process took the lock afresh: hand it back.
       renameSync(aside, path);
       return { ok: false, owner: moved };

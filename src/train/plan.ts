@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ensurePrepared, type EnsureOptions } from '../data/prepare.js';
-import { SWEEP_FILE } from '../results/store.js';
+import { readSweep, SWEEP_FILE } from '../results/store.js';
 import type { SweepRecord } from '../results/types.js';
 import { SpsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/fsx.js';
@@ -14,18 +14,29 @@ import type { Job } from './execute.js';
 import type { PlannedCell } from './sweep.js';
 import type { TaskDefinition } from './task.js';
 
-/** One sweep.json per results folder, listing the cells planned there. */
-export function writeSweepFiles(planned: PlannedCell[], configFile: string): void {
-  const created = new Date().toISOString();
+type SweepCell = SweepRecord['cells'][number];
+
+/**
+ * The plan of a results folder after this sweep: the cells already planned there, plus this sweep's
+ * (a cell planned again keeps its place). A rerun of part of a sweep (other seeds, an override) thus
+ * never hides the rest of the plan from `sps ls`. Delete sweep.json to start a plan afresh.
+ */
+export function mergePlan(old: SweepRecord | undefined, cells: SweepCell[], meta: { experiment: string; configFile: string; now: string }): SweepRecord {
+  const byId = new Map<string, SweepCell>();
+  for (const c of old?.cells ?? []) byId.set(c.id, c);
+  for (const c of cells) byId.set(c.id, c);
+  return { experiment: meta.experiment, config_file: meta.configFile, created_at: old?.created_at ?? meta.now, updated_at: meta.now, cells: [...byId.values()] };
+}
+
+/** One sweep.json per results folder: every cell planned there by any sweep (`mergePlan`). */
+export function writeSweepFiles(planned: PlannedCell[], configFile: string, note: (line: string) => void = () => {}): void {
+  const now = new Date().toISOString();
   for (const dir of new Set(planned.map((p) => dirname(p.runDir)))) {
     const here = planned.filter((p) => dirname(p.runDir) === dir);
-    const sweep: SweepRecord = {
-      experiment: here[0].config.experiment,
-      config_file: configFile,
-      created_at: created,
-      cells: here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed })),
-    };
-    writeJsonAtomic(join(dir, SWEEP_FILE), sweep);
+    const { sweep: old, problem } = readSweep(dir);
+    if (problem) note(`warning: ${problem} (This sweep now writes a new one with its own cells.)`);
+    const cells = here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed }));
+    writeJsonAtomic(join(dir, SWEEP_FILE), mergePlan(old, cells, { experiment: here[0].config.experiment, configFile, now }));
   }
 }
 

@@ -1,12 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Cell } from '../config/cells.js';
 import type { EnsureOptions } from '../data/prepare.js';
-import { isDone, runFolderName, RUN_FILES } from '../results/store.js';
-import type { RunRecord } from '../results/types.js';
-import { readJsonIfExists } from '../util/fsx.js';
-import { crashDetail, forkCell, recordCrash } from './cell-process.js';
+import { inspectRun, isDone, REPLACED_DIR, runFolderName, RUN_FILES, type Damage, type RunFolder } from '../results/store.js';
+import { crashDetail, forkCell, recordEnd } from './cell-process.js';
 import type { Job, WorkerEvent } from './execute.js';
 import { lockHolder } from './lock.js';
 import { plannedJobs, prepareCellData, writeSweepFiles } from './plan.js';
@@ -14,22 +12,34 @@ import type { TaskDefinition } from './task.js';
 
 export type CellState = 'done' | 'failed' | 'running' | 'pending';
 
-export interface PlannedCell extends Cell {
-  folder: string;
-  runDir: string;
+/** Exit code of a sweep that left cells to another process still running them (EX_TEMPFAIL: try again later). */
+export const EXIT_RUNNING_ELSEWHERE = 75;
+
+export interface CellStatus {
   state: CellState;
   /** For pending cells: whether an earlier attempt was interrupted. */
   interrupted: boolean;
+  /** For pending cells: the unusable file that makes the run not done (the sweep sets the folder aside). */
+  damage?: Damage;
 }
 
-/** The state of a run folder: done, failed, running (its lock is held) or pending (absent or interrupted). */
-export function cellState(runDir: string): { state: CellState; interrupted: boolean } {
+export interface PlannedCell extends Cell, CellStatus {
+  folder: string;
+  runDir: string;
+}
+
+/**
+ * The state of a run folder: done, failed, running (its lock is held) or pending (absent,
+ * interrupted, or damaged). `folder` saves a second read when the caller has inspected it already.
+ */
+export function cellState(runDir: string, folder?: RunFolder): CellStatus {
   if (!existsSync(runDir)) return { state: 'pending', interrupted: false };
-  if (isDone(runDir)) return { state: 'done', interrupted: false };
+  const f = folder ?? inspectRun(runDir);
+  if (f.done) return { state: 'done', interrupted: false };
   if (lockHolder(join(runDir, RUN_FILES.lock))) return { state: 'running', interrupted: false };
-  const run = readJsonIfExists<RunRecord>(join(runDir, RUN_FILES.run));
-  if (run?.status === 'failed') return { state: 'failed', interrupted: false };
-  return { state: 'pending', interrupted: run !== undefined };
+  if (f.damage) return { state: 'pending', interrupted: false, damage: f.damage };
+  if (f.run?.status === 'failed') return { state: 'failed', interrupted: false };
+  return { state: 'pending', interrupted: f.run !== undefined };
 }
 
 export function planCells(cells: Cell[], outDir: string): PlannedCell[] {
@@ -73,7 +83,10 @@ export interface SweepReporter {
  * sweep goes on (unless failFast); cells locked by another `sps run` are left to it.
  */
 export async function runSweep(tasks: readonly TaskDefinition[], planned: PlannedCell[], opts: SweepOptions): Promise<CellOutcome[]> {
-  writeSweepFiles(planned, opts.configFile);
+  writeSweepFiles(planned, opts.configFile, (l) => opts.reporter.note(l));
+  for (const p of planned) {
+    if (p.damage) opts.reporter.note(`damaged run: ${p.damage.file}: ${p.damage.reason}; the folder is moved to ${join(dirname(p.runDir), REPLACED_DIR)}/ and the cell is redone`);
+  }
 
   const outcomes: CellOutcome[] = [];
   const queue: PlannedCell[] = [];
@@ -87,9 +100,10 @@ export async function runSweep(tasks: readonly TaskDefinition[], planned: Planne
 
   opts.reporter.start(planned.length, queue.length);
   const running = new Map<string, ChildProcess>();
-  let stopping = false;
+  /** Why the sweep is stopping its workers (a signal, --fail-fast); undefined while it is not. */
+  let stopping: string | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
-    stopping = true;
+    stopping = `${sig} to the sweep`;
     opts.reporter.note(`${sig}: stopping; unfinished cells will be redone by the next sps run`);
     for (const child of running.values()) child.kill('SIGTERM');
   };
@@ -99,7 +113,8 @@ export async function runSweep(tasks: readonly TaskDefinition[], planned: Planne
   const runOne = (p: PlannedCell): Promise<CellOutcome> =>
     new Promise((resolve) => {
       const job = jobOf.get(p) as Job;
-      const { child, exited } = forkCell(job, (e) => {
+      let outcome: CellOutcome | undefined;
+      const { child, exited } = forkCell(job, (e: WorkerEvent) => {
         opts.reporter.event(p, e);
         if (e.type === 'done') outcome = { cell: p, result: 'done', seconds: e.seconds };
         else if (e.type === 'failed') outcome = { cell: p, result: 'failed', detail: e.error };
@@ -107,17 +122,22 @@ export async function runSweep(tasks: readonly TaskDefinition[], planned: Planne
         else if (e.type === 'skipped') outcome = { cell: p, result: 'skipped', detail: 'already done' };
       });
       running.set(p.id, child);
-      let outcome: CellOutcome | undefined;
       void exited.then((exit) => {
         running.delete(p.id);
-        if (!outcome && !stopping) {
-          // The worker died without reporting (out of memory, a native crash): record that in run.json
-          // so the folder tells the same story as the summary. The next sweep retries the cell.
+        const signal = exit.signal;
+        // A worker that ends without reporting leaves run.json `running`: record what happened, so the
+        // folder tells the same story as the summary. The next sweep redoes the cell either way.
+        if (!outcome && (stopping || signal === 'SIGINT' || signal === 'SIGTERM')) {
+          const why = stopping ?? `${signal} to the worker`;
+          recordEnd(p.runDir, 'interrupted', `stopped by ${why}; the next sps run redoes this cell`);
+          outcome = { cell: p, result: 'interrupted', detail: `stopped by ${why}` };
+        } else if (!outcome) {
+          // Out of memory, a native crash.
           const detail = crashDetail(exit);
-          recordCrash(p.runDir, detail);
+          recordEnd(p.runDir, 'failed', detail);
           outcome = { cell: p, result: 'failed', detail };
         }
-        resolve(outcome ?? { cell: p, result: 'interrupted', detail: 'stopped by a signal' });
+        resolve(outcome);
       });
     });
 
@@ -131,7 +151,7 @@ export async function runSweep(tasks: readonly TaskDefinition[], planned: Planne
       if (outcome.result === 'failed') {
         failed = true;
         if (opts.failFast) {
-          stopping = true;
+          stopping = `--fail-fast after the failure of ${outcome.cell.folder}`;
           opts.reporter.note(`--fail-fast: stopping after the failure of ${outcome.cell.folder}`);
           for (const child of running.values()) child.kill('SIGTERM');
         }
@@ -146,5 +166,22 @@ export async function runSweep(tasks: readonly TaskDefinition[], planned: Planne
     opts.reporter.stop();
   }
   for (let i = next; i < queue.length; i++) outcomes.push({ cell: queue[i], result: 'interrupted', detail: 'not started' });
-  return outcomes;
+  return settleLocked(outcomes, opts.reporter);
+}
+
+/**
+ * Cells another process held when this sweep reached them: those it finished meanwhile count as done;
+ * for the others the sweep is incomplete, so it says so and exits with EXIT_RUNNING_ELSEWHERE (the
+ * CLI returns process.exitCode unless a failure or an interruption gives another code).
+ */
+function settleLocked(outcomes: CellOutcome[], reporter: SweepReporter): CellOutcome[] {
+  const settled = outcomes.map((o): CellOutcome => (o.result === 'locked' && isDone(o.cell.runDir) ? { cell: o.cell, result: 'skipped', detail: 'finished by another sps run' } : o));
+  const still = settled.filter((o) => o.result === 'locked').length;
+  if (still > 0) {
+    reporter.note(
+      `${still} cell${still > 1 ? 's are' : ' is'} still running in another process (see "running elsewhere" below); this sweep is not complete and exits with code ${EXIT_RUNNING_ELSEWHERE}: run the same command again once ${still > 1 ? 'they have' : 'it has'} finished`,
+    );
+    process.exitCode = EXIT_RUNNING_ELSEWHERE;
+  }
+  return settled;
 }
