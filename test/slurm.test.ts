@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT, SHARED_DATASETS, sps, tempDir } from './helpers.js';
+import { ROOT, sps, tempDir } from './helpers.js';
 
 const TOY = join(ROOT, 'test/fixtures/toy.yaml');
 const SCRIPT = join(ROOT, 'scripts/slurm-local.sh');
@@ -175,12 +175,10 @@ describe('sps run --launcher slurm', () => {
     assert.ok(cell.stderr.includes(`pid 999999 on node-elsewhere`) && cell.stderr.includes(`delete ${join(out, foreign, '.lock')}`), cell.stderr);
   });
 
-  const haveData = ['ocr-taskar', 'conll2000', 'word-embeddings', 'weizmann-horse'].every((d) => existsSync(join(SHARED_DATASETS, d)));
-  it('smoke cells through Slurm give the same table as a local run', { skip: !haveData && `no ${SHARED_DATASETS}` }, async (t) => {
+  // configs/smoke.yaml reads the embedded samples: no data set to prepare, on any machine.
+  it('smoke cells through Slurm give the same table as a local run', async (t) => {
     const c = startCluster(t);
     const data = tempDir();
-    const p = sps(['prepare', 'all', '--from', SHARED_DATASETS], { env: { SPS_DATA_DIR: data } });
-    assert.equal(p.code, 0, p.stderr);
     const root = tempDir();
     // One mode of every block (5 of the 21 smoke cells): every task and objective, on a shared CPU.
     const cells = ['configs/smoke.yaml', 'modes=[stage]', '--backend', 'wasm'];

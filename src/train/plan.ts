@@ -34,7 +34,9 @@ export function writeSweepFiles(planned: PlannedCell[], configFile: string, note
   for (const dir of new Set(planned.map((p) => dirname(p.runDir)))) {
     const here = planned.filter((p) => dirname(p.runDir) === dir);
     const { sweep: old, problem } = readSweep(dir);
-    if (problem) note(`warning: ${problem} (This sweep now writes a new one with its own cells.)`);
+    // A sweep.json that is there but unusable is worth a word; a folder that cannot be reached at all
+    // fails the write below with the path and the cause.
+    if (problem && existsSync(join(dir, SWEEP_FILE))) note(`warning: ${problem} (This sweep now writes a new one with its own cells.)`);
     const cells = here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed }));
     writeJsonAtomic(join(dir, SWEEP_FILE), mergePlan(old, cells, { experiment: here[0].config.experiment, configFile, now }));
   }

@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } fr
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { loadOcr, OCR_HEIGHT, OCR_WIDTH, type OcrWord } from '../../data/ocr.js';
+import { samplesDir } from '../../data/samples.js';
 import { HORSE_ROOT, horseFromJpegs, horseName } from '../../data/weizmann.js';
 import { compareModes, compareObjectives } from '../aggregate.js';
 import type { StoredRun } from '../store.js';
@@ -91,6 +92,17 @@ function markedMd(letters: Letter[]): string {
   return letters.map((l) => (l.gold === l.predicted ? l.predicted : `**${l.predicted}**`)).join('');
 }
 
+/**
+ * Where a run's input images are read from: the embedded samples for a run made on them
+ * (`data.source: sample`); otherwise the prepared data set, or, when that is not prepared, the
+ * samples, which hold the first words of each OCR fold and a few horses (only those are shown).
+ */
+function imageRoot(config: Record<string, unknown>, dataDir: string, dataset: string): { dir: string; note?: string } {
+  if ((config.data as { source?: string } | undefined)?.source === 'sample') return { dir: samplesDir() };
+  if (existsSync(join(dataDir, dataset))) return { dir: dataDir };
+  return { dir: samplesDir(), note: `${join(dataDir, dataset)} is not prepared, so the images come from the embedded sample (samples/${dataset}), which holds only some of the test items (sps prepare ${dataset} shows them all).` };
+}
+
 function testWordsOf(config: Record<string, unknown>, words: OcrWord[]): OcrWord[] {
   const d = (config.data ?? {}) as { test_folds?: number[]; test_words?: number | null };
   // The OCR task's test split (src/train/tasks/ocr.ts splitOcr): the test folds in file order, cut to test_words.
@@ -119,15 +131,19 @@ function ocrFigure(joint: StoredRun, best: StoredRun, outDir: string, dataDir: s
   const pj = readOcrPredictions(join(joint.dir, 'predictions.csv'));
   const pb = readOcrPredictions(join(best.dir, 'predictions.csv'));
   const differs = (w: number) => (pj.get(w) ?? []).some((l, i) => l.predicted !== pb.get(w)?.[i]?.predicted);
-  const ids = [...pj.keys()].filter((w) => pb.has(w));
-  const chosen = [...ids.filter(differs), ...ids.filter((w) => !differs(w))].slice(0, count).sort((a, b) => a - b);
   const notes: string[] = [];
   let testWords: OcrWord[] | undefined;
+  const root = imageRoot(joint.config, dataDir, 'ocr');
+  if (root.note) notes.push(root.note);
   try {
-    testWords = testWordsOf(joint.config, loadOcr(dataDir));
+    testWords = testWordsOf(joint.config, loadOcr(root.dir));
   } catch (e) {
     notes.push(`Letter images omitted: ${(e as Error).message}`);
   }
+  // Words with letter images first (all of them with the full data set).
+  const all = [...pj.keys()].filter((w) => pb.has(w));
+  const shown = testWords && all.some((w) => w < testWords!.length) ? all.filter((w) => w < testWords!.length) : all;
+  const chosen = [...shown.filter(differs), ...shown.filter((w) => !differs(w))].slice(0, count).sort((a, b) => a - b);
   const { objective, seed } = joint.run;
   const images: string[] = [];
   const rowsHtml: string[] = [];
@@ -172,11 +188,16 @@ export function segmentationExamples(runs: readonly StoredRun[], outDir: string,
   const objective = [...new Set(seg.map((r) => r.run.objective))].sort(compareObjectives)[0];
   const seed = Math.min(...seg.filter((r) => r.run.objective === objective).map((r) => r.run.seed));
   const modeRuns = seg.filter((r) => r.run.objective === objective && r.run.seed === seed).sort((a, b) => compareModes(a.run.mode, b.run.mode));
-  const names = readdirSync(join(modeRuns[0].dir, 'predictions')).filter((f) => f.endsWith('-pred.png')).map((f) => f.slice(0, -'-pred.png'.length)).sort().slice(0, count);
   const notes: string[] = [];
   const images: string[] = [];
   const size = Number((modeRuns[0].config.data as { size?: number } | undefined)?.size ?? 32);
-  const root = join(dataDir, HORSE_ROOT);
+  const where = imageRoot(modeRuns[0].config, dataDir, 'weizmann-horse');
+  if (where.note) notes.push(where.note);
+  const root = join(where.dir, HORSE_ROOT);
+  // Horses whose image is at hand first (all of them with the full data set).
+  const all = readdirSync(join(modeRuns[0].dir, 'predictions')).filter((f) => f.endsWith('-pred.png')).map((f) => f.slice(0, -'-pred.png'.length)).sort();
+  const withImage = all.filter((n) => existsSync(join(root, 'rgb', `${n}.jpg`)));
+  const names = (withImage.length > 0 ? withImage : all).slice(0, count);
   if (!existsSync(root)) notes.push(`Horse images omitted: ${root} is not prepared (sps prepare weizmann-horse).`);
   const copy = (src: string, file: string): string | null => {
     if (!existsSync(src)) return null;
