@@ -3,6 +3,7 @@ import { SpsError } from '../util/errors.js';
 import { datasetsDir } from '../util/paths.js';
 import { listDatasets, prepareAll, prepareDataset, type DatasetState } from '../data/prepare.js';
 import { REGISTRY, datasetNames, getDataset, isImportOnly } from '../data/registry.js';
+import { allTasks, datasetRegistry } from '../train/tasks/index.js';
 
 function parseNumber(flag: string, value: string, integer: boolean, min: number): number {
   const n = Number(value);
@@ -81,8 +82,10 @@ export function registerPrepare(program: Command, io: PrepareIO = processIO): vo
           retries: parseNumber('--retries', o.retries, true, 0),
         },
       };
+      // Plugin tasks ($SPS_PLUGINS) may bring data sets of their own.
+      const registry = datasetRegistry(await allTasks());
       if (dataset === 'all') {
-        const { results, failures } = await prepareAll(opts);
+        const { results, failures } = await prepareAll({ ...opts, registry });
         const skipped = results.filter((r) => r.action === 'skipped').map((r) => r.name);
         if (failures.length) {
           throw new SpsError(
@@ -93,8 +96,7 @@ export function registerPrepare(program: Command, io: PrepareIO = processIO): vo
         log(`done: ${results.filter((r) => r.action !== 'skipped').length} data set(s) ready${skipped.length ? `; skipped (import-only, use --from): ${skipped.join(', ')}` : ''}`);
         return;
       }
-      getDataset(dataset); // unknown name → SpsError listing the known ones
-      await prepareDataset(dataset, opts);
+      await prepareDataset(getDataset(dataset, registry), opts); // unknown name → SpsError listing the known ones
     });
 
   program
@@ -103,7 +105,7 @@ export function registerPrepare(program: Command, io: PrepareIO = processIO): vo
     .option('--json', 'print the states as JSON')
     .action(async (o: { json?: boolean }) => {
       const dataDir = datasetsDir();
-      const states = await listDatasets({ dataDir, deep: true });
+      const states = await listDatasets({ dataDir, deep: true, registry: datasetRegistry(await allTasks()) });
       if (o.json) {
         const out = states.map(({ provenance, ...s }) => ({ ...s, preparedAt: provenance?.preparedAt, method: provenance?.method }));
         io.out(`${JSON.stringify(out, null, 2)}\n`);

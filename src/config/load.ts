@@ -3,7 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { SpsError } from '../util/errors.js';
-import { allTasks, findTask, type TaskDefinition } from '../train/task.js';
+import type { TaskDefinition } from '../train/task.js';
+import { allTasks, findTask } from '../train/tasks/index.js';
 import { experimentSchema, type Experiment } from './schema.js';
 import { applyOverride, parseOverride, schemaAt, type Override } from './overrides.js';
 

@@ -25,6 +25,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng.js';
 import { type InitScheme, type ModelBase, ParamStore, initBias, initWeights } from './init.js';
+import { LENET_PRESETS } from './lenet-presets.js';
+
+export { LENET_PRESETS };
 
 export interface LeNetOptions {
   /** Output channels of the two convolutions. */
@@ -45,11 +48,6 @@ export interface LeNetOptions {
   outputScale: number;
 }
 
-/** Classic LeNet-5 sizes (6-16-120-84) and the "20-50-500" LeNet of PyTorch/Caffe's MNIST example. */
-export const LENET_PRESETS = {
-  lenet5: { conv: [6, 16], fc: [120, 84] },
-  'lenet20-50-500': { conv: [20, 50], fc: [500] },
-} as const satisfies Record<string, Pick<LeNetOptions, 'conv' | 'fc'>>;
 export type LeNetPreset = keyof typeof LENET_PRESETS;
 
 export const LENET_DEFAULTS: LeNetOptions = {

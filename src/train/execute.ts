@@ -11,7 +11,8 @@ import { Rng } from '../util/rng.js';
 import { gitState, packageVersions } from '../util/versions.js';
 import { DivergenceWatch } from './divergence.js';
 import { acquireLock } from './lock.js';
-import { findTask, type CellConfig, type EpochInput, type RunContext } from './task.js';
+import type { CellConfig, CellContext, EpochInput } from './task.js';
+import { findTask } from './tasks/index.js';
 
 /** What the sweep hands to a worker for one cell. */
 export interface Job {
@@ -139,7 +140,7 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
 
       let lastEpochAt = Date.now();
       const divergence = new DivergenceWatch();
-      const ctx: RunContext = {
+      const ctx: CellContext = {
         cell,
         tf: backend.tf,
         backend: { name: backend.name, reason: backend.reason },

@@ -13,6 +13,7 @@ import { writeJsonAtomic } from '../util/fsx.js';
 import type { Job } from './execute.js';
 import type { PlannedCell } from './sweep.js';
 import type { TaskDefinition } from './task.js';
+import { datasetRegistry } from './tasks/index.js';
 
 type SweepCell = SweepRecord['cells'][number];
 
@@ -54,6 +55,7 @@ export type DataHashes = Record<string, Record<string, string>>;
 /**
  * Make sure every data set the `cells` need is prepared in `dataDir` and matches its checksums (or
  * fail, before any cell, with the command that repairs it); `data` says where missing ones come from.
+ * A task's own data sets (a plugin's) are looked up with sps's built-in ones.
  */
 export async function prepareCellData(
   tasks: readonly TaskDefinition[],
@@ -63,7 +65,7 @@ export async function prepareCellData(
   data: Pick<EnsureOptions, 'from' | 'prepare'> = {},
 ): Promise<DataHashes> {
   const datasets = [...new Set(cells.flatMap((p) => taskOf(tasks, p.config.task).datasets(p.config)))];
-  return datasets.length > 0 ? ensurePrepared(datasets, { log, dataDir, ...data }) : {};
+  return datasets.length > 0 ? ensurePrepared(datasets, { log, dataDir, registry: datasetRegistry(tasks), ...data }) : {};
 }
 
 export interface JobSettings {

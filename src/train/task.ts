@@ -1,26 +1,28 @@
-import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+/**
+ * The task contract: what a task declares (schemas, data sets, objectives) and what it sees while it
+ * runs one cell. A leaf module: it imports no task, so the registry (tasks/index.ts), the config
+ * loader and the tasks themselves can all depend on it. See docs/architecture.md.
+ */
 import type { z } from 'zod';
 import type * as tfType from '@tensorflow/tfjs';
 import type { Mode, Objective } from '../config/constants.js';
 import type { ScalingConfig, TrainConfig } from '../config/schema.js';
+import type { DatasetSpec } from '../data/registry.js';
 import type { EpochRecord, FinalRecord } from '../results/types.js';
 import type { Rng } from '../util/rng.js';
-import { SpsError } from '../util/errors.js';
-import { chunkingTask } from './tasks/chunking.js';
-import { ocrTask } from './tasks/ocr.js';
-import { segmentationTask } from './tasks/segmentation.js';
+
+type Section = Record<string, unknown>;
 
 /** One cell of the grid, fully resolved: everything that determines its result (see config/cells.ts). */
-export interface CellConfig {
+export interface CellConfig<Data = Section, Model = Section> {
   schema: number;
   experiment: string;
   task: string;
   objective: Objective;
   mode: Mode;
   seed: number;
-  data: Record<string, unknown>;
-  model: Record<string, unknown>;
+  data: Data;
+  model: Model;
   train: TrainConfig;
   scaling: ScalingConfig;
   backend: string;
@@ -28,16 +30,22 @@ export interface CellConfig {
 
 export type EpochInput = Omit<EpochRecord, 'seconds'> & { seconds?: number };
 
-/** What a task sees while it runs one cell. */
-export interface RunContext {
+/** What the runner hands any task for one cell (execute.ts builds it). */
+export interface CellContext {
   cell: CellConfig;
+  /**
+   * The tfjs module sps runs on, its back end already selected. A plugin task uses it instead of
+   * importing @tensorflow/tfjs itself: its module then stays light (config checks and `--dry-run`
+   * load no TensorFlow) and it cannot pick up a second copy of tfjs. The built-in tasks import tfjs
+   * in their run modules, which are only loaded when a cell runs; it is the same module instance.
+   */
   tf: typeof tfType;
   backend: { name: string; reason: string };
   /** Seeded by cell.seed: the only random source a task may use. */
   rng: Rng;
   /** The run folder (for artefacts such as predictions). */
   runDir: string;
-  /** Where prepared data sets live. */
+  /** Where prepared data sets live (a data set named NAME is in `${dataDir}/NAME`). */
   dataDir: string;
   log(line: string): void;
   /** Declare the number of epochs the run will report (progress and ETA). */
@@ -50,62 +58,80 @@ export interface RunContext {
   describe(info: Record<string, unknown>): void;
 }
 
-export interface TaskDefinition {
+/** What a task's run() sees: the cell's context, with its `data` and `model` sections parsed by the task's schemas. */
+export interface RunContext<Data = Section, Model = Section> extends CellContext {
+  data: Data;
+  model: Model;
+}
+
+/** The settings outside `data` and `model` a task may refuse (checkConfig). */
+export interface ExperimentSettings<Model = Section> {
+  modes: readonly Mode[];
+  scaling: ScalingConfig;
+  train: TrainConfig;
+  model: Model;
+}
+
+/** A setting a task cannot run with: the key path (e.g. ['scaling', 'norm']) and what to do. */
+export interface ConfigProblem {
+  path: string[];
+  message: string;
+}
+
+/** What a task author writes; `defineTask` turns it into the registry's TaskDefinition. */
+export interface TaskSpec<Data extends Section, Model extends Section> {
   name: string;
   summary: string;
   /** Validates and fills defaults of the config's `data` section (use z.strictObject). */
-  dataSchema: z.ZodType<Record<string, unknown>>;
+  dataSchema: z.ZodType<Data>;
   /** Validates and fills defaults of the config's `model` section (use z.strictObject). */
-  modelSchema: z.ZodType<Record<string, unknown>>;
+  modelSchema: z.ZodType<Model>;
   objectives: readonly Objective[];
-  /** Names of the registry data sets this cell needs prepared before it runs. */
-  datasets(cell: CellConfig): string[];
+  /** Data sets the task brings itself (e.g. a plugin's), looked up before sps's built-in registry. */
+  datasetSpecs?: readonly DatasetSpec[];
+  /** Names of the data sets (built-in or the task's own) this cell needs prepared before it runs. */
+  datasets(cell: CellConfig<Data, Model>): string[];
+  /** Settings outside `data` and `model` this task cannot run with, checked when the config is loaded. */
+  checkConfig?(exp: ExperimentSettings<Model>): ConfigProblem[];
   /**
-   * Settings outside `data` and `model` this task cannot run with, checked when the config is
-   * loaded: each problem names the key path (e.g. ['scaling', 'norm']) and says what to do.
+   * Train and evaluate one cell. Keep TensorFlow out of the module that defines the task: import the
+   * code that trains inside run() (`await import('./x-run.js')`) or use `ctx.tf`.
    */
-  checkConfig?(exp: { modes: readonly Mode[]; scaling: ScalingConfig; train: TrainConfig; model: Record<string, unknown> }): { path: string[]; message: string }[];
-  run(ctx: RunContext): Promise<FinalRecord>;
+  run(ctx: RunContext<Data, Model>): Promise<FinalRecord>;
 }
 
-/** Built-in tasks. The paper's three tasks (ocr, chunking, segmentation) register here as they land. */
-const BUILTIN: TaskDefinition[] = [ocrTask, chunkingTask, segmentationTask];
-
-let plugins: TaskDefinition[] | undefined;
-
-function isTask(x: unknown): x is TaskDefinition {
-  const t = x as TaskDefinition;
-  return !!t && typeof t.name === 'string' && typeof t.run === 'function' && typeof t.datasets === 'function';
+/** A task as the registry, the config loader and the runner see it (sections untyped). */
+export interface TaskDefinition {
+  readonly name: string;
+  readonly summary: string;
+  readonly dataSchema: z.ZodType<Section>;
+  readonly modelSchema: z.ZodType<Section>;
+  readonly objectives: readonly Objective[];
+  readonly datasetSpecs: readonly DatasetSpec[];
+  datasets(cell: CellConfig): string[];
+  checkConfig?(exp: ExperimentSettings): ConfigProblem[];
+  run(ctx: CellContext): Promise<FinalRecord>;
 }
 
 /**
- * Extra task modules named in $SPS_PLUGINS (paths separated by ':'), each exporting a TaskDefinition
- * as `default` or a list as `tasks`. This is how a researcher adds a task without forking sps, and how
- * the test suite exercises the runner with a small real task of its own.
+ * Define a task with typed sections: `datasets`, `checkConfig` and `run` receive `data` and `model`
+ * as the task's own schemas parse them, so a task never casts or parses its sections itself.
  */
-async function loadPlugins(): Promise<TaskDefinition[]> {
-  if (plugins) return plugins;
-  const found: TaskDefinition[] = [];
-  for (const spec of (process.env.SPS_PLUGINS ?? '').split(':').filter(Boolean)) {
-    const path = isAbsolute(spec) ? spec : resolve(spec);
-    let mod: Record<string, unknown>;
-    try {
-      mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-    } catch (e) {
-      throw new SpsError(`SPS_PLUGINS: cannot load task module ${path}: ${(e as Error).message}`);
-    }
-    const tasks = [mod.default, ...(Array.isArray(mod.tasks) ? mod.tasks : [])].filter(isTask);
-    if (tasks.length === 0) throw new SpsError(`SPS_PLUGINS: ${path} exports no task (export a TaskDefinition as default or a list as \`tasks\`)`);
-    found.push(...tasks);
-  }
-  plugins = found;
-  return found;
-}
-
-export async function allTasks(): Promise<TaskDefinition[]> {
-  return [...BUILTIN, ...(await loadPlugins())];
-}
-
-export async function findTask(name: string): Promise<TaskDefinition | undefined> {
-  return (await allTasks()).find((t) => t.name === name);
+export function defineTask<Data extends Section, Model extends Section>(spec: TaskSpec<Data, Model>): TaskDefinition {
+  const sections = (cell: CellConfig): CellConfig<Data, Model> => ({ ...cell, data: spec.dataSchema.parse(cell.data), model: spec.modelSchema.parse(cell.model) });
+  return {
+    name: spec.name,
+    summary: spec.summary,
+    // The untyped view widens only the output type: parsing is the task's own schema either way.
+    dataSchema: spec.dataSchema as z.ZodType<Section>,
+    modelSchema: spec.modelSchema as z.ZodType<Section>,
+    objectives: spec.objectives,
+    datasetSpecs: spec.datasetSpecs ?? [],
+    datasets: (cell) => spec.datasets(sections(cell)),
+    ...(spec.checkConfig ? { checkConfig: (exp: ExperimentSettings) => spec.checkConfig!({ ...exp, model: spec.modelSchema.parse(exp.model) }) } : {}),
+    run: (ctx) => {
+      const cell = sections(ctx.cell);
+      return spec.run({ ...ctx, data: cell.data, model: cell.model });
+    },
+  };
 }

@@ -2,13 +2,10 @@
  * The chunking task (model-spec §5): CoNLL-2000 sentences; each token's unary scores come from a
  * char-BiLSTM + word embedding + POS embedding → FC (no word-level recurrence: context comes from the
  * CRF alone), a free N_tags × N_tags pairwise matrix, a linear-chain CRF on top. Metric: chunk F1 as
- * the CoNLL `conlleval` script computes it, on the test file.
+ * the CoNLL `conlleval` script computes it, on the test file. Its definition and config schemas: chunking-def.ts.
  */
 import * as tf from '@tensorflow/tfjs';
-import { z } from 'zod';
-import { OBJECTIVES } from '../../config/constants.js';
-import * as chain from '../../crf/chain.js';
-import { dataRoot, dataSourceSchema } from '../../data/samples.js';
+import { dataRoot } from '../../data/samples.js';
 import { loadConll, type Sentence } from '../../data/conll2000.js';
 import { type Embeddings, gloveKey, loadGlove, loadSenna } from '../../data/embeddings.js';
 import { createChunker, type ChunkerBatch } from '../../models/chunker.js';
@@ -17,56 +14,11 @@ import { conlleval } from '../../results/conlleval.js';
 import type { FinalRecord } from '../../results/types.js';
 import { Rng } from '../../util/rng.js';
 import { chainProblem, decodeAll, decodeChain, type ChainBatch } from '../chain-problem.js';
-import type { RunContext, TaskDefinition } from '../task.js';
+import type { RunContext } from '../task.js';
+import type { ChunkingData, ChunkingModel } from './chunking-def.js';
+// The tests read the schemas from here, next to the helpers they exercise.
+export { chunkingDataSchema, chunkingModelSchema } from './chunking-def.js';
 import { selectionBatches, totalEpochs, trainCell, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
-
-export const chunkingDataSchema = z
-  .strictObject({
-    /** `full` (default): the prepared data set; `sample`: the embedded sample (samples/README.md). */
-    source: dataSourceSchema,
-    /** Training sentences held out for validation (α selection, model selection); never trained on. */
-    validation_sentences: z.int().min(1).default(500),
-    /** Use only this many training sentences (after the hold-out); null: all. For smoke runs. */
-    train_sentences: z.int().min(1).nullable().default(null),
-    /** Evaluate on only this many test sentences; null: all. For smoke runs. */
-    test_sentences: z.int().min(1).nullable().default(null),
-    /** Seed of the hold-out draw (fixed across run seeds). */
-    split_seed: z.int().min(0).default(0),
-    /** Initial word vectors: GloVe 6B 100-d (prepared data set `word-embeddings`), SENNA 50-d from `senna_dir`, or random. */
-    embeddings: z.enum(['glove', 'senna', 'random']).default('glove'),
-    /** An unpacked SENNA v3.0 folder (hash/words.lst, embeddings/embeddings.txt); needed for `embeddings: senna`. */
-    senna_dir: z.string().min(1).nullable().default(null),
-    /** Training words without a pre-trained vector get their own row when seen this often; rarer ones share UNK. */
-    min_word_count: z.int().min(1).default(2),
-  })
-  .refine((d) => d.embeddings !== 'senna' || d.senna_dir !== null, { message: 'embeddings: senna needs data.senna_dir (the SENNA folder)', path: ['senna_dir'] });
-
-export const chunkingModelSchema = z.strictObject({
-  char_embedding: z.int().min(1).default(25),
-  /** Units per direction of the char BiLSTM. */
-  char_hidden: z.int().min(1).default(25),
-  /** Characters kept per word (longer words keep their first ones). */
-  max_chars: z.int().min(1).default(20),
-  /** Word embedding size with `embeddings: random` (otherwise the vectors' own size). */
-  word_dim: z.int().min(1).default(100),
-  /** Fine-tune the word embedding (true) or keep it frozen. */
-  word_trainable: z.boolean().default(true),
-  pos_dim: z.int().min(1).default(25),
-  /** Hidden ReLU layers between the token features and the output layer ([]: one FC layer). */
-  hidden: z.array(z.int().min(1)).default([]),
-  /** Multiplies the unary network's initial output layer: the unary side of the relative scale. */
-  unary_scale: z.number().positive().default(1),
-  pairwise_std: z.number().min(0).default(0.01),
-  /** Forbid I-X after anything but B-X or I-X (transitions only); off in the paper. */
-  bio_constraints: z.boolean().default(false),
-  decode: z.enum(['map', 'max-marginal']).default('map'),
-  mean_field_iterations: z.int().min(1).default(chain.DEFAULT_MEAN_FIELD_ITERATIONS),
-  /** Sentences per batch at evaluation. */
-  eval_batch: z.int().min(1).default(256),
-});
-
-type ChunkingData = z.output<typeof chunkingDataSchema>;
-type ChunkingModel = z.output<typeof chunkingModelSchema>;
 
 /** Index maps built from the training sentences (and the embedding's vocabulary). */
 export interface Vocab {
@@ -214,9 +166,8 @@ function conllText(sentences: Sentence[], predicted: string[][]): string {
   return sentences.map((s, i) => s.words.map((w, t) => `${w} ${s.pos[t]} ${s.chunks[t]} ${predicted[i][t]}`).join('\n') + '\n').join('\n');
 }
 
-async function run(ctx: RunContext): Promise<FinalRecord> {
-  const d = chunkingDataSchema.parse(ctx.cell.data);
-  const m = chunkingModelSchema.parse(ctx.cell.model);
+export async function run(ctx: RunContext<ChunkingData, ChunkingModel>): Promise<FinalRecord> {
+  const { data: d, model: m } = ctx;
   const { train, validation, test } = splitChunking(loadConll(dataRoot(d.source, ctx.dataDir), 'train'), loadConll(dataRoot(d.source, ctx.dataDir), 'test'), d);
   const emb = d.embeddings === 'glove' ? loadGlove(dataRoot(d.source, ctx.dataDir)) : d.embeddings === 'senna' ? loadSenna(d.senna_dir!) : undefined;
   const vocab = buildVocab(train, [...train, ...validation], [...train, ...validation, ...test], emb, d, m, ctx.rng);
@@ -298,16 +249,3 @@ async function run(ctx: RunContext): Promise<FinalRecord> {
     selection.forEach(disposeBatch);
   }
 }
-
-export const chunkingTask: TaskDefinition = {
-  name: 'chunking',
-  summary: 'CoNLL-2000 chunking: char-BiLSTM + word + POS embeddings → FC unaries, N_tags × N_tags pairwise, linear-chain CRF',
-  dataSchema: chunkingDataSchema as unknown as z.ZodType<Record<string, unknown>>,
-  modelSchema: chunkingModelSchema,
-  objectives: OBJECTIVES,
-  datasets: (cell) => {
-    const d = cell.data as ChunkingData;
-    return d.source === 'sample' ? [] : ['conll2000', ...(d.embeddings === 'glove' ? ['word-embeddings'] : [])];
-  },
-  run,
-};

@@ -1,61 +1,19 @@
 /**
  * The OCR task (model-spec §5): Taskar's handwritten words, a LeNet-like CNN giving each letter's
  * unary scores, a free 26×26 pairwise matrix, a linear-chain CRF on top; metric: per-letter accuracy
- * on the test letters (word accuracy as an extra).
+ * on the test letters (word accuracy as an extra). Its definition and config schemas: ocr-def.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { stringify } from 'csv-stringify/sync';
-import { z } from 'zod';
-import { OBJECTIVES } from '../../config/constants.js';
-import * as chain from '../../crf/chain.js';
-import { dataRoot, dataSourceSchema } from '../../data/samples.js';
+import { dataRoot } from '../../data/samples.js';
 import { loadOcr, OCR_CLASSES, OCR_HEIGHT, OCR_PIXELS, OCR_WIDTH, type OcrWord } from '../../data/ocr.js';
 import { createLeNet, LENET_PRESETS } from '../../models/lenet.js';
 import type { FinalRecord } from '../../results/types.js';
 import { Rng } from '../../util/rng.js';
-import type { RunContext, TaskDefinition } from '../task.js';
+import type { RunContext } from '../task.js';
 import { chainProblem, decodeAll, decodeChain } from '../chain-problem.js';
+import type { OcrData, OcrModel } from './ocr-def.js';
 import { selectionBatches, totalEpochs, trainCell, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
-
-const folds = z.array(z.int().min(0).max(9)).min(1);
-
-export const ocrDataSchema = z
-  .strictObject({
-    /** `full` (default): the prepared data set; `sample`: the embedded sample (samples/README.md). */
-    source: dataSourceSchema,
-    /** Default: the large split of BCFW ("ocr2"): train on folds 1–9, test on fold 0. */
-    train_folds: folds.default([1, 2, 3, 4, 5, 6, 7, 8, 9]),
-    test_folds: folds.default([0]),
-    /** Training words held out for validation (α selection, the per-epoch log); never trained on. */
-    validation_words: z.int().min(1).default(500),
-    /** Use only this many training words (after the validation hold-out); null: all. For smoke runs. */
-    train_words: z.int().min(1).nullable().default(null),
-    /** Evaluate on only this many test words; null: all. For smoke runs. */
-    test_words: z.int().min(1).nullable().default(null),
-    /** Seed of the split (fixed across run seeds, so seeds vary only initialisation and order). */
-    split_seed: z.int().min(0).default(0),
-  })
-  .refine((d) => !d.train_folds.some((f) => d.test_folds.includes(f)), { message: 'train_folds and test_folds must not overlap', path: ['test_folds'] });
-
-export const ocrModelSchema = z.strictObject({
-  /** Unary CNN sizes: a preset, optionally overridden by conv/fc. */
-  preset: z.enum(Object.keys(LENET_PRESETS) as [keyof typeof LENET_PRESETS]).default('lenet20-50-500'),
-  conv: z.array(z.int().min(1)).length(2).nullable().default(null),
-  fc: z.array(z.int().min(1)).nullable().default(null),
-  init: z.enum(['he', 'torch']).default('he'),
-  /** Multiplies the unary network's initial output layer: the unary side of the relative scale. */
-  unary_scale: z.number().positive().default(1),
-  /** Standard deviation of the pairwise matrix's normal initialisation (0: zeros). */
-  pairwise_std: z.number().min(0).default(0.01),
-  /** Decoding: MAP (Viterbi) or per-position max-marginals. */
-  decode: z.enum(['map', 'max-marginal']).default('map'),
-  mean_field_iterations: z.int().min(1).default(chain.DEFAULT_MEAN_FIELD_ITERATIONS),
-  /** Words per batch at evaluation. */
-  eval_batch: z.int().min(1).default(256),
-});
-
-type OcrData = z.output<typeof ocrDataSchema>;
-type OcrModel = z.output<typeof ocrModelSchema>;
 
 interface OcrBatch {
   words: OcrWord[];
@@ -148,9 +106,8 @@ function accuracy(words: OcrWord[], predicted: number[][]): { letter: number; wo
   return { letter: (100 * right) / letters, word: (100 * wordsRight) / words.length };
 }
 
-async function run(ctx: RunContext): Promise<FinalRecord> {
-  const d = ocrDataSchema.parse(ctx.cell.data);
-  const m = ocrModelSchema.parse(ctx.cell.model);
+export async function run(ctx: RunContext<OcrData, OcrModel>): Promise<FinalRecord> {
+  const { data: d, model: m } = ctx;
   const { train, validation, test } = splitOcr(loadOcr(dataRoot(d.source, ctx.dataDir)), d);
   ctx.log(`data: ${train.length} training words, ${validation.length} validation words (folds ${d.train_folds.join(',')}), ${test.length} test words (folds ${d.test_folds.join(',')})`);
   const selection = selectionBatches(ctx, { validation, train }, m.eval_batch, makeBatch);
@@ -186,13 +143,3 @@ async function run(ctx: RunContext): Promise<FinalRecord> {
     selection.forEach(disposeBatch);
   }
 }
-
-export const ocrTask: TaskDefinition = {
-  name: 'ocr',
-  summary: 'Taskar OCR letters: LeNet unaries + 26×26 pairwise, linear-chain CRF',
-  dataSchema: ocrDataSchema as unknown as z.ZodType<Record<string, unknown>>,
-  modelSchema: ocrModelSchema,
-  objectives: OBJECTIVES,
-  datasets: (cell) => ((cell.data as OcrData).source === 'sample' ? [] : ['ocr']),
-  run,
-};

@@ -1,0 +1,60 @@
+/**
+ * The OCR task's definition: its config schemas and data sets, without TensorFlow (the config loader
+ * reads it); the code that trains is in ocr.ts, loaded when a cell runs.
+ */
+import { z } from 'zod';
+import { OBJECTIVES } from '../../config/constants.js';
+import { DEFAULT_MEAN_FIELD_ITERATIONS } from '../../crf/defaults.js';
+import { dataSourceSchema } from '../../data/samples.js';
+import { LENET_PRESETS } from '../../models/lenet-presets.js';
+import { defineTask } from '../task.js';
+
+const folds = z.array(z.int().min(0).max(9)).min(1);
+
+export const ocrDataSchema = z
+  .strictObject({
+    /** `full` (default): the prepared data set; `sample`: the embedded sample (samples/README.md). */
+    source: dataSourceSchema,
+    /** Default: the large split of BCFW ("ocr2"): train on folds 1–9, test on fold 0. */
+    train_folds: folds.default([1, 2, 3, 4, 5, 6, 7, 8, 9]),
+    test_folds: folds.default([0]),
+    /** Training words held out for validation (α selection, the per-epoch log); never trained on. */
+    validation_words: z.int().min(1).default(500),
+    /** Use only this many training words (after the validation hold-out); null: all. For smoke runs. */
+    train_words: z.int().min(1).nullable().default(null),
+    /** Evaluate on only this many test words; null: all. For smoke runs. */
+    test_words: z.int().min(1).nullable().default(null),
+    /** Seed of the split (fixed across run seeds, so seeds vary only initialisation and order). */
+    split_seed: z.int().min(0).default(0),
+  })
+  .refine((d) => !d.train_folds.some((f) => d.test_folds.includes(f)), { message: 'train_folds and test_folds must not overlap', path: ['test_folds'] });
+
+export const ocrModelSchema = z.strictObject({
+  /** Unary CNN sizes: a preset, optionally overridden by conv/fc. */
+  preset: z.enum(Object.keys(LENET_PRESETS) as [keyof typeof LENET_PRESETS]).default('lenet20-50-500'),
+  conv: z.array(z.int().min(1)).length(2).nullable().default(null),
+  fc: z.array(z.int().min(1)).nullable().default(null),
+  init: z.enum(['he', 'torch']).default('he'),
+  /** Multiplies the unary network's initial output layer: the unary side of the relative scale. */
+  unary_scale: z.number().positive().default(1),
+  /** Standard deviation of the pairwise matrix's normal initialisation (0: zeros). */
+  pairwise_std: z.number().min(0).default(0.01),
+  /** Decoding: MAP (Viterbi) or per-position max-marginals. */
+  decode: z.enum(['map', 'max-marginal']).default('map'),
+  mean_field_iterations: z.int().min(1).default(DEFAULT_MEAN_FIELD_ITERATIONS),
+  /** Words per batch at evaluation. */
+  eval_batch: z.int().min(1).default(256),
+});
+
+export type OcrData = z.output<typeof ocrDataSchema>;
+export type OcrModel = z.output<typeof ocrModelSchema>;
+
+export const ocrTask = defineTask({
+  name: 'ocr',
+  summary: 'Taskar OCR letters: LeNet unaries + 26×26 pairwise, linear-chain CRF',
+  dataSchema: ocrDataSchema,
+  modelSchema: ocrModelSchema,
+  objectives: OBJECTIVES,
+  datasets: ({ data }) => (data.source === 'sample' ? [] : ['ocr']),
+  run: async (ctx) => (await import('./ocr.js')).run(ctx),
+});
