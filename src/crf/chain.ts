@@ -26,7 +26,7 @@
  * slicing and reductions are cheap on the cpu and wasm back ends (see logSumExpLast and Lattice).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Objective } from '../config/constants.js';
+import type { Objective } from './types.js';
 import { DEFAULT_MEAN_FIELD_ITERATIONS, type MeanFieldOptions, meanFieldCore } from './chain-meanfield.js';
 import {
   type ChainOptions,

@@ -11,3 +11,4 @@ export * as chain from './chain.js';
 export * as gaussian from './gaussian.js';
 export * as scaling from './scaling.js';
 export * as reference from './reference.js';
+export { OBJECTIVES, type Objective } from './types.js';

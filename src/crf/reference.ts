@@ -12,7 +12,7 @@
  * constrained model). The score of a given labelling — e.g. a gold labelling that uses a forbidden
  * transition — counts FORBIDDEN_SCORE for each forbidden transition, as the tfjs code does.
  */
-import type { Objective } from '../config/constants.js';
+import type { Objective } from './types.js';
 import { FORBIDDEN_SCORE } from './validate.js';
 
 export type Allowed = boolean[][] | number[][] | undefined;
