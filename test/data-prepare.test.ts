@@ -1,18 +1,17 @@
 // Preparing data sets from a local folder (--from), verification, atomic replacement, the tar
 // safety checks, the registry, and the `sps prepare` / `sps datasets` commands. Fixtures are made
 // in temp dirs; the real shared data is used only when ../shared/datasets (or $SPS_SHARED_DATASETS) exists.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Command } from 'commander';
 import * as tar from 'tar';
 import { ChecksumError, parseSha256List } from '../src/data/checksum.js';
 import { samplesDir } from '../src/data/samples.js';
-import { REAL_DATA, SHARED_DATASETS } from './helpers.js';
+import { REAL_DATA, SHARED_DATASETS, tempDir } from './helpers.js';
 import { checkDataset, datasetPath, listDatasets, prepareAll, prepareDataset, type Provenance } from '../src/data/prepare.js';
 import { REGISTRY, getDataset, isImportOnly, loadManifest, validateSpec, type DatasetSpec } from '../src/data/registry.js';
 import { formatDatasets, registerPrepare } from '../src/cli/prepare.js';
@@ -20,8 +19,7 @@ import { SpsError } from '../src/util/errors.js';
 
 const sha = (b: string | Uint8Array) => createHash('sha256').update(b).digest('hex');
 const SHARED = SHARED_DATASETS;
-const root = mkdtempSync(join(tmpdir(), 'sps-prep-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('sps-prep-');
 const tmp = (): string => mkdtempSync(join(root, 't-'));
 
 const TEXT = 'w1 NN B-NP\nw2 VB B-VP\n\n'.repeat(500);
