@@ -1,12 +1,12 @@
 /**
- * The linear-chain CRF of model-spec §2, as differentiable tfjs code.
+ * The linear-chain CRF of docs/model.md §2, as differentiable tfjs code.
  *
  * Conventions: potentials are *scores* (higher = more likely), batched with padding:
  *   unary    [B, T, K]  U(x_t, k) for sequence b at position t (rows t ≥ lengths[b] are padding and
  *                       may hold anything: they never reach a result or a gradient);
  *   pairwise [K, K]     W(a, b) = score of label a followed by label b;
  *   lengths  number[B]  1 ≤ lengths[b] ≤ T.
- * The score of a labelling Y = (y_1 … y_L) is (§2)
+ * The score of a labelling Y = (y_1 … y_L) is (docs/model.md eqs. 1–2)
  *   F(Y) = Σ_{i=1..L} U(x_i, y_i) + Σ_{i=1..L−1} W(y_i, y_{i+1}),   P(Y|X) = exp F(Y) / Z.
  *
  * One dynamic program, in log space, serves the partition function and the marginals
@@ -189,7 +189,7 @@ function backward(p: Prepared, lat: Lattice): tf.Tensor2D[] {
   return betas;
 }
 
-/** log p_t(k | X) [B, T, K] (§2 marginals), 0 at padding. Call inside tidy. */
+/** log p_t(k | X) [B, T, K] (the marginals, eq. 3), 0 at padding. Call inside tidy. */
 function logMarginalsCore(p: Prepared, lengths: readonly number[]): tf.Tensor3D {
   const lat = lattice(p, lengths);
   const { alphas } = forward(p, lat, lengths);
@@ -259,7 +259,7 @@ export function score(unary: tf.Tensor3D, pairwise: tf.Tensor2D, labels: number[
 // ---------------------------------------------------------------------------------------------
 // Max-sum (Viterbi), plain JS.
 
-/** Hamming Δ(Y', Y) = (1/L) Σ_i [y'_i ≠ y_i] (§2, ssvm). */
+/** Hamming Δ(Y', Y) = (1/L) Σ_i [y'_i ≠ y_i] (ssvm, eq. 6). */
 function hamming(a: readonly number[], b: readonly number[]): number {
   let d = 0;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) d++;
@@ -341,7 +341,7 @@ export function viterbi(unary: tf.Tensor3D, pairwise: tf.Tensor2D, lengths: numb
   return viterbiArrays(u, w, lengths, dims.T, dims.K, options.lossAugment?.labels);
 }
 
-/** Loss-augmented Viterbi: argmax_{Y'} F(Y') + Δ(Y', Y) with Hamming Δ / L (§2, ssvm). */
+/** Loss-augmented Viterbi: argmax_{Y'} F(Y') + Δ(Y', Y) with Hamming Δ / L (ssvm, eq. 6). */
 export function lossAugmentedViterbi(unary: tf.Tensor3D, pairwise: tf.Tensor2D, labels: number[][], lengths: number[], options: ChainOptions = {}): ViterbiResult {
   return viterbi(unary, pairwise, lengths, { ...options, lossAugment: { labels } });
 }
@@ -379,7 +379,7 @@ function crossEntropyCore(p: Prepared, labels: readonly (readonly number[])[], l
 }
 
 /**
- * The training loss of §2 for `objective`, one value per sequence ([B]):
+ * The training loss of docs/model.md §2 (eqs. 4–7) for `objective`, one value per sequence ([B]):
  * - `log-likelihood`:   −log P(Y|X) = log Z − F(Y) (a sum over positions, not normalised by L);
  * - `cross-entropy`:    −(1/L) Σ_i log p_i(y_i|X) on the exact marginals (log-marginals used directly);
  * - `ssvm`:             max_{Y'} {F(Y') + Δ(Y', Y)} − F(Y), Hamming Δ/L; the loss-augmented maximiser
