@@ -17,7 +17,7 @@ import type { BackendChoice } from '../src/config/constants.js';
 import { Rng } from '../src/util/rng.js';
 import * as chain from '../src/crf/chain.js';
 import * as gaussian from '../src/crf/gaussian.js';
-import { MODEL_BENCHES } from '../src/models/bench-models.js';
+import { MODEL_BENCHES } from '../bench/models.js';
 import { createLeNet } from '../src/models/lenet.js';
 
 /**

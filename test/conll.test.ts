@@ -6,9 +6,8 @@ import { loadConll, parseConll } from '../src/data/conll2000.js';
 import { prepareDataset } from '../src/data/prepare.js';
 import { conlleval, parseConllevalInput } from '../src/results/conlleval.js';
 import { samplesDir } from '../src/data/samples.js';
-import { REAL_DATA, ROOT, SAMPLE_COUNTS, SHARED_DATASETS, tempDir } from './helpers.js';
+import { close, REAL_DATA, ROOT, SAMPLE_COUNTS, SHARED_DATASETS, tempDir } from './helpers.js';
 
-const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-9, `${what}: ${a} vs ${b}`);
 
 describe('conlleval scorer', () => {
   const one = (gold: string[], guess: string[]) => conlleval([gold], [guess]);
@@ -22,7 +21,7 @@ describe('conlleval scorer', () => {
   it('I- after O starts a chunk, and matches a B- chunk with the same extent (tags differ)', () => {
     const s = one(['O', 'I-NP', 'I-NP'], ['O', 'B-NP', 'I-NP']);
     assert.deepEqual([s.goldChunks, s.guessedChunks, s.correctChunks], [1, 1, 1]);
-    close(s.accuracy, 200 / 3, 'token accuracy counts the tag strings');
+    close(s.accuracy, 200 / 3, { atol: 1e-9 }, 'token accuracy counts the tag strings');
   });
 
   it('I- after another type starts a chunk of its own type', () => {
@@ -47,8 +46,8 @@ describe('conlleval scorer', () => {
     assert.deepEqual([s.goldChunks, s.guessedChunks, s.correctChunks], [2, 2, 2]);
     const t = conlleval([['B-NP'], ['I-NP']], [['B-NP'], ['O']]);
     assert.deepEqual([t.goldChunks, t.guessedChunks, t.correctChunks], [2, 1, 1]);
-    close(t.precision, 100, 'precision');
-    close(t.recall, 50, 'recall');
+    close(t.precision, 100, { atol: 1e-9 }, 'precision');
+    close(t.recall, 50, { atol: 1e-9 }, 'recall');
   });
 
   it('no guessed chunks: precision, recall and F1 are 0', () => {
@@ -66,13 +65,13 @@ describe('conlleval scorer', () => {
     const s = conlleval(gold, guessed);
     // By hand (see the file): gold chunks NP×4, PP, VP×2; guessed NP×5, PP, VP×3; correct NP×3, PP, VP×1.
     assert.deepEqual([s.tokens, s.goldChunks, s.guessedChunks, s.correctChunks], [15, 7, 9, 5]);
-    close(s.accuracy, 80, 'accuracy 12/15');
-    close(s.precision, 500 / 9, 'precision 5/9');
-    close(s.recall, 500 / 7, 'recall 5/7');
-    close(s.f1, 62.5, 'F1');
-    close(s.byType.NP.f1, 200 / 3, 'NP F1 (P 60, R 75)');
-    close(s.byType.PP.f1, 100, 'PP F1');
-    close(s.byType.VP.f1, 40, 'VP F1 (P 1/3, R 1/2)');
+    close(s.accuracy, 80, { atol: 1e-9 }, 'accuracy 12/15');
+    close(s.precision, 500 / 9, { atol: 1e-9 }, 'precision 5/9');
+    close(s.recall, 500 / 7, { atol: 1e-9 }, 'recall 5/7');
+    close(s.f1, 62.5, { atol: 1e-9 }, 'F1');
+    close(s.byType.NP.f1, 200 / 3, { atol: 1e-9 }, 'NP F1 (P 60, R 75)');
+    close(s.byType.PP.f1, 100, { atol: 1e-9 }, 'PP F1');
+    close(s.byType.VP.f1, 40, { atol: 1e-9 }, 'VP F1 (P 1/3, R 1/2)');
   });
 
   it('rejects mismatched shapes and short lines', () => {

@@ -1,18 +1,19 @@
 // Preparing data sets from a local folder (--from), verification, atomic replacement, the tar
 // safety checks, the registry, and the `sps prepare` / `sps datasets` commands. Fixtures are made
 // in temp dirs; the real shared data is used only when ../shared/datasets (or $SPS_SHARED_DATASETS) exists.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Command } from 'commander';
 import * as tar from 'tar';
 import { ChecksumError, parseSha256List } from '../src/data/checksum.js';
 import { samplesDir } from '../src/data/samples.js';
-import { REAL_DATA, SHARED_DATASETS } from './helpers.js';
+import { REAL_DATA, SHARED_DATASETS, tempDir } from './helpers.js';
 import { checkDataset, datasetPath, listDatasets, prepareAll, prepareDataset, type Provenance } from '../src/data/prepare.js';
 import { REGISTRY, getDataset, isImportOnly, loadManifest, validateSpec, type DatasetSpec } from '../src/data/registry.js';
 import { formatDatasets, registerPrepare } from '../src/cli/prepare.js';
@@ -20,8 +21,7 @@ import { SpsError } from '../src/util/errors.js';
 
 const sha = (b: string | Uint8Array) => createHash('sha256').update(b).digest('hex');
 const SHARED = SHARED_DATASETS;
-const root = mkdtempSync(join(tmpdir(), 'sps-prep-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('sps-prep-');
 const tmp = (): string => mkdtempSync(join(root, 't-'));
 
 const TEXT = 'w1 NN B-NP\nw2 VB B-VP\n\n'.repeat(500);
@@ -218,6 +218,22 @@ describe('prepare --from a local folder', () => {
     const stale = join(dataDir, '.tmp', 'toy.999999999.abcdef');
     mkdirSync(stale, { recursive: true });
     writeFileSync(join(stale, 'half'), 'x');
+    await prepareDataset(spec(), { dataDir, from: await sourceFolder() });
+    assert.deepEqual(readdirSync(dataDir), ['toy']);
+  });
+
+  it('removes staging folders of zombie processes (exited, not yet reaped: signalable but gone)', { skip: !existsSync('/proc/self/stat') && 'needs procfs' }, async (t) => {
+    // `sleep 0`'s parent becomes `sleep 30` (exec), which never reaps it: a zombie until sleep 30 ends.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    t.after(() => parent.kill());
+    const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
+    const zombie = Number(line.toString().trim());
+    const state = () => readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]?.[0];
+    for (let i = 0; i < 500 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(state(), 'Z', `process ${zombie} should be a zombie`);
+    const dataDir = tmp();
+    const stale = join(dataDir, '.tmp', `toy.${zombie}.abcdef`);
+    mkdirSync(stale, { recursive: true });
     await prepareDataset(spec(), { dataDir, from: await sourceFolder() });
     assert.deepEqual(readdirSync(dataDir), ['toy']);
   });

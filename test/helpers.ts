@@ -2,7 +2,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { after } from 'node:test';
+import assert from 'node:assert/strict';
+import { after, before, describe } from 'node:test';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const TOY_PLUGIN = join(ROOT, 'test/fixtures/toy-task.ts');
@@ -62,15 +63,65 @@ export function spsSpawn(args: string[], opts: { cwd?: string; env?: Record<stri
   return spawn(process.execPath, [join(ROOT, 'bin/sps'), ...args], { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** The back ends every numerical suite runs on: cpu (the reference) and wasm with sps's training kernels. */
+export const TEST_BACKENDS = ['cpu', 'wasm'] as const;
+export type TestBackend = (typeof TEST_BACKENDS)[number];
+
+/** $SPS_TEST_BACKEND narrows the back ends to one while iterating; unset, all of TEST_BACKENDS run. */
+function testBackends(): readonly TestBackend[] {
+  const only = process.env.SPS_TEST_BACKEND;
+  if (!only) return TEST_BACKENDS;
+  if (!(TEST_BACKENDS as readonly string[]).includes(only)) throw new Error(`SPS_TEST_BACKEND=${only}: expected one of ${TEST_BACKENDS.join(', ')}`);
+  return [only as TestBackend];
+}
+
 /**
- * The back end the numerical suites run on: $SPS_TEST_BACKEND (cpu by default, the reference; wasm
- * with sps's training kernels registered, as `npm test` runs the CRF suites a second time).
+ * Declares the suite `body` once per back end (like tfjs's describeWithFlags), each copy named
+ * "NAME [backend]" and run with that back end active. The copies run one after the other (node:test
+ * runs a file's suites in order), so switching tfjs's global back end in `before` is safe.
  */
-export async function useTestBackend(): Promise<string> {
-  const { selectBackend } = await import('../src/backend/select.js');
-  const name = process.env.SPS_TEST_BACKEND || 'cpu';
-  if (name !== 'cpu' && name !== 'wasm') throw new Error(`SPS_TEST_BACKEND=${name}: expected cpu or wasm`);
-  const b = await selectBackend(name);
-  if (b.tf.getBackend() !== name) throw new Error(`could not activate the ${name} back end`);
-  return name;
+export function describeOnBackends(name: string, body: (backend: TestBackend) => void): void {
+  for (const backend of testBackends()) {
+    describe(`${name} [${backend}]`, () => {
+      before(async () => {
+        const { selectBackend } = await import('../src/backend/select.js');
+        const b = await selectBackend(backend);
+        if (b.tf.getBackend() !== backend) throw new Error(`could not activate the ${backend} back end`);
+      });
+      body(backend);
+    });
+  }
+}
+
+export interface Tolerance {
+  rtol?: number;
+  atol?: number;
+}
+
+/**
+ * Asserts |actual − expected| ≤ atol + rtol·|expected| elementwise, for numbers and (nested) arrays
+ * or typed arrays; `actual` must be a finite number wherever `expected` is one (null fails).
+ */
+export function close(actual: unknown, expected: unknown, tol: Tolerance = { atol: 1e-9 }, what = 'value'): void {
+  const { rtol = 0, atol = 0 } = tol;
+  if (typeof expected === 'number') {
+    assert.equal(typeof actual, 'number', `${what}: ${String(actual)} is not a number`);
+    const a = actual as number;
+    assert.ok(Number.isFinite(a), `${what}: ${a} is not finite`);
+    assert.ok(Math.abs(a - expected) <= atol + rtol * Math.abs(expected), `${what}: got ${a}, expected ${expected} (diff ${Math.abs(a - expected)})`);
+    return;
+  }
+  const list = (x: unknown): unknown[] | null => (Array.isArray(x) ? x : ArrayBuffer.isView(x) ? Array.from(x as unknown as ArrayLike<number>) : null);
+  const a = list(actual);
+  const e = list(expected);
+  assert.ok(a && e && a.length === e.length, `${what}: length mismatch (${a?.length} vs ${e?.length})`);
+  e.forEach((x, i) => close(a[i], x, tol, `${what}[${i}]`));
+}
+
+/** max_i |a_i − b_i| over two equally long arrays (asserts the lengths match). */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, 'length mismatch');
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
 }

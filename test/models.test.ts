@@ -13,7 +13,9 @@ import { type TestContext, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
 import * as chain from '../src/crf/chain.js';
-import { MODEL_BENCHES, layersBiLstm } from '../src/models/bench-models.js';
+import { MODEL_BENCHES } from '../bench/models.js';
+import { layersBiLstm } from './fixtures/layers-bilstm.js';
+import { maxAbsDiff } from './helpers.js';
 import { createChunker, type ChunkerBatch } from '../src/models/chunker.js';
 import { normalArray } from '../src/models/init.js';
 import { createLeNet } from '../src/models/lenet.js';
@@ -30,12 +32,6 @@ async function use(backend: Backend): Promise<void> {
 
 const randn = (rng: Rng, shape: number[], std = 1): tf.Tensor => tf.tensor(normalArray(rng, shape.reduce((a, b) => a * b, 1), std), shape);
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'length mismatch');
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d;
-}
 
 /** A model family as the step-by-step test trains it: built from an Rng, a loss closure and its parameters. */
 interface Trainable {

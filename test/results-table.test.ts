@@ -1,7 +1,6 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { parse } from 'csv-parse/sync';
@@ -12,6 +11,7 @@ import { listRuns } from '../src/results/store.js';
 import type { FinalRecord, RunRecord } from '../src/results/types.js';
 import { registerTable, tableCommand } from '../src/cli/table.js';
 import { SpsError } from '../src/util/errors.js';
+import { close, tempDir } from './helpers.js';
 
 interface FakeRun {
   experiment?: string;
@@ -58,25 +58,16 @@ function seeds(base: Omit<FakeRun, 'seed' | 'value'>, values: number[], status?:
   return values.map((value, i) => ({ ...base, seed: i + 1, value, status }));
 }
 
-const tmpRoots: string[] = [];
 function makeResults(runs: FakeRun[]): string {
-  const root = mkdtempSync(join(tmpdir(), 'sps-table-'));
-  tmpRoots.push(root);
+  const root = tempDir('sps-table-');
   for (const r of runs) writeRun(root, r);
   return root;
 }
-
-after(() => {
-  for (const r of tmpRoots) rmSync(r, { recursive: true, force: true });
-});
 
 function cell(t: ResultsTable, task: string, objective: string, mode: string, experiment?: string) {
   return t.cells.find((c) => c.task === task && c.objective === objective && c.mode === mode && (experiment === undefined || c.experiment === experiment));
 }
 
-const close = (a: number | null | undefined, b: number, eps = 1e-9) => {
-  assert.ok(a !== null && a !== undefined && Math.abs(a - b) < eps, `expected ${b}, got ${a}`);
-};
 
 describe('statistics', () => {
   test('mean and sample std (n − 1)', () => {
@@ -454,8 +445,7 @@ describe('sps table through commander', () => {
     const root = makeResults([{ task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 1, status: 'failed' }]);
     const res = await runCli([root]);
     assert.match(res.out, /No finished runs in .* \(1 run folder: 1 failed, 0 unfinished, 0 damaged\); nothing to tabulate/);
-    const empty = mkdtempSync(join(tmpdir(), 'sps-table-empty-'));
-    tmpRoots.push(empty);
+    const empty = tempDir('sps-table-empty-');
     assert.match(tableCommand(empty).stdout, /No finished runs .*no run folders/);
     const csv = tableCommand(empty, { format: 'csv' });
     assert.match(csv.stdout, /^experiment,task,objective,mode,mean,std,n,planned,flagged,paper_mean,paper_std,diff,/);
@@ -563,8 +553,7 @@ describe('damaged and incomplete run folders in a table', () => {
 describe('output endings', () => {
   test('every format ends with exactly one newline', () => {
     const root = makeResults([{ task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 1, value: 90 }]);
-    const empty = mkdtempSync(join(tmpdir(), 'sps-table-empty-'));
-    tmpRoots.push(empty);
+    const empty = tempDir('sps-table-empty-');
     for (const format of TABLE_FORMATS) {
       for (const dir of [root, empty]) {
         for (const compare of [undefined, 'paper']) {

@@ -5,9 +5,8 @@ import { describe, it } from 'node:test';
 import { PNG } from 'pngjs';
 import { loadExperiment } from '../src/config/load.js';
 import { maskPng, scoreMasks, segmentationDataSchema } from '../src/train/tasks/segmentation.js';
-import { REAL_DATA, SAMPLE_COUNTS, sps, tempDir } from './helpers.js';
+import { close, REAL_DATA, SAMPLE_COUNTS, sps, tempDir } from './helpers.js';
 
-const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-9, `${what}: ${a} vs ${b}`);
 
 describe('segmentation metrics and masks', () => {
   it('foreground IoU per image (mean) and pooled, and pixel accuracy', () => {
@@ -15,9 +14,9 @@ describe('segmentation metrics and masks', () => {
     const pred = [Uint8Array.from([1, 0, 0, 0]), Uint8Array.from([1, 1, 1, 0]), Uint8Array.from([0, 0, 0, 0])];
     const s = scoreMasks(gold, pred);
     // Image 1: I 1, U 2 → 0.5; image 2: I 1, U 3 → 1/3; image 3: empty union → 1 (nothing to find, nothing found).
-    close(s.iouPerImage, (100 * (0.5 + 1 / 3 + 1)) / 3, 'per-image mean');
-    close(s.iouPooled, (100 * 2) / 5, 'pooled');
-    close(s.pixelAccuracy, (100 * 9) / 12, 'pixel accuracy');
+    close(s.iouPerImage, (100 * (0.5 + 1 / 3 + 1)) / 3, { atol: 1e-9 }, 'per-image mean');
+    close(s.iouPooled, (100 * 2) / 5, { atol: 1e-9 }, 'pooled');
+    close(s.pixelAccuracy, (100 * 9) / 12, { atol: 1e-9 }, 'pixel accuracy');
     assert.throws(() => scoreMasks([gold[0]], [Uint8Array.from([1])]), /image 0 has 4 gold pixels but 1 predicted/);
   });
 
@@ -74,7 +73,7 @@ describe(`segmentation end to end (real horses, ${REAL_DATA.kind}, tiny)`, () =>
     const firstTest = REAL_DATA.kind === 'full' ? 229 : SAMPLE_COUNTS['weizmann-horse'].indices.find((i) => i >= 229)!;
     assert.deepEqual(names[0], `horse${firstTest}`);
     const s = scoreMasks(names.map((n) => read(`${n}-gold.png`)), names.map((n) => read(`${n}-pred.png`)));
-    close(s.iouPerImage, final.metrics.iou, 'IoU rescored from the PNGs');
-    close(s.pixelAccuracy, final.metrics.pixel_accuracy, 'pixel accuracy rescored from the PNGs');
+    close(s.iouPerImage, final.metrics.iou, { atol: 1e-9 }, 'IoU rescored from the PNGs');
+    close(s.pixelAccuracy, final.metrics.pixel_accuracy, { atol: 1e-9 }, 'pixel accuracy rescored from the PNGs');
   });
 });

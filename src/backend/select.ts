@@ -18,7 +18,7 @@ const require = createRequire(import.meta.url);
 /**
  * Path of the native addon of a tfjs-node package, or why it is unusable. The addon is checked for
  * *before* any import: a failed import of tfjs-node registers ~170 kernels and poisons later attempts
- * (../shared/docs/backends.md).
+ * (docs/backends.md).
  */
 function nativeAddon(pkg: string): { path?: string; why?: string } {
   let dir: string;

@@ -21,7 +21,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The part of a cell's config that its mode reads (model-spec §4): stage reads the stage schedule,
+ * The part of a cell's config that its mode reads (docs/model.md §4): stage reads the stage schedule,
  * the other modes `train.epochs` and `train.lr`; online reads the α grid and selection subset,
  * offline α and the norm, offline-reg also λ; stage and joint read no scaling key at all. Keys a
  * mode never reads stay out of its run id, so a study of, say, the offline α reruns only the

@@ -2,8 +2,8 @@
  * Batched conjugate gradient for B independent symmetric positive-definite systems
  * `A_b x_b = b_b`, where the operator is only available as a matrix-free product `x ↦ A x`.
  *
- * Used by the Gaussian CRF (model-spec §3: `s* = (W + λI)^{-1} U`, "computed by conjugate gradient,
- * never by forming or inverting the matrix") for both the forward solve and the backward solve.
+ * Used by the Gaussian CRF (docs/model.md §3, eq. 9: `s* = (W + λI)^{-1} U`, whose 2L×2L matrix is
+ * never formed) for both the forward solve and the backward solve (eq. 12).
  *
  * Conventions
  * - `rhs` has shape [B, ...]; the first axis indexes the independent systems, every other axis is

@@ -1,5 +1,5 @@
 /**
- * Mean-field marginals of the linear-chain CRF (model-spec §2, objective `cross-entropy-mf`).
+ * Mean-field marginals of the linear-chain CRF (docs/model.md §2, eq. 7; objective `cross-entropy-mf`).
  *
  * Mean field approximates P(Y|X) by a product Π_i q_i(y_i) and maximises the evidence lower bound
  *   ELBO(q) = Σ_i q_iᵀU_i + Σ_{i<L} q_iᵀ W q_{i+1} + Σ_i H(q_i)  (≤ log Z).

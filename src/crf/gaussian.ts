@@ -1,5 +1,5 @@
 /**
- * The Gaussian CRF of model-spec §3 (binary segmentation, M = 2 classes over L pixels).
+ * The Gaussian CRF of docs/model.md §3, eqs. 8–12 (binary segmentation, M = 2 classes over L pixels).
  *
  * Score F(s) = −½ sᵀ(W + λI)s + Us, maximised by s* = (W + λI)^{-1} U. The pairwise term is the
  * class-agnostic Potts form built from pixel embeddings A (L×D, one D-vector per pixel):
@@ -19,7 +19,7 @@
  * Jacobi eigensolver on the host. λ ≤ σ_max(A)² raises an Error. It can be GUARANTEED by construction
  * with {@link normalizeEmbeddings}, which rescales A so that σ_max(A)² ≤ margin·λ (differentiably).
  *
- * Gradient (wrapped in tf.customGrad, model-spec §3): with g = (W + λI)^{-1} ∂L/∂s* (a second CG
+ * Gradient (wrapped in tf.customGrad, docs/model.md §3): with g = (W + λI)^{-1} ∂L/∂s* (a second CG
  * solve; W + λI is symmetric), ∂L/∂U = g and ∂L/∂W = −g s*ᵀ. Since both off-diagonal blocks of W are
  * K = AAᵀ, ∂L/∂K = −(g₁s₂ᵀ + g₂s₁ᵀ) =: G, and dK = dA Aᵀ + A dAᵀ gives ∂L/∂A = (G + Gᵀ)A
  * = −[g₁(s₂ᵀA) + g₂(s₁ᵀA) + s₂(g₁ᵀA) + s₁(g₂ᵀA)]: rank-one [L]×[D] products, no L×L matrix.
@@ -362,9 +362,9 @@ export function predict(s: tf.Tensor3D): tf.Tensor2D {
 }
 
 /**
- * Cross-entropy of the softmax marginals of s* against the labels, per image (model-spec §3, the
- * L_cross of §2): L_b = −(1/|V_b|) Σ_{j∈V_b} log softmax(s*_{:,j})[y_j], V_b = the valid pixels
- * (all pixels without a mask). A MEAN over pixels, so images of different sizes weigh the same and
+ * Cross-entropy of the softmax marginals of s* against the labels, per image (docs/model.md §3: eq. 5
+ * over pixels): L_b = −(1/|V_b|) Σ_{j∈V_b} log softmax(s*_{:,j})[y_j], V_b = the valid pixels (all
+ * pixels without a mask). A MEAN over pixels, so images of different sizes weigh the same and
  * the loss scale does not depend on the resolution; an image with no valid pixel has loss 0.
  * labels: [B, L] class indices in {0, 1} (int32 tensor or nested array); labels of masked pixels
  * are ignored (any value, e.g. 255 for "void"). The mask also cuts padding out of the solve (see
@@ -487,7 +487,7 @@ export interface OfflineNormalizeGaussianOptions {
 }
 
 /**
- * Offline scaling (model-spec §4) for the Gaussian CRF: Û = α·U/(‖U‖+ε) and Â = A/√(‖W‖+ε), which
+ * Offline scaling (docs/model.md §4) for the Gaussian CRF: Û = α·U/(‖U‖+ε) and Â = A/√(‖W‖+ε), which
  * makes ‖Ŵ‖ = ‖W(Â)‖ = 1 because W is quadratic in A. Norms per example or per batch, padding
  * excluded. Note: after it, PD needs λ > σ_max(Â)² which for `frobenius` is ≤ ‖ÂÂᵀ‖_F = 1/√2, so
  * λ ≥ 1 is always safe; for `rms` and `max`, σ_max(Â)² can reach ~2n resp. n (n valid pixels), so rely

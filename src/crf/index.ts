@@ -1,5 +1,5 @@
 /**
- * `sps/crf`: differentiable structured-prediction layers for TensorFlow.js (model-spec §2–4).
+ * `sps/crf`: differentiable structured-prediction layers for TensorFlow.js (docs/model.md §2–4).
  *
  *   import { chain, gaussian, scaling } from 'sps/crf';
  *   const nll = chain.loss('log-likelihood', unary, pairwise, labels, lengths); // [B]
@@ -11,3 +11,4 @@ export * as chain from './chain.js';
 export * as gaussian from './gaussian.js';
 export * as scaling from './scaling.js';
 export * as reference from './reference.js';
+export { OBJECTIVES, type Objective } from './types.js';

@@ -12,7 +12,7 @@
  * constrained model). The score of a given labelling — e.g. a gold labelling that uses a forbidden
  * transition — counts FORBIDDEN_SCORE for each forbidden transition, as the tfjs code does.
  */
-import type { Objective } from '../config/constants.js';
+import type { Objective } from './types.js';
 import { FORBIDDEN_SCORE } from './validate.js';
 
 export type Allowed = boolean[][] | number[][] | undefined;
@@ -172,7 +172,7 @@ export function refUnaryCrossEntropy(unary: number[][], labels: readonly number[
   return -labels.reduce((s, y, i) => s + unary[i][y] - logSumExp(unary[i]), 0) / labels.length;
 }
 
-/** The four objectives of model-spec §2 for one sequence, by enumeration (mean field: by iteration). */
+/** The four objectives of docs/model.md §2 for one sequence, by enumeration (mean field: by iteration). */
 export function refLoss(objective: Objective, unary: number[][], pairwise: number[][], labels: readonly number[], options: { allowed?: Allowed; meanFieldIterations: number }): number {
   const { allowed } = options;
   const L = labels.length;

@@ -1,5 +1,5 @@
 /**
- * Scaling operators of model-spec §4, shared by the linear-chain and the Gaussian CRF:
+ * Scaling operators of docs/model.md §4, shared by the linear-chain and the Gaussian CRF:
  *
  * - online scaling (Algorithm 1): `F_α(Y|X,θ) = F(Y | αU_θ(x), W_θ(x))` → {@link scaleUnary}, with α
  *   re-chosen after every epoch by {@link gridSearch};
@@ -135,7 +135,7 @@ export function norm(x: tf.Tensor, kind: NormKind, options: NormOptions = {}): t
   });
 }
 
-/** Online scaling: the unary potentials of F_α are αU (model-spec §4, Algorithm 1). */
+/** Online scaling: the unary potentials of F_α are αU (docs/model.md §4, eq. 13; the paper's Algorithm 1). */
 export function scaleUnary<T extends tf.Tensor>(unary: T, alpha: number): T {
   if (!(typeof alpha === 'number' && Number.isFinite(alpha))) throw new Error(`scaleUnary: alpha must be a finite number, got ${alpha}`);
   return tf.mul(unary, alpha) as T;
@@ -169,7 +169,7 @@ export interface OfflineNormalizeOptions {
 }
 
 /**
- * Offline (explicit relative) scaling, model-spec §4: Û = α·U/(‖U‖+ε), Ŵ = W/(‖W‖+ε).
+ * Offline (explicit relative) scaling, docs/model.md eq. 14: Û = α·U/(‖U‖+ε), Ŵ = W/(‖W‖+ε).
  * After it, ‖Û‖ = α and ‖Ŵ‖ = 1 up to ε, so α alone sets the unary-to-pairwise scale.
  * Differentiable (the norms are not stopped: the gradient sees the normalisation).
  * Masked (padding) entries are excluded from the norms and scaled by the same factor as the rest;
@@ -213,7 +213,7 @@ export function offlineNormalizeEmbeddings<T extends tf.Tensor>(embeddings: T, n
 }
 
 /**
- * offline-reg, model-spec §4: R = λ (‖U‖/(‖W‖+ε) − α)². With per-example norms (normU of shape [B],
+ * offline-reg, docs/model.md eq. 15: R = λ (‖U‖/(‖W‖+ε) − α)². With per-example norms (normU of shape [B],
  * normW a scalar or [B]) the squared deviations are averaged over the examples, so R does not grow
  * with the batch size. Returns a scalar; differentiable in both norms.
  */

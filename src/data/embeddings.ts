@@ -4,7 +4,7 @@ import { SpsError } from '../util/errors.js';
 import { readDataText } from './read.js';
 
 /**
- * Pre-trained word vectors for the chunking task's word embedding (model-spec §5):
+ * Pre-trained word vectors for the chunking task's word embedding (docs/model.md §5):
  * - `senna`: SENNA's 50-d vectors (Collobert et al. 2011), the paper's choice, read from a SENNA
  *   folder the user names (its own layout: `hash/words.lst` and `embeddings/embeddings.txt`, one
  *   vector per line of the word list). SENNA looks words up lower-cased with every digit mapped to 0.

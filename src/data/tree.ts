@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SpsError } from '../util/errors.js';
 import { describeError, downloadUrl, type DownloadOptions } from './download.js';
-import type { OutputRecord } from './prepare.js';
+import type { OutputRecord } from './check.js';
 
 /**
  * A mirror that holds an archive's content unpacked, file by file (a public repository's copy pinned

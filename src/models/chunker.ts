@@ -1,5 +1,5 @@
 /**
- * The chunking task's unary network (model-spec §5): for every token independently,
+ * The chunking task's unary network (docs/model.md §5): for every token independently,
  *
  *   [ charBiLSTM(characters) (2·charHidden) | word embedding (wordDim) | POS embedding (posDim) ]
  *     → [FC hidden_i + ReLU]* → FC N_tags                                             (scores)

@@ -1,5 +1,5 @@
 /**
- * LeNet-style CNN for the OCR task's unary potentials (model-spec §5): one 16×8 binary letter image
+ * LeNet-style CNN for the OCR task's unary potentials (docs/model.md §5): one 16×8 binary letter image
  * → K scores. Architecture, for `conv: [c1, c2]`, `fc: [f1, …]`:
  *
  *   conv k×k·c1 + bias → ReLU → maxPool p×p (stride p)
@@ -11,7 +11,7 @@
  * `'valid'` is accepted for larger inputs and rejected with a clear error when a map would vanish.
  *
  * ReLU comes before each maxPool: besides being the usual order, wasm's MaxPoolGrad drops the
- * gradient of windows whose maximum is negative (../shared/docs/backends.md), which ReLU rules out.
+ * gradient of windows whose maximum is negative (docs/backends.md), which ReLU rules out.
  *
  * Convolutions and hidden FC layers are single fused ops (`tf.fused.conv2d` / `tf.fused.matMul`
  * with bias and ReLU): one kernel call instead of three, on both back ends.

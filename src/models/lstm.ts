@@ -1,6 +1,6 @@
 /**
  * Fused LSTM / BiLSTM for tfjs, built for per-op overhead (~9 µs per op on wasm, ~21 µs on cpu:
- * small LSTMs are bound by the number of ops, not by FLOPs; ../shared/docs/backends.md).
+ * small LSTMs are bound by the number of ops, not by FLOPs; docs/backends.md).
  *
  * Parameters are stored per direction in the Keras layout, gates in the order i, f, g(c), o:
  *   kernel [In, 4H], recurrent [H, 4H], bias [4H]     (so they can be copied into tf.layers' LSTM)

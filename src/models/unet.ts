@@ -1,6 +1,6 @@
 /**
  * A small U-net-like FCNN (Ronneberger et al. 2015) for the segmentation task: the unary network
- * (2 scores per pixel) and the pairwise embedding network (D values per pixel) of model-spec §3/§5.
+ * (2 scores per pixel) and the pairwise embedding network (D values per pixel) of docs/model.md §3/§5.
  *
  * For `channels: [c_0, …, c_{d−1}]` (default [16, 32, 64], d = 3):
  *   encoder level i: [conv k×k c_i + bias + ReLU] × convsPerBlock; then maxPool 2×2 (not after the last)
@@ -11,7 +11,7 @@
  * H and W must be divisible by 2^(d−1).
  *
  * Upsampling is conv2dTranspose, not resizeBilinear: the cpu back end's resizeBilinear gradient has
- * the wrong shape for non-square images (../shared/docs/backends.md), and a learnt 2×2 stride-2
+ * the wrong shape for non-square images (docs/backends.md), and a learnt 2×2 stride-2
  * transposed conv is the original U-net's "up-convolution". ReLU precedes every maxPool (wasm's
  * MaxPoolGrad drops negative-maximum windows). No batch norm (tf.batchNorm without scale/offset
  * breaks backprop; the net is shallow enough without it).

@@ -1,6 +1,6 @@
 /**
  * The linear-chain side shared by the chain tasks (OCR, chunking): a task supplies its unary network
- * and a free pairwise matrix; this turns them into the trainer's StructuredProblem (model-spec §2–§4)
+ * and a free pairwise matrix; this turns them into the trainer's StructuredProblem (docs/model.md §2–§4)
  * and decodes with the mode's potentials (MAP by Viterbi, or per-position max-marginals).
  */
 import * as tf from '@tensorflow/tfjs';

@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { processAlive, processStartTime } from '../util/process.js';
 import { currentSlurmJob, slurmJobEnded } from './launchers/slurm-queue.js';
 
 interface LockOwner {
@@ -19,47 +19,11 @@ interface LockOwner {
 
 export type LockResult = { ok: true; release: () => void } | { ok: false; owner: LockOwner };
 
-const HAS_PROCFS = existsSync('/proc/self/stat');
-
-/** /proc/PID/stat fields from the state on (the command name before them may hold spaces); null: no such process; undefined: no procfs. */
-function procStat(pid: number): string[] | null | undefined {
-  if (!HAS_PROCFS) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The start time of process `pid`, or undefined when it cannot be told (no such process, no procfs
- * and no `ps`). Linux: field 22 of /proc/PID/stat (starttime, in clock ticks after boot); elsewhere
- * the `lstart` column of ps.
- */
-export function processStartTime(pid: number): string | undefined {
-  const fields = procStat(pid);
-  if (fields) return fields[19]; // field 22; fields[0] is field 3 (the state)
-  if (fields === null) return undefined;
-  const ps = spawnSync('ps', ['-o', 'lstart=', '-p', String(pid)], { encoding: 'utf8' });
-  const out = ps.status === 0 ? ps.stdout.trim() : '';
-  return out === '' ? undefined : out;
-}
+export { processStartTime };
 
 /** Whether `owner` (a lock of this host) is still the live process that took the lock. */
 function ownerAlive(owner: LockOwner): boolean {
-  try {
-    process.kill(owner.pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const fields = procStat(owner.pid);
-  // A killed worker whose parent died too stays a zombie until init reaps it: signalable, but gone.
-  if (fields === null || (fields && fields[0] === 'Z')) return false;
-  if (owner.start === undefined) return true;
-  const start = processStartTime(owner.pid);
-  // Unknown start time (no procfs, no ps): trust the signal check.
-  return start === undefined || start === owner.start;
+  return processAlive(owner.pid, owner.start);
 }
 
 function readOwner(path: string): LockOwner | undefined {

@@ -1,5 +1,5 @@
 /**
- * The shared trainer: the five training procedures of model-spec §4 (the table's columns) for any
+ * The shared trainer: the five training procedures of docs/model.md §4 (the table's columns) for any
  * structured model whose potentials split into a unary part U and a pairwise part W. The chain tasks
  * (OCR, chunking) and the Gaussian-CRF task (segmentation) plug in through `StructuredProblem`.
  *

@@ -1,5 +1,5 @@
 /**
- * The chunking task (model-spec §5): CoNLL-2000 sentences; each token's unary scores come from a
+ * The chunking task (docs/model.md §5): CoNLL-2000 sentences; each token's unary scores come from a
  * char-BiLSTM + word embedding + POS embedding → FC (no word-level recurrence: context comes from the
  * CRF alone), a free N_tags × N_tags pairwise matrix, a linear-chain CRF on top. Metric: chunk F1 as
  * the CoNLL `conlleval` script computes it, on the test file. Its definition and config schemas: chunking-def.ts.

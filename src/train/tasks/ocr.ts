@@ -1,5 +1,5 @@
 /**
- * The OCR task (model-spec §5): Taskar's handwritten words, a LeNet-like CNN giving each letter's
+ * The OCR task (docs/model.md §5): Taskar's handwritten words, a LeNet-like CNN giving each letter's
  * unary scores, a free 26×26 pairwise matrix, a linear-chain CRF on top; metric: per-letter accuracy
  * on the test letters (word accuracy as an extra). Its definition and config schemas: ocr-def.ts.
  */

@@ -1,5 +1,5 @@
 /**
- * The segmentation task (model-spec §3, §5): binary figure/ground segmentation of the Weizmann horses
+ * The segmentation task (docs/model.md §3, §5): binary figure/ground segmentation of the Weizmann horses
  * (a substitution: the paper's data set is not named and HorseSeg is not obtainable). A U-net gives
  * 2 scores per pixel (U), a second U-net a D-dimensional embedding per pixel (A, with
  * W = [[0, AAᵀ], [AAᵀ, 0]]); the Gaussian CRF's s* = (W + λI)^{-1}U is found by conjugate gradient.

@@ -1,5 +1,6 @@
 /**
  * Training-step benchmarks of the task networks, timed by scripts/bench.ts (`npm run bench -- models`).
+ * Lives outside src/ so it is not compiled into the published package.
  *
  * Each entry builds its model and a fixed random batch from the given Rng, and returns `step()`:
  * one full training step — forward, backward, Adam update (lr 1e-3), loss read back with dataSync —
@@ -19,16 +20,18 @@
  *                   (vocabulary 1000) → word BiLSTM(100) → linear 23 → CRF log-likelihood; B 16, T 30.
  *                   (The chunking model itself has no word-level BiLSTM; this row follows the table.)
  * - `bilstm-layers`: the same network with both BiLSTMs as tf.layers.bidirectional(tf.layers.lstm),
- *                   weights copied from the fused model: the comparison row for lstm.ts.
+ *                   weights copied from the fused model: the comparison row for lstm.ts
+ *                   (the tf.layers oracle lives in test/fixtures/layers-bilstm.ts).
  * - `unet`:         U-net 16-32-64 on [8, 64, 64, 3], 2 output channels, per-pixel softmax cross-entropy.
  */
 import type * as tfType from '@tensorflow/tfjs';
-import * as chain from '../crf/chain.js';
-import type { Rng } from '../util/rng.js';
-import { normalArray } from './init.js';
-import { createLeNet, type LeNetPreset } from './lenet.js';
-import { type BiLstm, createBiLstm } from './lstm.js';
-import { createUNet } from './unet.js';
+import * as chain from '../src/crf/chain.js';
+import type { Rng } from '../src/util/rng.js';
+import { normalArray } from '../src/models/init.js';
+import { createLeNet, type LeNetPreset } from '../src/models/lenet.js';
+import { createBiLstm } from '../src/models/lstm.js';
+import { createUNet } from '../src/models/unet.js';
+import { type BiLstmFn, layersBiLstm } from '../test/fixtures/layers-bilstm.js';
 
 type Tf = typeof tfType;
 
@@ -133,27 +136,6 @@ function matmulBench(tf: Tf, rng: Rng): ModelBench {
 // BiLSTM-CRF.
 
 const BL = { B: 16, T: 30, chars: 8, charVocab: 60, charEmb: 25, charHidden: 25, wordVocab: 1000, wordEmb: 50, hidden: 100, tags: 23 };
-
-/** A function x [B, T, In] → [B, T, 2H] (sequences) or [B, 2H] (final states). */
-type BiLstmFn = (x: tfType.Tensor3D) => tfType.Tensor;
-
-/**
- * tf.layers.bidirectional(tf.layers.lstm) with the weights of a fused BiLstm (Keras layout, same
- * gate order). Initialisers are zeros so no unseeded random draw happens; the seeded values are set
- * right after the layer is built.
- */
-export function layersBiLstm(tf: Tf, ours: BiLstm, returnSequences: boolean): { fn: BiLstmFn; variables: tfType.Variable[]; dispose(): void } {
-  const { inputSize: In, hidden: H } = ours.options;
-  const layer = tf.layers.bidirectional({
-    layer: tf.layers.lstm({ units: H, returnSequences, recurrentActivation: 'sigmoid', kernelInitializer: 'zeros', recurrentInitializer: 'zeros', biasInitializer: 'zeros', unitForgetBias: false }) as tfType.layers.RNN,
-    mergeMode: 'concat',
-  });
-  layer.build([null, null, In]);
-  layer.setWeights(ours.directions.flatMap((w) => [w.kernel, w.recurrent, w.bias]));
-  const variables = layer.trainableWeights.map((w) => w.read() as tfType.Variable);
-  // Layer.dispose() refuses layers only ever applied eagerly; dispose the weights themselves.
-  return { fn: (x) => layer.apply(x) as tfType.Tensor, variables, dispose: () => layer.weights.forEach((w) => w.dispose()) };
-}
 
 function bilstmCrfBench(useLayers: boolean): ModelBenchFactory {
   return (tf, rng) => {
