@@ -17,6 +17,7 @@ import { type Horse, HORSE_COUNT, loadHorses } from '../../data/weizmann.js';
 import { createUNet } from '../../models/unet.js';
 import type { FinalRecord } from '../../results/types.js';
 import type { RunContext, TaskDefinition } from '../task.js';
+import { modeSpec } from '../modes.js';
 import { selectionBatches, totalEpochs, trainCell, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
 
 const range = z.tuple([z.int().min(1).max(HORSE_COUNT), z.int().min(1).max(HORSE_COUNT)]).refine(([a, b]) => a <= b, 'a range [first, last] with first ≤ last');
@@ -270,7 +271,7 @@ export const segmentationTask: TaskDefinition = {
   objectives: ['cross-entropy'],
   datasets: (cell) => ((cell.data as SegData).source === 'sample' ? [] : ['weizmann-horse']),
   checkConfig: ({ modes, scaling, model }) => {
-    if (!modes.includes('offline')) return [];
+    if (!modes.some((mode) => modeSpec(mode).fixesPairwiseNorm)) return [];
     // Offline scaling sets ‖Ŵ‖ = 1; W + λI must stay positive definite (λ > σ_max(Â)²).
     if (scaling.norm !== 'frobenius') {
       return [
