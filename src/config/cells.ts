@@ -3,8 +3,11 @@ import type { Experiment } from './schema.js';
 import type { CellConfig } from '../train/task.js';
 import { claimedKeys, MODE_SPECS, modeSpec, type ModeSpec } from '../train/modes.js';
 
-/** Bump when the meaning of a resolved config changes, so old run ids stop matching. */
-export const CELL_SCHEMA = 2;
+/**
+ * Bump when the meaning of a resolved config changes, so old run ids stop matching. 3: one random
+ * stream per purpose (util/rng.ts), and the selection subset in every mode's run id (issue 14).
+ */
+export const CELL_SCHEMA = 3;
 
 export interface Cell {
   id: string;

@@ -111,7 +111,7 @@ const online: ModeSpec = {
   name: 'online',
   summary: 'joint training of F(αU, W), α re-chosen on the selection subset after every epoch',
   phases: jointPhase('online'),
-  keys: { train: JOINT_KEYS, scaling: ['alpha_grid', 'selection'] },
+  keys: { train: JOINT_KEYS, scaling: ['alpha_grid'] },
   transform:
     ({ tf, problem }, state) =>
     (p) =>

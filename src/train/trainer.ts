@@ -9,7 +9,7 @@ import type { Mode, Objective } from '../config/constants.js';
 import type { ScalingConfig, TrainConfig } from '../config/schema.js';
 import { gridSearch, regulariser, type NormKind, type NormOver } from '../crf/scaling.js';
 import { modeSpec, type ModeKit, type ModeSpec, type ModeState, type Phase } from './modes.js';
-import type { Rng } from '../util/rng.js';
+import { STREAMS, type Rng } from '../util/rng.js';
 import type { EpochInput, RunContext } from './task.js';
 
 export interface Potentials {
@@ -256,20 +256,20 @@ function normLog<B>(problem: StructuredProblem<B>, selection: B[]): Record<strin
 
 /**
  * The selection subset of online scaling and of the norm log (`scaling.selection`): `size` examples
- * drawn with the run's rng from the validation or the training pool (all of it when size is null),
+ * drawn with the run's selection stream from the validation or the training pool (all of it when size is null),
  * in batches of `batchSize`.
  */
 export function selectionBatches<T, B>(ctx: RunContext, pools: { validation: readonly T[]; train: readonly T[] }, batchSize: number, makeBatch: (items: T[]) => B): B[] {
   const sel = ctx.cell.scaling.selection;
   const pool = sel.subset === 'validation' ? pools.validation : pools.train;
-  const items = sel.size === null ? [...pool] : ctx.rng.shuffle([...pool]).slice(0, sel.size);
+  const items = sel.size === null ? [...pool] : ctx.rng.stream(STREAMS.selection).shuffle([...pool]).slice(0, sel.size);
   const out: B[] = [];
   for (let s = 0; s < items.length; s += batchSize) out.push(makeBatch(items.slice(s, s + batchSize)));
   return out;
 }
 
-/** trainStructured with the cell's objective, mode, schedule and scaling, its rng and its reporting. */
+/** trainStructured with the cell's objective, mode, schedule and scaling, its batch-order stream and its reporting. */
 export function trainCell<B>(ctx: RunContext, problem: StructuredProblem<B>, data: TrainData<B>): Promise<TrainResult<B>> {
   const { objective, mode, train, scaling } = ctx.cell;
-  return trainStructured(problem, data, { objective, mode, train, scaling, rng: ctx.rng, epoch: ctx.epoch, log: ctx.log });
+  return trainStructured(problem, data, { objective, mode, train, scaling, rng: ctx.rng.stream(STREAMS.batchOrder), epoch: ctx.epoch, log: ctx.log });
 }

@@ -17,6 +17,7 @@ import { type Horse, HORSE_COUNT, loadHorses } from '../../data/weizmann.js';
 import { createUNet } from '../../models/unet.js';
 import type { FinalRecord } from '../../results/types.js';
 import type { RunContext, TaskDefinition } from '../task.js';
+import { STREAMS } from '../../util/rng.js';
 import { modeSpec } from '../modes.js';
 import { selectionBatches, totalEpochs, trainCell, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
 
@@ -158,8 +159,8 @@ export function maskPng(mask: Uint8Array, size: number): Buffer {
 const solveOptions = (m: SegModel, cg: CgLog): gaussian.SolveOptions => ({ tolerance: m.cg_tolerance, maxIterations: m.cg_max_iterations, onForward: (s) => cg.add(s.iterations) });
 
 function problemFor(ctx: RunContext, d: SegData, m: SegModel, cg: CgLog): StructuredProblem<Batch> & { dispose(): void } {
-  const unaryNet = createUNet({ inChannels: 3, outChannels: 2, channels: m.unary_channels, outputScale: m.unary_scale }, ctx.rng);
-  const pairNet = createUNet({ inChannels: 3, outChannels: m.embedding_dim, channels: m.pairwise_channels, outputScale: m.pairwise_scale }, ctx.rng);
+  const unaryNet = createUNet({ inChannels: 3, outChannels: 2, channels: m.unary_channels, outputScale: m.unary_scale }, ctx.rng.stream(STREAMS.init));
+  const pairNet = createUNet({ inChannels: 3, outChannels: m.embedding_dim, channels: m.pairwise_channels, outputScale: m.pairwise_scale }, ctx.rng.stream(STREAMS.init));
   const L = d.size * d.size;
   const solve = solveOptions(m, cg);
   return {
