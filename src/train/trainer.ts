@@ -1,5 +1,5 @@
 /**
- * The shared trainer: runs a training mode (train/modes.ts, model-spec §4) for any structured model
+ * The shared trainer: runs a training mode (train/modes.ts, docs/architecture.md) for any structured model
  * whose potentials split into a unary part U and a pairwise part W. The chain tasks (OCR, chunking)
  * and the Gaussian-CRF task (segmentation) plug in through `StructuredProblem`; what differs between
  * the modes (schedule, potentials, extra loss, after-epoch hook, logged α) comes from the mode's entry.
@@ -83,7 +83,7 @@ const specOf = (mode: Mode | ModeSpec): ModeSpec => (typeof mode === 'string' ? 
 
 /** The tfjs side of a mode's hooks. */
 function modeKit<B>(problem: StructuredProblem<B>, objective: Objective, scaling: ScalingConfig): ModeKit<B> {
-  return { tf, problem, objective, scaling, regulariser: (u, w, a, l) => regulariser(u, w, a, l), gridSearch: (f, grid) => gridSearch(f, grid) };
+  return { tf, problem, objective, scaling, regulariser, gridSearch };
 }
 
 export function totalEpochs(mode: Mode | ModeSpec, train: TrainConfig): number {
@@ -154,6 +154,7 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
   const state: ModeState = { alpha: 1 };
   const transform = spec.transform(kit, state);
   const allParams = [...problem.unaryParams, ...problem.pairwiseParams];
+  // A mode that reads norm_over takes norms of the potentials, and with 'batch' those mix examples.
   if (spec.keys.scaling.includes('norm_over') && scaling.norm_over === 'batch') {
     opts.log(`warning: scaling.norm_over is 'batch': the ${spec.name} potentials of an example depend on the other examples of its batch, and predictions on the evaluation batch size; 'example' avoids both`);
   }
