@@ -234,6 +234,8 @@ describe('run ids and the keys a mode reads', () => {
     assert.deepEqual(await changed('scaling.alpha_grid=[1,2]'), ['online']);
     assert.deepEqual(await changed('scaling.norm=frobenius'), ['offline', 'offline-reg']);
     assert.deepEqual(await changed('scaling.norm_over=batch'), ['offline', 'offline-reg']);
+    // Every mode logs the norms on the selection subset; online also picks α on it.
+    assert.deepEqual(await changed('scaling.selection.size=7'), ['joint', 'offline', 'offline-reg', 'online', 'stage']);
     assert.deepEqual(await changed('train.epochs=5'), ['joint', 'offline', 'offline-reg', 'online']);
     assert.deepEqual(await changed('train.batch_size=8'), ['joint', 'offline', 'offline-reg', 'online', 'stage']);
     assert.deepEqual(await changed('data.length=3'), ['joint', 'offline', 'offline-reg', 'online', 'stage']);

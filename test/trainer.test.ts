@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import * as chain from '../src/crf/chain.js';
 import { norm } from '../src/crf/scaling.js';
 import { experimentSchema } from '../src/config/schema.js';
-import { modeTransform, phases, PROFILE_ENV, totalEpochs, trainStructured, type StructuredProblem, type TrainData } from '../src/train/trainer.js';
+import { modeTransform, phases, PROFILE_ENV, totalEpochs, trainStructured } from '../src/train/trainer.js';
+import { K, tinyProblem } from './fixtures/tiny-chain.js';
 import type { EpochInput } from '../src/train/task.js';
 import { Rng } from '../src/util/rng.js';
 import type { Mode } from '../src/config/constants.js';
@@ -13,52 +13,6 @@ before(async () => {
   tf.enableProdMode();
   await tf.setBackend('cpu');
 });
-
-const K = 3;
-const T = 4;
-const F = 5;
-
-interface Batch {
-  x: tf.Tensor3D;
-  labels: number[][];
-  lengths: number[];
-  mask: tf.Tensor3D;
-}
-
-/** A tiny real chain problem: linear unaries on features, a free K×K pairwise matrix. */
-function tinyProblem(seed: number) {
-  const rng = new Rng(seed);
-  const n = 24;
-  const xs = Array.from({ length: n * T * F }, () => rng.normal());
-  const ys = Array.from({ length: n }, () => Array.from({ length: T }, () => rng.int(K)));
-  const lengths = ys.map(() => 1 + rng.int(T));
-  const [Wu, P] = ([[F, K], [K, K]] as const).map((shape, i) => {
-    const init = tf.randomNormal([...shape], 0, 0.1, 'float32', seed + i);
-    const v = tf.variable(init);
-    init.dispose(); // the variable holds its own reference to the data
-    return v;
-  });
-  const batch = (idx: number[]): Batch => {
-    const x = tf.tensor3d(idx.flatMap((i) => xs.slice(i * T * F, (i + 1) * T * F)), [idx.length, T, F]);
-    const ls = idx.map((i) => lengths[i]);
-    const m = new Float32Array(idx.length * T);
-    ls.forEach((l, b) => m.fill(1, b * T, b * T + l));
-    return { x, labels: idx.map((i) => ys[i].slice(0, lengths[i])), lengths: ls, mask: tf.tensor3d(m, [idx.length, T, 1]) };
-  };
-  const problem: StructuredProblem<Batch> = {
-    unaryParams: [Wu],
-    pairwiseParams: [P],
-    potentials: (b) => ({ unary: tf.reshape(tf.matMul(tf.reshape(b.x, [-1, F]), Wu), [b.x.shape[0], T, K]), pairwise: P }),
-    loss: (objective, p, b) => chain.loss(objective, p.unary as tf.Tensor3D, p.pairwise as tf.Tensor2D, b.labels, b.lengths, { validate: false }),
-    unaryLoss: (p, b) => chain.unaryCrossEntropy(p.unary as tf.Tensor3D, b.labels, b.lengths, { validate: false }),
-    norms: (p, b, kind, over) => ({ unary: norm(p.unary, kind, { mask: b.mask, perExample: over === 'example' }), pairwise: norm(p.pairwise, kind) }),
-    rescale: (p, a, c) => ({ unary: tf.mul(p.unary, a.rank === 1 ? tf.reshape(a, [-1, 1, 1]) : a), pairwise: tf.mul(p.pairwise, c) }),
-  };
-  const dispose = (b: Batch) => tf.dispose([b.x, b.mask]);
-  const selection = [batch(Array.from({ length: 8 }, (_, i) => i))];
-  const data: TrainData<Batch> = { trainSize: n, batch, dispose, selection, validate: () => ({ val: 1 }) };
-  return { problem, data, Wu, P, cleanup: () => { Wu.dispose(); P.dispose(); selection.forEach(dispose); } };
-}
 
 function config(overrides: Record<string, unknown> = {}) {
   return experimentSchema.parse({ name: 't', task: 'x', objectives: ['log-likelihood'], modes: ['joint'], seeds: 1, ...overrides });

@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Experiment } from './schema.js';
 import type { CellConfig } from '../train/task.js';
+import { claimedKeys, MODE_SPECS, modeSpec, type ModeSpec } from '../train/modes.js';
 
-/** Bump when the meaning of a resolved config changes, so old run ids stop matching. */
-export const CELL_SCHEMA = 2;
+/**
+ * Bump when the meaning of a resolved config changes, so old run ids stop matching. 3: one random
+ * stream per purpose (util/rng.ts), and the selection subset in every mode's run id (issue 14).
+ */
+export const CELL_SCHEMA = 3;
 
 export interface Cell {
   id: string;
@@ -21,25 +25,18 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The part of a cell's config that its mode reads (docs/model.md §4): stage reads the stage schedule,
- * the other modes `train.epochs` and `train.lr`; online reads the α grid and selection subset,
- * offline α and the norm, offline-reg also λ; stage and joint read no scaling key at all. Keys a
- * mode never reads stay out of its run id, so a study of, say, the offline α reruns only the
- * offline cells.
+ * The part of a cell's config that its mode reads (train/modes.ts): a `train` or `scaling` key that
+ * some mode claims (`ModeSpec.keys`, e.g. the stage schedule, the offline α) enters the run id of the
+ * modes that claim it only; every other key enters every run id (the selection subset among them:
+ * every mode logs the norms on it). So a study of, say, the offline α reruns only the offline cells,
+ * and a new key is in every run id until a mode claims it.
  */
-export function determiningConfig(config: CellConfig): Record<string, unknown> {
+export function determiningConfig(config: CellConfig, spec: ModeSpec = modeSpec(config.mode)): Record<string, unknown> {
   const { experiment: _e, backend: _b, train, scaling, ...rest } = config;
-  const { stage, epochs, lr, ...trainCommon } = train;
-  const trainPart = config.mode === 'stage' ? { ...trainCommon, stage } : { ...trainCommon, epochs, lr };
-  const scalingPart =
-    config.mode === 'online'
-      ? { alpha_grid: scaling.alpha_grid, selection: scaling.selection }
-      : config.mode === 'offline'
-        ? { alpha: scaling.alpha, norm: scaling.norm, norm_over: scaling.norm_over }
-        : config.mode === 'offline-reg'
-          ? { alpha: scaling.alpha, norm: scaling.norm, norm_over: scaling.norm_over, lambda: scaling.lambda }
-          : {};
-  return { ...rest, train: trainPart, scaling: scalingPart };
+  const claimed = claimedKeys([...Object.values(MODE_SPECS), spec]);
+  const pick = <T extends object>(section: T, claimedHere: Set<string>, mine: readonly string[]): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(section).filter(([k]) => !claimedHere.has(k) || mine.includes(k)));
+  return { ...rest, train: pick(train, claimed.train, spec.keys.train), scaling: pick(scaling, claimed.scaling, spec.keys.scaling) };
 }
 
 /**

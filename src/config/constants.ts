@@ -1,8 +1,10 @@
 import { OBJECTIVES, type Objective } from '../crf/types.js';
+import { MODE_NAMES } from '../train/modes.js';
 
 /** The axes of the paper's table, in the paper's order (rows: task, objective; columns: mode). */
 export const TASKS = ['ocr', 'chunking', 'segmentation'] as const;
-export const MODES = ['stage', 'joint', 'online', 'offline', 'offline-reg'] as const;
+/** The training modes, defined in train/modes.ts (one entry per mode). */
+export const MODES = MODE_NAMES;
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 
 export { OBJECTIVES, type Objective };

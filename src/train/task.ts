@@ -41,7 +41,7 @@ export interface CellContext {
    */
   tf: typeof tfType;
   backend: { name: string; reason: string };
-  /** Seeded by cell.seed: the only random source a task may use. */
+  /** Seeded by cell.seed: the only random source a task may use. Draw from `rng.stream(purpose)`, one stream per purpose (src/util/rng.ts STREAMS), so that how much one purpose draws never moves another. */
   rng: Rng;
   /** The run folder (for artefacts such as predictions). */
   runDir: string;

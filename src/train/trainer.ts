@@ -1,24 +1,15 @@
 /**
- * The shared trainer: the five training procedures of docs/model.md §4 (the table's columns) for any
- * structured model whose potentials split into a unary part U and a pairwise part W. The chain tasks
- * (OCR, chunking) and the Gaussian-CRF task (segmentation) plug in through `StructuredProblem`.
- *
- *   stage        (1) unary network alone, per-position cross-entropy; (2) pairwise part with the unary
- *                frozen, under the row's objective; (3) everything jointly under the row's objective.
- *   joint        all parameters from scratch under the row's objective.
- *   online       joint training of F_α = F(αU, W); after every epoch α ← argmin_α L_α(D_sel) over the
- *                grid (Algorithm 1), starting from α = 1.
- *   offline      joint training with Û = α·U/‖U‖, Ŵ = W/‖W‖ (α fixed).
- *   offline-reg  joint training with R = λ(‖U‖/‖W‖ − α)² added to the loss.
- *
- * The potentials a mode trains with are also the ones it predicts with (online: the last α;
- * offline: the normalised potentials).
+ * The shared trainer: runs a training mode (train/modes.ts, docs/architecture.md) for any structured model
+ * whose potentials split into a unary part U and a pairwise part W. The chain tasks (OCR, chunking)
+ * and the Gaussian-CRF task (segmentation) plug in through `StructuredProblem`; what differs between
+ * the modes (schedule, potentials, extra loss, after-epoch hook, logged α) comes from the mode's entry.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Mode, Objective } from '../config/constants.js';
 import type { ScalingConfig, TrainConfig } from '../config/schema.js';
 import { gridSearch, regulariser, type NormKind, type NormOver } from '../crf/scaling.js';
-import type { Rng } from '../util/rng.js';
+import { modeSpec, type ModeKit, type ModeSpec, type ModeState, type Phase } from './modes.js';
+import { STREAMS, type Rng } from '../util/rng.js';
 import type { EpochInput, RunContext } from './task.js';
 
 export interface Potentials {
@@ -63,7 +54,8 @@ export type PotentialTransform<B> = (p: Potentials, batch: B) => Potentials;
 
 export interface TrainerOptions {
   objective: Objective;
-  mode: Mode;
+  /** A mode name, or a mode's entry itself (tests try modes that are not registered). */
+  mode: Mode | ModeSpec;
   train: TrainConfig;
   scaling: ScalingConfig;
   rng: Rng;
@@ -82,29 +74,19 @@ export interface TrainResult<B> {
   alpha: number;
 }
 
-interface Phase {
-  name: string;
-  epochs: number;
-  lr: number;
-  /** 'unary': stage (1) loss; 'structured': the row's objective. */
-  loss: 'unary' | 'structured';
-  params: 'unary' | 'pairwise' | 'all';
-}
-
 /** The schedule of a mode: one phase, or stage's three. */
-export function phases(mode: Mode, train: TrainConfig): Phase[] {
-  if (mode === 'stage') {
-    const s = train.stage;
-    return [
-      { name: 'stage1-unary', epochs: s.unary_epochs, lr: s.unary_lr, loss: 'unary', params: 'unary' },
-      { name: 'stage2-pairwise', epochs: s.pairwise_epochs, lr: s.pairwise_lr, loss: 'structured', params: 'pairwise' },
-      { name: 'stage3-joint', epochs: s.joint_epochs, lr: s.joint_lr, loss: 'structured', params: 'all' },
-    ].filter((p) => p.epochs > 0) as Phase[];
-  }
-  return [{ name: mode, epochs: train.epochs, lr: train.lr, loss: 'structured', params: 'all' }];
+export function phases(mode: Mode | ModeSpec, train: TrainConfig): Phase[] {
+  return specOf(mode).phases(train);
 }
 
-export function totalEpochs(mode: Mode, train: TrainConfig): number {
+const specOf = (mode: Mode | ModeSpec): ModeSpec => (typeof mode === 'string' ? modeSpec(mode) : mode);
+
+/** The tfjs side of a mode's hooks. */
+function modeKit<B>(problem: StructuredProblem<B>, objective: Objective, scaling: ScalingConfig): ModeKit<B> {
+  return { tf, problem, objective, scaling, regulariser, gridSearch };
+}
+
+export function totalEpochs(mode: Mode | ModeSpec, train: TrainConfig): number {
   return phases(mode, train).reduce((n, p) => n + p.epochs, 0);
 }
 
@@ -120,19 +102,12 @@ function makeOptimizer(train: TrainConfig, lr: number): tf.Optimizer {
 }
 
 /** The potentials a mode trains and predicts with (§4). `alpha` is read at call time (online). */
-export function modeTransform<B>(mode: Mode, problem: StructuredProblem<B>, scaling: ScalingConfig, alpha: () => number): PotentialTransform<B> {
-  switch (mode) {
-    case 'online':
-      return (p) => problem.rescale(p, tf.scalar(alpha()), tf.scalar(1));
-    case 'offline':
-      return (p, batch) => {
-        // Û = α·U/‖U‖, Ŵ = W/‖W‖; ε keeps an all-zero initialisation finite.
-        const n = problem.norms(p, batch, scaling.norm, scaling.norm_over);
-        return problem.rescale(p, tf.div(scaling.alpha, tf.add(n.unary, 1e-6)), tf.div(1, tf.add(n.pairwise, 1e-6)));
-      };
-    default:
-      return (p) => p;
-  }
+export function modeTransform<B>(mode: Mode | ModeSpec, problem: StructuredProblem<B>, scaling: ScalingConfig, alpha: () => number): PotentialTransform<B> {
+  return specOf(mode).transform({ tf, problem, scaling }, {
+    get alpha() {
+      return alpha();
+    },
+  });
 }
 
 /** Set to N to profile the N-th training step of a run (tf.profile; the kernel table goes to log.txt). */
@@ -173,12 +148,15 @@ function clip(grads: Record<string, tf.Tensor>, maxNorm: number): Record<string,
  * transform to predict with. Randomness (batch order) comes from `opts.rng` only.
  */
 export async function trainStructured<B>(problem: StructuredProblem<B>, data: TrainData<B>, opts: TrainerOptions): Promise<TrainResult<B>> {
-  const { train, scaling, objective, mode } = opts;
-  let alpha = 1;
-  const transform = modeTransform(mode, problem, scaling, () => alpha);
+  const { train, scaling, objective } = opts;
+  const spec = specOf(opts.mode);
+  const kit = modeKit(problem, objective, scaling);
+  const state: ModeState = { alpha: 1 };
+  const transform = spec.transform(kit, state);
   const allParams = [...problem.unaryParams, ...problem.pairwiseParams];
-  if ((mode === 'offline' || mode === 'offline-reg') && scaling.norm_over === 'batch') {
-    opts.log(`warning: scaling.norm_over is 'batch': the ${mode} potentials of an example depend on the other examples of its batch, and predictions on the evaluation batch size; 'example' avoids both`);
+  // A mode that reads norm_over takes norms of the potentials, and with 'batch' those mix examples.
+  if (spec.keys.scaling.includes('norm_over') && scaling.norm_over === 'batch') {
+    opts.log(`warning: scaling.norm_over is 'batch': the ${spec.name} potentials of an example depend on the other examples of its batch, and predictions on the evaluation batch size; 'example' avoids both`);
   }
   let epochNo = 0;
   let stepNo = 0;
@@ -186,15 +164,11 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
 
   const structuredLoss = (batch: B): tf.Scalar => {
     const raw = problem.potentials(batch);
-    let l = tf.mean(problem.loss(objective, transform(raw, batch), batch)) as tf.Scalar;
-    if (mode === 'offline-reg') {
-      const n = problem.norms(raw, batch, scaling.norm, scaling.norm_over);
-      l = tf.add(l, regulariser(n.unary, n.pairwise, scaling.alpha, scaling.lambda)) as tf.Scalar;
-    }
-    return l;
+    const l = tf.mean(problem.loss(objective, transform(raw, batch), batch)) as tf.Scalar;
+    return spec.extraLoss ? (tf.add(l, spec.extraLoss(kit, raw, batch)) as tf.Scalar) : l;
   };
 
-  for (const phase of phases(mode, train)) {
+  for (const phase of spec.phases(train)) {
     const params = phase.params === 'unary' ? problem.unaryParams : phase.params === 'pairwise' ? problem.pairwiseParams : allParams;
     const optimizer = makeOptimizer(train, phase.lr);
     opts.log(`phase ${phase.name}: ${phase.epochs} epochs, lr ${phase.lr}, ${phase.loss === 'unary' ? 'unary cross-entropy' : objective}${phase.params !== 'all' ? `, training the ${phase.params} part only` : ''}`);
@@ -229,31 +203,9 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
       }
       const record: EpochInput = { epoch: epochNo, phase: phase.name, losses: { train: sum / Math.max(1, steps) }, metrics: {} };
       if (Number.isFinite(record.losses.train)) {
-        if (mode === 'online' && phase.loss === 'structured') {
-          // Algorithm 1: α_best = argmin_α (1/|D|) Σ L(Y, αU, W) on the selection subset.
-          const raws: Potentials[] = data.selection.map((b) => {
-            const [unary, pairwise] = tf.tidy(() => {
-              const p = problem.potentials(b);
-              return [p.unary, p.pairwise];
-            });
-            return { unary, pairwise };
-          });
-          try {
-            const search = await gridSearch(
-              (a) =>
-                tf.tidy(() => {
-                  const losses = data.selection.map((b, i) => problem.loss(objective, problem.rescale(raws[i], tf.scalar(a), tf.scalar(1)), b));
-                  return tf.mean(tf.concat(losses)).dataSync()[0];
-                }),
-              scaling.alpha_grid,
-            );
-            alpha = search.best;
-            record.alpha_curve = search.curve;
-          } finally {
-            raws.forEach(disposePotentials);
-          }
-        }
-        if (mode === 'online' || mode === 'offline' || mode === 'offline-reg') record.alpha = usedAlpha(mode, scaling, alpha);
+        if (spec.afterEpoch && phase.loss === 'structured') Object.assign(record, await spec.afterEpoch(kit, state, data.selection));
+        const alpha = spec.alpha(scaling, state);
+        if (alpha !== undefined) record.alpha = alpha;
         record.metrics = data.validate(transform);
         record.extra = normLog(problem, data.selection);
       }
@@ -262,13 +214,7 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
     }
     optimizer.dispose();
   }
-  return { transform, alpha: usedAlpha(mode, scaling, alpha) };
-}
-
-/** The α of `TrainResult`: `online` is the α the grid search settled on. */
-function usedAlpha(mode: Mode, scaling: ScalingConfig, online: number): number {
-  if (mode === 'online') return online;
-  return mode === 'offline' || mode === 'offline-reg' ? scaling.alpha : 1;
+  return { transform, alpha: spec.alpha(scaling, state) ?? 1 };
 }
 
 /**
@@ -311,20 +257,20 @@ function normLog<B>(problem: StructuredProblem<B>, selection: B[]): Record<strin
 
 /**
  * The selection subset of online scaling and of the norm log (`scaling.selection`): `size` examples
- * drawn with the run's rng from the validation or the training pool (all of it when size is null),
+ * drawn with the run's selection stream from the validation or the training pool (all of it when size is null),
  * in batches of `batchSize`.
  */
 export function selectionBatches<T, B>(ctx: RunContext, pools: { validation: readonly T[]; train: readonly T[] }, batchSize: number, makeBatch: (items: T[]) => B): B[] {
   const sel = ctx.cell.scaling.selection;
   const pool = sel.subset === 'validation' ? pools.validation : pools.train;
-  const items = sel.size === null ? [...pool] : ctx.rng.shuffle([...pool]).slice(0, sel.size);
+  const items = sel.size === null ? [...pool] : ctx.rng.stream(STREAMS.selection).shuffle([...pool]).slice(0, sel.size);
   const out: B[] = [];
   for (let s = 0; s < items.length; s += batchSize) out.push(makeBatch(items.slice(s, s + batchSize)));
   return out;
 }
 
-/** trainStructured with the cell's objective, mode, schedule and scaling, its rng and its reporting. */
+/** trainStructured with the cell's objective, mode, schedule and scaling, its batch-order stream and its reporting. */
 export function trainCell<B>(ctx: RunContext, problem: StructuredProblem<B>, data: TrainData<B>): Promise<TrainResult<B>> {
   const { objective, mode, train, scaling } = ctx.cell;
-  return trainStructured(problem, data, { objective, mode, train, scaling, rng: ctx.rng, epoch: ctx.epoch, log: ctx.log });
+  return trainStructured(problem, data, { objective, mode, train, scaling, rng: ctx.rng.stream(STREAMS.batchOrder), epoch: ctx.epoch, log: ctx.log });
 }

@@ -1,13 +1,43 @@
 import seedrandom from 'seedrandom';
 
 /**
- * The one seeded random source of a run. Everything random in a run (initialisation seeds handed to
- * tfjs, shuffling, subsampling) draws from it, so a seed fixes the whole run.
+ * The purposes a run draws random numbers for, each from its own stream (`Rng.stream`). A task may
+ * name others (e.g. 'dropout'); these are the ones the trainer and the built-in tasks use.
+ */
+export const STREAMS = {
+  /** Network and pairwise initialisation (and anything else drawn while building the model). */
+  init: 'init',
+  /** The order of the training examples, epoch after epoch. */
+  batchOrder: 'batch-order',
+  /** The selection subset of online scaling and of the norm log (`scaling.selection`). */
+  selection: 'selection',
+} as const;
+
+/**
+ * A seeded random source. A run's root source (seeded by the cell's seed) hands out one stream per
+ * purpose, each derived from the seed and the purpose's name only: so how many numbers one purpose
+ * draws (a larger selection subset, a longer schedule) never moves another's, and a key that changes
+ * one purpose's draws changes nothing else.
  */
 export class Rng {
   private readonly gen: seedrandom.prng;
+  private readonly seedText: string;
+  private readonly streams = new Map<string, Rng>();
   constructor(seed: number | string) {
-    this.gen = seedrandom.alea(String(seed));
+    this.seedText = String(seed);
+    this.gen = seedrandom.alea(this.seedText);
+  }
+  /**
+   * The stream of `purpose`, seeded by this source's seed and the purpose's name (not by anything drawn
+   * so far). The same object for the same purpose, so successive draws of one purpose continue.
+   */
+  stream(purpose: string): Rng {
+    let s = this.streams.get(purpose);
+    if (!s) {
+      s = new Rng(`${this.seedText}/${purpose}`);
+      this.streams.set(purpose, s);
+    }
+    return s;
   }
   /** Uniform in [0, 1). */
   next(): number {

@@ -12,7 +12,7 @@ import { createChunker, type ChunkerBatch } from '../../models/chunker.js';
 import { normalArray } from '../../models/init.js';
 import { conlleval } from '../../results/conlleval.js';
 import type { FinalRecord } from '../../results/types.js';
-import { Rng } from '../../util/rng.js';
+import { Rng, STREAMS } from '../../util/rng.js';
 import { chainProblem, decodeAll, decodeChain, type ChainBatch } from '../chain-problem.js';
 import type { RunContext } from '../task.js';
 import type { ChunkingData, ChunkingModel } from './chunking-def.js';
@@ -170,7 +170,7 @@ export async function run(ctx: RunContext<ChunkingData, ChunkingModel>): Promise
   const { data: d, model: m } = ctx;
   const { train, validation, test } = splitChunking(loadConll(dataRoot(d.source, ctx.dataDir), 'train'), loadConll(dataRoot(d.source, ctx.dataDir), 'test'), d);
   const emb = d.embeddings === 'glove' ? loadGlove(dataRoot(d.source, ctx.dataDir)) : d.embeddings === 'senna' ? loadSenna(d.senna_dir!) : undefined;
-  const vocab = buildVocab(train, [...train, ...validation], [...train, ...validation, ...test], emb, d, m, ctx.rng);
+  const vocab = buildVocab(train, [...train, ...validation], [...train, ...validation, ...test], emb, d, m, ctx.rng.stream(STREAMS.init));
   const embInfo = emb
     ? { source: emb.source, path: emb.path, dim: emb.dim, coverage_train: coverage(train, emb), coverage_test: coverage(test, emb) }
     : { source: 'random', dim: m.word_dim };
@@ -201,10 +201,10 @@ export async function run(ctx: RunContext<ChunkingData, ChunkingModel>): Promise
       tags: vocab.tags.length,
       outputScale: m.unary_scale,
     },
-    ctx.rng,
+    ctx.rng.stream(STREAMS.init),
   );
   const K = vocab.tags.length;
-  const pairwise = tf.variable(tf.randomNormal([K, K], 0, m.pairwise_std, 'float32', ctx.rng.seed()), true, 'chunking/pairwise');
+  const pairwise = tf.variable(tf.randomNormal([K, K], 0, m.pairwise_std, 'float32', ctx.rng.stream(STREAMS.init).seed()), true, 'chunking/pairwise');
   const problem: StructuredProblem<Batch> = chainProblem(net.params, pairwise, (b) => net.apply(b.input), { meanFieldIterations: m.mean_field_iterations, allowed });
 
   const selection = selectionBatches(ctx, { validation: validationE, train: trainE }, m.eval_batch, makeBatch);

@@ -9,7 +9,7 @@ import { dataRoot } from '../../data/samples.js';
 import { loadOcr, OCR_CLASSES, OCR_HEIGHT, OCR_PIXELS, OCR_WIDTH, type OcrWord } from '../../data/ocr.js';
 import { createLeNet, LENET_PRESETS } from '../../models/lenet.js';
 import type { FinalRecord } from '../../results/types.js';
-import { Rng } from '../../util/rng.js';
+import { Rng, STREAMS } from '../../util/rng.js';
 import type { RunContext } from '../task.js';
 import { chainProblem, decodeAll, decodeChain } from '../chain-problem.js';
 import type { OcrData, OcrModel } from './ocr-def.js';
@@ -69,8 +69,9 @@ export function splitOcr(words: OcrWord[], d: OcrData): { train: OcrWord[]; vali
 
 function problemFor(ctx: RunContext, m: OcrModel): StructuredProblem<OcrBatch> & { dispose(): void } {
   const preset = LENET_PRESETS[m.preset];
-  const net = createLeNet({ conv: [...(m.conv ?? preset.conv)], fc: [...(m.fc ?? preset.fc)], classes: OCR_CLASSES, init: m.init, outputScale: m.unary_scale }, ctx.rng);
-  const pairwise = tf.variable(tf.randomNormal([OCR_CLASSES, OCR_CLASSES], 0, m.pairwise_std, 'float32', ctx.rng.seed()), true, 'ocr/pairwise');
+  const rng = ctx.rng.stream(STREAMS.init);
+  const net = createLeNet({ conv: [...(m.conv ?? preset.conv)], fc: [...(m.fc ?? preset.fc)], classes: OCR_CLASSES, init: m.init, outputScale: m.unary_scale }, rng);
+  const pairwise = tf.variable(tf.randomNormal([OCR_CLASSES, OCR_CLASSES], 0, m.pairwise_std, 'float32', rng.seed()), true, 'ocr/pairwise');
   const unary = (b: OcrBatch): tf.Tensor3D => {
     const scores = net.apply(b.images); // [N, 26]
     const padded = tf.concat([scores, tf.zeros([1, OCR_CLASSES])]); // [N+1, 26]: row N pads

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { HORSE_COUNT } from '../../data/weizmann.js';
 import { dataSourceSchema } from '../../data/samples.js';
 import { defineTask } from '../task.js';
+import { modeSpec } from '../modes.js';
 
 const range = z.tuple([z.int().min(1).max(HORSE_COUNT), z.int().min(1).max(HORSE_COUNT)]).refine(([a, b]) => a <= b, 'a range [first, last] with first ≤ last');
 
@@ -65,7 +66,8 @@ export const segmentationTask = defineTask({
   objectives: ['cross-entropy'],
   datasets: ({ data }) => (data.source === 'sample' ? [] : ['weizmann-horse']),
   checkConfig: ({ modes, scaling, model }) => {
-    if (!modes.includes('offline')) return [];
+    // A mode that fixes ‖Ŵ‖ (offline scaling) bounds σ_max(Â)² only under the Frobenius norm.
+    if (!modes.some((mode) => modeSpec(mode).fixesPairwiseNorm)) return [];
     // Offline scaling sets ‖Ŵ‖ = 1; W + λI must stay positive definite (λ > σ_max(Â)²).
     if (scaling.norm !== 'frobenius') {
       return [

@@ -19,6 +19,7 @@ import type { RunContext } from '../task.js';
 import type { SegData, SegModel } from './segmentation-def.js';
 // The tests read the data schema from here, next to the helpers they exercise.
 export { segmentationDataSchema } from './segmentation-def.js';
+import { STREAMS } from '../../util/rng.js';
 import { selectionBatches, totalEpochs, trainCell, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
 
 interface Batch {
@@ -110,8 +111,8 @@ export function maskPng(mask: Uint8Array, size: number): Buffer {
 const solveOptions = (m: SegModel, cg: CgLog): gaussian.SolveOptions => ({ tolerance: m.cg_tolerance, maxIterations: m.cg_max_iterations, onForward: (s) => cg.add(s.iterations) });
 
 function problemFor(ctx: RunContext, d: SegData, m: SegModel, cg: CgLog): StructuredProblem<Batch> & { dispose(): void } {
-  const unaryNet = createUNet({ inChannels: 3, outChannels: 2, channels: m.unary_channels, outputScale: m.unary_scale }, ctx.rng);
-  const pairNet = createUNet({ inChannels: 3, outChannels: m.embedding_dim, channels: m.pairwise_channels, outputScale: m.pairwise_scale }, ctx.rng);
+  const unaryNet = createUNet({ inChannels: 3, outChannels: 2, channels: m.unary_channels, outputScale: m.unary_scale }, ctx.rng.stream(STREAMS.init));
+  const pairNet = createUNet({ inChannels: 3, outChannels: m.embedding_dim, channels: m.pairwise_channels, outputScale: m.pairwise_scale }, ctx.rng.stream(STREAMS.init));
   const L = d.size * d.size;
   const solve = solveOptions(m, cg);
   return {
