@@ -38,7 +38,7 @@ export function writeSweepFiles(planned: PlannedCell[], configFile: string, note
     // A sweep.json that is there but unusable is worth a word; a folder that cannot be reached at all
     // fails the write below with the path and the cause.
     if (problem && existsSync(join(dir, SWEEP_FILE))) note(`warning: ${problem} (This sweep now writes a new one with its own cells.)`);
-    const cells = here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed }));
+    const cells = here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed, ...(p.swept ? { swept: p.swept } : {}) }));
     writeJsonAtomic(join(dir, SWEEP_FILE), mergePlan(old, cells, { experiment: here[0].config.experiment, configFile, now }));
   }
 }
