@@ -27,6 +27,8 @@ describe('commands that train nothing load no TensorFlow', () => {
   const commands: [string, string[], number][] = [
     ['sps --help', ['--help'], 0],
     ['sps table', ['table', results], 0],
+    ['sps table --by', ['table', join(results, 'ocr'), '--by', 'scaling.alpha'], 0],
+    ['sps select refusing a test metric', ['select', join(results, 'ocr'), '--by', 'scaling.alpha', '--metric', 'accuracy'], 1],
     ['sps ls', ['ls', join(results, 'ocr')], 0],
     ['sps status', ['status', join(results, 'ocr')], 0],
     ['sps datasets', ['datasets'], 0],

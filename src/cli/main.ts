@@ -8,6 +8,7 @@ import { registerLs } from './ls.js';
 import { registerReport } from './report.js';
 import { registerRunCell } from './run-cell.js';
 import { registerStatus } from './status.js';
+import { registerSelect } from './select.js';
 import { spsVersion } from '../util/versions.js';
 
 /**
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   registerReport(program);
   registerRunCell(program);
   registerStatus(program);
+  registerSelect(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { expandGrid } from '../config/cells.js';
+import { expandSweep } from '../config/cells.js';
 import { BACKENDS, type BackendChoice } from '../config/constants.js';
 import { loadExperiment, type LoadedExperiment } from '../config/load.js';
 import { backendFromEnv, backendUnavailable } from '../backend/select.js';
@@ -80,7 +80,7 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('run every cell (objective × mode × seed) of an experiment; finished cells are skipped, so rerunning resumes')
     .argument('<config>', 'experiment file (YAML)')
-    .argument('[overrides...]', 'key.path=value overrides typed by the schema, e.g. train.epochs=3 seeds=[0,1]')
+    .argument('[overrides...]', 'key.path=value overrides typed by the schema, e.g. train.epochs=3 seeds=[0,1]; key=a,b,c sweeps the key over those values')
     .option('--dry-run', 'print the planned cells and how many are already done, run nothing')
     .option('--force', 'redo finished cells too (the old runs are kept under <out>/.replaced/)')
     .option('-j, --jobs <n>', 'cells run at once, each in its own process', positiveInt, availableParallelism())
@@ -103,7 +103,7 @@ export function registerRun(program: Command): void {
       const loaded = await loadExperiment(configFile, overrides);
       const backend = opts.backend ?? backendFromEnv();
       const outDirs = blockOutDirs(opts.out, loaded);
-      const all = loaded.blocks.flatMap(({ experiment }, i) => planCells(expandGrid(backend ? { ...experiment, backend } : experiment), outDirs[i]));
+      const all = loaded.blocks.flatMap(({ experiment, variants }, i) => planCells(expandSweep((variants ?? [{ experiment }]).map((v) => ({ ...v, experiment: backend ? { ...v.experiment, backend } : v.experiment }))), outDirs[i]));
       // Blocks may overlap (the same cell listed twice): each run id runs once.
       const planned = all.filter((c, i) => all.findIndex((d) => d.id === c.id) === i);
       const where = [...new Set(outDirs)].join(', ');

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { SpsError } from '../util/errors.js';
-import { buildTable } from '../results/aggregate.js';
+import { buildByTable, buildTable } from '../results/aggregate.js';
 import { loadPaperTable, type PaperEntry } from '../results/paper.js';
-import { parseFormat, renderTable, TABLE_FORMATS, type TableFormat } from '../results/render.js';
-import { scanResults } from '../results/store.js';
+import { parseFormat, renderByTable, renderTable, TABLE_FORMATS, type TableFormat } from '../results/render.js';
+import { readMetrics, scanResults } from '../results/store.js';
 import { buildClaims } from '../results/report/claims.js';
 import { renderClaims } from '../results/report/claims-render.js';
 
@@ -14,6 +14,18 @@ export interface TableOptions {
   compare?: string;
   /** Print the claims table (verdicts per claim) instead of the cells. */
   claims?: boolean;
+  /** `key[,key]`: a row per setting, labelled by these keys' values (a sweep's table). */
+  by?: string;
+}
+
+/** `--by key[,key]` as key paths; a blank or malformed list is an error. */
+export function parseByKeys(value: string, option = '--by'): string[] {
+  const keys = value.split(',').map((k) => k.trim());
+  const bad = keys.find((k) => !/^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$/.test(k));
+  if (bad !== undefined) throw new SpsError(`${option} ${value}: ${bad === '' ? 'an empty key' : `'${bad}' is not a key path`}; give key paths separated by commas, e.g. ${option} train.lr,scaling.alpha`);
+  const twice = keys.find((k, i) => keys.indexOf(k) !== i);
+  if (twice) throw new SpsError(`${option} ${value}: ${twice} is given twice`);
+  return keys;
 }
 
 export interface TableOutput {
@@ -41,6 +53,16 @@ export function tableCommand(resultsDir: string, options: TableOptions = {}, loa
   const format: TableFormat = parseFormat(options.format ?? 'text');
   const compare = parseCompare(options.compare);
   const { runs, unreadable, incomplete } = scanResults(resultsDir);
+  if (options.by !== undefined) {
+    if (options.claims || compare) throw new SpsError('--by cannot be combined with --claims or --compare: the paper has no rows for swept settings');
+    const keys = parseByKeys(options.by);
+    if (!runs.some((r) => r.done)) {
+      const note = `No finished runs in ${resultsDir}; nothing to tabulate.\n`;
+      return format === 'csv' || format === 'json' ? { stdout: renderByTable({ keys, rows: [], warnings: [] }, format), stderr: note } : { stdout: note, stderr: '' };
+    }
+    const t = buildByTable(runs, keys, readMetrics);
+    return { stdout: renderByTable(t, format), stderr: format === 'csv' || format === 'json' ? t.warnings.map((w) => `sps: warning: ${w}\n`).join('') : '' };
+  }
   if (options.claims) return { stdout: renderClaims(buildClaims(runs, compare === 'paper' ? loadPaper() : undefined), format), stderr: '' };
   const table = buildTable(runs, { ...(compare === 'paper' ? { paper: loadPaper() } : {}), unreadable, incomplete });
   const warnings = table.warnings.map((w) => `sps: warning: ${w}\n`).join('');
@@ -64,6 +86,7 @@ export function registerTable(program: Command, io?: Partial<TableIo>): void {
     .argument('<results-dir>', 'results directory (searched at any depth for run folders)')
     .option('--format <format>', `output format: ${TABLE_FORMATS.join(', ')}`, 'text')
     .option('--compare <target>', `also show the published numbers and ours − paper: ${COMPARE_TARGETS.join(', ')}`)
+    .option('--by <keys>', 'a row per setting, labelled by these swept keys (key[,key], e.g. train.lr), with the test metric and the final validation metric over seeds (formats text, markdown, csv, json)')
     .option('--claims', 'print the paper\'s claims with our differences, 95 % Welch intervals and verdicts, as in sps report (formats text and markdown)')
     .action((resultsDir: string, opts: TableOptions) => {
       const result = tableCommand(resultsDir, opts, io?.loadPaper);

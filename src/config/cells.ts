@@ -12,6 +12,8 @@ export const CELL_SCHEMA = 3;
 export interface Cell {
   id: string;
   config: CellConfig;
+  /** In a sweep: the swept key paths (dotted) and this cell's values of them. */
+  swept?: Record<string, unknown>;
 }
 
 /** JSON with object keys sorted at every depth: the same config always gives the same bytes. */
@@ -51,26 +53,58 @@ export function runId(config: CellConfig): string {
 
 /** The grid's Cartesian product, in the paper's row-major order: objective, then mode, then seed. */
 export function expandGrid(exp: Experiment): Cell[] {
+  return expandSweep([{ experiment: exp }]);
+}
+
+/**
+ * The grid of a swept block: objectives × modes × seeds × its variants (the combinations of the
+ * swept values, config/load.ts), the variant varying fastest. Each cell records its swept values.
+ * The variants share objectives, modes and seeds (a sweep cannot change them), so the first gives the grid.
+ */
+export function expandSweep(variants: readonly { experiment: Experiment; swept?: Record<string, unknown> }[]): Cell[] {
   const cells: Cell[] = [];
-  for (const objective of exp.objectives) {
-    for (const mode of exp.modes) {
-      for (const seed of exp.seeds) {
-        const config: CellConfig = {
-          schema: CELL_SCHEMA,
-          experiment: exp.name,
-          task: exp.task,
-          objective,
-          mode,
-          seed,
-          data: exp.data,
-          model: exp.model,
-          train: exp.train,
-          scaling: exp.scaling,
-          backend: exp.backend,
-        };
-        cells.push({ id: runId(config), config });
+  const [first] = variants;
+  for (const objective of first.experiment.objectives) {
+    for (const mode of first.experiment.modes) {
+      for (const seed of first.experiment.seeds) {
+        for (const { experiment: exp, swept } of variants) {
+          const config: CellConfig = {
+            schema: CELL_SCHEMA,
+            experiment: exp.name,
+            task: exp.task,
+            objective,
+            mode,
+            seed,
+            data: exp.data,
+            model: exp.model,
+            train: exp.train,
+            scaling: exp.scaling,
+            backend: exp.backend,
+          };
+          const mine = sweptHere(config, swept);
+          cells.push({ id: runId(config), config, ...(mine ? { swept: mine } : {}) });
+        }
       }
     }
   }
   return cells;
+}
+
+/**
+ * The swept values that are in this cell's run id: a key that the cell's mode does not read (the α
+ * grid of a joint cell) gives every value the same cell, which then carries none of them.
+ */
+function sweptHere(config: CellConfig, swept: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!swept) return undefined;
+  const determining = determiningConfig(config);
+  const inRunId = (key: string): boolean => {
+    let node: unknown = determining;
+    for (const k of key.split('.')) {
+      if (node === null || typeof node !== 'object' || !(k in node)) return false;
+      node = (node as Record<string, unknown>)[k];
+    }
+    return true;
+  };
+  const kept = Object.entries(swept).filter(([k]) => inRunId(k));
+  return kept.length > 0 ? Object.fromEntries(kept) : undefined;
 }

@@ -6,7 +6,8 @@ import { SpsError } from '../util/errors.js';
 import type { TaskDefinition } from '../train/task.js';
 import { allTasks, findTask } from '../train/tasks/index.js';
 import { experimentSchema, type Experiment } from './schema.js';
-import { applyOverride, parseOverride, schemaAt, type Override } from './overrides.js';
+import { canonicalJson } from './cells.js';
+import { applyOverride, inputText, multirunValues, overrideOrigin, parseOverride, schemaAt, type Override, type OverrideInput } from './overrides.js';
 
 export interface LoadedBlock {
   experiment: Experiment;
@@ -17,6 +18,19 @@ export interface LoadedBlock {
    * multi-block file ['smoke', 'ocr']).
    */
   included?: string[];
+  /** The key paths (dotted) of the overrides that reached this block. */
+  overridden: string[];
+  /**
+   * With a sweep (`key=a,b` on the command line, or the file's `sweep:`): one experiment per
+   * combination of the swept values, in sweep order, with the values of the keys this block has.
+   */
+  variants?: SweepVariant[];
+}
+
+export interface SweepVariant {
+  /** Swept key path (dotted) → its value in this variant; only keys the block has. */
+  swept: Record<string, unknown>;
+  experiment: Experiment;
 }
 
 export interface LoadedExperiment {
@@ -29,6 +43,8 @@ export interface LoadedExperiment {
   experiment: Experiment;
   task: TaskDefinition;
   overrides: Override[];
+  /** The swept key paths (dotted), in sweep order; empty without a sweep. */
+  sweepKeys: string[];
   /** The file's top-level `launcher:` section, unvalidated (train/launchers/settings.ts checks it). */
   launcher?: unknown;
 }
@@ -121,7 +137,7 @@ interface Source {
   file: string;
   doc: Document;
   lc: LineCounter;
-  overrideTexts: string[];
+  overrideTexts: OverrideInput[];
   /** Whether another file includes this one (an override's error then names this file). */
   included: boolean;
 }
@@ -164,16 +180,16 @@ function missOf(block: string, path: string[], schemaFor: (path: string[]) => z.
  * An override no block has the key of. Where every block says the same (a file of one block, or of
  * one task), the message is that block's; otherwise it lists what each block allows there.
  */
-function unreachedOverride(text: string, path: string[], misses: Miss[]): string {
+function unreachedOverride(origin: string, path: string[], misses: Miss[]): string {
   const key = path.join('.');
   const why = (m: Miss) => (m.allowed ? `allows: ${m.allowed.join(', ') || 'no keys'}` : `'${path.slice(0, m.at).join('.')}' is not a section`);
   const [first] = misses;
   if (misses.every((m) => m.at === first.at && why(m) === why(first))) {
     return first.allowed
-      ? `command-line override '${text}': ${key}: unknown key (allowed here: ${first.allowed.join(', ') || 'none'})`
-      : `command-line override '${text}': '${path.slice(0, first.at).join('.')}' is not a section, so it has no key '${path[first.at]}'`;
+      ? `${origin}: ${key}: unknown key (allowed here: ${first.allowed.join(', ') || 'none'})`
+      : `${origin}: '${path.slice(0, first.at).join('.')}' is not a section, so it has no key '${path[first.at]}'`;
   }
-  return `command-line override '${text}': ${key}: no block has this key (${misses.map((m) => `${m.block} ${why(m)}`).join('; ')})`;
+  return `${origin}: ${key}: no block has this key (${misses.map((m) => `${m.block} ${why(m)}`).join('; ')})`;
 }
 
 /**
@@ -185,7 +201,7 @@ function unreachedOverride(text: string, path: string[], misses: Miss[]): string
 async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (path: PathKey[]) => PathKey[], label: string): Promise<{ block: LoadedBlock; reach: OverrideReach }> {
   const { file, doc, lc, overrideTexts } = src;
   // The task decides how data.* and model.* are typed, so look it up before parsing overrides.
-  const taskOverride = overrideTexts.find((t) => t.trim().startsWith('task='));
+  const taskOverride = overrideTexts.map(inputText).find((t) => t.trim().startsWith('task='));
   const taskName = taskOverride ? taskOverride.slice(taskOverride.indexOf('=') + 1).trim() : tree.task;
   const task = typeof taskName === 'string' ? await findTask(taskName) : undefined;
   const schemaFor = (path: string[]): z.ZodType | undefined => {
@@ -197,7 +213,7 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
   const named = label || (typeof taskName === 'string' ? `(${taskName})` : '');
   const overrideName = [src.included ? file : '', label].filter(Boolean).join(' ');
   const blame: Blame = {
-    override: (o) => `command-line override '${o.text}': ${overrideName ? `${overrideName}: ` : ''}`,
+    override: (o) => `${overrideOrigin(o)}: ${overrideName ? `${overrideName}: ` : ''}`,
     file: (path, unknownKey) => {
       const pos = locate(doc, lc, inFile(unknownKey === undefined ? path : [...path, unknownKey]).slice(0, unknownKey === undefined ? undefined : -1), unknownKey);
       return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${label ? `${label}: ` : ''}`;
@@ -207,7 +223,12 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
   const reach = emptyReach(overrideTexts.length);
   const overrides: Override[] = [];
   overrideTexts.forEach((t, i) => {
-    const o = parseOverride(t, schemaFor);
+    const o: Override =
+      typeof t === 'string'
+        ? parseOverride(t, schemaFor)
+        : 'value' in t
+          ? { text: t.text, path: t.text.slice(0, t.text.indexOf('=')).split('.'), value: structuredClone(t.value), origin: t.origin }
+          : { ...parseOverride(t.text, schemaFor), origin: t.origin };
     if (schemaFor(o.path) === undefined) {
       reach.misses[i].push(missOf(src.included ? `${file}${named ? ` ${named}` : ''}` : named || file, o.path, schemaFor));
       return;
@@ -244,7 +265,7 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
   if (unsupported.length > 0) {
     throw new SpsError(`${blameKey(['objectives'])}objectives: task '${task.name}' does not support ${unsupported.join(', ')} (it supports: ${task.objectives.join(', ')})`);
   }
-  return { block: { experiment, task }, reach };
+  return { block: { experiment, task, overridden: overrides.map((o) => o.path.join('.')) }, reach };
 }
 
 /**
@@ -256,15 +277,114 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
  * top-level keys (mappings merge, lists are replaced). A command-line override applies to every
  * block whose schema has its key (`model.preset` only to OCR blocks), and is an error only when no
  * block has it.
+ *
+ * A sweep (`key=a,b,c` on the command line, see `multirunValues`, or the file's top-level `sweep:`
+ * mapping of key path to list) gives each block one variant per combination of the swept values
+ * (the product, the first key varying slowest). Each value is first loaded on its own, so an error
+ * names the one value at fault.
  */
 export async function loadExperiment(file: string, overrideTexts: string[] = []): Promise<LoadedExperiment> {
-  const { loaded, reach } = await loadFile(file, overrideTexts, []);
+  const plain = overrideTexts.filter((t) => multirunValues(t) === undefined);
+  const { loaded, overrides, sweep } = await loadChecked(file, plain);
+  const axes = [...overrideTexts.flatMap((t) => cliAxis(t)), ...fileAxes(file, sweep)];
+  if (axes.length === 0) return { ...loaded, overrides, sweepKeys: [] };
+  /** Each swept value as the schema typed it (`0.01` a number, `[0.5,1]` a list), for the records. */
+  const typed = new Map<OverrideInput, unknown>();
+  for (const [i, a] of axes.entries()) {
+    const again = axes.findIndex((b) => b.key === a.key);
+    if (again !== i) throw new SpsError(`${a.where}: ${a.key} is swept twice (also by ${axes[again].where}); give all its values in one place`);
+    const fixed = overrides.find((o) => o.path.join('.') === a.key);
+    if (fixed) throw new SpsError(`${a.where}: ${a.key} is swept and also set by ${overrideOrigin(fixed)}; drop one of them`);
+    // Each value alone first, so that an unknown key or a value of the wrong type is blamed on that value.
+    for (const v of a.values) typed.set(v, (await loadChecked(file, [...plain, v])).overrides.at(-1)?.value);
+  }
+  const combos = axes.reduce<OverrideInput[][]>((acc, a) => acc.flatMap((c) => a.values.map((v) => [...c, v])), [[]]);
+  const variants = await Promise.all(combos.map(async (combo) => ({ combo, loaded: (await loadChecked(file, [...plain, ...combo])).loaded })));
+  const blocks = loaded.blocks.map((b, j) => ({
+    ...b,
+    variants: variants.map(({ combo, loaded: l }) => {
+      const block = l.blocks[j];
+      const swept: Record<string, unknown> = {};
+      combo.forEach((v, k) => {
+        if (block.overridden.includes(axes[k].key)) swept[axes[k].key] = typed.get(v);
+      });
+      return { swept, experiment: block.experiment };
+    }),
+  }));
+  return { ...loaded, blocks, experiment: blocks[0].experiment, overrides, sweepKeys: axes.map((a) => a.key) };
+}
+
+/** Keys that are not settings of a cell: the grid's own axes, the folder's name, the task, and the back end (in no run id). */
+const UNSWEEPABLE: Record<string, string> = {
+  name: 'the experiment name names the results folder; run the sweep under one name',
+  task: 'a task is a block of its own; list each task under blocks:',
+  objectives: 'objectives are an axis of the grid already; list them: objectives=[a,b]',
+  modes: 'modes are an axis of the grid already; list them: modes=[a,b]',
+  seeds: 'seeds are an axis of the grid already; list them in brackets: seeds=[0,1]',
+  backend: 'the back end is in no run id, so both values would be the same cells',
+};
+
+interface Axis {
+  key: string;
+  /** Where the sweep is written, for errors. */
+  where: string;
+  values: OverrideInput[];
+}
+
+/** A command-line multirun override as an axis; [] for an ordinary override. */
+function cliAxis(text: string): Axis[] {
+  const parts = multirunValues(text);
+  if (parts === undefined) return [];
+  const key = text.slice(0, text.indexOf('=')).trim();
+  const where = `command-line override '${text}'`;
+  checkSweepKey(where, key);
+  const empty = parts.findIndex((p) => p === '');
+  if (empty >= 0) throw new SpsError(`${where}: value ${empty + 1} of ${parts.length} is empty; separate the values by single commas (${key}=a,b), or put a list in brackets (${key}=[a,b])`);
+  checkDistinct(where, key, parts);
+  // Without a value: the loader types each text by the block's schema, as any override.
+  return [{ key, where, values: parts.map((p) => ({ text: `${key}=${p}`, origin: `${where} (value '${p}')` })) }];
+}
+
+function checkSweepKey(where: string, key: string): void {
+  if (!/^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$/.test(key)) throw new SpsError(`${where}: '${key}' is not a key path (use dots between keys, e.g. train.lr)`);
+  const why = UNSWEEPABLE[key];
+  if (why) throw new SpsError(`${where}: ${key} cannot be swept: ${why}`);
+}
+
+function checkDistinct(where: string, key: string, values: unknown[]): void {
+  const texts = values.map((v) => canonicalJson(v));
+  const twice = texts.findIndex((t, i) => texts.indexOf(t) !== i);
+  if (twice < 0) return;
+  const shown = typeof values[twice] === 'string' ? values[twice] : texts[twice];
+  throw new SpsError(`${where}: ${key}: the value ${shown} is listed twice; each value of a sweep must differ`);
+}
+
+/** The file's `sweep:` mapping (key path → non-empty list of values) as axes, in the file's order. */
+function fileAxes(file: string, sweep: FileSweep | undefined): Axis[] {
+  if (!sweep) return [];
+  const { raw, at } = sweep;
+  if (!isMapping(raw)) throw new SpsError(`${at(['sweep'])}: sweep: expected a mapping from key path to a list of values, e.g. sweep: {train.lr: [0.001, 0.01]}`);
+  return Object.entries(raw).map(([key, list]) => {
+    const where = at(['sweep', key]);
+    checkSweepKey(`${where}: sweep`, key);
+    if (!Array.isArray(list)) throw new SpsError(`${where}: sweep.${key}: expected a list of values, e.g. [0.001, 0.01] (for one value, set the key itself instead)`);
+    if (list.length === 0) throw new SpsError(`${where}: sweep.${key}: the list is empty; give at least one value`);
+    checkDistinct(`${where}: sweep`, key, list);
+    return { key, where, values: list.map((value: unknown, i) => ({ text: `${key}=${JSON.stringify(value)}`, value, origin: `${at(['sweep', key, i])}: sweep.${key}[${i}]` })) };
+  });
+}
+
+/** loadFile, then the error for an override no block has. */
+async function loadChecked(file: string, inputs: OverrideInput[]): Promise<{ loaded: LoadedFile; overrides: Override[]; sweep?: FileSweep }> {
+  const { loaded, reach, sweep } = await loadFile(file, inputs, []);
   const unreached = reach.applied.findIndex((o) => o === undefined);
   if (unreached >= 0) {
-    const text = overrideTexts[unreached];
-    throw new SpsError(unreachedOverride(text, parseOverride(text, () => undefined).path, reach.misses[unreached]));
+    const input = inputs[unreached];
+    const text = inputText(input);
+    const origin = typeof input === 'string' ? overrideOrigin({ text }) : input.origin;
+    throw new SpsError(unreachedOverride(origin, text.slice(0, text.indexOf('=')).trim().split('.'), reach.misses[unreached]));
   }
-  return { ...loaded, overrides: reach.applied.filter((o) => o !== undefined) };
+  return { loaded, overrides: reach.applied.filter((o) => o !== undefined), sweep };
 }
 
 /** Experiment files are a few kB of settings; past this size one is refused before it is parsed. */
@@ -296,7 +416,15 @@ function toData(file: string, doc: Document): unknown {
   }
 }
 
-async function loadFile(file: string, overrideTexts: string[], including: string[]): Promise<{ loaded: Omit<LoadedExperiment, 'overrides'>; reach: OverrideReach }> {
+type LoadedFile = Omit<LoadedExperiment, 'overrides' | 'sweepKeys'>;
+
+/** A file's top-level `sweep:` section as written, and where its keys are, for errors. */
+interface FileSweep {
+  raw: unknown;
+  at: (path: PathKey[]) => string;
+}
+
+async function loadFile(file: string, overrideTexts: OverrideInput[], including: string[]): Promise<{ loaded: LoadedFile; reach: OverrideReach; sweep?: FileSweep }> {
   const text = readConfigText(file);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
@@ -315,15 +443,20 @@ async function loadFile(file: string, overrideTexts: string[], including: string
   // How to launch is not part of any cell (nor of its run id).
   const launcher: unknown = raw.launcher;
   delete raw.launcher;
-  if (!('blocks' in raw)) {
-    const { block, reach } = await loadBlock(src, raw, (p) => p, '');
-    return { loaded: { file, name: block.experiment.name, blocks: [block], experiment: block.experiment, task: block.task, launcher }, reach };
-  }
-  const { blocks, ...common } = raw;
   const at = (path: PathKey[]): string => {
     const pos = locate(doc, lc, path);
     return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}`;
   };
+  // A sweep is not part of any cell: it makes several. Only the file given to `sps run` may sweep,
+  // so that an included file's cells are those it has when run on its own.
+  const sweep: FileSweep | undefined = 'sweep' in raw ? { raw: raw.sweep, at } : undefined;
+  delete raw.sweep;
+  if (sweep && including.length > 0) throw new SpsError(`${at(['sweep'])}: sweep: an included file cannot sweep (its blocks are those it runs on its own); put the sweep in ${including[0]}`);
+  if (!('blocks' in raw)) {
+    const { block, reach } = await loadBlock(src, raw, (p) => p, '');
+    return { loaded: { file, name: block.experiment.name, blocks: [block], experiment: block.experiment, task: block.task, launcher }, reach, sweep };
+  }
+  const { blocks, ...common } = raw;
   if (!Array.isArray(blocks) || blocks.length === 0) throw new SpsError(`${at(['blocks'])}: blocks: expected a non-empty list of mappings (task, objectives, modes, ...), one per task`);
   const loaded: LoadedBlock[] = [];
   const reach = emptyReach(overrideTexts.length);
@@ -354,7 +487,7 @@ async function loadFile(file: string, overrideTexts: string[], including: string
     if (!parsed.success) throw new SpsError(`${at(common.name === undefined ? [] : ['name'])}: name: ${common.name === undefined ? 'missing (the experiment needs a name)' : parsed.error.issues[0].message}`);
     name = parsed.data;
   }
-  return { loaded: { file, name, blocks: loaded, experiment: loaded[0].experiment, task: loaded[0].task, launcher }, reach };
+  return { loaded: { file, name, blocks: loaded, experiment: loaded[0].experiment, task: loaded[0].task, launcher }, reach, sweep };
 }
 
 /**
@@ -368,7 +501,7 @@ async function includeBlock(
   b: Record<string, unknown>,
   path: PathKey[],
   at: (path: PathKey[]) => string,
-  overrideTexts: string[],
+  overrideTexts: OverrideInput[],
   including: string[],
 ): Promise<{ blocks: LoadedBlock[]; reach: OverrideReach }> {
   const label = `blocks[${path[1]}]`;

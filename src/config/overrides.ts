@@ -7,6 +7,48 @@ export interface Override {
   text: string;
   path: string[];
   value: unknown;
+  /** How errors name where the override comes from, when not the command line (a `sweep:` entry). */
+  origin?: string;
+}
+
+/**
+ * What a file is loaded with: override texts as typed, or one with where it comes from for errors (a
+ * value of a sweep) and, for a value of a `sweep:` list, its value as the YAML typed it.
+ */
+export type OverrideInput = string | { text: string; value?: unknown; origin: string };
+
+export const inputText = (i: OverrideInput): string => (typeof i === 'string' ? i : i.text);
+
+/** The start of an error about override `o`: where it comes from. */
+export const overrideOrigin = (o: Pick<Override, 'text' | 'origin'>): string => o.origin ?? `command-line override '${o.text}'`;
+
+/**
+ * The values of a multirun override `key=a,b,c` (Hydra's form), or undefined for an ordinary one.
+ * Only commas outside brackets, braces and quotes separate values, so a YAML flow list stays one
+ * value (`seeds=[0,1]`, `scaling.alpha_grid=[0.5,1]`) and `key=[0.5,1],[1,2]` sweeps over two lists.
+ */
+export function multirunValues(text: string): string[] | undefined {
+  const eq = text.indexOf('=');
+  if (eq <= 0) return undefined;
+  const raw = text.slice(eq + 1);
+  const parts: string[] = [];
+  let depth = 0;
+  let quote: string | undefined;
+  let start = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (quote) {
+      if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '[' || c === '{') depth++;
+    else if (c === ']' || c === '}') depth = Math.max(0, depth - 1);
+    else if (c === ',' && depth === 0) {
+      parts.push(raw.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(raw.slice(start));
+  return parts.length > 1 ? parts.map((p) => p.trim()) : undefined;
 }
 
 /** The schema found at `path` below `schema`, looking through defaults, optionals and pipes. */

@@ -3,6 +3,7 @@ import { MODES, OBJECTIVES, TASKS } from '../config/constants.js';
 import type { CellConfig } from '../train/task.js';
 import { paperKey, type PaperEntry } from './paper.js';
 import { damageMessage, type ResultsScan, type StoredRun } from './store.js';
+import { SpsError } from '../util/errors.js';
 
 /**
  * Aggregation behind `sps table`: pure functions from run folders (StoredRun) to a ResultsTable.
@@ -210,8 +211,15 @@ interface Setting {
   firstStart: string;
 }
 
+/** The runs of one setting as a cell, with the settings and the finished runs counted (one per seed). */
+export interface SettingCell {
+  cell: CellStats;
+  settings: Record<string, unknown>;
+  kept: StoredRun[];
+}
+
 /** The runs of one setting as a cell: one finished run per seed (the latest), counts and statistics. */
-function settingCell(base: CellStats, g: Setting, warnings: string[]): CellStats {
+function settingCell(base: CellStats, g: Setting, warnings: string[]): SettingCell {
   const c: CellStats = { ...base };
   for (const r of g.runs) {
     c.runs += 1;
@@ -246,7 +254,7 @@ function settingCell(base: CellStats, g: Setting, warnings: string[]): CellStats
   if (c.planned < c.n) c.planned = c.n;
   c.partial = c.n < c.planned;
   c.flagged = c.partial || c.variants > 1;
-  return c;
+  return { cell: c, settings: g.settings, kept };
 }
 
 /**
@@ -254,6 +262,12 @@ function settingCell(base: CellStats, g: Setting, warnings: string[]): CellStats
  * compute each cell's statistics. Also reports damaged runs and runs whose loss diverged.
  */
 export function groupRuns(runs: readonly StoredRun[]): { cells: CellStats[]; warnings: string[] } {
+  const { groups, warnings } = groupSettings(runs);
+  return { cells: groups.map((g) => g.cell), warnings };
+}
+
+/** groupRuns, keeping each cell's settings and its counted runs (for `sps table --by` and `sps select`). */
+export function groupSettings(runs: readonly StoredRun[]): { groups: SettingCell[]; warnings: string[] } {
   const warnings: string[] = [];
   const groups = new Map<string, { base: CellStats; settings: Map<string, Setting> }>();
   for (const r of runs) {
@@ -278,7 +292,7 @@ export function groupRuns(runs: readonly StoredRun[]): { cells: CellStats[]; war
     for (const w of r.run.warnings ?? []) warnings.push(`${r.dir}: ${w}`);
   }
 
-  const cells: CellStats[] = [];
+  const cells: SettingCell[] = [];
   for (const { base, settings } of groups.values()) {
     // The main setting: the most finished runs, then the most runs, then the one started first.
     const list = [...settings.entries()].sort(
@@ -287,7 +301,7 @@ export function groupRuns(runs: readonly StoredRun[]): { cells: CellStats[]; war
     const main = list[0][1].settings;
     const labels = new Set<string>();
     const mainDiffs = new Set<string>();
-    const made: CellStats[] = [];
+    const made: SettingCell[] = [];
     for (const [i, [, g]] of list.entries()) {
       const diffs = i === 0 ? [] : configDiffs(main, g.settings);
       let variant = i === 0 ? '' : variantLabel(diffs);
@@ -297,13 +311,13 @@ export function groupRuns(runs: readonly StoredRun[]): { cells: CellStats[]; war
       made.push(settingCell({ ...base, variant, variants: list.length, configDiffers: diffs.map((d) => d.path) }, g, warnings));
     }
     if (list.length > 1) {
-      made[0].configDiffers = [...mainDiffs].sort();
-      const counts = made.map((c) => `${c.n} finished ${c.variant === '' ? 'with the main settings' : `with [${c.variant}]`}`).join(', ');
-      warnings.push(`${cellName(base)}: runs with different settings are kept apart (differing: ${made[0].configDiffers.join(', ')}): ${counts}.`);
+      made[0].cell.configDiffers = [...mainDiffs].sort();
+      const counts = made.map(({ cell: c }) => `${c.n} finished ${c.variant === '' ? 'with the main settings' : `with [${c.variant}]`}`).join(', ');
+      warnings.push(`${cellName(base)}: runs with different settings are kept apart (differing: ${made[0].cell.configDiffers.join(', ')}): ${counts}.`);
     }
     cells.push(...made);
   }
-  return { cells, warnings };
+  return { groups: cells, warnings };
 }
 
 /** Group, order, and (optionally) join with the paper's table. */
@@ -382,4 +396,176 @@ export function buildTable(runs: readonly StoredRun[], options: BuildOptions = {
     else totals.unfinished += 1;
   }
   return { modes, rows, cells, compare, stdKind: STD_KIND, multipleExperiments, totals, warnings };
+}
+
+/** Mean ± sample std over seeds of one metric. */
+export interface SeedStat {
+  metric: string | null;
+  values: number[];
+  n: number;
+  mean: number | null;
+  std: number | null;
+}
+
+/** One row of `sps table --by`: one setting of a (task, objective, mode), labelled by its swept values. */
+export interface ByRow {
+  /** The cell as `sps table` counts it (test metric: final.json's primary). */
+  cell: CellStats;
+  /** Each --by key's value in this setting; undefined where the key is not in the cell's run id (its mode reads no such key). */
+  by: Record<string, unknown>;
+  /** The final validation metric over the same runs (final.json `validation`). */
+  val: SeedStat;
+  /** The runs counted, one per seed. */
+  runs: StoredRun[];
+}
+
+export interface ByTable {
+  keys: string[];
+  rows: ByRow[];
+  warnings: string[];
+}
+
+/** The value at a dotted key path of a JSON tree; undefined when absent. */
+export function valueAt(tree: unknown, key: string): unknown {
+  let node = tree;
+  for (const k of key.split('.')) {
+    if (!isPlainObject(node) || !Object.hasOwn(node, k)) return undefined;
+    node = node[k];
+  }
+  return node;
+}
+
+/** Sweep values in order: numbers by size, anything else by its JSON text; an absent value last. */
+export function compareValues(a: unknown, b: unknown): number {
+  if (a === undefined || b === undefined) return a === b ? 0 : a === undefined ? 1 : -1;
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  const [x, y] = [canonicalJson(a), canonicalJson(b)];
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * A run's final validation metrics: final.json's `validation` (the last epoch's `val_*` metrics), or
+ * for a run written before final.json recorded them, the last epoch of metrics.jsonl that has any.
+ */
+export function validationOf(r: StoredRun, readEpochs: (dir: string) => { metrics: Record<string, number> }[]): Record<string, number> {
+  if (r.final?.validation) return r.final.validation;
+  const epochs = readEpochs(r.dir);
+  for (let i = epochs.length - 1; i >= 0; i--) {
+    const val = Object.entries(epochs[i].metrics ?? {}).filter(([k]) => k.startsWith('val_'));
+    if (val.length > 0) return Object.fromEntries(val);
+  }
+  return {};
+}
+
+export function seedStat(metric: string | null, values: number[]): SeedStat {
+  return { metric, values, n: values.length, mean: values.length > 0 ? mean(values) : null, std: sampleStd(values) };
+}
+
+/**
+ * `sps table --by KEYS`: every setting of every (task, objective, mode) on a row of its own (as
+ * groupRuns keeps them apart), labelled by the values of KEYS, with the test metric and the final
+ * validation metric (`valMetric`, default val_<primary> or else the first val_* metric) over seeds.
+ */
+export function buildByTable(runs: readonly StoredRun[], keys: readonly string[], readEpochs: (dir: string) => { metrics: Record<string, number> }[], valMetric?: string): ByTable {
+  const { groups, warnings: all } = groupSettings(runs);
+  // Settings that differ only in the --by keys are what the table is for: no † and no warning for them.
+  const under = (path: string) => keys.some((k) => path === k || path.startsWith(`${k}.`) || path.startsWith(`${k}[`));
+  const apart = new Set(groups.filter((g) => g.cell.configDiffers.some((p) => !under(p))).map((g) => cellName({ ...g.cell, variant: '' })));
+  const warnings = all.filter((w) => !groups.some((g) => !apart.has(cellName({ ...g.cell, variant: '' })) && w.startsWith(`${cellName({ ...g.cell, variant: '' })}: runs with different settings are kept apart`)));
+  for (const key of keys) {
+    if (!runs.some((r) => valueAt(r.config, key) !== undefined)) {
+      throw new SpsError(`--by ${key}: no run's config.json has this key; give a key path of the config as the sweep wrote it (e.g. train.lr, scaling.alpha)`);
+    }
+  }
+  const rows = groups.map(({ cell: counted, settings, kept }): ByRow => {
+    const cell = apart.has(cellName({ ...counted, variant: '' })) ? counted : { ...counted, variant: '', variants: 1, flagged: counted.partial };
+    const vals = kept.map((r) => validationOf(r, readEpochs));
+    const primary = kept[0]?.final?.primary;
+    const metric = valMetric ?? (primary && vals.some((v) => `val_${primary}` in v) ? `val_${primary}` : (Object.keys(vals[0] ?? {}).sort()[0] ?? null));
+    const missing = metric === null ? kept : kept.filter((_, i) => !(metric in vals[i]));
+    if (missing.length > 0) warnings.push(`${cellName(cell)}: ${missing.length} run${missing.length > 1 ? 's have' : ' has'} no final validation metric${metric ? ` ${metric}` : ''} (${missing.map((r) => r.dir).join(', ')})`);
+    const values = metric === null ? [] : vals.filter((v) => metric in v).map((v) => v[metric]);
+    return { cell, by: Object.fromEntries(keys.map((k) => [k, valueAt(settings, k)])), val: seedStat(metric, values), runs: kept };
+  });
+  const str = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  rows.sort(
+    (a, b) =>
+      compareTasks(a.cell.task, b.cell.task) ||
+      str(a.cell.experiment, b.cell.experiment) ||
+      compareObjectives(a.cell.objective, b.cell.objective) ||
+      compareModes(a.cell.mode, b.cell.mode) ||
+      keys.reduce((d, k) => d || compareValues(a.by[k], b.by[k]), 0) ||
+      str(a.cell.variant, b.cell.variant),
+  );
+  return { keys: [...keys], rows, warnings };
+}
+
+/** Two means this close are a tie: the selection then does not hang on float rounding. */
+export const SELECT_TIE = 1e-9;
+
+export const SELECT_RULE =
+  'for each (experiment, task, objective, mode), the --by values with the highest mean of the validation metric over seeds (every val_* metric sps logs is a percentage, higher is better); means within 1e-9 are a tie, which goes to the smaller value (numbers by size, other values by their JSON text, the first --by key first)';
+
+export interface Selection {
+  experiment: string;
+  task: string;
+  objective: string;
+  mode: string;
+  values: Record<string, unknown>;
+  /** The chosen row. */
+  row: ByRow;
+  /** Every row that had validation values, best first. */
+  candidates: ByRow[];
+  /** Tied with the chosen row on the mean, and lost by the tie rule. */
+  tiedWith: ByRow[];
+}
+
+/**
+ * `sps select`: the best --by values of each (experiment, task, objective, mode) by `metric`, which
+ * must be a validation metric (`val_*`): choosing on test would report a number chosen on test.
+ * Rows whose cell has none of the keys (a mode that reads none of them) are left out; the notes say so.
+ */
+export function selectBest(table: ByTable, metric: string): { selections: Selection[]; notes: string[] } {
+  if (!metric.startsWith('val_')) {
+    throw new SpsError(`--metric ${metric}: not a validation metric. sps select chooses on validation only (metrics named val_*, e.g. val_accuracy, val_f1), so that the test numbers stay a fair estimate; the test metric is reported beside the choice`);
+  }
+  const notes: string[] = [];
+  const groups = new Map<string, ByRow[]>();
+  for (const r of table.rows) {
+    const key = cellName({ ...r.cell, variant: '' });
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const selections: Selection[] = [];
+  const sameValues = (a: ByRow, b: ByRow) => table.keys.every((k) => canonicalJson(a.by[k] ?? null) === canonicalJson(b.by[k] ?? null));
+  for (const [name, rows] of groups) {
+    const swept = rows.filter((r) => table.keys.some((k) => r.by[k] !== undefined));
+    if (swept.length === 0) {
+      notes.push(`${name}: its runs have none of ${table.keys.join(', ')} in their run id (the mode reads none of them); nothing to select`);
+      continue;
+    }
+    const clash = swept.find((r) => swept.some((q) => q !== r && sameValues(q, r)));
+    if (clash) {
+      throw new SpsError(`${name}: several settings have ${table.keys.map((k) => `${k}=${JSON.stringify(clash.by[k])}`).join(', ')} (they differ in ${clash.cell.configDiffers.join(', ') || 'other keys'}); add the differing key to --by, or select in a folder that holds one of them`);
+    }
+    const candidates = swept.filter((r) => r.val.mean !== null);
+    const without = swept.filter((r) => r.val.mean === null);
+    if (without.length > 0) notes.push(`${name}: no ${metric} for ${without.map((r) => valuesText(table.keys, r.by)).join('; ')}; left out`);
+    if (candidates.length === 0) continue;
+    candidates.sort((a, b) => {
+      const d = (b.val.mean as number) - (a.val.mean as number);
+      return Math.abs(d) > SELECT_TIE ? d : table.keys.reduce((x, k) => x || compareValues(a.by[k], b.by[k]), 0);
+    });
+    const [best] = candidates;
+    const tiedWith = candidates.slice(1).filter((r) => Math.abs((r.val.mean as number) - (best.val.mean as number)) <= SELECT_TIE);
+    const seeds = new Set(candidates.map((r) => r.cell.seeds.join(' ')));
+    if (seeds.size > 1) notes.push(`${name}: the candidates' means are over different seeds (${[...seeds].map((s) => `[${s}]`).join(', ')})`);
+    const c = best.cell;
+    selections.push({ experiment: c.experiment, task: c.task, objective: c.objective, mode: c.mode, values: Object.fromEntries(table.keys.map((k) => [k, best.by[k]])), row: best, candidates, tiedWith });
+  }
+  return { selections, notes };
+}
+
+/** `train.lr=0.01 scaling.alpha=2`: the values as overrides for `sps run` (a list in its YAML flow form). */
+export function valuesText(keys: readonly string[], values: Record<string, unknown>): string {
+  return keys.filter((k) => values[k] !== undefined).map((k) => `${k}=${typeof values[k] === 'string' ? values[k] : JSON.stringify(values[k])}`).join(' ');
 }

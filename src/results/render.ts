@@ -1,7 +1,8 @@
 import Table from 'cli-table3';
 import { stringify } from 'csv-stringify/sync';
 import { SpsError } from '../util/errors.js';
-import { STD_DESCRIPTION, type CellStats, type ResultsTable, type TableRow } from './aggregate.js';
+import { STD_DESCRIPTION, type ByRow, type ByTable, type CellStats, type ResultsTable, type SeedStat, type TableRow } from './aggregate.js';
+import { canonicalJson } from '../config/cells.js';
 import { PAPER_SOURCE } from './paper.js';
 
 /**
@@ -339,4 +340,75 @@ export function renderTable(t: ResultsTable, format: TableFormat): string {
     case 'json': return renderJson(t);
     case 'latex': return renderLatex(t);
   }
+}
+
+/** `97.10 ± 0.20 (2)` for a validation metric over seeds, `—` without values. */
+function formatStat(s: SeedStat): string {
+  return s.mean === null ? DASH : `${fmt2(s.mean)} ± ${s.std === null ? DASH : fmt2(s.std)} (${s.n})`;
+}
+
+/** A swept value in a table cell: numbers and strings as written, lists and maps as JSON, `—` where the cell has no such key. */
+export function formatSwept(v: unknown): string {
+  return v === undefined ? DASH : typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+export const BY_FORMATS = ['text', 'markdown', 'csv', 'json'] as const;
+
+/** One record per row of `sps table --by`, for csv and json (unrounded). */
+function byRecords(t: ByTable): Record<string, unknown>[] {
+  return t.rows.map(({ cell: c, by, val }) => ({
+    experiment: c.experiment,
+    task: c.task,
+    objective: c.objective,
+    mode: c.mode,
+    ...Object.fromEntries(t.keys.map((k) => [k, by[k] ?? null])),
+    other_settings: c.variant,
+    metric: c.metric,
+    test_mean: c.mean,
+    test_std: c.std,
+    n: c.n,
+    planned: c.planned,
+    val_metric: val.metric,
+    val_mean: val.mean,
+    val_std: val.std,
+    val_n: val.n,
+    seeds: c.seeds,
+  }));
+}
+
+/**
+ * `sps table --by`: a row per setting, the --by keys as row levels, then the test metric (final.json
+ * primary) and the final validation metric, each mean ± sample std (n) over seeds. `other settings`
+ * appears when rows with the same --by values differ in another key.
+ */
+export function renderByTable(t: ByTable, format: TableFormat): string {
+  if (!(BY_FORMATS as readonly string[]).includes(format)) throw new SpsError(`--by: format "${format}" is not supported with --by; use one of ${BY_FORMATS.join(', ')}.`);
+  if (format === 'json') return JSON.stringify({ by: t.keys, std_kind: 'sample', std_description: STD_DESCRIPTION, warnings: t.warnings, rows: byRecords(t) }, null, 2) + '\n';
+  if (format === 'csv') return stringify(byRecords(t).map((r) => ({ ...r, seeds: (r.seeds as number[]).join(' ') })), { header: true, cast: { object: (v) => JSON.stringify(v) } });
+  const others = t.rows.some((r) => r.cell.variant !== '' && t.rows.some((q) => q !== r && q.cell.mode === r.cell.mode && q.cell.objective === r.cell.objective && q.cell.task === r.cell.task && t.keys.every((k) => canonicalJson(q.by[k] ?? null) === canonicalJson(r.by[k] ?? null))));
+  const metrics = (pick: (r: ByRow) => string | null) => [...new Set(t.rows.map(pick).filter((m): m is string => m !== null))].join('/') || 'metric';
+  const head = ['task', 'objective', 'mode', ...t.keys, ...(others ? ['other settings'] : []), `test ${metrics((r) => r.cell.metric)}`, `val ${metrics((r) => r.val.metric)}`, 'seeds'];
+  const body = t.rows.map(({ cell: c, by, val }) => [
+    c.experiment === t.rows[0].cell.experiment ? c.task : `${c.task} (${c.experiment})`,
+    c.objective,
+    c.mode,
+    ...t.keys.map((k) => formatSwept(by[k])),
+    ...(others ? [c.variant === '' ? 'main' : c.variant] : []),
+    formatOurs(c),
+    formatStat(val),
+    c.seeds.join(' '),
+  ]);
+  const notes = [
+    `mean ± ${STD_DESCRIPTION}; test: final.json primary metric; val: the final validation metric (final.json validation, else the last epoch of metrics.jsonl).`,
+    ...(t.rows.some((r) => r.cell.partial) ? [`${FLAG_MARK} ${FLAG_NOTE}`] : []),
+    ...(t.rows.some((r) => r.cell.variants > 1) ? [`${CONFIG_MARK} rows with the same ${t.keys.join(', ')} differ in another setting (column "other settings")`] : []),
+    ...t.warnings.map((w) => `Warning: ${w}`),
+  ];
+  if (format === 'markdown') {
+    const line = (cells: string[]) => `| ${cells.map((x) => x.replaceAll('|', '\\|')).join(' | ')} |`;
+    return [line(head), line(head.map(() => '---')), ...body.map(line), '', ...notes].join('\n') + '\n';
+  }
+  const table = new Table({ head, style: { head: [], border: [] } });
+  table.push(...body);
+  return `${table.toString()}\n${notes.join('\n')}\n`;
 }

@@ -18,9 +18,34 @@ export const SWEEP_FILE = 'sweep.json';
 /** Where damaged runs and runs that --force redid are kept (hidden, so tables skip them). */
 export const REPLACED_DIR = '.replaced';
 
-/** Folder name of a run: readable cell coordinates plus the run id that makes it unique. */
-export function runFolderName(cell: { task: string; objective: string; mode: string; seed: number; id: string }): string {
-  return `${cell.task}-${cell.objective}-${cell.mode}-seed${cell.seed}-${cell.id}`;
+/**
+ * Folder name of a run: readable cell coordinates, the tag of its swept values in a sweep
+ * (`sweepTag`), and the run id that makes it unique.
+ */
+export function runFolderName(cell: { task: string; objective: string; mode: string; seed: number; id: string }, swept?: Record<string, unknown>): string {
+  const tag = swept ? sweepTag(swept) : '';
+  return `${cell.task}-${cell.objective}-${cell.mode}-seed${cell.seed}${tag ? `-${tag}` : ''}-${cell.id}`;
+}
+
+/** Longest tag value and tag: the tag is for reading; the run id after it is what keeps folders apart. */
+const TAG_VALUE_CHARS = 16;
+const TAG_CHARS = 48;
+
+/**
+ * The swept values as a short file-system-safe tag, e.g. `lr=0.01-alpha=2`: each key by its last
+ * segment (the whole path when two swept keys share it), a list's items joined by `_`, every
+ * character other than letters, digits, `.`, `+` and `_` replaced by `_`.
+ */
+export function sweepTag(swept: Record<string, unknown>): string {
+  const keys = Object.keys(swept);
+  const last = (k: string) => k.slice(k.lastIndexOf('.') + 1);
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9.+_]/g, '_');
+  const text = (v: unknown): string => (Array.isArray(v) ? v.map(text).join('_') : typeof v === 'string' ? v : JSON.stringify(v));
+  const parts = keys.map((k) => {
+    const label = keys.some((o) => o !== k && last(o) === last(k)) ? k : last(k);
+    return `${safe(label)}=${safe(text(swept[k])).slice(0, TAG_VALUE_CHARS)}`;
+  });
+  return parts.join('-').slice(0, TAG_CHARS).replace(/-$/, '');
 }
 
 /*
@@ -53,7 +78,7 @@ const sweepSchema = z.looseObject({
   experiment: z.string(),
   config_file: z.string(),
   created_at: z.string(),
-  cells: z.array(z.looseObject({ id: z.string(), folder: z.string(), task: z.string(), objective: z.string(), mode: z.string(), seed: z.number() })),
+  cells: z.array(z.looseObject({ id: z.string(), folder: z.string(), task: z.string(), objective: z.string(), mode: z.string(), seed: z.number(), swept: z.record(z.string(), z.unknown()).optional() })),
 });
 
 /** A file of a run folder that cannot be used, and why. */

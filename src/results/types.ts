@@ -7,7 +7,7 @@
  *     config.json    the resolved cell config (CellConfig); its hash is the run id
  *     run.json       RunRecord: status, times, back end, versions, git, host, seed
  *     metrics.jsonl  one EpochRecord per line
- *     final.json     FinalRecord: test metrics
+ *     final.json     FinalRecord: test metrics, and the last epoch's validation metrics
  *     log.txt        human-readable log
  *   <results-dir>/<experiment>/sweep.json   the cells every `sps run` there planned (SweepRecord)
  */
@@ -60,6 +60,9 @@ export interface FinalRecord {
   /** Key in `metrics` of the headline metric that the table shows (a percentage). */
   primary: string;
   metrics: Record<string, number>;
+  /** The validation metrics (`val_*`) of the last epoch that logged any, and that epoch; absent in older runs. */
+  validation?: Record<string, number>;
+  validation_epoch?: number;
   [extra: string]: unknown;
 }
 
@@ -70,5 +73,6 @@ export interface SweepRecord {
   config_file: string;
   created_at: string;
   updated_at?: string;
-  cells: { id: string; folder: string; task: string; objective: string; mode: string; seed: number }[];
+  /** `swept`: in a sweep, the cell's values of the swept key paths. */
+  cells: { id: string; folder: string; task: string; objective: string; mode: string; seed: number; swept?: Record<string, unknown> }[];
 }

@@ -129,6 +129,8 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
     log(`run ${job.id}: task=${cell.task} objective=${cell.objective} mode=${cell.mode} seed=${cell.seed}`);
 
     let currentEpoch: number | undefined;
+    /** The last epoch's validation metrics (`val_*`): final.json records them for `sps table --by` and `sps select`. */
+    let lastValidation: { epoch: number; metrics: Record<string, number> } | undefined;
     try {
       const task = await findTask(cell.task);
       if (!task) throw new Error(`unknown task '${cell.task}' (is SPS_PLUGINS set as when the sweep was planned?)`);
@@ -154,6 +156,8 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
           const rec: EpochRecord = { ...input, seconds: input.seconds ?? (now - lastEpochAt) / 1000 };
           lastEpochAt = now;
           currentEpoch = rec.epoch;
+          const val = Object.entries(rec.metrics).filter(([k]) => k.startsWith('val_'));
+          if (val.length > 0) lastValidation = { epoch: rec.epoch, metrics: Object.fromEntries(val) };
           // JSON has no NaN or Infinity: keep them visible as strings rather than as null.
           metrics.push(JSON.stringify(rec, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)));
           writeFileAtomic(path(RUN_FILES.metrics), metrics.join('\n') + '\n');
@@ -176,6 +180,7 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
         },
       };
       const final = await task.run(ctx);
+      if (lastValidation && final.validation === undefined) Object.assign(final, { validation: lastValidation.metrics, validation_epoch: lastValidation.epoch });
       if (!(final.primary in final.metrics)) throw new Error(`task '${task.name}' returned final metrics without its primary metric '${final.primary}'`);
       const badFinal = Object.entries(final.metrics).find(([, v]) => !Number.isFinite(v));
       if (badFinal) throw new NonFiniteError(`final metric '${badFinal[0]}' is ${badFinal[1]}`);

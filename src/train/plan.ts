@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { canonicalJson } from '../config/cells.js';
 import { ensurePrepared, type EnsureOptions } from '../data/prepare.js';
 import { readSweep, SWEEP_FILE } from '../results/store.js';
 import type { SweepRecord } from '../results/types.js';
@@ -38,7 +39,7 @@ export function writeSweepFiles(planned: PlannedCell[], configFile: string, note
     // A sweep.json that is there but unusable is worth a word; a folder that cannot be reached at all
     // fails the write below with the path and the cause.
     if (problem && existsSync(join(dir, SWEEP_FILE))) note(`warning: ${problem} (This sweep now writes a new one with its own cells.)`);
-    const cells = here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed }));
+    const cells = here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed, ...(p.swept ? { swept: p.swept } : {}) }));
     writeJsonAtomic(join(dir, SWEEP_FILE), mergePlan(old, cells, { experiment: here[0].config.experiment, configFile, now }));
   }
 }
@@ -77,10 +78,10 @@ export interface JobSettings {
   tasks?: readonly TaskDefinition[];
 }
 
-/** The Job of every planned cell, in order; planned_seeds counts the seeds of the cell's (task, objective, mode). */
+/** The Job of every planned cell, in order; planned_seeds counts the seeds of the cell's (task, objective, mode, swept values). */
 export function plannedJobs(planned: PlannedCell[], settings: JobSettings): Job[] {
   const seedsPerGroup = new Map<string, number>();
-  const group = (p: PlannedCell): string => `${p.config.task}/${p.config.objective}/${p.config.mode}`;
+  const group = (p: PlannedCell): string => `${p.config.task}/${p.config.objective}/${p.config.mode}/${canonicalJson(p.swept ?? null)}`;
   for (const p of planned) seedsPerGroup.set(group(p), (seedsPerGroup.get(group(p)) ?? 0) + 1);
   return planned.map((p) => ({
     id: p.id,

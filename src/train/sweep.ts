@@ -44,7 +44,7 @@ export function cellState(runDir: string, folder?: RunFolder): CellStatus {
 
 export function planCells(cells: Cell[], outDir: string): PlannedCell[] {
   return cells.map((c) => {
-    const folder = runFolderName({ ...c.config, id: c.id });
+    const folder = runFolderName({ ...c.config, id: c.id }, c.swept);
     const runDir = join(outDir, folder);
     return { ...c, folder, runDir, ...cellState(runDir) };
   });

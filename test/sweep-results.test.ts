@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { buildByTable, selectBest } from '../src/results/aggregate.js';
+import { renderByTable } from '../src/results/render.js';
+import { readMetrics, scanResults } from '../src/results/store.js';
+import { tableCommand } from '../src/cli/table.js';
+import { selectCommand } from '../src/cli/select.js';
+import { SpsError } from '../src/util/errors.js';
+import { ROOT, sps, tempDir } from './helpers.js';
+
+interface Fake {
+  mode?: string;
+  seed: number;
+  lr: number | string;
+  test: number;
+  /** Final validation accuracy; where: in final.json, or only in metrics.jsonl (a run from before final.json recorded it). */
+  val?: number;
+  where?: 'final' | 'metrics';
+  epochs?: number;
+}
+
+let n = 0;
+/** A finished run folder of a cell config as `sps run` writes it (train and scaling sections, so the run-id settings apply). */
+function writeRun(root: string, f: Fake): void {
+  const mode = f.mode ?? 'joint';
+  const id = `id${n++}`;
+  const dir = join(root, `toy-ssvm-${mode}-seed${f.seed}-${id}`);
+  mkdirSync(dir, { recursive: true });
+  const config = { schema: 3, experiment: 'e', task: 'toy', objective: 'ssvm', mode, seed: f.seed, data: {}, model: {}, train: { lr: f.lr, epochs: f.epochs ?? 2 }, scaling: { alpha: 1 }, backend: 'cpu' };
+  const run = { id, status: 'done', experiment: 'e', task: 'toy', objective: 'ssvm', mode, seed: f.seed, planned_seeds: 2, started_at: '2026-01-01T00:00:00Z' };
+  const final = { primary: 'accuracy', metrics: { accuracy: f.test }, ...(f.val !== undefined && f.where !== 'metrics' ? { validation: { val_accuracy: f.val } } : {}) };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  writeFileSync(join(dir, 'run.json'), JSON.stringify(run));
+  writeFileSync(join(dir, 'final.json'), JSON.stringify(final));
+  if (f.where === 'metrics') writeFileSync(join(dir, 'metrics.jsonl'), [1, 2].map((e) => JSON.stringify({ epoch: e, phase: mode, losses: {}, metrics: { val_accuracy: e === 2 ? f.val : 0 } })).join('\n') + '\n');
+}
+
+function folder(runs: Fake[]): string {
+  const root = tempDir('sps-by-');
+  for (const r of runs) writeRun(root, r);
+  return root;
+}
+
+const byTable = (root: string, keys: string[], metric?: string) => buildByTable(scanResults(root).runs, keys, readMetrics, metric);
+
+describe('sps table --by', () => {
+  it('a row per swept value in value order, with the test and the final validation metric over seeds', () => {
+    const root = folder([
+      { seed: 0, lr: 10, test: 50, val: 60 }, { seed: 1, lr: 10, test: 52, val: 62 },
+      { seed: 0, lr: 2, test: 70, val: 71 }, { seed: 1, lr: 2, test: 72, val: 73, where: 'metrics' },
+      { seed: 0, lr: 0.5, test: 80, val: 40 }, { seed: 1, lr: 0.5, test: 80, val: 40 },
+    ]);
+    const t = byTable(root, ['train.lr']);
+    assert.deepEqual(t.rows.map((r) => r.by['train.lr']), [0.5, 2, 10], 'numbers by size, not as text');
+    assert.deepEqual(t.rows.map((r) => [r.cell.mean, r.val.mean, r.val.n]), [[80, 40, 2], [71, 72, 2], [51, 61, 2]]);
+    assert.equal(t.rows[1].val.values[1], 73, 'an older run without final.json validation: the last epoch of metrics.jsonl');
+    assert.deepEqual(t.warnings, [], 'settings that differ only in the --by key are no warning');
+    const text = renderByTable(t, 'text');
+    assert.match(text, /train\.lr .*test accuracy .*val val_accuracy/);
+    assert.match(text, /0\.5 .* 80\.00 ± 0\.00 \(2\) .* 40\.00 ± 0\.00 \(2\)/);
+    assert.doesNotMatch(text, /†|other settings/);
+    const csv = tableCommand(root, { by: 'train.lr', format: 'csv' }).stdout.trim().split('\n');
+    assert.equal(csv[0].split(',').slice(0, 6).join(','), 'experiment,task,objective,mode,train.lr,other_settings');
+    assert.equal(csv.length, 4);
+  });
+
+  it('rows that share the --by values but differ in another key are told apart', () => {
+    const root = folder([{ seed: 0, lr: 1, test: 50, val: 50 }, { seed: 0, lr: 1, test: 60, val: 60, epochs: 5 }, { seed: 0, lr: 2, test: 60, val: 60 }]);
+    const text = renderByTable(byTable(root, ['train.lr']), 'text');
+    assert.match(text, /other settings/);
+    assert.match(text, /train\.epochs=5/);
+  });
+
+  it('errors: a key no run has, a malformed key list, --by with --compare', () => {
+    const root = folder([{ seed: 0, lr: 1, test: 50, val: 50 }]);
+    assert.throws(() => tableCommand(root, { by: 'train.lrx' }), (e: unknown) => e instanceof SpsError && /--by train\.lrx: no run's config\.json has this key/.test(e.message));
+    assert.throws(() => tableCommand(root, { by: 'train.lr,' }), /--by train\.lr,: an empty key/);
+    assert.throws(() => tableCommand(root, { by: 'train.lr', compare: 'paper' }), /--by cannot be combined/);
+    assert.throws(() => tableCommand(root, { by: 'train.lr', format: 'latex' }), /format "latex" is not supported with --by/);
+  });
+});
+
+describe('sps select', () => {
+  it('chooses on the validation mean, not on test', () => {
+    const root = folder([
+      { seed: 0, lr: 0.1, test: 90, val: 60 }, { seed: 1, lr: 0.1, test: 92, val: 62 },
+      { seed: 0, lr: 0.01, test: 70, val: 80 }, { seed: 1, lr: 0.01, test: 72, val: 70 },
+    ]);
+    const { selections } = selectBest(byTable(root, ['train.lr'], 'val_accuracy'), 'val_accuracy');
+    assert.equal(selections.length, 1);
+    assert.deepEqual(selections[0].values, { 'train.lr': 0.01 });
+    assert.equal(selections[0].row.val.mean, 75);
+    const out = selectCommand(root, { by: 'train.lr', metric: 'val_accuracy' });
+    assert.match(out.stdout, /^e\/toy\/ssvm\/joint: train\.lr=0\.01 {2}val_accuracy 75\.00 ± 7\.07 \(2 seeds\), test accuracy 71\.00 ± 1\.41/);
+    assert.match(out.stdout, /override: train\.lr=0\.01\n/);
+    assert.equal((out.record as { override: string }).override, 'train.lr=0.01');
+  });
+
+  it('a tie goes to the smaller value, whatever the order of the runs', () => {
+    for (const order of [[3, 1, 2], [1, 2, 3], [2, 3, 1]]) {
+      const root = folder(order.map((lr) => ({ seed: 0, lr, test: 50 + lr, val: lr === 3 ? 10 : 70 })));
+      const { selections } = selectBest(byTable(root, ['train.lr'], 'val_accuracy'), 'val_accuracy');
+      assert.deepEqual(selections[0].values, { 'train.lr': 1 }, `order ${order}`);
+      assert.deepEqual(selections[0].tiedWith.map((r) => r.by['train.lr']), [2]);
+    }
+    const strings = folder([{ seed: 0, lr: 'b', test: 1, val: 5 }, { seed: 0, lr: 'a', test: 1, val: 5 }]);
+    assert.deepEqual(selectBest(byTable(strings, ['train.lr'], 'val_accuracy'), 'val_accuracy').selections[0].values, { 'train.lr': 'a' });
+  });
+
+  it('refuses a test metric, and settings the --by keys do not tell apart', () => {
+    const root = folder([{ seed: 0, lr: 1, test: 50, val: 50 }, { seed: 0, lr: 1, test: 60, val: 60, epochs: 5 }]);
+    for (const metric of ['accuracy', 'test_accuracy', 'f1']) {
+      assert.throws(() => selectCommand(root, { by: 'train.lr', metric }), (e: unknown) => e instanceof SpsError && e.message.startsWith(`--metric ${metric}: not a validation metric`));
+    }
+    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy' }), /several settings have train\.lr=1 \(they differ in train\.epochs\)/);
+  });
+});
+
+describe('a tiny real sweep through the CLI', () => {
+  it('sps run key=a,b, then table --by and select', () => {
+    const dir = tempDir('sps-sweep-cli-');
+    const out = join(dir, 'out');
+    const run = sps(['run', join(ROOT, 'test/fixtures/toy.yaml'), 'train.lr=0.05,0.2', 'objectives=[ssvm]', 'train.epochs=1', 'data.sequences=16', '--out', out, '--no-table', '-j', '1']);
+    assert.equal(run.code, 0, run.stderr);
+    const folders = readdirSync(out).filter((f) => f.startsWith('toy-')).sort();
+    assert.equal(folders.length, 4);
+    assert.deepEqual(folders.map((f) => f.replace(/-[0-9a-f]{12}$/, '')), ['toy-ssvm-joint-seed0-lr=0.05', 'toy-ssvm-joint-seed0-lr=0.2', 'toy-ssvm-joint-seed1-lr=0.05', 'toy-ssvm-joint-seed1-lr=0.2']);
+    const sweep = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as { cells: { folder: string; swept: Record<string, unknown> }[] };
+    assert.deepEqual(sweep.cells.map((c) => c.swept['train.lr']), [0.05, 0.2, 0.05, 0.2]);
+    const final = JSON.parse(readFileSync(join(out, folders[0], 'final.json'), 'utf8')) as { metrics: object; validation: Record<string, number>; validation_epoch: number };
+    assert.equal(typeof final.validation.val_accuracy, 'number');
+    assert.equal(final.validation_epoch, 1);
+    assert.ok('accuracy' in final.metrics, 'the test metrics stay');
+    const table = sps(['table', out, '--by', 'train.lr']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /│ 0\.05 +│.*\(2\) +│.*\(2\)/);
+    assert.doesNotMatch(table.stdout, /\*/, 'planned seeds count per swept value');
+    const select = sps(['select', out, '--by', 'train.lr', '--metric', 'val_accuracy']);
+    assert.equal(select.code, 0, select.stderr);
+    assert.match(select.stdout, /override: train\.lr=0\.(05|2)\n/);
+    assert.ok(existsSync(join(out, 'selection.json')));
+    const refused = sps(['select', out, '--by', 'train.lr', '--metric', 'accuracy']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /not a validation metric/);
+  });
+});
