@@ -6,7 +6,7 @@ import { loadExperiment } from '../src/config/load.js';
 import { blockOutDirs } from '../src/cli/run.js';
 import { expandGrid, runId, canonicalJson } from '../src/config/cells.js';
 import { SpsError } from '../src/util/errors.js';
-import { tempDir, TOY_PLUGIN, sps, ROOT } from './helpers.js';
+import { ROOT, TOY_PLUGIN, configError, sps, tempDir } from './helpers.js';
 
 process.env.SPS_PLUGINS = TOY_PLUGIN;
 
@@ -27,16 +27,7 @@ function file(name: string, text: string): string {
   return p;
 }
 
-async function loadError(text: string, overrides: string[] = []): Promise<string> {
-  const p = file(`f${Math.random().toString(36).slice(2)}.yaml`, text);
-  try {
-    await loadExperiment(p, overrides);
-  } catch (e) {
-    assert.ok(e instanceof SpsError, `expected SpsError, got ${e}`);
-    return e.message.replaceAll(p, 'FILE');
-  }
-  assert.fail('expected an error');
-}
+const loadError = (text: string, overrides: string[] = []): Promise<string> => configError(file(`f${Math.random().toString(36).slice(2)}.yaml`, text), overrides);
 
 describe('config loading', () => {
   it('fills defaults and expands the grid in paper order', async () => {

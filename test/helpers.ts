@@ -125,3 +125,16 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
   return d;
 }
+
+/** The message of the SpsError that loading the experiment file `path` raises, the path shown as FILE. */
+export async function configError(path: string, overrides: string[] = []): Promise<string> {
+  const { loadExperiment } = await import('../src/config/load.js');
+  const { SpsError } = await import('../src/util/errors.js');
+  try {
+    await loadExperiment(path, overrides);
+  } catch (e) {
+    if (!(e instanceof SpsError)) throw new Error(`expected SpsError, got ${e}`);
+    return e.message.replaceAll(path, 'FILE');
+  }
+  throw new Error('expected an error');
+}

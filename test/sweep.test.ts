@@ -7,7 +7,7 @@ import { expandSweep, runId } from '../src/config/cells.js';
 import { multirunValues } from '../src/config/overrides.js';
 import { runFolderName, sweepTag } from '../src/results/store.js';
 import { SpsError } from '../src/util/errors.js';
-import { tempDir, TOY_PLUGIN } from './helpers.js';
+import { TOY_PLUGIN, configError, tempDir } from './helpers.js';
 
 process.env.SPS_PLUGINS = TOY_PLUGIN;
 
@@ -28,16 +28,7 @@ train:
   epochs: 2
 `;
 
-async function loadError(text: string, overrides: string[] = []): Promise<string> {
-  const p = file(text);
-  try {
-    await loadExperiment(p, overrides);
-  } catch (e) {
-    assert.ok(e instanceof SpsError, `expected SpsError, got ${e}`);
-    return e.message.replaceAll(p, 'FILE');
-  }
-  assert.fail('expected an error');
-}
+const loadError = (text: string, overrides: string[] = []): Promise<string> => configError(file(text), overrides);
 
 const cellsOf = async (text: string, overrides: string[] = []) => {
   const loaded = await loadExperiment(file(text), overrides);
