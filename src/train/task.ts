@@ -3,6 +3,7 @@
  * runs one cell. A leaf module: it imports no task, so the registry (tasks/index.ts), the config
  * loader and the tasks themselves can all depend on it. See docs/architecture.md.
  */
+import { dataRoot } from '../data/samples.js';
 import type { z } from 'zod';
 import type * as tfType from '@tensorflow/tfjs';
 import type { Mode, Objective } from '../config/constants.js';
@@ -45,7 +46,7 @@ export interface CellContext {
   rng: Rng;
   /** The run folder (for artefacts such as predictions). */
   runDir: string;
-  /** Where prepared data sets live (a data set named NAME is in `${dataDir}/NAME`). */
+  /** Where the data sets live (a data set named NAME is in `${dataDir}/NAME`): the prepared ones, or samples/ for a cell with `data.source: sample`. */
   dataDir: string;
   log(line: string): void;
   /** Declare the number of epochs the run will report (progress and ETA). */
@@ -117,6 +118,9 @@ export interface TaskDefinition {
  * Define a task with typed sections: `datasets`, `checkConfig` and `run` receive `data` and `model`
  * as the task's own schemas parse them, so a task never casts or parses its sections itself.
  */
+/** `data.source` of a task whose schema has it (dataSourceSchema, src/data/samples.ts). */
+const sourceOf = (data: Section): 'sample' | undefined => ((data as { source?: unknown }).source === 'sample' ? 'sample' : undefined);
+
 export function defineTask<Data extends Section, Model extends Section>(spec: TaskSpec<Data, Model>): TaskDefinition {
   const sections = (cell: CellConfig): CellConfig<Data, Model> => ({ ...cell, data: spec.dataSchema.parse(cell.data), model: spec.modelSchema.parse(cell.model) });
   return {
@@ -127,11 +131,16 @@ export function defineTask<Data extends Section, Model extends Section>(spec: Ta
     modelSchema: spec.modelSchema as z.ZodType<Section>,
     objectives: spec.objectives,
     datasetSpecs: spec.datasetSpecs ?? [],
-    datasets: (cell) => spec.datasets(sections(cell)),
+    // A cell on the embedded samples (`data.source: sample`) needs no prepared data set, and its task
+    // reads the samples through `ctx.dataDir` with the same loaders.
+    datasets: (cell) => {
+      const c = sections(cell);
+      return sourceOf(c.data) === 'sample' ? [] : spec.datasets(c);
+    },
     ...(spec.checkConfig ? { checkConfig: (exp: ExperimentSettings) => spec.checkConfig!({ ...exp, model: spec.modelSchema.parse(exp.model) }) } : {}),
     run: (ctx) => {
       const cell = sections(ctx.cell);
-      return spec.run({ ...ctx, data: cell.data, model: cell.model });
+      return spec.run({ ...ctx, dataDir: dataRoot(sourceOf(cell.data), ctx.dataDir), data: cell.data, model: cell.model });
     },
   };
 }

@@ -62,6 +62,6 @@ export const chunkingTask = defineTask({
   dataSchema: chunkingDataSchema,
   modelSchema: chunkingModelSchema,
   objectives: OBJECTIVES,
-  datasets: ({ data: d }) => (d.source === 'sample' ? [] : ['conll2000', ...(d.embeddings === 'glove' ? ['word-embeddings'] : [])]),
+  datasets: ({ data: d }) => ['conll2000', ...(d.embeddings === 'glove' ? ['word-embeddings'] : [])],
   run: async (ctx) => (await import('./chunking.js')).run(ctx),
 });

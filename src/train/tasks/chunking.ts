@@ -5,7 +5,6 @@
  * the CoNLL `conlleval` script computes it, on the test file. Its definition and config schemas: chunking-def.ts.
  */
 import * as tf from '@tensorflow/tfjs';
-import { dataRoot } from '../../data/samples.js';
 import { loadConll, type Sentence } from '../../data/conll2000.js';
 import { type Embeddings, gloveKey, loadGlove, loadSenna } from '../../data/embeddings.js';
 import { createChunker, type ChunkerBatch } from '../../models/chunker.js';
@@ -168,8 +167,8 @@ function conllText(sentences: Sentence[], predicted: string[][]): string {
 
 export async function run(ctx: RunContext<ChunkingData, ChunkingModel>): Promise<FinalRecord> {
   const { data: d, model: m } = ctx;
-  const { train, validation, test } = splitChunking(loadConll(dataRoot(d.source, ctx.dataDir), 'train'), loadConll(dataRoot(d.source, ctx.dataDir), 'test'), d);
-  const emb = d.embeddings === 'glove' ? loadGlove(dataRoot(d.source, ctx.dataDir)) : d.embeddings === 'senna' ? loadSenna(d.senna_dir!) : undefined;
+  const { train, validation, test } = splitChunking(loadConll(ctx.dataDir, 'train'), loadConll(ctx.dataDir, 'test'), d);
+  const emb = d.embeddings === 'glove' ? loadGlove(ctx.dataDir) : d.embeddings === 'senna' ? loadSenna(d.senna_dir!) : undefined;
   const vocab = buildVocab(train, [...train, ...validation], [...train, ...validation, ...test], emb, d, m, ctx.rng.stream(STREAMS.init));
   const embInfo = emb
     ? { source: emb.source, path: emb.path, dim: emb.dim, coverage_train: coverage(train, emb), coverage_test: coverage(test, emb) }

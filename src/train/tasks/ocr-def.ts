@@ -55,6 +55,6 @@ export const ocrTask = defineTask({
   dataSchema: ocrDataSchema,
   modelSchema: ocrModelSchema,
   objectives: OBJECTIVES,
-  datasets: ({ data }) => (data.source === 'sample' ? [] : ['ocr']),
+  datasets: () => ['ocr'],
   run: async (ctx) => (await import('./ocr.js')).run(ctx),
 });

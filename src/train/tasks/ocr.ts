@@ -5,7 +5,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { stringify } from 'csv-stringify/sync';
-import { dataRoot } from '../../data/samples.js';
 import { loadOcr, OCR_CLASSES, OCR_HEIGHT, OCR_PIXELS, OCR_WIDTH, type OcrWord } from '../../data/ocr.js';
 import { createLeNet, LENET_PRESETS } from '../../models/lenet.js';
 import type { FinalRecord } from '../../results/types.js';
@@ -109,7 +108,7 @@ function accuracy(words: OcrWord[], predicted: number[][]): { letter: number; wo
 
 export async function run(ctx: RunContext<OcrData, OcrModel>): Promise<FinalRecord> {
   const { data: d, model: m } = ctx;
-  const { train, validation, test } = splitOcr(loadOcr(dataRoot(d.source, ctx.dataDir)), d);
+  const { train, validation, test } = splitOcr(loadOcr(ctx.dataDir), d);
   ctx.log(`data: ${train.length} training words, ${validation.length} validation words (folds ${d.train_folds.join(',')}), ${test.length} test words (folds ${d.test_folds.join(',')})`);
   const selection = selectionBatches(ctx, { validation, train }, m.eval_batch, makeBatch);
 

@@ -64,7 +64,7 @@ export const segmentationTask = defineTask({
   dataSchema: segmentationDataSchema,
   modelSchema: segmentationModelSchema,
   objectives: ['cross-entropy'],
-  datasets: ({ data }) => (data.source === 'sample' ? [] : ['weizmann-horse']),
+  datasets: () => ['weizmann-horse'],
   checkConfig: ({ modes, scaling, model }) => {
     // A mode that fixes ‖Ŵ‖ (offline scaling) bounds σ_max(Â)² only under the Frobenius norm.
     if (!modes.some((mode) => modeSpec(mode).fixesPairwiseNorm)) return [];

@@ -11,7 +11,6 @@ import * as tf from '@tensorflow/tfjs';
 import { PNG } from 'pngjs';
 import * as gaussian from '../../crf/gaussian.js';
 import { norm } from '../../crf/scaling.js';
-import { dataRoot } from '../../data/samples.js';
 import { type Horse, loadHorses } from '../../data/weizmann.js';
 import { createUNet } from '../../models/unet.js';
 import type { FinalRecord } from '../../results/types.js';
@@ -167,7 +166,7 @@ function predictMasks(problem: StructuredProblem<Batch>, transform: PotentialTra
 
 export async function run(ctx: RunContext<SegData, SegModel>): Promise<FinalRecord> {
   const { data: d, model: m } = ctx;
-  const all = loadHorses(dataRoot(d.source, ctx.dataDir), d.size, { complete: d.source !== 'sample' });
+  const all = loadHorses(ctx.dataDir, d.size, { complete: d.source !== 'sample' });
   let train = inRange(all, d.train_range);
   if (d.train_images !== null) train = train.slice(0, d.train_images);
   const validation = inRange(all, d.validation_range);
