@@ -34,13 +34,19 @@ function readOwner(path: string): LockOwner | undefined {
   }
 }
 
-/** Whether the lock at `path` is held by a live process (on this host; another host's lock counts as held). */
+/**
+ * Whether `owner` still holds its lock: on this host, while its process lives; a lock taken in a Slurm
+ * job, until Slurm says the job ended; another host's lock without a job, always.
+ */
+function holds(owner: LockOwner): boolean {
+  if (owner.host === hostname() && !ownerAlive(owner)) return false;
+  return !slurmLockEnded(owner);
+}
+
+/** The owner of the lock at `path`, when it still holds it (`holds`). */
 export function lockHolder(path: string): LockOwner | undefined {
   const owner = readOwner(path);
-  if (!owner) return undefined;
-  if (owner.host === hostname() && !ownerAlive(owner)) return undefined;
-  if (slurmLockEnded(owner)) return undefined;
-  return owner;
+  return owner && holds(owner) ? owner : undefined;
 }
 
 /**
@@ -90,7 +96,7 @@ export function acquireLock(path: string): LockResult {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     const owner = readOwner(path);
-    if (owner && lockHolder(path)) return { ok: false, owner };
+    if (owner && holds(owner)) return { ok: false, owner };
     if (!owner) {
       // Created but not yet written by its owner, or left empty by a crash between open and write.
       // Wait a moment once before treating it as stale.
@@ -107,7 +113,7 @@ export function acquireLock(path: string): LockResult {
       continue; // someone else moved it first
     }
     const moved = readOwner(aside);
-    if (moved && ((moved.host === me.host && ownerAlive(moved)) || (moved.slurm_job !== undefined && !slurmLockEnded(moved)))) {
+    if (moved && holds(moved)) {
       // Between our check and the rename another process took the lock afresh: hand it back.
       renameSync(aside, path);
       return { ok: false, owner: moved };
