@@ -76,7 +76,7 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
     if (state.prepared) log(`${spec.name}: the copy at ${target} fails its check (${state.checksum}); preparing it again`);
   }
   if (!opts.from && isImportOnly(spec)) {
-    throw new SpsError(`${spec.name} has no download address; it can only be imported from a local folder:\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`);
+    throw new SpsError(`${spec.name} has no download address; it can only be imported from a local folder:\n${fromFolderHint(spec, '  ')}`);
   }
   const local = opts.from ? findLocalFiles(spec, opts.from) : undefined;
 
@@ -96,7 +96,7 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
         rec = await materialize(f, { path, where: path, movable: false, manifestDirs: [resolve(path, '..')] }, outDir);
       } else {
         if (f.urls.length === 0 && !f.trees?.length) {
-          throw new SpsError(`${spec.name}: ${f.name} has no download address; import the data set instead:\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`);
+          throw new SpsError(`${spec.name}: ${f.name} has no download address; import the data set instead:\n${fromFolderHint(spec, '  ')}`);
         }
         // Outside the staging folder, which goes with this process: a later `sps` continues it.
         const partial = join(tmpRoot, 'partial');
@@ -121,7 +121,7 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
           if (!('failures' in fromTree)) rec = fromTree;
           else {
             const all = new DownloadError(`${spec.name}/${f.name}`, [...e.failures, ...fromTree.failures]);
-            throw new SpsError(`${spec.name}: ${all.message}\nTo prepare it from a local copy instead, run\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`);
+            throw new SpsError(`${spec.name}: ${all.message}\nTo prepare it from a local copy instead, run\n${fromFolderHint(spec, '  ')}`);
           }
         }
       }
@@ -235,19 +235,19 @@ export async function ensurePrepared(names: string[], opts: EnsureOptions): Prom
       );
     }
     const why = state.prepared ? `its copy at ${state.path} is incomplete (${state.checksum})` : `it is not prepared (${state.path} missing)`;
-    const howTo = (spec.files.some((f) => f.urls.length > 0) ? `  sps prepare ${name}\nor, offline, ` : '  ') + fromFolderHint(spec).replace('\n', '\n  ');
+    const howTo = (spec.files.some((f) => f.urls.length > 0) ? `  sps prepare ${name}\nor, offline, ` : '  ') + fromFolderHint(spec, '  ').trimStart();
     if (opts.prepare === false) {
       throw new SpsError(`this run needs dataset "${name}", but ${why}, and --no-prepare was given. Prepare it first:\n${howTo}`);
     }
     if (!opts.from && isImportOnly(spec)) {
-      throw new SpsError(`this run needs dataset "${name}", but ${why}, and it has no download address. Prepare it from a local folder (or give sps run --data-from DIR):\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`);
+      throw new SpsError(`this run needs dataset "${name}", but ${why}, and it has no download address. Prepare it from a local folder (or give sps run --data-from DIR):\n${fromFolderHint(spec, '  ')}`);
     }
     opts.log(`${name}: ${why}; ${opts.from ? `importing it from ${opts.from}` : 'downloading it'}`);
     try {
       await prepareDataset(spec, { dataDir: opts.dataDir, from: opts.from, log: opts.log, force: true, progress: opts.progress, download: opts.download });
     } catch (e) {
       const msg = errorMessage(e);
-      const hint = msg.includes(`sps prepare ${name} --from`) ? '' : `\nPrepare it from a local folder instead:\n  ${fromFolderHint(spec).replace('\n', '\n  ')}`;
+      const hint = msg.includes(`sps prepare ${name} --from`) ? '' : `\nPrepare it from a local folder instead:\n${fromFolderHint(spec, '  ')}`;
       throw new SpsError(`this run needs dataset "${name}", but ${why} and preparing it failed, so no cell was started:\n${msg}${hint}`);
     }
     state = await checkDataset(spec, { dataDir: opts.dataDir, deep: 'cached' });

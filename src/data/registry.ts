@@ -190,11 +190,11 @@ export function gunzipOutput(f: FileSpec): string {
   return f.output ?? (f.name.endsWith('.gz') ? f.name.slice(0, -3) : `${f.name}.out`);
 }
 
-/** The exact command that prepares `spec` from a local folder, plus what that folder must hold. */
-export function fromFolderHint(spec: DatasetSpec): string {
+/** The exact command that prepares `spec` from a local folder, plus what that folder must hold; each line starts with `indent`. */
+export function fromFolderHint(spec: DatasetSpec, indent = ''): string {
   const files = spec.files.map((f) => f.name);
   const sub = spec.folderNames.length ? ` (directly, or in a sub-folder ${spec.folderNames.map((n) => `${n}/`).join(' or ')})` : '';
-  return `sps prepare ${spec.name} --from DIR\nwhere DIR holds ${files.join(', ')}${sub}. Source: ${spec.origin}.`;
+  return `${indent}sps prepare ${spec.name} --from DIR\n${indent}where DIR holds ${files.join(', ')}${sub}. Source: ${spec.origin}.`;
 }
 
 /** Programming errors in a spec (tests build their own specs; the registry is checked by the tests too). */
