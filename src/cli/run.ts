@@ -150,8 +150,10 @@ export function registerRun(program: Command): void {
         `\nsweep ${loaded.name}: ${count('done')} done now, ${count('skipped')} already done, ${failures.length} failed, ${locked.length} running elsewhere, ${count('interrupted')} interrupted (results in ${where})\n`,
       );
       // The planned cells' table, so a run ends with its numbers (`sps table DIR` shows the same later).
-      const finished = planned.flatMap((c) => (c.state === 'done' || outcomes.some((o) => o.cell.id === c.id && o.result === 'done') ? [inspectRun(c.runDir)].filter((f): f is StoredRun => f.done) : []));
-      if (finished.length > 0 && opts.table !== false) process.stdout.write(`\n${renderTable(buildTable(finished), 'text')}`);
+      if (opts.table !== false) {
+        const finished = planned.map((c) => inspectRun(c.runDir)).filter((f): f is StoredRun => f.done);
+        if (finished.length > 0) process.stdout.write(`\n${renderTable(buildTable(finished), 'text')}`);
+      }
       for (const o of locked) process.stderr.write(`  running elsewhere: ${o.cell.folder}: ${o.detail} (if that process is gone, delete ${o.cell.runDir}/.lock)\n`);
       for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${failureLine(o.detail)}\n    ${failureRecord(o.cell.runDir)}\n`);
       if (failures.length > 0) throw new SpsError(`${failures.length} cell${failures.length > 1 ? 's' : ''} failed; fix the cause and run the same command again (finished cells are kept)`);
