@@ -80,6 +80,16 @@ export function horseFromJpegs(index: number, rgbBytes: Uint8Array, maskBytes: U
   return { index, name: horseName(index), image, mask };
 }
 
+/** The file numbers of the `horseNNN.jpg` images in `dir`, in order (none when it cannot be read). */
+function horsesIn(dir: string): number[] {
+  try {
+    const numbers = readdirSync(dir).map((f) => /^horse(\d{3})\.jpg$/.exec(f)?.[1]);
+    return numbers.filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
+  } catch {
+    return [];
+  }
+}
+
 /**
  * Load the horses under `dataDir` at `size`×`size`, in file-number order. The full data set must
  * hold all 328; `complete: false` takes the horses that are there (the embedded sample holds 13).
@@ -89,15 +99,7 @@ export function loadHorses(dataDir: string, size: number, opts: { complete: bool
   if (!existsSync(root)) {
     throw new SpsError(`${root}: the Weizmann horses are not prepared; run \`sps prepare weizmann-horse\` (or \`sps prepare weizmann-horse --from DIR\` offline)`);
   }
-  const present = (() => {
-    try {
-      const numbers = readdirSync(join(root, 'rgb')).map((f) => /^horse(\d{3})\.jpg$/.exec(f)?.[1]);
-      return numbers.filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
-    } catch {
-      return [];
-    }
-  })();
-  const indices = opts.complete ? Array.from({ length: HORSE_COUNT }, (_, k) => k + 1) : present;
+  const indices = opts.complete ? Array.from({ length: HORSE_COUNT }, (_, k) => k + 1) : horsesIn(join(root, 'rgb'));
   if (indices.length === 0) throw new SpsError(`${join(root, 'rgb')}: no horseNNN.jpg images found; re-import the data set with \`sps prepare weizmann-horse --from DIR\``);
   const horses: Horse[] = [];
   for (const i of indices) {
