@@ -37,8 +37,9 @@ before(async () => {
       'seeds: 1',
       'data: { source: sample, train_words: 12, validation_words: 8, test_words: 8 }',
       'model: { preset: lenet5, eval_batch: 4 }',
-      'train: { epochs: 1, batch_size: 6, stage: { unary_epochs: 1, pairwise_epochs: 1, joint_epochs: 1 } }',
-      'scaling: { alpha_grid: [0.5, 2], selection: { size: 6 } }',
+      // Two epochs: a relative α grid differs from the absolute one only once α has moved.
+      'train: { epochs: 2, batch_size: 6, stage: { unary_epochs: 1, pairwise_epochs: 1, joint_epochs: 1 } }',
+      'scaling: { alpha_grid: [0.5, 1, 2], selection: { size: 6 } }',
     ].join('\n') + '\n',
   );
   block = (await loadExperiment(file)).blocks[0];
@@ -48,6 +49,16 @@ before(async () => {
 function leaves(value: unknown, path: string[] = []): string[][] {
   if (value && typeof value === 'object' && !Array.isArray(value)) return Object.entries(value).flatMap(([k, v]) => leaves(v, [...path, k]));
   return [path];
+}
+
+/** The optional keys of `train` and `scaling` that a config leaves absent (their default is stored as no key). */
+function absentKeys(config: CellConfig): string[][] {
+  const sections = { train: trainSchema, scaling: scalingSchema } as const;
+  return Object.entries(sections).flatMap(([name, schema]) =>
+    Object.keys(schema.shape)
+      .filter((k) => !(k in (config[name as keyof typeof sections] as object)))
+      .map((k) => [name, k]),
+  );
 }
 
 const get = (o: unknown, path: string[]): unknown => path.reduce((x, k) => (x as Record<string, unknown>)[k], o);
@@ -84,6 +95,7 @@ function changes(config: CellConfig, path: string[]): unknown[] {
   if (typeof v === 'boolean') candidates = [!v];
   else if (typeof v === 'number') candidates = Number.isInteger(v) ? [v + 1, v * 2, v - 1] : [v * 2, v / 2, v + 1];
   else if (v === null) candidates = [1, 2, 5];
+  else if (v === undefined) candidates = enumValues(trainSchema, scalingSchema);
   else if (typeof v === 'string') candidates = [...enumValues(trainSchema, scalingSchema, block.task.dataSchema, block.task.modelSchema), `${v}-changed`];
   else if (Array.isArray(v) && v.every((x) => typeof x === 'number')) candidates = [v.map((x) => x * 2), v.slice(0, -1), [...v, Math.max(0, ...v) + 1]];
   else candidates = [];
@@ -122,7 +134,7 @@ describe('run ids cover every key that changes what a cell computes', () => {
     for (const { config } of cells) {
       // The keys left out of this mode's run id, each with a valid change.
       const outside: { path: string[]; value: unknown }[] = [];
-      for (const path of leaves(config)) {
+      for (const path of [...leaves(config), ...absentKeys(config)]) {
         const key = path.join('.');
         if (EXEMPT.includes(key)) continue;
         // A raw change shows whether the key is hashed; the value need not be valid for that. (The

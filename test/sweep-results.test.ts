@@ -146,3 +146,43 @@ describe('a tiny real sweep through the CLI', () => {
     assert.match(refused.stderr, /not a validation metric/);
   });
 });
+
+describe('train.select through the CLI', () => {
+  it('best-val and last on the same cell: final.json records the selected epoch and its validation metrics', () => {
+    const dir = tempDir('sps-select-cli-');
+    const file = join(dir, 'tiny.yaml');
+    writeFileSync(
+      file,
+      [
+        'name: tiny',
+        'task: ocr',
+        'objectives: [log-likelihood]',
+        'modes: [joint]',
+        'seeds: [0]',
+        'data: { source: sample, train_words: 24, validation_words: 12, test_words: 8 }',
+        'model: { preset: lenet5, eval_batch: 4 }',
+        'train: { epochs: 3, batch_size: 6, lr: 0.01 }',
+        'sweep: { train.select: [last, best-val] }',
+      ].join('\n') + '\n',
+    );
+    const out = join(dir, 'out');
+    const run = sps(['run', file, '--out', out, '--no-table', '-j', '1', '--backend', 'cpu']);
+    assert.equal(run.code, 0, run.stderr);
+    const folders = readdirSync(out).filter((f) => f.startsWith('ocr-')).sort();
+    assert.deepEqual(folders.map((f) => f.replace(/-[0-9a-f]{12}$/, '')), ['ocr-log-likelihood-joint-seed0-select=best_val', 'ocr-log-likelihood-joint-seed0-select=last']);
+    const read = (f: string) => ({
+      final: JSON.parse(readFileSync(join(out, f, 'final.json'), 'utf8')) as { validation: Record<string, number>; validation_epoch: number; metrics: Record<string, number> },
+      epochs: readMetrics(join(out, f)),
+    });
+    const best = read(folders[0]);
+    const last = read(folders[1]);
+    // The same training (same seed, same stream): only which weights predict differs.
+    assert.deepEqual(best.epochs.map((e) => e.metrics), last.epochs.map((e) => e.metrics));
+    const vals = best.epochs.map((e) => e.metrics.val_accuracy);
+    const chosen = vals.indexOf(Math.max(...vals)) + 1;
+    assert.equal(best.final.validation_epoch, chosen);
+    assert.deepEqual(best.final.validation, { val_accuracy: vals[chosen - 1], val_word_accuracy: best.epochs[chosen - 1].metrics.val_word_accuracy });
+    assert.equal(last.final.validation_epoch, 3);
+    if (chosen === 3) assert.deepEqual(best.final.metrics, last.final.metrics);
+  });
+});

@@ -18,8 +18,13 @@ function config(overrides: Record<string, unknown> = {}) {
   return experimentSchema.parse({ name: 't', task: 'x', objectives: ['log-likelihood'], modes: ['joint'], seeds: 1, ...overrides });
 }
 
-async function train(mode: Mode, overrides: Record<string, unknown> = {}) {
+/** `validations`: the primary validation value each epoch reports, in order (default: always 1). */
+async function train(mode: Mode, overrides: Record<string, unknown> = {}, validations?: number[]) {
   const t = tinyProblem(3);
+  if (validations) {
+    let epoch = 0;
+    t.data.validate = () => ({ val_primary: validations[epoch++], val_other: -epoch });
+  }
   const cfg = config(overrides);
   const records: EpochInput[] = [];
   const snapshots: number[][][] = [];
@@ -145,6 +150,59 @@ describe('scaling modes', () => {
     const r = await train('online', { train: { epochs: 2, batch_size: 8 }, scaling: { alpha_grid: [0.5, 1] } });
     r.cleanup();
     assert.equal(tf.memory().numTensors, before);
+  });
+});
+
+describe('train.select', () => {
+  it('best-val restores the weights of the epoch with the best first validation metric; last keeps the last', async () => {
+    const r = await train('joint', { train: { epochs: 4, batch_size: 8, select: 'best-val' } }, [1, 5, 3, 4]);
+    const weights = [Array.from(r.Wu.dataSync()), Array.from(r.P.dataSync())];
+    assert.equal(r.result.selectedEpoch, 2);
+    assert.deepEqual(weights, r.snapshots[1], 'the weights are those of epoch 2');
+    assert.notDeepEqual(weights, r.snapshots[3]);
+    assert.ok(r.logs.some((l) => /best-val: predicting with the weights of epoch 2 of 4 \(val_primary 5\)/.test(l)), r.logs.join('\n'));
+    r.cleanup();
+    const last = await train('joint', { train: { epochs: 4, batch_size: 8 } }, [1, 5, 3, 4]);
+    assert.equal(last.result.selectedEpoch, undefined);
+    assert.deepEqual([Array.from(last.Wu.dataSync()), Array.from(last.P.dataSync())], last.snapshots[3]);
+    last.cleanup();
+  });
+
+  it('a tie keeps the earlier epoch, and online scaling predicts with that epoch’s α', async () => {
+    const r = await train('online', { train: { epochs: 3, batch_size: 8, select: 'best-val' }, scaling: { alpha_grid: [0.25, 1, 4] } }, [2, 2, 1]);
+    assert.equal(r.result.selectedEpoch, 1);
+    assert.equal(r.result.alpha, r.records[0].alpha);
+    r.cleanup();
+  });
+
+  it("'last' is stored as an absent key, so it does not move run ids", () => {
+    assert.equal(config({ train: { select: 'last' } }).train.select, undefined);
+    assert.equal(config({ train: { select: 'best-val' } }).train.select, 'best-val');
+    assert.throws(() => config({ train: { select: 'best' } }), /select/);
+  });
+
+  it('leaks no tensors with best-val', async () => {
+    const before = tf.memory().numTensors;
+    const r = await train('joint', { train: { epochs: 3, batch_size: 8, select: 'best-val' } }, [1, 3, 2]);
+    r.cleanup();
+    assert.equal(tf.memory().numTensors, before);
+  });
+});
+
+describe('relative α grid (scaling.alpha_grid_mode)', () => {
+  it('searches the current α times the grid, so α can leave any fixed grid', async () => {
+    const r = await train('online', { train: { epochs: 3, batch_size: 8 }, scaling: { alpha_grid: [0.5, 1, 2], alpha_grid_mode: 'relative' } });
+    let alpha = 1;
+    for (const rec of r.records) {
+      assert.deepEqual(rec.alpha_curve!.map((c) => c.alpha), [0.5 * alpha, alpha, 2 * alpha]);
+      alpha = rec.alpha!;
+    }
+    r.cleanup();
+  });
+
+  it('refuses a relative grid without 1, naming scaling.alpha_grid', () => {
+    assert.throws(() => config({ scaling: { alpha_grid: [0.5, 2], alpha_grid_mode: 'relative' } }), /alpha_grid.*has no 1/s);
+    assert.equal(config({ scaling: { alpha_grid_mode: 'absolute' } }).scaling.alpha_grid_mode, undefined);
   });
 });
 

@@ -33,12 +33,30 @@ export const trainSchema = z.strictObject({
   weight_decay: z.number().min(0).default(0),
   /** Clip the global gradient norm at this value; null: no clipping. */
   grad_clip: positive.nullable().default(null),
+  /**
+   * Which weights the test set is evaluated with: `last` (the last epoch's; the default) or `best-val`
+   * (those of the epoch with the best validation value of the task's primary metric). `last` is
+   * stored as an absent key, so the cells that existed before this key keep their run ids.
+   */
+  select: z
+    .enum(['last', 'best-val'])
+    .optional()
+    .transform((v) => (v === 'last' ? undefined : v)),
   stage: stageSchema.prefault({}),
 });
 
 export const scalingSchema = z.strictObject({
   /** Online scaling (Algorithm 1): the α grid searched after every epoch. */
   alpha_grid: z.array(positive).min(1).refine(unique, 'alpha_grid values must be distinct').default([0.1, 0.2, 0.5, 1, 2, 5, 10]),
+  /**
+   * Online scaling: `absolute` (the default) searches the grid's values of α; `relative` searches the
+   * current α times each grid value (a grid with 1 in it, so α may stay), so α can drift past any
+   * fixed grid. `absolute` is stored as an absent key, so earlier cells keep their run ids.
+   */
+  alpha_grid_mode: z
+    .enum(['absolute', 'relative'])
+    .optional()
+    .transform((v) => (v === 'absolute' ? undefined : v)),
   /** Online scaling: where L_α is measured. */
   selection: z
     .strictObject({
@@ -61,6 +79,10 @@ export const scalingSchema = z.strictObject({
   alpha: positive.default(1),
   /** offline-reg: weight λ of λ(‖U‖/‖W‖ − α)². */
   lambda: z.number().min(0).default(0.01),
+}).superRefine((s, ctx) => {
+  if (s.alpha_grid_mode === 'relative' && !s.alpha_grid.includes(1)) {
+    ctx.addIssue({ code: 'custom', path: ['alpha_grid'], message: `alpha_grid_mode is 'relative' but alpha_grid [${s.alpha_grid.join(', ')}] has no 1: add 1 so that online scaling may keep its current α`, input: s.alpha_grid });
+  }
 });
 
 /**

@@ -129,7 +129,11 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
     log(`run ${job.id}: task=${cell.task} objective=${cell.objective} mode=${cell.mode} seed=${cell.seed}`);
 
     let currentEpoch: number | undefined;
-    /** The last epoch's validation metrics (`val_*`): final.json records them for `sps table --by` and `sps select`. */
+    /**
+     * The validation metrics (`val_*`) of each epoch: final.json records the last epoch's, or the
+     * selected one's (`train.select: best-val`), for `sps table --by` and `sps select`.
+     */
+    const validations = new Map<number, Record<string, number>>();
     let lastValidation: { epoch: number; metrics: Record<string, number> } | undefined;
     try {
       const task = await findTask(cell.task);
@@ -157,7 +161,10 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
           lastEpochAt = now;
           currentEpoch = rec.epoch;
           const val = Object.entries(rec.metrics).filter(([k]) => k.startsWith('val_'));
-          if (val.length > 0) lastValidation = { epoch: rec.epoch, metrics: Object.fromEntries(val) };
+          if (val.length > 0) {
+            lastValidation = { epoch: rec.epoch, metrics: Object.fromEntries(val) };
+            validations.set(rec.epoch, lastValidation.metrics);
+          }
           // JSON has no NaN or Infinity: keep them visible as strings rather than as null.
           metrics.push(JSON.stringify(rec, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)));
           writeFileAtomic(path(RUN_FILES.metrics), metrics.join('\n') + '\n');
@@ -177,6 +184,11 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
         describe: (info) => {
           record.inputs = { ...record.inputs, ...info };
           writeJsonAtomic(path(RUN_FILES.run), record);
+        },
+        selectEpoch: (epoch) => {
+          const metrics = validations.get(epoch);
+          if (!metrics) throw new Error(`selectEpoch(${epoch}): no validation metrics were recorded for epoch ${epoch}`);
+          lastValidation = { epoch, metrics };
         },
       };
       const final = await task.run(ctx);

@@ -8,7 +8,8 @@
  *                frozen, under the row's objective; (3) everything jointly under the row's objective.
  *   joint        all parameters from scratch under the row's objective.
  *   online       joint training of F_α = F(αU, W); after every epoch α ← argmin_α L_α(D_sel) over the
- *                grid (Algorithm 1 of the paper), starting from α = 1.
+ *                grid (Algorithm 1 of the paper), starting from α = 1; a relative grid searches
+ *                α·g for g in the grid instead.
  *   offline      joint training with Û = α·U/‖U‖, Ŵ = W/‖W‖ (α fixed).
  *   offline-reg  joint training with R = λ(‖U‖/‖W‖ − α)² added to the loss.
  *
@@ -111,7 +112,7 @@ const online: ModeSpec = {
   name: 'online',
   summary: 'joint training of F(αU, W), α re-chosen on the selection subset after every epoch',
   phases: jointPhase('online'),
-  keys: { train: JOINT_KEYS, scaling: ['alpha_grid'] },
+  keys: { train: JOINT_KEYS, scaling: ['alpha_grid', 'alpha_grid_mode'] },
   transform:
     ({ tf, problem }, state) =>
     (p) =>
@@ -125,6 +126,8 @@ const online: ModeSpec = {
       });
       return { unary, pairwise };
     });
+    // A relative grid multiplies the current α (the grid holds 1, so α may stay where it is).
+    const grid = scaling.alpha_grid_mode === 'relative' ? scaling.alpha_grid.map((g) => state.alpha * g) : scaling.alpha_grid;
     try {
       const search = await gridSearch(
         (a) =>
@@ -132,7 +135,7 @@ const online: ModeSpec = {
             const losses = selection.map((b, i) => problem.loss(objective, problem.rescale(raws[i], tf.scalar(a), tf.scalar(1)), b));
             return tf.mean(tf.concat(losses)).dataSync()[0];
           }),
-        scaling.alpha_grid,
+        grid,
       );
       state.alpha = search.best;
       return { alpha_curve: search.curve };

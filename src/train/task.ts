@@ -57,6 +57,11 @@ export interface CellContext {
   writeArtifact(name: string, data: string | Uint8Array): void;
   /** Record facts about the run's inputs (e.g. which word vectors, their coverage) in run.json `inputs`. */
   describe(info: Record<string, unknown>): void;
+  /**
+   * The epoch whose weights the run predicts with, when it is not the last (`train.select: best-val`):
+   * final.json's `validation` then records that epoch's metrics. The trainer calls it (trainCell).
+   */
+  selectEpoch?(epoch: number): void;
 }
 
 /** What a task's run() sees: the cell's context, with its `data` and `model` sections parsed by the task's schemas. */

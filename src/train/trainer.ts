@@ -41,7 +41,10 @@ export interface TrainData<B> {
   dispose(batch: B): void;
   /** The selection subset of online scaling (and of the norm log), already batched. */
   selection: B[];
-  /** Validation metrics (%), computed with the mode's potentials. */
+  /**
+   * Validation metrics (%), computed with the mode's potentials. The first one is the task's primary
+   * metric (higher is better): `train.select: best-val` selects the epoch on it.
+   */
   validate(transform: PotentialTransform<B>): Record<string, number>;
 }
 
@@ -72,6 +75,40 @@ export interface TrainResult<B> {
    * offline-reg, `scaling.alpha`; stage and joint scale nothing, so 1.
    */
   alpha: number;
+  /** With `train.select: best-val`: the epoch whose weights (and online α) were restored to predict with. */
+  selectedEpoch?: number;
+}
+
+/**
+ * `train.select: best-val`: keeps a copy of the weights (and the online α) of the epoch with the best
+ * value of the first validation metric; a tie keeps the earlier epoch.
+ */
+class BestEpoch {
+  private saved: tf.Tensor[] = [];
+  value = -Infinity;
+  metric = '';
+  epoch: number | undefined;
+  alpha = 1;
+
+  offer(epoch: number, metrics: Record<string, number>, params: readonly tf.Variable[], alpha: number): void {
+    const [metric, v] = Object.entries(metrics)[0] ?? ['', NaN];
+    if (!(v > this.value)) return;
+    this.dispose();
+    this.saved = params.map((p) => p.clone());
+    Object.assign(this, { value: v, metric, epoch, alpha });
+  }
+
+  /** Put the kept weights back into `params`; returns the selected epoch. */
+  restore(params: readonly tf.Variable[]): number | undefined {
+    this.saved.forEach((t, i) => params[i].assign(t));
+    this.dispose();
+    return this.epoch;
+  }
+
+  dispose(): void {
+    for (const t of this.saved) t.dispose();
+    this.saved = [];
+  }
 }
 
 /** The schedule of a mode: one phase, or stage's three. */
@@ -160,6 +197,7 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
   }
   let epochNo = 0;
   let stepNo = 0;
+  const best = train.select === 'best-val' ? new BestEpoch() : undefined;
   const profileStep = Number(process.env[PROFILE_ENV] ?? 0);
 
   const structuredLoss = (batch: B): tf.Scalar => {
@@ -208,12 +246,20 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
         if (alpha !== undefined) record.alpha = alpha;
         record.metrics = data.validate(transform);
         record.extra = normLog(problem, data.selection);
+        best?.offer(epochNo, record.metrics, allParams, state.alpha);
       }
       record.seconds = (Date.now() - started) / 1000;
       opts.epoch(record);
     }
     optimizer.dispose();
   }
+  if (best?.epoch !== undefined) {
+    state.alpha = best.alpha;
+    const selectedEpoch = best.restore(allParams);
+    opts.log(`train.select best-val: predicting with the weights of epoch ${selectedEpoch} of ${epochNo} (${best.metric} ${best.value})`);
+    return { transform, alpha: spec.alpha(scaling, state) ?? 1, selectedEpoch };
+  }
+  best?.dispose();
   return { transform, alpha: spec.alpha(scaling, state) ?? 1 };
 }
 
@@ -270,7 +316,9 @@ export function selectionBatches<T, B>(ctx: RunContext, pools: { validation: rea
 }
 
 /** trainStructured with the cell's objective, mode, schedule and scaling, its batch-order stream and its reporting. */
-export function trainCell<B>(ctx: RunContext, problem: StructuredProblem<B>, data: TrainData<B>): Promise<TrainResult<B>> {
+export async function trainCell<B>(ctx: RunContext, problem: StructuredProblem<B>, data: TrainData<B>): Promise<TrainResult<B>> {
   const { objective, mode, train, scaling } = ctx.cell;
-  return trainStructured(problem, data, { objective, mode, train, scaling, rng: ctx.rng.stream(STREAMS.batchOrder), epoch: ctx.epoch, log: ctx.log });
+  const result = await trainStructured(problem, data, { objective, mode, train, scaling, rng: ctx.rng.stream(STREAMS.batchOrder), epoch: ctx.epoch, log: ctx.log });
+  if (result.selectedEpoch !== undefined) ctx.selectEpoch?.(result.selectedEpoch);
+  return result;
 }
