@@ -129,6 +129,34 @@ test('LeNet: shapes, presets, FLOPs, padding check, seeded init; trains on cpu w
   lenetCpu = await train('cpu', lenetTrainable, 4);
 });
 
+test('LeNet dropout: off outside training; in training a seeded mask on the FC inputs, scaled by 1/(1 − p)', async () => {
+  await use('cpu');
+  const before = tf.memory().numTensors;
+  const x = tf.tidy(() => tf.randomUniform([8, 16, 8, 1], 0, 1, 'float32', 3)) as tf.Tensor4D;
+  const plain = createLeNet({ conv: [4, 6], fc: [16], classes: 5 }, new Rng(2));
+  const net = createLeNet({ conv: [4, 6], fc: [16], classes: 5, dropout: 0.5 }, new Rng(2));
+  const run = (n: typeof net, training?: Rng) => tf.tidy(() => Array.from(n.apply(x, training).dataSync()));
+  assert.deepEqual(run(net), run(plain), 'without training, dropout changes nothing');
+  assert.deepEqual(run(plain, new Rng(9)), run(plain), 'rate 0 drops nothing in training either');
+  const a = run(net, new Rng(9));
+  assert.deepEqual(run(net, new Rng(9)), a, 'the same seed stream gives the same mask');
+  assert.notDeepEqual(a, run(net));
+  assert.notDeepEqual(run(net, new Rng(10)), a);
+  // The kept units are scaled by 1/(1 − p): with a linear net (no hidden FC layer) the mean output over
+  // many masks approaches the output without dropout.
+  const linear = createLeNet({ conv: [4, 6], fc: [], classes: 5, dropout: 0.5 }, new Rng(2));
+  const rng = new Rng(11);
+  const mean = new Array<number>(40).fill(0);
+  for (let i = 0; i < 400; i++) run(linear, rng).forEach((v, j) => (mean[j] += v / 400));
+  const exact = run(linear);
+  const scale = Math.max(...exact.map(Math.abs));
+  assert.ok(maxAbsDiff(mean, exact) < 0.15 * scale, `mean over masks ${mean.slice(0, 4)} vs ${exact.slice(0, 4)}`);
+  assert.throws(() => createLeNet({ dropout: 1 }, new Rng(1)), /dropout must be in \[0, 1\)/);
+  [plain, net, linear].forEach((n) => n.dispose());
+  x.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
+
 test('LeNet: wasm training matches cpu step by step (same init, rel ≤ 1e-3)', async (t) => {
   assert.ok(lenetCpu.length > 0, 'the cpu test did not run');
   assertSameLosses(t, lenetCpu, await train('wasm', lenetTrainable, 4), 'LeNet');

@@ -51,11 +51,11 @@ function leaves(value: unknown, path: string[] = []): string[][] {
   return [path];
 }
 
-/** The optional keys of `train` and `scaling` that a config leaves absent (their default is stored as no key). */
+/** The optional keys of the sections that a config leaves absent (their default is stored as no key). */
 function absentKeys(config: CellConfig): string[][] {
-  const sections = { train: trainSchema, scaling: scalingSchema } as const;
+  const sections = { train: trainSchema, scaling: scalingSchema, model: block.task.modelSchema } as const;
   return Object.entries(sections).flatMap(([name, schema]) =>
-    Object.keys(schema.shape)
+    (schema instanceof z.ZodObject ? Object.keys(schema.shape) : [])
       .filter((k) => !(k in (config[name as keyof typeof sections] as object)))
       .map((k) => [name, k]),
   );
@@ -95,7 +95,7 @@ function changes(config: CellConfig, path: string[]): unknown[] {
   if (typeof v === 'boolean') candidates = [!v];
   else if (typeof v === 'number') candidates = Number.isInteger(v) ? [v + 1, v * 2, v - 1] : [v * 2, v / 2, v + 1];
   else if (v === null) candidates = [1, 2, 5];
-  else if (v === undefined) candidates = enumValues(trainSchema, scalingSchema);
+  else if (v === undefined) candidates = [...enumValues(trainSchema, scalingSchema, block.task.modelSchema), 0.5, 2];
   else if (typeof v === 'string') candidates = [...enumValues(trainSchema, scalingSchema, block.task.dataSchema, block.task.modelSchema), `${v}-changed`];
   else if (Array.isArray(v) && v.every((x) => typeof x === 'number')) candidates = [v.map((x) => x * 2), v.slice(0, -1), [...v, Math.max(0, ...v) + 1]];
   else candidates = [];

@@ -153,6 +153,35 @@ describe('scaling modes', () => {
   });
 });
 
+describe('training flag', () => {
+  it('the problem is told it trains during each step only, never while validating or searching α', async () => {
+    const t = tinyProblem(3);
+    const cfg = config({ train: { epochs: 2, batch_size: 8 }, scaling: { alpha_grid: [0.5, 1] } });
+    let training = false;
+    let steps = 0;
+    const seenWhileTraining: string[] = [];
+    t.problem.setTraining = (on) => {
+      assert.notEqual(on, training, 'calls alternate true, false');
+      training = on;
+      if (on) steps++;
+    };
+    const potentials = t.problem.potentials.bind(t.problem);
+    t.problem.potentials = (b) => {
+      if (!training) seenWhileTraining.push('eval');
+      return potentials(b);
+    };
+    t.data.validate = () => {
+      assert.equal(training, false, 'validation runs with training off');
+      return { val: 1 };
+    };
+    await trainStructured(t.problem, t.data, { objective: 'log-likelihood', mode: 'online', train: cfg.train, scaling: cfg.scaling, rng: new Rng(0), epoch: () => assert.equal(training, false), log: () => {} });
+    assert.equal(training, false);
+    assert.equal(steps, 2 * Math.ceil(t.data.trainSize / 8));
+    assert.ok(seenWhileTraining.length > 0, 'the α search and the norm log ran with training off');
+    t.cleanup();
+  });
+});
+
 describe('train.select', () => {
   it('best-val restores the weights of the epoch with the best first validation metric; last keeps the last', async () => {
     const r = await train('joint', { train: { epochs: 4, batch_size: 8, select: 'best-val' } }, [1, 5, 3, 4]);

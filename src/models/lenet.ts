@@ -16,6 +16,10 @@
  * Convolutions and hidden FC layers are single fused ops (`tf.fused.conv2d` / `tf.fused.matMul`
  * with bias and ReLU): one kernel call instead of three, on both back ends.
  *
+ * Dropout (`dropout`, a rate p; 0 by default): in training only, each input of an FC layer (the
+ * flattened conv features and every hidden FC activation) is zeroed with probability p and the rest
+ * scaled by 1/(1 − p), so evaluation needs no rescaling.
+ *
  * Initialisation (`init`, see init.ts): `he` (default) — He-normal weights for the ReLU layers and
  * Glorot-uniform for the linear output layer, biases 0; or `torch` — PyTorch's default
  * U(±1/√fan_in) for all weights and biases. `outputScale` multiplies the output layer's initial
@@ -46,6 +50,8 @@ export interface LeNetOptions {
   init: InitScheme;
   /** Multiplies the initial weights (and bias) of the output layer. */
   outputScale: number;
+  /** Dropout rate on the inputs of the FC layers, in training only. */
+  dropout: number;
 }
 
 export type LeNetPreset = keyof typeof LENET_PRESETS;
@@ -61,12 +67,16 @@ export const LENET_DEFAULTS: LeNetOptions = {
   inputShape: [16, 8, 1],
   init: 'he',
   outputScale: 1,
+  dropout: 0,
 };
 
 export interface LeNet extends ModelBase {
   readonly options: LeNetOptions;
-  /** x [N, H, W, C] → scores [N, classes]. Call inside tf.tidy / optimizer.minimize. */
-  apply(x: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * x [N, H, W, C] → scores [N, classes]. Call inside tf.tidy / optimizer.minimize. With `training`,
+   * dropout is on and draws its mask from `training.seed()` (a seeded stream, so runs repeat).
+   */
+  apply(x: tf.Tensor4D, training?: { seed(): number }): tf.Tensor2D;
   /** Forward FLOPs (multiply-adds × 2 of the convs and FC layers; bias, ReLU and pooling not counted) for N = batchShape[0] images. */
   flops(batchShape: readonly number[]): number;
 }
@@ -87,6 +97,7 @@ function convPoolSize(h: number, w: number, o: LeNetOptions, layer: number): [nu
 /** Options from a preset name or partial options (unspecified fields take {@link LENET_DEFAULTS}). */
 export function lenetOptions(options: LeNetPreset | Partial<LeNetOptions> = {}): LeNetOptions {
   const o = typeof options === 'string' ? { ...LENET_DEFAULTS, conv: [...LENET_PRESETS[options].conv], fc: [...LENET_PRESETS[options].fc] } : { ...LENET_DEFAULTS, ...options };
+  if (!(o.dropout >= 0 && o.dropout < 1)) throw new Error(`LeNet: dropout must be in [0, 1), got ${o.dropout}`);
   if (o.conv.length !== 2) throw new Error(`LeNet: conv must list 2 channel counts, got [${o.conv}]`);
   if (![...o.conv, ...o.fc, o.kernel, o.pool, o.classes].every((n) => Number.isInteger(n) && n > 0)) throw new Error('LeNet: sizes must be positive integers');
   return o;
@@ -130,7 +141,8 @@ export function createLeNet(options: LeNetPreset | Partial<LeNetOptions>, rng: R
     fcB.push(store.add(`${name}/b`, initBias(rng, sizes[i + 1], sizes[i], scheme, scale), [sizes[i + 1]]));
   }
 
-  const apply = (x: tf.Tensor4D): tf.Tensor2D =>
+  const drop = (f: tf.Tensor2D, training: { seed(): number } | undefined): tf.Tensor2D => (training && o.dropout > 0 ? (tf.dropout(f, o.dropout, undefined, training.seed()) as tf.Tensor2D) : f);
+  const apply = (x: tf.Tensor4D, training?: { seed(): number }): tf.Tensor2D =>
     tf.tidy(() => {
       if (x.rank !== 4 || x.shape[1] !== H || x.shape[2] !== W || x.shape[3] !== C) throw new Error(`LeNet: expected input [N, ${H}, ${W}, ${C}], got [${x.shape}]`);
       let a: tf.Tensor4D = x;
@@ -141,7 +153,7 @@ export function createLeNet(options: LeNetPreset | Partial<LeNetOptions>, rng: R
       let f = tf.reshape(a, [x.shape[0], flat]) as tf.Tensor2D;
       for (let i = 0; i < fcW.length; i++) {
         const last = i + 1 === fcW.length;
-        f = tf.fused.matMul({ a: f, b: fcW[i] as tf.Tensor2D, bias: fcB[i], activation: last ? 'linear' : 'relu' }) as tf.Tensor2D;
+        f = tf.fused.matMul({ a: drop(f, training), b: fcW[i] as tf.Tensor2D, bias: fcB[i], activation: last ? 'linear' : 'relu' }) as tf.Tensor2D;
       }
       return f;
     });

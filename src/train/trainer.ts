@@ -31,6 +31,11 @@ export interface StructuredProblem<B> {
   norms(p: Potentials, batch: B, kind: NormKind, over: NormOver): { unary: tf.Tensor; pairwise: tf.Tensor };
   /** U·a and W·c, with a and c scalars or [B] (per example). */
   rescale(p: Potentials, unaryFactor: tf.Tensor, pairwiseFactor: tf.Tensor): Potentials;
+  /**
+   * Told `true` before each training step and `false` after it: a model with dropout drops units in
+   * the step only, never in validation, the α search, the norm log or on the test set.
+   */
+  setTraining?(on: boolean): void;
 }
 
 export interface TrainData<B> {
@@ -219,7 +224,15 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
       for (let s = 0; s < order.length; s += train.batch_size) {
         const batch = data.batch(order.slice(s, s + train.batch_size));
         let value: number;
-        const step = (): number =>
+        const step = (): number => {
+          problem.setTraining?.(true);
+          try {
+            return trainStep();
+          } finally {
+            problem.setTraining?.(false);
+          }
+        };
+        const trainStep = (): number =>
           tf.tidy(() => {
             const { value: v, grads } = tf.variableGrads(() => {
               let l = phase.loss === 'unary' ? (tf.mean(problem.unaryLoss(problem.potentials(batch), batch)) as tf.Scalar) : structuredLoss(batch);

@@ -11,6 +11,8 @@ export const STREAMS = {
   batchOrder: 'batch-order',
   /** The selection subset of online scaling and of the norm log (`scaling.selection`). */
   selection: 'selection',
+  /** Dropout masks, one seed per training step (a model with `dropout` > 0). */
+  dropout: 'dropout',
 } as const;
 
 /**

@@ -39,6 +39,16 @@ export const ocrModelSchema = z.strictObject({
   unary_scale: z.number().positive().default(1),
   /** Standard deviation of the pairwise matrix's normal initialisation (0: zeros). */
   pairwise_std: z.number().min(0).default(0.01),
+  /**
+   * Dropout rate on the inputs of the CNN's FC layers, in training steps only (models/lenet.ts). 0 is
+   * stored as an absent key, so the cells from before this key keep their run ids.
+   */
+  dropout: z
+    .number()
+    .min(0)
+    .lt(1)
+    .optional()
+    .transform((v) => (v === 0 ? undefined : v)),
   /** Decoding: MAP (Viterbi) or per-position max-marginals. */
   decode: z.enum(['map', 'max-marginal']).default('map'),
   mean_field_iterations: z.int().min(1).default(DEFAULT_MEAN_FIELD_ITERATIONS),

@@ -69,15 +69,20 @@ export function splitOcr(words: OcrWord[], d: OcrData): { train: OcrWord[]; vali
 function problemFor(ctx: RunContext, m: OcrModel): StructuredProblem<OcrBatch> & { dispose(): void } {
   const preset = LENET_PRESETS[m.preset];
   const rng = ctx.rng.stream(STREAMS.init);
-  const net = createLeNet({ conv: [...(m.conv ?? preset.conv)], fc: [...(m.fc ?? preset.fc)], classes: OCR_CLASSES, init: m.init, outputScale: m.unary_scale }, rng);
+  const net = createLeNet({ conv: [...(m.conv ?? preset.conv)], fc: [...(m.fc ?? preset.fc)], classes: OCR_CLASSES, init: m.init, outputScale: m.unary_scale, dropout: m.dropout ?? 0 }, rng);
   const pairwise = tf.variable(tf.randomNormal([OCR_CLASSES, OCR_CLASSES], 0, m.pairwise_std, 'float32', rng.seed()), true, 'ocr/pairwise');
+  const dropoutRng = ctx.rng.stream(STREAMS.dropout);
+  let training = false;
   const unary = (b: OcrBatch): tf.Tensor3D => {
-    const scores = net.apply(b.images); // [N, 26]
+    const scores = net.apply(b.images, training ? dropoutRng : undefined); // [N, 26]
     const padded = tf.concat([scores, tf.zeros([1, OCR_CLASSES])]); // [N+1, 26]: row N pads
     return tf.reshape(tf.gather(padded, b.layout), [b.words.length, b.mask.shape[1], OCR_CLASSES]) as tf.Tensor3D;
   };
   return {
     ...chainProblem(net.params, pairwise, unary, { meanFieldIterations: m.mean_field_iterations }),
+    setTraining: (on) => {
+      training = on;
+    },
     dispose: () => {
       net.dispose();
       pairwise.dispose();
