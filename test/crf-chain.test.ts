@@ -17,6 +17,7 @@ import {
   viterbi,
 } from '../src/crf/chain.js';
 import * as R from '../src/crf/reference.js';
+import { logPartitionArrays } from '../src/crf/chain-logpartition.js';
 import { Rng } from '../src/util/rng.js';
 import { close, describeOnBackends } from './helpers.js';
 
@@ -231,6 +232,43 @@ describeOnBackends('chain CRF', () => {
       const w = tf.tensor2d(randMat(rng, 4, 4));
       const g = tf.grad((a: tf.Tensor) => tf.sum(logPartition(a as tf.Tensor3D, w, lengths2)))(u) as tf.Tensor3D;
       close(read3(g), read3(marginals(u, w, lengths2)), { rtol: 0, atol: 1e-6 }, 'dlogZ/dU vs marginals');
+      tf.dispose([u, w]);
+    });
+  });
+
+  describe('the float64 log Z op (chain-logpartition.ts) behind the log-likelihood', () => {
+    it('log Z, node marginals and summed edge marginals equal brute-force enumeration', () => {
+      const rng = new Rng('fused-logz');
+      const K = 3;
+      const lengths = [4, 1, 3];
+      const T = 4;
+      const U = lengths.map((L) => randMat(rng, L, K, 2));
+      const W = randMat(rng, K, K);
+      const u = new Float64Array(lengths.length * T * K);
+      U.forEach((Ub, b) => Ub.forEach((row, t) => row.forEach((x, k) => (u[(b * T + t) * K + k] = x))));
+      const res = logPartitionArrays(u, W.flat(), lengths, T, K)!;
+      U.forEach((Ub, b) => {
+        const all = R.refEnumerate(Ub, W);
+        const logZ = R.refLogPartition(Ub, W);
+        close(res.logZ[b], logZ, { atol: 1e-10 }, `log Z of sequence ${b}`);
+        const edges = Array.from({ length: K * K }, () => 0);
+        for (const { labels, score: f } of all) for (let t = 1; t < labels.length; t++) edges[labels[t - 1] * K + labels[t]] += Math.exp(f - logZ);
+        close(Array.from(res.gW.subarray(b * K * K, (b + 1) * K * K)), edges, { atol: 1e-10 }, `edge marginals of sequence ${b}`);
+        close(Array.from(res.gU.subarray(b * T * K, b * T * K + lengths[b] * K)), R.refMarginals(Ub, W).flat(), { atol: 1e-10 }, `marginals of sequence ${b}`);
+      });
+    });
+
+    it('declines when the mass underflows, and the log-likelihood then takes the tensor path', () => {
+      // Label 1 can only be followed by transitions scored −1e4: in probability space their weight is 0.
+      const W = [[0, -1e4], [-1e4, -1e4]];
+      const U = [[[-1e4, 0], [0, 0]]];
+      assert.equal(logPartitionArrays(U.flat(2), W.flat(), [2], 2, 2), null);
+      const u = tf.tensor3d(U);
+      const w = tf.tensor2d(W);
+      const viaLoss = read1(loss('log-likelihood', u, w, [[1, 0]], [2]));
+      const viaTensors = read1(tf.sub(logPartition(u, w, [2]), score(u, w, [[1, 0]], [2])));
+      assert.ok(Number.isFinite(viaLoss[0]), `${viaLoss}`);
+      close(viaLoss, viaTensors, { rtol: 1e-6 }, 'the fallback');
       tf.dispose([u, w]);
     });
   });

@@ -28,6 +28,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Objective } from './types.js';
 import { exactCrossEntropy } from './chain-crossentropy.js';
+import { exactLogPartition } from './chain-logpartition.js';
 import { DEFAULT_MEAN_FIELD_ITERATIONS, type MeanFieldOptions, meanFieldCore } from './chain-meanfield.js';
 import {
   type ChainOptions,
@@ -401,8 +402,11 @@ export function loss(objective: Objective, unary: tf.Tensor3D, pairwise: tf.Tens
       checkIterations(options.meanFieldIterations);
     }
     switch (objective) {
-      case 'log-likelihood':
-        return tf.sub(forward(p, lattice(p, lengths), lengths).logZ, scoreCore(p, labels)) as tf.Tensor1D;
+      case 'log-likelihood': {
+        // The float64 op of chain-logpartition.ts, or the log-space tensor path where it declines.
+        const logZ = exactLogPartition(p, lengths) ?? forward(p, lattice(p, lengths), lengths).logZ;
+        return tf.sub(logZ, scoreCore(p, labels)) as tf.Tensor1D;
+      }
       case 'cross-entropy':
         return crossEntropyCore(p, labels, lengths);
       case 'cross-entropy-mf': {
