@@ -15,7 +15,7 @@ import { selectBackend } from '../src/backend/select.js';
 import * as chain from '../src/crf/chain.js';
 import { MODEL_BENCHES } from '../bench/models.js';
 import { layersBiLstm } from './fixtures/layers-bilstm.js';
-import { maxAbsDiff } from './helpers.js';
+import { close, maxAbsDiff } from './helpers.js';
 import { createChunker, type ChunkerBatch } from '../src/models/chunker.js';
 import { normalArray } from '../src/models/init.js';
 import { createLeNet } from '../src/models/lenet.js';
@@ -379,6 +379,27 @@ test('charBiLstm: final states per word = the reference on each word alone', asy
   const short = createCharBiLstm({ charVocab: 10, embedding: 4, hidden: 3, maxChars: 3 }, new Rng(1));
   tf.tidy(() => assert.ok(maxAbsDiff(short.apply([[5, 6, 7, 8, 9]]).dataSync(), enc.apply([[5, 6, 7]]).dataSync()) <= 1e-7));
   short.dispose();
+  enc.dispose();
+});
+
+test('charBiLstm: repeated words are encoded once; values and gradients equal those of encoding each occurrence', async () => {
+  await use('cpu');
+  const enc = createCharBiLstm({ charVocab: 10, embedding: 4, hidden: 3, maxChars: 4 }, new Rng(1));
+  // [1,2,3,4,5] and [1,2,3,4,9] are the same word after truncation to 4 characters.
+  const words = [[1, 2, 3], [4], [1, 2, 3], [1, 2, 3, 4, 5], [4], [1, 2, 3, 4, 9], []];
+  const weights = tf.tensor2d(Array.from({ length: words.length * 6 }, (_, i) => Math.sin(i + 1)), [words.length, 6]);
+  const params = enc.params;
+  const batched = tf.variableGrads(() => tf.sum(tf.mul(enc.apply(words), weights)) as tf.Scalar, params);
+  // The reference: every occurrence on its own (a batch of one word has nothing to share).
+  const alone = tf.variableGrads(() => tf.addN(words.map((w, n) => tf.sum(tf.mul(enc.apply([w]), tf.slice(weights, [n, 0], [1, 6]))))) as tf.Scalar, params);
+  close(batched.value.dataSync()[0], alone.value.dataSync()[0], { rtol: 1e-6 }, 'the weighted sum of the encodings');
+  for (const p of params) assert.ok(maxAbsDiff(batched.grads[p.name].dataSync(), alone.grads[p.name].dataSync()) <= 1e-5, `gradient of ${p.name}`);
+  tf.tidy(() => {
+    const out = enc.apply(words).arraySync();
+    assert.deepEqual(out[2], out[0]);
+    assert.deepEqual(out[5], out[3]);
+  });
+  tf.dispose([weights, batched.value, alone.value, ...Object.values(batched.grads), ...Object.values(alone.grads)]);
   enc.dispose();
 });
 
