@@ -8,7 +8,9 @@ figure is the median run's ms/step.
 
     python3 bench/pytorch_models.py --models lenet,unet --steps 20 --repeats 3
 
-Prints one JSON line: {"torch": version, "threads": n, "rows": [{"model", "stepsPerSec", "msPerStep"}]}.
+Prints one JSON line: {"torch": version, "threads": n, "blas": [loaded BLAS libraries],
+"rows": [{"model", "stepsPerSec", "msPerStep"}]}. Debian's torch runs on whichever libblas.so.3 the
+system provides, the reference BLAS unless OpenBLAS is installed (scripts/install-torch.sh adds it).
 One intra-op thread (torch.set_num_threads(1)); the caller also sets OMP_NUM_THREADS=1 and
 OPENBLAS_NUM_THREADS=1 (and MKL's), which must be in the environment before torch loads.
 
@@ -17,6 +19,7 @@ Initialisation is PyTorch's default (it does not change the cost of a step).
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -196,6 +199,16 @@ def time_ms(step, steps, repeats, warmup):
     return runs[len(runs) // 2]
 
 
+def loaded_blas():
+    """The BLAS shared libraries this process has mapped (Linux; empty elsewhere)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "blas" in line.lower() and "/" in line}
+    except OSError:
+        return []
+    return sorted(os.path.realpath(p) for p in paths)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=",".join(BENCHES), help="comma-separated: " + ", ".join(BENCHES))
@@ -216,7 +229,7 @@ def main():
         torch.manual_seed(0)
         ms = time_ms(trainer(*BENCHES[name]()), a.steps, a.repeats, a.warmup)
         rows.append({"model": name, "stepsPerSec": 1000 / ms, "msPerStep": ms})
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}))
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": loaded_blas(), "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ export function ratioOfMedians(sps: Spread, other: Spread | undefined): number {
   return other && Number.isFinite(sps.median) && Number.isFinite(other.median) && other.median > 0 ? sps.median / other.median : NaN;
 }
 
+/** The models of bench/models.ts that bench/pytorch_models.py has a twin of (its BENCHES; a test keeps the two equal). */
+export const PYTORCH_TWINS: readonly string[] = ['lenet', 'lenet-crf', 'matmul', 'bilstm-crf', 'unet'];
+
 export const INSTALL_TORCH = 'sudo scripts/install-torch.sh   (apt-get install python3-torch; or point SPS_PYTHON at a python with torch)';
 
 /**

@@ -23,7 +23,7 @@ import { Rng } from '../src/util/rng.js';
 import * as chain from '../src/crf/chain.js';
 import * as gaussian from '../src/crf/gaussian.js';
 import { MODEL_BENCHES } from '../bench/models.js';
-import { INSTALL_TORCH, findTorchPython, formatSpread, ratioOfMedians, spread, startRecord } from '../bench/report.js';
+import { INSTALL_TORCH, PYTORCH_TWINS, findTorchPython, formatSpread, ratioOfMedians, spread, startRecord } from '../bench/report.js';
 import { runCellsBench } from '../bench/cells.js';
 import { createLeNet } from '../src/models/lenet.js';
 
@@ -201,13 +201,18 @@ function runChild(suite: string, backend: string, opts: ParentOptions, models: s
 
 const PYTORCH_SCRIPT = fileURLToPath(new URL('../bench/pytorch_models.py', import.meta.url));
 
+/** The BLAS libraries the PyTorch children loaded (bench/pytorch_models.py reports them). */
+const torchBlas = new Set<string>();
+
 /** One PyTorch child for one model, on one thread; its steps/s, or NaN after reporting the failure. */
 function runPytorch(python: string, model: string, opts: ParentOptions): number {
   const threads = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
   const r = spawnSync(python, [PYTORCH_SCRIPT, '--models', model, '--steps', opts.steps, '--repeats', opts.repeats], { encoding: 'utf8', env: { ...process.env, ...threads }, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     if (r.status !== 0) throw new Error(`exit ${r.status}`);
-    const rows = (JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as { rows: { model: string; stepsPerSec: number }[] }).rows;
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as { blas?: string[]; rows: { model: string; stepsPerSec: number }[] };
+    out.blas?.forEach((b) => torchBlas.add(b));
+    const rows = out.rows;
     return rows.find((x) => x.model === model)?.stepsPerSec ?? NaN;
   } catch (e) {
     process.stderr.write(`PyTorch ${model} failed (${(e as Error).message}); its pass counts as missing\n`);
@@ -242,7 +247,7 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
         sps.set(key, [...(sps.get(key) ?? []), row?.stepsPerSec ?? NaN]);
         if (row) last.set(key, row);
       }
-      if (python) {
+      if (python && PYTORCH_TWINS.includes(model)) {
         process.stderr.write(`pass ${p + 1}/${passes}: ${model} in PyTorch...\n`);
         pytorch.set(model, [...(pytorch.get(model) ?? []), runPytorch(python, model, opts)]);
       }
@@ -251,7 +256,7 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
   const rows = backends.flatMap((backend) =>
     models.map((model) => {
       const s = spread(sps.get(`${backend} ${model}`) ?? []);
-      const t = python ? spread(pytorch.get(model) ?? []) : undefined;
+      const t = python && PYTORCH_TWINS.includes(model) ? spread(pytorch.get(model) ?? []) : undefined;
       const r = last.get(`${backend} ${model}`);
       // GFLOP/s at the median rate (a child reports its own pass's).
       const gflops = typeof r?.gflops === 'number' ? (r.gflops / r.stepsPerSec) * s.median : undefined;
@@ -261,10 +266,13 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
   const head = ['backend', 'model', `sps steps/s${passes > 1 ? ', median (min–max)' : ''}`, 'ms/step', 'GFLOP/s'];
   if (python) head.push(`PyTorch 1 thread${passes > 1 ? ', median (min–max)' : ''}`, 'ratio of medians');
   const t = new Table({ head: [...head, 'note'], style: { head: [], border: [] } });
-  for (const r of rows) t.push([r.backend, r.model, formatSpread(r.sps), num(r.msPerStep, 2), num(r.gflops, 2), ...(python ? [formatSpread(r.pytorch!), num(r.ratio, 2)] : []), r.note ?? '']);
+  for (const r of rows) {
+    const vs = r.pytorch ? [formatSpread(r.pytorch), num(r.ratio, 2)] : ['no PyTorch twin', ''];
+    t.push([r.backend, r.model, formatSpread(r.sps), num(r.msPerStep, 2), num(r.gflops, 2), ...(python ? vs : []), r.note ?? '']);
+  }
   process.stdout.write(t.toString() + '\n');
-  if (python) process.stdout.write(`PyTorch: ${torch && 'torch' in torch ? torch.torch : ''} (${python}), one thread; ratio = sps median / PyTorch median (above 1: sps is faster); ${passes} interleaved pass${passes > 1 ? 'es' : ''}.\n`);
-  finish(record, rows, opts, torch && 'torch' in torch ? torch.torch : null, python ? { torch_python: python, torch_threads: 1 } : {});
+  if (python) process.stdout.write(`PyTorch: ${torch && 'torch' in torch ? torch.torch : ''} (${python}), one thread, BLAS ${[...torchBlas].join(', ') || 'not reported'}; ratio = sps median / PyTorch median (above 1: sps is faster); ${passes} interleaved pass${passes > 1 ? 'es' : ''}.\n`);
+  finish(record, rows, opts, torch && 'torch' in torch ? torch.torch : null, python ? { torch_python: python, torch_threads: 1, torch_blas: [...torchBlas] } : {});
 }
 
 /** The crf suite: one child per back end, all benchmarks in it. */
@@ -310,7 +318,8 @@ async function parent(suite: string, overrides: string[], opts: ParentOptions): 
   if (overrides.length) throw new Error(`config overrides (${overrides.join(' ')}) are for the cells suite only`);
   if (suite === 'crf') return crfParent(opts);
   if (suite !== 'models') throw new Error(`unknown suite '${suite}' (known: models, crf, cells)`);
-  const models = opts.models ? opts.models.split(',') : Object.keys(MODEL_BENCHES);
+  // With --vs, all models means those with a PyTorch twin.
+  const models = opts.models ? opts.models.split(',') : opts.vs ? [...PYTORCH_TWINS] : Object.keys(MODEL_BENCHES);
   const unknown = models.filter((m) => !MODEL_BENCHES[m]);
   if (unknown.length) throw new Error(`unknown model(s) ${unknown.join(', ')} (known: ${Object.keys(MODEL_BENCHES).join(', ')})`);
   return modelsParent(opts, models);
@@ -325,7 +334,7 @@ if (argv[0] === '--child') {
     .argument('[suite]', 'benchmark suite: models, crf, cells', 'models')
     .argument('[overrides...]', 'cells: overrides of the timed cells, as for sps run (TASK:key=value for one task), e.g. to check the bench on data.source=sample; the projection keeps the table\'s settings')
     .option('--backends <list>', 'models, crf: comma-separated back ends, one process each', 'wasm,cpu')
-    .option('--models <list>', `models: which networks (default all: ${Object.keys(MODEL_BENCHES).join(', ')})`)
+    .option('--models <list>', `models: which networks (default all: ${Object.keys(MODEL_BENCHES).join(', ')}; with --vs, those PyTorch has: ${PYTORCH_TWINS.join(', ')})`)
     .option('--vs <other>', "models: also run the same models in 'pytorch' (bench/pytorch_models.py), interleaved")
     .option('--passes <n>', 'models: interleaved passes, reported as median (min–max) (default: 3 with --vs, else 1)')
     .option('--steps <n>', 'models, crf: timed steps per repeat', '20')

@@ -1,11 +1,12 @@
 // The pure parts of the benches (scripts/bench.ts): the summary of interleaved passes and the
 // projection of the paper table from timed epochs. Nothing here times anything.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadExperiment } from '../src/config/load.js';
 import { overridesFor, planRuns, projectTable, timedCell, type PlannedRun } from '../bench/cells.js';
-import { formatSpread, ratioOfMedians, spread } from '../bench/report.js';
+import { PYTORCH_TWINS, formatSpread, ratioOfMedians, spread } from '../bench/report.js';
 import { ROOT } from './helpers.js';
 
 describe('bench: passes', () => {
@@ -30,6 +31,14 @@ describe('bench: passes', () => {
     assert.equal(ratioOfMedians(spread([10, 12, 11]), spread([20, 30, 22])), 0.5);
     assert.ok(Number.isNaN(ratioOfMedians(spread([10]), undefined)));
     assert.ok(Number.isNaN(ratioOfMedians(spread([10]), spread([NaN]))));
+  });
+});
+
+describe('bench: the PyTorch twins', () => {
+  it("lists exactly bench/pytorch_models.py's models", () => {
+    const m = /^BENCHES = \{(.*)\}$/m.exec(readFileSync(join(ROOT, 'bench/pytorch_models.py'), 'utf8'));
+    assert.ok(m, 'bench/pytorch_models.py: no BENCHES = {...} line');
+    assert.deepEqual([...m[1].matchAll(/"([\w-]+)":/g)].map((x) => x[1]), [...PYTORCH_TWINS]);
   });
 });
 
