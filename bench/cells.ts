@@ -105,7 +105,8 @@ const SPS_BIN = (): string => join(packageRoot(), 'bin', 'sps');
 /** `sps run FILE overrides --out OUT --jobs J`; the epoch and run seconds of every run it finished. */
 function runSps(file: string, overrides: string[], out: string, jobs: number, backend: string): RunOutcome {
   if (!existsSync(join(packageRoot(), 'dist', 'cli', 'main.js'))) throw new Error('bin/sps needs dist/: build first (npx tsc -p tsconfig.json)');
-  const args = [SPS_BIN(), 'run', file, ...overrides, '--out', out, '--jobs', String(jobs), '--backend', backend, '--no-table'];
+  // --no-prepare: a bench must not download; missing data is sps's error naming what to prepare.
+  const args = [SPS_BIN(), 'run', file, ...overrides, '--out', out, '--jobs', String(jobs), '--backend', backend, '--no-table', '--no-prepare'];
   process.stderr.write(`  sps ${args.slice(1).join(' ')}\n`);
   const t0 = performance.now();
   const r = spawnSync(process.execPath, args, { cwd: process.cwd(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
