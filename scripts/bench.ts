@@ -1,13 +1,18 @@
 /**
- * Benchmarks (not tests), printing a table:
- *   npm run bench -- [models] [--backends wasm,cpu] [--models lenet,matmul,...] [--json FILE]
- *   npm run bench -- crf [--backends wasm,cpu] [--json FILE]
- * Options: --repeats 3 --steps 20.
+ * Benchmarks (not tests), printing a table (README "Performance"):
+ *   npm run bench -- [models] [--backends wasm,cpu] [--models lenet,matmul,...] [--vs pytorch] [--passes N]
+ *   npm run bench -- crf [--backends wasm,cpu]
+ *   npm run bench -- cells [--jobs 2] [--backend wasm] [overrides...]        (bench/cells.ts)
+ * Options: --repeats 3 --steps 20 [--json FILE].
  * Each back end runs in its own process (a tfjs process holds one back end well); the parent collects
  * rows and prints one table. Figures: median of `repeats` repeats of ≥ `steps` timed steps after warm-up.
+ * The models suite runs one child per model, back end and pass, interleaved with the PyTorch twin of
+ * the model (bench/pytorch_models.py) with `--vs pytorch`, so that drift of the machine hits both.
+ * Every invocation records its rows, the machine and the load in bench/results/ (bench/report.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import Table from 'cli-table3';
@@ -18,13 +23,9 @@ import { Rng } from '../src/util/rng.js';
 import * as chain from '../src/crf/chain.js';
 import * as gaussian from '../src/crf/gaussian.js';
 import { MODEL_BENCHES } from '../bench/models.js';
+import { INSTALL_TORCH, PYTORCH_TWINS, findTorchPython, formatSpread, ratioOfMedians, spread, startRecord } from '../bench/report.js';
+import { runCellsBench } from '../bench/cells.js';
 import { createLeNet } from '../src/models/lenet.js';
-
-/**
- * PyTorch 2 on CPU (MKL), steps/s with 1 thread, measured on this project's 2-core machine (as given in
- * the project's issue "Fast training on CPU"); the bench prints our rate relative to them.
- */
-const PYTORCH_1_THREAD: Record<string, number> = { lenet: 67, 'lenet-crf': 37.5, matmul: 482, 'bilstm-crf': 14.8, unet: 9.7 };
 
 export interface BenchRow {
   backend: string;
@@ -146,7 +147,6 @@ async function modelSuite(tf: Tf, backend: string, steps: number, repeats: numbe
     }
     bench.dispose();
     const stepsPerSec = 1000 / ms;
-    const ref = PYTORCH_1_THREAD[name];
     rows.push({
       backend,
       suite: 'models',
@@ -155,7 +155,6 @@ async function modelSuite(tf: Tf, backend: string, steps: number, repeats: numbe
       unit: 'steps/s',
       msPerStep: ms,
       ...(bench.flopsPerStep ? { gflops: (bench.flopsPerStep * stepsPerSec) / 1e9 } : {}),
-      ...(ref ? { pytorch1Thread: ref, ratioToPytorch: stepsPerSec / ref } : {}),
       note,
     });
   }
@@ -171,46 +170,186 @@ async function child(suite: string, backend: BackendChoice, steps: number, repea
   process.stdout.write('BENCH_JSON ' + JSON.stringify(rows) + '\n');
 }
 
-async function parent(suite: string, opts: { backends: string; models?: string; json?: string; steps: string; repeats: string }): Promise<void> {
-  if (!SUITES[suite]) throw new Error(`unknown suite '${suite}' (known: ${Object.keys(SUITES).join(', ')})`);
-  const models = opts.models ? opts.models.split(',') : Object.keys(MODEL_BENCHES);
-  const unknown = models.filter((m) => !MODEL_BENCHES[m]);
-  if (unknown.length) throw new Error(`unknown model(s) ${unknown.join(', ')} (known: ${Object.keys(MODEL_BENCHES).join(', ')})`);
-  const rows: BenchRow[] = [];
-  for (const backend of opts.backends.split(',')) {
-    process.stderr.write(`bench ${suite} on ${backend}...\n`);
-    const args = [...process.execArgv, fileURLToPath(import.meta.url), '--child', suite, backend, opts.steps, opts.repeats, models.join(',')];
-    const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
-    if (r.status !== 0 || !line) {
-      process.stderr.write(`bench on ${backend} failed (exit ${r.status})\n`);
-      continue;
-    }
-    rows.push(...(JSON.parse(line.slice('BENCH_JSON '.length)) as BenchRow[]));
+interface ParentOptions {
+  backends: string;
+  models?: string;
+  json?: string;
+  steps: string;
+  repeats: string;
+  vs?: string;
+  passes?: string;
+  jobs: string;
+  backend: string;
+  config: string;
+  tasks?: string;
+  parallelCheck: boolean;
+}
+
+const num = (x: unknown, digits: number) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '—');
+
+/** One sps bench child (one back end; the models suite: one model); its rows, or undefined after reporting the failure. */
+function runChild(suite: string, backend: string, opts: ParentOptions, models: string[]): BenchRow[] | undefined {
+  const args = [...process.execArgv, fileURLToPath(import.meta.url), '--child', suite, backend, opts.steps, opts.repeats, models.join(',')];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
+  if (r.status !== 0 || !line) {
+    process.stderr.write(`bench ${suite} ${models.join(',')} on ${backend} failed (exit ${r.status})\n`);
+    return undefined;
   }
-  const t = new Table({ head: ['backend', 'benchmark', 'rate', 'ms/step', 'GFLOP/s', 'vs PyTorch 1 thread', 'note'], style: { head: [], border: [] } });
-  const num = (x: unknown, digits: number) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '—');
+  return JSON.parse(line.slice('BENCH_JSON '.length)) as BenchRow[];
+}
+
+const PYTORCH_SCRIPT = fileURLToPath(new URL('../bench/pytorch_models.py', import.meta.url));
+
+/** The BLAS libraries the PyTorch children loaded (bench/pytorch_models.py reports them). */
+const torchBlas = new Set<string>();
+
+/** One PyTorch child for one model, on one thread; its steps/s, or NaN after reporting the failure. */
+function runPytorch(python: string, model: string, opts: ParentOptions): number {
+  const threads = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
+  const r = spawnSync(python, [PYTORCH_SCRIPT, '--models', model, '--steps', opts.steps, '--repeats', opts.repeats], { encoding: 'utf8', env: { ...process.env, ...threads }, stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    if (r.status !== 0) throw new Error(`exit ${r.status}`);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as { blas?: string[]; rows: { model: string; stepsPerSec: number }[] };
+    out.blas?.forEach((b) => torchBlas.add(b));
+    const rows = out.rows;
+    return rows.find((x) => x.model === model)?.stepsPerSec ?? NaN;
+  } catch (e) {
+    process.stderr.write(`PyTorch ${model} failed (${(e as Error).message}); its pass counts as missing\n`);
+    return NaN;
+  }
+}
+
+/**
+ * The models suite: for each pass, for each model, the sps child on every back end and then (with
+ * `--vs pytorch`) the PyTorch child, so that the machine's drift hits both sides alike.
+ */
+async function modelsParent(opts: ParentOptions, models: string[]): Promise<void> {
+  if (opts.vs !== undefined && opts.vs !== 'pytorch') throw new Error(`--vs ${opts.vs}: only 'pytorch' is known`);
+  const passes = Number(opts.passes ?? (opts.vs ? 3 : 1));
+  if (!Number.isInteger(passes) || passes < 1) throw new Error(`--passes ${opts.passes}: give a whole number ≥ 1`);
+  const backends = opts.backends.split(',');
+  const torch = opts.vs ? findTorchPython() : undefined;
+  if (torch && torch.python === null) {
+    process.stderr.write(`PyTorch is not importable by ${torch.tried.join(', ')}: printing sps's rates alone.\nInstall it with: ${INSTALL_TORCH}\n`);
+  }
+  const python = torch?.python ?? null;
+  const record = startRecord('models', { backends, models, vs: opts.vs ?? null, passes, steps: Number(opts.steps), repeats: Number(opts.repeats) });
+  const sps = new Map<string, number[]>(); // `${backend} ${model}` → steps/s per pass
+  const last = new Map<string, BenchRow>();
+  const pytorch = new Map<string, number[]>();
+  for (let p = 0; p < passes; p++) {
+    for (const model of models) {
+      for (const backend of backends) {
+        process.stderr.write(`pass ${p + 1}/${passes}: ${model} on ${backend}...\n`);
+        const row = runChild('models', backend, opts, [model])?.[0];
+        const key = `${backend} ${model}`;
+        sps.set(key, [...(sps.get(key) ?? []), row?.stepsPerSec ?? NaN]);
+        if (row) last.set(key, row);
+      }
+      if (python && PYTORCH_TWINS.includes(model)) {
+        process.stderr.write(`pass ${p + 1}/${passes}: ${model} in PyTorch...\n`);
+        pytorch.set(model, [...(pytorch.get(model) ?? []), runPytorch(python, model, opts)]);
+      }
+    }
+  }
+  const rows = backends.flatMap((backend) =>
+    models.map((model) => {
+      const s = spread(sps.get(`${backend} ${model}`) ?? []);
+      const t = python && PYTORCH_TWINS.includes(model) ? spread(pytorch.get(model) ?? []) : undefined;
+      const r = last.get(`${backend} ${model}`);
+      // GFLOP/s at the median rate (a child reports its own pass's).
+      const gflops = typeof r?.gflops === 'number' ? (r.gflops / r.stepsPerSec) * s.median : undefined;
+      return { backend, model, unit: 'steps/s', sps: s, msPerStep: 1000 / s.median, gflops, note: r?.note, ...(t ? { pytorch: t, ratio: ratioOfMedians(s, t) } : {}) };
+    }),
+  );
+  const head = ['backend', 'model', `sps steps/s${passes > 1 ? ', median (min–max)' : ''}`, 'ms/step', 'GFLOP/s'];
+  if (python) head.push(`PyTorch 1 thread${passes > 1 ? ', median (min–max)' : ''}`, 'ratio of medians');
+  const t = new Table({ head: [...head, 'note'], style: { head: [], border: [] } });
   for (const r of rows) {
-    const extra = r.cgIterations !== undefined ? `CG iterations ${r.cgIterations}` : (r.note ?? '');
-    const vs = typeof r.ratioToPytorch === 'number' ? `${num(r.ratioToPytorch, 2)}× of ${r.pytorch1Thread}` : '';
-    t.push([r.backend, r.model, Number.isFinite(r.stepsPerSec) ? `${r.stepsPerSec.toFixed(1)} ${r.unit}` : '—', num(r.msPerStep, 2), num(r.gflops, 2), vs, extra]);
+    const vs = r.pytorch ? [formatSpread(r.pytorch), num(r.ratio, 2)] : ['no PyTorch twin', ''];
+    t.push([r.backend, r.model, formatSpread(r.sps), num(r.msPerStep, 2), num(r.gflops, 2), ...(python ? vs : []), r.note ?? '']);
   }
   process.stdout.write(t.toString() + '\n');
+  if (python) process.stdout.write(`PyTorch: ${torch && 'torch' in torch ? torch.torch : ''} (${python}), one thread, BLAS ${[...torchBlas].join(', ') || 'not reported'}; ratio = sps median / PyTorch median (above 1: sps is faster); ${passes} interleaved pass${passes > 1 ? 'es' : ''}.\n`);
+  finish(record, rows, opts, torch && 'torch' in torch ? torch.torch : null, python ? { torch_python: python, torch_threads: 1, torch_blas: [...torchBlas] } : {});
+}
+
+/** The crf suite: one child per back end, all benchmarks in it. */
+async function crfParent(opts: ParentOptions): Promise<void> {
+  const record = startRecord('crf', { backends: opts.backends.split(','), steps: Number(opts.steps), repeats: Number(opts.repeats) });
+  const rows: BenchRow[] = [];
+  for (const backend of opts.backends.split(',')) {
+    process.stderr.write(`bench crf on ${backend}...\n`);
+    rows.push(...(runChild('crf', backend, opts, []) ?? []));
+  }
+  const t = new Table({ head: ['backend', 'benchmark', 'rate', 'ms/step', 'note'], style: { head: [], border: [] } });
+  for (const r of rows) {
+    const extra = r.cgIterations !== undefined ? `CG iterations ${r.cgIterations}` : (r.note ?? '');
+    t.push([r.backend, r.model, Number.isFinite(r.stepsPerSec) ? `${r.stepsPerSec.toFixed(1)} ${r.unit}` : '—', num(r.msPerStep, 2), extra]);
+  }
+  process.stdout.write(t.toString() + '\n');
+  finish(record, rows, opts, null);
+}
+
+function finish(record: ReturnType<typeof startRecord>, rows: unknown[], opts: ParentOptions, torch: string | null, extra: Record<string, unknown> = {}): void {
+  const file = record.finish(rows, extra, torch ?? findTorchVersion());
+  process.stderr.write(`results recorded in ${relative(process.cwd(), file)}\n`);
   if (opts.json) writeFileSync(opts.json, JSON.stringify(rows, null, 2) + '\n');
+}
+
+/** torch's version for the record of a suite that does not run PyTorch (null when it is missing). */
+function findTorchVersion(): string | null {
+  const t = findTorchPython();
+  return 'torch' in t ? t.torch : null;
+}
+
+async function parent(suite: string, overrides: string[], opts: ParentOptions): Promise<void> {
+  for (const [flag, v] of [['--steps', opts.steps], ['--repeats', opts.repeats], ['--jobs', opts.jobs]] as const) {
+    if (!/^[1-9]\d*$/.test(v)) throw new Error(`${flag} ${v}: give a whole number ≥ 1`);
+  }
+  if (suite === 'cells') {
+    const record = startRecord('cells', { jobs: Number(opts.jobs), backend: opts.backend, config: opts.config, tasks: opts.tasks ?? null, parallelCheck: opts.parallelCheck, overrides });
+    const result = await runCellsBench({ jobs: Number(opts.jobs), backend: opts.backend, config: opts.config, tasks: opts.tasks?.split(','), overrides, parallelCheck: opts.parallelCheck });
+    process.stdout.write(result.text);
+    finish(record, result.rows, opts, null, { assumptions: result.assumptions, projection: result.projection });
+    return;
+  }
+  if (overrides.length) throw new Error(`config overrides (${overrides.join(' ')}) are for the cells suite only`);
+  if (suite === 'crf') return crfParent(opts);
+  if (suite !== 'models') throw new Error(`unknown suite '${suite}' (known: models, crf, cells)`);
+  // With --vs, all models means those with a PyTorch twin.
+  const models = opts.models ? opts.models.split(',') : opts.vs ? [...PYTORCH_TWINS] : Object.keys(MODEL_BENCHES);
+  const unknown = models.filter((m) => !MODEL_BENCHES[m]);
+  if (unknown.length) throw new Error(`unknown model(s) ${unknown.join(', ')} (known: ${Object.keys(MODEL_BENCHES).join(', ')})`);
+  return modelsParent(opts, models);
 }
 
 const argv = process.argv.slice(2);
 if (argv[0] === '--child') {
-  await child(argv[1], argv[2] as BackendChoice, Number(argv[3]), Number(argv[4]), argv[5].split(','));
+  await child(argv[1], argv[2] as BackendChoice, Number(argv[3]), Number(argv[4]), argv[5] ? argv[5].split(',') : []);
 } else {
   const program = new Command()
     .name('npm run bench --')
-    .argument('[suite]', `benchmark suite: ${Object.keys(SUITES).join(', ')}`, 'models')
-    .option('--backends <list>', 'comma-separated back ends, one process each', 'wasm,cpu')
-    .option('--models <list>', `models suite: which networks (default all: ${Object.keys(MODEL_BENCHES).join(', ')})`)
-    .option('--steps <n>', 'timed steps per repeat', '20')
-    .option('--repeats <n>', 'repeats (the median is reported)', '3')
-    .option('--json <file>', 'also write the rows as JSON')
+    .argument('[suite]', 'benchmark suite: models, crf, cells', 'models')
+    .argument('[overrides...]', 'cells: overrides of the timed cells, as for sps run (TASK:key=value for one task), e.g. to check the bench on data.source=sample; the projection keeps the table\'s settings')
+    .option('--backends <list>', 'models, crf: comma-separated back ends, one process each', 'wasm,cpu')
+    .option('--models <list>', `models: which networks (default all: ${Object.keys(MODEL_BENCHES).join(', ')}; with --vs, those PyTorch has: ${PYTORCH_TWINS.join(', ')})`)
+    .option('--vs <other>', "models: also run the same models in 'pytorch' (bench/pytorch_models.py), interleaved")
+    .option('--passes <n>', 'models: interleaved passes, reported as median (min–max) (default: 3 with --vs, else 1)')
+    .option('--steps <n>', 'models, crf: timed steps per repeat', '20')
+    .option('--repeats <n>', 'models, crf: repeats within a pass (the median is reported)', '3')
+    .option('--jobs <n>', 'cells: project the paper table at this many parallel jobs', '2')
+    .option('--backend <name>', 'cells: the back end of the timed cells', 'wasm')
+    .option('--config <file>', 'cells: the table to project', 'configs/paper.yaml')
+    .option('--tasks <list>', 'cells: time only these tasks (the others are left out of the projection)')
+    .option('--no-parallel-check', 'cells: skip timing --jobs cells side by side (assume no slowdown)')
+    .option('--json <file>', 'also write the rows as JSON to FILE (they always go to bench/results/)')
     .action(parent);
-  await program.parseAsync(process.argv);
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  }
 }
