@@ -111,6 +111,36 @@ function windowArgmax(x: Float32Array, first: number, rows: number, cols: number
 }
 
 /**
+ * maxPoolGrad's common case, 2×2 windows at stride 2 that all lie inside the input (the pools of the
+ * LeNet and the U-net): the four candidates in row-major order, the first equal to the window's
+ * maximum y taking the gradient, which is the rule of the general loop below without its per-window
+ * bounds and loops (a third of an OCR step's MaxPoolGrad time).
+ */
+function maxPool2x2Grad(x: Float32Array, y: Float32Array, g: Float32Array, dx: Float32Array, B: number, H: number, Ho: number, Wo: number, C: number, rowStride: number): void {
+  let gi = 0;
+  for (let b = 0; b < B; b++) {
+    for (let yr = 0; yr < Ho; yr++) {
+      const rowBase = (b * H + 2 * yr) * rowStride;
+      for (let yc = 0; yc < Wo; yc++) {
+        const p0 = rowBase + 2 * yc * C;
+        for (let d = 0; d < C; d++, gi++) {
+          const m = y[gi];
+          const p = p0 + d;
+          let pos: number;
+          if (!(m > -Infinity)) pos = windowArgmax(x, p, 2, 2, rowStride, C);
+          else if (x[p] === m) pos = p;
+          else if (x[p + C] === m) pos = p + C;
+          else if (x[p + rowStride] === m) pos = p + rowStride;
+          else if (x[p + rowStride + C] === m) pos = p + rowStride + C;
+          else pos = windowArgmax(x, p, 2, 2, rowStride, C);
+          if (pos >= 0) dx[pos] += g[gi];
+        }
+      }
+    }
+  }
+}
+
+/**
  * dx[b, r, c, d] = sum of dy[b, yr, yc, d] over the output positions whose window's maximum is input
  * (r, c), the window's maximum being picked exactly as tfjs-backend-cpu's maxPoolPositions does:
  * the first in row-major window order on ties, padding never, NaN never, none if the window holds
@@ -150,6 +180,10 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
   const dx = backend.typedArrayFromHeap(dxInfo) as Float32Array;
   dx.fill(0);
   const rowStride = W * C;
+  if (useY && fh === 2 && fw === 2 && sh === 2 && sw === 2 && padTop === 0 && padLeft === 0 && 2 * Ho <= H && 2 * Wo <= W) {
+    maxPool2x2Grad(x, y, g, dx, B, H, Ho, Wo, C, rowStride);
+    return dxInfo;
+  }
   let gi = 0;
   for (let b = 0; b < B; b++) {
     const xb = b * H * rowStride;
