@@ -19,7 +19,7 @@ import { close, maxAbsDiff } from './helpers.js';
 import { createChunker, type ChunkerBatch } from '../src/models/chunker.js';
 import { normalArray } from '../src/models/init.js';
 import { createLeNet } from '../src/models/lenet.js';
-import { type LstmWeights, createBiLstm, createCharBiLstm } from '../src/models/lstm.js';
+import { type LstmWeights, createBiLstm, createCharBiLstm, lengthSplit } from '../src/models/lstm.js';
 import { createUNet } from '../src/models/unet.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -382,9 +382,9 @@ test('charBiLstm: final states per word = the reference on each word alone', asy
   enc.dispose();
 });
 
-test('charBiLstm: repeated words are encoded once; values and gradients equal those of encoding each occurrence', async () => {
+for (const stepCost of [Infinity, 0]) test(`charBiLstm (stepCost ${stepCost}: ${stepCost === 0 ? 'short and long words in two groups' : 'one group'}): repeated words are encoded once; values and gradients equal those of encoding each occurrence`, async () => {
   await use('cpu');
-  const enc = createCharBiLstm({ charVocab: 10, embedding: 4, hidden: 3, maxChars: 4 }, new Rng(1));
+  const enc = createCharBiLstm({ charVocab: 10, embedding: 4, hidden: 3, maxChars: 4, stepCost }, new Rng(1));
   // [1,2,3,4,5] and [1,2,3,4,9] are the same word after truncation to 4 characters.
   const words = [[1, 2, 3], [4], [1, 2, 3], [1, 2, 3, 4, 5], [4], [1, 2, 3, 4, 9], []];
   const weights = tf.tensor2d(Array.from({ length: words.length * 6 }, (_, i) => Math.sin(i + 1)), [words.length, 6]);
@@ -401,6 +401,15 @@ test('charBiLstm: repeated words are encoded once; values and gradients equal th
   });
   tf.dispose([weights, batched.value, alone.value, ...Object.values(batched.grads), ...Object.values(alone.grads)]);
   enc.dispose();
+});
+
+test('lengthSplit: splits where the saved padding outweighs the extra steps, never otherwise', () => {
+  assert.equal(lengthSplit([3, 1, 4, 0], 0), 1);
+  assert.equal(lengthSplit([3, 1, 4, 0], Infinity), undefined);
+  assert.equal(lengthSplit([5, 5, 5], 0), undefined, 'all of one length: nothing to split');
+  // 100 words of length 4 and one of 17: a split at 4 saves 100·13 row-steps for 4 extra steps.
+  assert.equal(lengthSplit([...new Array<number>(100).fill(4), 17], 150), 4);
+  assert.equal(lengthSplit([...new Array<number>(3).fill(4), 17], 150), undefined, 'too few short words to pay for the steps');
 });
 
 // ---------------------------------------------------------------------------------------------

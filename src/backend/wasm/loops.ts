@@ -112,11 +112,11 @@ function windowArgmax(x: Float32Array, first: number, rows: number, cols: number
 
 /**
  * maxPoolGrad's common case, 2×2 windows at stride 2 that all lie inside the input (the pools of the
- * LeNet and the U-net): the four candidates in row-major order, the first equal to the window's
- * maximum y taking the gradient, which is the rule of the general loop below without its per-window
- * bounds and loops (a third of an OCR step's MaxPoolGrad time).
+ * LeNet and the U-net): cpu's rule applied to the four candidates directly (a later value wins only
+ * if strictly greater, NaN never wins), without the forward output as a hint and so without the NaN
+ * scan of the whole input that the hint needs.
  */
-function maxPool2x2Grad(x: Float32Array, y: Float32Array, g: Float32Array, dx: Float32Array, B: number, H: number, Ho: number, Wo: number, C: number, rowStride: number): void {
+function maxPool2x2Grad(x: Float32Array, g: Float32Array, dx: Float32Array, B: number, H: number, Ho: number, Wo: number, C: number, rowStride: number): void {
   let gi = 0;
   for (let b = 0; b < B; b++) {
     for (let yr = 0; yr < Ho; yr++) {
@@ -124,15 +124,19 @@ function maxPool2x2Grad(x: Float32Array, y: Float32Array, g: Float32Array, dx: F
       for (let yc = 0; yc < Wo; yc++) {
         const p0 = rowBase + 2 * yc * C;
         for (let d = 0; d < C; d++, gi++) {
-          const m = y[gi];
           const p = p0 + d;
-          let pos: number;
-          if (!(m > -Infinity)) pos = windowArgmax(x, p, 2, 2, rowStride, C);
-          else if (x[p] === m) pos = p;
-          else if (x[p + C] === m) pos = p + C;
-          else if (x[p + rowStride] === m) pos = p + rowStride;
-          else if (x[p + rowStride + C] === m) pos = p + rowStride + C;
-          else pos = windowArgmax(x, p, 2, 2, rowStride, C);
+          const q = p + rowStride;
+          let pos = x[p] > -Infinity ? p : -1;
+          let best = pos < 0 ? -Infinity : x[p];
+          if (x[p + C] > best) {
+            pos = p + C;
+            best = x[pos];
+          }
+          if (x[q] > best) {
+            pos = q;
+            best = x[q];
+          }
+          if (x[q + C] > best) pos = q + C;
           if (pos >= 0) dx[pos] += g[gi];
         }
       }
@@ -172,6 +176,13 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
   }
   const dxInfo = backend.makeOutput(input.shape, 'float32');
   const x = backend.typedArrayFromHeap(input) as Float32Array;
+  const rowStride = W * C;
+  if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && padTop === 0 && padLeft === 0 && 2 * Ho <= H && 2 * Wo <= W) {
+    const dx = backend.typedArrayFromHeap(dxInfo) as Float32Array;
+    dx.fill(0);
+    maxPool2x2Grad(x, backend.typedArrayFromHeap(dy) as Float32Array, dx, B, H, Ho, Wo, C, rowStride);
+    return dxInfo;
+  }
   // XNNPACK's max over a window holding NaN can be a value below the window's maximum: then y is no
   // hint. (One predictable pass over x.)
   const useY = output !== undefined && output.dtype === 'float32' && sizeOf(output.shape) === B * Ho * Wo * C && !hasNaN(x);
@@ -179,11 +190,6 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
   const y = useY ? (backend.typedArrayFromHeap(output) as Float32Array) : g;
   const dx = backend.typedArrayFromHeap(dxInfo) as Float32Array;
   dx.fill(0);
-  const rowStride = W * C;
-  if (useY && fh === 2 && fw === 2 && sh === 2 && sw === 2 && padTop === 0 && padLeft === 0 && 2 * Ho <= H && 2 * Wo <= W) {
-    maxPool2x2Grad(x, y, g, dx, B, H, Ho, Wo, C, rowStride);
-    return dxInfo;
-  }
   let gi = 0;
   for (let b = 0; b < B; b++) {
     const xb = b * H * rowStride;
