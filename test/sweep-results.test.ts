@@ -12,6 +12,8 @@ import { ROOT, sps, tempDir } from './helpers.js';
 
 interface Fake {
   mode?: string;
+  /** Extra scaling keys of the run's config. */
+  scaling?: Record<string, unknown>;
   seed: number;
   lr: number | string;
   test: number;
@@ -28,7 +30,7 @@ function writeRun(root: string, f: Fake): void {
   const id = `id${n++}`;
   const dir = join(root, `toy-ssvm-${mode}-seed${f.seed}-${id}`);
   mkdirSync(dir, { recursive: true });
-  const config = { schema: 3, experiment: 'e', task: 'toy', objective: 'ssvm', mode, seed: f.seed, data: {}, model: {}, train: { lr: f.lr, epochs: f.epochs ?? 2 }, scaling: { alpha: 1 }, backend: 'cpu' };
+  const config = { schema: 3, experiment: 'e', task: 'toy', objective: 'ssvm', mode, seed: f.seed, data: {}, model: {}, train: { lr: f.lr, epochs: f.epochs ?? 2 }, scaling: { alpha: 1, alpha_grid: [0.5, 1, 2], ...f.scaling }, backend: 'cpu' };
   const run = { id, status: 'done', experiment: 'e', task: 'toy', objective: 'ssvm', mode, seed: f.seed, planned_seeds: 2, started_at: '2026-01-01T00:00:00Z' };
   const final = { primary: 'accuracy', metrics: { accuracy: f.test }, ...(f.val !== undefined && f.where !== 'metrics' ? { validation: { val_accuracy: f.val } } : {}) };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
@@ -46,6 +48,18 @@ function folder(runs: Fake[]): string {
 const byTable = (root: string, keys: string[], metric?: string) => buildByTable(scanResults(root).runs, keys, readMetrics, metric);
 
 describe('sps table --by', () => {
+  it('a key stored as absent at its default shows that default where the mode reads the key, nothing where it does not', () => {
+    const root = folder([
+      { seed: 0, lr: 1, test: 50, val: 60, mode: 'online', scaling: { alpha_grid_mode: 'relative' } },
+      { seed: 0, lr: 1, test: 51, val: 61, mode: 'online' },
+      { seed: 0, lr: 1, test: 52, val: 62, mode: 'joint' },
+    ]);
+    const t = byTable(root, ['scaling.alpha_grid_mode']);
+    assert.deepEqual(t.rows.map((r) => [r.cell.mode, r.by['scaling.alpha_grid_mode']]), [['joint', undefined], ['online', 'absolute'], ['online', 'relative']]);
+    const only = folder([{ seed: 0, lr: 1, test: 50, val: 60 }]);
+    assert.deepEqual(byTable(only, ['train.select']).rows.map((r) => r.by['train.select']), ['last'], 'no run has the key: its default, not an error');
+  });
+
   it('a row per swept value in value order, with the test and the final validation metric over seeds', () => {
     const root = folder([
       { seed: 0, lr: 10, test: 50, val: 60 }, { seed: 1, lr: 10, test: 52, val: 62 },

@@ -10,3 +10,15 @@ export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export { OBJECTIVES, type Objective };
 export type Mode = (typeof MODES)[number];
 export type BackendChoice = (typeof BACKENDS)[number];
+
+/**
+ * Keys whose default is stored as an absent key, so that cells from before the key existed keep
+ * their run ids, with the value their absence means. Tables that label rows by such a key
+ * (`sps table --by`, `sps select`) show this value for a run that has no key.
+ */
+export const ABSENT_MEANS: Readonly<Record<string, unknown>> = {
+  'data.source': 'full',
+  'train.select': 'last',
+  'scaling.alpha_grid_mode': 'absolute',
+  'model.dropout': 0,
+};

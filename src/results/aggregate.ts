@@ -1,5 +1,5 @@
 import { canonicalJson, determiningConfig } from '../config/cells.js';
-import { MODES, OBJECTIVES, TASKS } from '../config/constants.js';
+import { ABSENT_MEANS, MODES, OBJECTIVES, TASKS } from '../config/constants.js';
 import type { CellConfig } from '../train/task.js';
 import { paperKey, type PaperEntry } from './paper.js';
 import { damageMessage, type ResultsScan, type StoredRun } from './store.js';
@@ -435,6 +435,24 @@ export function valueAt(tree: unknown, key: string): unknown {
   return node;
 }
 
+/**
+ * A --by key's value in a setting: the stored value, or for a key stored as absent at its default
+ * (`ABSENT_MEANS`) that default, when the cell's mode reads the key (it is in the run id once set).
+ */
+function byValue(settings: Record<string, unknown>, key: string, config: Record<string, unknown> | undefined): unknown {
+  const v = valueAt(settings, key);
+  if (v !== undefined || !(key in ABSENT_MEANS) || config === undefined) return v;
+  const path = key.split('.');
+  const filled = structuredClone(config);
+  let node: Record<string, unknown> = filled;
+  for (const k of path.slice(0, -1)) {
+    if (!isPlainObject(node[k])) return undefined;
+    node = node[k] as Record<string, unknown>;
+  }
+  node[path.at(-1)!] = ABSENT_MEANS[key];
+  return valueAt(settingsOf(filled), key);
+}
+
 /** Sweep values in order: numbers by size, anything else by its JSON text; an absent value last. */
 export function compareValues(a: unknown, b: unknown): number {
   if (a === undefined || b === undefined) return a === b ? 0 : a === undefined ? 1 : -1;
@@ -473,7 +491,7 @@ export function buildByTable(runs: readonly StoredRun[], keys: readonly string[]
   const apart = new Set(groups.filter((g) => g.cell.configDiffers.some((p) => !under(p))).map((g) => cellName({ ...g.cell, variant: '' })));
   const warnings = all.filter((w) => !groups.some((g) => !apart.has(cellName({ ...g.cell, variant: '' })) && w.startsWith(`${cellName({ ...g.cell, variant: '' })}: runs with different settings are kept apart`)));
   for (const key of keys) {
-    if (!runs.some((r) => valueAt(r.config, key) !== undefined)) {
+    if (!(key in ABSENT_MEANS) && !runs.some((r) => valueAt(r.config, key) !== undefined)) {
       throw new SpsError(`--by ${key}: no run's config.json has this key; give a key path of the config as the sweep wrote it (e.g. train.lr, scaling.alpha)`);
     }
   }
@@ -485,7 +503,7 @@ export function buildByTable(runs: readonly StoredRun[], keys: readonly string[]
     const missing = metric === null ? kept : kept.filter((_, i) => !(metric in vals[i]));
     if (missing.length > 0) warnings.push(`${cellName(cell)}: ${missing.length} run${missing.length > 1 ? 's have' : ' has'} no final validation metric${metric ? ` ${metric}` : ''} (${missing.map((r) => r.dir).join(', ')})`);
     const values = metric === null ? [] : vals.filter((v) => metric in v).map((v) => v[metric]);
-    return { cell, by: Object.fromEntries(keys.map((k) => [k, valueAt(settings, k)])), val: seedStat(metric, values), runs: kept };
+    return { cell, by: Object.fromEntries(keys.map((k) => [k, byValue(settings, k, kept[0]?.config)])), val: seedStat(metric, values), runs: kept };
   });
   const str = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   rows.sort(
