@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { buildByTable, selectBest } from '../src/results/aggregate.js';
+import { buildByTable, selectBest, selectPooled } from '../src/results/aggregate.js';
 import { renderByTable } from '../src/results/render.js';
 import { readMetrics, scanResults } from '../src/results/store.js';
 import { tableCommand } from '../src/cli/table.js';
@@ -129,6 +129,39 @@ describe('sps select', () => {
       assert.throws(() => selectCommand(root, { by: 'train.lr', metric }), (e: unknown) => e instanceof SpsError && e.message.startsWith(`--metric ${metric}: not a validation metric`));
     }
     assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy' }), /several settings have train\.lr=1 \(they differ in train\.epochs\)/);
+  });
+});
+
+describe('sps select --per task', () => {
+  it('one choice for all cells: the best average of the cell means, not the favourite of one cell', () => {
+    const root = folder([
+      { seed: 0, lr: 1, test: 1, val: 60 }, { seed: 1, lr: 1, test: 1, val: 60 },
+      { seed: 0, lr: 2, test: 1, val: 70 }, { seed: 1, lr: 2, test: 1, val: 70 },
+      { seed: 0, lr: 1, test: 1, val: 80, mode: 'online' }, { seed: 1, lr: 1, test: 1, val: 80, mode: 'online' },
+      { seed: 0, lr: 2, test: 1, val: 69, mode: 'online' }, { seed: 1, lr: 2, test: 1, val: 69, mode: 'online' },
+      // offline ran one candidate only: left out of both averages.
+      { seed: 0, lr: 2, test: 1, val: 99, mode: 'offline' },
+    ]);
+    const { selections, notes } = selectPooled(byTable(root, ['train.lr'], 'val_accuracy'), 'val_accuracy');
+    assert.equal(selections.length, 1);
+    assert.deepEqual(selections[0].best.values, { 'train.lr': 1 });
+    assert.deepEqual([selections[0].best.val, selections[0].candidates[1].val], [70, 69.5]);
+    assert.deepEqual(selections[0].cells, ['ssvm/joint', 'ssvm/online']);
+    assert.match(notes.join('\n'), /ssvm\/offline did not run every candidate/);
+    const cli = selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task' });
+    assert.match(cli.stdout, /override: train\.lr=1\n/);
+    assert.equal((cli.record.selections as { override: string }[])[0].override, 'train.lr=1');
+  });
+
+  it('a tie goes to the smaller value; a test metric is refused', () => {
+    const root = folder([
+      { seed: 0, lr: 2, test: 1, val: 70 }, { seed: 0, lr: 1, test: 1, val: 60 },
+      { seed: 0, lr: 2, test: 1, val: 60, mode: 'online' }, { seed: 0, lr: 1, test: 1, val: 70, mode: 'online' },
+    ]);
+    const { selections } = selectPooled(byTable(root, ['train.lr'], 'val_accuracy'), 'val_accuracy');
+    assert.deepEqual(selections[0].best.values, { 'train.lr': 1 });
+    assert.deepEqual(selections[0].tiedWith.map((t) => t.values), [{ 'train.lr': 2 }]);
+    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'accuracy', per: 'task' }), /not a validation metric/);
   });
 });
 

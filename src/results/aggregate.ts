@@ -583,6 +583,80 @@ export function selectBest(table: ByTable, metric: string): { selections: Select
   return { selections, notes };
 }
 
+export const SELECT_TASK_RULE =
+  'for each (experiment, task), one set of --by values for all its (objective, mode) cells: the values with the highest average, over the cells that read the keys, of each cell\'s mean validation metric over seeds (each cell weighs the same, whatever its number of seeds); only cells that ran every candidate count; averages within 1e-9 are a tie, which goes to the smaller value as in the per-cell rule';
+
+/** One candidate of a pooled selection: its values and the averages over the cells. */
+export interface PooledCandidate {
+  values: Record<string, unknown>;
+  /** Average over the cells of each cell's mean validation metric. */
+  val: number;
+  /** Average over the same cells of each cell's mean test metric (reported, never used to choose). */
+  test: number | null;
+  rows: ByRow[];
+}
+
+export interface PooledSelection {
+  experiment: string;
+  task: string;
+  /** The cells averaged over, `objective/mode`. */
+  cells: string[];
+  best: PooledCandidate;
+  candidates: PooledCandidate[];
+  tiedWith: PooledCandidate[];
+}
+
+/**
+ * `sps select --per task`: one choice of the --by values per (experiment, task), the paper's one
+ * setting for every mode and objective (SELECT_TASK_RULE). A candidate is scored on the cells that
+ * ran every candidate, so that no candidate's average leaves out a hard cell another one includes.
+ */
+export function selectPooled(table: ByTable, metric: string): { selections: PooledSelection[]; notes: string[] } {
+  selectBest({ keys: table.keys, rows: [], warnings: [] }, metric); // the same refusal of a test metric
+  const notes: string[] = [];
+  const tasks = new Map<string, ByRow[]>();
+  for (const r of table.rows) {
+    if (!table.keys.some((k) => r.by[k] !== undefined) || r.val.mean === null) continue;
+    const key = `${r.cell.experiment}/${r.cell.task}`;
+    tasks.set(key, [...(tasks.get(key) ?? []), r]);
+  }
+  const selections: PooledSelection[] = [];
+  for (const [name, rows] of tasks) {
+    const cellOf = (r: ByRow) => `${r.cell.objective}/${r.cell.mode}`;
+    const valuesKey = (r: ByRow) => canonicalJson(table.keys.map((k) => r.by[k] ?? null));
+    const byValues = new Map<string, ByRow[]>();
+    for (const r of rows) byValues.set(valuesKey(r), [...(byValues.get(valuesKey(r)) ?? []), r]);
+    const groups = [...byValues.values()];
+    const everyCell = [...new Set(rows.map(cellOf))].sort();
+    const common = everyCell.filter((c) => groups.every((g) => g.some((r) => cellOf(r) === c)));
+    const dropped = everyCell.filter((c) => !common.includes(c));
+    if (dropped.length > 0) notes.push(`${name}: ${dropped.join(', ')} did not run every candidate and are left out of the averages`);
+    if (common.length === 0) {
+      notes.push(`${name}: no cell ran every candidate; nothing to select`);
+      continue;
+    }
+    const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const candidates: PooledCandidate[] = groups.map((g) => {
+      const used = g.filter((r) => common.includes(cellOf(r)));
+      const tests = used.map((r) => r.cell.mean);
+      return {
+        values: Object.fromEntries(table.keys.map((k) => [k, used[0].by[k]])),
+        val: avg(used.map((r) => r.val.mean as number)),
+        test: tests.every((t): t is number => t !== null) ? avg(tests) : null,
+        rows: used,
+      };
+    });
+    candidates.sort((a, b) => {
+      const d = b.val - a.val;
+      return Math.abs(d) > SELECT_TIE ? d : table.keys.reduce((x, k) => x || compareValues(a.values[k], b.values[k]), 0);
+    });
+    const [best] = candidates;
+    const [experiment, task] = [rows[0].cell.experiment, rows[0].cell.task];
+    selections.push({ experiment, task, cells: common, best, candidates, tiedWith: candidates.slice(1).filter((c) => Math.abs(c.val - best.val) <= SELECT_TIE) });
+  }
+  return { selections, notes };
+}
+
 /** `train.lr=0.01 scaling.alpha=2`: the values as overrides for `sps run` (a list in its YAML flow form). */
 export function valuesText(keys: readonly string[], values: Record<string, unknown>): string {
   return keys.filter((k) => values[k] !== undefined).map((k) => `${k}=${typeof values[k] === 'string' ? values[k] : JSON.stringify(values[k])}`).join(' ');
