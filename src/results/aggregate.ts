@@ -439,11 +439,12 @@ export function valueAt(tree: unknown, key: string): unknown {
  * A --by key's value in a setting: the stored value, or for a key stored as absent at its default
  * (`ABSENT_MEANS`) that default, when the cell's mode reads the key (it is in the run id once set).
  */
-function byValue(settings: Record<string, unknown>, key: string, config: Record<string, unknown> | undefined): unknown {
+function byValue(settings: Record<string, unknown>, key: string): unknown {
   const v = valueAt(settings, key);
-  if (v !== undefined || !(key in ABSENT_MEANS) || config === undefined) return v;
+  if (v !== undefined || !(key in ABSENT_MEANS)) return v;
   const path = key.split('.');
-  const filled = structuredClone(config);
+  // The settings are a cell config without seed, experiment and back end: the run-id rule applies.
+  const filled = structuredClone(settings);
   let node: Record<string, unknown> = filled;
   for (const k of path.slice(0, -1)) {
     if (!isPlainObject(node[k])) return undefined;
@@ -503,7 +504,7 @@ export function buildByTable(runs: readonly StoredRun[], keys: readonly string[]
     const missing = metric === null ? kept : kept.filter((_, i) => !(metric in vals[i]));
     if (missing.length > 0) warnings.push(`${cellName(cell)}: ${missing.length} run${missing.length > 1 ? 's have' : ' has'} no final validation metric${metric ? ` ${metric}` : ''} (${missing.map((r) => r.dir).join(', ')})`);
     const values = metric === null ? [] : vals.filter((v) => metric in v).map((v) => v[metric]);
-    return { cell, by: Object.fromEntries(keys.map((k) => [k, byValue(settings, k, kept[0]?.config)])), val: seedStat(metric, values), runs: kept };
+    return { cell, by: Object.fromEntries(keys.map((k) => [k, byValue(settings, k)])), val: seedStat(metric, values), runs: kept };
   });
   const str = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   rows.sort(
