@@ -29,6 +29,17 @@ function metricsWithoutTime(dir: string): unknown[] {
 }
 
 describe('sps run', () => {
+  it('blocks that share a (task, objective, mode) but differ in a setting count their planned seeds apart', () => {
+    const dir = tempDir();
+    const file = join(dir, 'variants.yaml');
+    writeFileSync(file, ['name: variants', 'task: toy', 'objectives: [ssvm]', 'modes: [joint]', 'seeds: 2', 'data: { sequences: 16, length: 4 }', 'train: { epochs: 1, batch_size: 8 }', 'backend: cpu', 'blocks:', '  - train: { lr: 0.05 }', '  - train: { lr: 0.1 }', ''].join('\n'));
+    const r = sps(['run', file, '--out', join(dir, 'out'), '--no-table']);
+    assert.equal(r.code, 0, r.stderr);
+    const dirs = runDirs(join(dir, 'out', 'toy')); // a file of blocks: one folder per task
+    assert.equal(dirs.length, 4);
+    assert.deepEqual(dirs.map((d) => readJson<RunRecord>(join(d, 'run.json')).planned_seeds), [2, 2, 2, 2]);
+  });
+
   it('runs every cell, writes the run folder, and skips finished cells on rerun', () => {
     const out = tempDir();
     const r = sps(['run', TOY, '--out', out, '--jobs', '2']);

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { canonicalJson } from '../config/cells.js';
+import { canonicalJson, determiningConfig } from '../config/cells.js';
 import { ensurePrepared, type EnsureOptions } from '../data/prepare.js';
 import { readSweep, SWEEP_FILE } from '../results/store.js';
 import type { SweepRecord } from '../results/types.js';
@@ -78,10 +78,15 @@ export interface JobSettings {
   tasks?: readonly TaskDefinition[];
 }
 
-/** The Job of every planned cell, in order; planned_seeds counts the seeds of the cell's (task, objective, mode, swept values). */
+/**
+ * The Job of every planned cell, in order. planned_seeds counts the seeds planned for the cell's
+ * setting: its run id's settings without the seed, so that blocks of one file that share a (task,
+ * objective, mode) but differ in a setting (a study's variants) count their seeds apart, as swept
+ * values do.
+ */
 export function plannedJobs(planned: PlannedCell[], settings: JobSettings): Job[] {
   const seedsPerGroup = new Map<string, number>();
-  const group = (p: PlannedCell): string => `${p.config.task}/${p.config.objective}/${p.config.mode}/${canonicalJson(p.swept ?? null)}`;
+  const group = (p: PlannedCell): string => canonicalJson({ ...determiningConfig(p.config), seed: null });
   for (const p of planned) seedsPerGroup.set(group(p), (seedsPerGroup.get(group(p)) ?? 0) + 1);
   return planned.map((p) => ({
     id: p.id,
