@@ -1,0 +1,43 @@
+/**
+ * The committed study files (configs/studies, docs/studies.md) stay loadable and plan the cells their
+ * READMEs describe; scripts/run-studies.sh refuses a study that does not exist.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { expandSweep } from '../src/config/cells.js';
+import { loadExperiment } from '../src/config/load.js';
+import { ROOT, tempDir } from './helpers.js';
+
+/** Distinct run ids each study file plans (blocks may list a cell twice; it runs once). */
+const EXPECTED: Record<string, number> = {
+  'online-ocr': 28,
+  'online-chunking': 28,
+  'offline-reg-ocr': 32,
+  'offline-reg-chunking': 32,
+  optimizer: 36,
+  'stage-schedule': 10,
+  'mf-stability-ocr': 15,
+  'mf-stability-chunking': 15,
+  'ocr-level': 16,
+};
+
+describe('configs/studies', () => {
+  it('every study file loads and plans the number of cells its README describes', async () => {
+    const files = readdirSync(join(ROOT, 'configs/studies')).filter((f) => f.endsWith('.yaml'));
+    assert.deepEqual(files.map((f) => f.replace(/\.yaml$/, '')).sort(), Object.keys(EXPECTED).sort());
+    for (const f of files) {
+      const loaded = await loadExperiment(join(ROOT, 'configs/studies', f));
+      const ids = new Set(loaded.blocks.flatMap(({ experiment, variants }) => expandSweep(variants ?? [{ experiment }]).map((c) => c.id)));
+      assert.equal(ids.size, EXPECTED[f.replace(/\.yaml$/, '')], f);
+    }
+  });
+
+  it('scripts/run-studies.sh refuses a study that does not exist, naming it', () => {
+    const r = spawnSync('bash', [join(ROOT, 'scripts/run-studies.sh'), tempDir('sps-studies-'), 'no-such-study'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /configs\/studies\/no-such-study\.yaml does not exist/);
+  });
+});
