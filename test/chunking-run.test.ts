@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -32,5 +33,6 @@ describe(`chunking end to end (real CoNLL-2000, ${REAL_DATA.kind}, tiny)`, () =>
     const s = conlleval(gold, guessed);
     assert.equal(s.f1, final.metrics.f1);
     assert.equal(s.tokens, final.test_tokens);
+    assert.equal(final.predictions_sha256, createHash('sha256').update(text).digest('hex'), 'final.json names the predictions it scored');
   });
 });

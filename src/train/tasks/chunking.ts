@@ -4,6 +4,7 @@
  * CRF alone), a free N_tags × N_tags pairwise matrix, a linear-chain CRF on top. Metric: chunk F1 as
  * the CoNLL `conlleval` script computes it, on the test file. Its definition and config schemas: chunking-def.ts.
  */
+import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { loadConll, type Sentence } from '../../data/conll2000.js';
 import { type Embeddings, gloveKey, loadGlove, loadSenna } from '../../data/embeddings.js';
@@ -233,13 +234,17 @@ export async function run(ctx: RunContext<ChunkingData, ChunkingModel>): Promise
     };
     const result = await trainCell(ctx, problem, data);
     const s = score(result.transform, testE);
-    ctx.writeArtifact('predictions.conll', conllText(test, s.predicted));
+    const predictions = conllText(test, s.predicted);
+    ctx.writeArtifact('predictions.conll', predictions);
     return {
       primary: 'f1',
       metrics: { f1: s.f1, precision: s.precision, recall: s.recall, accuracy: s.accuracy },
       alpha: result.alpha,
       test_sentences: test.length,
       test_tokens: testE.reduce((n, e) => n + e.words.length, 0),
+      // The predictions are too large to commit for every run (about 0.9 MB each): their checksum lets
+      // a rerun show it predicted exactly the same tags, and the file rescores to these metrics.
+      predictions_sha256: createHash('sha256').update(predictions).digest('hex'),
       embeddings: embInfo,
     };
   } finally {
