@@ -223,8 +223,10 @@ describe('prepare --from a local folder', () => {
   });
 
   it('removes staging folders of zombie processes (exited, not yet reaped: signalable but gone)', { skip: !existsSync('/proc/self/stat') && 'needs procfs' }, async (t) => {
-    // `sleep 0`'s parent becomes `sleep 30` (exec), which never reaps it: a zombie until sleep 30 ends.
-    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // The background sleep's parent becomes `sleep 30` (exec), which never reaps it: a zombie until
+    // sleep 30 ends. It sleeps a moment first, so that it cannot exit (and be reaped by sh) before sh
+    // has exec'd, which a loaded machine made possible with `sleep 0`.
+    const parent = spawn('sh', ['-c', 'sleep 0.5 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     t.after(() => parent.kill());
     const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
     const zombie = Number(line.toString().trim());
