@@ -9,6 +9,44 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Prepared } from './validate.js';
 
+/** E = exp(W − max W) [K·K] and the shift max W: the scaled transition weights of the float64 passes. */
+export function expPairwise(w: ArrayLike<number>, KK: number): { E: Float64Array; cW: number } {
+  let cW = -Infinity;
+  for (let i = 0; i < KK; i++) if (w[i] > cW) cW = w[i];
+  const E = new Float64Array(KK);
+  for (let i = 0; i < KK; i++) E[i] = Math.exp(w[i] - cW);
+  return { E, cW };
+}
+
+/**
+ * One tfjs op [B] over (p.unary, p.pairwise) from a float64 pass's per-sequence values and gradients
+ * (gU [B·T·K], gW [B·K·K]): the gradient scales each sequence's part by its upstream dy and sums the
+ * pairwise parts over the batch in float64. Call inside tidy.
+ */
+export function sequenceOp(p: Prepared, res: { value: Float64Array; gU: Float64Array; gW: Float64Array }): tf.Tensor1D {
+  const { B, T, K } = p;
+  const KK = K * K;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    void args;
+    return {
+      value: tf.tensor1d(Float32Array.from(res.value)),
+      gradFunc: (dy: tf.Tensor) => {
+        const d = dy.dataSync();
+        const gu = new Float32Array(B * T * K);
+        const gw = new Float64Array(KK);
+        for (let b = 0; b < B; b++) {
+          const db = d[b];
+          if (db === 0) continue;
+          for (let i = b * T * K, e = (b + 1) * T * K; i < e; i++) gu[i] = db * res.gU[i];
+          for (let i = 0; i < KK; i++) gw[i] += db * res.gW[b * KK + i];
+        }
+        return [tf.tensor3d(gu, [B, T, K]), tf.tensor2d(Float32Array.from(gw), [K, K])];
+      },
+    };
+  });
+  return op(p.unary, p.pairwise) as tf.Tensor1D;
+}
+
 /** Below this, a gold-label message or marginal is treated as unsafe for the float64 pass. */
 const CE_TINY = 1e-250;
 
@@ -36,10 +74,7 @@ function crossEntropyArrays(
 ): { loss: Float64Array; gU: Float64Array; gW: Float64Array } | null {
   const B = lengths.length;
   const KK = K * K;
-  let cW = -Infinity;
-  for (let i = 0; i < KK; i++) if (w[i] > cW) cW = w[i];
-  const E = new Float64Array(KK);
-  for (let i = 0; i < KK; i++) E[i] = Math.exp(w[i] - cW);
+  const { E } = expPairwise(w, KK);
   const loss = new Float64Array(B);
   const gU = new Float64Array(B * T * K);
   const gW = new Float64Array(B * KK);
@@ -186,28 +221,6 @@ function crossEntropyArrays(
  * Call inside tidy.
  */
 export function exactCrossEntropy(p: Prepared, labels: readonly (readonly number[])[], lengths: readonly number[]): tf.Tensor1D | null {
-  const { B, T, K } = p;
-  const res = crossEntropyArrays(p.unary.dataSync(), p.pairwise.dataSync(), labels, lengths, T, K);
-  if (res === null) return null;
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    void args;
-    return {
-      value: tf.tensor1d(Float32Array.from(res.loss)),
-      gradFunc: (dy: tf.Tensor) => {
-        const d = dy.dataSync();
-        const KK = K * K;
-        const gu = new Float32Array(B * T * K);
-        const gw = new Float64Array(KK);
-        for (let b = 0; b < B; b++) {
-          const db = d[b];
-          if (db === 0) continue;
-          for (let i = b * T * K, e = (b + 1) * T * K; i < e; i++) gu[i] = db * res.gU[i];
-          for (let i = 0; i < KK; i++) gw[i] += db * res.gW[b * KK + i];
-        }
-        return [tf.tensor3d(gu, [B, T, K]), tf.tensor2d(Float32Array.from(gw), [K, K])];
-      },
-    };
-  });
-  return op(p.unary, p.pairwise) as tf.Tensor1D;
+  const res = crossEntropyArrays(p.unary.dataSync(), p.pairwise.dataSync(), labels, lengths, p.T, p.K);
+  return res === null ? null : sequenceOp(p, { value: res.loss, gU: res.gU, gW: res.gW });
 }
-

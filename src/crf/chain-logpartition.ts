@@ -8,7 +8,8 @@
  *
  * Shapes: u [B·T·K] (prepared: padding zeroed, constraints already in w), w [K·K], lengths [B].
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
+import { expPairwise, sequenceOp } from './chain-crossentropy.js';
 import type { Prepared } from './validate.js';
 
 /**
@@ -33,10 +34,7 @@ export function logPartitionArrays(
 ): { logZ: Float64Array; gU: Float64Array; gW: Float64Array } | null {
   const B = lengths.length;
   const KK = K * K;
-  let cW = -Infinity;
-  for (let i = 0; i < KK; i++) if (w[i] > cW) cW = w[i];
-  const E = new Float64Array(KK);
-  for (let i = 0; i < KK; i++) E[i] = Math.exp(w[i] - cW);
+  const { E, cW } = expPairwise(w, KK);
   const logZ = new Float64Array(B);
   const gU = new Float64Array(B * T * K);
   const gW = new Float64Array(B * KK);
@@ -117,30 +115,6 @@ export function logPartitionArrays(
  * where that declines (the caller then takes the log-space tensor path). Call inside tidy.
  */
 export function exactLogPartition(p: Prepared, lengths: readonly number[]): tf.Tensor1D | null {
-  const { B, T, K } = p;
-  const KK = K * K;
-  const res = logPartitionArrays(p.unary.dataSync(), p.pairwise.dataSync(), lengths, T, K);
-  if (res === null) return null;
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    void args;
-    return {
-      value: tf.tensor1d(Float32Array.from(res.logZ)),
-      gradFunc: (dy: tf.Tensor) => {
-        const d = dy.dataSync();
-        const gu = new Float32Array(B * T * K);
-        for (let b = 0; b < B; b++) {
-          const db = d[b];
-          if (db === 0) continue;
-          for (let i = b * T * K, e = (b + 1) * T * K; i < e; i++) gu[i] = db * res.gU[i];
-        }
-        const gw = new Float64Array(KK);
-        for (let b = 0; b < B; b++) {
-          const db = d[b];
-          if (db !== 0) for (let i = 0; i < KK; i++) gw[i] += db * res.gW[b * KK + i];
-        }
-        return [tf.tensor3d(gu, [B, T, K]), tf.tensor2d(Float32Array.from(gw), [K, K])];
-      },
-    };
-  });
-  return op(p.unary, p.pairwise) as tf.Tensor1D;
+  const res = logPartitionArrays(p.unary.dataSync(), p.pairwise.dataSync(), lengths, p.T, p.K);
+  return res === null ? null : sequenceOp(p, { value: res.logZ, gU: res.gU, gW: res.gW });
 }
