@@ -2,12 +2,12 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
-import type { BackendChoice } from '../config/constants.js';
+import { BACKENDS, type BackendChoice } from '../config/constants.js';
 import { SpsError } from '../util/errors.js';
 
 export interface SelectedBackend {
   tf: typeof tfType;
-  /** The tfjs back-end name now active: tensorflow, wasm or cpu. */
+  /** The back end now active: tensorflow, blas, wasm or cpu (tfjs itself calls blas 'wasm'). */
   name: string;
   /** Why this one: what was tried before it and why that was passed over. */
   reason: string;
@@ -69,7 +69,7 @@ async function tryTensorflow(tf: typeof tfType, notes: string[]): Promise<boolea
   return false;
 }
 
-async function tryWasm(tf: typeof tfType, notes: string[]): Promise<boolean> {
+async function tryWasm(tf: typeof tfType, notes: string[], blas = false): Promise<boolean> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
   } catch (e) {
@@ -77,7 +77,18 @@ async function tryWasm(tf: typeof tfType, notes: string[]): Promise<boolean> {
     return false;
   }
   if (await trySet(tf, 'wasm')) {
+    const { registerBlasKernels, unregisterBlasKernels } = await import('./blas-kernels.js');
+    // The blas kernels sit on top of the wasm training kernels: off before those are checked, on after.
+    unregisterBlasKernels();
     notes.push(await wasmTrainingKernels());
+    if (blas) {
+      try {
+        const { registered, corename } = registerBlasKernels();
+        notes.push(`OpenBLAS kernels registered (${registered.length}, core ${corename})`);
+      } catch (e) {
+        throw new SpsError(`backend 'blas' is not available: ${(e as Error).message}`);
+      }
+    }
     return true;
   }
   notes.push('the wasm back end did not initialise');
@@ -109,6 +120,13 @@ export async function selectBackend(choice: BackendChoice): Promise<SelectedBack
     if (await tryTensorflow(tf, notes)) return done('tensorflow', `${choice === 'auto' ? 'auto' : 'requested'}: native TensorFlow`);
     if (choice === 'tensorflow') throw new SpsError(tensorflowUnavailable(notes));
   }
+  if (choice === 'blas') {
+    const { loadBlasAddon } = await import('./blas/addon.js');
+    const addon = loadBlasAddon();
+    if ('why' in addon) throw new SpsError(`backend 'blas' is not available: ${addon.why}`);
+    if (await tryWasm(tf, notes, true)) return done('blas', 'requested');
+    throw new SpsError(`backend 'blas' is not available: ${notes.join('; ')}`);
+  }
   if (choice === 'auto' || choice === 'wasm') {
     if (await tryWasm(tf, notes)) return done('wasm', choice === 'auto' ? 'auto: no native TensorFlow, using wasm' : 'requested');
     if (choice === 'wasm') throw new SpsError(`backend 'wasm' is not available: ${notes.join('; ')}`);
@@ -137,6 +155,6 @@ export function backendUnavailable(choice: BackendChoice): string | undefined {
 export function backendFromEnv(): BackendChoice | undefined {
   const v = process.env.SPS_BACKEND;
   if (!v) return undefined;
-  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(v)) throw new SpsError(`SPS_BACKEND=${v}: expected one of auto, tensorflow, wasm, cpu`);
+  if (!(BACKENDS as readonly string[]).includes(v)) throw new SpsError(`SPS_BACKEND=${v}: expected one of ${BACKENDS.join(', ')}`);
   return v as BackendChoice;
 }

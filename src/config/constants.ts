@@ -5,7 +5,7 @@ import { MODE_NAMES } from '../train/modes.js';
 export const TASKS = ['ocr', 'chunking', 'segmentation'] as const;
 /** The training modes, defined in train/modes.ts (one entry per mode). */
 export const MODES = MODE_NAMES;
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'tensorflow', 'blas', 'wasm', 'cpu'] as const;
 
 export { OBJECTIVES, type Objective };
 export type Mode = (typeof MODES)[number];

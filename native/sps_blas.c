@@ -1,0 +1,358 @@
+/*
+ * sps's BLAS kernels: an N-API addon (plain C, no node-gyp) that runs float32 matrix products and
+ * NHWC convolutions with OpenBLAS's cblas_sgemm, on Float32Arrays that are views of the wasm back
+ * end's heap (src/backend/blas/). Built by scripts/build-blas.sh; docs/backends.md says why.
+ *
+ * Convolutions are im2col + one sgemm per chunk of images (docs/backends.md, "blas"):
+ *   forward          y[m, co]   = cols[m, k] . w[k, co]            (k = (kh*fw + kw)*ci + c)
+ *   backprop input   cols[m, k] = dy[m, co] . w[k, co]^T, then scattered back onto dx (col2im)
+ *   backprop filter  dw[k, co] += cols[m, k]^T . dy[m, co]
+ * with m = (image, oh, ow). A 1x1 stride-1 unpadded filter needs no cols: x itself is the matrix.
+ *
+ * Every entry point takes its dimensions as an Int32Array and its tensors as Float32Arrays; nothing
+ * is retained across calls but the scratch buffer.
+ */
+#include <node_api.h>
+#include <cblas.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Scratch for im2col, grown as needed and kept (a training step reuses the same sizes). */
+static float *scratch = NULL;
+static size_t scratch_len = 0;
+
+/* Rows of cols per chunk: bounds the scratch at about 16 MB whatever the batch. */
+#define CHUNK_FLOATS (4u << 20)
+
+static float *get_scratch(size_t n) {
+  if (n > scratch_len) {
+    float *p = (float *)realloc(scratch, n * sizeof(float));
+    if (!p) return NULL;
+    scratch = p;
+    scratch_len = n;
+  }
+  return scratch;
+}
+
+#define CHECK(env, call)                                                   \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
+      napi_throw_error((env), NULL, "sps_blas: N-API call failed: " #call); \
+      return NULL;                                                         \
+    }                                                                      \
+  } while (0)
+
+/* A Float32Array argument's data, or NULL (with a JS error thrown) for anything else. null -> NULL, ok. */
+static int f32_arg(napi_env env, napi_value v, float **out, size_t *len, int nullable) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  if (nullable && (t == napi_null || t == napi_undefined)) {
+    *out = NULL;
+    if (len) *len = 0;
+    return 1;
+  }
+  bool is_ta = false;
+  napi_is_typedarray(env, v, &is_ta);
+  if (!is_ta) {
+    napi_throw_type_error(env, NULL, "sps_blas: expected a Float32Array");
+    return 0;
+  }
+  napi_typedarray_type type;
+  size_t n;
+  void *data;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &type, &n, &data, &ab, &off) != napi_ok || type != napi_float32_array) {
+    napi_throw_type_error(env, NULL, "sps_blas: expected a Float32Array");
+    return 0;
+  }
+  *out = (float *)data;
+  if (len) *len = n;
+  return 1;
+}
+
+static int i32_array_arg(napi_env env, napi_value v, int32_t **out, size_t *len) {
+  napi_typedarray_type type;
+  void *data;
+  napi_value ab;
+  size_t off;
+  bool is_ta = false;
+  napi_is_typedarray(env, v, &is_ta);
+  if (!is_ta || napi_get_typedarray_info(env, v, &type, len, &data, &ab, &off) != napi_ok || type != napi_int32_array) {
+    napi_throw_type_error(env, NULL, "sps_blas: expected an Int32Array of dimensions");
+    return 0;
+  }
+  *out = (int32_t *)data;
+  return 1;
+}
+
+static int need(napi_env env, size_t have, size_t want, const char *what) {
+  if (have >= want) return 1;
+  char msg[160];
+  snprintf(msg, sizeof msg, "sps_blas: %s has %zu elements, needs %zu", what, have, want);
+  napi_throw_range_error(env, NULL, msg);
+  return 0;
+}
+
+/* y[r, :] += bias (when given), then relu when act == 1. */
+static void bias_act(float *y, size_t rows, size_t cols, const float *bias, int act) {
+  if (!bias && act == 0) return;
+  for (size_t r = 0; r < rows; r++) {
+    float *row = y + r * cols;
+    if (bias)
+      for (size_t c = 0; c < cols; c++) row[c] += bias[c];
+    if (act == 1)
+      for (size_t c = 0; c < cols; c++) row[c] = row[c] > 0.f ? row[c] : 0.f;
+  }
+}
+
+/*
+ * gemm(dims = [batch, M, N, K, tA, tB, strideA, strideB], a, b, c, bias|null, act):
+ * c_i[M, N] = op(a_i) . op(b_i) (+ bias[N], relu when act == 1) for i < batch, row-major, with
+ * a_i = a + i*strideA (stride 0 broadcasts one matrix over the batch), likewise b, and c contiguous.
+ */
+static napi_value gemm(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t *d;
+  size_t nd;
+  float *a, *b, *c, *bias;
+  size_t na, nb, nc, nbias;
+  if (!i32_array_arg(env, argv[0], &d, &nd)) return NULL;
+  if (!need(env, nd, 8, "gemm dims")) return NULL;
+  if (!f32_arg(env, argv[1], &a, &na, 0) || !f32_arg(env, argv[2], &b, &nb, 0) || !f32_arg(env, argv[3], &c, &nc, 0) ||
+      !f32_arg(env, argv[4], &bias, &nbias, 1))
+    return NULL;
+  int32_t act;
+  CHECK(env, napi_get_value_int32(env, argv[5], &act));
+  const size_t batch = d[0], M = d[1], N = d[2], K = d[3], sA = d[6], sB = d[7];
+  const int tA = d[4], tB = d[5];
+  if (!need(env, na, (batch - 1) * sA + M * K, "gemm a") || !need(env, nb, (batch - 1) * sB + K * N, "gemm b") ||
+      !need(env, nc, batch * M * N, "gemm c") || (bias && !need(env, nbias, N, "gemm bias")))
+    return NULL;
+  for (size_t i = 0; i < batch; i++) {
+    cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.f,
+                a + i * sA, tA ? (int)M : (int)K, b + i * sB, tB ? (int)K : (int)N, 0.f, c + i * M * N, (int)N);
+  }
+  bias_act(c, batch * M, N, bias, act);
+  return NULL;
+}
+
+/* Convolution dimensions, NHWC input [B, H, W, ci], filter [fh, fw, ci, co], output [B, Ho, Wo, co]. */
+typedef struct {
+  size_t B, H, W, ci, Ho, Wo, co, fh, fw, sh, sw;
+  long pt, pl;
+} conv_t;
+
+static int conv_dims(napi_env env, napi_value v, conv_t *c) {
+  int32_t *d;
+  size_t nd;
+  if (!i32_array_arg(env, v, &d, &nd)) return 0;
+  if (!need(env, nd, 13, "conv dims")) return 0;
+  for (int i = 0; i < 13; i++) {
+    if (d[i] < 0 || (i < 11 && d[i] == 0)) {
+      napi_throw_range_error(env, NULL, "sps_blas: conv dims must be positive (pads non-negative)");
+      return 0;
+    }
+  }
+  *c = (conv_t){d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12]};
+  return 1;
+}
+
+static int pointwise(const conv_t *c) {
+  return c->fh == 1 && c->fw == 1 && c->sh == 1 && c->sw == 1 && c->pt == 0 && c->pl == 0 && c->Ho == c->H && c->Wo == c->W;
+}
+
+/* Images per chunk: as many as keep the chunk's cols within CHUNK_FLOATS, at least one. */
+static size_t chunk_images(const conv_t *c) {
+  size_t per = c->Ho * c->Wo * c->fh * c->fw * c->ci;
+  size_t n = per ? CHUNK_FLOATS / per : c->B;
+  return n < 1 ? 1 : (n > c->B ? c->B : n);
+}
+
+/* cols[(i, oh, ow), (kh, kw, c)] for images [b0, b0 + nb) of x; zero where the window is in the padding. */
+static void im2col(const conv_t *c, const float *x, size_t b0, size_t nb, float *cols) {
+  const size_t K = c->fh * c->fw * c->ci;
+  for (size_t i = 0; i < nb; i++) {
+    const float *img = x + (b0 + i) * c->H * c->W * c->ci;
+    for (size_t oh = 0; oh < c->Ho; oh++) {
+      for (size_t ow = 0; ow < c->Wo; ow++) {
+        float *row = cols + ((i * c->Ho + oh) * c->Wo + ow) * K;
+        for (size_t kh = 0; kh < c->fh; kh++) {
+          long ih = (long)(oh * c->sh + kh) - c->pt;
+          float *dst = row + kh * c->fw * c->ci;
+          if (ih < 0 || ih >= (long)c->H) {
+            memset(dst, 0, c->fw * c->ci * sizeof(float));
+            continue;
+          }
+          for (size_t kw = 0; kw < c->fw; kw++) {
+            long iw = (long)(ow * c->sw + kw) - c->pl;
+            if (iw < 0 || iw >= (long)c->W)
+              memset(dst + kw * c->ci, 0, c->ci * sizeof(float));
+            else
+              memcpy(dst + kw * c->ci, img + ((size_t)ih * c->W + (size_t)iw) * c->ci, c->ci * sizeof(float));
+          }
+        }
+      }
+    }
+  }
+}
+
+/* The adjoint of im2col: dx[images b0 + i] += cols, window by window (dx zeroed by the caller). */
+static void col2im(const conv_t *c, const float *cols, size_t b0, size_t nb, float *dx) {
+  const size_t K = c->fh * c->fw * c->ci;
+  for (size_t i = 0; i < nb; i++) {
+    float *img = dx + (b0 + i) * c->H * c->W * c->ci;
+    for (size_t oh = 0; oh < c->Ho; oh++) {
+      for (size_t ow = 0; ow < c->Wo; ow++) {
+        const float *row = cols + ((i * c->Ho + oh) * c->Wo + ow) * K;
+        for (size_t kh = 0; kh < c->fh; kh++) {
+          long ih = (long)(oh * c->sh + kh) - c->pt;
+          if (ih < 0 || ih >= (long)c->H) continue;
+          for (size_t kw = 0; kw < c->fw; kw++) {
+            long iw = (long)(ow * c->sw + kw) - c->pl;
+            if (iw < 0 || iw >= (long)c->W) continue;
+            const float *src = row + (kh * c->fw + kw) * c->ci;
+            float *dst = img + ((size_t)ih * c->W + (size_t)iw) * c->ci;
+            for (size_t ch = 0; ch < c->ci; ch++) dst[ch] += src[ch];
+          }
+        }
+      }
+    }
+  }
+}
+
+static int conv_sizes(napi_env env, const conv_t *c, size_t nx, size_t nw, size_t ny) {
+  return need(env, nx, c->B * c->H * c->W * c->ci, "conv x") && need(env, nw, c->fh * c->fw * c->ci * c->co, "conv filter") &&
+         need(env, ny, c->B * c->Ho * c->Wo * c->co, "conv y");
+}
+
+static int no_memory(napi_env env) {
+  napi_throw_error(env, NULL, "sps_blas: out of memory for the im2col scratch");
+  return 0;
+}
+
+/* conv2d(dims, x, w, y, bias|null, act): y = conv(x, w) (+ bias[co], relu when act == 1). */
+static napi_value conv2d(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  conv_t c;
+  float *x, *w, *y, *bias;
+  size_t nx, nw, ny, nbias;
+  int32_t act;
+  if (!conv_dims(env, argv[0], &c) || !f32_arg(env, argv[1], &x, &nx, 0) || !f32_arg(env, argv[2], &w, &nw, 0) ||
+      !f32_arg(env, argv[3], &y, &ny, 0) || !f32_arg(env, argv[4], &bias, &nbias, 1) || !conv_sizes(env, &c, nx, nw, ny))
+    return NULL;
+  if (bias && !need(env, nbias, c.co, "conv bias")) return NULL;
+  CHECK(env, napi_get_value_int32(env, argv[5], &act));
+  const size_t K = c.fh * c.fw * c.ci, P = c.Ho * c.Wo;
+  if (pointwise(&c)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(c.B * P), (int)c.co, (int)K, 1.f, x, (int)K, w, (int)c.co, 0.f, y,
+                (int)c.co);
+  } else {
+    const size_t nb = chunk_images(&c);
+    float *cols = get_scratch(nb * P * K);
+    if (!cols) return no_memory(env), NULL;
+    for (size_t b0 = 0; b0 < c.B; b0 += nb) {
+      size_t n = c.B - b0 < nb ? c.B - b0 : nb;
+      im2col(&c, x, b0, n, cols);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n * P), (int)c.co, (int)K, 1.f, cols, (int)K, w, (int)c.co, 0.f,
+                  y + b0 * P * c.co, (int)c.co);
+    }
+  }
+  bias_act(y, c.B * P, c.co, bias, act);
+  return NULL;
+}
+
+/* conv2dBackpropInput(dims, dy, w, dx): dx = the gradient of conv(x, w) with respect to x, given dy. */
+static napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  conv_t c;
+  float *dy, *w, *dx;
+  size_t ndy, nw, ndx;
+  if (!conv_dims(env, argv[0], &c) || !f32_arg(env, argv[1], &dy, &ndy, 0) || !f32_arg(env, argv[2], &w, &nw, 0) ||
+      !f32_arg(env, argv[3], &dx, &ndx, 0) || !conv_sizes(env, &c, ndx, nw, ndy))
+    return NULL;
+  const size_t K = c.fh * c.fw * c.ci, P = c.Ho * c.Wo;
+  if (pointwise(&c)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(c.B * P), (int)K, (int)c.co, 1.f, dy, (int)c.co, w, (int)c.co, 0.f, dx,
+                (int)K);
+    return NULL;
+  }
+  memset(dx, 0, c.B * c.H * c.W * c.ci * sizeof(float));
+  const size_t nb = chunk_images(&c);
+  float *cols = get_scratch(nb * P * K);
+  if (!cols) return no_memory(env), NULL;
+  for (size_t b0 = 0; b0 < c.B; b0 += nb) {
+    size_t n = c.B - b0 < nb ? c.B - b0 : nb;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n * P), (int)K, (int)c.co, 1.f, dy + b0 * P * c.co, (int)c.co, w,
+                (int)c.co, 0.f, cols, (int)K);
+    col2im(&c, cols, b0, n, dx);
+  }
+  return NULL;
+}
+
+/* conv2dBackpropFilter(dims, x, dy, dw): dw = the gradient of conv(x, w) with respect to w, given dy. */
+static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  conv_t c;
+  float *x, *dy, *dw;
+  size_t nx, ndy, ndw;
+  if (!conv_dims(env, argv[0], &c) || !f32_arg(env, argv[1], &x, &nx, 0) || !f32_arg(env, argv[2], &dy, &ndy, 0) ||
+      !f32_arg(env, argv[3], &dw, &ndw, 0) || !conv_sizes(env, &c, nx, ndw, ndy))
+    return NULL;
+  const size_t K = c.fh * c.fw * c.ci, P = c.Ho * c.Wo;
+  if (pointwise(&c)) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)c.co, (int)(c.B * P), 1.f, x, (int)K, dy, (int)c.co, 0.f, dw,
+                (int)c.co);
+    return NULL;
+  }
+  const size_t nb = chunk_images(&c);
+  float *cols = get_scratch(nb * P * K);
+  if (!cols) return no_memory(env), NULL;
+  for (size_t b0 = 0; b0 < c.B; b0 += nb) {
+    size_t n = c.B - b0 < nb ? c.B - b0 : nb;
+    im2col(&c, x, b0, n, cols);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)c.co, (int)(n * P), 1.f, cols, (int)K, dy + b0 * P * c.co,
+                (int)c.co, b0 == 0 ? 0.f : 1.f, dw, (int)c.co);
+  }
+  return NULL;
+}
+
+/* info() -> { corename, threads }: which OpenBLAS kernel set is in use (it sets the float rounding). */
+static napi_value blas_info(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out, core, threads;
+  CHECK(env, napi_create_object(env, &out));
+  CHECK(env, napi_create_string_utf8(env, openblas_get_corename(), NAPI_AUTO_LENGTH, &core));
+  CHECK(env, napi_create_int32(env, openblas_get_num_threads(), &threads));
+  CHECK(env, napi_set_named_property(env, out, "corename", core));
+  CHECK(env, napi_set_named_property(env, out, "threads", threads));
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  /* One thread: sps runs cells in parallel processes (--jobs), and one thread keeps sums in one order. */
+  openblas_set_num_threads(1);
+  const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {{"gemm", gemm},
+             {"conv2d", conv2d},
+             {"conv2dBackpropInput", conv2d_backprop_input},
+             {"conv2dBackpropFilter", conv2d_backprop_filter},
+             {"info", blas_info}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return NULL;
+    if (napi_set_named_property(env, exports, fns[i].name, f) != napi_ok) return NULL;
+  }
+  return exports;
+}

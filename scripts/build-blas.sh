@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds sps's BLAS kernels (native/sps_blas.c) into native/build/sps_blas.node, the addon behind
+# `--backend blas` (docs/backends.md). Plain gcc against Node's N-API header and OpenBLAS: no node-gyp,
+# no download. When gcc or OpenBLAS's headers are missing it installs them from Debian's packages
+# (gcc, libc6-dev, libopenblas-openmp-dev) with apt-get, as root; elsewhere it says what to install.
+# Run again after editing the C source; a build that is newer than its source is kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+die() { echo "build-blas: $*" >&2; exit 1; }
+src=native/sps_blas.c
+out=native/build/sps_blas.node
+
+node_include() {
+  local d
+  for d in "$(dirname "$(dirname "$(command -v node)")")/include/node" /usr/include/node /usr/local/include/node; do
+    [ -f "$d/node_api.h" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+openblas_include() {
+  local d
+  for d in /usr/include/x86_64-linux-gnu/openblas-openmp /usr/include/x86_64-linux-gnu/openblas-pthread \
+    /usr/include/aarch64-linux-gnu/openblas-openmp /usr/include/aarch64-linux-gnu/openblas-pthread /usr/include/openblas; do
+    [ -f "$d/cblas.h" ] && { echo "$d"; return 0; }
+  done
+  if command -v pkg-config >/dev/null && pkg-config --exists openblas; then
+    pkg-config --variable=includedir openblas
+    return 0
+  fi
+  return 1
+}
+
+if [ -f "$out" ] && [ "$out" -nt "$src" ] && [ "${1:-}" != "--force" ]; then
+  echo "build-blas: $out is up to date"
+  exit 0
+fi
+
+if ! command -v gcc >/dev/null || ! openblas_include >/dev/null; then
+  command -v apt-get >/dev/null || die "gcc and OpenBLAS's headers are needed (e.g. brew install openblas, or your distribution's openblas development package)"
+  [ "$(id -u)" -eq 0 ] || die "gcc or OpenBLAS's headers are missing: sudo apt-get install -y gcc libc6-dev libopenblas-openmp-dev (or sudo $0)"
+  echo "build-blas: installing gcc and OpenBLAS (libopenblas-openmp-dev) with apt-get" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends gcc libc6-dev libopenblas-openmp-dev >&2
+fi
+inc_node=$(node_include) || die "Node's N-API header (include/node/node_api.h) was not found next to $(command -v node) nor in /usr/include/node"
+inc_blas=$(openblas_include) || die "OpenBLAS's cblas.h was not found after installing libopenblas-openmp-dev"
+
+mkdir -p native/build
+tmp="$out.tmp-$$"
+gcc -O2 -std=c11 -Wall -Wextra -Werror -fPIC -shared -I"$inc_node" -I"$inc_blas" "$src" -o "$tmp" -lopenblas
+mv "$tmp" "$out"
+echo "build-blas: built $out (N-API from $inc_node, OpenBLAS from $inc_blas)"

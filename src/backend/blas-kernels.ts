@@ -1,0 +1,67 @@
+/**
+ * `--backend blas`: the wasm back end with sps's training kernels (./wasm-kernels.ts), whose matrix
+ * products and convolutions are then replaced by OpenBLAS ones from sps's addon (./blas/). tfjs still
+ * calls the back end 'wasm': the kernels are swapped in its registry, and swapped back by
+ * unregisterBlasKernels (selectBackend does that when wasm itself is asked for). Why and how fast:
+ * docs/backends.md.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { type BlasAddon, loadBlasAddon } from './blas/addon.js';
+import {
+  type BlasKernel,
+  type Fallback,
+  batchMatMul,
+  conv2D,
+  conv2DBackpropFilter,
+  conv2DBackpropInput,
+  fusedConv2D,
+  fusedMatMul,
+} from './blas/kernels.js';
+import type { KernelArgs } from './wasm/common.js';
+
+const KERNELS: ReadonlyArray<readonly [string, BlasKernel]> = [
+  ['BatchMatMul', batchMatMul],
+  ['_FusedMatMul', fusedMatMul],
+  ['Conv2D', conv2D],
+  ['FusedConv2D', fusedConv2D],
+  ['Conv2DBackpropInput', conv2DBackpropInput],
+  ['Conv2DBackpropFilter', conv2DBackpropFilter],
+];
+
+/** The kernels the blas ones replaced (by name), while they are registered. */
+const replaced = new Map<string, tf.KernelConfig>();
+
+export const blasKernelsRegistered = (): boolean => replaced.size > 0;
+
+/**
+ * Swap the blas kernels into the wasm back end's registry (after the wasm training kernels, which
+ * they fall back on). Idempotent. Throws, naming the build command, when the addon cannot be loaded.
+ */
+export function registerBlasKernels(): { registered: string[]; corename: string } {
+  const loaded = loadBlasAddon();
+  if ('why' in loaded) throw new Error(loaded.why);
+  if (replaced.size === 0) {
+    for (const [kernelName, kernel] of KERNELS) {
+      const previous = tf.getKernel(kernelName, 'wasm');
+      if (!previous) throw new Error(`sps blas kernels: the wasm back end has no '${kernelName}' kernel`);
+      replaced.set(kernelName, previous);
+      tf.unregisterKernel(kernelName, 'wasm');
+      tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: bind(loaded.addon, kernel, previous) });
+    }
+  }
+  return { registered: KERNELS.map(([n]) => n), corename: loaded.corename };
+}
+
+function bind(addon: BlasAddon, kernel: BlasKernel, previous: tf.KernelConfig): tf.KernelFunc {
+  const fallback = previous.kernelFunc as unknown as Fallback;
+  return ((args: KernelArgs) => kernel(addon, args, fallback)) as unknown as tf.KernelFunc;
+}
+
+/** Put back the kernels the blas ones replaced. Idempotent. */
+export function unregisterBlasKernels(): void {
+  for (const [kernelName, previous] of replaced) {
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel(previous);
+  }
+  replaced.clear();
+}

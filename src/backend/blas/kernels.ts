@@ -1,0 +1,143 @@
+/**
+ * The wasm back end's matrix products and convolutions, run by OpenBLAS through sps's addon on views
+ * of the wasm heap (no copies in or out): BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D,
+ * Conv2DBackpropInput and Conv2DBackpropFilter. What the addon does not compute (another data
+ * format, dilations, an activation other than linear or relu, a bias that is not per output channel,
+ * general batch broadcasting) goes to the kernel they replaced, passed in as `fallback`.
+ *
+ * Views are taken after every output is allocated: an allocation may grow the wasm memory, which
+ * detaches earlier views.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Backend, KernelArgs, TensorInfo } from '../wasm/common.js';
+import { pair, sizeOf } from '../wasm/common.js';
+import type { BlasAddon } from './addon.js';
+
+export type Fallback = (args: KernelArgs) => TensorInfo;
+export type BlasKernel = (addon: BlasAddon, args: KernelArgs, fallback: Fallback) => TensorInfo;
+
+const f32 = (backend: Backend, t: TensorInfo): Float32Array => backend.typedArrayFromHeap(t) as Float32Array;
+const isF32 = (...ts: (TensorInfo | undefined)[]): boolean => ts.every((t) => t === undefined || t.dtype === 'float32');
+
+/** 0 linear, 1 relu; undefined for what the addon does not apply (the fallback does). */
+function activationCode(attrs: Record<string, unknown>, prelu: TensorInfo | undefined): number | undefined {
+  if (prelu) return undefined;
+  const a = attrs.activation ?? 'linear';
+  return a === 'linear' ? 0 : a === 'relu' ? 1 : undefined;
+}
+
+/** A bias the addon adds: one value per output column (any shape of that size). */
+const perColumn = (bias: TensorInfo | undefined, n: number): boolean => bias === undefined || sizeOf(bias.shape) === n;
+
+/** Operand shapes of op(a) . op(b) with batch broadcasting of a batch-1 operand, or undefined. */
+function productShape(a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean) {
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (ra < 2 || rb < 2) return undefined;
+  const M = tA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const K = tA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const Kb = tB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const N = tB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  const batchA = sizeOf(outerA);
+  const batchB = sizeOf(outerB);
+  const same = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
+  if (K !== Kb || M * K * N === 0 || !(same || batchA === 1 || batchB === 1)) return undefined;
+  const batch = Math.max(batchA, batchB);
+  return { M, N, K, batch, sA: batchA === 1 ? 0 : M * K, sB: batchB === 1 ? 0 : K * N, outShape: [...(batchA >= batchB ? outerA : outerB), M, N] };
+}
+
+function matMul(addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act = 0): TensorInfo {
+  const { inputs, backend, attrs = {} } = args;
+  const { a, b } = inputs;
+  const tA = attrs.transposeA === true;
+  const tB = attrs.transposeB === true;
+  const s = isF32(a, b, bias) ? productShape(a, b, tA, tB) : undefined;
+  if (!s || !perColumn(bias, s.N)) return fallback(args);
+  const out = backend.makeOutput(s.outShape, 'float32');
+  const dims = Int32Array.of(s.batch, s.M, s.N, s.K, tA ? 1 : 0, tB ? 1 : 0, s.sA, s.sB);
+  addon.gemm(dims, f32(backend, a), f32(backend, b), f32(backend, out), bias ? f32(backend, bias) : null, act);
+  return out;
+}
+
+export const batchMatMul: BlasKernel = (addon, args, fallback) => matMul(addon, args, fallback);
+
+export const fusedMatMul: BlasKernel = (addon, args, fallback) => {
+  const { bias, preluActivationWeights } = args.inputs;
+  const act = activationCode(args.attrs ?? {}, preluActivationWeights);
+  return act === undefined ? fallback(args) : matMul(addon, args, fallback, bias, act);
+};
+
+/** The addon's conv dims for tfjs's conv info: [B, H, W, ci, Ho, Wo, co, fh, fw, sh, sw, top, left]. */
+function convDims(info: tf.backend_util.Conv2DInfo): Int32Array {
+  return Int32Array.of(
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
+    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+  );
+}
+
+/** tfjs's conv info when the addon computes this convolution (NHWC, dilation 1, float32), else undefined. */
+function convInfo(
+  attrs: Record<string, unknown>,
+  xShape: number[],
+  filterShape: number[],
+  ...tensors: (TensorInfo | undefined)[]
+): tf.backend_util.Conv2DInfo | undefined {
+  const format = attrs.dataFormat;
+  if (format !== undefined && format !== 'NHWC' && format !== 'channelsLast') return undefined;
+  const [dh, dw] = pair(attrs.dilations, 'dilations');
+  if (dh !== 1 || dw !== 1 || !isF32(...tensors) || xShape.length !== 4 || filterShape.length !== 4) return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as [number, number] | number,
+    1,
+    attrs.pad as 'valid' | 'same' | number | tf.backend_util.ExplicitPadding,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    false,
+    'channelsLast',
+  );
+  const sizes = [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels];
+  return sizes.every((d) => d > 0) && info.padInfo.top >= 0 && info.padInfo.left >= 0 ? info : undefined;
+}
+
+function conv(addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act = 0): TensorInfo {
+  const { inputs, backend, attrs = {} } = args;
+  const { x, filter } = inputs;
+  const info = convInfo(attrs, x.shape, filter.shape, x, filter, bias);
+  if (!info || !perColumn(bias, info.outChannels)) return fallback(args);
+  const out = backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
+  addon.conv2d(convDims(info), f32(backend, x), f32(backend, filter), f32(backend, out), bias ? f32(backend, bias) : null, act);
+  return out;
+}
+
+export const conv2D: BlasKernel = (addon, args, fallback) => conv(addon, args, fallback);
+
+export const fusedConv2D: BlasKernel = (addon, args, fallback) => {
+  const { bias, preluActivationWeights } = args.inputs;
+  const act = activationCode(args.attrs ?? {}, preluActivationWeights);
+  return act === undefined ? fallback(args) : conv(addon, args, fallback, bias, act);
+};
+
+export const conv2DBackpropInput: BlasKernel = (addon, args, fallback) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { dy, filter } = inputs;
+  const inputShape = attrs.inputShape as number[];
+  const info = convInfo(attrs, inputShape, filter.shape, dy, filter);
+  if (!info || dy.shape.join() !== [info.batchSize, info.outHeight, info.outWidth, info.outChannels].join()) return fallback(args);
+  const dx = backend.makeOutput([...inputShape], 'float32');
+  addon.conv2dBackpropInput(convDims(info), f32(backend, dy), f32(backend, filter), f32(backend, dx));
+  return dx;
+};
+
+export const conv2DBackpropFilter: BlasKernel = (addon, args, fallback) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { x, dy } = inputs;
+  const filterShape = attrs.filterShape as number[];
+  const info = convInfo(attrs, x.shape, filterShape, x, dy);
+  if (!info || dy.shape.join() !== [info.batchSize, info.outHeight, info.outWidth, info.outChannels].join()) return fallback(args);
+  const dw = backend.makeOutput([...filterShape], 'float32');
+  addon.conv2dBackpropFilter(convDims(info), f32(backend, x), f32(backend, dy), f32(backend, dw));
+  return dw;
+};
