@@ -22,8 +22,11 @@
 static float *scratch = NULL;
 static size_t scratch_len = 0;
 
-/* Rows of cols per chunk: bounds the scratch at about 16 MB whatever the batch. */
-#define CHUNK_FLOATS (4u << 20)
+/* Scratch per chunk of output pixels: 1 MB keeps im2col's rows in cache for the sgemm that reads them. */
+#define CHUNK_FLOATS (SPS_CHUNK_KB * 256u)
+#ifndef SPS_CHUNK_KB
+#define SPS_CHUNK_KB 1024
+#endif
 
 static float *get_scratch(size_t n) {
   if (n > scratch_len) {
@@ -165,60 +168,54 @@ static int pointwise(const conv_t *c) {
   return c->fh == 1 && c->fw == 1 && c->sh == 1 && c->sw == 1 && c->pt == 0 && c->pl == 0 && c->Ho == c->H && c->Wo == c->W;
 }
 
-/* Images per chunk: as many as keep the chunk's cols within CHUNK_FLOATS, at least one. */
-static size_t chunk_images(const conv_t *c) {
-  size_t per = c->Ho * c->Wo * c->fh * c->fw * c->ci;
-  size_t n = per ? CHUNK_FLOATS / per : c->B;
-  return n < 1 ? 1 : (n > c->B ? c->B : n);
+/* Rows of cols (output pixels) per chunk: as many as keep the chunk within CHUNK_FLOATS, at least 1. */
+static size_t chunk_rows(const conv_t *c) {
+  const size_t K = c->fh * c->fw * c->ci, M = c->B * c->Ho * c->Wo;
+  size_t n = CHUNK_FLOATS / K;
+  return n < 1 ? 1 : (n > M ? M : n);
 }
 
-/* cols[(i, oh, ow), (kh, kw, c)] for images [b0, b0 + nb) of x; zero where the window is in the padding. */
-static void im2col(const conv_t *c, const float *x, size_t b0, size_t nb, float *cols) {
-  const size_t K = c->fh * c->fw * c->ci;
-  for (size_t i = 0; i < nb; i++) {
-    const float *img = x + (b0 + i) * c->H * c->W * c->ci;
-    for (size_t oh = 0; oh < c->Ho; oh++) {
-      for (size_t ow = 0; ow < c->Wo; ow++) {
-        float *row = cols + ((i * c->Ho + oh) * c->Wo + ow) * K;
-        for (size_t kh = 0; kh < c->fh; kh++) {
-          long ih = (long)(oh * c->sh + kh) - c->pt;
-          float *dst = row + kh * c->fw * c->ci;
-          if (ih < 0 || ih >= (long)c->H) {
-            memset(dst, 0, c->fw * c->ci * sizeof(float));
-            continue;
-          }
-          for (size_t kw = 0; kw < c->fw; kw++) {
-            long iw = (long)(ow * c->sw + kw) - c->pl;
-            if (iw < 0 || iw >= (long)c->W)
-              memset(dst + kw * c->ci, 0, c->ci * sizeof(float));
-            else
-              memcpy(dst + kw * c->ci, img + ((size_t)ih * c->W + (size_t)iw) * c->ci, c->ci * sizeof(float));
-          }
-        }
+/* cols[r - m0, (kh, kw, c)] for output pixels r in [m0, m0 + n), r = (b, oh, ow); zero in the padding. */
+static void im2col(const conv_t *c, const float *x, size_t m0, size_t n, float *cols) {
+  const size_t K = c->fh * c->fw * c->ci, P = c->Ho * c->Wo;
+  for (size_t r = m0; r < m0 + n; r++) {
+    const size_t b = r / P, oh = (r % P) / c->Wo, ow = r % c->Wo;
+    const float *img = x + b * c->H * c->W * c->ci;
+    float *row = cols + (r - m0) * K;
+    for (size_t kh = 0; kh < c->fh; kh++) {
+      long ih = (long)(oh * c->sh + kh) - c->pt;
+      float *dst = row + kh * c->fw * c->ci;
+      if (ih < 0 || ih >= (long)c->H) {
+        memset(dst, 0, c->fw * c->ci * sizeof(float));
+        continue;
+      }
+      for (size_t kw = 0; kw < c->fw; kw++) {
+        long iw = (long)(ow * c->sw + kw) - c->pl;
+        if (iw < 0 || iw >= (long)c->W)
+          memset(dst + kw * c->ci, 0, c->ci * sizeof(float));
+        else
+          memcpy(dst + kw * c->ci, img + ((size_t)ih * c->W + (size_t)iw) * c->ci, c->ci * sizeof(float));
       }
     }
   }
 }
 
-/* The adjoint of im2col: dx[images b0 + i] += cols, window by window (dx zeroed by the caller). */
-static void col2im(const conv_t *c, const float *cols, size_t b0, size_t nb, float *dx) {
-  const size_t K = c->fh * c->fw * c->ci;
-  for (size_t i = 0; i < nb; i++) {
-    float *img = dx + (b0 + i) * c->H * c->W * c->ci;
-    for (size_t oh = 0; oh < c->Ho; oh++) {
-      for (size_t ow = 0; ow < c->Wo; ow++) {
-        const float *row = cols + ((i * c->Ho + oh) * c->Wo + ow) * K;
-        for (size_t kh = 0; kh < c->fh; kh++) {
-          long ih = (long)(oh * c->sh + kh) - c->pt;
-          if (ih < 0 || ih >= (long)c->H) continue;
-          for (size_t kw = 0; kw < c->fw; kw++) {
-            long iw = (long)(ow * c->sw + kw) - c->pl;
-            if (iw < 0 || iw >= (long)c->W) continue;
-            const float *src = row + (kh * c->fw + kw) * c->ci;
-            float *dst = img + ((size_t)ih * c->W + (size_t)iw) * c->ci;
-            for (size_t ch = 0; ch < c->ci; ch++) dst[ch] += src[ch];
-          }
-        }
+/* The adjoint of im2col: dx += cols for output pixels [m0, m0 + n), window by window (dx zeroed by the caller). */
+static void col2im(const conv_t *c, const float *cols, size_t m0, size_t n, float *dx) {
+  const size_t K = c->fh * c->fw * c->ci, P = c->Ho * c->Wo;
+  for (size_t r = m0; r < m0 + n; r++) {
+    const size_t b = r / P, oh = (r % P) / c->Wo, ow = r % c->Wo;
+    float *img = dx + b * c->H * c->W * c->ci;
+    const float *row = cols + (r - m0) * K;
+    for (size_t kh = 0; kh < c->fh; kh++) {
+      long ih = (long)(oh * c->sh + kh) - c->pt;
+      if (ih < 0 || ih >= (long)c->H) continue;
+      for (size_t kw = 0; kw < c->fw; kw++) {
+        long iw = (long)(ow * c->sw + kw) - c->pl;
+        if (iw < 0 || iw >= (long)c->W) continue;
+        const float *src = row + (kh * c->fw + kw) * c->ci;
+        float *dst = img + ((size_t)ih * c->W + (size_t)iw) * c->ci;
+        for (size_t ch = 0; ch < c->ci; ch++) dst[ch] += src[ch];
       }
     }
   }
@@ -232,6 +229,30 @@ static int conv_sizes(napi_env env, const conv_t *c, size_t nx, size_t nw, size_
 static int no_memory(napi_env env) {
   napi_throw_error(env, NULL, "sps_blas: out of memory for the im2col scratch");
   return 0;
+}
+
+/*
+ * The forward convolution of im2col + sgemm (+ bias, relu), written into y. `w` is [K, co] as the
+ * filter's memory lies; the caller has checked the sizes.
+ */
+static int conv_forward(napi_env env, const conv_t *c, const float *x, const float *w, float *y, const float *bias, int act) {
+  const size_t K = c->fh * c->fw * c->ci, P = c->Ho * c->Wo;
+  if (pointwise(c)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(c->B * P), (int)c->co, (int)K, 1.f, x, (int)K, w, (int)c->co, 0.f, y,
+                (int)c->co);
+  } else {
+    const size_t M = c->B * P, rows = chunk_rows(c);
+    float *cols = get_scratch(rows * K);
+    if (!cols) return no_memory(env);
+    for (size_t m0 = 0; m0 < M; m0 += rows) {
+      size_t n = M - m0 < rows ? M - m0 : rows;
+      im2col(c, x, m0, n, cols);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)c->co, (int)K, 1.f, cols, (int)K, w, (int)c->co, 0.f,
+                  y + m0 * c->co, (int)c->co);
+    }
+  }
+  bias_act(y, c->B * P, c->co, bias, act);
+  return 1;
 }
 
 /* conv2d(dims, x, w, y, bias|null, act): y = conv(x, w) (+ bias[co], relu when act == 1). */
@@ -248,26 +269,30 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
     return NULL;
   if (bias && !need(env, nbias, c.co, "conv bias")) return NULL;
   CHECK(env, napi_get_value_int32(env, argv[5], &act));
-  const size_t K = c.fh * c.fw * c.ci, P = c.Ho * c.Wo;
-  if (pointwise(&c)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(c.B * P), (int)c.co, (int)K, 1.f, x, (int)K, w, (int)c.co, 0.f, y,
-                (int)c.co);
-  } else {
-    const size_t nb = chunk_images(&c);
-    float *cols = get_scratch(nb * P * K);
-    if (!cols) return no_memory(env), NULL;
-    for (size_t b0 = 0; b0 < c.B; b0 += nb) {
-      size_t n = c.B - b0 < nb ? c.B - b0 : nb;
-      im2col(&c, x, b0, n, cols);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n * P), (int)c.co, (int)K, 1.f, cols, (int)K, w, (int)c.co, 0.f,
-                  y + b0 * P * c.co, (int)c.co);
-    }
-  }
-  bias_act(y, c.B * P, c.co, bias, act);
+  conv_forward(env, &c, x, w, y, bias, act);
   return NULL;
 }
 
-/* conv2dBackpropInput(dims, dy, w, dx): dx = the gradient of conv(x, w) with respect to x, given dy. */
+/* The filter for dx as a forward convolution: wf[kh, kw, co, ci] = w[fh-1-kh, fw-1-kw, ci, co]. */
+static float *flipped_filter(const conv_t *c, const float *w) {
+  const size_t n = c->fh * c->fw * c->ci * c->co;
+  float *wf = (float *)malloc(n * sizeof(float));
+  if (!wf) return NULL;
+  for (size_t kh = 0; kh < c->fh; kh++)
+    for (size_t kw = 0; kw < c->fw; kw++) {
+      const float *src = w + ((c->fh - 1 - kh) * c->fw + (c->fw - 1 - kw)) * c->ci * c->co;
+      float *dst = wf + (kh * c->fw + kw) * c->co * c->ci;
+      for (size_t i = 0; i < c->ci; i++)
+        for (size_t o = 0; o < c->co; o++) dst[o * c->ci + i] = src[i * c->co + o];
+    }
+  return wf;
+}
+
+/*
+ * conv2dBackpropInput(dims, dy, w, dx): dx = the gradient of conv(x, w) with respect to x, given dy.
+ * Stride 1: a forward convolution of dy (padded by f-1-pad) with the flipped filter, whose sgemm has
+ * the ci outputs as columns and reduces over fh*fw*co. Otherwise: cols = dy . w^T, scattered onto dx.
+ */
 static napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -284,15 +309,23 @@ static napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
                 (int)K);
     return NULL;
   }
+  if (c.sh == 1 && c.sw == 1 && c.pt <= (long)c.fh - 1 && c.pl <= (long)c.fw - 1) {
+    conv_t t = {c.B, c.Ho, c.Wo, c.co, c.H, c.W, c.ci, c.fh, c.fw, 1, 1, (long)c.fh - 1 - c.pt, (long)c.fw - 1 - c.pl};
+    float *wf = flipped_filter(&c, w);
+    if (!wf) return no_memory(env), NULL;
+    conv_forward(env, &t, dy, wf, dx, NULL, 0);
+    free(wf);
+    return NULL;
+  }
   memset(dx, 0, c.B * c.H * c.W * c.ci * sizeof(float));
-  const size_t nb = chunk_images(&c);
-  float *cols = get_scratch(nb * P * K);
+  const size_t M = c.B * P, rows = chunk_rows(&c);
+  float *cols = get_scratch(rows * K);
   if (!cols) return no_memory(env), NULL;
-  for (size_t b0 = 0; b0 < c.B; b0 += nb) {
-    size_t n = c.B - b0 < nb ? c.B - b0 : nb;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n * P), (int)K, (int)c.co, 1.f, dy + b0 * P * c.co, (int)c.co, w,
-                (int)c.co, 0.f, cols, (int)K);
-    col2im(&c, cols, b0, n, dx);
+  for (size_t m0 = 0; m0 < M; m0 += rows) {
+    size_t n = M - m0 < rows ? M - m0 : rows;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, (int)c.co, 1.f, dy + m0 * c.co, (int)c.co, w, (int)c.co, 0.f,
+                cols, (int)K);
+    col2im(&c, cols, m0, n, dx);
   }
   return NULL;
 }
@@ -314,14 +347,14 @@ static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) 
                 (int)c.co);
     return NULL;
   }
-  const size_t nb = chunk_images(&c);
-  float *cols = get_scratch(nb * P * K);
+  const size_t M = c.B * P, rows = chunk_rows(&c);
+  float *cols = get_scratch(rows * K);
   if (!cols) return no_memory(env), NULL;
-  for (size_t b0 = 0; b0 < c.B; b0 += nb) {
-    size_t n = c.B - b0 < nb ? c.B - b0 : nb;
-    im2col(&c, x, b0, n, cols);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)c.co, (int)(n * P), 1.f, cols, (int)K, dy + b0 * P * c.co,
-                (int)c.co, b0 == 0 ? 0.f : 1.f, dw, (int)c.co);
+  for (size_t m0 = 0; m0 < M; m0 += rows) {
+    size_t n = M - m0 < rows ? M - m0 : rows;
+    im2col(&c, x, m0, n, cols);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)c.co, (int)n, 1.f, cols, (int)K, dy + m0 * c.co, (int)c.co,
+                m0 == 0 ? 0.f : 1.f, dw, (int)c.co);
   }
   return NULL;
 }

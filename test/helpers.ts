@@ -63,8 +63,11 @@ export function spsSpawn(args: string[], opts: { cwd?: string; env?: Record<stri
   return spawn(process.execPath, [join(ROOT, 'bin/sps'), ...args], { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** The back ends every numerical suite runs on: cpu (the reference) and wasm with sps's training kernels. */
-export const TEST_BACKENDS = ['cpu', 'wasm'] as const;
+/**
+ * The back ends every numerical suite runs on: cpu (the reference), wasm with sps's training kernels,
+ * and blas (wasm with OpenBLAS kernels; npm test builds its addon).
+ */
+export const TEST_BACKENDS = ['cpu', 'wasm', 'blas'] as const;
 export type TestBackend = (typeof TEST_BACKENDS)[number];
 
 /** $SPS_TEST_BACKEND narrows the back ends to one while iterating; unset, all of TEST_BACKENDS run. */
@@ -86,7 +89,7 @@ export function describeOnBackends(name: string, body: (backend: TestBackend) =>
       before(async () => {
         const { selectBackend } = await import('../src/backend/select.js');
         const b = await selectBackend(backend);
-        if (b.tf.getBackend() !== backend) throw new Error(`could not activate the ${backend} back end`);
+        if (b.name !== backend) throw new Error(`could not activate the ${backend} back end`);
       });
       body(backend);
     });

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
 import { BACKENDS, type BackendChoice } from '../config/constants.js';
 import { SpsError } from '../util/errors.js';
+import { BUILD_HINT, blasAddonPath } from './blas/addon.js';
 
 export interface SelectedBackend {
   tf: typeof tfType;
@@ -106,8 +107,8 @@ async function wasmTrainingKernels(): Promise<string> {
 }
 
 /**
- * Activate a back end. `auto` tries tfjs-node-gpu, then tfjs-node, then wasm, then cpu; an explicit
- * choice that cannot be had is an error, not a silent fallback.
+ * Activate a back end. `auto` tries tfjs-node-gpu, then tfjs-node, then blas (when sps's addon is
+ * built), then wasm, then cpu; an explicit choice that cannot be had is an error, not a silent fallback.
  */
 export async function selectBackend(choice: BackendChoice): Promise<SelectedBackend> {
   const tf = await import('@tensorflow/tfjs');
@@ -120,12 +121,17 @@ export async function selectBackend(choice: BackendChoice): Promise<SelectedBack
     if (await tryTensorflow(tf, notes)) return done('tensorflow', `${choice === 'auto' ? 'auto' : 'requested'}: native TensorFlow`);
     if (choice === 'tensorflow') throw new SpsError(tensorflowUnavailable(notes));
   }
-  if (choice === 'blas') {
+  if (choice === 'auto' || choice === 'blas') {
     const { loadBlasAddon } = await import('./blas/addon.js');
     const addon = loadBlasAddon();
-    if ('why' in addon) throw new SpsError(`backend 'blas' is not available: ${addon.why}`);
-    if (await tryWasm(tf, notes, true)) return done('blas', 'requested');
-    throw new SpsError(`backend 'blas' is not available: ${notes.join('; ')}`);
+    if ('why' in addon) {
+      if (choice === 'blas') throw new SpsError(`backend 'blas' is not available: ${addon.why}`);
+      notes.push(addon.why);
+    } else if (await tryWasm(tf, notes, true)) {
+      return done('blas', choice === 'auto' ? 'auto: no native TensorFlow, using wasm with OpenBLAS kernels' : 'requested');
+    } else if (choice === 'blas') {
+      throw new SpsError(`backend 'blas' is not available: ${notes.join('; ')}`);
+    }
   }
   if (choice === 'auto' || choice === 'wasm') {
     if (await tryWasm(tf, notes)) return done('wasm', choice === 'auto' ? 'auto: no native TensorFlow, using wasm' : 'requested');
@@ -136,16 +142,20 @@ export async function selectBackend(choice: BackendChoice): Promise<SelectedBack
 }
 
 function tensorflowUnavailable(notes: string[]): string {
-  return `backend 'tensorflow' is not available: ${notes.join('; ')}. Use --backend wasm (the default CPU back end) or install @tensorflow/tfjs-node where libtensorflow can be downloaded.`;
+  return `backend 'tensorflow' is not available: ${notes.join('; ')}. Use --backend blas or wasm (the CPU back ends) or install @tensorflow/tfjs-node where libtensorflow can be downloaded.`;
 }
 
 /**
  * Why `choice` cannot be had, found without loading TensorFlow, so that a sweep refuses once before
- * any cell starts rather than in every cell; undefined when it may be had. Only 'tensorflow' can be
- * ruled out this way (its native addon is a file); a present addon that fails to load still fails
- * the cells.
+ * any cell starts rather than in every cell; undefined when it may be had. Only 'tensorflow' and
+ * 'blas' can be ruled out this way (their native addons are files); a present addon that fails to
+ * load still fails the cells.
  */
 export function backendUnavailable(choice: BackendChoice): string | undefined {
+  if (choice === 'blas') {
+    const path = blasAddonPath();
+    return existsSync(path) ? undefined : `backend 'blas' is not available: sps's BLAS addon is not built (${path} is missing): ${BUILD_HINT}`;
+  }
   if (choice !== 'tensorflow') return undefined;
   const addons = TENSORFLOW_PACKAGES.map(nativeAddon);
   return addons.some((a) => a.path) ? undefined : tensorflowUnavailable(addons.map((a) => a.why!));

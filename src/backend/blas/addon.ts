@@ -1,12 +1,14 @@
 /**
  * Loading sps's BLAS addon (native/sps_blas.c, built by scripts/build-blas.sh) for `--backend blas`.
  *
- * OpenBLAS picks its kernels by CPU unless told otherwise, and different kernels round differently,
- * so the same run on two CPUs would differ in the last bits. Unless $OPENBLAS_CORETYPE is set, the
- * kernel set is pinned to $SPS_BLAS_CORETYPE, by default DEFAULT_CORETYPE (docs/backends.md). The
+ * OpenBLAS picks its kernels by CPU model, and different kernels round differently: the same run
+ * on two CPUs would differ in the last bits, and a model it does not know gets its slowest kernels
+ * (Debian's OpenBLAS 0.3.21 runs Sapphire Rapids as a Prescott). Unless $OPENBLAS_CORETYPE is set,
+ * sps pins the kernel set by instruction set instead (coretypeFor; $SPS_BLAS_CORETYPE overrides it),
+ * so machines with the same instructions and OpenBLAS compute the same bits (docs/backends.md). The
  * variable must be set before libopenblas is loaded, which happens with the addon.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -20,25 +22,43 @@ export interface BlasAddon {
 }
 
 /**
- * OpenBLAS's AVX2 kernels: they run on every x86-64 CPU since 2013, so a run reproduces bit for bit
- * across such machines (with the same OpenBLAS). SkylakeX (AVX-512) is faster where it runs.
+ * OpenBLAS's kernel set for a CPU with these flags (/proc/cpuinfo): SkylakeX with AVX-512 (F, DQ, BW,
+ * VL), Haswell with AVX2 and FMA, else undefined (OpenBLAS chooses).
  */
-export const DEFAULT_CORETYPE = 'Haswell';
+export function coretypeFor(flags: ReadonlySet<string>): string | undefined {
+  if (['avx512f', 'avx512dq', 'avx512bw', 'avx512vl'].every((f) => flags.has(f))) return 'SkylakeX';
+  if (flags.has('avx2') && flags.has('fma')) return 'Haswell';
+  return undefined;
+}
 
-/** Where scripts/build-blas.sh puts the addon (the same path from src/ and from dist/). */
+function cpuFlags(): Set<string> {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    return new Set(line?.split(':')[1]?.trim().split(/\s+/) ?? []);
+  } catch {
+    return new Set();
+  }
+}
+
+/** Where scripts/build-blas.sh puts the addon (the same path from src/ and from dist/); $SPS_BLAS_ADDON overrides it. */
 export const BLAS_ADDON_PATH = fileURLToPath(new URL('../../../native/build/sps_blas.node', import.meta.url));
 
 export const BUILD_HINT = 'build it with `bash scripts/build-blas.sh` (gcc and OpenBLAS from Debian, installed by the script as root)';
+
+/** The addon file to load: $SPS_BLAS_ADDON, else BLAS_ADDON_PATH. */
+export const blasAddonPath = (): string => process.env.SPS_BLAS_ADDON || BLAS_ADDON_PATH;
 
 let loaded: { addon: BlasAddon; corename: string } | { why: string } | undefined;
 
 /** The addon, loaded once, or why it cannot be. */
 export function loadBlasAddon(): { addon: BlasAddon; corename: string } | { why: string } {
   if (loaded) return loaded;
-  if (!existsSync(BLAS_ADDON_PATH)) return (loaded = { why: `sps's BLAS addon is not built (${BLAS_ADDON_PATH} is missing): ${BUILD_HINT}` });
-  if (process.arch === 'x64' && !process.env.OPENBLAS_CORETYPE) process.env.OPENBLAS_CORETYPE = process.env.SPS_BLAS_CORETYPE || DEFAULT_CORETYPE;
+  const path = blasAddonPath();
+  if (!existsSync(path)) return (loaded = { why: `sps's BLAS addon is not built (${path} is missing): ${BUILD_HINT}` });
+  const core = process.env.SPS_BLAS_CORETYPE || (process.arch === 'x64' ? coretypeFor(cpuFlags()) : undefined);
+  if (core && !process.env.OPENBLAS_CORETYPE) process.env.OPENBLAS_CORETYPE = core;
   try {
-    const addon = createRequire(import.meta.url)(BLAS_ADDON_PATH) as BlasAddon;
+    const addon = createRequire(import.meta.url)(path) as BlasAddon;
     loaded = { addon, corename: addon.info().corename };
   } catch (e) {
     loaded = { why: `sps's BLAS addon failed to load (${(e as Error).message.split('\n')[0]}): rebuild it with \`bash scripts/build-blas.sh --force\`` };

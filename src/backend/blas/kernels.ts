@@ -26,8 +26,9 @@ function activationCode(attrs: Record<string, unknown>, prelu: TensorInfo | unde
   return a === 'linear' ? 0 : a === 'relu' ? 1 : undefined;
 }
 
-/** A bias the addon adds: one value per output column (any shape of that size). */
-const perColumn = (bias: TensorInfo | undefined, n: number): boolean => bias === undefined || sizeOf(bias.shape) === n;
+/** A bias the addon adds: one value per output column ([n], or [1, …, 1, n]). */
+const perColumn = (bias: TensorInfo | undefined, n: number): boolean =>
+  bias === undefined || (bias.shape.length > 0 && bias.shape[bias.shape.length - 1] === n && sizeOf(bias.shape) === n);
 
 /** Operand shapes of op(a) . op(b) with batch broadcasting of a batch-1 operand, or undefined. */
 function productShape(a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean) {

@@ -1,0 +1,220 @@
+/**
+ * `--backend blas` (src/backend/blas-kernels.ts, native/sps_blas.c): each OpenBLAS kernel against the
+ * cpu back end on the convolution configurations and products the wasm kernels are checked on, its
+ * fallbacks, gradients through tf.grads, swapping the kernels in and out, the addon's own argument
+ * checks, the pinned kernel set, and no leaks. The addon must be built (npm test builds it): a missing
+ * addon fails these tests, it does not skip them.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/select.js';
+import { blasKernelsRegistered, registerBlasKernels, unregisterBlasKernels } from '../src/backend/blas-kernels.js';
+import { BLAS_ADDON_PATH, coretypeFor, loadBlasAddon } from '../src/backend/blas/addon.js';
+import { assertSameOnBoth, CONVS, convInfo, rand, runKernel, sizeOf } from './kernel-helpers.js';
+
+before(async () => {
+  tf.env().set('IS_TEST', true);
+  const b = await selectBackend('blas');
+  assert.equal(b.name, 'blas');
+});
+
+const convAttrs = (s: unknown, pad: unknown) => ({ strides: s, pad, dataFormat: 'NHWC', dilations: 1 });
+
+/**
+ * f with tfjs's per-kernel leak check off when `off`: under tf.grads a fused op with the linear
+ * activation trips it on the wasm back end as shipped too (4 data ids), though nothing leaks (tensor and
+ * data-id counts stay constant over repeated gradients; the no-leaks suite checks the fused layers).
+ */
+async function withoutLeakCheck<T>(off: boolean, f: () => Promise<T>): Promise<T> {
+  if (!off) return f();
+  tf.env().set('IS_TEST', false);
+  try {
+    return await f();
+  } finally {
+    tf.env().set('IS_TEST', true);
+  }
+}
+
+describe('convolutions', () => {
+  it('Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu on every configuration (strides, paddings, odd sizes, 1x1)', async () => {
+    for (const [xs, f, co, s, pad] of CONVS) {
+      const info = convInfo(xs, f, co, s, pad);
+      const fs = [f[0], f[1], xs[3], co];
+      const [xv, wv, dyv] = [rand(sizeOf(xs)), rand(sizeOf(fs)), rand(sizeOf(info.outShape))];
+      const what = `x [${xs}] f [${f}] co ${co} s ${s} pad ${JSON.stringify(pad)}`;
+      await assertSameOnBoth(`Conv2D ${what}`, () => runKernel('Conv2D', { x: tf.tensor(xv, xs), filter: tf.tensor(wv, fs) }, convAttrs(s, pad)));
+      await assertSameOnBoth(`Conv2DBackpropInput ${what}`, () =>
+        runKernel('Conv2DBackpropInput', { dy: tf.tensor(dyv, info.outShape), filter: tf.tensor(wv, fs) }, { ...convAttrs(s, pad), inputShape: xs }),
+      );
+      await assertSameOnBoth(`Conv2DBackpropFilter ${what}`, () =>
+        runKernel('Conv2DBackpropFilter', { x: tf.tensor(xv, xs), dy: tf.tensor(dyv, info.outShape) }, { ...convAttrs(s, pad), filterShape: fs }),
+      );
+    }
+  });
+
+  it('a batch larger than one scratch chunk (rows split across images) matches cpu', async () => {
+    // 1 MB of scratch holds 262,144 floats: 64 images of 24x24 with K = 3*3*16 = 144 need 5.3M.
+    const xs: [number, number, number, number] = [64, 24, 24, 16];
+    const [xv, wv] = [rand(sizeOf(xs)), rand(3 * 3 * 16 * 8)];
+    const [dyv, dy2v] = [rand(64 * 24 * 24 * 8), rand(64 * 12 * 12 * 8)];
+    await assertSameOnBoth('Conv2D, chunked', () => runKernel('Conv2D', { x: tf.tensor(xv, xs), filter: tf.tensor(wv, [3, 3, 16, 8]) }, convAttrs(1, 'same')));
+    await assertSameOnBoth('Conv2DBackpropFilter, chunked', () =>
+      runKernel('Conv2DBackpropFilter', { x: tf.tensor(xv, xs), dy: tf.tensor(dyv, [64, 24, 24, 8]) }, { ...convAttrs(1, 'same'), filterShape: [3, 3, 16, 8] }),
+    );
+    await assertSameOnBoth('Conv2DBackpropInput, strided and chunked', () =>
+      runKernel('Conv2DBackpropInput', { dy: tf.tensor(dy2v, [64, 12, 12, 8]), filter: tf.tensor(wv, [3, 3, 16, 8]) }, { ...convAttrs(2, 'same'), inputShape: xs }),
+    );
+  });
+
+  it('fused conv2d with bias and relu or linear, and its gradients, match cpu; other activations and dilations fall back', async () => {
+    for (const [xs, f, co, s, pad] of CONVS.slice(0, 8)) {
+      const fs: [number, number, number, number] = [f[0], f[1], xs[3], co];
+      const [xv, wv, bv] = [rand(sizeOf(xs)), rand(sizeOf(fs)), rand(co)];
+      for (const activation of ['relu', 'linear', 'elu'] as const) {
+        await withoutLeakCheck(activation === 'linear', () => assertSameOnBoth(`fused conv2d ${activation} x [${xs}] f [${f}] s ${s}`, () => {
+          const [x, w, b] = [tf.tensor4d(xv, xs), tf.tensor4d(wv, fs), tf.tensor1d(bv)];
+          const loss = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+            tf.sum(tf.square(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: s, pad: pad as 'same', bias: b, activation })));
+          return [loss(x, w, b), ...tf.grads(loss)([x, w, b])];
+        }));
+      }
+    }
+    const [xv, wv] = [rand(2 * 9 * 9 * 3), rand(3 * 3 * 3 * 4)];
+    await assertSameOnBoth('conv2d with dilations 2 (fallback)', () => tf.conv2d(tf.tensor4d(xv, [2, 9, 9, 3]), tf.tensor4d(wv, [3, 3, 3, 4]), 1, 'same', 'NHWC', 2));
+  });
+
+  it('conv2dTranspose (the U-net upsampling) and its gradients match cpu', async () => {
+    const [xv, wv] = [rand(2 * 5 * 6 * 8), rand(2 * 2 * 4 * 8)];
+    await assertSameOnBoth('conv2dTranspose 2x2 stride 2', () => {
+      const loss = (x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(tf.conv2dTranspose(x as tf.Tensor4D, w as tf.Tensor4D, [2, 10, 12, 4], 2, 'valid')));
+      const [x, w] = [tf.tensor4d(xv, [2, 5, 6, 8]), tf.tensor4d(wv, [2, 2, 4, 8])];
+      return [loss(x, w), ...tf.grads(loss)([x, w])];
+    });
+  });
+});
+
+describe('matrix products', () => {
+  it('matMul matches cpu with every transpose, for 2-D products and batches (equal, broadcast a or b, rank 4)', async () => {
+    const cases: [number[], number[]][] = [
+      [[1, 5], [5, 7]],
+      [[5, 1], [1, 7]],
+      [[17, 9], [9, 13]],
+      [[50, 40], [40, 8]],
+      [[2, 3, 4], [2, 4, 5]],
+      [[3, 4, 5], [1, 5, 6]],
+      [[3, 4, 5], [5, 6]],
+      [[1, 4, 5], [3, 5, 6]],
+      [[2, 3, 4, 5], [2, 3, 5, 2]],
+    ];
+    for (const [as, bs] of cases) {
+      for (const tA of [false, true]) {
+        for (const tB of [false, true]) {
+          const sa = tA ? [...as.slice(0, -2), as[as.length - 1], as[as.length - 2]] : as;
+          const sb = tB ? [...bs.slice(0, -2), bs[bs.length - 1], bs[bs.length - 2]] : bs;
+          const [av, bv] = [rand(sizeOf(sa)), rand(sizeOf(sb))];
+          await assertSameOnBoth(`[${sa}] x [${sb}] tA ${tA} tB ${tB}`, () => tf.matMul(tf.tensor(av, sa), tf.tensor(bv, sb), tA, tB));
+        }
+      }
+    }
+  });
+
+  it('fused matMul with bias and relu or linear, and its gradients, match cpu; a per-row bias and other activations fall back', async () => {
+    const [av, bv, biasv] = [rand(6 * 5), rand(5 * 4), rand(4)];
+    for (const activation of ['relu', 'linear', 'sigmoid'] as const) {
+      // (Only untransposed for the fallback: wasm's own _FusedMatMul adds the bias wrongly when both operands are transposed.)
+      for (const [tA, tB] of activation === 'sigmoid' ? [[false, false]] : [[false, false], [true, false], [true, true]]) {
+        await withoutLeakCheck(activation === 'linear', () => assertSameOnBoth(`fused matMul ${activation} tA ${tA} tB ${tB}`, () => {
+          const a = tf.tensor2d(av, tA ? [5, 6] : [6, 5]);
+          const b = tf.tensor2d(bv, tB ? [4, 5] : [5, 4]);
+          const bias = tf.tensor1d(biasv);
+          const loss = (a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor) =>
+            tf.sum(tf.square(tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: tA, transposeB: tB, bias, activation })));
+          return [loss(a, b, bias), ...tf.grads(loss)([a, b, bias])];
+        }));
+      }
+    }
+    // A [1, 4] bias is per column; a [4, 1] one (the same size when M = N) is per row: it falls back.
+    const [a4, b4, bias4] = [rand(4 * 5), rand(5 * 4), rand(4)];
+    await assertSameOnBoth('fused matMul with a [1, 4] bias', () =>
+      tf.fused.matMul({ a: tf.tensor2d(a4, [4, 5]), b: tf.tensor2d(b4, [5, 4]), bias: tf.tensor2d(bias4, [1, 4]), activation: 'relu' }),
+    );
+    assert.throws(
+      () => tf.fused.matMul({ a: tf.tensor2d(a4, [4, 5]), b: tf.tensor2d(b4, [5, 4]), bias: tf.tensor2d(bias4, [4, 1]) }),
+      /_FusedMatMul only supports rank-1 bias/,
+      "a per-row bias goes to wasm's kernel, which refuses it",
+    );
+  });
+});
+
+describe('registration', () => {
+  it('selectBackend says blas and the OpenBLAS core; wasm afterwards restores the wasm kernels, blas again swaps them back in', async () => {
+    assert.ok(blasKernelsRegistered());
+    const blasConv = tf.getKernel('Conv2D', 'wasm')!.kernelFunc;
+    const w = await selectBackend('wasm');
+    assert.equal(w.name, 'wasm');
+    assert.ok(!blasKernelsRegistered());
+    assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, blasConv);
+    const b = await selectBackend('blas');
+    assert.match(b.reason, /OpenBLAS kernels registered \(6, core \w+\)/);
+    assert.ok(blasKernelsRegistered());
+    assert.equal(registerBlasKernels().registered.length, 6, 'idempotent');
+    unregisterBlasKernels();
+    unregisterBlasKernels();
+    assert.ok(!blasKernelsRegistered());
+    await selectBackend('blas');
+  });
+
+  it('pins OpenBLAS kernels by instruction set, and the pin is the core in use', () => {
+    assert.equal(coretypeFor(new Set(['avx2', 'fma', 'avx512f', 'avx512dq', 'avx512bw', 'avx512vl'])), 'SkylakeX');
+    assert.equal(coretypeFor(new Set(['avx2', 'fma', 'avx512f'])), 'Haswell');
+    assert.equal(coretypeFor(new Set(['sse4_2'])), undefined);
+    const loaded = loadBlasAddon();
+    assert.ok('addon' in loaded, 'the addon is built');
+    if (process.env.OPENBLAS_CORETYPE) assert.equal(loaded.corename.toLowerCase(), process.env.OPENBLAS_CORETYPE.toLowerCase());
+  });
+
+  it('the addon refuses arrays smaller than its dimensions, and non-Float32Arrays, with a message', () => {
+    const loaded = loadBlasAddon();
+    assert.ok('addon' in loaded);
+    const { addon } = loaded;
+    const dims = Int32Array.of(1, 4, 4, 4, 0, 0, 0, 0);
+    assert.throws(() => addon.gemm(dims, new Float32Array(16), new Float32Array(15), new Float32Array(16), null, 0), /gemm b has 15 elements, needs 16/);
+    assert.throws(() => addon.gemm(dims, new Float64Array(16) as unknown as Float32Array, new Float32Array(16), new Float32Array(16), null, 0), /expected a Float32Array/);
+    const conv = Int32Array.of(1, 4, 4, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1);
+    assert.throws(() => addon.conv2d(conv, new Float32Array(16), new Float32Array(9), new Float32Array(15), null, 0), /conv y has 15 elements, needs 16/);
+    assert.throws(() => addon.conv2d(Int32Array.of(1, 4), new Float32Array(16), new Float32Array(9), new Float32Array(16), null, 0), /conv dims has 2 elements, needs 13/);
+  });
+
+  it('a missing addon is an error that names the build script', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const code = `import('${new URL('../src/backend/select.ts', import.meta.url).href}').then((m) => m.selectBackend('blas')).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(3); })`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { encoding: 'utf8', env: { ...process.env, SPS_BLAS_ADDON: '/nonexistent/sps_blas.node' } });
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /backend 'blas' is not available: sps's BLAS addon is not built \(\/nonexistent\/sps_blas.node is missing\): build it with `bash scripts\/build-blas.sh`/);
+    assert.ok(BLAS_ADDON_PATH.endsWith('native/build/sps_blas.node'));
+  });
+});
+
+describe('no leaks', () => {
+  it('20 Adam steps of a small conv net with fused layers keep tensors and data ids constant', () => {
+    const w1 = tf.variable(tf.tensor4d(rand(3 * 3 * 2 * 4, -0.3, 0.3), [3, 3, 2, 4]));
+    const b1 = tf.variable(tf.zeros([4]));
+    const w2 = tf.variable(tf.tensor2d(rand(4 * 4 * 4 * 3, -0.3, 0.3), [64, 3]));
+    const x = tf.tensor4d(rand(5 * 8 * 8 * 2), [5, 8, 8, 2]);
+    const opt = tf.train.adam(1e-2);
+    const step = () =>
+      opt.minimize(() => {
+        const h = tf.fused.conv2d({ x, filter: w1, strides: 2, pad: 'same', bias: b1, activation: 'relu' });
+        return tf.sum(tf.square(tf.matMul(tf.reshape(h, [5, 64]), w2)));
+      }, false);
+    step();
+    const before = tf.memory().numTensors;
+    const ids = (tf.backend() as unknown as { dataIdMap: { numDataIds(): number } }).dataIdMap.numDataIds();
+    for (let i = 0; i < 20; i++) step();
+    assert.equal(tf.memory().numTensors, before);
+    assert.equal((tf.backend() as unknown as { dataIdMap: { numDataIds(): number } }).dataIdMap.numDataIds(), ids);
+    tf.dispose([w1, b1, w2, x]);
+    opt.dispose();
+  });
+});
