@@ -49,6 +49,6 @@ inc_blas=$(openblas_include) || die "OpenBLAS's cblas.h was not found after inst
 
 mkdir -p native/build
 tmp="$out.tmp-$$"
-gcc -O2 ${SPS_BLAS_CFLAGS:-} -std=c11 -Wall -Wextra -Werror -fPIC -shared -I"$inc_node" -I"$inc_blas" "$src" -o "$tmp" -lopenblas
+gcc -O2 -ffp-contract=off ${SPS_BLAS_CFLAGS:-} -std=c11 -Wall -Wextra -Werror -fPIC -shared -I"$inc_node" -I"$inc_blas" "$src" -o "$tmp" -lopenblas -lm
 mv "$tmp" "$out"
 echo "build-blas: built $out (N-API from $inc_node, OpenBLAS from $inc_blas)"

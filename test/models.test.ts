@@ -23,7 +23,7 @@ import { type LstmWeights, createBiLstm, createCharBiLstm, lengthSplit } from '.
 import { createUNet } from '../src/models/unet.js';
 import { Rng } from '../src/util/rng.js';
 
-type Backend = 'cpu' | 'wasm';
+type Backend = 'cpu' | 'wasm' | 'blas';
 
 async function use(backend: Backend): Promise<void> {
   const b = await selectBackend(backend);
@@ -66,15 +66,15 @@ async function train(backend: Backend, build: (rng: Rng) => Trainable, steps: nu
   return losses;
 }
 
-function assertSameLosses(t: TestContext, cpu: number[], wasm: number[], what: string): void {
+function assertSameLosses(t: TestContext, cpu: number[], wasm: number[], what: string, other = 'wasm'): void {
   let worst = 0;
   cpu.forEach((c, i) => {
     const rel = Math.abs(wasm[i] - c) / Math.max(1e-6, Math.abs(c));
     worst = Math.max(worst, rel);
-    assert.ok(rel <= 1e-3, `${what} step ${i}: cpu ${c} vs wasm ${wasm[i]} (relative ${rel.toExponential(2)})`);
+    assert.ok(rel <= 1e-3, `${what} step ${i}: cpu ${c} vs ${other} ${wasm[i]} (relative ${rel.toExponential(2)})`);
   });
   assert.ok(cpu[cpu.length - 1] < cpu[0], `${what}: the loss did not decrease (${cpu})`);
-  t.diagnostic(`${what}: losses ${cpu.map((l) => l.toFixed(5)).join(', ')}; largest cpu/wasm relative difference ${worst.toExponential(2)}`);
+  t.diagnostic(`${what}: losses ${cpu.map((l) => l.toFixed(5)).join(', ')}; largest cpu/${other} relative difference ${worst.toExponential(2)}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,6 +160,11 @@ test('LeNet dropout: off outside training; in training a seeded mask on the FC i
 test('LeNet: wasm training matches cpu step by step (same init, rel ≤ 1e-3)', async (t) => {
   assert.ok(lenetCpu.length > 0, 'the cpu test did not run');
   assertSameLosses(t, lenetCpu, await train('wasm', lenetTrainable, 4), 'LeNet');
+});
+
+test('LeNet: blas training matches cpu step by step (same init, rel ≤ 1e-3)', async (t) => {
+  assert.ok(lenetCpu.length > 0, 'the cpu test did not run');
+  assertSameLosses(t, lenetCpu, await train('blas', lenetTrainable, 4), 'LeNet', 'blas');
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -268,6 +273,7 @@ async function fusedVsReference(backend: Backend): Promise<void> {
 
 test('BiLSTM: fused = unfused per-gate reference (outputs, final states, gradients) within 1e-5, cpu', () => fusedVsReference('cpu'));
 test('BiLSTM: fused = unfused per-gate reference (outputs, final states, gradients) within 1e-5, wasm', () => fusedVsReference('wasm'));
+test('BiLSTM: the blas recurrence kernel = unfused per-gate reference (outputs, final states, gradients) within 1e-5', () => fusedVsReference('blas'));
 
 async function maskingChecks(backend: Backend): Promise<void> {
   await use(backend);
@@ -342,6 +348,7 @@ async function maskingChecks(backend: Backend): Promise<void> {
 
 test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, cpu', () => maskingChecks('cpu'));
 test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, wasm', () => maskingChecks('wasm'));
+test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, blas (the recurrence kernel)', () => maskingChecks('blas'));
 
 test('BiLSTM: tf.layers.bidirectional(lstm) with the copied weights computes the same function (the comparison bench is fair)', async () => {
   await use('cpu');
@@ -490,6 +497,11 @@ test('chunker: wasm training matches cpu step by step (same init, rel ≤ 1e-3)'
   assertSameLosses(t, chunkerCpu, await train('wasm', chunkerTrainable, 4), 'chunker');
 });
 
+test('chunker: blas training (its LSTM recurrence in C) matches cpu step by step (same init, rel ≤ 1e-3)', async (t) => {
+  assert.ok(chunkerCpu.length > 0, 'the cpu test did not run');
+  assertSameLosses(t, chunkerCpu, await train('blas', chunkerTrainable, 4), 'chunker', 'blas');
+});
+
 // ---------------------------------------------------------------------------------------------
 // U-net.
 
@@ -530,6 +542,11 @@ test('U-net: shapes (non-square too), size checks, FLOPs, gradients on non-squar
 test('U-net: wasm training matches cpu step by step (same init, rel ≤ 1e-3)', async (t) => {
   assert.ok(unetCpu.length > 0, 'the cpu test did not run');
   assertSameLosses(t, unetCpu, await train('wasm', unetTrainable, 3), 'U-net');
+});
+
+test('U-net: blas training matches cpu step by step (same init, rel ≤ 1e-3)', async (t) => {
+  assert.ok(unetCpu.length > 0, 'the cpu test did not run');
+  assertSameLosses(t, unetCpu, await train('blas', unetTrainable, 3), 'U-net', 'blas');
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -16,6 +16,10 @@ import {
   conv2DBackpropInput,
   fusedConv2D,
   fusedMatMul,
+  LSTM_RECURRENCE,
+  LSTM_RECURRENCE_GRAD,
+  lstmRecurrence,
+  lstmRecurrenceGrad,
 } from './blas/kernels.js';
 import type { KernelArgs } from './wasm/common.js';
 
@@ -26,10 +30,15 @@ const KERNELS: ReadonlyArray<readonly [string, BlasKernel]> = [
   ['FusedConv2D', fusedConv2D],
   ['Conv2DBackpropInput', conv2DBackpropInput],
   ['Conv2DBackpropFilter', conv2DBackpropFilter],
+  [LSTM_RECURRENCE, lstmRecurrence],
+  [LSTM_RECURRENCE_GRAD, lstmRecurrenceGrad],
 ];
 
-/** The kernels the blas ones replaced (by name), while they are registered. */
-const replaced = new Map<string, tf.KernelConfig>();
+/** Kernels of sps's own: nothing to replace, nothing to fall back on. */
+const OWN = new Set([LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD]);
+
+/** The kernels the blas ones replaced (by name; undefined for our own), while they are registered. */
+const replaced = new Map<string, tf.KernelConfig | undefined>();
 
 export const blasKernelsRegistered = (): boolean => replaced.size > 0;
 
@@ -42,26 +51,30 @@ export function registerBlasKernels(): { registered: string[]; corename: string 
   if ('why' in loaded) throw new Error(loaded.why);
   if (replaced.size === 0) {
     for (const [kernelName, kernel] of KERNELS) {
-      const previous = tf.getKernel(kernelName, 'wasm');
-      if (!previous) throw new Error(`sps blas kernels: the wasm back end has no '${kernelName}' kernel`);
+      const previous = OWN.has(kernelName) ? undefined : tf.getKernel(kernelName, 'wasm');
+      if (!previous && !OWN.has(kernelName)) throw new Error(`sps blas kernels: the wasm back end has no '${kernelName}' kernel`);
       replaced.set(kernelName, previous);
-      tf.unregisterKernel(kernelName, 'wasm');
+      if (previous) tf.unregisterKernel(kernelName, 'wasm');
       tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: bind(loaded.addon, kernel, previous) });
     }
   }
   return { registered: KERNELS.map(([n]) => n), corename: loaded.corename };
 }
 
-function bind(addon: BlasAddon, kernel: BlasKernel, previous: tf.KernelConfig): tf.KernelFunc {
-  const fallback = previous.kernelFunc as unknown as Fallback;
+function bind(addon: BlasAddon, kernel: BlasKernel, previous: tf.KernelConfig | undefined): tf.KernelFunc {
+  const fallback = (previous?.kernelFunc ?? noFallback) as unknown as Fallback;
   return ((args: KernelArgs) => kernel(addon, args, fallback)) as unknown as tf.KernelFunc;
 }
 
-/** Put back the kernels the blas ones replaced. Idempotent. */
+const noFallback = (): never => {
+  throw new Error('sps blas kernels: no fallback');
+};
+
+/** Put back the kernels the blas ones replaced (and drop our own). Idempotent. */
 export function unregisterBlasKernels(): void {
   for (const [kernelName, previous] of replaced) {
     tf.unregisterKernel(kernelName, 'wasm');
-    tf.registerKernel(previous);
+    if (previous) tf.registerKernel(previous);
   }
   replaced.clear();
 }

@@ -36,6 +36,7 @@
  * which is `forgetBias` (default 1; Jozefowicz et al. 2015).
  */
 import * as tf from '@tensorflow/tfjs';
+import { LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD } from '../backend/kernel-names.js';
 import type { Rng } from '../util/rng.js';
 import { type ModelBase, ParamStore, initWeights, normalArray, orthogonalArray } from './init.js';
 
@@ -183,6 +184,28 @@ function recurrence(reverse: boolean, masks: readonly (tf.Tensor2D | null)[], fi
 }
 
 /**
+ * `recurrence` as one kernel each way, where the active back end registers LSTM_RECURRENCE (blas:
+ * native/sps_blas.c runs the same steps in C, with one sgemm per step). Same inputs and output;
+ * `lengths` (int32 [B]) replaces the masks, which it implies (active at t iff t < L_b).
+ */
+function kernelRecurrence(reverse: boolean, finalOnly: boolean, lengths: tf.Tensor1D): (xp: tf.Tensor3D, wt: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor {
+  const attrs = { reverse, finalOnly } as unknown as tf.NamedAttrMap;
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xp, wt, bias] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [value, ...kept] = tf.engine().runKernel(LSTM_RECURRENCE, { xp, wt, bias, lengths }, attrs) as tf.Tensor[];
+    save([...kept, wt, lengths]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, sv: tf.Tensor[]) => {
+        const [s, tc, cp, hp, w, lens] = sv;
+        return tf.engine().runKernel(LSTM_RECURRENCE_GRAD, { dy, s, tc, cp, hp, wt: w, lengths: lens }, attrs) as tf.Tensor[];
+      },
+    };
+  }) as (xp: tf.Tensor3D, wt: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor;
+}
+
+/**
  * Run an LSTM (one direction) or BiLSTM (two: forward, backward) over x [B, T, In] with per-sequence
  * lengths. With `outputs: false` the per-step outputs are not assembled (final states only). Call
  * inside tf.tidy / optimizer.minimize.
@@ -197,10 +220,12 @@ export function runLstm(x: tf.Tensor3D, lengths: readonly number[], dirs: readon
   if (T === 0 || B === 0) return { outputs: keepSteps ? tf.zeros([B, T, D * H]) : undefined, final: tf.zeros([B, D * H]) };
 
   // Masks from data, only at the times where some sequence is padding; shared by both directions.
+  // (A back end with the recurrence kernel takes the lengths instead.)
+  const native = tf.getKernel(LSTM_RECURRENCE, tf.getBackend()) !== undefined;
   const padded: number[] = [];
   for (let t = 0; t < T; t++) if (lens.some((L) => t >= L)) padded.push(t);
   const masks: (tf.Tensor2D | null)[] = new Array<tf.Tensor2D | null>(T).fill(null);
-  if (padded.length > 0) {
+  if (padded.length > 0 && !native) {
     const m = new Uint8Array(padded.length * H * B);
     padded.forEach((t, i) => {
       for (let b = 0; b < B; b++) if (t < lens[b]) for (let u = 0; u < H; u++) m[(i * H + u) * B + b] = 1;
@@ -212,10 +237,12 @@ export function runLstm(x: tf.Tensor3D, lengths: readonly number[], dirs: readon
   // Input projections of all time steps, one matMul per direction, then feature-major by time.
   const x2 = tf.reshape(tf.transpose(x, [1, 0, 2]), [T * B, In]); // rows (t, b)
   const scale = tf.tensor1d(gateScale(H));
+  const lengthsT = native ? tf.tensor1d(lens, 'int32') : undefined;
   const hs = dirs.map((w, d) => {
     const xp = tf.transpose(tf.reshape(tf.matMul(x2, tf.mul(w.kernel, scale)), [T, B, 4 * H]), [0, 2, 1]) as tf.Tensor3D; // [T, 4H, B]
     const wt = tf.transpose(tf.mul(w.recurrent, scale)) as tf.Tensor2D;
-    return recurrence(d === 1, masks, !keepSteps)(xp, wt, tf.mul(w.bias, scale) as tf.Tensor1D); // [T, H, B] or final [H, B]
+    const run = lengthsT ? kernelRecurrence(d === 1, !keepSteps, lengthsT) : recurrence(d === 1, masks, !keepSteps);
+    return run(xp, wt, tf.mul(w.bias, scale) as tf.Tensor1D); // [T, H, B] or final [H, B]
   });
 
   if (!keepSteps) return { final: tf.transpose(D === 1 ? hs[0] : tf.concat(hs, 0)) as tf.Tensor2D }; // [B, D·H]

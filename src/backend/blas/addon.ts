@@ -18,6 +18,8 @@ export interface BlasAddon {
   conv2d(dims: Int32Array, x: Float32Array, w: Float32Array, y: Float32Array, bias: Float32Array | null, act: number): void;
   conv2dBackpropInput(dims: Int32Array, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
   conv2dBackpropFilter(dims: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array): void;
+  lstmForward(dims: Int32Array, xp: Float32Array, wt: Float32Array, bias: Float32Array, len: Int32Array, out: Float32Array, s: Float32Array, tc: Float32Array, cp: Float32Array, hp: Float32Array): void;
+  lstmBackward(dims: Int32Array, dy: Float32Array, s: Float32Array, tc: Float32Array, cp: Float32Array, hp: Float32Array, wt: Float32Array, len: Int32Array, dxp: Float32Array, dwt: Float32Array, dbias: Float32Array): void;
   info(): { corename: string; threads: number };
 }
 

@@ -1,7 +1,8 @@
 /**
  * The wasm back end's matrix products and convolutions, run by OpenBLAS through sps's addon on views
  * of the wasm heap (no copies in or out): BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D,
- * Conv2DBackpropInput and Conv2DBackpropFilter. What the addon does not compute (another data
+ * Conv2DBackpropInput and Conv2DBackpropFilter; and two kernels of sps's own, the LSTM recurrence
+ * and its gradient (LSTM_RECURRENCE, used by src/models/lstm.ts when registered). What the addon does not compute (another data
  * format, dilations, an activation other than linear or relu, a bias that is not per output channel,
  * general batch broadcasting) goes to the kernel they replaced, passed in as `fallback`.
  *
@@ -141,4 +142,46 @@ export const conv2DBackpropFilter: BlasKernel = (addon, args, fallback) => {
   const dw = backend.makeOutput([...filterShape], 'float32');
   addon.conv2dBackpropFilter(convDims(info), f32(backend, x), f32(backend, dy), f32(backend, dw));
   return dw;
+};
+
+export { LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD } from '../kernel-names.js';
+
+const i32 = (backend: Backend, t: TensorInfo): Int32Array => backend.typedArrayFromHeap(t) as Int32Array;
+
+function lstmDims(attrs: Record<string, unknown>, T: number, H: number, B: number): Int32Array {
+  return Int32Array.of(T, H, B, attrs.reverse === true ? 1 : 0, attrs.finalOnly === true ? 1 : 0);
+}
+
+/**
+ * One LSTM direction (see lstm.ts, `recurrence`): inputs xp [T, 4H, B], wt [4H, H], bias [4H],
+ * lengths int32 [B]; attrs reverse, finalOnly. Outputs: hs [T, H, B] (or the final h [H, B]), then
+ * what the gradient reads: s [T, 4H, B], tanh(c') [T, H, B], and c, h before each step [T, H, B].
+ */
+export const lstmRecurrence: BlasKernel = (addon, args) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { xp, wt, bias, lengths } = inputs;
+  const [T, H4, B] = xp.shape;
+  const H = H4 / 4;
+  const outs = [
+    backend.makeOutput(attrs.finalOnly === true ? [H, B] : [T, H, B], 'float32'),
+    backend.makeOutput([T, H4, B], 'float32'),
+    backend.makeOutput([T, H, B], 'float32'),
+    backend.makeOutput([T, H, B], 'float32'),
+    backend.makeOutput([T, H, B], 'float32'),
+  ];
+  const [out, s, tc, cp, hp] = outs.map((t) => f32(backend, t));
+  addon.lstmForward(lstmDims(attrs, T, H, B), f32(backend, xp), f32(backend, wt), f32(backend, bias), i32(backend, lengths), out, s, tc, cp, hp);
+  return outs as unknown as TensorInfo;
+};
+
+/** The gradient of lstmRecurrence: inputs dy, s, tc, cp, hp, wt, lengths; outputs dxp, dwt, dbias. */
+export const lstmRecurrenceGrad: BlasKernel = (addon, args) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { dy, s, tc, cp, hp, wt, lengths } = inputs;
+  const [T, H4, B] = s.shape;
+  const H = H4 / 4;
+  const outs = [backend.makeOutput([T, H4, B], 'float32'), backend.makeOutput([H4, H], 'float32'), backend.makeOutput([H4], 'float32')];
+  const [dxp, dwt, dbias] = outs.map((t) => f32(backend, t));
+  addon.lstmBackward(lstmDims(attrs, T, H, B), f32(backend, dy), f32(backend, s), f32(backend, tc), f32(backend, cp), f32(backend, hp), f32(backend, wt), i32(backend, lengths), dxp, dwt, dbias);
+  return outs as unknown as TensorInfo;
 };

@@ -1,0 +1,8 @@
+/**
+ * Names of sps's own kernels (no tfjs kernel has them). A back end may register them; the model code
+ * that calls one checks the registry first and otherwise computes the same thing with tfjs ops.
+ */
+
+/** One LSTM direction's recurrence and its gradient (src/models/lstm.ts; blas: src/backend/blas/kernels.ts). */
+export const LSTM_RECURRENCE = 'SpsLstmRecurrence';
+export const LSTM_RECURRENCE_GRAD = 'SpsLstmRecurrenceGrad';
