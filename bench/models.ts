@@ -31,6 +31,7 @@ import { normalArray } from '../src/models/init.js';
 import { createLeNet, type LeNetPreset } from '../src/models/lenet.js';
 import { createBiLstm } from '../src/models/lstm.js';
 import { createUNet } from '../src/models/unet.js';
+import { adam } from '../src/train/adam.js';
 import { type BiLstmFn, layersBiLstm } from '../test/fixtures/layers-bilstm.js';
 
 type Tf = typeof tfType;
@@ -46,9 +47,9 @@ export type ModelBenchFactory = (tf: Tf, rng: Rng) => ModelBench;
 
 const LR = 1e-3;
 
-/** Adam on `params` minimising `lossFn`, the loss read back every step. */
+/** Adam (sps's: fused where the back end has the kernel) on `params` minimising `lossFn`, the loss read back every step. */
 function trainer(tf: Tf, params: tfType.Variable[], lossFn: () => tfType.Scalar, dispose: () => void, flopsPerStep?: number): ModelBench {
-  const opt = tf.train.adam(LR);
+  const opt = adam(LR);
   return {
     step: () => {
       const l = opt.minimize(lossFn, true, params)!;

@@ -500,6 +500,38 @@ static napi_value lstm_backward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * adam(w, m, v, g, acc, k, w2, m2, v2): one Adam step over one variable, element by element, with
+ * tfjs's AdamOptimizer's float32 operations in its order (so the result is the same to the bit):
+ *   m2 = m b1 + g (1 - b1);  v2 = v b2 + g^2 (1 - b2)
+ *   w2 = ((m2 / acc0) / (sqrt(v2 / acc1) + eps)) (-lr) + w
+ * with acc = [1 - b1^t, 1 - b2^t] and k = [b1, 1 - b1, b2, 1 - b2, eps, -lr], all float32.
+ */
+static napi_value adam(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *p[9];
+  size_t n[9];
+  for (int i = 0; i < 9; i++)
+    if (!f32_arg(env, argv[i], &p[i], &n[i], 0)) return NULL;
+  const size_t N = n[0];
+  if (!need(env, n[1], N, "adam m") || !need(env, n[2], N, "adam v") || !need(env, n[3], N, "adam g") || !need(env, n[4], 2, "adam acc") ||
+      !need(env, n[5], 6, "adam constants") || !need(env, n[6], N, "adam w out") || !need(env, n[7], N, "adam m out") || !need(env, n[8], N, "adam v out"))
+    return NULL;
+  const float *w = p[0], *m = p[1], *v = p[2], *g = p[3], *acc = p[4], *k = p[5];
+  float *w2 = p[6], *m2 = p[7], *v2 = p[8];
+  const float a1 = acc[0], a2 = acc[1], b1 = k[0], c1 = k[1], b2 = k[2], c2 = k[3], eps = k[4], neg_lr = k[5];
+  for (size_t i = 0; i < N; i++) {
+    const float mi = m[i] * b1 + g[i] * c1;
+    const float vi = v[i] * b2 + (g[i] * g[i]) * c2;
+    m2[i] = mi;
+    v2[i] = vi;
+    w2[i] = ((mi / a1) / (sqrtf(vi / a2) + eps)) * neg_lr + w[i];
+  }
+  return NULL;
+}
+
 /* info() -> { corename, threads }: which OpenBLAS kernel set is in use (it sets the float rounding). */
 static napi_value blas_info(napi_env env, napi_callback_info info) {
   (void)info;
@@ -524,6 +556,7 @@ NAPI_MODULE_INIT() {
              {"conv2dBackpropFilter", conv2d_backprop_filter},
              {"lstmForward", lstm_forward},
              {"lstmBackward", lstm_backward},
+             {"adam", adam},
              {"info", blas_info}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -156,9 +156,9 @@ describe('registration', () => {
     assert.ok(!blasKernelsRegistered());
     assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, blasConv);
     const b = await selectBackend('blas');
-    assert.match(b.reason, /OpenBLAS kernels registered \(8, core \w+\)/);
+    assert.match(b.reason, /OpenBLAS kernels registered \(9, core \w+\)/);
     assert.ok(blasKernelsRegistered());
-    assert.equal(registerBlasKernels().registered.length, 8, 'idempotent');
+    assert.equal(registerBlasKernels().registered.length, 9, 'idempotent');
     unregisterBlasKernels();
     unregisterBlasKernels();
     assert.ok(!blasKernelsRegistered());

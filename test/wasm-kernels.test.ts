@@ -45,7 +45,7 @@ describe('version pin and registration', () => {
     assert.equal(tf.getKernel('MaxPoolGrad', 'wasm')!.kernelFunc, ours);
     assert.deepEqual(first.registered, [
       'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'UnsortedSegmentSum', 'GatherV2', 'MaxPoolGrad',
-      'ResizeBilinearGrad', 'ResizeNearestNeighborGrad', 'Slice', 'SplitV', 'Unpack',
+      'ResizeBilinearGrad', 'ResizeNearestNeighborGrad', 'Slice', 'SplitV', 'Unpack', 'Identity',
     ]);
     unregisterWasmTrainingKernels();
     unregisterWasmTrainingKernels();
@@ -67,7 +67,7 @@ describe('version pin and registration', () => {
   it('selectBackend registers them when it picks wasm and says so', async () => {
     const b = await selectBackend('wasm');
     assert.equal(b.name, 'wasm');
-    assert.match(b.reason, /wasm training kernels registered \(11\)/);
+    assert.match(b.reason, /wasm training kernels registered \(12\)/);
     assert.equal(tf.getBackend(), 'wasm');
     assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'));
   });
@@ -333,6 +333,31 @@ async function assertAdjoint(what: string, f: (x: tf.Tensor4D) => tf.Tensor4D, x
   });
   assert.ok(Math.abs(lhs - rhs) <= 1e-5 * Math.max(1, Math.abs(lhs)), `${what}: <f(x), dy> = ${lhs} but <x, grad> = ${rhs}`);
 }
+
+describe('Identity (wasm copies the tensor)', () => {
+  it('shares the data: clone() adds no data id, the clone outlives its source, and both dispose cleanly', () => {
+    const ids = () => (tf.backend() as unknown as { dataIdMap: { numDataIds(): number } }).dataIdMap.numDataIds();
+    const x = tf.tensor2d(rand(12), [3, 4]);
+    const values = Array.from(x.dataSync());
+    const before = ids();
+    const y = x.clone();
+    assert.equal(ids(), before, 'no new data');
+    x.dispose();
+    assert.deepEqual(Array.from(y.dataSync()), values);
+    const z = tf.add(y, 1);
+    assert.deepEqual(Array.from(z.dataSync()), values.map((v) => Math.fround(v + 1)));
+    tf.dispose([y, z]);
+    assert.equal(ids(), before - 1, 'freed with the last tensor');
+    // A variable and the gradients that read it: the same values as on cpu.
+    return assertSameOnBoth('variable through tf.grads', () => {
+      const v = tf.variable(tf.tensor1d([1, -2, 3]));
+      const g = tf.variableGrads(() => tf.sum(tf.square(v.clone())) as tf.Scalar, [v]);
+      const out = [g.value, g.grads[v.name]];
+      v.dispose();
+      return out;
+    });
+  });
+});
 
 describe('other kernels the three model families use', () => {
   it('ResizeBilinearGrad is the adjoint of resizeBilinear in every mode (wasm ignores halfPixelCenters; cpu breaks non-square)', async () => {

@@ -16,6 +16,8 @@ import {
   conv2DBackpropInput,
   fusedConv2D,
   fusedMatMul,
+  ADAM_UPDATE,
+  adamUpdate,
   LSTM_RECURRENCE,
   LSTM_RECURRENCE_GRAD,
   lstmRecurrence,
@@ -32,10 +34,11 @@ const KERNELS: ReadonlyArray<readonly [string, BlasKernel]> = [
   ['Conv2DBackpropFilter', conv2DBackpropFilter],
   [LSTM_RECURRENCE, lstmRecurrence],
   [LSTM_RECURRENCE_GRAD, lstmRecurrenceGrad],
+  [ADAM_UPDATE, adamUpdate],
 ];
 
 /** Kernels of sps's own: nothing to replace, nothing to fall back on. */
-const OWN = new Set([LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD]);
+const OWN = new Set([LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, ADAM_UPDATE]);
 
 /** The kernels the blas ones replaced (by name; undefined for our own), while they are registered. */
 const replaced = new Map<string, tf.KernelConfig | undefined>();

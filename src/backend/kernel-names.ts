@@ -6,3 +6,6 @@
 /** One LSTM direction's recurrence and its gradient (src/models/lstm.ts; blas: src/backend/blas/kernels.ts). */
 export const LSTM_RECURRENCE = 'SpsLstmRecurrence';
 export const LSTM_RECURRENCE_GRAD = 'SpsLstmRecurrenceGrad';
+
+/** One Adam step of one variable (src/train/adam.ts; blas: src/backend/blas/kernels.ts). */
+export const ADAM_UPDATE = 'SpsAdamUpdate';

@@ -17,6 +17,7 @@
  *   that mode (wasm/resize.ts).
  * - Slice, SplitV, Unpack: wasm's Slice copies its whole input through JS for every slice (an LSTM's
  *   unstack over time paid that T times); copies from a heap view instead (wasm/slice.ts).
+ * - Identity: wasm's copies the tensor; ours shares its data, as wasm's Reshape does (wasm/slice.ts).
  *
  * The kernels rely on the wasm back end's internals (makeOutput, dataIdMap, typedArrayFromHeap,
  * disposeData, its kernels' attrs), so they refuse any tfjs other than the one they were written for.
@@ -28,7 +29,7 @@ import { conv2DBackpropFilter, conv2DBackpropInput } from './wasm/conv.js';
 import { gatherV2, unsortedSegmentSum, maxPoolGrad } from './wasm/loops.js';
 import { batchMatMul } from './wasm/matmul.js';
 import { resizeBilinearGrad, resizeNearestNeighborGrad } from './wasm/resize.js';
-import { slice, splitV, unpack } from './wasm/slice.js';
+import { identity, slice, splitV, unpack } from './wasm/slice.js';
 
 /** The tfjs version these kernels are written for and tested against. */
 export const WASM_KERNELS_TFJS_VERSION = '4.22.0';
@@ -64,6 +65,7 @@ const KERNELS: ReadonlyArray<readonly [string, Func]> = [
   ['Slice', slice],
   ['SplitV', splitV],
   ['Unpack', unpack],
+  ['Identity', identity],
 ];
 
 const OURS = new Set<unknown>(KERNELS.map(([, f]) => f));

@@ -5,6 +5,7 @@
  * the modes (schedule, potentials, extra loss, after-epoch hook, logged α) comes from the mode's entry.
  */
 import * as tf from '@tensorflow/tfjs';
+import { adam } from './adam.js';
 import type { Mode, Objective } from '../config/constants.js';
 import type { ScalingConfig, TrainConfig } from '../config/schema.js';
 import { gridSearch, regulariser, type NormKind, type NormOver } from '../crf/scaling.js';
@@ -135,7 +136,7 @@ export function totalEpochs(mode: Mode | ModeSpec, train: TrainConfig): number {
 function makeOptimizer(train: TrainConfig, lr: number): tf.Optimizer {
   switch (train.optimizer) {
     case 'adam':
-      return tf.train.adam(lr);
+      return adam(lr);
     case 'sgd':
       return tf.train.sgd(lr);
     case 'momentum':

@@ -20,6 +20,7 @@ export interface BlasAddon {
   conv2dBackpropFilter(dims: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array): void;
   lstmForward(dims: Int32Array, xp: Float32Array, wt: Float32Array, bias: Float32Array, len: Int32Array, out: Float32Array, s: Float32Array, tc: Float32Array, cp: Float32Array, hp: Float32Array): void;
   lstmBackward(dims: Int32Array, dy: Float32Array, s: Float32Array, tc: Float32Array, cp: Float32Array, hp: Float32Array, wt: Float32Array, len: Int32Array, dxp: Float32Array, dwt: Float32Array, dbias: Float32Array): void;
+  adam(w: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, acc: Float32Array, k: Float32Array, w2: Float32Array, m2: Float32Array, v2: Float32Array): void;
   info(): { corename: string; threads: number };
 }
 

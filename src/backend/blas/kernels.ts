@@ -144,7 +144,7 @@ export const conv2DBackpropFilter: BlasKernel = (addon, args, fallback) => {
   return dw;
 };
 
-export { LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD } from '../kernel-names.js';
+export { ADAM_UPDATE, LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD } from '../kernel-names.js';
 
 const i32 = (backend: Backend, t: TensorInfo): Int32Array => backend.typedArrayFromHeap(t) as Int32Array;
 
@@ -183,5 +183,20 @@ export const lstmRecurrenceGrad: BlasKernel = (addon, args) => {
   const outs = [backend.makeOutput([T, H4, B], 'float32'), backend.makeOutput([H4, H], 'float32'), backend.makeOutput([H4], 'float32')];
   const [dxp, dwt, dbias] = outs.map((t) => f32(backend, t));
   addon.lstmBackward(lstmDims(attrs, T, H, B), f32(backend, dy), f32(backend, s), f32(backend, tc), f32(backend, cp), f32(backend, hp), f32(backend, wt), i32(backend, lengths), dxp, dwt, dbias);
+  return outs as unknown as TensorInfo;
+};
+
+/**
+ * One Adam step (src/train/adam.ts): inputs value, m, v, g (one shape) and acc [2] = [1 − β1^t,
+ * 1 − β2^t]; attr `constants` = [β1, 1 − β1, β2, 1 − β2, ε, −lr] (rounded to float32 as tfjs's
+ * scalars are). Outputs: the new value, m and v.
+ */
+export const adamUpdate: BlasKernel = (addon, args) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { value, m, v, g, acc } = inputs;
+  const outs = [value, m, v].map((t) => backend.makeOutput([...t.shape], 'float32'));
+  const [w2, m2, v2] = outs.map((t) => f32(backend, t));
+  const k = Float32Array.from(attrs.constants as number[]);
+  addon.adam(f32(backend, value), f32(backend, m), f32(backend, v), f32(backend, g), f32(backend, acc), k, w2, m2, v2);
   return outs as unknown as TensorInfo;
 };

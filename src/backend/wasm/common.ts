@@ -22,7 +22,7 @@ export interface KernelArgs {
 export type WasmKernelFunc = (args: KernelArgs) => TensorInfo;
 
 /** The wasm kernels this module calls (not replaced; or replaced, kept here as shipped). */
-const USED = ['Conv2D', 'Transpose', 'PadV2', 'Slice', 'SplitV', 'Unpack', 'BatchMatMul', 'Conv2DBackpropInput', 'ResizeBilinearGrad', 'ResizeNearestNeighborGrad', 'GatherV2'] as const;
+const USED = ['Conv2D', 'Transpose', 'PadV2', 'Slice', 'SplitV', 'Unpack', 'BatchMatMul', 'Conv2DBackpropInput', 'ResizeBilinearGrad', 'ResizeNearestNeighborGrad', 'GatherV2', 'Identity'] as const;
 export type UsedKernel = (typeof USED)[number];
 
 const originals = new Map<string, tf.KernelConfig>();

@@ -92,3 +92,15 @@ export function unpack(args: Args): TensorInfo[] {
   }
   return outs;
 }
+
+/**
+ * Identity without the copy: wasm's copies the whole tensor (tfjs calls it for clone(), for every
+ * variable a gradient reads, for each tf.grads seed). The output shares the input's data, counted
+ * once more, as wasm's own Reshape does; no kernel writes into an input, so the copy bought nothing.
+ */
+export function identity(args: Args): TensorInfo {
+  const { x } = args.inputs;
+  if (x.dtype === 'string') return wasmKernel('Identity')(args);
+  (args.backend as unknown as { incRef(id: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
