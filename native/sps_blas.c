@@ -14,6 +14,7 @@
  */
 #include <node_api.h>
 #include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -361,6 +362,231 @@ static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) 
 }
 
 /*
+ * Convolutions by oneDNN (the library PyTorch's CPU convolutions use), where it takes the shapes:
+ * direct convolutions on NHWC data and HWIO filters, the wasm heap's own layouts, so nothing is
+ * copied or reordered. One primitive per (kind, dims, bias, activation), created on first use and
+ * kept. dnnlConv returns false when oneDNN has no primitive for the case (then the caller uses the
+ * im2col kernels above); an error of oneDNN's during execution is thrown.
+ */
+enum { DNNL_FWD = 0, DNNL_BWD_DATA = 1, DNNL_BWD_WEIGHTS = 2 };
+
+typedef struct {
+  int32_t key[16];
+  dnnl_primitive_t prim;
+  dnnl_memory_t mem[4]; /* src/diff_src, weights/diff_weights (the primitive's layout), dst/diff_dst, bias */
+  /* When the primitive wants its weights in another layout than HWIO: the HWIO (user) memory and the
+     reorder between it and mem[1] (to the primitive's for forward and backward data, back for weights). */
+  dnnl_memory_t user_w;
+  dnnl_primitive_t reorder;
+} dnnl_entry;
+
+static dnnl_engine_t dnnl_eng = NULL;
+static dnnl_stream_t dnnl_str = NULL;
+static dnnl_entry *dnnl_cache = NULL;
+static size_t dnnl_cached = 0, dnnl_cap = 0;
+
+static int dnnl_init(void) {
+  if (dnnl_eng) return 1;
+  if (dnnl_engine_create(&dnnl_eng, dnnl_cpu, 0) != dnnl_success) return 0;
+  if (dnnl_stream_create(&dnnl_str, dnnl_eng, dnnl_stream_default_flags) != dnnl_success) return 0;
+  return 1;
+}
+
+/* The memory descriptors of a convolution with dims c: src NHWC, weights HWIO, dst NHWC, bias. */
+static int dnnl_mds(const conv_t *c, dnnl_memory_desc_t *src, dnnl_memory_desc_t *w, dnnl_memory_desc_t *dst, dnnl_memory_desc_t *bias) {
+  dnnl_dims_t ds = {(dnnl_dim_t)c->B, (dnnl_dim_t)c->ci, (dnnl_dim_t)c->H, (dnnl_dim_t)c->W};
+  dnnl_dims_t dw = {(dnnl_dim_t)c->co, (dnnl_dim_t)c->ci, (dnnl_dim_t)c->fh, (dnnl_dim_t)c->fw};
+  dnnl_dims_t dd = {(dnnl_dim_t)c->B, (dnnl_dim_t)c->co, (dnnl_dim_t)c->Ho, (dnnl_dim_t)c->Wo};
+  dnnl_dims_t db = {(dnnl_dim_t)c->co};
+  return dnnl_memory_desc_init_by_tag(src, 4, ds, dnnl_f32, dnnl_nhwc) == dnnl_success &&
+         dnnl_memory_desc_init_by_tag(w, 4, dw, dnnl_f32, dnnl_hwio) == dnnl_success &&
+         dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, dnnl_nhwc) == dnnl_success &&
+         dnnl_memory_desc_init_by_tag(bias, 1, db, dnnl_f32, dnnl_x) == dnnl_success;
+}
+
+/* Weights in the layout the primitive prefers (its fast kernels want blocked ones). */
+static int dnnl_any_weights(const conv_t *c, dnnl_memory_desc_t *w) {
+  dnnl_dims_t dw = {(dnnl_dim_t)c->co, (dnnl_dim_t)c->ci, (dnnl_dim_t)c->fh, (dnnl_dim_t)c->fw};
+  return dnnl_memory_desc_init_by_tag(w, 4, dw, dnnl_f32, dnnl_format_tag_any) == dnnl_success;
+}
+
+/* The forward primitive descriptor (also the hint for the backward ones); NULL when oneDNN has none. */
+static dnnl_primitive_desc_t dnnl_fwd_pd(const conv_t *c, int with_bias, int act) {
+  dnnl_memory_desc_t src, w, dst, bias;
+  if (!dnnl_mds(c, &src, &w, &dst, &bias) || !dnnl_any_weights(c, &w)) return NULL;
+  /* oneDNN wants the padding that makes the output size exact at the high end; it may be < 0. */
+  dnnl_dims_t st = {(dnnl_dim_t)c->sh, (dnnl_dim_t)c->sw}, pl = {c->pt, c->pl};
+  dnnl_dims_t pr = {(dnnl_dim_t)((c->Ho - 1) * c->sh + c->fh) - (dnnl_dim_t)c->H - c->pt,
+                    (dnnl_dim_t)((c->Wo - 1) * c->sw + c->fw) - (dnnl_dim_t)c->W - c->pl};
+  dnnl_convolution_desc_t cd;
+  if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src, &w, with_bias ? &bias : NULL, &dst, st, pl, pr) !=
+      dnnl_success)
+    return NULL;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t po = NULL;
+  if (act == 1) {
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success || dnnl_post_ops_create(&po) != dnnl_success ||
+        dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, 0.f, 0.f) != dnnl_success ||
+        dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success) {
+      if (po) dnnl_post_ops_destroy(po);
+      if (attr) dnnl_primitive_attr_destroy(attr);
+      return NULL;
+    }
+  }
+  dnnl_primitive_desc_t pd = NULL;
+  if (dnnl_primitive_desc_create(&pd, &cd, attr, dnnl_eng, NULL) != dnnl_success) pd = NULL;
+  if (po) dnnl_post_ops_destroy(po);
+  if (attr) dnnl_primitive_attr_destroy(attr);
+  return pd;
+}
+
+/* The cached primitive for (kind, c, bias, act), created on first use; NULL when oneDNN has none. */
+static dnnl_entry *dnnl_get(int kind, const conv_t *c, int with_bias, int act) {
+  int32_t key[16] = {kind, (int32_t)c->B, (int32_t)c->H, (int32_t)c->W, (int32_t)c->ci, (int32_t)c->Ho, (int32_t)c->Wo, (int32_t)c->co,
+                     (int32_t)c->fh, (int32_t)c->fw, (int32_t)c->sh, (int32_t)c->sw, (int32_t)c->pt, (int32_t)c->pl, with_bias, act};
+  for (size_t i = 0; i < dnnl_cached; i++)
+    if (memcmp(dnnl_cache[i].key, key, sizeof key) == 0) return dnnl_cache[i].prim ? &dnnl_cache[i] : NULL;
+  if (dnnl_cached == dnnl_cap) {
+    size_t cap = dnnl_cap ? 2 * dnnl_cap : 32;
+    dnnl_entry *p = (dnnl_entry *)realloc(dnnl_cache, cap * sizeof *p);
+    if (!p) return NULL;
+    dnnl_cache = p;
+    dnnl_cap = cap;
+  }
+  dnnl_entry *e = &dnnl_cache[dnnl_cached++];
+  memset(e, 0, sizeof *e);
+  memcpy(e->key, key, sizeof key);
+  dnnl_primitive_desc_t fwd = dnnl_fwd_pd(c, kind == DNNL_FWD && with_bias, kind == DNNL_FWD ? act : 0);
+  if (!fwd) return NULL;
+  dnnl_primitive_desc_t pd = fwd;
+  if (kind != DNNL_FWD) {
+    dnnl_memory_desc_t src, w, dst, bias;
+    dnnl_dims_t st = {(dnnl_dim_t)c->sh, (dnnl_dim_t)c->sw}, pl = {c->pt, c->pl};
+    dnnl_dims_t pr = {(dnnl_dim_t)((c->Ho - 1) * c->sh + c->fh) - (dnnl_dim_t)c->H - c->pt,
+                      (dnnl_dim_t)((c->Wo - 1) * c->sw + c->fw) - (dnnl_dim_t)c->W - c->pl};
+    dnnl_convolution_desc_t cd;
+    dnnl_status_t st1 = dnnl_mds(c, &src, &w, &dst, &bias) && dnnl_any_weights(c, &w) ? dnnl_success : dnnl_invalid_arguments;
+    if (st1 == dnnl_success)
+      st1 = kind == DNNL_BWD_DATA ? dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &src, &w, &dst, st, pl, pr)
+                                  : dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &src, &w, NULL, &dst, st, pl, pr);
+    pd = NULL;
+    if (st1 != dnnl_success || dnnl_primitive_desc_create(&pd, &cd, NULL, dnnl_eng, fwd) != dnnl_success) pd = NULL;
+    dnnl_primitive_desc_destroy(fwd);
+    if (!pd) return NULL;
+  }
+  dnnl_memory_desc_t src, w, dst, bias;
+  const dnnl_memory_desc_t *pw = dnnl_primitive_desc_query_md(pd, kind == DNNL_BWD_WEIGHTS ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0);
+  int ok = pw && dnnl_mds(c, &src, &w, &dst, &bias) && dnnl_primitive_create(&e->prim, pd) == dnnl_success &&
+           dnnl_memory_create(&e->mem[0], &src, dnnl_eng, DNNL_MEMORY_NONE) == dnnl_success &&
+           dnnl_memory_create(&e->mem[2], &dst, dnnl_eng, DNNL_MEMORY_NONE) == dnnl_success &&
+           dnnl_memory_create(&e->mem[3], &bias, dnnl_eng, DNNL_MEMORY_NONE) == dnnl_success;
+  if (ok && dnnl_memory_desc_equal(pw, &w)) {
+    ok = dnnl_memory_create(&e->mem[1], &w, dnnl_eng, DNNL_MEMORY_NONE) == dnnl_success;
+  } else if (ok) {
+    dnnl_primitive_desc_t rpd = NULL;
+    const int back = kind == DNNL_BWD_WEIGHTS;
+    ok = dnnl_memory_create(&e->mem[1], pw, dnnl_eng, DNNL_MEMORY_ALLOCATE) == dnnl_success &&
+         dnnl_memory_create(&e->user_w, &w, dnnl_eng, DNNL_MEMORY_NONE) == dnnl_success &&
+         dnnl_reorder_primitive_desc_create(&rpd, back ? pw : &w, dnnl_eng, back ? &w : pw, dnnl_eng, NULL) == dnnl_success &&
+         dnnl_primitive_create(&e->reorder, rpd) == dnnl_success;
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+  }
+  dnnl_primitive_desc_destroy(pd);
+  if (!ok) {
+    if (e->prim) dnnl_primitive_destroy(e->prim);
+    e->prim = NULL;
+    return NULL;
+  }
+  return e;
+}
+
+/*
+ * dnnlConv(kind, dims, a, b, out, bias|null, act) -> bool: kind 0 forward (a = x, b = w, out = y,
+ * + bias, relu when act == 1), 1 backward data (a = dy, b = w, out = dx), 2 backward weights
+ * (a = x, b = dy, out = dw). false: oneDNN has no primitive for this case; nothing was written.
+ */
+static napi_value dnnl_conv(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t kind, act;
+  conv_t c;
+  float *a, *b, *out, *bias;
+  size_t na, nb, nout, nbias;
+  CHECK(env, napi_get_value_int32(env, argv[0], &kind));
+  if (!conv_dims(env, argv[1], &c) || !f32_arg(env, argv[2], &a, &na, 0) || !f32_arg(env, argv[3], &b, &nb, 0) ||
+      !f32_arg(env, argv[4], &out, &nout, 0) || !f32_arg(env, argv[5], &bias, &nbias, 1))
+    return NULL;
+  CHECK(env, napi_get_value_int32(env, argv[6], &act));
+  float *x = NULL, *w = NULL, *y = NULL;
+  size_t nx, nw, ny;
+  if (kind == DNNL_FWD) x = a, nx = na, w = b, nw = nb, y = out, ny = nout;
+  else if (kind == DNNL_BWD_DATA) y = a, ny = na, w = b, nw = nb, x = out, nx = nout;
+  else if (kind == DNNL_BWD_WEIGHTS) x = a, nx = na, y = b, ny = nb, w = out, nw = nout;
+  else {
+    napi_throw_range_error(env, NULL, "sps_blas: dnnlConv kind must be 0, 1 or 2");
+    return NULL;
+  }
+  if (!conv_sizes(env, &c, nx, nw, ny) || (bias && !need(env, nbias, c.co, "conv bias"))) return NULL;
+  napi_value result;
+  dnnl_entry *e = dnnl_init() ? dnnl_get(kind, &c, bias != NULL, act) : NULL;
+  if (!e) {
+    CHECK(env, napi_get_boolean(env, false, &result));
+    return result;
+  }
+  dnnl_memory_set_data_handle(e->mem[0], x);
+  dnnl_memory_set_data_handle(e->mem[2], y);
+  if (e->reorder) {
+    dnnl_memory_set_data_handle(e->user_w, w);
+    if (kind != DNNL_BWD_WEIGHTS) {
+      dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->user_w}, {DNNL_ARG_TO, e->mem[1]}};
+      if (dnnl_primitive_execute(e->reorder, dnnl_str, 2, r) != dnnl_success) {
+        napi_throw_error(env, NULL, "sps_blas: a oneDNN weights reorder failed to execute");
+        return NULL;
+      }
+    }
+  } else {
+    dnnl_memory_set_data_handle(e->mem[1], w);
+  }
+  dnnl_exec_arg_t args[4];
+  int n = 0;
+  if (kind == DNNL_FWD) {
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->mem[0]};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, e->mem[1]};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->mem[2]};
+    if (bias) {
+      dnnl_memory_set_data_handle(e->mem[3], bias);
+      args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->mem[3]};
+    }
+  } else if (kind == DNNL_BWD_DATA) {
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SRC, e->mem[0]};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, e->mem[1]};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, e->mem[2]};
+  } else {
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->mem[0]};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_WEIGHTS, e->mem[1]};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, e->mem[2]};
+  }
+  if (dnnl_primitive_execute(e->prim, dnnl_str, n, args) != dnnl_success) {
+    napi_throw_error(env, NULL, "sps_blas: a oneDNN convolution failed to execute");
+    return NULL;
+  }
+  if (e->reorder && kind == DNNL_BWD_WEIGHTS) {
+    dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->mem[1]}, {DNNL_ARG_TO, e->user_w}};
+    if (dnnl_primitive_execute(e->reorder, dnnl_str, 2, r) != dnnl_success) {
+      napi_throw_error(env, NULL, "sps_blas: a oneDNN weights reorder failed to execute");
+      return NULL;
+    }
+  }
+  if (dnnl_stream_wait(dnnl_str) != dnnl_success) {
+    napi_throw_error(env, NULL, "sps_blas: a oneDNN convolution failed to finish");
+    return NULL;
+  }
+  CHECK(env, napi_get_boolean(env, true, &result));
+  return result;
+}
+
+/*
  * One LSTM direction's recurrence, feature-major (src/models/lstm.ts, `recurrence`; docs/models.md):
  * state h, c [H, B]; per processing step k (time t = k, or T-1-k when reversed)
  *   z = wt . h + (xp[t] + bias)          wt [4H, H], xp [T, 4H, B], bias [4H], g rows pre-scaled by 2
@@ -532,6 +758,74 @@ static napi_value adam(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* colSum(x, dims = [rows, cols], out): out[c] = sum over r of x[r, c] (a reduction over leading axes). */
+static napi_value col_sum(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *out;
+  int32_t *d;
+  size_t nx, nd, nout;
+  if (!f32_arg(env, argv[0], &x, &nx, 0) || !i32_array_arg(env, argv[1], &d, &nd) || !need(env, nd, 2, "colSum dims") ||
+      !f32_arg(env, argv[2], &out, &nout, 0))
+    return NULL;
+  const size_t rows = d[0], cols = d[1];
+  if (!need(env, nx, rows * cols, "colSum x") || !need(env, nout, cols, "colSum out")) return NULL;
+  memset(out, 0, cols * sizeof(float));
+  for (size_t r = 0; r < rows; r++) {
+    const float *row = x + r * cols;
+    for (size_t c = 0; c < cols; c++) out[c] += row[c];
+  }
+  return NULL;
+}
+
+/*
+ * blocks(split, outer, whole, parts[], inners): the whole is outer rows, each the parts' rows side by
+ * side (part i contributes inners[i] floats per row): concat (split = 0) copies the parts into the
+ * whole, split (1) the whole into the parts. A concat or split along any axis is this, with outer the
+ * product of the dims before the axis.
+ */
+static napi_value blocks(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t split, outer;
+  float *whole;
+  int32_t *inners;
+  size_t nwhole, ninners;
+  uint32_t nparts;
+  CHECK(env, napi_get_value_int32(env, argv[0], &split));
+  CHECK(env, napi_get_value_int32(env, argv[1], &outer));
+  if (!f32_arg(env, argv[2], &whole, &nwhole, 0) || !i32_array_arg(env, argv[4], &inners, &ninners)) return NULL;
+  CHECK(env, napi_get_array_length(env, argv[3], &nparts));
+  if (!need(env, ninners, nparts, "blocks inners") || nparts > 64) {
+    if (nparts > 64) napi_throw_range_error(env, NULL, "sps_blas: blocks takes at most 64 parts");
+    return NULL;
+  }
+  float *parts[64];
+  size_t width = 0;
+  for (uint32_t i = 0; i < nparts; i++) {
+    napi_value v;
+    size_t n;
+    CHECK(env, napi_get_element(env, argv[3], i, &v));
+    if (!f32_arg(env, v, &parts[i], &n, 0) || !need(env, n, (size_t)outer * inners[i], "blocks part")) return NULL;
+    width += inners[i];
+  }
+  if (!need(env, nwhole, (size_t)outer * width, "blocks whole")) return NULL;
+  for (size_t o = 0; o < (size_t)outer; o++) {
+    float *row = whole + o * width;
+    for (uint32_t i = 0; i < nparts; i++) {
+      const size_t w = inners[i];
+      if (split)
+        memcpy(parts[i] + o * w, row, w * sizeof(float));
+      else
+        memcpy(row, parts[i] + o * w, w * sizeof(float));
+      row += w;
+    }
+  }
+  return NULL;
+}
+
 /* info() -> { corename, threads }: which OpenBLAS kernel set is in use (it sets the float rounding). */
 static napi_value blas_info(napi_env env, napi_callback_info info) {
   (void)info;
@@ -557,6 +851,9 @@ NAPI_MODULE_INIT() {
              {"lstmForward", lstm_forward},
              {"lstmBackward", lstm_backward},
              {"adam", adam},
+             {"dnnlConv", dnnl_conv},
+             {"colSum", col_sum},
+             {"blocks", blocks},
              {"info", blas_info}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

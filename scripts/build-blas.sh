@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds sps's BLAS kernels (native/sps_blas.c) into native/build/sps_blas.node, the addon behind
-# `--backend blas` (docs/backends.md). Plain gcc against Node's N-API header and OpenBLAS: no node-gyp,
-# no download. When gcc or OpenBLAS's headers are missing it installs them from Debian's packages
-# (gcc, libc6-dev, libopenblas-openmp-dev) with apt-get, as root; elsewhere it says what to install.
+# Builds sps's native kernels (native/sps_blas.c) into native/build/sps_blas.node, the addon behind
+# `--backend blas` (docs/backends.md). Plain gcc against Node's N-API header, OpenBLAS and oneDNN: no
+# node-gyp, no download. When gcc or a library's headers are missing it installs them from Debian's
+# packages (gcc, libc6-dev, libopenblas-openmp-dev, libdnnl-dev) with apt-get, as root; elsewhere it
+# says what to install.
 # Run again after editing the C source; a build that is newer than its source is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,18 +38,23 @@ if [ -f "$out" ] && [ "$out" -nt "$src" ] && [ "${1:-}" != "--force" ]; then
   exit 0
 fi
 
-if ! command -v gcc >/dev/null || ! openblas_include >/dev/null; then
-  command -v apt-get >/dev/null || die "gcc and OpenBLAS's headers are needed (e.g. brew install openblas, or your distribution's openblas development package)"
-  [ "$(id -u)" -eq 0 ] || die "gcc or OpenBLAS's headers are missing: sudo apt-get install -y gcc libc6-dev libopenblas-openmp-dev (or sudo $0)"
-  echo "build-blas: installing gcc and OpenBLAS (libopenblas-openmp-dev) with apt-get" >&2
+dnnl_present() { [ -f /usr/include/oneapi/dnnl/dnnl.h ] || [ -f /usr/local/include/oneapi/dnnl/dnnl.h ]; }
+
+packages="gcc libc6-dev libopenblas-openmp-dev libdnnl-dev"
+if ! command -v gcc >/dev/null || ! openblas_include >/dev/null || ! dnnl_present; then
+  command -v apt-get >/dev/null || die "gcc and the headers of OpenBLAS and oneDNN are needed (your distribution's openblas and onednn development packages)"
+  [ "$(id -u)" -eq 0 ] || die "gcc or the headers of OpenBLAS or oneDNN are missing: sudo apt-get install -y $packages (or sudo $0)"
+  echo "build-blas: installing $packages with apt-get" >&2
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends gcc libc6-dev libopenblas-openmp-dev >&2
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends $packages >&2
 fi
 inc_node=$(node_include) || die "Node's N-API header (include/node/node_api.h) was not found next to $(command -v node) nor in /usr/include/node"
 inc_blas=$(openblas_include) || die "OpenBLAS's cblas.h was not found after installing libopenblas-openmp-dev"
+dnnl_present || die "oneDNN's oneapi/dnnl/dnnl.h was not found after installing libdnnl-dev"
 
 mkdir -p native/build
 tmp="$out.tmp-$$"
-gcc -O2 -ffp-contract=off ${SPS_BLAS_CFLAGS:-} -std=c11 -Wall -Wextra -Werror -fPIC -shared -I"$inc_node" -I"$inc_blas" "$src" -o "$tmp" -lopenblas -lm
+gcc -O2 -ffp-contract=off ${SPS_BLAS_CFLAGS:-} -std=c11 -Wall -Wextra -Werror -fPIC -shared -I"$inc_node" -I"$inc_blas" "$src" -o "$tmp" -lopenblas -ldnnl -lm
 mv "$tmp" "$out"
-echo "build-blas: built $out (N-API from $inc_node, OpenBLAS from $inc_blas)"
+echo "build-blas: built $out (N-API from $inc_node, OpenBLAS from $inc_blas, oneDNN)"

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
 import { blasKernelsRegistered, registerBlasKernels, unregisterBlasKernels } from '../src/backend/blas-kernels.js';
 import { BLAS_ADDON_PATH, coretypeFor, loadBlasAddon } from '../src/backend/blas/addon.js';
+import { blasTuning } from '../src/backend/blas/kernels.js';
 import { assertSameOnBoth, CONVS, convInfo, rand, runKernel, sizeOf } from './kernel-helpers.js';
 
 before(async () => {
@@ -37,7 +38,18 @@ async function withoutLeakCheck<T>(off: boolean, f: () => Promise<T>): Promise<T
 }
 
 describe('convolutions', () => {
-  it('Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu on every configuration (strides, paddings, odd sizes, 1x1)', async () => {
+  for (const dnnl of [true, false]) {
+    it(`Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu on every configuration (strides, paddings, odd sizes, 1x1), ${dnnl ? 'oneDNN' : 'im2col + sgemm'}`, async () => {
+      blasTuning.dnnl = dnnl;
+      try {
+        await convsMatchCpu();
+      } finally {
+        blasTuning.dnnl = true;
+      }
+    });
+  }
+
+  async function convsMatchCpu(): Promise<void> {
     for (const [xs, f, co, s, pad] of CONVS) {
       const info = convInfo(xs, f, co, s, pad);
       const fs = [f[0], f[1], xs[3], co];
@@ -51,9 +63,13 @@ describe('convolutions', () => {
         runKernel('Conv2DBackpropFilter', { x: tf.tensor(xv, xs), dy: tf.tensor(dyv, info.outShape) }, { ...convAttrs(s, pad), filterShape: fs }),
       );
     }
-  });
+  }
 
-  it('a batch larger than one scratch chunk (rows split across images) matches cpu', async () => {
+  it('im2col: a batch larger than one scratch chunk (rows split across images) matches cpu', async (t) => {
+    blasTuning.dnnl = false;
+    t.after(() => {
+      blasTuning.dnnl = true;
+    });
     // 1 MB of scratch holds 262,144 floats: 64 images of 24x24 with K = 3*3*16 = 144 need 5.3M.
     const xs: [number, number, number, number] = [64, 24, 24, 16];
     const [xv, wv] = [rand(sizeOf(xs)), rand(3 * 3 * 16 * 8)];
@@ -147,6 +163,34 @@ describe('matrix products', () => {
   });
 });
 
+describe('reductions and copies', () => {
+  it('Sum matches cpu over leading axes (the bias gradients; keepDims too) and over the others (wasm\'s)', async () => {
+    const xs = [2, 5, 4, 3];
+    const xv = rand(sizeOf(xs));
+    for (const axis of [0, [0, 1], [0, 1, 2], [1, 0], 1, [2, 3], 3, [0, 2], [0, 1, 2, 3]]) {
+      for (const keepDims of [false, true]) {
+        await assertSameOnBoth(`sum axis ${JSON.stringify(axis)} keepDims ${keepDims}`, () => tf.sum(tf.tensor(xv, xs), axis, keepDims));
+      }
+    }
+  });
+
+  it('Concat and SplitV match cpu along every axis, for 2 and 3 parts of unequal sizes; int32 falls back', async () => {
+    const whole = [2, 3, 4];
+    const wv = rand(sizeOf(whole));
+    for (const axis of [0, 1, 2, -1]) {
+      const ax = (axis + 3) % 3;
+      const parts = [2, 1, 3].map((d) => whole.map((w, i) => (i === ax ? d : w)));
+      const pv = parts.map((sh) => rand(sizeOf(sh)));
+      await assertSameOnBoth(`concat axis ${axis}`, () => tf.concat(parts.map((sh, i) => tf.tensor(pv[i], sh)), axis));
+      await assertSameOnBoth(`concat of 2, axis ${axis}`, () => tf.concat(parts.slice(0, 2).map((sh, i) => tf.tensor(pv[i], sh)), axis));
+      const n = whole[ax];
+      await assertSameOnBoth(`split axis ${axis}`, () => tf.split(tf.tensor(wv, whole), [1, n - 1], axis));
+      await assertSameOnBoth(`split into equal parts, axis ${axis}`, () => tf.split(tf.tensor(wv, whole), n === 3 ? 3 : 2, axis));
+    }
+    await assertSameOnBoth('int32 concat', () => tf.concat([tf.tensor2d([[1, 2]], [1, 2], 'int32'), tf.tensor2d([[3]], [1, 1], 'int32')], 1));
+  });
+});
+
 describe('registration', () => {
   it('selectBackend says blas and the OpenBLAS core; wasm afterwards restores the wasm kernels, blas again swaps them back in', async () => {
     assert.ok(blasKernelsRegistered());
@@ -156,9 +200,9 @@ describe('registration', () => {
     assert.ok(!blasKernelsRegistered());
     assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, blasConv);
     const b = await selectBackend('blas');
-    assert.match(b.reason, /OpenBLAS kernels registered \(9, core \w+\)/);
+    assert.match(b.reason, /OpenBLAS kernels registered \(12, core \w+\)/);
     assert.ok(blasKernelsRegistered());
-    assert.equal(registerBlasKernels().registered.length, 9, 'idempotent');
+    assert.equal(registerBlasKernels().registered.length, 12, 'idempotent');
     unregisterBlasKernels();
     unregisterBlasKernels();
     assert.ok(!blasKernelsRegistered());

@@ -1,10 +1,11 @@
 /**
  * Loading sps's BLAS addon (native/sps_blas.c, built by scripts/build-blas.sh) for `--backend blas`.
  *
- * OpenBLAS picks its kernels by CPU model, and different kernels round differently: the same run
+ * The addon runs OpenBLAS (products) and oneDNN (convolutions). OpenBLAS picks its kernels by CPU model, and different kernels round differently: the same run
  * on two CPUs would differ in the last bits, and a model it does not know gets its slowest kernels
  * (Debian's OpenBLAS 0.3.21 runs Sapphire Rapids as a Prescott). Unless $OPENBLAS_CORETYPE is set,
- * sps pins the kernel set by instruction set instead (coretypeFor; $SPS_BLAS_CORETYPE overrides it),
+ * sps pins the kernel set by instruction set instead (coretypeFor; $SPS_BLAS_CORETYPE overrides it;
+ * oneDNN is capped at the same instruction set),
  * so machines with the same instructions and OpenBLAS compute the same bits (docs/backends.md). The
  * variable must be set before libopenblas is loaded, which happens with the addon.
  */
@@ -20,6 +21,9 @@ export interface BlasAddon {
   conv2dBackpropFilter(dims: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array): void;
   lstmForward(dims: Int32Array, xp: Float32Array, wt: Float32Array, bias: Float32Array, len: Int32Array, out: Float32Array, s: Float32Array, tc: Float32Array, cp: Float32Array, hp: Float32Array): void;
   lstmBackward(dims: Int32Array, dy: Float32Array, s: Float32Array, tc: Float32Array, cp: Float32Array, hp: Float32Array, wt: Float32Array, len: Int32Array, dxp: Float32Array, dwt: Float32Array, dbias: Float32Array): void;
+  dnnlConv(kind: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array, bias: Float32Array | null, act: number): boolean;
+  colSum(x: Float32Array, dims: Int32Array, out: Float32Array): void;
+  blocks(split: 0 | 1, outer: number, whole: Float32Array, parts: Float32Array[], inners: Int32Array): void;
   adam(w: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, acc: Float32Array, k: Float32Array, w2: Float32Array, m2: Float32Array, v2: Float32Array): void;
   info(): { corename: string; threads: number };
 }
@@ -33,6 +37,9 @@ export function coretypeFor(flags: ReadonlySet<string>): string | undefined {
   if (flags.has('avx2') && flags.has('fma')) return 'Haswell';
   return undefined;
 }
+
+/** oneDNN's instruction-set cap matching an OpenBLAS kernel set (its $DNNL_MAX_CPU_ISA). */
+const DNNL_ISA: Record<string, string> = { SkylakeX: 'AVX512_CORE', Haswell: 'AVX2' };
 
 function cpuFlags(): Set<string> {
   try {
@@ -60,6 +67,9 @@ export function loadBlasAddon(): { addon: BlasAddon; corename: string } | { why:
   if (!existsSync(path)) return (loaded = { why: `sps's BLAS addon is not built (${path} is missing): ${BUILD_HINT}` });
   const core = process.env.SPS_BLAS_CORETYPE || (process.arch === 'x64' ? coretypeFor(cpuFlags()) : undefined);
   if (core && !process.env.OPENBLAS_CORETYPE) process.env.OPENBLAS_CORETYPE = core;
+  if (core && DNNL_ISA[core] && !process.env.DNNL_MAX_CPU_ISA) process.env.DNNL_MAX_CPU_ISA = DNNL_ISA[core];
+  // One thread for oneDNN's OpenMP too (read when libgomp loads, with the addon).
+  if (!process.env.OMP_NUM_THREADS) process.env.OMP_NUM_THREADS = '1';
   try {
     const addon = createRequire(import.meta.url)(path) as BlasAddon;
     loaded = { addon, corename: addon.info().corename };

@@ -15,6 +15,9 @@ import { pair, sizeOf } from '../wasm/common.js';
 import type { BlasAddon } from './addon.js';
 
 export type Fallback = (args: KernelArgs) => TensorInfo;
+
+/** For measurements and tests: convolutions by oneDNN where it takes them (default), or im2col + sgemm only. */
+export const blasTuning: { dnnl: boolean } = { dnnl: true };
 export type BlasKernel = (addon: BlasAddon, args: KernelArgs, fallback: Fallback) => TensorInfo;
 
 const f32 = (backend: Backend, t: TensorInfo): Float32Array => backend.typedArrayFromHeap(t) as Float32Array;
@@ -110,7 +113,8 @@ function conv(addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: Ten
   const info = convInfo(attrs, x.shape, filter.shape, x, filter, bias);
   if (!info || !perColumn(bias, info.outChannels)) return fallback(args);
   const out = backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
-  addon.conv2d(convDims(info), f32(backend, x), f32(backend, filter), f32(backend, out), bias ? f32(backend, bias) : null, act);
+  const [dims, xv, wv, yv, bv] = [convDims(info), f32(backend, x), f32(backend, filter), f32(backend, out), bias ? f32(backend, bias) : null];
+  if (!(blasTuning.dnnl && addon.dnnlConv(0, dims, xv, wv, yv, bv, act))) addon.conv2d(dims, xv, wv, yv, bv, act);
   return out;
 }
 
@@ -129,7 +133,8 @@ export const conv2DBackpropInput: BlasKernel = (addon, args, fallback) => {
   const info = convInfo(attrs, inputShape, filter.shape, dy, filter);
   if (!info || dy.shape.join() !== [info.batchSize, info.outHeight, info.outWidth, info.outChannels].join()) return fallback(args);
   const dx = backend.makeOutput([...inputShape], 'float32');
-  addon.conv2dBackpropInput(convDims(info), f32(backend, dy), f32(backend, filter), f32(backend, dx));
+  const [dims, dyv, wv, dxv] = [convDims(info), f32(backend, dy), f32(backend, filter), f32(backend, dx)];
+  if (!(blasTuning.dnnl && addon.dnnlConv(1, dims, dyv, wv, dxv, null, 0))) addon.conv2dBackpropInput(dims, dyv, wv, dxv);
   return dx;
 };
 
@@ -140,7 +145,8 @@ export const conv2DBackpropFilter: BlasKernel = (addon, args, fallback) => {
   const info = convInfo(attrs, x.shape, filterShape, x, dy);
   if (!info || dy.shape.join() !== [info.batchSize, info.outHeight, info.outWidth, info.outChannels].join()) return fallback(args);
   const dw = backend.makeOutput([...filterShape], 'float32');
-  addon.conv2dBackpropFilter(convDims(info), f32(backend, x), f32(backend, dy), f32(backend, dw));
+  const [dims, xv, dyv, dwv] = [convDims(info), f32(backend, x), f32(backend, dy), f32(backend, dw)];
+  if (!(blasTuning.dnnl && addon.dnnlConv(2, dims, xv, dyv, dwv, null, 0))) addon.conv2dBackpropFilter(dims, xv, dyv, dwv);
   return dw;
 };
 
@@ -198,5 +204,44 @@ export const adamUpdate: BlasKernel = (addon, args) => {
   const [w2, m2, v2] = outs.map((t) => f32(backend, t));
   const k = Float32Array.from(attrs.constants as number[]);
   addon.adam(f32(backend, value), f32(backend, m), f32(backend, v), f32(backend, g), f32(backend, acc), k, w2, m2, v2);
+  return outs as unknown as TensorInfo;
+};
+
+/** Sum over leading axes (a bias gradient: [B, H, W, C] → [C]) as one pass of column sums; others fall back. */
+export const sum: BlasKernel = (addon, args, fallback) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { x } = inputs;
+  const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
+  const k = axes.length;
+  if (x.dtype !== 'float32' || k === 0 || k === x.shape.length || axes.some((a, i) => a !== i) || sizeOf(x.shape) === 0) return fallback(args);
+  const kept = x.shape.slice(k);
+  const out = backend.makeOutput(attrs.keepDims === true ? [...new Array<number>(k).fill(1), ...kept] : kept, 'float32');
+  addon.colSum(f32(backend, x), Int32Array.of(sizeOf(x.shape.slice(0, k)), sizeOf(kept)), f32(backend, out));
+  return out;
+};
+
+/** Concat of float32 tensors along any axis as block copies in C (wasm's copies row by row in JS). */
+export const concat: BlasKernel = (addon, args, fallback) => {
+  const { inputs, backend, attrs = {} } = args;
+  const parts = Object.values(inputs);
+  if (parts.length < 2 || parts.some((t) => t.dtype !== 'float32' || sizeOf(t.shape) === 0) || parts.length > 64) return fallback(args);
+  const axis = tf.util.parseAxisParam(attrs.axis as number, parts[0].shape)[0];
+  tf.backend_util.assertParamsConsistent(parts.map((t) => t.shape), axis);
+  const out = backend.makeOutput(tf.backend_util.computeOutShape(parts.map((t) => t.shape), axis), 'float32');
+  const inners = Int32Array.from(parts, (t) => sizeOf(t.shape.slice(axis)));
+  addon.blocks(0, sizeOf(parts[0].shape.slice(0, axis)), f32(backend, out), parts.map((t) => f32(backend, t)), inners);
+  return out;
+};
+
+/** SplitV of a float32 tensor along any axis as block copies in C. */
+export const splitV: BlasKernel = (addon, args, fallback) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { x } = inputs;
+  const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, attrs.numOrSizeSplits as number | number[], axis);
+  if (x.dtype !== 'float32' || sizeOf(x.shape) === 0 || sizes.length > 64) return fallback(args);
+  const outs = sizes.map((n) => backend.makeOutput(x.shape.map((d, i) => (i === axis ? n : d)), 'float32'));
+  const inner = sizeOf(x.shape.slice(axis + 1));
+  addon.blocks(1, sizeOf(x.shape.slice(0, axis)), f32(backend, x), outs.map((t) => f32(backend, t)), Int32Array.from(sizes, (n) => n * inner));
   return outs as unknown as TensorInfo;
 };
