@@ -18,6 +18,7 @@ import { Command } from 'commander';
 import Table from 'cli-table3';
 import type * as tfType from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
+import { blasCoretype } from '../src/backend/blas/addon.js';
 import type { BackendChoice } from '../src/config/constants.js';
 import { Rng } from '../src/util/rng.js';
 import * as chain from '../src/crf/chain.js';
@@ -206,7 +207,10 @@ const torchBlas = new Set<string>();
 
 /** One PyTorch child for one model, on one thread; its steps/s, or NaN after reporting the failure. */
 function runPytorch(python: string, model: string, opts: ParentOptions): number {
-  const threads = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
+  // The same OpenBLAS kernel set as sps's blas back end (docs/backends.md): left to itself, Debian's
+  // OpenBLAS 0.3.21 may not know the CPU and fall back to its slowest kernels, which would flatter sps.
+  const core = process.env.OPENBLAS_CORETYPE ?? blasCoretype();
+  const threads = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1', ...(core ? { OPENBLAS_CORETYPE: core } : {}) };
   const r = spawnSync(python, [PYTORCH_SCRIPT, '--models', model, '--steps', opts.steps, '--repeats', opts.repeats], { encoding: 'utf8', env: { ...process.env, ...threads }, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     if (r.status !== 0) throw new Error(`exit ${r.status}`);
@@ -271,8 +275,8 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
     t.push([r.backend, r.model, formatSpread(r.sps), num(r.msPerStep, 2), num(r.gflops, 2), ...(python ? vs : []), r.note ?? '']);
   }
   process.stdout.write(t.toString() + '\n');
-  if (python) process.stdout.write(`PyTorch: ${torch && 'torch' in torch ? torch.torch : ''} (${python}), one thread, BLAS ${[...torchBlas].join(', ') || 'not reported'}; ratio = sps median / PyTorch median (above 1: sps is faster); ${passes} interleaved pass${passes > 1 ? 'es' : ''}.\n`);
-  finish(record, rows, opts, torch && 'torch' in torch ? torch.torch : null, python ? { torch_python: python, torch_threads: 1, torch_blas: [...torchBlas] } : {});
+  if (python) process.stdout.write(`PyTorch: ${torch && 'torch' in torch ? torch.torch : ''} (${python}), one thread, BLAS ${[...torchBlas].join(', ') || 'not reported'} (OPENBLAS_CORETYPE ${process.env.OPENBLAS_CORETYPE ?? blasCoretype() ?? 'unset'}); ratio = sps median / PyTorch median (above 1: sps is faster); ${passes} interleaved pass${passes > 1 ? 'es' : ''}.\n`);
+  finish(record, rows, opts, torch && 'torch' in torch ? torch.torch : null, python ? { torch_python: python, torch_threads: 1, torch_blas: [...torchBlas], torch_openblas_coretype: process.env.OPENBLAS_CORETYPE ?? blasCoretype() ?? null } : {});
 }
 
 /** The crf suite: one child per back end, all benchmarks in it. */

@@ -55,6 +55,11 @@ export const BLAS_ADDON_PATH = fileURLToPath(new URL('../../../native/build/sps_
 
 export const BUILD_HINT = 'build it with `bash scripts/build-blas.sh` (gcc and OpenBLAS from Debian, installed by the script as root)';
 
+/** The OpenBLAS kernel set sps pins on this machine: $SPS_BLAS_CORETYPE, else coretypeFor this CPU (x64). */
+export function blasCoretype(): string | undefined {
+  return process.env.SPS_BLAS_CORETYPE || (process.arch === 'x64' ? coretypeFor(cpuFlags()) : undefined);
+}
+
 /** The addon file to load: $SPS_BLAS_ADDON, else BLAS_ADDON_PATH. */
 export const blasAddonPath = (): string => process.env.SPS_BLAS_ADDON || BLAS_ADDON_PATH;
 
@@ -65,7 +70,7 @@ export function loadBlasAddon(): { addon: BlasAddon; corename: string } | { why:
   if (loaded) return loaded;
   const path = blasAddonPath();
   if (!existsSync(path)) return (loaded = { why: `sps's BLAS addon is not built (${path} is missing): ${BUILD_HINT}` });
-  const core = process.env.SPS_BLAS_CORETYPE || (process.arch === 'x64' ? coretypeFor(cpuFlags()) : undefined);
+  const core = blasCoretype();
   if (core && !process.env.OPENBLAS_CORETYPE) process.env.OPENBLAS_CORETYPE = core;
   if (core && DNNL_ISA[core] && !process.env.DNNL_MAX_CPU_ISA) process.env.DNNL_MAX_CPU_ISA = DNNL_ISA[core];
   // One thread for oneDNN's OpenMP too (read when libgomp loads, with the addon).
