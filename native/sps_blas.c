@@ -826,6 +826,21 @@ static napi_value blocks(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* scale(x, s, out): out = x * s[0] (a product with a broadcast scalar, as the gradient of a sum makes). */
+static napi_value scale(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *sc, *out;
+  size_t nx, ns, nout;
+  if (!f32_arg(env, argv[0], &x, &nx, 0) || !f32_arg(env, argv[1], &sc, &ns, 0) || !f32_arg(env, argv[2], &out, &nout, 0) ||
+      !need(env, ns, 1, "scale s") || !need(env, nout, nx, "scale out"))
+    return NULL;
+  const float v = sc[0];
+  for (size_t i = 0; i < nx; i++) out[i] = x[i] * v;
+  return NULL;
+}
+
 /* info() -> { corename, threads }: which OpenBLAS kernel set is in use (it sets the float rounding). */
 static napi_value blas_info(napi_env env, napi_callback_info info) {
   (void)info;
@@ -854,6 +869,7 @@ NAPI_MODULE_INIT() {
              {"dnnlConv", dnnl_conv},
              {"colSum", col_sum},
              {"blocks", blocks},
+             {"scale", scale},
              {"info", blas_info}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

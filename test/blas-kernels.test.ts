@@ -174,6 +174,15 @@ describe('reductions and copies', () => {
     }
   });
 
+  it('Multiply matches cpu: a single value broadcast on either side (C), and every other product (wasm\'s)', async () => {
+    const [xv, yv] = [rand(24), rand(24)];
+    const cases: [number[], number[]][] = [[[2, 3, 4], [1]], [[1, 1, 1], [2, 3, 4]], [[2, 3, 4], []], [[4], [1, 1]], [[2, 3, 4], [2, 3, 4]], [[2, 3, 4], [4]], [[1], [1]]];
+    for (const [sa, sb] of cases) {
+      await assertSameOnBoth(`[${sa}] * [${sb}]`, () => tf.mul(tf.tensor(xv.subarray(0, sizeOf(sa)), sa), tf.tensor(yv.subarray(0, sizeOf(sb)), sb)));
+    }
+    await assertSameOnBoth('int32 * int32 scalar', () => tf.mul(tf.tensor1d([1, 2, 3], 'int32'), tf.scalar(3, 'int32')));
+  });
+
   it('Concat and SplitV match cpu along every axis, for 2 and 3 parts of unequal sizes; int32 falls back', async () => {
     const whole = [2, 3, 4];
     const wv = rand(sizeOf(whole));
@@ -200,9 +209,9 @@ describe('registration', () => {
     assert.ok(!blasKernelsRegistered());
     assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, blasConv);
     const b = await selectBackend('blas');
-    assert.match(b.reason, /OpenBLAS kernels registered \(12, core \w+\)/);
+    assert.match(b.reason, /OpenBLAS kernels registered \(13, core \w+\)/);
     assert.ok(blasKernelsRegistered());
-    assert.equal(registerBlasKernels().registered.length, 12, 'idempotent');
+    assert.equal(registerBlasKernels().registered.length, 13, 'idempotent');
     unregisterBlasKernels();
     unregisterBlasKernels();
     assert.ok(!blasKernelsRegistered());

@@ -245,3 +245,19 @@ export const splitV: BlasKernel = (addon, args, fallback) => {
   addon.blocks(1, sizeOf(x.shape.slice(0, axis)), f32(backend, x), outs.map((t) => f32(backend, t)), Int32Array.from(sizes, (n) => n * inner));
   return outs as unknown as TensorInfo;
 };
+
+/**
+ * Multiply where one operand is a single float32 value broadcast over the other (the gradient of a
+ * sum, a scaling): one loop in C; wasm's broadcasting path works out indices element by element.
+ * Every other product goes to wasm's kernel.
+ */
+export const multiply: BlasKernel = (addon, args, fallback) => {
+  const { inputs, backend } = args;
+  const { a, b } = inputs;
+  const [big, one] = sizeOf(b.shape) === 1 ? [a, b] : [b, a];
+  const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+  if (!isF32(a, b) || sizeOf(one.shape) !== 1 || outShape.length !== big.shape.length || sizeOf(big.shape) < 2) return fallback(args);
+  const out = backend.makeOutput(outShape, 'float32');
+  addon.scale(f32(backend, big), f32(backend, one), f32(backend, out));
+  return out;
+};
