@@ -1,7 +1,7 @@
 /**
  * Adam whose per-variable step is one kernel (ADAM_UPDATE) where the back end registers it (blas),
  * in place of the ten or so element-wise kernels of tfjs's AdamOptimizer. The kernel does tfjs's
- * float32 operations in tfjs's order, so the weights are the same to the bit (test/trainer.test.ts).
+ * float32 operations in tfjs's order, so the weights are the same to the bit (test/adam.test.ts).
  * Kingma & Ba (2015), Algorithm 1, with ε added to √v̂ as tfjs does.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -16,8 +16,12 @@ export class FusedAdam extends tf.Optimizer {
   }
 
   private readonly moments = new Map<string, { m: tf.Variable; v: tf.Variable }>();
-  private readonly accBeta1 = tf.tidy(() => tf.variable(tf.scalar(BETA1), false));
-  private readonly accBeta2 = tf.tidy(() => tf.variable(tf.scalar(BETA2), false));
+  /**
+   * β1^t and β2^t as tfjs keeps them, in float32 (products of float32 values are exact in a double,
+   * so Math.fround of the double product is the float32 product): no tensors, no kernels.
+   */
+  private accBeta1 = Math.fround(BETA1);
+  private accBeta2 = Math.fround(BETA2);
   /** [β1, 1 − β1, β2, 1 − β2, ε, −lr], each rounded to float32 by the kernel as tfjs's scalars are. */
   private readonly constants: number[];
 
@@ -28,9 +32,9 @@ export class FusedAdam extends tf.Optimizer {
 
   applyGradients(variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]): void {
     const named = Array.isArray(variableGradients) ? variableGradients.map((g) => [g.name, g.tensor] as const) : Object.entries(variableGradients);
+    // [1 − β1^t, 1 − β2^t], as tfjs computes them (float32 subtractions; exact in a double, then rounded).
+    const attrs = { constants: this.constants, acc: [Math.fround(1 - this.accBeta1), Math.fround(1 - this.accBeta2)] } as unknown as tf.NamedAttrMap;
     tf.tidy(() => {
-      // [1 − β1^t, 1 − β2^t], as tfjs computes them (float32 subtractions).
-      const acc = tf.stack([tf.sub(1, this.accBeta1), tf.sub(1, this.accBeta2)]);
       for (const [name, gradient] of named) {
         if (gradient == null) continue;
         const value = tf.engine().registeredVariables[name];
@@ -39,20 +43,18 @@ export class FusedAdam extends tf.Optimizer {
           state = tf.tidy(() => ({ m: tf.variable(tf.zerosLike(value), false), v: tf.variable(tf.zerosLike(value), false) }));
           this.moments.set(name, state);
         }
-        const [w2, m2, v2] = tf.engine().runKernel(ADAM_UPDATE, { value, m: state.m, v: state.v, g: gradient, acc }, { constants: this.constants } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        const [w2, m2, v2] = tf.engine().runKernel(ADAM_UPDATE, { value, m: state.m, v: state.v, g: gradient }, attrs) as tf.Tensor[];
         state.m.assign(m2);
         state.v.assign(v2);
         value.assign(w2);
       }
-      this.accBeta1.assign(tf.mul(this.accBeta1, BETA1));
-      this.accBeta2.assign(tf.mul(this.accBeta2, BETA2));
     });
+    this.accBeta1 = Math.fround(this.accBeta1 * Math.fround(BETA1));
+    this.accBeta2 = Math.fround(this.accBeta2 * Math.fround(BETA2));
     this.incrementIterations();
   }
 
   override dispose(): void {
-    this.accBeta1.dispose();
-    this.accBeta2.dispose();
     for (const { m, v } of this.moments.values()) tf.dispose([m, v]);
     this.moments.clear();
   }

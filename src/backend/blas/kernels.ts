@@ -193,17 +193,18 @@ export const lstmRecurrenceGrad: BlasKernel = (addon, args) => {
 };
 
 /**
- * One Adam step (src/train/adam.ts): inputs value, m, v, g (one shape) and acc [2] = [1 − β1^t,
- * 1 − β2^t]; attr `constants` = [β1, 1 − β1, β2, 1 − β2, ε, −lr] (rounded to float32 as tfjs's
- * scalars are). Outputs: the new value, m and v.
+ * One Adam step (src/train/adam.ts): inputs value, m, v, g (one shape); attrs `acc` = [1 − β1^t,
+ * 1 − β2^t] and `constants` = [β1, 1 − β1, β2, 1 − β2, ε, −lr], rounded to float32 as tfjs's scalars
+ * are. Outputs: the new value, m and v.
  */
 export const adamUpdate: BlasKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
-  const { value, m, v, g, acc } = inputs;
+  const { value, m, v, g } = inputs;
   const outs = [value, m, v].map((t) => backend.makeOutput([...t.shape], 'float32'));
   const [w2, m2, v2] = outs.map((t) => f32(backend, t));
+  const acc = Float32Array.from(attrs.acc as number[]);
   const k = Float32Array.from(attrs.constants as number[]);
-  addon.adam(f32(backend, value), f32(backend, m), f32(backend, v), f32(backend, g), f32(backend, acc), k, w2, m2, v2);
+  addon.adam(f32(backend, value), f32(backend, m), f32(backend, v), f32(backend, g), acc, k, w2, m2, v2);
   return outs as unknown as TensorInfo;
 };
 
