@@ -1,8 +1,8 @@
 /**
  * Benchmarks (not tests), printing a table (README "Performance"):
- *   npm run bench -- [models] [--backends wasm,cpu] [--models lenet,matmul,...] [--vs pytorch] [--passes N]
- *   npm run bench -- crf [--backends wasm,cpu]
- *   npm run bench -- cells [--jobs 2] [--backend wasm] [overrides...]        (bench/cells.ts)
+ *   npm run bench -- [models] [--backends blas,wasm] [--models lenet,matmul,...] [--vs pytorch] [--passes N]
+ *   npm run bench -- crf [--backends blas,wasm]
+ *   npm run bench -- cells [--jobs 2] [--backend auto] [overrides...]        (bench/cells.ts)
  * Options: --repeats 3 --steps 20 [--json FILE].
  * Each back end runs in its own process (a tfjs process holds one back end well); the parent collects
  * rows and prints one table. Figures: median of `repeats` repeats of ≥ `steps` timed steps after warm-up.
@@ -337,14 +337,14 @@ if (argv[0] === '--child') {
     .name('npm run bench --')
     .argument('[suite]', 'benchmark suite: models, crf, cells', 'models')
     .argument('[overrides...]', 'cells: overrides of the timed cells, as for sps run (TASK:key=value for one task), e.g. to check the bench on data.source=sample; the projection keeps the table\'s settings')
-    .option('--backends <list>', 'models, crf: comma-separated back ends, one process each', 'wasm,cpu')
+    .option('--backends <list>', 'models, crf: comma-separated back ends, one process each', 'blas,wasm')
     .option('--models <list>', `models: which networks (default all: ${Object.keys(MODEL_BENCHES).join(', ')}; with --vs, those PyTorch has: ${PYTORCH_TWINS.join(', ')})`)
     .option('--vs <other>', "models: also run the same models in 'pytorch' (bench/pytorch_models.py), interleaved")
     .option('--passes <n>', 'models: interleaved passes, reported as median (min–max) (default: 3 with --vs, else 1)')
     .option('--steps <n>', 'models, crf: timed steps per repeat', '20')
     .option('--repeats <n>', 'models, crf: repeats within a pass (the median is reported)', '3')
     .option('--jobs <n>', 'cells: project the paper table at this many parallel jobs', '2')
-    .option('--backend <name>', 'cells: the back end of the timed cells', 'wasm')
+    .option('--backend <name>', 'cells: the back end of the timed cells (auto: what sps run picks)', 'auto')
     .option('--config <file>', 'cells: the table to project', 'configs/paper.yaml')
     .option('--tasks <list>', 'cells: time only these tasks (the others are left out of the projection)')
     .option('--no-parallel-check', 'cells: skip timing --jobs cells side by side (assume no slowdown)')
