@@ -727,6 +727,22 @@ static napi_value lstm_backward(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * The Adam loop of adam() below. restrict: the arrays are distinct tensors, which lets GCC vectorise
+ * it; element-wise IEEE operations (sqrt included, -fno-math-errno) give the same results either way.
+ */
+static void adam_loop(size_t N, const float *restrict w, const float *restrict m, const float *restrict v, const float *restrict g,
+                      const float *acc, const float *k, float *restrict w2, float *restrict m2, float *restrict v2) {
+  const float a1 = acc[0], a2 = acc[1], b1 = k[0], c1 = k[1], b2 = k[2], c2 = k[3], eps = k[4], neg_lr = k[5];
+  for (size_t i = 0; i < N; i++) {
+    const float mi = m[i] * b1 + g[i] * c1;
+    const float vi = v[i] * b2 + (g[i] * g[i]) * c2;
+    m2[i] = mi;
+    v2[i] = vi;
+    w2[i] = ((mi / a1) / (sqrtf(vi / a2) + eps)) * neg_lr + w[i];
+  }
+}
+
+/*
  * adam(w, m, v, g, acc, k, w2, m2, v2): one Adam step over one variable, element by element, with
  * tfjs's AdamOptimizer's float32 operations in its order (so the result is the same to the bit):
  *   m2 = m b1 + g (1 - b1);  v2 = v b2 + g^2 (1 - b2)
@@ -745,16 +761,7 @@ static napi_value adam(napi_env env, napi_callback_info info) {
   if (!need(env, n[1], N, "adam m") || !need(env, n[2], N, "adam v") || !need(env, n[3], N, "adam g") || !need(env, n[4], 2, "adam acc") ||
       !need(env, n[5], 6, "adam constants") || !need(env, n[6], N, "adam w out") || !need(env, n[7], N, "adam m out") || !need(env, n[8], N, "adam v out"))
     return NULL;
-  const float *w = p[0], *m = p[1], *v = p[2], *g = p[3], *acc = p[4], *k = p[5];
-  float *w2 = p[6], *m2 = p[7], *v2 = p[8];
-  const float a1 = acc[0], a2 = acc[1], b1 = k[0], c1 = k[1], b2 = k[2], c2 = k[3], eps = k[4], neg_lr = k[5];
-  for (size_t i = 0; i < N; i++) {
-    const float mi = m[i] * b1 + g[i] * c1;
-    const float vi = v[i] * b2 + (g[i] * g[i]) * c2;
-    m2[i] = mi;
-    v2[i] = vi;
-    w2[i] = ((mi / a1) / (sqrtf(vi / a2) + eps)) * neg_lr + w[i];
-  }
+  adam_loop(N, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]);
   return NULL;
 }
 
@@ -837,7 +844,9 @@ static napi_value scale(napi_env env, napi_callback_info info) {
       !need(env, ns, 1, "scale s") || !need(env, nout, nx, "scale out"))
     return NULL;
   const float v = sc[0];
-  for (size_t i = 0; i < nx; i++) out[i] = x[i] * v;
+  const float *restrict xi = x;
+  float *restrict o = out;
+  for (size_t i = 0; i < nx; i++) o[i] = xi[i] * v;
   return NULL;
 }
 

@@ -55,6 +55,6 @@ dnnl_present || die "oneDNN's oneapi/dnnl/dnnl.h was not found after installing 
 
 mkdir -p native/build
 tmp="$out.tmp-$$"
-gcc -O2 -ffp-contract=off ${SPS_BLAS_CFLAGS:-} -std=c11 -Wall -Wextra -Werror -fPIC -shared -I"$inc_node" -I"$inc_blas" "$src" -o "$tmp" -lopenblas -ldnnl -lm
+gcc -O3 -ffp-contract=off -fno-math-errno ${SPS_BLAS_CFLAGS:-} -std=c11 -Wall -Wextra -Werror -fPIC -shared -I"$inc_node" -I"$inc_blas" "$src" -o "$tmp" -lopenblas -ldnnl -lm
 mv "$tmp" "$out"
 echo "build-blas: built $out (N-API from $inc_node, OpenBLAS from $inc_blas, oneDNN)"
