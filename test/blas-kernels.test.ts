@@ -122,6 +122,7 @@ describe('matrix products', () => {
       [[3, 4, 5], [5, 6]],
       [[1, 4, 5], [3, 5, 6]],
       [[2, 3, 4, 5], [2, 3, 5, 2]],
+      [[1, 1, 4, 5], [3, 5, 6]],
     ];
     for (const [as, bs] of cases) {
       for (const tA of [false, true]) {

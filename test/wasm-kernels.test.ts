@@ -152,6 +152,7 @@ describe('BatchMatMul', () => {
       [[1, 4, 5], [3, 5, 6]],
       [[2, 3, 4, 5], [2, 3, 5, 2]],
       [[4, 1, 6], [4, 6, 1]],
+      [[1, 1, 4, 5], [3, 5, 6]],
     ];
     for (const [as, bs] of cases) {
       for (const tA of [false, true]) {

@@ -1,10 +1,12 @@
 /**
  * The wasm back end's matrix products and convolutions, run by OpenBLAS through sps's addon on views
  * of the wasm heap (no copies in or out): BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D,
- * Conv2DBackpropInput and Conv2DBackpropFilter; and two kernels of sps's own, the LSTM recurrence
- * and its gradient (LSTM_RECURRENCE, used by src/models/lstm.ts when registered). What the addon does not compute (another data
- * format, dilations, an activation other than linear or relu, a bias that is not per output channel,
- * general batch broadcasting) goes to the kernel they replaced, passed in as `fallback`.
+ * Conv2DBackpropInput and Conv2DBackpropFilter; Sum, Concat, SplitV and Multiply in the cases that
+ * are copies or single passes; and kernels of sps's own: the LSTM recurrence and its gradient
+ * (used by src/models/lstm.ts when registered) and the Adam step (src/train/adam.ts). What the addon
+ * does not compute (another data format, dilations, an activation other than linear or relu, a bias
+ * that is not per output channel, general broadcasting, int32) goes to the kernel they replaced,
+ * passed in as `fallback`.
  *
  * Views are taken after every output is allocated: an allocation may grow the wasm memory, which
  * detaches earlier views.
@@ -50,7 +52,8 @@ function productShape(a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean) {
   const same = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
   if (K !== Kb || M * K * N === 0 || !(same || batchA === 1 || batchB === 1)) return undefined;
   const batch = Math.max(batchA, batchB);
-  return { M, N, K, batch, sA: batchA === 1 ? 0 : M * K, sB: batchB === 1 ? 0 : K * N, outShape: [...(batchA >= batchB ? outerA : outerB), M, N] };
+  const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+  return { M, N, K, batch, sA: batchA === 1 ? 0 : M * K, sB: batchB === 1 ? 0 : K * N, outShape: [...outer, M, N] };
 }
 
 function matMul(addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act = 0): TensorInfo {

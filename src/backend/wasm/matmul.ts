@@ -14,6 +14,7 @@
  * otherwise each batch element is a separate 2-D product on contiguous copies (wasm's Slice copies
  * whole tensors through JS; these copy only the element).
  */
+import * as tf from '@tensorflow/tfjs';
 import { type Backend, type KernelArgs, type TensorInfo, dispose, sizeOf, transpose, view, wasmKernel } from './common.js';
 
 /** For measurements and tests: force a plan for 2-D products. */
@@ -139,7 +140,8 @@ export function batchMatMul(args: KernelArgs): TensorInfo {
   // which also reports shape errors.
   if (Ka !== Kb || M * Ka * N === 0 || !(sameOuter || batchA === 1 || batchB === 1)) return wasmKernel('BatchMatMul')(args);
   const K = Ka;
-  const outer = batchA >= batchB ? outerA : outerB;
+  // tfjs's output rank is the broadcast of both outer shapes ([1,1,4,5]·[3,5,6] → [1,3,4,6]).
+  const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
   const outShape = [...outer, M, N];
 
   if (batchA === 1 && batchB === 1) {
