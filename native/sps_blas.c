@@ -404,6 +404,17 @@ static int dnnl_mds(const conv_t *c, dnnl_memory_desc_t *src, dnnl_memory_desc_t
          dnnl_memory_desc_init_by_tag(bias, 1, db, dnnl_f32, dnnl_x) == dnnl_success;
 }
 
+/*
+ * Strides and paddings for oneDNN: the low padding is tfjs's top/left; the high one is what makes the
+ * output size exact (oneDNN checks it), which may be less than tfjs's bottom/right, or negative.
+ */
+static void dnnl_geometry(const conv_t *c, dnnl_dims_t st, dnnl_dims_t pl, dnnl_dims_t pr) {
+  st[0] = (dnnl_dim_t)c->sh, st[1] = (dnnl_dim_t)c->sw;
+  pl[0] = c->pt, pl[1] = c->pl;
+  pr[0] = (dnnl_dim_t)((c->Ho - 1) * c->sh + c->fh) - (dnnl_dim_t)c->H - c->pt;
+  pr[1] = (dnnl_dim_t)((c->Wo - 1) * c->sw + c->fw) - (dnnl_dim_t)c->W - c->pl;
+}
+
 /* Weights in the layout the primitive prefers (its fast kernels want blocked ones). */
 static int dnnl_any_weights(const conv_t *c, dnnl_memory_desc_t *w) {
   dnnl_dims_t dw = {(dnnl_dim_t)c->co, (dnnl_dim_t)c->ci, (dnnl_dim_t)c->fh, (dnnl_dim_t)c->fw};
@@ -414,10 +425,8 @@ static int dnnl_any_weights(const conv_t *c, dnnl_memory_desc_t *w) {
 static dnnl_primitive_desc_t dnnl_fwd_pd(const conv_t *c, int with_bias, int act) {
   dnnl_memory_desc_t src, w, dst, bias;
   if (!dnnl_mds(c, &src, &w, &dst, &bias) || !dnnl_any_weights(c, &w)) return NULL;
-  /* oneDNN wants the padding that makes the output size exact at the high end; it may be < 0. */
-  dnnl_dims_t st = {(dnnl_dim_t)c->sh, (dnnl_dim_t)c->sw}, pl = {c->pt, c->pl};
-  dnnl_dims_t pr = {(dnnl_dim_t)((c->Ho - 1) * c->sh + c->fh) - (dnnl_dim_t)c->H - c->pt,
-                    (dnnl_dim_t)((c->Wo - 1) * c->sw + c->fw) - (dnnl_dim_t)c->W - c->pl};
+  dnnl_dims_t st, pl, pr;
+  dnnl_geometry(c, st, pl, pr);
   dnnl_convolution_desc_t cd;
   if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src, &w, with_bias ? &bias : NULL, &dst, st, pl, pr) !=
       dnnl_success)
@@ -461,9 +470,8 @@ static dnnl_entry *dnnl_get(int kind, const conv_t *c, int with_bias, int act) {
   dnnl_primitive_desc_t pd = fwd;
   if (kind != DNNL_FWD) {
     dnnl_memory_desc_t src, w, dst, bias;
-    dnnl_dims_t st = {(dnnl_dim_t)c->sh, (dnnl_dim_t)c->sw}, pl = {c->pt, c->pl};
-    dnnl_dims_t pr = {(dnnl_dim_t)((c->Ho - 1) * c->sh + c->fh) - (dnnl_dim_t)c->H - c->pt,
-                      (dnnl_dim_t)((c->Wo - 1) * c->sw + c->fw) - (dnnl_dim_t)c->W - c->pl};
+    dnnl_dims_t st, pl, pr;
+    dnnl_geometry(c, st, pl, pr);
     dnnl_convolution_desc_t cd;
     dnnl_status_t st1 = dnnl_mds(c, &src, &w, &dst, &bias) && dnnl_any_weights(c, &w) ? dnnl_success : dnnl_invalid_arguments;
     if (st1 == dnnl_success)
