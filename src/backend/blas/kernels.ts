@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Backend, KernelArgs, TensorInfo } from '../wasm/common.js';
 import { pair, sizeOf } from '../wasm/common.js';
+import { productShape } from '../wasm/matmul.js';
 import type { BlasAddon } from './addon.js';
 
 export type Fallback = (args: KernelArgs) => TensorInfo;
@@ -32,29 +33,20 @@ function activationCode(attrs: Record<string, unknown>, prelu: TensorInfo | unde
   return a === 'linear' ? 0 : a === 'relu' ? 1 : undefined;
 }
 
+type BiasedKernel = (addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act?: number) => TensorInfo;
+
+/** The fused form of a kernel (_FusedMatMul, FusedConv2D): its bias and activation, or the fallback. */
+const fused =
+  (kernel: BiasedKernel): BlasKernel =>
+  (addon, args, fallback) => {
+    const { bias, preluActivationWeights } = args.inputs;
+    const act = activationCode(args.attrs ?? {}, preluActivationWeights);
+    return act === undefined ? fallback(args) : kernel(addon, args, fallback, bias, act);
+  };
+
 /** A bias the addon adds: one value per output column ([n], or [1, …, 1, n]). */
 const perColumn = (bias: TensorInfo | undefined, n: number): boolean =>
   bias === undefined || (bias.shape.length > 0 && bias.shape[bias.shape.length - 1] === n && sizeOf(bias.shape) === n);
-
-/** Operand shapes of op(a) . op(b) with batch broadcasting of a batch-1 operand, or undefined. */
-function productShape(a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean) {
-  const ra = a.shape.length;
-  const rb = b.shape.length;
-  if (ra < 2 || rb < 2) return undefined;
-  const M = tA ? a.shape[ra - 1] : a.shape[ra - 2];
-  const K = tA ? a.shape[ra - 2] : a.shape[ra - 1];
-  const Kb = tB ? b.shape[rb - 1] : b.shape[rb - 2];
-  const N = tB ? b.shape[rb - 2] : b.shape[rb - 1];
-  const outerA = a.shape.slice(0, -2);
-  const outerB = b.shape.slice(0, -2);
-  const batchA = sizeOf(outerA);
-  const batchB = sizeOf(outerB);
-  const same = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
-  if (K !== Kb || M * K * N === 0 || !(same || batchA === 1 || batchB === 1)) return undefined;
-  const batch = Math.max(batchA, batchB);
-  const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
-  return { M, N, K, batch, sA: batchA === 1 ? 0 : M * K, sB: batchB === 1 ? 0 : K * N, outShape: [...outer, M, N] };
-}
 
 function matMul(addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act = 0): TensorInfo {
   const { inputs, backend, attrs = {} } = args;
@@ -71,11 +63,7 @@ function matMul(addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: T
 
 export const batchMatMul: BlasKernel = (addon, args, fallback) => matMul(addon, args, fallback);
 
-export const fusedMatMul: BlasKernel = (addon, args, fallback) => {
-  const { bias, preluActivationWeights } = args.inputs;
-  const act = activationCode(args.attrs ?? {}, preluActivationWeights);
-  return act === undefined ? fallback(args) : matMul(addon, args, fallback, bias, act);
-};
+export const fusedMatMul = fused(matMul);
 
 /** The addon's conv dims for tfjs's conv info: [B, H, W, ci, Ho, Wo, co, fh, fw, sh, sw, top, left]. */
 function convDims(info: tf.backend_util.Conv2DInfo): Int32Array {
@@ -110,34 +98,42 @@ function convInfo(
   return sizes.every((d) => d > 0) && info.padInfo.top >= 0 && info.padInfo.left >= 0 ? info : undefined;
 }
 
+const outShapeOf = (i: tf.backend_util.Conv2DInfo): number[] => [i.batchSize, i.outHeight, i.outWidth, i.outChannels];
+
+/**
+ * One convolution of `kind` (0 forward: a = x, b = w; 1 backward data: a = dy, b = w; 2 backward
+ * weights: a = x, b = dy) into `out`: by oneDNN where it has a primitive, else by im2col + sgemm.
+ */
+function convolve(addon: BlasAddon, kind: 0 | 1 | 2, info: tf.backend_util.Conv2DInfo, a: Float32Array, b: Float32Array, out: Float32Array, bias: Float32Array | null = null, act = 0): void {
+  const dims = convDims(info);
+  if (blasTuning.dnnl && addon.dnnlConv(kind, dims, a, b, out, bias, act)) return;
+  if (kind === 0) addon.conv2d(dims, a, b, out, bias, act);
+  else if (kind === 1) addon.conv2dBackpropInput(dims, a, b, out);
+  else addon.conv2dBackpropFilter(dims, a, b, out);
+}
+
 function conv(addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act = 0): TensorInfo {
   const { inputs, backend, attrs = {} } = args;
   const { x, filter } = inputs;
   const info = convInfo(attrs, x.shape, filter.shape, x, filter, bias);
   if (!info || !perColumn(bias, info.outChannels)) return fallback(args);
-  const out = backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
-  const [dims, xv, wv, yv, bv] = [convDims(info), f32(backend, x), f32(backend, filter), f32(backend, out), bias ? f32(backend, bias) : null];
-  if (!(blasTuning.dnnl && addon.dnnlConv(0, dims, xv, wv, yv, bv, act))) addon.conv2d(dims, xv, wv, yv, bv, act);
+  const out = backend.makeOutput(outShapeOf(info), 'float32');
+  convolve(addon, 0, info, f32(backend, x), f32(backend, filter), f32(backend, out), bias ? f32(backend, bias) : null, act);
   return out;
 }
 
 export const conv2D: BlasKernel = (addon, args, fallback) => conv(addon, args, fallback);
 
-export const fusedConv2D: BlasKernel = (addon, args, fallback) => {
-  const { bias, preluActivationWeights } = args.inputs;
-  const act = activationCode(args.attrs ?? {}, preluActivationWeights);
-  return act === undefined ? fallback(args) : conv(addon, args, fallback, bias, act);
-};
+export const fusedConv2D = fused(conv);
 
 export const conv2DBackpropInput: BlasKernel = (addon, args, fallback) => {
   const { inputs, backend, attrs = {} } = args;
   const { dy, filter } = inputs;
   const inputShape = attrs.inputShape as number[];
   const info = convInfo(attrs, inputShape, filter.shape, dy, filter);
-  if (!info || dy.shape.join() !== [info.batchSize, info.outHeight, info.outWidth, info.outChannels].join()) return fallback(args);
+  if (!info || dy.shape.join() !== outShapeOf(info).join()) return fallback(args);
   const dx = backend.makeOutput([...inputShape], 'float32');
-  const [dims, dyv, wv, dxv] = [convDims(info), f32(backend, dy), f32(backend, filter), f32(backend, dx)];
-  if (!(blasTuning.dnnl && addon.dnnlConv(1, dims, dyv, wv, dxv, null, 0))) addon.conv2dBackpropInput(dims, dyv, wv, dxv);
+  convolve(addon, 1, info, f32(backend, dy), f32(backend, filter), f32(backend, dx));
   return dx;
 };
 
@@ -146,10 +142,9 @@ export const conv2DBackpropFilter: BlasKernel = (addon, args, fallback) => {
   const { x, dy } = inputs;
   const filterShape = attrs.filterShape as number[];
   const info = convInfo(attrs, x.shape, filterShape, x, dy);
-  if (!info || dy.shape.join() !== [info.batchSize, info.outHeight, info.outWidth, info.outChannels].join()) return fallback(args);
+  if (!info || dy.shape.join() !== outShapeOf(info).join()) return fallback(args);
   const dw = backend.makeOutput([...filterShape], 'float32');
-  const [dims, xv, dyv, dwv] = [convDims(info), f32(backend, x), f32(backend, dy), f32(backend, dw)];
-  if (!(blasTuning.dnnl && addon.dnnlConv(2, dims, xv, dyv, dwv, null, 0))) addon.conv2dBackpropFilter(dims, xv, dyv, dwv);
+  convolve(addon, 2, info, f32(backend, x), f32(backend, dy), f32(backend, dw));
   return dw;
 };
 

@@ -119,30 +119,40 @@ function copyPart(backend: Backend, x: TensorInfo, offset: number, shape: number
   return out;
 }
 
-export function batchMatMul(args: KernelArgs): TensorInfo {
-  const { inputs, backend, attrs = {} } = args;
-  const { a, b } = inputs;
-  const tA = attrs.transposeA === true;
-  const tB = attrs.transposeB === true;
+/**
+ * The shapes of op(a)·op(b) when both kernels' fast paths cover them (float32 checked by the caller):
+ * [M,K]·[K,N] per batch element, with equal outer shapes or one operand of batch 1 broadcast (sA/sB,
+ * the element strides of a batch element, 0 for a broadcast operand); the output's outer shape is
+ * the broadcast of both, as tfjs's ([1,1,4,5]·[3,5,6] → [1,3,4,6]). undefined: general broadcasting,
+ * an empty product, mismatched inner dims, rank < 2 (the callers' fallback reports shape errors).
+ */
+export function productShape(a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean) {
   const ra = a.shape.length;
   const rb = b.shape.length;
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2) return wasmKernel('BatchMatMul')(args);
+  if (ra < 2 || rb < 2) return undefined;
   const M = tA ? a.shape[ra - 1] : a.shape[ra - 2];
-  const Ka = tA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const K = tA ? a.shape[ra - 2] : a.shape[ra - 1];
   const Kb = tB ? b.shape[rb - 1] : b.shape[rb - 2];
   const N = tB ? b.shape[rb - 2] : b.shape[rb - 1];
   const outerA = a.shape.slice(0, -2);
   const outerB = b.shape.slice(0, -2);
   const batchA = sizeOf(outerA);
   const batchB = sizeOf(outerB);
-  const sameOuter = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
-  // Shapes the fast paths do not cover (general broadcasting, empty, mismatched) go to wasm's kernel,
-  // which also reports shape errors.
-  if (Ka !== Kb || M * Ka * N === 0 || !(sameOuter || batchA === 1 || batchB === 1)) return wasmKernel('BatchMatMul')(args);
-  const K = Ka;
-  // tfjs's output rank is the broadcast of both outer shapes ([1,1,4,5]·[3,5,6] → [1,3,4,6]).
+  const same = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
+  if (K !== Kb || M * K * N === 0 || !(same || batchA === 1 || batchB === 1)) return undefined;
   const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
-  const outShape = [...outer, M, N];
+  return { M, N, K, batchA, batchB, batch: Math.max(batchA, batchB), sA: batchA === 1 ? 0 : M * K, sB: batchB === 1 ? 0 : K * N, outShape: [...outer, M, N] };
+}
+
+export function batchMatMul(args: KernelArgs): TensorInfo {
+  const { inputs, backend, attrs = {} } = args;
+  const { a, b } = inputs;
+  const tA = attrs.transposeA === true;
+  const tB = attrs.transposeB === true;
+  const shape = a.dtype === 'float32' && b.dtype === 'float32' ? productShape(a, b, tA, tB) : undefined;
+  // Shapes the fast paths do not cover go to wasm's kernel, which also reports shape errors.
+  if (!shape) return wasmKernel('BatchMatMul')(args);
+  const { M, K, N, batchA, batchB, batch, outShape } = shape;
 
   if (batchA === 1 && batchB === 1) {
     const out = matMul2d(backend, a, b, tA, tB, M, K, N);
@@ -156,7 +166,6 @@ export function batchMatMul(args: KernelArgs): TensorInfo {
     return out;
   }
   // One 2-D product per batch element, on contiguous copies (a broadcast operand is used as is).
-  const batch = Math.max(batchA, batchB);
   const sizeA = M * K;
   const sizeB = K * N;
   const sizeO = M * N;
