@@ -228,6 +228,30 @@ static int conv_sizes(napi_env env, const conv_t *c, size_t nx, size_t nw, size_
          need(env, ny, c->B * c->Ho * c->Wo * c->co, "conv y");
 }
 
+/* What a convolution entry point computes, which fixes the order of its three tensor arguments. */
+enum { CONV_FWD = 0, CONV_BWD_DATA = 1, CONV_BWD_WEIGHTS = 2 };
+
+/*
+ * The arguments every convolution entry point starts with, argv = (dims, a, b, out), read as the
+ * input x, the filter w and the output y of the forward convolution: (x, w, y) forward, (dy, w, dx)
+ * backward data, (x, dy, dw) backward weights. Checks their sizes against the dims.
+ */
+static int conv_io(napi_env env, int kind, napi_value *argv, conv_t *c, float **x, float **w, float **y) {
+  float *t[3];
+  size_t n[3];
+  if (!conv_dims(env, argv[0], c)) return 0;
+  for (int i = 0; i < 3; i++)
+    if (!f32_arg(env, argv[1 + i], &t[i], &n[i], 0)) return 0;
+  static const int role[3][3] = {{0, 1, 2}, {2, 1, 0}, {0, 2, 1}}; /* index of x, w, y among (a, b, out) */
+  if (kind < 0 || kind > 2) {
+    napi_throw_range_error(env, NULL, "sps_blas: a convolution's kind must be 0, 1 or 2");
+    return 0;
+  }
+  const int *r = role[kind];
+  *x = t[r[0]], *w = t[r[1]], *y = t[r[2]];
+  return conv_sizes(env, c, n[r[0]], n[r[1]], n[r[2]]);
+}
+
 static int no_memory(napi_env env) {
   napi_throw_error(env, NULL, "sps_blas: out of memory for the im2col scratch");
   return 0;
@@ -264,11 +288,9 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   conv_t c;
   float *x, *w, *y, *bias;
-  size_t nx, nw, ny, nbias;
+  size_t nbias;
   int32_t act;
-  if (!conv_dims(env, argv[0], &c) || !f32_arg(env, argv[1], &x, &nx, 0) || !f32_arg(env, argv[2], &w, &nw, 0) ||
-      !f32_arg(env, argv[3], &y, &ny, 0) || !f32_arg(env, argv[4], &bias, &nbias, 1) || !conv_sizes(env, &c, nx, nw, ny))
-    return NULL;
+  if (!conv_io(env, CONV_FWD, argv, &c, &x, &w, &y) || !f32_arg(env, argv[4], &bias, &nbias, 1)) return NULL;
   if (bias && !need(env, nbias, c.co, "conv bias")) return NULL;
   CHECK(env, napi_get_value_int32(env, argv[5], &act));
   conv_forward(env, &c, x, w, y, bias, act);
@@ -301,10 +323,7 @@ static napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   conv_t c;
   float *dy, *w, *dx;
-  size_t ndy, nw, ndx;
-  if (!conv_dims(env, argv[0], &c) || !f32_arg(env, argv[1], &dy, &ndy, 0) || !f32_arg(env, argv[2], &w, &nw, 0) ||
-      !f32_arg(env, argv[3], &dx, &ndx, 0) || !conv_sizes(env, &c, ndx, nw, ndy))
-    return NULL;
+  if (!conv_io(env, CONV_BWD_DATA, argv, &c, &dx, &w, &dy)) return NULL;
   const size_t K = c.fh * c.fw * c.ci, P = c.Ho * c.Wo;
   if (pointwise(&c)) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(c.B * P), (int)K, (int)c.co, 1.f, dy, (int)c.co, w, (int)c.co, 0.f, dx,
@@ -339,10 +358,7 @@ static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) 
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   conv_t c;
   float *x, *dy, *dw;
-  size_t nx, ndy, ndw;
-  if (!conv_dims(env, argv[0], &c) || !f32_arg(env, argv[1], &x, &nx, 0) || !f32_arg(env, argv[2], &dy, &ndy, 0) ||
-      !f32_arg(env, argv[3], &dw, &ndw, 0) || !conv_sizes(env, &c, nx, ndw, ndy))
-    return NULL;
+  if (!conv_io(env, CONV_BWD_WEIGHTS, argv, &c, &x, &dw, &dy)) return NULL;
   const size_t K = c.fh * c.fw * c.ci, P = c.Ho * c.Wo;
   if (pointwise(&c)) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)c.co, (int)(c.B * P), 1.f, x, (int)K, dy, (int)c.co, 0.f, dw,
@@ -368,7 +384,6 @@ static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) 
  * kept. dnnlConv returns false when oneDNN has no primitive for the case (then the caller uses the
  * im2col kernels above); an error of oneDNN's during execution is thrown.
  */
-enum { DNNL_FWD = 0, DNNL_BWD_DATA = 1, DNNL_BWD_WEIGHTS = 2 };
 
 typedef struct {
   int32_t key[16];
@@ -465,17 +480,17 @@ static dnnl_entry *dnnl_get(int kind, const conv_t *c, int with_bias, int act) {
   dnnl_entry *e = &dnnl_cache[dnnl_cached++];
   memset(e, 0, sizeof *e);
   memcpy(e->key, key, sizeof key);
-  dnnl_primitive_desc_t fwd = dnnl_fwd_pd(c, kind == DNNL_FWD && with_bias, kind == DNNL_FWD ? act : 0);
+  dnnl_primitive_desc_t fwd = dnnl_fwd_pd(c, kind == CONV_FWD && with_bias, kind == CONV_FWD ? act : 0);
   if (!fwd) return NULL;
   dnnl_primitive_desc_t pd = fwd;
-  if (kind != DNNL_FWD) {
+  if (kind != CONV_FWD) {
     dnnl_memory_desc_t src, w, dst, bias;
     dnnl_dims_t st, pl, pr;
     dnnl_geometry(c, st, pl, pr);
     dnnl_convolution_desc_t cd;
     dnnl_status_t st1 = dnnl_mds(c, &src, &w, &dst, &bias) && dnnl_any_weights(c, &w) ? dnnl_success : dnnl_invalid_arguments;
     if (st1 == dnnl_success)
-      st1 = kind == DNNL_BWD_DATA ? dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &src, &w, &dst, st, pl, pr)
+      st1 = kind == CONV_BWD_DATA ? dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &src, &w, &dst, st, pl, pr)
                                   : dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &src, &w, NULL, &dst, st, pl, pr);
     pd = NULL;
     if (st1 != dnnl_success || dnnl_primitive_desc_create(&pd, &cd, NULL, dnnl_eng, fwd) != dnnl_success) pd = NULL;
@@ -483,7 +498,7 @@ static dnnl_entry *dnnl_get(int kind, const conv_t *c, int with_bias, int act) {
     if (!pd) return NULL;
   }
   dnnl_memory_desc_t src, w, dst, bias;
-  const dnnl_memory_desc_t *pw = dnnl_primitive_desc_query_md(pd, kind == DNNL_BWD_WEIGHTS ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0);
+  const dnnl_memory_desc_t *pw = dnnl_primitive_desc_query_md(pd, kind == CONV_BWD_WEIGHTS ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0);
   int ok = pw && dnnl_mds(c, &src, &w, &dst, &bias) && dnnl_primitive_create(&e->prim, pd) == dnnl_success &&
            dnnl_memory_create(&e->mem[0], &src, dnnl_eng, DNNL_MEMORY_NONE) == dnnl_success &&
            dnnl_memory_create(&e->mem[2], &dst, dnnl_eng, DNNL_MEMORY_NONE) == dnnl_success &&
@@ -492,7 +507,7 @@ static dnnl_entry *dnnl_get(int kind, const conv_t *c, int with_bias, int act) {
     ok = dnnl_memory_create(&e->mem[1], &w, dnnl_eng, DNNL_MEMORY_NONE) == dnnl_success;
   } else if (ok) {
     dnnl_primitive_desc_t rpd = NULL;
-    const int back = kind == DNNL_BWD_WEIGHTS;
+    const int back = kind == CONV_BWD_WEIGHTS;
     ok = dnnl_memory_create(&e->mem[1], pw, dnnl_eng, DNNL_MEMORY_ALLOCATE) == dnnl_success &&
          dnnl_memory_create(&e->user_w, &w, dnnl_eng, DNNL_MEMORY_NONE) == dnnl_success &&
          dnnl_reorder_primitive_desc_create(&rpd, back ? pw : &w, dnnl_eng, back ? &w : pw, dnnl_eng, NULL) == dnnl_success &&
@@ -519,23 +534,12 @@ static napi_value dnnl_conv(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t kind, act;
   conv_t c;
-  float *a, *b, *out, *bias;
-  size_t na, nb, nout, nbias;
+  float *x, *w, *y, *bias;
+  size_t nbias;
   CHECK(env, napi_get_value_int32(env, argv[0], &kind));
-  if (!conv_dims(env, argv[1], &c) || !f32_arg(env, argv[2], &a, &na, 0) || !f32_arg(env, argv[3], &b, &nb, 0) ||
-      !f32_arg(env, argv[4], &out, &nout, 0) || !f32_arg(env, argv[5], &bias, &nbias, 1))
-    return NULL;
+  if (!conv_io(env, kind, argv + 1, &c, &x, &w, &y) || !f32_arg(env, argv[5], &bias, &nbias, 1)) return NULL;
   CHECK(env, napi_get_value_int32(env, argv[6], &act));
-  float *x = NULL, *w = NULL, *y = NULL;
-  size_t nx, nw, ny;
-  if (kind == DNNL_FWD) x = a, nx = na, w = b, nw = nb, y = out, ny = nout;
-  else if (kind == DNNL_BWD_DATA) y = a, ny = na, w = b, nw = nb, x = out, nx = nout;
-  else if (kind == DNNL_BWD_WEIGHTS) x = a, nx = na, y = b, ny = nb, w = out, nw = nout;
-  else {
-    napi_throw_range_error(env, NULL, "sps_blas: dnnlConv kind must be 0, 1 or 2");
-    return NULL;
-  }
-  if (!conv_sizes(env, &c, nx, nw, ny) || (bias && !need(env, nbias, c.co, "conv bias"))) return NULL;
+  if (bias && !need(env, nbias, c.co, "conv bias")) return NULL;
   napi_value result;
   dnnl_entry *e = dnnl_init() ? dnnl_get(kind, &c, bias != NULL, act) : NULL;
   if (!e) {
@@ -546,7 +550,7 @@ static napi_value dnnl_conv(napi_env env, napi_callback_info info) {
   dnnl_memory_set_data_handle(e->mem[2], y);
   if (e->reorder) {
     dnnl_memory_set_data_handle(e->user_w, w);
-    if (kind != DNNL_BWD_WEIGHTS) {
+    if (kind != CONV_BWD_WEIGHTS) {
       dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->user_w}, {DNNL_ARG_TO, e->mem[1]}};
       if (dnnl_primitive_execute(e->reorder, dnnl_str, 2, r) != dnnl_success) {
         napi_throw_error(env, NULL, "sps_blas: a oneDNN weights reorder failed to execute");
@@ -558,7 +562,7 @@ static napi_value dnnl_conv(napi_env env, napi_callback_info info) {
   }
   dnnl_exec_arg_t args[4];
   int n = 0;
-  if (kind == DNNL_FWD) {
+  if (kind == CONV_FWD) {
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->mem[0]};
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, e->mem[1]};
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->mem[2]};
@@ -566,7 +570,7 @@ static napi_value dnnl_conv(napi_env env, napi_callback_info info) {
       dnnl_memory_set_data_handle(e->mem[3], bias);
       args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->mem[3]};
     }
-  } else if (kind == DNNL_BWD_DATA) {
+  } else if (kind == CONV_BWD_DATA) {
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SRC, e->mem[0]};
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, e->mem[1]};
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, e->mem[2]};
@@ -579,7 +583,7 @@ static napi_value dnnl_conv(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "sps_blas: a oneDNN convolution failed to execute");
     return NULL;
   }
-  if (e->reorder && kind == DNNL_BWD_WEIGHTS) {
+  if (e->reorder && kind == CONV_BWD_WEIGHTS) {
     dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->mem[1]}, {DNNL_ARG_TO, e->user_w}};
     if (dnnl_primitive_execute(e->reorder, dnnl_str, 2, r) != dnnl_success) {
       napi_throw_error(env, NULL, "sps_blas: a oneDNN weights reorder failed to execute");
