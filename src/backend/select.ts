@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
 import { BACKENDS, type BackendChoice } from '../config/constants.js';
 import { SpsError } from '../util/errors.js';
-import { BUILD_HINT, blasAddonPath } from './blas/addon.js';
+import { blasAddonMissing } from './blas/addon.js';
 
 export interface SelectedBackend {
   tf: typeof tfType;
@@ -153,8 +153,8 @@ function tensorflowUnavailable(notes: string[]): string {
  */
 export function backendUnavailable(choice: BackendChoice): string | undefined {
   if (choice === 'blas') {
-    const path = blasAddonPath();
-    return existsSync(path) ? undefined : `backend 'blas' is not available: sps's BLAS addon is not built (${path} is missing): ${BUILD_HINT}`;
+    const missing = blasAddonMissing();
+    return missing && `backend 'blas' is not available: ${missing}`;
   }
   if (choice !== 'tensorflow') return undefined;
   const addons = TENSORFLOW_PACKAGES.map(nativeAddon);

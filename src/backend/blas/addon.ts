@@ -54,7 +54,7 @@ function cpuFlags(): Set<string> {
 /** Where scripts/build-blas.sh puts the addon (the same path from src/ and from dist/); $SPS_BLAS_ADDON overrides it. */
 export const BLAS_ADDON_PATH = fileURLToPath(new URL('../../../native/build/sps_blas.node', import.meta.url));
 
-export const BUILD_HINT = 'build it with `bash scripts/build-blas.sh` (gcc and OpenBLAS from Debian, installed by the script as root)';
+const BUILD_HINT = 'build it with `bash scripts/build-blas.sh` (gcc, OpenBLAS and oneDNN from Debian, installed by the script as root)';
 
 /** The OpenBLAS kernel set sps pins on this machine: $SPS_BLAS_CORETYPE, else coretypeFor this CPU (x64). */
 export function blasCoretype(): string | undefined {
@@ -62,15 +62,22 @@ export function blasCoretype(): string | undefined {
 }
 
 /** The addon file to load: $SPS_BLAS_ADDON, else BLAS_ADDON_PATH. */
-export const blasAddonPath = (): string => process.env.SPS_BLAS_ADDON || BLAS_ADDON_PATH;
+const blasAddonPath = (): string => process.env.SPS_BLAS_ADDON || BLAS_ADDON_PATH;
+
+/** Why the addon cannot be loaded when its file is missing (with the build command); undefined when the file is there. */
+export function blasAddonMissing(): string | undefined {
+  const path = blasAddonPath();
+  return existsSync(path) ? undefined : `sps's BLAS addon is not built (${path} is missing): ${BUILD_HINT}`;
+}
 
 let loaded: { addon: BlasAddon; corename: string } | { why: string } | undefined;
 
 /** The addon, loaded once, or why it cannot be. */
 export function loadBlasAddon(): { addon: BlasAddon; corename: string } | { why: string } {
   if (loaded) return loaded;
+  const missing = blasAddonMissing();
+  if (missing) return (loaded = { why: missing });
   const path = blasAddonPath();
-  if (!existsSync(path)) return (loaded = { why: `sps's BLAS addon is not built (${path} is missing): ${BUILD_HINT}` });
   const core = blasCoretype();
   if (core && !process.env.OPENBLAS_CORETYPE) process.env.OPENBLAS_CORETYPE = core;
   if (core && DNNL_ISA[core] && !process.env.DNNL_MAX_CPU_ISA) process.env.DNNL_MAX_CPU_ISA = DNNL_ISA[core];
