@@ -12,7 +12,7 @@ import { selectBackend } from '../src/backend/select.js';
 import { blasKernelsRegistered, registerBlasKernels, unregisterBlasKernels } from '../src/backend/blas-kernels.js';
 import { BLAS_ADDON_PATH, coretypeFor, loadBlasAddon } from '../src/backend/blas/addon.js';
 import { blasTuning } from '../src/backend/blas/kernels.js';
-import { assertSameOnBoth, CONVS, convInfo, rand, runKernel, sizeOf } from './kernel-helpers.js';
+import { assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, rand, runKernel, sizeOf } from './kernel-helpers.js';
 
 before(async () => {
   tf.env().set('IS_TEST', true);
@@ -111,30 +111,14 @@ describe('convolutions', () => {
 });
 
 describe('matrix products', () => {
-  it('matMul matches cpu with every transpose, for 2-D products and batches (equal, broadcast a or b, rank 4)', async () => {
-    const cases: [number[], number[]][] = [
+  it('matMul matches cpu with every transpose, for 2-D products and batches (equal, broadcast a or b, rank 4)', () =>
+    assertProductsMatchCpu([
       [[1, 5], [5, 7]],
       [[5, 1], [1, 7]],
       [[17, 9], [9, 13]],
       [[50, 40], [40, 8]],
-      [[2, 3, 4], [2, 4, 5]],
-      [[3, 4, 5], [1, 5, 6]],
-      [[3, 4, 5], [5, 6]],
-      [[1, 4, 5], [3, 5, 6]],
-      [[2, 3, 4, 5], [2, 3, 5, 2]],
-      [[1, 1, 4, 5], [3, 5, 6]],
-    ];
-    for (const [as, bs] of cases) {
-      for (const tA of [false, true]) {
-        for (const tB of [false, true]) {
-          const sa = tA ? [...as.slice(0, -2), as[as.length - 1], as[as.length - 2]] : as;
-          const sb = tB ? [...bs.slice(0, -2), bs[bs.length - 1], bs[bs.length - 2]] : bs;
-          const [av, bv] = [rand(sizeOf(sa)), rand(sizeOf(sb))];
-          await assertSameOnBoth(`[${sa}] x [${sb}] tA ${tA} tB ${tB}`, () => tf.matMul(tf.tensor(av, sa), tf.tensor(bv, sb), tA, tB));
-        }
-      }
-    }
-  });
+      ...BATCH_PRODUCTS,
+    ]));
 
   it('fused matMul with bias and relu or linear, and its gradients, match cpu; a per-row bias and other activations fall back', async () => {
     const [av, bv, biasv] = [rand(6 * 5), rand(5 * 4), rand(4)];

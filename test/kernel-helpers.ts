@@ -93,3 +93,30 @@ export const CONVS: [Shape4, [number, number], number, number | [number, number]
 export function convInfo(xs: Shape4, f: [number, number], co: number, s: number | [number, number], pad: Pad): tf.backend_util.Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(xs, [f[0], f[1], xs[3], co], s, 1, pad);
 }
+
+/** Batched products both matMul kernels are checked on: equal batches, a broadcast b, a broadcast a, rank 4, outer ranks that differ. */
+export const BATCH_PRODUCTS: [number[], number[]][] = [
+  [[2, 3, 4], [2, 4, 5]],
+  [[3, 4, 5], [1, 5, 6]],
+  [[3, 4, 5], [5, 6]],
+  [[1, 4, 5], [3, 5, 6]],
+  [[2, 3, 4, 5], [2, 3, 5, 2]],
+  [[4, 1, 6], [4, 6, 1]],
+  [[1, 1, 4, 5], [3, 5, 6]],
+];
+
+/** tf.matMul of each [a shape, b shape] with every transpose combination, on cpu and on wasm, compared. */
+export async function assertProductsMatchCpu(cases: [number[], number[]][]): Promise<void> {
+  const swapLast = (s: number[]) => [...s.slice(0, -2), s[s.length - 1], s[s.length - 2]];
+  for (const [as, bs] of cases) {
+    for (const tA of [false, true]) {
+      for (const tB of [false, true]) {
+        const sa = tA ? swapLast(as) : as;
+        const sb = tB ? swapLast(bs) : bs;
+        const av = rand(sizeOf(sa));
+        const bv = rand(sizeOf(sb));
+        await assertSameOnBoth(`[${sa}] x [${sb}] tA ${tA} tB ${tB}`, () => tf.matMul(tf.tensor(av, sa), tf.tensor(bv, sb), tA, tB));
+      }
+    }
+  }
+}

@@ -16,7 +16,7 @@ import {
 } from '../src/backend/wasm-kernels.js';
 import { convTuning } from '../src/backend/wasm/conv.js';
 import { matMulTuning } from '../src/backend/wasm/matmul.js';
-import { assertSameOnBoth, CONVS, convInfo, onBoth, rand, relErr, runKernel, type Shape4, sizeOf } from './kernel-helpers.js';
+import { assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, onBoth, rand, relErr, runKernel, type Shape4, sizeOf } from './kernel-helpers.js';
 
 before(async () => {
   // IS_TEST makes the engine check every kernel for leaked data ids.
@@ -144,28 +144,7 @@ describe('BatchMatMul', () => {
     });
   }
 
-  it('matches cpu for batches: equal batches, a broadcast b (folded into rows), a broadcast a, rank 4', async () => {
-    const cases: [number[], number[]][] = [
-      [[2, 3, 4], [2, 4, 5]],
-      [[3, 4, 5], [1, 5, 6]],
-      [[3, 4, 5], [5, 6]],
-      [[1, 4, 5], [3, 5, 6]],
-      [[2, 3, 4, 5], [2, 3, 5, 2]],
-      [[4, 1, 6], [4, 6, 1]],
-      [[1, 1, 4, 5], [3, 5, 6]],
-    ];
-    for (const [as, bs] of cases) {
-      for (const tA of [false, true]) {
-        for (const tB of [false, true]) {
-          const sa = tA ? [...as.slice(0, -2), as[as.length - 1], as[as.length - 2]] : as;
-          const sb = tB ? [...bs.slice(0, -2), bs[bs.length - 1], bs[bs.length - 2]] : bs;
-          const av = rand(sizeOf(sa));
-          const bv = rand(sizeOf(sb));
-          await assertSameOnBoth(`[${sa}] x [${sb}] tA ${tA} tB ${tB}`, () => tf.matMul(tf.tensor(av, sa), tf.tensor(bv, sb), tA, tB));
-        }
-      }
-    }
-  });
+  it('matches cpu for batches: equal batches, a broadcast b (folded into rows), a broadcast a, rank 4', () => assertProductsMatchCpu(BATCH_PRODUCTS));
 
   it('is not fooled by XNNPACK packing cached by data id (the same data as weights in two shapes)', () => {
     // wasm's own kernel caches the packed b by its data id alone: as shipped, the second product
