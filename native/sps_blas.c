@@ -862,6 +862,55 @@ static napi_value scale(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * The block of y for dims d.. of a tile: x's rows at dim d, each tiled over the dims after it, then
+ * that block repeated reps[d] times by doubling copies (log2 reps memcpys, not reps).
+ */
+static void tile_block(const float *x, float *y, const int32_t *xd, const int32_t *reps, size_t nd, size_t d, const size_t *in_inner,
+                       const size_t *out_inner) {
+  if (d + 1 == nd)
+    memcpy(y, x, (size_t)xd[d] * sizeof(float));
+  else
+    for (size_t j = 0; j < (size_t)xd[d]; j++) tile_block(x + j * in_inner[d], y + j * out_inner[d], xd, reps, nd, d + 1, in_inner, out_inner);
+  const size_t block = (size_t)xd[d] * out_inner[d], r = (size_t)reps[d];
+  for (size_t done = 1; done < r;) {
+    const size_t c = done < r - done ? done : r - done;
+    memcpy(y + done * block, y, c * block * sizeof(float));
+    done += c;
+  }
+}
+
+/* tile(x, dims, reps, out): out = x repeated reps[i] times along each dim i (tf.tile, tf.broadcastTo), rank 1 to 8. */
+static napi_value tile(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *out;
+  int32_t *xd, *reps;
+  size_t nx, nd, nr, nout;
+  if (!f32_arg(env, argv[0], &x, &nx, 0) || !i32_array_arg(env, argv[1], &xd, &nd) || !i32_array_arg(env, argv[2], &reps, &nr) ||
+      !f32_arg(env, argv[3], &out, &nout, 0) || !need(env, nr, nd, "tile reps"))
+    return NULL;
+  if (nd < 1 || nd > 8) {
+    napi_throw_range_error(env, NULL, "sps_blas: tile takes a rank from 1 to 8");
+    return NULL;
+  }
+  size_t in_inner[8], out_inner[8], in = 1, outn = 1;
+  for (size_t d = nd; d-- > 0;) {
+    if (xd[d] < 1 || reps[d] < 1) {
+      napi_throw_range_error(env, NULL, "sps_blas: tile dims and reps must be positive");
+      return NULL;
+    }
+    in_inner[d] = in;
+    out_inner[d] = outn;
+    in *= (size_t)xd[d];
+    outn *= (size_t)xd[d] * (size_t)reps[d];
+  }
+  if (!need(env, nx, in, "tile x") || !need(env, nout, outn, "tile out")) return NULL;
+  tile_block(x, out, xd, reps, nd, 0, in_inner, out_inner);
+  return NULL;
+}
+
 /* info() -> { corename, threads }: which OpenBLAS kernel set is in use (it sets the float rounding). */
 static napi_value blas_info(napi_env env, napi_callback_info info) {
   (void)info;
@@ -891,6 +940,7 @@ NAPI_MODULE_INIT() {
              {"colSum", col_sum},
              {"blocks", blocks},
              {"scale", scale},
+             {"tile", tile},
              {"info", blas_info}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -12,6 +12,7 @@ import { selectBackend } from '../src/backend/select.js';
 import { blasKernelsRegistered, registerBlasKernels, unregisterBlasKernels } from '../src/backend/blas-kernels.js';
 import { BLAS_ADDON_PATH, coretypeFor, loadBlasAddon } from '../src/backend/blas/addon.js';
 import { blasTuning } from '../src/backend/blas/kernels.js';
+import { registerBlasGradients, unregisterBlasGradients } from '../src/backend/blas/gradients.js';
 import { assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, rand, runKernel, sizeOf } from './kernel-helpers.js';
 
 before(async () => {
@@ -185,6 +186,56 @@ describe('reductions and copies', () => {
   });
 });
 
+describe('tile and the broadcast gradients', () => {
+  it('Tile matches cpu for ranks 1 to 5 and scalar-to-matrix broadcasts (C); int32 and a zero repeat fall back', async () => {
+    const cases: [number[], number[]][] = [[[3], [4]], [[1], [7]], [[2, 1, 3], [1, 5, 2]], [[1, 1], [16, 16]], [[2, 3, 4, 5], [2, 1, 3, 1]], [[2, 1, 2, 1, 3], [1, 3, 1, 2, 2]], [[4, 3], [1, 1]]];
+    for (const [shape, reps] of cases) {
+      const xv = rand(sizeOf(shape));
+      await assertSameOnBoth(`tile [${shape}] by [${reps}]`, () => tf.tile(tf.tensor(xv, shape), reps), 0);
+    }
+    const bv = rand(4);
+    await assertSameOnBoth('broadcastTo [1, 4, 1] to [3, 4, 5]', () => tf.broadcastTo(tf.tensor(bv, [1, 4, 1]), [3, 4, 5]), 0);
+    await assertSameOnBoth('int32 tile', () => tf.tile(tf.tensor2d([[1, 2]], [1, 2], 'int32'), [3, 2]));
+    await assertSameOnBoth('tile by 0', () => tf.tile(tf.tensor(rand(6), [2, 3]), [0, 2]));
+  });
+
+  /** The gradient of Σ w·reduce(x) (so that dy is not constant) and the kernels it ran. */
+  async function reduceGrad(op: 'sum' | 'mean', xv: Float32Array, xs: number[], axis: number | number[] | undefined, keepDims: boolean) {
+    const x = tf.tensor(xv, xs);
+    const outShape = tf.tidy(() => tf[op](x, axis, keepDims).shape);
+    const w = tf.tensor(xv.subarray(0, sizeOf(outShape)), outShape);
+    let g: tf.Tensor | undefined;
+    const prof = await tf.profile(() => {
+      g = tf.keep(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf[op](t, axis, keepDims), w)))(x));
+    });
+    const values = g!.dataSync().slice() as Float32Array;
+    tf.dispose([x, w, g!]);
+    return { values, kernels: prof.kernelNames };
+  }
+
+  it('the gradients of sum and mean broadcast dy by Tile and equal tfjs\'s own (dy·1, built with ones) to the bit', async () => {
+    const xs = [2, 5, 4, 3];
+    const xv = rand(sizeOf(xs));
+    for (const op of ['sum', 'mean'] as const) {
+      for (const axis of [undefined, 0, [0, 1], 1, [1, 3], -1, [0, 1, 2, 3]]) {
+        for (const keepDims of [false, true]) {
+          const what = `${op} axis ${JSON.stringify(axis)} keepDims ${keepDims}`;
+          const ours = await reduceGrad(op, xv, xs, axis, keepDims);
+          assert.ok(ours.kernels.includes('Tile'), `${what}: ${ours.kernels}`);
+          unregisterBlasGradients();
+          try {
+            const tfjs = await reduceGrad(op, xv, xs, axis, keepDims);
+            assert.ok(!tfjs.kernels.includes('Tile'), `${what}: tfjs's gradient is back`);
+            assert.deepEqual(ours.values, tfjs.values, what);
+          } finally {
+            registerBlasGradients();
+          }
+        }
+      }
+    }
+  });
+});
+
 describe('registration', () => {
   it('selectBackend says blas and the OpenBLAS core; wasm afterwards restores the wasm kernels, blas again swaps them back in', async () => {
     assert.ok(blasKernelsRegistered());
@@ -194,9 +245,9 @@ describe('registration', () => {
     assert.ok(!blasKernelsRegistered());
     assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, blasConv);
     const b = await selectBackend('blas');
-    assert.match(b.reason, /OpenBLAS kernels registered \(13, core \w+\)/);
+    assert.match(b.reason, /OpenBLAS kernels registered \(14, core \w+\)/);
     assert.ok(blasKernelsRegistered());
-    assert.equal(registerBlasKernels().registered.length, 13, 'idempotent');
+    assert.equal(registerBlasKernels().registered.length, 14, 'idempotent');
     unregisterBlasKernels();
     unregisterBlasKernels();
     assert.ok(!blasKernelsRegistered());

@@ -1,9 +1,9 @@
 /**
  * `--backend blas`: the wasm back end with sps's training kernels (./wasm-kernels.ts), whose matrix
- * products and convolutions are then replaced by OpenBLAS ones from sps's addon (./blas/). tfjs still
- * calls the back end 'wasm': the kernels are swapped in its registry, and swapped back by
- * unregisterBlasKernels (selectBackend does that when wasm itself is asked for). Why and how fast:
- * docs/backends.md.
+ * products and convolutions are then replaced by OpenBLAS ones from sps's addon (./blas/), and the
+ * gradients of sum and mean by those of ./blas/gradients.ts. tfjs still calls the back end 'wasm':
+ * the kernels are swapped in its registry, and swapped back by unregisterBlasKernels (selectBackend
+ * does that when wasm itself is asked for). Why and how fast: docs/backends.md.
  */
 import * as tf from '@tensorflow/tfjs';
 import { type BlasAddon, loadBlasAddon } from './blas/addon.js';
@@ -22,11 +22,13 @@ import {
   multiply,
   splitV,
   sum,
+  tile,
   LSTM_RECURRENCE,
   LSTM_RECURRENCE_GRAD,
   lstmRecurrence,
   lstmRecurrenceGrad,
 } from './blas/kernels.js';
+import { registerBlasGradients, unregisterBlasGradients } from './blas/gradients.js';
 import type { KernelArgs } from './wasm/common.js';
 
 const KERNELS: ReadonlyArray<readonly [string, BlasKernel]> = [
@@ -40,6 +42,7 @@ const KERNELS: ReadonlyArray<readonly [string, BlasKernel]> = [
   ['Concat', concat],
   ['SplitV', splitV],
   ['Multiply', multiply],
+  ['Tile', tile],
   [LSTM_RECURRENCE, lstmRecurrence],
   [LSTM_RECURRENCE_GRAD, lstmRecurrenceGrad],
   [ADAM_UPDATE, adamUpdate],
@@ -68,6 +71,7 @@ export function registerBlasKernels(): { registered: string[]; corename: string 
       if (previous) tf.unregisterKernel(kernelName, 'wasm');
       tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: bind(loaded.addon, kernel, previous) });
     }
+    registerBlasGradients();
   }
   return { registered: KERNELS.map(([n]) => n), corename: loaded.corename };
 }
@@ -81,8 +85,9 @@ const noFallback = (): never => {
   throw new Error('sps blas kernels: no fallback');
 };
 
-/** Put back the kernels the blas ones replaced (and drop our own). Idempotent. */
+/** Put back the kernels the blas ones replaced (and drop our own) and tfjs's gradients. Idempotent. */
 export function unregisterBlasKernels(): void {
+  unregisterBlasGradients();
   for (const [kernelName, previous] of replaced) {
     tf.unregisterKernel(kernelName, 'wasm');
     if (previous) tf.registerKernel(previous);

@@ -25,6 +25,7 @@ export interface BlasAddon {
   colSum(x: Float32Array, dims: Int32Array, out: Float32Array): void;
   blocks(split: 0 | 1, outer: number, whole: Float32Array, parts: Float32Array[], inners: Int32Array): void;
   scale(x: Float32Array, s: Float32Array, out: Float32Array): void;
+  tile(x: Float32Array, dims: Int32Array, reps: Int32Array, out: Float32Array): void;
   adam(w: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, acc: Float32Array, k: Float32Array, w2: Float32Array, m2: Float32Array, v2: Float32Array): void;
   info(): { corename: string; threads: number };
 }

@@ -1,8 +1,8 @@
 /**
  * The wasm back end's matrix products and convolutions, run by OpenBLAS through sps's addon on views
  * of the wasm heap (no copies in or out): BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D,
- * Conv2DBackpropInput and Conv2DBackpropFilter; Sum, Concat, SplitV and Multiply in the cases that
- * are copies or single passes; and kernels of sps's own: the LSTM recurrence and its gradient
+ * Conv2DBackpropInput and Conv2DBackpropFilter; Sum, Concat, SplitV, Multiply and Tile in the cases
+ * that are copies or single passes; and kernels of sps's own: the LSTM recurrence and its gradient
  * (used by src/models/lstm.ts when registered) and the Adam step (src/train/adam.ts). What the addon
  * does not compute (another data format, dilations, an activation other than linear or relu, a bias
  * that is not per output channel, general broadcasting, int32) goes to the kernel they replaced,
@@ -258,5 +258,20 @@ export const multiply: BlasKernel = (addon, args, fallback) => {
   if (!isF32(a, b) || sizeOf(one.shape) !== 1 || outShape.length !== big.shape.length || sizeOf(big.shape) < 2) return fallback(args);
   const out = backend.makeOutput(outShape, 'float32');
   addon.scale(f32(backend, big), f32(backend, one), f32(backend, out));
+  return out;
+};
+
+/**
+ * Tile of a float32 tensor (also what tf.broadcastTo runs, and so the gradients of sum and mean on
+ * blas: ./gradients.ts) as block copies in C; wasm's kernel works out every element's index in turn.
+ */
+export const tile: BlasKernel = (addon, args, fallback) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { x } = inputs;
+  const reps = attrs.reps as number[];
+  const rank = x.shape.length;
+  if (x.dtype !== 'float32' || rank < 1 || rank > 8 || reps.length !== rank || sizeOf(x.shape) === 0 || reps.some((r) => r < 1)) return fallback(args);
+  const out = backend.makeOutput(x.shape.map((d, i) => d * reps[i]), 'float32');
+  addon.tile(f32(backend, x), Int32Array.from(x.shape), Int32Array.from(reps), f32(backend, out));
   return out;
 };
