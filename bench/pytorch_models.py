@@ -3,10 +3,10 @@
 
 The same five training steps as bench/models.ts, with the same layer shapes, batch, kind of random
 inputs, loss, Adam (lr 1e-3) and the loss read back every step (.item()), timed with the protocol of
-`time()` in scripts/bench.ts: `warmup` untimed steps, then `repeats` runs of `steps` timed steps; the
-figure is the median run's ms/step.
+`time()` in scripts/bench.ts: untimed steps (at least `warmup` of them and at least `warmup-seconds`),
+then `repeats` runs of `steps` timed steps; the figure is the median run's ms/step.
 
-    python3 bench/pytorch_models.py --models lenet,unet --steps 20 --repeats 3
+    python3 bench/pytorch_models.py --models lenet,unet --steps 20 --repeats 3 --warmup-seconds 1
 
 Prints one JSON line: {"torch": version, "threads": n, "blas": [loaded BLAS libraries],
 "rows": [{"model", "stepsPerSec", "msPerStep"}]}. Debian's torch runs on whichever libblas.so.3 the
@@ -185,10 +185,13 @@ def trainer(params, loss_fn):
     return step
 
 
-def time_ms(step, steps, repeats, warmup):
-    """scripts/bench.ts `time()`: ms per step of the median of `repeats` runs of `steps` steps after `warmup` steps."""
-    for _ in range(warmup):
+def time_ms(step, steps, repeats, warmup, warmup_seconds):
+    """scripts/bench.ts `time()`: ms per step of the median of `repeats` runs of `steps` steps after at
+    least `warmup` steps and at least `warmup_seconds` of them."""
+    start, done = time.perf_counter(), 0
+    while done < warmup or time.perf_counter() - start < warmup_seconds:
         step()
+        done += 1
     runs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -215,19 +218,20 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--warmup-seconds", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     models = [m for m in a.models.split(",") if m]
     unknown = [m for m in models if m not in BENCHES]
     if unknown:
         sys.exit(f"pytorch_models.py: unknown model(s) {', '.join(unknown)} (known: {', '.join(BENCHES)})")
-    if a.steps < 1 or a.repeats < 1 or a.warmup < 0:
-        sys.exit("pytorch_models.py: --steps and --repeats must be >= 1 and --warmup >= 0")
+    if a.steps < 1 or a.repeats < 1 or a.warmup < 0 or not a.warmup_seconds >= 0:
+        sys.exit("pytorch_models.py: --steps and --repeats must be >= 1, --warmup and --warmup-seconds >= 0")
     torch.set_num_threads(a.threads)
     rows = []
     for name in models:
         torch.manual_seed(0)
-        ms = time_ms(trainer(*BENCHES[name]()), a.steps, a.repeats, a.warmup)
+        ms = time_ms(trainer(*BENCHES[name]()), a.steps, a.repeats, a.warmup, a.warmup_seconds)
         rows.append({"model": name, "stepsPerSec": 1000 / ms, "msPerStep": ms})
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": loaded_blas(), "rows": rows}))
 

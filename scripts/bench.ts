@@ -3,9 +3,10 @@
  *   npm run bench -- [models] [--backends blas,wasm] [--models lenet,matmul,...] [--vs pytorch] [--passes N]
  *   npm run bench -- crf [--backends blas,wasm]
  *   npm run bench -- cells [--jobs 2] [--backend auto] [overrides...]        (bench/cells.ts)
- * Options: --repeats 3 --steps 20 [--json FILE].
+ * Options: --repeats 3 --steps 20 --warmup 1 (seconds) [--json FILE].
  * Each back end runs in its own process (a tfjs process holds one back end well); the parent collects
- * rows and prints one table. Figures: median of `repeats` repeats of ≥ `steps` timed steps after warm-up.
+ * rows and prints one table. Figures: median of `repeats` repeats of ≥ `steps` timed steps after a
+ * warm-up of at least 3 steps and `--warmup` seconds.
  * The models suite runs one child per model, back end and pass, interleaved with the PyTorch twin of
  * the model (bench/pytorch_models.py) with `--vs pytorch`, so that drift of the machine hits both.
  * Every invocation records its rows, the machine and the load in bench/results/ (bench/report.ts).
@@ -42,9 +43,17 @@ export interface BenchRow {
 
 type Tf = typeof tfType;
 
-/** Median of `repeats` timings of `steps` calls of `step` after `warmup` calls; ms per step. */
+/**
+ * Warm-up before timing, in ms (--warmup, in seconds). V8 compiles tfjs's engine code (the tape, the
+ * kernel dispatch) only after many calls, and a training cell makes thousands of steps: its rate is
+ * the steady one. PyTorch's children get the same warm-up.
+ */
+let warmupMs = 1000;
+
+/** Median of `repeats` timings of `steps` calls of `step` after at least `warmup` calls and warmupMs; ms per step. */
 async function time(step: () => void | Promise<void>, steps: number, repeats: number, warmup = 3): Promise<number> {
-  for (let i = 0; i < warmup; i++) await step();
+  const start = performance.now();
+  for (let i = 0; i < warmup || performance.now() - start < warmupMs; i++) await step();
   const runs: number[] = [];
   for (let r = 0; r < repeats; r++) {
     const t0 = performance.now();
@@ -165,7 +174,8 @@ async function modelSuite(tf: Tf, backend: string, steps: number, repeats: numbe
 type Suite = (tf: Tf, backend: string, steps: number, repeats: number, models: string[]) => Promise<BenchRow[]>;
 const SUITES: Record<string, Suite> = { models: modelSuite, crf: crfSuite };
 
-async function child(suite: string, backend: BackendChoice, steps: number, repeats: number, models: string[]): Promise<void> {
+async function child(suite: string, backend: BackendChoice, steps: number, repeats: number, warmupSeconds: number, models: string[]): Promise<void> {
+  warmupMs = warmupSeconds * 1000;
   const b = await selectBackend(backend);
   const rows = await SUITES[suite](b.tf, b.name, steps, repeats, models);
   process.stdout.write('BENCH_JSON ' + JSON.stringify(rows) + '\n');
@@ -177,6 +187,7 @@ interface ParentOptions {
   json?: string;
   steps: string;
   repeats: string;
+  warmup: string;
   vs?: string;
   passes?: string;
   jobs: string;
@@ -190,7 +201,7 @@ const num = (x: unknown, digits: number) => (typeof x === 'number' && Number.isF
 
 /** One sps bench child (one back end; the models suite: one model); its rows, or undefined after reporting the failure. */
 function runChild(suite: string, backend: string, opts: ParentOptions, models: string[]): BenchRow[] | undefined {
-  const args = [...process.execArgv, fileURLToPath(import.meta.url), '--child', suite, backend, opts.steps, opts.repeats, models.join(',')];
+  const args = [...process.execArgv, fileURLToPath(import.meta.url), '--child', suite, backend, opts.steps, opts.repeats, opts.warmup, models.join(',')];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (r.status !== 0 || !line) {
@@ -211,7 +222,7 @@ function runPytorch(python: string, model: string, opts: ParentOptions): number 
   // OpenBLAS 0.3.21 may not know the CPU and fall back to its slowest kernels, which would flatter sps.
   const core = process.env.OPENBLAS_CORETYPE ?? blasCoretype();
   const threads = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1', ...(core ? { OPENBLAS_CORETYPE: core } : {}) };
-  const r = spawnSync(python, [PYTORCH_SCRIPT, '--models', model, '--steps', opts.steps, '--repeats', opts.repeats], { encoding: 'utf8', env: { ...process.env, ...threads }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(python, [PYTORCH_SCRIPT, '--models', model, '--steps', opts.steps, '--repeats', opts.repeats, '--warmup-seconds', opts.warmup], { encoding: 'utf8', env: { ...process.env, ...threads }, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     if (r.status !== 0) throw new Error(`exit ${r.status}`);
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as { blas?: string[]; rows: { model: string; stepsPerSec: number }[] };
@@ -238,7 +249,7 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
     process.stderr.write(`PyTorch is not importable by ${torch.tried.join(', ')}: printing sps's rates alone.\nInstall it with: ${INSTALL_TORCH}\n`);
   }
   const python = torch?.python ?? null;
-  const record = startRecord('models', { backends, models, vs: opts.vs ?? null, passes, steps: Number(opts.steps), repeats: Number(opts.repeats) });
+  const record = startRecord('models', { backends, models, vs: opts.vs ?? null, passes, steps: Number(opts.steps), repeats: Number(opts.repeats), warmupSeconds: Number(opts.warmup) });
   const sps = new Map<string, number[]>(); // `${backend} ${model}` → steps/s per pass
   const last = new Map<string, BenchRow>();
   const pytorch = new Map<string, number[]>();
@@ -281,7 +292,7 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
 
 /** The crf suite: one child per back end, all benchmarks in it. */
 async function crfParent(opts: ParentOptions): Promise<void> {
-  const record = startRecord('crf', { backends: opts.backends.split(','), steps: Number(opts.steps), repeats: Number(opts.repeats) });
+  const record = startRecord('crf', { backends: opts.backends.split(','), steps: Number(opts.steps), repeats: Number(opts.repeats), warmupSeconds: Number(opts.warmup) });
   const rows: BenchRow[] = [];
   for (const backend of opts.backends.split(',')) {
     process.stderr.write(`bench crf on ${backend}...\n`);
@@ -312,6 +323,7 @@ async function parent(suite: string, overrides: string[], opts: ParentOptions): 
   for (const [flag, v] of [['--steps', opts.steps], ['--repeats', opts.repeats], ['--jobs', opts.jobs]] as const) {
     if (!/^[1-9]\d*$/.test(v)) throw new Error(`${flag} ${v}: give a whole number ≥ 1`);
   }
+  if (!(Number(opts.warmup) >= 0)) throw new Error(`--warmup ${opts.warmup}: give a number of seconds ≥ 0`);
   if (suite === 'cells') {
     const record = startRecord('cells', { jobs: Number(opts.jobs), backend: opts.backend, config: opts.config, tasks: opts.tasks ?? null, parallelCheck: opts.parallelCheck, overrides });
     const result = await runCellsBench({ jobs: Number(opts.jobs), backend: opts.backend, config: opts.config, tasks: opts.tasks?.split(','), overrides, parallelCheck: opts.parallelCheck });
@@ -331,7 +343,7 @@ async function parent(suite: string, overrides: string[], opts: ParentOptions): 
 
 const argv = process.argv.slice(2);
 if (argv[0] === '--child') {
-  await child(argv[1], argv[2] as BackendChoice, Number(argv[3]), Number(argv[4]), argv[5] ? argv[5].split(',') : []);
+  await child(argv[1], argv[2] as BackendChoice, Number(argv[3]), Number(argv[4]), Number(argv[5]), argv[6] ? argv[6].split(',') : []);
 } else {
   const program = new Command()
     .name('npm run bench --')
@@ -343,6 +355,7 @@ if (argv[0] === '--child') {
     .option('--passes <n>', 'models: interleaved passes, reported as median (min–max) (default: 3 with --vs, else 1)')
     .option('--steps <n>', 'models, crf: timed steps per repeat', '20')
     .option('--repeats <n>', 'models, crf: repeats within a pass (the median is reported)', '3')
+    .option('--warmup <seconds>', 'models, crf: untimed steps first, at least 3 and at least this long (both sides)', '1')
     .option('--jobs <n>', 'cells: project the paper table at this many parallel jobs', '2')
     .option('--backend <name>', 'cells: the back end of the timed cells (auto: what sps run picks)', 'auto')
     .option('--config <file>', 'cells: the table to project', 'configs/paper.yaml')

@@ -1,6 +1,7 @@
 // The pure parts of the benches (scripts/bench.ts): the summary of interleaved passes and the
-// projection of the paper table from timed epochs. Nothing here times anything.
+// projection of the paper table from timed epochs, and its refusals. Nothing here times anything.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -83,6 +84,14 @@ describe('bench cells: the paper table', () => {
     const costs = { a: { epochSeconds: 1, overheadSeconds: 0, slowdown: 1 } };
     assert.equal(projectTable([run('a', 10), run('a', 1), run('a', 1), run('a', 10)], costs, 2).wallSeconds, 12);
     assert.equal(projectTable([run('a', 4), run('a', 4), run('a', 4)], costs, 3).wallSeconds, 4);
+  });
+
+  it('refuses a warm-up that is not a number of seconds ≥ 0, naming the flag', () => {
+    for (const bad of ['-1', 'abc']) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bench.ts'), 'models', '--warmup', bad], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`--warmup ${bad}: give a number of seconds ≥ 0`));
+    }
   });
 
   it('refuses a run whose task was not timed, and a bad --jobs', () => {
