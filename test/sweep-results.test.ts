@@ -153,6 +153,19 @@ describe('sps select --per task', () => {
     assert.equal((cli.record.selections as { override: string }[])[0].override, 'train.lr=1');
   });
 
+  it('a cell that reads only some of the keys (joint: no online grid) is left out, with a note', () => {
+    const root = folder([
+      { seed: 0, lr: 1, test: 1, val: 50, mode: 'joint' },
+      { seed: 0, lr: 1, test: 1, val: 60, mode: 'online', scaling: { alpha_grid_mode: 'relative' } },
+      { seed: 0, lr: 1, test: 1, val: 70, mode: 'online' },
+    ]);
+    const { selections, notes } = selectPooled(byTable(root, ['train.lr', 'scaling.alpha_grid_mode'], 'val_accuracy'), 'val_accuracy');
+    assert.equal(selections.length, 1);
+    assert.deepEqual(selections[0].cells, ['ssvm/online']);
+    assert.deepEqual(selections[0].best.values, { 'train.lr': 1, 'scaling.alpha_grid_mode': 'absolute' });
+    assert.match(notes.join('\n'), /ssvm\/joint reads only train\.lr of the keys and is left out/);
+  });
+
   it('a tie goes to the smaller value; a test metric is refused', () => {
     const root = folder([
       { seed: 0, lr: 2, test: 1, val: 70 }, { seed: 0, lr: 1, test: 1, val: 60 },

@@ -585,7 +585,7 @@ export function selectBest(table: ByTable, metric: string): { selections: Select
 }
 
 export const SELECT_TASK_RULE =
-  'for each (experiment, task), one set of --by values for all its (objective, mode) cells: the values with the highest average, over the cells that read the keys, of each cell\'s mean validation metric over seeds (each cell weighs the same, whatever its number of seeds); only cells that ran every candidate count; averages within 1e-9 are a tie, which goes to the smaller value as in the per-cell rule';
+  'for each (experiment, task), one set of --by values for all its (objective, mode) cells: the values with the highest average, over the cells that read every key, of each cell\'s mean validation metric over seeds (each cell weighs the same, whatever its number of seeds); only cells that ran every candidate count; averages within 1e-9 are a tie, which goes to the smaller value as in the per-cell rule';
 
 /** One candidate of a pooled selection: its values and the averages over the cells. */
 export interface PooledCandidate {
@@ -616,8 +616,13 @@ export function selectPooled(table: ByTable, metric: string): { selections: Pool
   selectBest({ keys: table.keys, rows: [], warnings: [] }, metric); // the same refusal of a test metric
   const notes: string[] = [];
   const tasks = new Map<string, ByRow[]>();
+  const partial = new Set<string>();
   for (const r of table.rows) {
-    if (!table.keys.some((k) => r.by[k] !== undefined) || r.val.mean === null) continue;
+    const read = table.keys.filter((k) => r.by[k] !== undefined);
+    // A cell that reads only some of the keys (joint reads scaling.selection but not online's grid)
+    // has no candidate in common with the cells that read them all: it is left out, with a note.
+    if (read.length > 0 && read.length < table.keys.length) partial.add(`${r.cell.experiment}/${r.cell.task}: ${r.cell.objective}/${r.cell.mode} reads only ${read.join(', ')} of the keys and is left out`);
+    if (read.length < table.keys.length || r.val.mean === null) continue;
     const key = `${r.cell.experiment}/${r.cell.task}`;
     tasks.set(key, [...(tasks.get(key) ?? []), r]);
   }
@@ -655,7 +660,7 @@ export function selectPooled(table: ByTable, metric: string): { selections: Pool
     const [experiment, task] = [rows[0].cell.experiment, rows[0].cell.task];
     selections.push({ experiment, task, cells: common, best, candidates, tiedWith: candidates.slice(1).filter((c) => Math.abs(c.val - best.val) <= SELECT_TIE) });
   }
-  return { selections, notes };
+  return { selections, notes: [...partial, ...notes] };
 }
 
 /** `train.lr=0.01 scaling.alpha=2`: the values as overrides for `sps run` (a list in its YAML flow form). */
