@@ -845,7 +845,7 @@ static napi_value blocks(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* scale(x, s, out): out = x * s[0] (a product with a broadcast scalar, as the gradient of a sum makes). */
+/* scale(x, s, out): out = x * s[0] (a product with a broadcast scalar, such as gradient clipping's factor). */
 static napi_value scale(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];

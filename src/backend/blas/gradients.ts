@@ -9,26 +9,32 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-/** dy with the reduced axes of x put back as 1s, so that it broadcasts against x. */
-function expandedDy(dy: tf.Tensor, x: tf.Tensor, axis: unknown): tf.Tensor {
+/** dy with the reduced axes of x put back as 1s, so that it broadcasts against x, and how many entries each dy entry sums. */
+function expandedDy(dy: tf.Tensor, x: tf.Tensor, axis: unknown): { dy: tf.Tensor; count: number } {
   const shape = x.shape.slice();
-  for (const a of tf.util.parseAxisParam(axis as number | number[], x.shape)) shape[a] = 1;
-  return tf.reshape(dy, shape);
+  let count = 1;
+  for (const a of tf.util.parseAxisParam(axis as number | number[], x.shape)) {
+    count *= x.shape[a];
+    shape[a] = 1;
+  }
+  return { dy: tf.reshape(dy, shape), count };
 }
-
-const reducedSize = (x: tf.Tensor, axis: unknown): number =>
-  tf.util.parseAxisParam(axis as number | number[], x.shape).reduce((n, a) => n * x.shape[a], 1);
 
 const GRADIENTS: readonly tf.GradConfig[] = [
   {
     kernelName: 'Sum',
     inputsToSave: ['x'],
-    gradFunc: (dy, [x], attrs) => ({ x: () => tf.broadcastTo(expandedDy(dy as tf.Tensor, x, attrs.axis), x.shape) }),
+    gradFunc: (dy, [x], attrs) => ({ x: () => tf.broadcastTo(expandedDy(dy as tf.Tensor, x, attrs.axis).dy, x.shape) }),
   },
   {
     kernelName: 'Mean',
     inputsToSave: ['x'],
-    gradFunc: (dy, [x], attrs) => ({ x: () => tf.broadcastTo(tf.div(expandedDy(dy as tf.Tensor, x, attrs.axis), reducedSize(x, attrs.axis)), x.shape) }),
+    gradFunc: (dy, [x], attrs) => ({
+      x: () => {
+        const e = expandedDy(dy as tf.Tensor, x, attrs.axis);
+        return tf.broadcastTo(tf.div(e.dy, e.count), x.shape);
+      },
+    }),
   },
 ];
 

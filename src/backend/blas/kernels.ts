@@ -246,8 +246,8 @@ export const splitV: BlasKernel = (addon, args, fallback) => {
 };
 
 /**
- * Multiply where one operand is a single float32 value broadcast over the other (the gradient of a
- * sum, a scaling): one loop in C; wasm's broadcasting path works out indices element by element.
+ * Multiply where one operand is a single float32 value broadcast over the other (a scaling, such as
+ * gradient clipping's factor or tfjs's gradient of a sum on other back ends): one loop in C; wasm's broadcasting path works out indices element by element.
  * Every other product goes to wasm's kernel.
  */
 export const multiply: BlasKernel = (addon, args, fallback) => {
