@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Reruns the cell of one committed run folder from this checkout and compares what it writes with the
+# committed files: config.json, final.json and every other artifact byte for byte, metrics.jsonl
+# line by line without the epoch's `seconds`. run.json and log.txt hold times and hosts, so they are
+# not compared. The cell is picked by overriding objectives, modes and seeds to the run's own, on the
+# back end its run.json names; the rerun must land in a folder of the same name (the same run id),
+# otherwise the config no longer makes that cell and the check fails.
+# Usage: scripts/rerun-check.sh CONFIG RUN_DIR [OVERRIDES...]   (exit 0 identical, 1 not, 2 bad input)
+set -euo pipefail
+config=${1:?usage: scripts/rerun-check.sh CONFIG RUN_DIR [OVERRIDES...]}
+run=${2:?usage: scripts/rerun-check.sh CONFIG RUN_DIR [OVERRIDES...]}
+shift 2
+[ -f "$config" ] || { echo "rerun-check: $config does not exist" >&2; exit 2; }
+for f in run.json config.json final.json; do
+  [ -f "$run/$f" ] || { echo "rerun-check: $run/$f does not exist: give a finished run folder" >&2; exit 2; }
+done
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# objective, mode, seed and back end of the committed run, one per line
+mapfile -t cell < <(node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log([r.objective, r.mode, r.seed, r.backend?.name ?? "auto"].join("\n"));' "$run/run.json")
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+echo "== rerun of $(basename "$run") (${cell[0]} ${cell[1]} seed ${cell[2]}, ${cell[3]}) at $(git -C "$root" rev-parse --short=12 HEAD)"
+node "$root/bin/sps" run "$config" "objectives=[${cell[0]}]" "modes=[${cell[1]}]" "seeds=[${cell[2]}]" "$@" \
+  --out "$out" --jobs 1 --no-table --backend "${cell[3]}"
+fresh="$(find "$out" -mindepth 1 -maxdepth 2 -type d -name "$(basename "$run")" | head -n 1)"
+if [ -z "$fresh" ]; then
+  echo "rerun-check: the rerun wrote no folder named $(basename "$run"): $config with these overrides makes another run id" >&2
+  exit 1
+fi
+node - "$run" "$fresh" <<'EOF'
+const { readFileSync, readdirSync, existsSync } = require('fs');
+const { join, relative } = require('path');
+const [committed, fresh] = process.argv.slice(2);
+const skip = new Set(['run.json', 'log.txt']);
+const files = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+  e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]);
+const withoutSeconds = (text) => text.trim().split('\n').map((l) => {
+  const { seconds, ...rest } = JSON.parse(l);
+  return JSON.stringify(rest);
+}).join('\n');
+let bad = 0;
+for (const file of files(committed)) {
+  const name = relative(committed, file);
+  if (skip.has(name)) continue;
+  const other = join(fresh, name);
+  let same;
+  if (!existsSync(other)) same = false;
+  else if (name === 'metrics.jsonl') same = withoutSeconds(readFileSync(file, 'utf8')) === withoutSeconds(readFileSync(other, 'utf8'));
+  else same = readFileSync(file).equals(readFileSync(other));
+  if (!same) bad++;
+  console.log(`${same ? 'same   ' : 'DIFFERS'} ${name}${existsSync(other) ? '' : ' (not written by the rerun)'}`);
+}
+console.log(bad === 0 ? 'identical' : `${bad} file(s) differ`);
+process.exit(bad === 0 ? 0 : 1);
+EOF

@@ -1,0 +1,68 @@
+/**
+ * scripts/rerun-check.sh, which reruns a committed run's cell and compares it file by file: an
+ * untouched run is identical, an altered metric or a missing artifact is reported, and a folder that
+ * is not a finished run is refused.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { cliEnv, ROOT, sps, tempDir } from './helpers.js';
+
+const TOY = ['objectives=[ssvm]', 'train.epochs=1', 'data.sequences=16'];
+const dir = tempDir('sps-rerun-check-');
+let run: string;
+
+function check(runDir: string) {
+  return spawnSync('bash', [join(ROOT, 'scripts/rerun-check.sh'), 'test/fixtures/toy.yaml', runDir, ...TOY], {
+    cwd: ROOT,
+    env: cliEnv(),
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
+}
+
+describe('scripts/rerun-check.sh', () => {
+  before(() => {
+    const r = sps(['run', 'test/fixtures/toy.yaml', ...TOY, 'seeds=[1]', '--out', join(dir, 'committed'), '--no-table'], { cwd: ROOT });
+    assert.equal(r.code, 0, r.stderr);
+    const name = readdirSync(join(dir, 'committed')).find((n) => n.startsWith('toy-ssvm-joint-seed1-'));
+    assert.ok(name, 'the toy run folder');
+    run = join(dir, 'committed', name);
+  });
+
+  it('finds a rerun of an untouched run identical', () => {
+    const r = check(run);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^same {4}final\.json$/m);
+    assert.match(r.stdout, /^same {4}metrics\.jsonl$/m);
+    assert.match(r.stdout, /^identical$/m);
+  });
+
+  it('reports a changed metric and an artifact the rerun does not write', () => {
+    const final = join(run, 'final.json');
+    const original = readFileSync(final, 'utf8');
+    const parsed = JSON.parse(original) as { metrics: Record<string, number> };
+    const key = Object.keys(parsed.metrics)[0]!;
+    parsed.metrics[key]! += 1e-9;
+    writeFileSync(final, JSON.stringify(parsed, null, 2) + '\n');
+    writeFileSync(join(run, 'extra.txt'), 'not from the run\n');
+    try {
+      const r = check(run);
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^DIFFERS final\.json$/m);
+      assert.match(r.stdout, /^DIFFERS extra\.txt \(not written by the rerun\)$/m);
+      assert.match(r.stdout, /^2 file\(s\) differ$/m);
+    } finally {
+      writeFileSync(final, original);
+      rmSync(join(run, 'extra.txt'));
+    }
+  });
+
+  it('refuses a folder that is not a finished run, naming the missing file', () => {
+    const r = check(dir);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /run\.json does not exist: give a finished run folder/);
+  });
+});
