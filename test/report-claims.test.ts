@@ -69,6 +69,11 @@ describe('sps report and sps table --claims: bad input', () => {
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /nope: no such results directory/);
   });
+  test('an --experiment with no run is named, with the experiments that are there', () => {
+    const r = sps(['report', RESULTS, '--experiment', 'ocr,no-such-study', '--out', join(tempDir(), 'rep')]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /--experiment: no run of "no-such-study" under .*results; the experiments there are: .*chunking.*ocr.*segmentation/);
+  });
   test('an unknown --compare target is refused', () => {
     const r = sps(['report', RESULTS, '--compare', 'arxiv', '--out', join(tempDir(), 'rep')]);
     assert.notEqual(r.code, 0);

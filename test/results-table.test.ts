@@ -215,6 +215,28 @@ describe('ordering and experiments', () => {
   });
 });
 
+describe('--experiment', () => {
+  const root = () => makeResults([
+    ...seeds({ experiment: 'ocr', task: 'ocr', objective: 'ssvm', mode: 'joint', planned: 2 }, [96, 98]),
+    ...seeds({ experiment: 'study', task: 'ocr', objective: 'ssvm', mode: 'joint', planned: 2 }, [80, 82]),
+  ]);
+
+  test('keeps only the runs of the named experiments', () => {
+    const { stdout } = tableCommand(root(), { experiment: 'ocr', format: 'csv' });
+    const csv = parse(stdout, { columns: true }) as Record<string, string>[];
+    assert.deepEqual(csv.map((r) => [r.experiment, r.mean]), [['ocr', '97']]);
+    const both = parse(tableCommand(root(), { experiment: 'ocr,study', format: 'csv' }).stdout, { columns: true }) as Record<string, string>[];
+    assert.deepEqual(both.map((r) => r.experiment), ['ocr', 'study']);
+  });
+
+  test('a name with no run, or a malformed list, is an error that says what is there', () => {
+    const dir = root();
+    assert.throws(() => tableCommand(dir, { experiment: 'ocr,chunking' }), (e: Error) => e instanceof SpsError && /--experiment: no run of "chunking" under .*; the experiments there are: ocr, study\./.test(e.message));
+    assert.throws(() => tableCommand(dir, { experiment: 'ocr,' }), /--experiment ocr,: an empty name; give config names separated by commas/);
+    assert.throws(() => tableCommand(dir, { experiment: 'a b' }), /'a b' is not an experiment name/);
+  });
+});
+
 describe('--compare paper', () => {
   let paper: PaperEntry[];
   let table: ResultsTable;

@@ -2,12 +2,13 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadPaperTable } from '../results/paper.js';
 import { datasetsDir } from '../util/paths.js';
-import { COMPARE_TARGETS, parseCompare } from './table.js';
+import { COMPARE_TARGETS, parseCompare, parseExperiments } from './table.js';
 
 export interface ReportOptions {
   compare?: string;
   out: string;
   datasets?: string;
+  experiment?: string;
 }
 
 /** `sps report DIR`: writes the site; returns the lines to print. */
@@ -20,6 +21,7 @@ export async function reportCommand(resultsDir: string, options: ReportOptions):
     outDir,
     paper: compare === 'paper' ? loadPaperTable() : undefined,
     dataDir: options.datasets ? resolve(options.datasets) : datasetsDir(),
+    ...(options.experiment === undefined ? {} : { experiments: parseExperiments(options.experiment) }),
   });
   const notes = result.examples.flatMap((e) => e.notes).map((n) => `note: ${n}\n`).join('');
   const all = result.claims.summaries.find((s) => s.scope === 'all');
@@ -33,6 +35,7 @@ export function registerReport(program: Command): void {
     .argument('<results-dir>', 'results directory (searched at any depth for run folders)')
     .option('--compare <target>', `also show the published numbers: ${COMPARE_TARGETS.join(', ')}`)
     .option('--out <dir>', 'folder to write the report to', 'report')
+    .option('--experiment <names>', 'only the runs of these experiments (config names, name[,name]), e.g. ocr,chunking,segmentation to leave out studies kept in the same folder')
     .option('--datasets <dir>', 'prepared data sets, for the example images (default: $SPS_DATA_DIR or ./datasets)')
     .action(async (resultsDir: string, opts: ReportOptions) => {
       process.stdout.write(await reportCommand(resultsDir, opts));

@@ -3,7 +3,7 @@ import { SpsError } from '../util/errors.js';
 import { buildByTable, buildTable } from '../results/aggregate.js';
 import { loadPaperTable, type PaperEntry } from '../results/paper.js';
 import { parseFormat, renderByTable, renderTable, TABLE_FORMATS, type TableFormat } from '../results/render.js';
-import { readMetrics, scanResults } from '../results/store.js';
+import { onlyExperiments, readMetrics, scanResults } from '../results/store.js';
 import { buildClaims } from '../results/report/claims.js';
 import { renderClaims } from '../results/report/claims-render.js';
 
@@ -16,6 +16,8 @@ export interface TableOptions {
   claims?: boolean;
   /** `key[,key]`: a row per setting, labelled by these keys' values (a sweep's table). */
   by?: string;
+  /** `name[,name]`: only the runs of these experiments. */
+  experiment?: string;
 }
 
 /** `--by key[,key]` as key paths; a blank or malformed list is an error. */
@@ -48,11 +50,25 @@ export function parseCompare(value: string | undefined): 'paper' | undefined {
   throw new SpsError(`unknown --compare target "${value}": use one of ${COMPARE_TARGETS.join(', ')}.`);
 }
 
+/** `--experiment name[,name]` as experiment names (config `name`s); a blank or malformed list is an error. */
+export function parseExperiments(value: string): string[] {
+  const names = value.split(',').map((n) => n.trim());
+  const bad = names.find((n) => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n));
+  if (bad !== undefined) throw new SpsError(`--experiment ${value}: ${bad === '' ? 'an empty name' : `'${bad}' is not an experiment name`}; give config names separated by commas, e.g. --experiment ocr,chunking,segmentation`);
+  return [...new Set(names)];
+}
+
+/** The runs below `resultsDir`, only those of `--experiment`'s experiments when it is given. */
+export function scanFor(resultsDir: string, experiment: string | undefined) {
+  const scan = scanResults(resultsDir);
+  return experiment === undefined ? scan : onlyExperiments(scan, parseExperiments(experiment), resultsDir);
+}
+
 /** `sps table DIR`: everything except writing the output. Throws SpsError for bad options or a missing dir. */
 export function tableCommand(resultsDir: string, options: TableOptions = {}, loadPaper: () => PaperEntry[] = loadPaperTable): TableOutput {
   const format: TableFormat = parseFormat(options.format ?? 'text');
   const compare = parseCompare(options.compare);
-  const { runs, unreadable, incomplete } = scanResults(resultsDir);
+  const { runs, unreadable, incomplete } = scanFor(resultsDir, options.experiment);
   if (options.by !== undefined) {
     if (options.claims || compare) throw new SpsError('--by cannot be combined with --claims or --compare: the paper has no rows for swept settings');
     const keys = parseByKeys(options.by);
@@ -88,6 +104,7 @@ export function registerTable(program: Command, io?: Partial<TableIo>): void {
     .option('--compare <target>', `also show the published numbers and ours − paper: ${COMPARE_TARGETS.join(', ')}`)
     .option('--by <keys>', 'a row per setting, labelled by these swept keys (key[,key], e.g. train.lr), with the test metric and the final validation metric over seeds (formats text, markdown, csv, json)')
     .option('--claims', 'print the paper\'s claims with our differences, 95 % Welch intervals and verdicts, as in sps report (formats text and markdown)')
+    .option('--experiment <names>', 'only the runs of these experiments (config names, name[,name]), e.g. ocr,chunking,segmentation to leave out studies kept in the same folder')
     .action((resultsDir: string, opts: TableOptions) => {
       const result = tableCommand(resultsDir, opts, io?.loadPaper);
       if (result.stderr !== '') err(result.stderr);

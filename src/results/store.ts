@@ -217,6 +217,20 @@ export function scanResults(root: string): ResultsScan {
   return scan;
 }
 
+/**
+ * Only the runs of the named experiments (each run's `experiment`, the config's `name`), e.g. the
+ * paper's table out of a results folder that also holds studies. Unreadable and incomplete folders
+ * name no experiment and are kept, so their warnings still show. A name with no run is an error.
+ */
+export function onlyExperiments(scan: ResultsScan, names: readonly string[], root: string): ResultsScan {
+  const found = [...new Set(scan.runs.map((r) => r.run.experiment))].sort();
+  const missing = names.filter((n) => !found.includes(n));
+  if (missing.length > 0) {
+    throw new SpsError(`--experiment: no run of ${missing.map((m) => `"${m}"`).join(', ')} under ${root}; the experiments there are: ${found.join(', ') || 'none'}.`);
+  }
+  return { ...scan, runs: scan.runs.filter((r) => names.includes(r.run.experiment)) };
+}
+
 /** The readable run folders below `root` (see scanResults for the others). */
 export function listRuns(root: string): StoredRun[] {
   return scanResults(root).runs;
