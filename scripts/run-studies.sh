@@ -11,7 +11,7 @@ root=${1:?usage: scripts/run-studies.sh ROOT [FILE...]}
 shift
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-  files=(online-ocr online-chunking offline-reg-ocr offline-reg-chunking optimizer stage-schedule mf-stability-ocr mf-stability-chunking ocr-level)
+  files=(online-ocr online-chunking offline-reg-ocr offline-reg-chunking optimizer stage-schedule mf-stability-ocr mf-stability-chunking ocr-level ssvm-dropout)
 fi
 for f in "${files[@]}"; do
   [ -f "configs/studies/$f.yaml" ] || { echo "run-studies: configs/studies/$f.yaml does not exist" >&2; exit 2; }

@@ -18,6 +18,7 @@ const EXPECTED: Record<string, number> = {
   'offline-reg-ocr': 32,
   'offline-reg-chunking': 32,
   optimizer: 36,
+  'ssvm-dropout': 16,
   'stage-schedule': 10,
   'mf-stability-ocr': 15,
   'mf-stability-chunking': 15,
