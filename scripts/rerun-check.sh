@@ -2,9 +2,10 @@
 # Reruns the cell of one committed run folder from this checkout and compares what it writes with the
 # committed files: config.json, final.json and every other artifact byte for byte, metrics.jsonl
 # line by line without the epoch's `seconds`. run.json and log.txt hold times and hosts, so they are
-# not compared. The cell is picked by overriding objectives, modes and seeds to the run's own, on the
-# back end its run.json names; the rerun must land in a folder of the same name (the same run id),
-# otherwise the config no longer makes that cell and the check fails.
+# not compared. The cell is picked by overriding objectives, modes and seeds to the run's own, with the
+# back end its config.json asked for (`auto` stays `auto`, so config.json can match); the rerun must
+# land in a folder of the same name (the same run id), otherwise the config no longer makes that cell,
+# and its run.json must name the same back end as the committed one.
 # Usage: scripts/rerun-check.sh CONFIG RUN_DIR [OVERRIDES...]   (exit 0 identical, 1 not, 2 bad input)
 set -euo pipefail
 config=${1:?usage: scripts/rerun-check.sh CONFIG RUN_DIR [OVERRIDES...]}
@@ -15,18 +16,25 @@ for f in run.json config.json final.json; do
   [ -f "$run/$f" ] || { echo "rerun-check: $run/$f does not exist: give a finished run folder" >&2; exit 2; }
 done
 root="$(cd "$(dirname "$0")/.." && pwd)"
-# objective, mode, seed and back end of the committed run, one per line
+# objective, mode, seed, requested back end and back end used of the committed run, one per line
 mapfile -t cell < <(node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  console.log([r.objective, r.mode, r.seed, r.backend?.name ?? "auto"].join("\n"));' "$run/run.json")
+  const { readFileSync } = require("fs");
+  const r = JSON.parse(readFileSync(process.argv[1] + "/run.json", "utf8"));
+  const c = JSON.parse(readFileSync(process.argv[1] + "/config.json", "utf8"));
+  console.log([r.objective, r.mode, r.seed, c.backend ?? "auto", r.backend?.name ?? "?"].join("\n"));' "$run")
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-echo "== rerun of $(basename "$run") (${cell[0]} ${cell[1]} seed ${cell[2]}, ${cell[3]}) at $(git -C "$root" rev-parse --short=12 HEAD)"
+echo "== rerun of $(basename "$run") (${cell[0]} ${cell[1]} seed ${cell[2]}, back end ${cell[3]}: ${cell[4]}) at $(git -C "$root" rev-parse --short=12 HEAD)"
 node "$root/bin/sps" run "$config" "objectives=[${cell[0]}]" "modes=[${cell[1]}]" "seeds=[${cell[2]}]" "$@" \
   --out "$out" --jobs 1 --no-table --backend "${cell[3]}"
 fresh="$(find "$out" -mindepth 1 -maxdepth 2 -type d -name "$(basename "$run")" | head -n 1)"
 if [ -z "$fresh" ]; then
   echo "rerun-check: the rerun wrote no folder named $(basename "$run"): $config with these overrides makes another run id" >&2
+  exit 1
+fi
+used=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).backend?.name ?? "?")' "$fresh/run.json")
+if [ "$used" != "${cell[4]}" ]; then
+  echo "rerun-check: the rerun ran on back end $used, the committed run on ${cell[4]}: not comparable on this machine" >&2
   exit 1
 fi
 node - "$run" "$fresh" <<'EOF'

@@ -60,6 +60,22 @@ describe('scripts/rerun-check.sh', () => {
     }
   });
 
+  it('fails when the rerun ran on another back end than the committed run', () => {
+    const runJson = join(run, 'run.json');
+    const original = readFileSync(runJson, 'utf8');
+    const parsed = JSON.parse(original) as { backend: { name: string } };
+    assert.equal(parsed.backend.name, 'cpu');
+    parsed.backend.name = 'wasm';
+    writeFileSync(runJson, JSON.stringify(parsed));
+    try {
+      const r = check(run);
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /the rerun ran on back end cpu, the committed run on wasm/);
+    } finally {
+      writeFileSync(runJson, original);
+    }
+  });
+
   it('refuses a folder that is not a finished run, naming the missing file', () => {
     const r = check(dir);
     assert.equal(r.status, 2);
