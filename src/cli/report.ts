@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadPaperTable } from '../results/paper.js';
 import { datasetsDir } from '../util/paths.js';
-import { COMPARE_TARGETS, parseCompare, parseExperiments } from './table.js';
+import { COMPARE_TARGETS, EXPERIMENT_HELP, parseCompare, parseExperiments } from './table.js';
 
 export interface ReportOptions {
   compare?: string;
@@ -35,7 +35,7 @@ export function registerReport(program: Command): void {
     .argument('<results-dir>', 'results directory (searched at any depth for run folders)')
     .option('--compare <target>', `also show the published numbers: ${COMPARE_TARGETS.join(', ')}`)
     .option('--out <dir>', 'folder to write the report to', 'report')
-    .option('--experiment <names>', 'only the runs of these experiments (config names, name[,name]), e.g. ocr,chunking,segmentation to leave out studies kept in the same folder')
+    .option('--experiment <names>', EXPERIMENT_HELP)
     .option('--datasets <dir>', 'prepared data sets, for the example images (default: $SPS_DATA_DIR or ./datasets)')
     .action(async (resultsDir: string, opts: ReportOptions) => {
       process.stdout.write(await reportCommand(resultsDir, opts));

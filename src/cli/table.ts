@@ -50,6 +50,8 @@ export function parseCompare(value: string | undefined): 'paper' | undefined {
   throw new SpsError(`unknown --compare target "${value}": use one of ${COMPARE_TARGETS.join(', ')}.`);
 }
 
+export const EXPERIMENT_HELP = 'only the runs of these experiments (config names, name[,name]), e.g. ocr,chunking,segmentation to leave out studies kept in the same folder';
+
 /** `--experiment name[,name]` as experiment names (config `name`s); a blank or malformed list is an error. */
 export function parseExperiments(value: string): string[] {
   const names = value.split(',').map((n) => n.trim());
@@ -104,7 +106,7 @@ export function registerTable(program: Command, io?: Partial<TableIo>): void {
     .option('--compare <target>', `also show the published numbers and ours − paper: ${COMPARE_TARGETS.join(', ')}`)
     .option('--by <keys>', 'a row per setting, labelled by these swept keys (key[,key], e.g. train.lr), with the test metric and the final validation metric over seeds (formats text, markdown, csv, json)')
     .option('--claims', 'print the paper\'s claims with our differences, 95 % Welch intervals and verdicts, as in sps report (formats text and markdown)')
-    .option('--experiment <names>', 'only the runs of these experiments (config names, name[,name]), e.g. ocr,chunking,segmentation to leave out studies kept in the same folder')
+    .option('--experiment <names>', EXPERIMENT_HELP)
     .action((resultsDir: string, opts: TableOptions) => {
       const result = tableCommand(resultsDir, opts, io?.loadPaper);
       if (result.stderr !== '') err(result.stderr);
