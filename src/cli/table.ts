@@ -3,7 +3,8 @@ import { SpsError } from '../util/errors.js';
 import { buildByTable, buildTable } from '../results/aggregate.js';
 import { loadPaperTable, type PaperEntry } from '../results/paper.js';
 import { parseFormat, renderByTable, renderTable, TABLE_FORMATS, type TableFormat } from '../results/render.js';
-import { onlyExperiments, readMetrics, scanResults } from '../results/store.js';
+import { readMetrics, scanResults } from '../results/store.js';
+import { EXPERIMENT_NAME } from '../config/constants.js';
 import { buildClaims } from '../results/report/claims.js';
 import { renderClaims } from '../results/report/claims-render.js';
 
@@ -55,22 +56,16 @@ export const EXPERIMENT_HELP = 'only the runs of these experiments (config names
 /** `--experiment name[,name]` as experiment names (config `name`s); a blank or malformed list is an error. */
 export function parseExperiments(value: string): string[] {
   const names = value.split(',').map((n) => n.trim());
-  const bad = names.find((n) => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n));
+  const bad = names.find((n) => !EXPERIMENT_NAME.test(n));
   if (bad !== undefined) throw new SpsError(`--experiment ${value}: ${bad === '' ? 'an empty name' : `'${bad}' is not an experiment name`}; give config names separated by commas, e.g. --experiment ocr,chunking,segmentation`);
   return [...new Set(names)];
-}
-
-/** The runs below `resultsDir`, only those of `--experiment`'s experiments when it is given. */
-export function scanFor(resultsDir: string, experiment: string | undefined) {
-  const scan = scanResults(resultsDir);
-  return experiment === undefined ? scan : onlyExperiments(scan, parseExperiments(experiment), resultsDir);
 }
 
 /** `sps table DIR`: everything except writing the output. Throws SpsError for bad options or a missing dir. */
 export function tableCommand(resultsDir: string, options: TableOptions = {}, loadPaper: () => PaperEntry[] = loadPaperTable): TableOutput {
   const format: TableFormat = parseFormat(options.format ?? 'text');
   const compare = parseCompare(options.compare);
-  const { runs, unreadable, incomplete } = scanFor(resultsDir, options.experiment);
+  const { runs, unreadable, incomplete } = scanResults(resultsDir, options.experiment === undefined ? undefined : parseExperiments(options.experiment));
   if (options.by !== undefined) {
     if (options.claims || compare) throw new SpsError('--by cannot be combined with --claims or --compare: the paper has no rows for swept settings');
     const keys = parseByKeys(options.by);

@@ -6,6 +6,8 @@ export const TASKS = ['ocr', 'chunking', 'segmentation'] as const;
 /** The training modes, defined in train/modes.ts (one entry per mode). */
 export const MODES = MODE_NAMES;
 export const BACKENDS = ['auto', 'tensorflow', 'blas', 'wasm', 'cpu'] as const;
+/** An experiment's `name`: it names the results folder, and `--experiment` selects runs by it. */
+export const EXPERIMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 export { OBJECTIVES, type Objective };
 export type Mode = (typeof MODES)[number];

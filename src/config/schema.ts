@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BACKENDS, MODES, OBJECTIVES } from './constants.js';
+import { BACKENDS, EXPERIMENT_NAME, MODES, OBJECTIVES } from './constants.js';
 
 /**
  * The experiment file schema (README "Config reference" documents every key).
@@ -127,7 +127,7 @@ const seedsSchema = z
 export const experimentSchema = z.strictObject({
   name: z
     .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'name must be letters, digits, ".", "_" or "-" (it names the results folder)'),
+    .regex(EXPERIMENT_NAME, 'name must be letters, digits, ".", "_" or "-" (it names the results folder)'),
   task: z.string().min(1),
   objectives: z.array(z.enum(OBJECTIVES)).min(1).refine(unique, 'objectives must not repeat'),
   modes: z.array(z.enum(MODES)).min(1).refine(unique, 'modes must not repeat'),

@@ -195,9 +195,9 @@ const RUN_MARKERS: string[] = [RUN_FILES.run, RUN_FILES.config, RUN_FILES.final,
 /**
  * Every run folder below `root` (any depth), sorted by path, sorted into readable runs, unreadable
  * ones and incomplete ones. Hidden folders (names starting with '.', e.g. replaced runs and temp
- * files) are skipped.
+ * files) are skipped. With `experiments`, only those experiments' runs are kept (onlyExperiments).
  */
-export function scanResults(root: string): ResultsScan {
+export function scanResults(root: string, experiments?: readonly string[]): ResultsScan {
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new SpsError(`${root}: no such results directory. Run an experiment first (sps run CONFIG --out ${root}).`);
   }
@@ -214,7 +214,7 @@ export function scanResults(root: string): ResultsScan {
     for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.')) walk(join(dir, e.name));
   };
   walk(root);
-  return scan;
+  return experiments === undefined ? scan : onlyExperiments(scan, experiments, root);
 }
 
 /**
@@ -222,7 +222,7 @@ export function scanResults(root: string): ResultsScan {
  * paper's table out of a results folder that also holds studies. Unreadable and incomplete folders
  * name no experiment and are kept, so their warnings still show. A name with no run is an error.
  */
-export function onlyExperiments(scan: ResultsScan, names: readonly string[], root: string): ResultsScan {
+function onlyExperiments(scan: ResultsScan, names: readonly string[], root: string): ResultsScan {
   const found = [...new Set(scan.runs.map((r) => r.run.experiment))].sort();
   const missing = names.filter((n) => !found.includes(n));
   if (missing.length > 0) {

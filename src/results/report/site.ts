@@ -5,7 +5,7 @@ import { compareTasks } from '../aggregate.js';
 import type { PaperEntry } from '../paper.js';
 import { PAPER_SOURCE } from '../paper.js';
 import { renderMarkdown, renderText } from '../render.js';
-import { onlyExperiments, scanResults } from '../store.js';
+import { scanResults } from '../store.js';
 import { buildClaims, PAPER_ASSUMED_N, VERDICT_RULE, type ClaimsReport } from './claims.js';
 import { claimsLegend, escapeHtml, renderClaimsHtml, renderClaimsMarkdown } from './claims-render.js';
 import { ocrStrip, segmentationExamples, IMAGE_DIR, type ExampleFigure } from './examples.js';
@@ -71,8 +71,7 @@ function exampleMd(e: ExampleFigure): string {
 
 /** Build the whole report for the runs under `resultsDir` and write it to `options.outDir`. */
 export async function writeReport(resultsDir: string, options: ReportOptions): Promise<ReportResult> {
-  const scan = scanResults(resultsDir);
-  const { runs } = options.experiments ? onlyExperiments(scan, options.experiments, resultsDir) : scan;
+  const { runs } = scanResults(resultsDir, options.experiments);
   const claims = buildClaims(runs, options.paper);
   const curves = loadCurves(runs);
   const { outDir } = options;
