@@ -58,6 +58,15 @@ export function sps(args: string[], opts: { cwd?: string; env?: Record<string, s
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Run `bash scripts/NAME ARGS` from the repository root, with the CLI's test environment (the toy task). */
+export function script(name: string, args: string[]): CliResult {
+  const r = spawnSync('bash', [join(ROOT, 'scripts', name), ...args], { cwd: ROOT, env: cliEnv(), encoding: 'utf8', timeout: 240_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Overrides that shrink test/fixtures/toy.yaml to one objective, one epoch and 16 sequences: a cell in about a second. */
+export const TINY_TOY = ['objectives=[ssvm]', 'train.epochs=1', 'data.sequences=16'];
+
 /** Start `sps ARGS` in its own process group (so a test can SIGKILL it and its workers at once). */
 export function spsSpawn(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess {
   return spawn(process.execPath, [join(ROOT, 'bin/sps'), ...args], { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });

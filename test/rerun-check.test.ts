@@ -4,28 +4,21 @@
  * is not a finished run is refused.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { cliEnv, ROOT, sps, tempDir } from './helpers.js';
+import { script, sps, tempDir, TINY_TOY } from './helpers.js';
 
-const TOY = ['objectives=[ssvm]', 'train.epochs=1', 'data.sequences=16'];
 const dir = tempDir('sps-rerun-check-');
 let run: string;
 
 function check(runDir: string) {
-  return spawnSync('bash', [join(ROOT, 'scripts/rerun-check.sh'), 'test/fixtures/toy.yaml', runDir, ...TOY], {
-    cwd: ROOT,
-    env: cliEnv(),
-    encoding: 'utf8',
-    timeout: 240_000,
-  });
+  return script('rerun-check.sh', ['test/fixtures/toy.yaml', runDir, ...TINY_TOY]);
 }
 
 describe('scripts/rerun-check.sh', () => {
   before(() => {
-    const r = sps(['run', 'test/fixtures/toy.yaml', ...TOY, 'seeds=[1]', '--out', join(dir, 'committed'), '--no-table'], { cwd: ROOT });
+    const r = sps(['run', 'test/fixtures/toy.yaml', ...TINY_TOY, 'seeds=[1]', '--out', join(dir, 'committed'), '--no-table']);
     assert.equal(r.code, 0, r.stderr);
     const name = readdirSync(join(dir, 'committed')).find((n) => n.startsWith('toy-ssvm-joint-seed1-'));
     assert.ok(name, 'the toy run folder');
@@ -34,7 +27,7 @@ describe('scripts/rerun-check.sh', () => {
 
   it('finds a rerun of an untouched run identical', () => {
     const r = check(run);
-    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^same {4}final\.json$/m);
     assert.match(r.stdout, /^same {4}metrics\.jsonl$/m);
     assert.match(r.stdout, /^identical$/m);
@@ -50,7 +43,7 @@ describe('scripts/rerun-check.sh', () => {
     writeFileSync(join(run, 'extra.txt'), 'not from the run\n');
     try {
       const r = check(run);
-      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stdout, /^DIFFERS final\.json$/m);
       assert.match(r.stdout, /^DIFFERS extra\.txt \(not written by the rerun\)$/m);
       assert.match(r.stdout, /^2 file\(s\) differ$/m);
@@ -69,7 +62,7 @@ describe('scripts/rerun-check.sh', () => {
     writeFileSync(runJson, JSON.stringify(parsed));
     try {
       const r = check(run);
-      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stderr, /the rerun ran on back end cpu, the committed run on wasm/);
     } finally {
       writeFileSync(runJson, original);
@@ -78,7 +71,7 @@ describe('scripts/rerun-check.sh', () => {
 
   it('refuses a folder that is not a finished run, naming the missing file', () => {
     const r = check(dir);
-    assert.equal(r.status, 2);
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /run\.json does not exist: give a finished run folder/);
   });
 });

@@ -3,13 +3,12 @@
  * READMEs describe; scripts/run-studies.sh refuses a study that does not exist.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { expandSweep } from '../src/config/cells.js';
 import { loadExperiment } from '../src/config/load.js';
-import { cliEnv, ROOT, tempDir } from './helpers.js';
+import { ROOT, script, tempDir, TINY_TOY } from './helpers.js';
 
 /** Distinct run ids each study file plans (blocks may list a cell twice; it runs once). */
 const EXPECTED: Record<string, number> = {
@@ -37,25 +36,24 @@ describe('configs/studies', () => {
   });
 
   it('scripts/run-studies.sh refuses a study that does not exist, naming it', () => {
-    const r = spawnSync('bash', [join(ROOT, 'scripts/run-studies.sh'), tempDir('sps-studies-'), 'no-such-study'], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(r.status, 2);
+    const r = script('run-studies.sh', [tempDir('sps-studies-'), 'no-such-study']);
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /configs\/studies\/no-such-study\.yaml does not exist/);
   });
 
   it('scripts/timed-run.sh runs a sweep and logs one line of wall time per run of it; a missing config is refused', () => {
     const dir = tempDir('sps-timed-');
     const times = join(dir, 'times.tsv');
-    const args = [join(ROOT, 'scripts/timed-run.sh'), times, 'test/fixtures/toy.yaml', join(dir, 'out'), 'objectives=[ssvm]', 'train.epochs=1', 'data.sequences=16', 'seeds=1'];
     for (let i = 0; i < 2; i++) {
-      const r = spawnSync('bash', args, { cwd: ROOT, env: cliEnv(), encoding: 'utf8', timeout: 240_000 });
-      assert.equal(r.status, 0, r.stderr);
+      const r = script('timed-run.sh', [times, 'test/fixtures/toy.yaml', join(dir, 'out'), ...TINY_TOY, 'seeds=1']);
+      assert.equal(r.code, 0, r.stderr);
     }
     const lines = readFileSync(times, 'utf8').trim().split('\n');
     assert.equal(lines[0], 'commit\tconfig\tstarted\tended\tseconds\texit');
     assert.equal(lines.length, 3, 'one line per run, the second a resume');
     assert.match(lines[1], /^[0-9a-f]{12}\ttest\/fixtures\/toy\.yaml\t\S+Z\t\S+Z\t\d+\t0$/);
-    const missing = spawnSync('bash', [join(ROOT, 'scripts/timed-run.sh'), times, 'configs/no-such.yaml', dir], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(missing.status, 2);
+    const missing = script('timed-run.sh', [times, 'configs/no-such.yaml', dir]);
+    assert.equal(missing.code, 2);
     assert.match(missing.stderr, /configs\/no-such\.yaml does not exist/);
   });
 });

@@ -8,7 +8,7 @@ import { readMetrics, scanResults } from '../src/results/store.js';
 import { tableCommand } from '../src/cli/table.js';
 import { selectCommand } from '../src/cli/select.js';
 import { SpsError } from '../src/util/errors.js';
-import { ROOT, sps, tempDir } from './helpers.js';
+import { ROOT, sps, tempDir, TINY_TOY } from './helpers.js';
 
 interface Fake {
   mode?: string;
@@ -182,7 +182,7 @@ describe('a tiny real sweep through the CLI', () => {
   it('sps run key=a,b, then table --by and select', () => {
     const dir = tempDir('sps-sweep-cli-');
     const out = join(dir, 'out');
-    const run = sps(['run', join(ROOT, 'test/fixtures/toy.yaml'), 'train.lr=0.05,0.2', 'objectives=[ssvm]', 'train.epochs=1', 'data.sequences=16', '--out', out, '--no-table', '-j', '1']);
+    const run = sps(['run', join(ROOT, 'test/fixtures/toy.yaml'), 'train.lr=0.05,0.2', ...TINY_TOY, '--out', out, '--no-table', '-j', '1']);
     assert.equal(run.code, 0, run.stderr);
     const folders = readdirSync(out).filter((f) => f.startsWith('toy-')).sort();
     assert.equal(folders.length, 4);
