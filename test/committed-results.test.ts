@@ -7,17 +7,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { expandSweep } from '../src/config/cells.js';
-import { loadExperiment } from '../src/config/load.js';
 import { listRuns } from '../src/results/store.js';
-import { ROOT } from './helpers.js';
+import { plannedRunIds, ROOT } from './helpers.js';
 
 const TASKS = ['ocr', 'chunking', 'segmentation'];
 const runs = TASKS.flatMap((t) => listRuns(join(ROOT, 'results', t)));
 
 describe('the committed paper table', () => {
   it('holds every cell configs/paper.yaml plans, each finished, from one clean commit', async () => {
-    const planned = (await loadExperiment(join(ROOT, 'configs/paper.yaml'))).blocks.flatMap(({ experiment, variants }) => expandSweep(variants ?? [{ experiment }]).map((c) => c.id));
+    const planned = await plannedRunIds(join(ROOT, 'configs/paper.yaml'));
     assert.equal(planned.length, 225);
     const ids = new Set(runs.map((r) => r.run.id));
     assert.deepEqual(planned.filter((id) => !ids.has(id)), [], 'planned cells with no committed run');

@@ -64,6 +64,14 @@ export function script(name: string, args: string[]): CliResult {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The run ids `sps run FILE` plans: every block's cells (its swept variants, or its experiment alone). */
+export async function plannedRunIds(file: string): Promise<string[]> {
+  // Imported here so that the tests that never plan a sweep do not load the config layer.
+  const [{ loadExperiment }, { expandSweep }] = await Promise.all([import('../src/config/load.js'), import('../src/config/cells.js')]);
+  const loaded = await loadExperiment(file);
+  return loaded.blocks.flatMap(({ experiment, variants }) => expandSweep(variants ?? [{ experiment }]).map((c) => c.id));
+}
+
 /** Overrides that shrink test/fixtures/toy.yaml to one objective, one epoch and 16 sequences: a cell in about a second. */
 export const TINY_TOY = ['objectives=[ssvm]', 'train.epochs=1', 'data.sequences=16'];
 
