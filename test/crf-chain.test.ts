@@ -537,6 +537,30 @@ describeOnBackends('chain CRF', () => {
     });
   });
 
+  describe('ssvm with a given maximiser (train.ssvm_maximiser)', () => {
+    it('uses the Y* it is given: F(Y*) + Δ(Y*, Y) − F(Y) on the potentials given; the decoded Y* reproduces the default', () => {
+      const rng = new Rng('ssvm-maximiser');
+      const U = [randMat(rng, 4, 3), randMat(rng, 4, 3)];
+      const W = randMat(rng, 3, 3);
+      const L = [4, 2];
+      const Y = [randLabels(rng, 4, 3), randLabels(rng, 2, 3)];
+      const u = tf.tensor3d(U);
+      const w = tf.tensor2d(W);
+      const decoded = lossAugmentedViterbi(u, w, Y, L).labels;
+      assert.deepEqual(read1(loss('ssvm', u, w, Y, L, { maximiser: decoded })), read1(loss('ssvm', u, w, Y, L)));
+      // Another labelling: the loss is the margin of that labelling, not the decoder's.
+      const other = [[0, 1, 2, 0], [2, 2]];
+      const expected = other.map((ys, b) => {
+        const f = (z: number[]) => z.reduce((a, y, t) => a + U[b][t][y] + (t > 0 ? W[z[t - 1]][y] : 0), 0);
+        const delta = ys.filter((y, t) => y !== Y[b][t]).length / ys.length;
+        return f(ys) + delta - f(Y[b].slice(0, L[b]));
+      });
+      close(read1(loss('ssvm', u, w, Y, L, { maximiser: other })), expected, { rtol: 1e-5, atol: 1e-5 }, 'ssvm with a given Y*');
+      assert.throws(() => loss('ssvm', u, w, Y, L, { maximiser: [[0, 1, 2, 0]] }), (e: unknown) => e instanceof CrfInputError && /maximiser/.test(e.message));
+      tf.dispose([u, w]);
+    });
+  });
+
   // ---------------------------------------------------------------------------------------------
 
   describe('bad input', () => {

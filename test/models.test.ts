@@ -455,6 +455,26 @@ function chunkerTrainable(rng: Rng): Trainable {
   };
 }
 
+test('chunker dropout: off outside training; in training a seeded mask on the token features', async () => {
+  await use('cpu');
+  const before = tf.memory().numTensors;
+  const batch = chunkBatch(new Rng(31));
+  const plain = createChunker({ ...CH }, new Rng(2));
+  const net = createChunker({ ...CH, dropout: 0.5 }, new Rng(2));
+  const run = (n: typeof net, training?: Rng) => tf.tidy(() => Array.from(n.apply(batch, training).dataSync()));
+  assert.deepEqual(run(net), run(plain), 'without training, dropout changes nothing');
+  assert.deepEqual(run(plain, new Rng(9)), run(plain), 'rate 0 drops nothing in training either');
+  const a = run(net, new Rng(9));
+  assert.deepEqual(run(net, new Rng(9)), a, 'the same seed stream gives the same mask');
+  assert.notDeepEqual(a, run(net));
+  batch.lengths.forEach((L, b) => {
+    for (let t = L; t < 4; t++) for (let k = 0; k < CH.tags; k++) assert.equal(a[(b * 4 + t) * CH.tags + k], 0, 'padding stays 0');
+  });
+  assert.throws(() => createChunker({ ...CH, dropout: 1 }, new Rng(1)), /dropout must be in \[0, 1\)/);
+  [plain, net].forEach((n) => n.dispose());
+  assert.equal(tf.memory().numTensors, before);
+});
+
 let chunkerCpu: number[] = [];
 test('chunker: shapes, padding rows 0, no word-level context, frozen embedding; trains on cpu without leaks', async () => {
   await use('cpu');

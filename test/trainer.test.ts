@@ -182,6 +182,74 @@ describe('training flag', () => {
   });
 });
 
+describe('train.ssvm_maximiser', () => {
+  /** ssvm joint training of the tiny problem whose training-step potentials get a large offset on label 0 (a stand-in for dropout noise). */
+  async function ssvmRun(maximiser: 'noisy' | 'dropout-free' | undefined, withDecoder = true) {
+    const t = tinyProblem(4);
+    const cfg = config({ train: { epochs: 1, batch_size: 8, ...(maximiser ? { ssvm_maximiser: maximiser } : {}) } });
+    let training = false;
+    t.problem.setTraining = (on) => {
+      training = on;
+    };
+    const potentials = t.problem.potentials.bind(t.problem);
+    const noise = tf.tensor1d([50, 0, 0]);
+    t.problem.potentials = (b) => {
+      const p = potentials(b);
+      return training ? { ...p, unary: tf.add(p.unary, noise) } : p;
+    };
+    const decoder = t.problem.maximiser!.bind(t.problem);
+    const decodedWhileTraining: boolean[] = [];
+    if (withDecoder) {
+      t.problem.maximiser = (p, b) => {
+        decodedWhileTraining.push(training);
+        return decoder(p, b);
+      };
+    } else delete t.problem.maximiser;
+    const given: (number[][] | undefined)[] = [];
+    const expected: number[][][] = [];
+    const loss = t.problem.loss.bind(t.problem);
+    t.problem.loss = (objective, p, b, star) => {
+      given.push(star);
+      if (training) expected.push(tf.tidy(() => decoder(potentials(b), b)));
+      return loss(objective, p, b, star);
+    };
+    try {
+      await trainStructured(t.problem, t.data, { objective: 'ssvm', mode: 'joint', train: cfg.train, scaling: cfg.scaling, rng: new Rng(0), epoch: () => {}, log: () => {} });
+    } finally {
+      noise.dispose();
+      t.cleanup();
+    }
+    return { given, expected, decodedWhileTraining, steps: Math.ceil(t.data.trainSize / 8) };
+  }
+
+  it('noisy (the default) lets the loss decode Y* on the training step’s own potentials', async () => {
+    for (const r of [await ssvmRun(undefined), await ssvmRun('noisy')]) {
+      assert.equal(r.decodedWhileTraining.length, 0);
+      assert.ok(r.given.length > 0 && r.given.every((g) => g === undefined));
+    }
+  });
+
+  it('dropout-free decodes Y* with training off and hands it to the step’s loss', async () => {
+    const r = await ssvmRun('dropout-free');
+    assert.equal(r.decodedWhileTraining.length, r.steps);
+    assert.ok(r.decodedWhileTraining.every((on) => on === false), 'Y* is decoded with dropout off');
+    const inSteps = r.given.filter((g) => g !== undefined);
+    assert.equal(inSteps.length, r.steps);
+    assert.deepEqual(inSteps, r.expected, 'the loss gets the maximiser of the dropout-free potentials');
+    // The noisy potentials would have chosen label 0 everywhere; the clean ones do not.
+    assert.ok(inSteps.some((ys) => ys!.some((y) => y.some((l) => l !== 0))));
+  });
+
+  it('dropout-free needs a problem that decodes the maximiser, and says so', async () => {
+    await assert.rejects(ssvmRun('dropout-free', false), /train\.ssvm_maximiser: dropout-free needs a task/);
+  });
+
+  it("'noisy' is stored as an absent key, so it does not move run ids", () => {
+    assert.equal(JSON.stringify(config({ train: { ssvm_maximiser: 'noisy' } }).train), JSON.stringify(config().train));
+    assert.equal(config({ train: { ssvm_maximiser: 'dropout-free' } }).train.ssvm_maximiser, 'dropout-free');
+  });
+});
+
 describe('train.select', () => {
   it('best-val restores the weights of the epoch with the best first validation metric; last keeps the last', async () => {
     const r = await train('joint', { train: { epochs: 4, batch_size: 8, select: 'best-val' } }, [1, 5, 3, 4]);

@@ -23,4 +23,5 @@ export const ABSENT_MEANS: Readonly<Record<string, unknown>> = {
   'train.select': 'last',
   'scaling.alpha_grid_mode': 'absolute',
   'model.dropout': 0,
+  'train.ssvm_maximiser': 'noisy',
 };

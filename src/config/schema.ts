@@ -42,6 +42,17 @@ export const trainSchema = z.strictObject({
     .enum(['last', 'best-val'])
     .optional()
     .transform((v) => (v === 'last' ? undefined : v)),
+  /**
+   * ssvm: the potentials the loss-augmented maximiser Y* of eq. 6 is decoded on in a training step.
+   * `noisy` (the default, the literal reading): the step's own potentials, dropout masks included.
+   * `dropout-free`: the same parameters with dropout off; the loss and its gradient still use the
+   * step's dropout potentials. Only models with dropout differ. `noisy` is stored as an absent key,
+   * so the cells that existed before this key keep their run ids.
+   */
+  ssvm_maximiser: z
+    .enum(['noisy', 'dropout-free'])
+    .optional()
+    .transform((v) => (v === 'noisy' ? undefined : v)),
   stage: stageSchema.prefault({}),
 });
 

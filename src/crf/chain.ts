@@ -51,7 +51,14 @@ import {
 export { CrfInputError, FORBIDDEN_SCORE, type ChainOptions } from './validate.js';
 export { DEFAULT_MEAN_FIELD_ITERATIONS, meanFieldMarginals, type MeanFieldOptions } from './chain-meanfield.js';
 
-export type LossOptions = MeanFieldOptions;
+export interface LossOptions extends MeanFieldOptions {
+  /**
+   * ssvm only: the loss-augmented maximiser Y* (eq. 6), decoded by the caller, e.g. on the
+   * dropout-free potentials (`train.ssvm_maximiser`); the loss is then F(Y*) + Δ(Y*, Y) − F(Y) on the
+   * potentials given, and its subgradient ∂F(Y*) − ∂F(Y). Absent: Y* is decoded on those potentials.
+   */
+  maximiser?: number[][];
+}
 
 export interface ViterbiOptions extends ChainOptions {
   /** Loss-augmented decoding: maximise F(Y') + Δ(Y', Y) with Δ the Hamming loss / L against these labels. */
@@ -415,7 +422,8 @@ export function loss(objective: Objective, unary: tf.Tensor3D, pairwise: tf.Tens
       }
       case 'ssvm': {
         // Decode on the prepared (padding-zeroed, constrained) potentials: the same model the loss uses.
-        const star = viterbiArrays(p.unary.dataSync(), p.pairwise.dataSync(), lengths, p.T, p.K, labels).labels;
+        if (options.maximiser !== undefined && options.validate !== false) checkLabels(options.maximiser, lengths, p, 'maximiser');
+        const star = options.maximiser ?? viterbiArrays(p.unary.dataSync(), p.pairwise.dataSync(), lengths, p.T, p.K, labels).labels;
         const delta = tf.tensor1d(star.map((ys, b) => hamming(ys, labels[b]))); // [B], data
         return tf.add(tf.sub(scoreCore(p, star), scoreCore(p, labels)), delta) as tf.Tensor1D;
       }

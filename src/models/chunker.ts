@@ -49,6 +49,11 @@ export interface ChunkerOptions {
   /** N_tags. */
   tags: number;
   outputScale: number;
+  /**
+   * Dropout rate on each token's feature vector (char-BiLSTM output, word and POS embeddings: the
+   * input of the FC layers), in training steps only. 0: none.
+   */
+  dropout: number;
 }
 
 export const CHUNKER_DEFAULTS = {
@@ -60,6 +65,7 @@ export const CHUNKER_DEFAULTS = {
   posDim: 25,
   hidden: [] as number[],
   outputScale: 1,
+  dropout: 0,
 } satisfies Partial<ChunkerOptions>;
 
 /** A padded batch of sentences. Index [b][t] for t < lengths[b]; entries beyond are ignored. */
@@ -76,8 +82,11 @@ export interface ChunkerBatch {
 export interface Chunker extends ModelBase {
   readonly options: ChunkerOptions;
   readonly charEncoder: CharBiLstm;
-  /** Token scores [B, T, tags], exactly 0 at padding. Call inside tidy / optimizer.minimize. */
-  apply(batch: ChunkerBatch): tf.Tensor3D;
+  /**
+   * Token scores [B, T, tags], exactly 0 at padding. Call inside tidy / optimizer.minimize. With
+   * `training` (a training step), dropout is on and draws its mask from `training.seed()`.
+   */
+  apply(batch: ChunkerBatch, training?: { seed(): number }): tf.Tensor3D;
   /** Forward FLOPs for `batchShape` = [N tokens, chars per token] (matMuls only). */
   flops(batchShape: readonly number[]): number;
 }
@@ -87,6 +96,7 @@ export function createChunker(
   rng: Rng,
 ): Chunker {
   const o: ChunkerOptions = { ...CHUNKER_DEFAULTS, ...options };
+  if (!(o.dropout >= 0 && o.dropout < 1)) throw new Error(`chunker: dropout must be in [0, 1), got ${o.dropout}`);
   const store = new ParamStore();
 
   let wordDim = o.wordDim;
@@ -132,7 +142,7 @@ export function createChunker(
     return v;
   };
 
-  const apply = (batch: ChunkerBatch): tf.Tensor3D =>
+  const apply = (batch: ChunkerBatch, training?: { seed(): number }): tf.Tensor3D =>
     tf.tidy(() => {
       const { lengths } = batch;
       const B = lengths.length;
@@ -158,7 +168,7 @@ export function createChunker(
         [charEncoder.apply(chars), tf.gather(wordEmb, tf.tensor1d(wordIds, 'int32')), tf.gather(posEmb, tf.tensor1d(posIds, 'int32'))],
         1,
       ) as tf.Tensor2D; // [N, features]
-      let f = features;
+      let f = training && o.dropout > 0 ? (tf.dropout(features, o.dropout, undefined, training.seed()) as tf.Tensor2D) : features;
       for (let i = 0; i < fcW.length; i++) {
         const last = i + 1 === fcW.length;
         f = tf.fused.matMul({ a: f, b: fcW[i] as tf.Tensor2D, bias: fcB[i], activation: last ? 'linear' : 'relu' }) as tf.Tensor2D;

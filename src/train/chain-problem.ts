@@ -37,7 +37,8 @@ export function chainProblem<B extends ChainBatch>(
     unaryParams,
     pairwiseParams: [pairwise],
     potentials: (b) => ({ unary: unary(b), pairwise }),
-    loss: (objective, p, b) => chain.loss(objective, p.unary as tf.Tensor3D, p.pairwise as tf.Tensor2D, b.labels, b.lengths, opts),
+    loss: (objective, p, b, maximiser) => chain.loss(objective, p.unary as tf.Tensor3D, p.pairwise as tf.Tensor2D, b.labels, b.lengths, { ...opts, maximiser }),
+    maximiser: (p, b) => chain.lossAugmentedViterbi(p.unary as tf.Tensor3D, p.pairwise as tf.Tensor2D, b.labels, b.lengths, { validate: false, allowed: o.allowed }).labels,
     unaryLoss: (p, b) => chain.unaryCrossEntropy(p.unary as tf.Tensor3D, b.labels, b.lengths, { validate: false }),
     norms: (p, b, kind, over) => ({ unary: norm(p.unary, kind, { mask: b.mask, perExample: over === 'example' }), pairwise: norm(p.pairwise, kind) }),
     // A per-example pairwise factor [B] has no per-example W to act on (W is shared): its mean is used.

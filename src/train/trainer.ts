@@ -24,8 +24,13 @@ export interface StructuredProblem<B> {
   pairwiseParams: tf.Variable[];
   /** Raw potentials of a batch. */
   potentials(batch: B): Potentials;
-  /** The structured loss of each example under `objective` (§2, §3). */
-  loss(objective: Objective, p: Potentials, batch: B): tf.Tensor1D;
+  /**
+   * The structured loss of each example under `objective` (§2, §3). `maximiser`: ssvm's Y*, when the
+   * trainer decoded it on other potentials (`train.ssvm_maximiser: dropout-free`).
+   */
+  loss(objective: Objective, p: Potentials, batch: B, maximiser?: number[][]): tf.Tensor1D;
+  /** ssvm's loss-augmented maximiser Y* (eq. 6) on `p`; needed by `train.ssvm_maximiser: dropout-free`. */
+  maximiser?(p: Potentials, batch: B): number[][];
   /** Stage (1): per-position cross-entropy of the unary scores alone. */
   unaryLoss(p: Potentials, batch: B): tf.Tensor1D;
   /** ‖U‖ and ‖W‖ (scalars, or [B] per example), ignoring padding. */
@@ -206,10 +211,22 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
   const best = train.select === 'best-val' ? new BestEpoch() : undefined;
   const profileStep = Number(process.env[PROFILE_ENV] ?? 0);
 
-  const structuredLoss = (batch: B): tf.Scalar => {
+  const structuredLoss = (batch: B, maximiser: number[][] | undefined): tf.Scalar => {
     const raw = problem.potentials(batch);
-    const l = tf.mean(problem.loss(objective, transform(raw, batch), batch)) as tf.Scalar;
+    const l = tf.mean(problem.loss(objective, transform(raw, batch), batch, maximiser)) as tf.Scalar;
     return spec.extraLoss ? (tf.add(l, spec.extraLoss(kit, raw, batch)) as tf.Scalar) : l;
+  };
+  // ssvm with `train.ssvm_maximiser: dropout-free`: Y* from the mode's potentials with dropout off, taken
+  // outside the gradient tape (Y* is data: the subgradient of eq. 6 is ∂F(Y*) − ∂F(Y) either way).
+  const dropoutFree = objective === 'ssvm' && train.ssvm_maximiser === 'dropout-free';
+  if (dropoutFree && !problem.maximiser) throw new Error(`train.ssvm_maximiser: dropout-free needs a task whose model decodes ssvm's maximiser (a chain task); this one does not`);
+  const cleanMaximiser = (batch: B): number[][] => {
+    problem.setTraining?.(false);
+    try {
+      return tf.tidy(() => problem.maximiser!(transform(problem.potentials(batch), batch), batch));
+    } finally {
+      problem.setTraining?.(true);
+    }
   };
 
   for (const phase of spec.phases(train)) {
@@ -233,16 +250,18 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
             problem.setTraining?.(false);
           }
         };
-        const trainStep = (): number =>
-          tf.tidy(() => {
+        const trainStep = (): number => {
+          const maximiser = dropoutFree && phase.loss === 'structured' ? cleanMaximiser(batch) : undefined;
+          return tf.tidy(() => {
             const { value: v, grads } = tf.variableGrads(() => {
-              let l = phase.loss === 'unary' ? (tf.mean(problem.unaryLoss(problem.potentials(batch), batch)) as tf.Scalar) : structuredLoss(batch);
+              let l = phase.loss === 'unary' ? (tf.mean(problem.unaryLoss(problem.potentials(batch), batch)) as tf.Scalar) : structuredLoss(batch, maximiser);
               if (train.weight_decay > 0) l = tf.add(l, tf.mul(train.weight_decay / 2, tf.addN(params.map((p) => tf.sum(tf.square(p)))))) as tf.Scalar;
               return l;
             }, params);
             optimizer.applyGradients(train.grad_clip === null ? grads : clip(grads, train.grad_clip));
             return v.dataSync()[0];
           });
+        };
         stepNo++;
         try {
           value = stepNo === profileStep ? await profiled(step, opts.log, `step ${stepNo} (${phase.name}, batch of ${train.batch_size})`) : step();

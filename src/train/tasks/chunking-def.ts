@@ -45,6 +45,16 @@ export const chunkingModelSchema = z.strictObject({
   /** Multiplies the unary network's initial output layer: the unary side of the relative scale. */
   unary_scale: z.number().positive().default(1),
   pairwise_std: z.number().min(0).default(0.01),
+  /**
+   * Dropout rate on each token's features (the input of the FC layers), in training steps only
+   * (models/chunker.ts). 0 is stored as an absent key, so the cells from before this key keep their run ids.
+   */
+  dropout: z
+    .number()
+    .min(0)
+    .lt(1)
+    .optional()
+    .transform((v) => (v === 0 ? undefined : v)),
   /** Forbid I-X after anything but B-X or I-X (transitions only); off in the paper. */
   bio_constraints: z.boolean().default(false),
   decode: z.enum(['map', 'max-marginal']).default('map'),

@@ -200,12 +200,20 @@ export async function run(ctx: RunContext<ChunkingData, ChunkingModel>): Promise
       hidden: m.hidden,
       tags: vocab.tags.length,
       outputScale: m.unary_scale,
+      dropout: m.dropout ?? 0,
     },
     ctx.rng.stream(STREAMS.init),
   );
   const K = vocab.tags.length;
   const pairwise = tf.variable(tf.randomNormal([K, K], 0, m.pairwise_std, 'float32', ctx.rng.stream(STREAMS.init).seed()), true, 'chunking/pairwise');
-  const problem: StructuredProblem<Batch> = chainProblem(net.params, pairwise, (b) => net.apply(b.input), { meanFieldIterations: m.mean_field_iterations, allowed });
+  const dropoutRng = ctx.rng.stream(STREAMS.dropout);
+  let training = false;
+  const problem: StructuredProblem<Batch> = {
+    ...chainProblem(net.params, pairwise, (b) => net.apply(b.input, training ? dropoutRng : undefined), { meanFieldIterations: m.mean_field_iterations, allowed }),
+    setTraining: (on) => {
+      training = on;
+    },
+  };
 
   const selection = selectionBatches(ctx, { validation: validationE, train: trainE }, m.eval_batch, makeBatch);
 
