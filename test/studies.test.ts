@@ -20,6 +20,10 @@ const EXPECTED: Record<string, number> = {
   'mf-stability-ocr': 15,
   'mf-stability-chunking': 15,
   'ocr-level': 16,
+  'regime-ocr': 360,
+  'regime-ocr-ssvm': 60,
+  'regime-chunking': 240,
+  'regime-chunking-ssvm': 30,
 };
 
 describe('configs/studies', () => {
