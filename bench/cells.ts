@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { expandGrid } from '../src/config/cells.js';
 import { loadExperiment, type LoadedBlock } from '../src/config/load.js';
-import { modeSpec } from '../src/train/modes.js';
+import { allTasks } from '../src/train/tasks/index.js';
+import { modeSpec } from '../src/core/modes.js';
 import { packageRoot } from '../src/util/paths.js';
 
 /** One run of the projected table: its task and how many epochs of each kind its schedule has. */
@@ -173,7 +174,7 @@ async function taskFile(config: string, block: LoadedBlock): Promise<string> {
   const file = join(dirname(config), `${block.task.name}.yaml`);
   const where = `${config}: the ${block.task.name} block`;
   if (!existsSync(file)) throw new Error(`${where}: bench cells times each task from its own file, ${file}, which is missing`);
-  const own = (await loadExperiment(file)).blocks.find((b) => b.task.name === block.task.name);
+  const own = (await loadExperiment(file, await allTasks())).blocks.find((b) => b.task.name === block.task.name);
   const same = own && JSON.stringify(expandGrid(own.experiment).map((c) => ({ ...c.config, experiment: '' }))) === JSON.stringify(expandGrid(block.experiment).map((c) => ({ ...c.config, experiment: '' })));
   if (!same) throw new Error(`${where} differs from ${file}'s cells; bench cells times the task from ${file}, so they must match`);
   return file;
@@ -181,7 +182,7 @@ async function taskFile(config: string, block: LoadedBlock): Promise<string> {
 
 export async function runCellsBench(o: CellsOptions): Promise<CellsResult> {
   const config = resolve(o.config);
-  const loaded = await loadExperiment(config);
+  const loaded = await loadExperiment(config, await allTasks());
   const blocks = loaded.blocks.filter((b) => !o.tasks || o.tasks.includes(b.task.name));
   const missing = (o.tasks ?? []).filter((t) => !loaded.blocks.some((b) => b.task.name === t));
   if (missing.length) throw new Error(`--tasks: ${missing.join(', ')} not in ${o.config} (its tasks: ${loaded.blocks.map((b) => b.task.name).join(', ')})`);

@@ -20,7 +20,7 @@ import Table from 'cli-table3';
 import type * as tfType from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
 import { blasCoretype } from '../src/backend/blas/addon.js';
-import type { BackendChoice } from '../src/config/constants.js';
+import type { BackendChoice } from '../src/core/constants.js';
 import { Rng } from '../src/util/rng.js';
 import * as chain from '../src/crf/chain.js';
 import * as gaussian from '../src/crf/gaussian.js';

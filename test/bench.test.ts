@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadExperiment } from '../src/config/load.js';
+import { allTasks } from '../src/train/tasks/index.js';
 import { overridesFor, planRuns, projectTable, timedCell, type PlannedRun } from '../bench/cells.js';
 import { PYTORCH_TWINS, formatSpread, ratioOfMedians, spread } from '../bench/report.js';
 import { ROOT } from './helpers.js';
@@ -45,7 +46,7 @@ describe('bench: the PyTorch twins', () => {
 
 describe('bench cells: the paper table', () => {
   it("counts configs/paper.yaml's runs and epochs per task from the configs, stage's phases included", async () => {
-    const loaded = await loadExperiment(join(ROOT, 'configs/paper.yaml'));
+    const loaded = await loadExperiment(join(ROOT, 'configs/paper.yaml'), await allTasks());
     const runs = planRuns(loaded.blocks);
     const by = (task: string) => runs.filter((r) => r.task === task);
     assert.equal(runs.length, 225);

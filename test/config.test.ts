@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadExperiment } from '../src/config/load.js';
+import { allTasks } from '../src/train/tasks/index.js';
 import { blockOutDirs } from '../src/cli/run.js';
 import { expandGrid, runId, canonicalJson } from '../src/config/cells.js';
 import { SpsError } from '../src/util/errors.js';
@@ -31,7 +32,7 @@ const loadError = (text: string, overrides: string[] = []): Promise<string> => c
 
 describe('config loading', () => {
   it('fills defaults and expands the grid in paper order', async () => {
-    const { experiment } = await loadExperiment(file('good.yaml', GOOD));
+    const { experiment } = await loadExperiment(file('good.yaml', GOOD), await allTasks());
     assert.deepEqual(experiment.seeds, [0, 1]);
     assert.equal(experiment.train.epochs, 3);
     assert.equal(experiment.train.batch_size, 32);
@@ -74,7 +75,7 @@ describe('config loading', () => {
   });
 
   it('reports a missing file and missing required keys', async () => {
-    await assert.rejects(loadExperiment(join(dir, 'nope.yaml')), /nope\.yaml: cannot read the experiment file \(no such file\)/);
+    await assert.rejects(loadExperiment(join(dir, 'nope.yaml'), await allTasks()), /nope\.yaml: cannot read the experiment file \(no such file\)/);
     assert.match(await loadError('name: t\ntask: toy\nmodes: [joint]\nseeds: 1\n'), /objectives: .*expected array/i);
   });
 });
@@ -100,7 +101,7 @@ blocks:
 `;
 
   it('lays each block over the top-level keys (mappings merge, lists replace)', async () => {
-    const loaded = await loadExperiment(file('blocks.yaml', BLOCKS));
+    const loaded = await loadExperiment(file('blocks.yaml', BLOCKS), await allTasks());
     assert.equal(loaded.name, 'both');
     assert.equal(loaded.blocks.length, 2);
     const [a, b] = loaded.blocks.map((x) => x.experiment);
@@ -110,7 +111,7 @@ blocks:
   });
 
   it('applies command-line overrides to every block', async () => {
-    const loaded = await loadExperiment(file('blocks2.yaml', BLOCKS), ['train.epochs=7']);
+    const loaded = await loadExperiment(file('blocks2.yaml', BLOCKS), await allTasks(), ['train.epochs=7']);
     assert.deepEqual(loaded.blocks.map((x) => x.experiment.train.epochs), [7, 7]);
   });
 
@@ -131,19 +132,19 @@ describe('include blocks', () => {
   it('take the included file as it is, with its run ids, and apply command-line overrides to it', async () => {
     const inner = file('inner.yaml', GOOD);
     const outer = file('outer.yaml', `name: outer\nblocks:\n  - include: inner.yaml\n  - task: toy\n    objectives: [ssvm]\n    modes: [joint]\n    seeds: 1\n`);
-    const loaded = await loadExperiment(outer);
-    const alone = await loadExperiment(inner);
+    const loaded = await loadExperiment(outer, await allTasks());
+    const alone = await loadExperiment(inner, await allTasks());
     assert.equal(loaded.name, 'outer');
     assert.deepEqual(loaded.blocks.map((b) => b.included), [['t'], undefined]);
     assert.deepEqual(blockOutDirs(undefined, loaded), [resolve('results/t'), resolve('results/outer/toy')]);
     assert.deepEqual(blockOutDirs('/r', loaded), ['/r/t', '/r/toy']);
     // Included again, a multi-block file's blocks keep the folders that file gives them.
-    const nested = await loadExperiment(file('nested.yaml', 'name: nested\nblocks:\n  - include: outer.yaml\n'));
+    const nested = await loadExperiment(file('nested.yaml', 'name: nested\nblocks:\n  - include: outer.yaml\n'), await allTasks());
     assert.deepEqual(blockOutDirs(undefined, nested), [resolve('results/t'), resolve('results/outer/toy')]);
     assert.deepEqual(blockOutDirs(undefined, alone), [resolve('results/t')]);
     assert.deepEqual(blockOutDirs('/r', alone), ['/r']);
     assert.deepEqual(expandGrid(loaded.blocks[0].experiment).map((c) => c.id), expandGrid(alone.experiment).map((c) => c.id));
-    const over = await loadExperiment(outer, ['train.epochs=9']);
+    const over = await loadExperiment(outer, await allTasks(), ['train.epochs=9']);
     assert.deepEqual(over.blocks.map((b) => b.experiment.train.epochs), [9, 9]);
   });
 
@@ -162,12 +163,12 @@ describe('include blocks', () => {
   });
 
   it('configs/paper.yaml is the three task configs, with their run ids', async () => {
-    const paper = await loadExperiment(join(ROOT, 'configs/paper.yaml'));
+    const paper = await loadExperiment(join(ROOT, 'configs/paper.yaml'), await allTasks());
     assert.deepEqual(paper.blocks.map((b) => b.included), [['ocr'], ['chunking'], ['segmentation']]);
     assert.deepEqual(blockOutDirs(undefined, paper), ['ocr', 'chunking', 'segmentation'].map((t) => resolve('results', t)));
     const ids = (blocks: { experiment: Parameters<typeof expandGrid>[0] }[]) => blocks.flatMap((b) => expandGrid(b.experiment).map((c) => c.id));
     const alone = [];
-    for (const f of ['ocr', 'chunking', 'segmentation']) alone.push(...(await loadExperiment(join(ROOT, `configs/${f}.yaml`))).blocks);
+    for (const f of ['ocr', 'chunking', 'segmentation']) alone.push(...(await loadExperiment(join(ROOT, `configs/${f}.yaml`), await allTasks())).blocks);
     assert.deepEqual(ids(paper.blocks), ids(alone));
   });
 });
@@ -175,7 +176,7 @@ describe('include blocks', () => {
 describe('overrides', () => {
   it('are typed by the schema', async () => {
     const p = file('o.yaml', GOOD);
-    const { experiment } = await loadExperiment(p, ['train.epochs=7', 'seeds=[3,4,5]', 'train.lr=1e-2', 'name=2024', 'scaling.alpha_grid=[0.5, 1]', 'data.length=9', 'train.grad_clip=null']);
+    const { experiment } = await loadExperiment(p, await allTasks(), ['train.epochs=7', 'seeds=[3,4,5]', 'train.lr=1e-2', 'name=2024', 'scaling.alpha_grid=[0.5, 1]', 'data.length=9', 'train.grad_clip=null']);
     assert.equal(experiment.train.epochs, 7);
     assert.deepEqual(experiment.seeds, [3, 4, 5]);
     assert.equal(experiment.train.lr, 0.01);
@@ -196,14 +197,14 @@ describe('overrides', () => {
 
 describe('run ids', () => {
   it('are stable, ignore key order, name and back end, and change with any determining value', async () => {
-    const a = expandGrid((await loadExperiment(file('a.yaml', GOOD))).experiment);
+    const a = expandGrid((await loadExperiment(file('a.yaml', GOOD), await allTasks())).experiment);
     const reordered = 'seeds: 2\nmodes: [stage, joint, online]\ntrain:\n  epochs: 3\nobjectives: [log-likelihood, ssvm]\ntask: toy\nname: other\nbackend: cpu\n';
-    const b = expandGrid((await loadExperiment(file('b.yaml', reordered))).experiment);
+    const b = expandGrid((await loadExperiment(file('b.yaml', reordered), await allTasks())).experiment);
     assert.deepEqual(a.map((c) => c.id), b.map((c) => c.id));
-    const c = expandGrid((await loadExperiment(file('c.yaml', GOOD), ['train.lr=0.002'])).experiment);
+    const c = expandGrid((await loadExperiment(file('c.yaml', GOOD), await allTasks(), ['train.lr=0.002'])).experiment);
     // train.lr drives joint and online; stage has its own learning rates.
     assert.ok(a.every((cell, i) => (cell.id !== c[i].id) === (cell.config.mode !== 'stage')));
-    const d = expandGrid((await loadExperiment(file('d.yaml', GOOD), ['train.stage.joint_lr=0.002'])).experiment);
+    const d = expandGrid((await loadExperiment(file('d.yaml', GOOD), await allTasks(), ['train.stage.joint_lr=0.002'])).experiment);
     assert.ok(a.every((cell, i) => (cell.id !== d[i].id) === (cell.config.mode === 'stage')));
     // Pinned: a change to how ids are computed must be deliberate (bump CELL_SCHEMA).
     assert.match(a[0].id, /^[0-9a-f]{12}$/);
@@ -215,9 +216,9 @@ describe('run ids', () => {
 describe('run ids and the keys a mode reads', () => {
   it('a scaling key changes only the ids of the modes that read it', async () => {
     const all = GOOD.replace('modes: [stage, joint, online]', 'modes: [stage, joint, online, offline, offline-reg]');
-    const base = expandGrid((await loadExperiment(file('m0.yaml', all))).experiment);
+    const base = expandGrid((await loadExperiment(file('m0.yaml', all), await allTasks())).experiment);
     const changed = async (override: string) => {
-      const other = expandGrid((await loadExperiment(file('m1.yaml', all), [override])).experiment);
+      const other = expandGrid((await loadExperiment(file('m1.yaml', all), await allTasks(), [override])).experiment);
       return [...new Set(base.filter((cell, i) => cell.id !== other[i].id).map((cell) => cell.config.mode))].sort();
     };
     assert.deepEqual(await changed('scaling.alpha=40'), ['offline', 'offline-reg']);
@@ -258,9 +259,9 @@ describe('seeds', () => {
   });
 
   it('accept a count up to 1000 and a list of up to 1000 seeds', async () => {
-    const { experiment } = await loadExperiment(file('s.yaml', GOOD), ['seeds=1000']);
+    const { experiment } = await loadExperiment(file('s.yaml', GOOD), await allTasks(), ['seeds=1000']);
     assert.equal(experiment.seeds.length, 1000);
-    assert.deepEqual((await loadExperiment(file('s.yaml', GOOD), ['seeds=[0, 2147483647]'])).experiment.seeds, [0, 2147483647]);
+    assert.deepEqual((await loadExperiment(file('s.yaml', GOOD), await allTasks(), ['seeds=[0, 2147483647]'])).experiment.seeds, [0, 2147483647]);
     const many = `[${Array.from({ length: 1001 }, (_, i) => i).join(',')}]`;
     assert.match(await loadError(GOOD, [`seeds=${many}`]), /seeds: 1001 seeds listed; at most 1000/);
   });
@@ -285,7 +286,7 @@ describe('overrides on a file with blocks of different tasks (configs/smoke.yaml
   const SMOKE = join(ROOT, 'configs/smoke.yaml');
   const smokeError = async (overrides: string[]): Promise<string> => {
     try {
-      await loadExperiment(SMOKE, overrides);
+      await loadExperiment(SMOKE, await allTasks(), overrides);
     } catch (e) {
       assert.ok(e instanceof SpsError, `expected SpsError, got ${e}`);
       return e.message;
@@ -294,7 +295,7 @@ describe('overrides on a file with blocks of different tasks (configs/smoke.yaml
   };
 
   it('apply to every block whose schema has the key, and only to those', async () => {
-    const loaded = await loadExperiment(SMOKE, ['model.preset=lenet20-50-500', 'model.char_hidden=12', 'data.train_words=50', 'train.epochs=2']);
+    const loaded = await loadExperiment(SMOKE, await allTasks(), ['model.preset=lenet20-50-500', 'model.char_hidden=12', 'data.train_words=50', 'train.epochs=2']);
     const [ocr, chunking, seg] = loaded.blocks.map((b) => b.experiment);
     assert.equal(ocr.model.preset, 'lenet20-50-500');
     assert.equal(ocr.data.train_words, 50);

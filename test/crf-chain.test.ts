@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { OBJECTIVES, type Objective } from '../src/config/constants.js';
+import { OBJECTIVES, type Objective } from '../src/core/constants.js';
 import {
   CrfInputError,
   DEFAULT_MEAN_FIELD_ITERATIONS,

@@ -4,10 +4,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { experimentSchema } from '../src/config/schema.js';
-import type { Mode } from '../src/config/constants.js';
-import { trainStructured, type StructuredProblem, type TrainData } from '../src/train/trainer.js';
-import type { EpochInput } from '../src/train/task.js';
+import { experimentSchema } from '../src/core/schema.js';
+import type { Mode } from '../src/core/constants.js';
+import type { StructuredProblem, TrainData } from '../src/core/problem.js';
+import { trainStructured } from '../src/train/trainer.js';
+import type { EpochInput } from '../src/core/task.js';
 import { Rng } from '../src/util/rng.js';
 import { ROOT, tempDir } from './helpers.js';
 

@@ -67,8 +67,8 @@ export function script(name: string, args: string[]): CliResult {
 /** The run ids `sps run FILE` plans: every block's cells (its swept variants, or its experiment alone). */
 export async function plannedRunIds(file: string): Promise<string[]> {
   // Imported here so that the tests that never plan a sweep do not load the config layer.
-  const [{ loadExperiment }, { expandSweep }] = await Promise.all([import('../src/config/load.js'), import('../src/config/cells.js')]);
-  const loaded = await loadExperiment(file);
+  const [{ loadExperiment }, { expandSweep }, { allTasks }] = await Promise.all([import('../src/config/load.js'), import('../src/config/cells.js'), import('../src/train/tasks/index.js')]);
+  const loaded = await loadExperiment(file, await allTasks());
   return loaded.blocks.flatMap(({ experiment, variants }) => expandSweep(variants ?? [{ experiment }]).map((c) => c.id));
 }
 
@@ -149,9 +149,10 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /** The message of the SpsError that loading the experiment file `path` raises, the path shown as FILE. */
 export async function configError(path: string, overrides: string[] = []): Promise<string> {
   const { loadExperiment } = await import('../src/config/load.js');
+  const { allTasks } = await import('../src/train/tasks/index.js');
   const { SpsError } = await import('../src/util/errors.js');
   try {
-    await loadExperiment(path, overrides);
+    await loadExperiment(path, await allTasks(), overrides);
   } catch (e) {
     if (!(e instanceof SpsError)) throw new Error(`expected SpsError, got ${e}`);
     return e.message.replaceAll(path, 'FILE');

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { determiningConfig, expandGrid } from '../src/config/cells.js';
-import { MODES } from '../src/config/constants.js';
-import { experimentSchema } from '../src/config/schema.js';
-import { claimedKeys, MODE_NAMES, MODE_SPECS, modeSpec, type ModeSpec } from '../src/train/modes.js';
-import type { EpochInput } from '../src/train/task.js';
+import { MODES } from '../src/core/constants.js';
+import { experimentSchema } from '../src/core/schema.js';
+import { claimedKeys, MODE_NAMES, MODE_SPECS, modeSpec, type ModeSpec } from '../src/core/modes.js';
+import type { EpochInput } from '../src/core/task.js';
 import { trainStructured } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
 import { tinyProblem } from './fixtures/tiny-chain.js';
@@ -45,7 +45,7 @@ const toyMode: ModeSpec = {
   alpha: (_scaling, state) => state.alpha,
 };
 
-describe('training modes as entries of train/modes.ts', () => {
+describe('training modes as entries of core/modes.ts', () => {
   it('the config accepts exactly the registered modes, in their order', () => {
     assert.deepEqual([...MODES], Object.keys(MODE_SPECS));
     assert.deepEqual(MODE_NAMES, ['stage', 'joint', 'online', 'offline', 'offline-reg']);

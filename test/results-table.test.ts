@@ -8,7 +8,7 @@ import { buildTable, configDiffPaths, mean, sampleStd, type ResultsTable } from 
 import { loadPaperTable, parsePaperTable, type PaperEntry } from '../src/results/paper.js';
 import { fmtDiff, formatOurs, parseFormat, renderTable, TABLE_FORMATS } from '../src/results/render.js';
 import { listRuns } from '../src/results/store.js';
-import type { FinalRecord, RunRecord } from '../src/results/types.js';
+import type { FinalRecord, RunRecord } from '../src/core/records.js';
 import { registerTable, tableCommand } from '../src/cli/table.js';
 import { SpsError } from '../src/util/errors.js';
 import { close, tempDir } from './helpers.js';
@@ -28,7 +28,7 @@ interface FakeRun {
 
 let counter = 0;
 
-/** Write one run folder the way src/results/types.ts describes it. */
+/** Write one run folder the way src/core/records.ts describes it. */
 function writeRun(root: string, r: FakeRun): void {
   const experiment = r.experiment ?? 'exp';
   const status = r.status ?? 'done';

@@ -11,11 +11,12 @@ import { before, describe, it } from 'node:test';
 import { z } from 'zod';
 import { canonicalJson, expandGrid, runId } from '../src/config/cells.js';
 import { loadExperiment, type LoadedBlock } from '../src/config/load.js';
-import { scalingSchema, trainSchema } from '../src/config/schema.js';
+import { allTasks } from '../src/train/tasks/index.js';
+import { scalingSchema, trainSchema } from '../src/core/schema.js';
 import { RUN_FILES } from '../src/results/store.js';
 import { executeJob } from '../src/train/execute.js';
-import { MODE_NAMES } from '../src/train/modes.js';
-import type { CellConfig } from '../src/train/task.js';
+import { MODE_NAMES } from '../src/core/modes.js';
+import type { CellConfig } from '../src/core/task.js';
 import { Rng } from '../src/util/rng.js';
 import { tempDir } from './helpers.js';
 
@@ -42,7 +43,7 @@ before(async () => {
       'scaling: { alpha_grid: [0.5, 1, 2], selection: { size: 6 } }',
     ].join('\n') + '\n',
   );
-  block = (await loadExperiment(file)).blocks[0];
+  block = (await loadExperiment(file, await allTasks())).blocks[0];
 });
 
 /** Every leaf key path of a cell config (arrays are leaves). */
@@ -194,7 +195,7 @@ describe('one random stream per purpose', () => {
         '  - { task: segmentation, objectives: [cross-entropy], modes: [joint], data: { train_images: 4, test_images: 2, size: 16 }, model: { unary_channels: [4], pairwise_channels: [4], embedding_dim: 2 } }',
       ].join('\n') + '\n',
     );
-    for (const { experiment } of (await loadExperiment(file)).blocks) {
+    for (const { experiment } of (await loadExperiment(file, await allTasks())).blocks) {
       const [{ config }] = expandGrid(experiment);
       const a = await runCell(config, `streams-${config.task}`);
       for (const selection of [{ subset: 'train', size: 4 }, { subset: 'validation', size: 3 }] as const) {

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, copyFil
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { tempDir, sps, spsSpawn, ROOT, SHARED_DATASETS, type CliResult } from './helpers.js';
-import type { RunRecord } from '../src/results/types.js';
+import type { RunRecord } from '../src/core/records.js';
 
 const TOY = join(ROOT, 'test/fixtures/toy.yaml');
 

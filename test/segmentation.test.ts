@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PNG } from 'pngjs';
 import { loadExperiment } from '../src/config/load.js';
+import { allTasks } from '../src/train/tasks/index.js';
 import { maskPng, scoreMasks, segmentationDataSchema } from '../src/train/tasks/segmentation.js';
 import { close, REAL_DATA, SAMPLE_COUNTS, sps, tempDir } from './helpers.js';
 
@@ -39,12 +40,12 @@ describe('segmentation config checks', () => {
     const dir = tempDir();
     const file = join(dir, 'seg.yaml');
     writeFileSync(file, 'name: s\ntask: segmentation\nobjectives: [cross-entropy]\nmodes: [joint, offline]\nseeds: 1\nscaling:\n  norm: rms\n');
-    await assert.rejects(loadExperiment(file), /seg\.yaml:7:9: scaling\.norm: offline scaling of the Gaussian CRF needs the frobenius norm/);
-    await assert.rejects(loadExperiment(file, ['scaling.norm=max']), /command-line override 'scaling\.norm=max': scaling\.norm: .*with 'max'/);
-    await assert.rejects(loadExperiment(file, ['scaling.norm=frobenius', 'model.lambda=0.5']), /model\.lambda: offline scaling sets ‖Ŵ‖_F = 1.*model\.lambda \(0\.5\) must be larger/);
-    const ok = await loadExperiment(file, ['scaling.norm=frobenius']);
+    await assert.rejects(loadExperiment(file, await allTasks()), /seg\.yaml:7:9: scaling\.norm: offline scaling of the Gaussian CRF needs the frobenius norm/);
+    await assert.rejects(loadExperiment(file, await allTasks(), ['scaling.norm=max']), /command-line override 'scaling\.norm=max': scaling\.norm: .*with 'max'/);
+    await assert.rejects(loadExperiment(file, await allTasks(), ['scaling.norm=frobenius', 'model.lambda=0.5']), /model\.lambda: offline scaling sets ‖Ŵ‖_F = 1.*model\.lambda \(0\.5\) must be larger/);
+    const ok = await loadExperiment(file, await allTasks(), ['scaling.norm=frobenius']);
     assert.equal(ok.experiment.scaling.norm, 'frobenius');
-    const noOffline = await loadExperiment(file, ['modes=[joint, online]']);
+    const noOffline = await loadExperiment(file, await allTasks(), ['modes=[joint, online]']);
     assert.equal(noOffline.experiment.scaling.norm, 'rms', 'without offline scaling any norm is fine');
   });
 });

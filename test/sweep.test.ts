@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadExperiment } from '../src/config/load.js';
+import { allTasks } from '../src/train/tasks/index.js';
 import { expandSweep, runId } from '../src/config/cells.js';
 import { multirunValues } from '../src/config/overrides.js';
 import { runFolderName, sweepTag } from '../src/results/store.js';
@@ -31,7 +32,7 @@ train:
 const loadError = (text: string, overrides: string[] = []): Promise<string> => configError(file(text), overrides);
 
 const cellsOf = async (text: string, overrides: string[] = []) => {
-  const loaded = await loadExperiment(file(text), overrides);
+  const loaded = await loadExperiment(file(text), await allTasks(), overrides);
   const [b] = loaded.blocks;
   return { loaded, cells: expandSweep(b.variants ?? [{ experiment: b.experiment }]) };
 };
@@ -91,7 +92,7 @@ describe('sweep grid', () => {
 
   it('in a file of blocks, a swept key reaches the blocks that have it', async () => {
     const text = `name: two\nobjectives: [ssvm]\nmodes: [joint]\nseeds: 1\nblocks:\n  - task: toy\n  - task: toy\n    data: {length: 3}\n`;
-    const loaded = await loadExperiment(file(text), ['data.noise=0.1,0.2']);
+    const loaded = await loadExperiment(file(text), await allTasks(), ['data.noise=0.1,0.2']);
     for (const b of loaded.blocks) assert.deepEqual(b.variants!.map((v) => v.swept), [{ 'data.noise': 0.1 }, { 'data.noise': 0.2 }]);
   });
 

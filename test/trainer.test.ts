@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { norm } from '../src/crf/scaling.js';
-import { experimentSchema } from '../src/config/schema.js';
+import { experimentSchema } from '../src/core/schema.js';
 import { modeTransform, phases, PROFILE_ENV, totalEpochs, trainStructured } from '../src/train/trainer.js';
 import { K, tinyProblem } from './fixtures/tiny-chain.js';
-import type { EpochInput } from '../src/train/task.js';
+import type { EpochInput } from '../src/core/task.js';
 import { Rng } from '../src/util/rng.js';
-import type { Mode } from '../src/config/constants.js';
+import type { Mode } from '../src/core/constants.js';
 
 before(async () => {
   tf.enableProdMode();

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
-import { BACKENDS, type BackendChoice } from '../config/constants.js';
+import { BACKENDS, type BackendChoice } from '../core/constants.js';
 import { SpsError } from '../util/errors.js';
 import { blasAddonMissing } from './blas/addon.js';
 

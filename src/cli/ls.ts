@@ -2,8 +2,8 @@ import { join, relative } from 'node:path';
 import Table from 'cli-table3';
 import { Command, Option } from 'commander';
 import { listSweeps, REPLACED_DIR, scanResults, type Damage } from '../results/store.js';
-import type { SweepRecord } from '../results/types.js';
-import { cellState, type CellState, type PlannedCell } from '../train/sweep.js';
+import type { SweepRecord } from '../core/records.js';
+import { cellState, type CellState, type PlannedCell } from '../train/plan.js';
 
 const STATES: CellState[] = ['done', 'failed', 'running', 'pending'];
 

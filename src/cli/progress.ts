@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
-import type { CellOutcome, PlannedCell, SweepReporter } from '../train/sweep.js';
+import type { PlannedCell } from '../train/plan.js';
+import type { CellOutcome, SweepReporter } from '../train/sweep.js';
 import type { WorkerEvent } from '../train/execute.js';
 
 const label = (p: PlannedCell) => `${p.config.task}/${p.config.objective}/${p.config.mode}/seed${p.config.seed}`;

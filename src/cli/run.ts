@@ -3,10 +3,11 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { expandSweep } from '../config/cells.js';
-import { BACKENDS, type BackendChoice } from '../config/constants.js';
+import { BACKENDS, type BackendChoice } from '../core/constants.js';
 import { loadExperiment, type LoadedExperiment } from '../config/load.js';
 import { backendFromEnv, backendUnavailable } from '../backend/select.js';
-import { planCells } from '../train/sweep.js';
+import { planCells } from '../train/plan.js';
+import { allTasks } from '../train/tasks/index.js';
 import { LAUNCHERS, loadLauncher, type LauncherName } from '../train/launchers/index.js';
 import { parseLauncherSection, type SlurmSettings } from '../train/launchers/settings.js';
 import { datasetsDir } from '../util/paths.js';
@@ -100,7 +101,7 @@ export function registerRun(program: Command): void {
     .option('--setup <line>', 'slurm: a shell line run before each cell, e.g. "module load nodejs" (launcher.setup)')
     .addHelpText('after', '\nExamples:\n  sps run configs/smoke.yaml --dry-run\n  sps run configs/ocr.yaml train.epochs=3 seeds=[0,1] --jobs 2\n  sps run configs/paper.yaml --launcher slurm --partition cpu --time 4:00:00 --dry-run\n')
     .action(async (configFile: string, overrides: string[], opts: RunOptions) => {
-      const loaded = await loadExperiment(configFile, overrides);
+      const loaded = await loadExperiment(configFile, await allTasks(), overrides);
       const backend = opts.backend ?? backendFromEnv();
       const outDirs = blockOutDirs(opts.out, loaded);
       const all = loaded.blocks.flatMap(({ experiment, variants }, i) => planCells(expandSweep((variants ?? [{ experiment }]).map((v) => ({ ...v, experiment: backend ? { ...v.experiment, backend } : v.experiment }))), outDirs[i]));

@@ -4,7 +4,7 @@ import { buildByTable, buildTable } from '../results/aggregate.js';
 import { loadPaperTable, type PaperEntry } from '../results/paper.js';
 import { parseFormat, renderByTable, renderTable, TABLE_FORMATS, type TableFormat } from '../results/render.js';
 import { readMetrics, scanResults } from '../results/store.js';
-import { EXPERIMENT_NAME } from '../config/constants.js';
+import { EXPERIMENT_NAME } from '../core/constants.js';
 import { buildClaims } from '../results/report/claims.js';
 import { renderClaims } from '../results/report/claims-render.js';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Experiment } from './schema.js';
-import type { CellConfig } from '../train/task.js';
-import { claimedKeys, MODE_SPECS, modeSpec, type ModeSpec } from '../train/modes.js';
+import type { Experiment } from '../core/schema.js';
+import type { CellConfig } from '../core/task.js';
+import { claimedKeys, MODE_SPECS, modeSpec, type ModeSpec } from '../core/modes.js';
 
 /**
  * Bump when the meaning of a resolved config changes, so old run ids stop matching. 3: one random
@@ -27,7 +27,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The part of a cell's config that its mode reads (train/modes.ts): a `train` or `scaling` key that
+ * The part of a cell's config that its mode reads (core/modes.ts): a `train` or `scaling` key that
  * some mode claims (`ModeSpec.keys`, e.g. the stage schedule, the offline α) enters the run id of the
  * modes that claim it only; every other key enters every run id (the selection subset among them:
  * every mode logs the norms on it). So a study of, say, the offline α reruns only the offline cells,

@@ -3,9 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { SpsError } from '../util/errors.js';
-import type { TaskDefinition } from '../train/task.js';
-import { allTasks, findTask } from '../train/tasks/index.js';
-import { experimentSchema, type Experiment } from './schema.js';
+import type { TaskDefinition } from '../core/task.js';
+import { experimentSchema, type Experiment } from '../core/schema.js';
 import { canonicalJson } from './cells.js';
 import { applyOverride, inputText, multirunValues, overrideOrigin, parseOverride, schemaAt, type Override, type OverrideInput } from './overrides.js';
 
@@ -138,6 +137,8 @@ interface Source {
   doc: Document;
   lc: LineCounter;
   overrideTexts: OverrideInput[];
+  /** The tasks a block may name (built in and plugins; the caller's task registry). */
+  tasks: readonly TaskDefinition[];
   /** Whether another file includes this one (an override's error then names this file). */
   included: boolean;
 }
@@ -203,7 +204,7 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
   // The task decides how data.* and model.* are typed, so look it up before parsing overrides.
   const taskOverride = overrideTexts.map(inputText).find((t) => t.trim().startsWith('task='));
   const taskName = taskOverride ? taskOverride.slice(taskOverride.indexOf('=') + 1).trim() : tree.task;
-  const task = typeof taskName === 'string' ? await findTask(taskName) : undefined;
+  const task = typeof taskName === 'string' ? src.tasks.find((t) => t.name === taskName) : undefined;
   const schemaFor = (path: string[]): z.ZodType | undefined => {
     if (path[0] === 'data' && task) return schemaAt(task.dataSchema, path.slice(1));
     if (path[0] === 'model' && task) return schemaAt(task.modelSchema, path.slice(1));
@@ -248,7 +249,7 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
     return o ? blame.override(o) : blame.file(path);
   };
   if (!task) {
-    const known = (await allTasks()).map((t) => t.name);
+    const known = src.tasks.map((t) => t.name);
     throw new SpsError(`${blameKey(['task'])}task: unknown task '${experiment.task}' (known tasks: ${known.length ? known.join(', ') : 'none registered'})`);
   }
   const data = task.dataSchema.safeParse(experiment.data);
@@ -283,9 +284,9 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
  * (the product, the first key varying slowest). Each value is first loaded on its own, so an error
  * names the one value at fault.
  */
-export async function loadExperiment(file: string, overrideTexts: string[] = []): Promise<LoadedExperiment> {
+export async function loadExperiment(file: string, tasks: readonly TaskDefinition[], overrideTexts: string[] = []): Promise<LoadedExperiment> {
   const plain = overrideTexts.filter((t) => multirunValues(t) === undefined);
-  const { loaded, overrides, sweep } = await loadChecked(file, plain);
+  const { loaded, overrides, sweep } = await loadChecked(file, tasks, plain);
   const axes = [...overrideTexts.flatMap((t) => cliAxis(t)), ...fileAxes(file, sweep)];
   if (axes.length === 0) return { ...loaded, overrides, sweepKeys: [] };
   /** Each swept value as the schema typed it (`0.01` a number, `[0.5,1]` a list), for the records. */
@@ -296,10 +297,10 @@ export async function loadExperiment(file: string, overrideTexts: string[] = [])
     const fixed = overrides.find((o) => o.path.join('.') === a.key);
     if (fixed) throw new SpsError(`${a.where}: ${a.key} is swept and also set by ${overrideOrigin(fixed)}; drop one of them`);
     // Each value alone first, so that an unknown key or a value of the wrong type is blamed on that value.
-    for (const v of a.values) typed.set(v, (await loadChecked(file, [...plain, v])).overrides.at(-1)?.value);
+    for (const v of a.values) typed.set(v, (await loadChecked(file, tasks, [...plain, v])).overrides.at(-1)?.value);
   }
   const combos = axes.reduce<OverrideInput[][]>((acc, a) => acc.flatMap((c) => a.values.map((v) => [...c, v])), [[]]);
-  const variants = await Promise.all(combos.map(async (combo) => ({ combo, loaded: (await loadChecked(file, [...plain, ...combo])).loaded })));
+  const variants = await Promise.all(combos.map(async (combo) => ({ combo, loaded: (await loadChecked(file, tasks, [...plain, ...combo])).loaded })));
   const blocks = loaded.blocks.map((b, j) => ({
     ...b,
     variants: variants.map(({ combo, loaded: l }) => {
@@ -375,8 +376,8 @@ function fileAxes(file: string, sweep: FileSweep | undefined): Axis[] {
 }
 
 /** loadFile, then the error for an override no block has. */
-async function loadChecked(file: string, inputs: OverrideInput[]): Promise<{ loaded: LoadedFile; overrides: Override[]; sweep?: FileSweep }> {
-  const { loaded, reach, sweep } = await loadFile(file, inputs, []);
+async function loadChecked(file: string, tasks: readonly TaskDefinition[], inputs: OverrideInput[]): Promise<{ loaded: LoadedFile; overrides: Override[]; sweep?: FileSweep }> {
+  const { loaded, reach, sweep } = await loadFile(file, tasks, inputs, []);
   const unreached = reach.applied.findIndex((o) => o === undefined);
   if (unreached >= 0) {
     const input = inputs[unreached];
@@ -424,7 +425,7 @@ interface FileSweep {
   at: (path: PathKey[]) => string;
 }
 
-async function loadFile(file: string, overrideTexts: OverrideInput[], including: string[]): Promise<{ loaded: LoadedFile; reach: OverrideReach; sweep?: FileSweep }> {
+async function loadFile(file: string, tasks: readonly TaskDefinition[], overrideTexts: OverrideInput[], including: string[]): Promise<{ loaded: LoadedFile; reach: OverrideReach; sweep?: FileSweep }> {
   const text = readConfigText(file);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
@@ -439,7 +440,7 @@ async function loadFile(file: string, overrideTexts: OverrideInput[], including:
   if (!isMapping(raw)) {
     throw new SpsError(`${file}: expected a mapping of keys (name, task, objectives, modes, seeds, ...) at the top level`);
   }
-  const src: Source = { file, doc, lc, overrideTexts, included: including.length > 0 };
+  const src: Source = { file, doc, lc, overrideTexts, tasks, included: including.length > 0 };
   // How to launch is not part of any cell (nor of its run id).
   const launcher: unknown = raw.launcher;
   delete raw.launcher;
@@ -464,7 +465,7 @@ async function loadFile(file: string, overrideTexts: OverrideInput[], including:
     const b: unknown = blocks[i];
     if (!isMapping(b)) throw new SpsError(`${at(['blocks', i])}: blocks[${i}]: expected a mapping (task, objectives, modes, ...)`);
     if ('include' in b) {
-      const inc = await includeBlock(file, b, ['blocks', i], at, overrideTexts, including);
+      const inc = await includeBlock(file, tasks, b, ['blocks', i], at, overrideTexts, including);
       loaded.push(...inc.blocks);
       mergeReach(reach, inc.reach);
       continue;
@@ -498,6 +499,7 @@ async function loadFile(file: string, overrideTexts: OverrideInput[], including:
  */
 async function includeBlock(
   file: string,
+  tasks: readonly TaskDefinition[],
   b: Record<string, unknown>,
   path: PathKey[],
   at: (path: PathKey[]) => string,
@@ -511,7 +513,7 @@ async function includeBlock(
   const target = resolve(dirname(file), b.include);
   const chain = [...including, resolve(file)];
   if (chain.includes(target)) throw new SpsError(`${at([...path, 'include'])}: ${label}.include: ${b.include} includes itself (${[...chain, target].join(' → ')})`);
-  const { loaded: inc, reach } = await loadFile(target, overrideTexts, chain);
+  const { loaded: inc, reach } = await loadFile(target, tasks, overrideTexts, chain);
   const single = inc.blocks.length === 1;
   return { blocks: inc.blocks.map((x) => ({ ...x, included: x.included ?? (single ? [inc.name] : [inc.name, x.experiment.task]) })), reach };
 }

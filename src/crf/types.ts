@@ -1,5 +1,5 @@
 /**
- * Types `sps/crf` owns. The runner's config builds on these (src/config/constants.ts re-exports
+ * Types `sps/crf` owns. The runner's config builds on these (src/core/constants.ts re-exports
  * them), never the other way round, so the CRF layer stays usable without the experiment runner.
  */
 

@@ -1,6 +1,6 @@
 import { canonicalJson, determiningConfig } from '../config/cells.js';
-import { ABSENT_MEANS, MODES, OBJECTIVES, TASKS } from '../config/constants.js';
-import type { CellConfig } from '../train/task.js';
+import { ABSENT_MEANS, MODES, OBJECTIVES, TASKS } from '../core/constants.js';
+import type { CellConfig } from '../core/task.js';
 import { paperKey, type PaperEntry } from './paper.js';
 import { damageMessage, type ResultsScan, type StoredRun } from './store.js';
 import { SpsError } from '../util/errors.js';

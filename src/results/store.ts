@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { SpsError } from '../util/errors.js';
-import type { EpochRecord, FinalRecord, RunRecord, SweepRecord } from './types.js';
+import type { EpochRecord, FinalRecord, RunRecord, SweepRecord } from '../core/records.js';
 
 export const RUN_FILES = {
   config: 'config.json',

@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspectRun, RUN_FILES } from '../results/store.js';
-import type { RunRecord } from '../results/types.js';
+import type { RunRecord } from '../core/records.js';
 import { writeJsonAtomic } from '../util/fsx.js';
 import type { Job, WorkerEvent } from './execute.js';
 import { lockHolder } from './lock.js';

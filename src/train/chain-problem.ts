@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import * as chain from '../crf/chain.js';
 import { norm } from '../crf/scaling.js';
-import { disposePotentials, type PotentialTransform, type StructuredProblem } from './trainer.js';
+import type { PotentialTransform, StructuredProblem } from '../core/problem.js';
+import { disposePotentials } from './trainer.js';
 
 /** What a chain task's batch must carry. */
 export interface ChainBatch {

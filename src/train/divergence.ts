@@ -1,4 +1,4 @@
-import type { EpochInput } from './task.js';
+import type { EpochInput } from '../core/task.js';
 
 /**
  * A loss that blows up but stays finite (2e36, say) does not fail a run the way NaN does, yet its

@@ -2,16 +2,16 @@ import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { selectBackend } from '../backend/select.js';
-import type { BackendChoice } from '../config/constants.js';
+import type { BackendChoice } from '../core/constants.js';
 import { inspectRun, REPLACED_DIR, RUN_FILES } from '../results/store.js';
-import type { EpochRecord, FinalRecord, RunRecord } from '../results/types.js';
+import type { EpochRecord, FinalRecord, RunRecord } from '../core/records.js';
 import { errorMessage } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 import { Rng } from '../util/rng.js';
 import { gitState, packageVersions } from '../util/versions.js';
 import { DivergenceWatch } from './divergence.js';
 import { acquireLock } from './lock.js';
-import type { CellConfig, CellContext, EpochInput } from './task.js';
+import type { CellConfig, CellContext, EpochInput } from '../core/task.js';
 import { findTask } from './tasks/index.js';
 
 /** What the sweep hands to a worker for one cell. */

@@ -5,16 +5,53 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { canonicalJson, determiningConfig } from '../config/cells.js';
+import { canonicalJson, determiningConfig, type Cell } from '../config/cells.js';
 import { ensurePrepared, type EnsureOptions } from '../data/prepare.js';
-import { readSweep, SWEEP_FILE } from '../results/store.js';
-import type { SweepRecord } from '../results/types.js';
+import { inspectRun, readSweep, runFolderName, RUN_FILES, SWEEP_FILE, type Damage, type RunFolder } from '../results/store.js';
+import type { SweepRecord } from '../core/records.js';
 import { SpsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/fsx.js';
 import type { Job } from './execute.js';
-import type { PlannedCell } from './sweep.js';
-import type { TaskDefinition } from './task.js';
+import { lockHolder } from './lock.js';
+import type { TaskDefinition } from '../core/task.js';
 import { datasetRegistry } from './tasks/index.js';
+
+export type CellState = 'done' | 'failed' | 'running' | 'pending';
+
+export interface CellStatus {
+  state: CellState;
+  /** For pending cells: whether an earlier attempt was interrupted. */
+  interrupted: boolean;
+  /** For pending cells: the unusable file that makes the run not done (the sweep sets the folder aside). */
+  damage?: Damage;
+}
+
+export interface PlannedCell extends Cell, CellStatus {
+  folder: string;
+  runDir: string;
+}
+
+/**
+ * The state of a run folder: done, failed, running (its lock is held) or pending (absent,
+ * interrupted, or damaged). `folder` saves a second read when the caller has inspected it already.
+ */
+export function cellState(runDir: string, folder?: RunFolder): CellStatus {
+  if (!existsSync(runDir)) return { state: 'pending', interrupted: false };
+  const f = folder ?? inspectRun(runDir);
+  if (f.done) return { state: 'done', interrupted: false };
+  if (lockHolder(join(runDir, RUN_FILES.lock))) return { state: 'running', interrupted: false };
+  if (f.damage) return { state: 'pending', interrupted: false, damage: f.damage };
+  if (f.run?.status === 'failed') return { state: 'failed', interrupted: false };
+  return { state: 'pending', interrupted: f.run !== undefined };
+}
+
+export function planCells(cells: Cell[], outDir: string): PlannedCell[] {
+  return cells.map((c) => {
+    const folder = runFolderName({ ...c.config, id: c.id }, c.swept);
+    const runDir = join(outDir, folder);
+    return { ...c, folder, runDir, ...cellState(runDir) };
+  });
+}
 
 type SweepCell = SweepRecord['cells'][number];
 

@@ -1,54 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Cell } from '../config/cells.js';
 import type { EnsureOptions } from '../data/prepare.js';
-import { inspectRun, isDone, REPLACED_DIR, runFolderName, RUN_FILES, type Damage, type RunFolder } from '../results/store.js';
+import { inspectRun, isDone, REPLACED_DIR, RUN_FILES } from '../results/store.js';
 import { crashDetail, forkCell, recordEnd } from './cell-process.js';
 import type { Job, WorkerEvent } from './execute.js';
 import { lockHolder } from './lock.js';
-import { plannedJobs, prepareCellData, writeSweepFiles } from './plan.js';
-import type { TaskDefinition } from './task.js';
-
-export type CellState = 'done' | 'failed' | 'running' | 'pending';
+import { cellState, plannedJobs, prepareCellData, writeSweepFiles, type PlannedCell } from './plan.js';
+import type { TaskDefinition } from '../core/task.js';
 
 /** Exit code of a sweep that left cells to another process still running them (EX_TEMPFAIL: try again later). */
 export const EXIT_RUNNING_ELSEWHERE = 75;
-
-export interface CellStatus {
-  state: CellState;
-  /** For pending cells: whether an earlier attempt was interrupted. */
-  interrupted: boolean;
-  /** For pending cells: the unusable file that makes the run not done (the sweep sets the folder aside). */
-  damage?: Damage;
-}
-
-export interface PlannedCell extends Cell, CellStatus {
-  folder: string;
-  runDir: string;
-}
-
-/**
- * The state of a run folder: done, failed, running (its lock is held) or pending (absent,
- * interrupted, or damaged). `folder` saves a second read when the caller has inspected it already.
- */
-export function cellState(runDir: string, folder?: RunFolder): CellStatus {
-  if (!existsSync(runDir)) return { state: 'pending', interrupted: false };
-  const f = folder ?? inspectRun(runDir);
-  if (f.done) return { state: 'done', interrupted: false };
-  if (lockHolder(join(runDir, RUN_FILES.lock))) return { state: 'running', interrupted: false };
-  if (f.damage) return { state: 'pending', interrupted: false, damage: f.damage };
-  if (f.run?.status === 'failed') return { state: 'failed', interrupted: false };
-  return { state: 'pending', interrupted: f.run !== undefined };
-}
-
-export function planCells(cells: Cell[], outDir: string): PlannedCell[] {
-  return cells.map((c) => {
-    const folder = runFolderName({ ...c.config, id: c.id }, c.swept);
-    const runDir = join(outDir, folder);
-    return { ...c, folder, runDir, ...cellState(runDir) };
-  });
-}
 
 export interface SweepOptions {
   dataDir: string;

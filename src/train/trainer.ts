@@ -1,70 +1,24 @@
 /**
- * The shared trainer: runs a training mode (train/modes.ts, docs/architecture.md) for any structured model
+ * The shared trainer: runs a training mode (core/modes.ts, docs/architecture.md) for any structured model
  * whose potentials split into a unary part U and a pairwise part W. The chain tasks (OCR, chunking)
  * and the Gaussian-CRF task (segmentation) plug in through `StructuredProblem`; what differs between
  * the modes (schedule, potentials, extra loss, after-epoch hook, logged α) comes from the mode's entry.
  */
 import * as tf from '@tensorflow/tfjs';
 import { adam } from './adam.js';
-import type { Mode, Objective } from '../config/constants.js';
-import type { ScalingConfig, TrainConfig } from '../config/schema.js';
-import { gridSearch, regulariser, type NormKind, type NormOver } from '../crf/scaling.js';
-import { modeSpec, type ModeKit, type ModeSpec, type ModeState, type Phase } from './modes.js';
+import type { Mode, Objective } from '../core/constants.js';
+import type { ScalingConfig, TrainConfig } from '../core/schema.js';
+import { gridSearch, regulariser } from '../crf/scaling.js';
+import { modeSpec, type ModeKit, type ModeSpec, type ModeState, type Phase } from '../core/modes.js';
 import { STREAMS, type Rng } from '../util/rng.js';
-import type { EpochInput, RunContext } from './task.js';
-
-export interface Potentials {
-  unary: tf.Tensor;
-  pairwise: tf.Tensor;
-}
-
-/** What a task's model offers the trainer. Every method is called inside tf.tidy. */
-export interface StructuredProblem<B> {
-  unaryParams: tf.Variable[];
-  pairwiseParams: tf.Variable[];
-  /** Raw potentials of a batch. */
-  potentials(batch: B): Potentials;
-  /**
-   * The structured loss of each example under `objective` (§2, §3). `maximiser`: ssvm's Y*, when the
-   * trainer decoded it on other potentials (`train.ssvm_maximiser: dropout-free`).
-   */
-  loss(objective: Objective, p: Potentials, batch: B, maximiser?: number[][]): tf.Tensor1D;
-  /** ssvm's loss-augmented maximiser Y* (eq. 6) on `p`; needed by `train.ssvm_maximiser: dropout-free`. */
-  maximiser?(p: Potentials, batch: B): number[][];
-  /** Stage (1): per-position cross-entropy of the unary scores alone. */
-  unaryLoss(p: Potentials, batch: B): tf.Tensor1D;
-  /** ‖U‖ and ‖W‖ (scalars, or [B] per example), ignoring padding. */
-  norms(p: Potentials, batch: B, kind: NormKind, over: NormOver): { unary: tf.Tensor; pairwise: tf.Tensor };
-  /** U·a and W·c, with a and c scalars or [B] (per example). */
-  rescale(p: Potentials, unaryFactor: tf.Tensor, pairwiseFactor: tf.Tensor): Potentials;
-  /**
-   * Told `true` before each training step and `false` after it: a model with dropout drops units in
-   * the step only, never in validation, the α search, the norm log or on the test set.
-   */
-  setTraining?(on: boolean): void;
-}
-
-export interface TrainData<B> {
-  /** Number of training examples. */
-  trainSize: number;
-  /** Build a batch of training examples (tensors the trainer disposes through `dispose`). */
-  batch(indices: number[]): B;
-  dispose(batch: B): void;
-  /** The selection subset of online scaling (and of the norm log), already batched. */
-  selection: B[];
-  /**
-   * Validation metrics (%), computed with the mode's potentials. The first one is the task's primary
-   * metric (higher is better): `train.select: best-val` selects the epoch on it.
-   */
-  validate(transform: PotentialTransform<B>): Record<string, number>;
-}
+import type { Potentials, PotentialTransform, StructuredProblem, TrainData } from '../core/problem.js';
+import type { EpochInput, RunContext } from '../core/task.js';
 
 /** Dispose potentials taken out of a tidy scope, sparing the model's own variables (a raw W is one). */
 export function disposePotentials(p: Potentials): void {
   for (const t of [p.unary, p.pairwise]) if (!(t instanceof tf.Variable)) t.dispose();
 }
 
-export type PotentialTransform<B> = (p: Potentials, batch: B) => Potentials;
 
 export interface TrainerOptions {
   objective: Objective;

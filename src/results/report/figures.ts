@@ -1,8 +1,8 @@
-import { MODES } from '../../config/constants.js';
+import { MODES } from '../../core/constants.js';
 import { compareModes, compareObjectives, compareTasks, mean } from '../aggregate.js';
 import type { CellStats, ResultsTable } from '../aggregate.js';
 import { readMetrics, type StoredRun } from '../store.js';
-import type { EpochRecord } from '../types.js';
+import type { EpochRecord } from '../../core/records.js';
 import type { TopLevelSpec } from './vega.js';
 
 /**

@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TASKS } from '../../config/constants.js';
+import { TASKS } from '../../core/constants.js';
 import { compareTasks } from '../aggregate.js';
 import type { PaperEntry } from '../paper.js';
 import { PAPER_SOURCE } from '../paper.js';

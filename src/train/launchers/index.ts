@@ -3,8 +3,9 @@
  * cells run. `local` forks workers on this machine; `slurm` submits a job array. Each is imported
  * only when chosen, so the local path never loads the Slurm code.
  */
-import type { TaskDefinition } from '../task.js';
-import type { CellOutcome, PlannedCell, SweepOptions, SweepReporter } from '../sweep.js';
+import type { TaskDefinition } from '../../core/task.js';
+import type { PlannedCell } from '../plan.js';
+import type { CellOutcome, SweepOptions, SweepReporter } from '../sweep.js';
 import type { SlurmSettings } from './settings.js';
 
 export const LAUNCHERS = ['local', 'slurm'] as const;

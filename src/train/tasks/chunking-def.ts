@@ -3,10 +3,10 @@
  * loader reads it); the code that trains is in chunking.ts, loaded when a cell runs.
  */
 import { z } from 'zod';
-import { OBJECTIVES } from '../../config/constants.js';
+import { OBJECTIVES } from '../../core/constants.js';
 import { DEFAULT_MEAN_FIELD_ITERATIONS } from '../../crf/defaults.js';
 import { dataSourceSchema } from '../../data/samples.js';
-import { defineTask } from '../task.js';
+import { defineTask } from '../../core/task.js';
 
 export const chunkingDataSchema = z
   .strictObject({

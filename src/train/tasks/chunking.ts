@@ -11,14 +11,15 @@ import { type Embeddings, gloveKey, loadGlove, loadSenna } from '../../data/embe
 import { createChunker, type ChunkerBatch } from '../../models/chunker.js';
 import { normalArray } from '../../models/init.js';
 import { conlleval } from '../../results/conlleval.js';
-import type { FinalRecord } from '../../results/types.js';
+import type { FinalRecord } from '../../core/records.js';
 import { Rng, STREAMS } from '../../util/rng.js';
 import { chainProblem, decodeAll, decodeChain, type ChainBatch } from '../chain-problem.js';
-import type { RunContext } from '../task.js';
+import type { RunContext } from '../../core/task.js';
 import type { ChunkingData, ChunkingModel } from './chunking-def.js';
 // The tests read the schemas from here, next to the helpers they exercise.
 export { chunkingDataSchema, chunkingModelSchema } from './chunking-def.js';
-import { selectionBatches, totalEpochs, trainCell, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
+import type { PotentialTransform, StructuredProblem, TrainData } from '../../core/problem.js';
+import { selectionBatches, totalEpochs, trainCell } from '../trainer.js';
 
 /** Index maps built from the training sentences (and the embedding's vocabulary). */
 export interface Vocab {

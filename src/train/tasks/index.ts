@@ -7,7 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { REGISTRY, type DatasetSpec } from '../../data/registry.js';
 import { SpsError } from '../../util/errors.js';
-import type { TaskDefinition } from '../task.js';
+import type { TaskDefinition } from '../../core/task.js';
 import { chunkingTask } from './chunking-def.js';
 import { ocrTask } from './ocr-def.js';
 import { segmentationTask } from './segmentation-def.js';

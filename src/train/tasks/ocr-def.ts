@@ -3,11 +3,11 @@
  * reads it); the code that trains is in ocr.ts, loaded when a cell runs.
  */
 import { z } from 'zod';
-import { OBJECTIVES } from '../../config/constants.js';
+import { OBJECTIVES } from '../../core/constants.js';
 import { DEFAULT_MEAN_FIELD_ITERATIONS } from '../../crf/defaults.js';
 import { dataSourceSchema } from '../../data/samples.js';
 import { LENET_PRESETS } from '../../models/lenet-presets.js';
-import { defineTask } from '../task.js';
+import { defineTask } from '../../core/task.js';
 
 const folds = z.array(z.int().min(0).max(9)).min(1);
 

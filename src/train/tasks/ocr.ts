@@ -7,12 +7,13 @@ import * as tf from '@tensorflow/tfjs';
 import { stringify } from 'csv-stringify/sync';
 import { loadOcr, OCR_CLASSES, OCR_HEIGHT, OCR_PIXELS, OCR_WIDTH, type OcrWord } from '../../data/ocr.js';
 import { createLeNet, LENET_PRESETS } from '../../models/lenet.js';
-import type { FinalRecord } from '../../results/types.js';
+import type { FinalRecord } from '../../core/records.js';
 import { Rng, STREAMS } from '../../util/rng.js';
-import type { RunContext } from '../task.js';
+import type { RunContext } from '../../core/task.js';
 import { chainProblem, decodeAll, decodeChain } from '../chain-problem.js';
 import type { OcrData, OcrModel } from './ocr-def.js';
-import { selectionBatches, totalEpochs, trainCell, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
+import type { PotentialTransform, StructuredProblem, TrainData } from '../../core/problem.js';
+import { selectionBatches, totalEpochs, trainCell } from '../trainer.js';
 
 interface OcrBatch {
   words: OcrWord[];

@@ -6,8 +6,8 @@
 import { z } from 'zod';
 import { HORSE_COUNT } from '../../data/weizmann.js';
 import { dataSourceSchema } from '../../data/samples.js';
-import { defineTask } from '../task.js';
-import { modeSpec } from '../modes.js';
+import { defineTask } from '../../core/task.js';
+import { modeSpec } from '../../core/modes.js';
 
 const range = z.tuple([z.int().min(1).max(HORSE_COUNT), z.int().min(1).max(HORSE_COUNT)]).refine(([a, b]) => a <= b, 'a range [first, last] with first ≤ last');
 

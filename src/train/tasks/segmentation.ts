@@ -13,13 +13,14 @@ import * as gaussian from '../../crf/gaussian.js';
 import { norm } from '../../crf/scaling.js';
 import { type Horse, loadHorses } from '../../data/weizmann.js';
 import { createUNet } from '../../models/unet.js';
-import type { FinalRecord } from '../../results/types.js';
-import type { RunContext } from '../task.js';
+import type { FinalRecord } from '../../core/records.js';
+import type { RunContext } from '../../core/task.js';
 import type { SegData, SegModel } from './segmentation-def.js';
 // The tests read the data schema from here, next to the helpers they exercise.
 export { segmentationDataSchema } from './segmentation-def.js';
 import { STREAMS } from '../../util/rng.js';
-import { selectionBatches, totalEpochs, trainCell, type PotentialTransform, type StructuredProblem, type TrainData } from '../trainer.js';
+import type { PotentialTransform, StructuredProblem, TrainData } from '../../core/problem.js';
+import { selectionBatches, totalEpochs, trainCell } from '../trainer.js';
 
 interface Batch {
   horses: Horse[];

@@ -1,9 +1,9 @@
 import { OBJECTIVES, type Objective } from '../crf/types.js';
-import { MODE_NAMES } from '../train/modes.js';
+import { MODE_NAMES } from './modes.js';
 
 /** The axes of the paper's table, in the paper's order (rows: task, objective; columns: mode). */
 export const TASKS = ['ocr', 'chunking', 'segmentation'] as const;
-/** The training modes, defined in train/modes.ts (one entry per mode). */
+/** The training modes, defined in core/modes.ts (one entry per mode). */
 export const MODES = MODE_NAMES;
 export const BACKENDS = ['auto', 'tensorflow', 'blas', 'wasm', 'cpu'] as const;
 /** An experiment's `name`: it names the results folder, and `--experiment` selects runs by it. */

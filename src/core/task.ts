@@ -6,10 +6,10 @@
 import { dataRoot } from '../data/samples.js';
 import type { z } from 'zod';
 import type * as tfType from '@tensorflow/tfjs';
-import type { Mode, Objective } from '../config/constants.js';
-import type { ScalingConfig, TrainConfig } from '../config/schema.js';
+import type { Mode, Objective } from './constants.js';
+import type { ScalingConfig, TrainConfig } from './schema.js';
 import type { DatasetSpec } from '../data/registry.js';
-import type { EpochRecord, FinalRecord } from '../results/types.js';
+import type { EpochRecord, FinalRecord } from './records.js';
 import type { Rng } from '../util/rng.js';
 
 type Section = Record<string, unknown>;

@@ -20,10 +20,10 @@
  * and the scaling operators from the trainer through `ModeKit`.
  */
 import type * as tfType from '@tensorflow/tfjs';
-import type { Objective } from '../config/constants.js';
-import type { ScalingConfig, TrainConfig } from '../config/schema.js';
+import type { Objective } from './constants.js';
+import type { ScalingConfig, TrainConfig } from './schema.js';
 import type { GridSearchResult } from '../crf/scaling.js';
-import type { Potentials, PotentialTransform, StructuredProblem } from './trainer.js';
+import type { Potentials, PotentialTransform, StructuredProblem } from './problem.js';
 
 /** One phase of a mode's schedule. */
 export interface Phase {
