@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { experimentSchema } from '../src/core/schema.js';
+import { experimentSchema } from '../src/config/schema.js';
 import type { Mode } from '../src/core/constants.js';
 import type { StructuredProblem, TrainData } from '../src/core/problem.js';
 import { trainStructured } from '../src/train/trainer.js';
@@ -92,7 +92,7 @@ describe('scripts/fix-final-alpha.ts', () => {
   it('refuses a final.json whose top-level alpha it cannot find exactly once', () => {
     const root = tempDir();
     run(root, 'x', 'offline', 3, '{"primary": "f1", "metrics": {}, "alpha": 1}');
-    assert.throws(() => runScript(root), /x\/final\.json: no line '  "alpha": …' at the top level/);
+    assert.throws(() => runScript(root), /x\/final\.json: no line ' {2}"alpha": …' at the top level/);
   });
 
   it('leaves no committed offline or offline-reg final.json with an α other than its config', () => {

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { norm } from '../src/crf/scaling.js';
-import { experimentSchema } from '../src/core/schema.js';
+import { experimentSchema } from '../src/config/schema.js';
 import { modeTransform, phases, PROFILE_ENV, totalEpochs, trainStructured } from '../src/train/trainer.js';
 import { K, tinyProblem } from './fixtures/tiny-chain.js';
 import type { EpochInput } from '../src/core/task.js';

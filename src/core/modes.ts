@@ -20,7 +20,7 @@
  * and the scaling operators from the trainer through `ModeKit`.
  */
 import type * as tfType from '@tensorflow/tfjs';
-import type { Objective } from './constants.js';
+import type { Objective } from '../crf/types.js';
 import type { ScalingConfig, TrainConfig } from './schema.js';
 import type { GridSearchResult } from '../crf/scaling.js';
 import type { Potentials, PotentialTransform, StructuredProblem } from './problem.js';
@@ -74,9 +74,14 @@ export interface ModeSpec {
 }
 
 /** The joint-style schedule: one phase of `train.epochs` at `train.lr` on every parameter. */
-const jointPhase = (name: string) => (train: TrainConfig): Phase[] => [{ name, epochs: train.epochs, lr: train.lr, loss: 'structured', params: 'all' }];
+const jointPhase =
+  (name: string) =>
+  (train: TrainConfig): Phase[] => [{ name, epochs: train.epochs, lr: train.lr, loss: 'structured', params: 'all' }];
 const JOINT_KEYS = ['epochs', 'lr'] as const;
-const identity = <B>(): PotentialTransform<B> => (p) => p;
+const identity =
+  <B>(): PotentialTransform<B> =>
+  (p) =>
+    p;
 
 /** Offline and offline-reg read the same norm settings. */
 const NORM_KEYS = ['alpha', 'norm', 'norm_over'] as const;

@@ -4,7 +4,7 @@
  * (train/trainer.ts). Types only, so the modes read them without loading TensorFlow.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { Objective } from './constants.js';
+import type { Objective } from '../crf/types.js';
 import type { NormKind, NormOver } from '../crf/scaling.js';
 
 export interface Potentials {

@@ -127,7 +127,11 @@ export interface TaskDefinition {
 const sourceOf = (data: Section): 'sample' | undefined => ((data as { source?: unknown }).source === 'sample' ? 'sample' : undefined);
 
 export function defineTask<Data extends Section, Model extends Section>(spec: TaskSpec<Data, Model>): TaskDefinition {
-  const sections = (cell: CellConfig): CellConfig<Data, Model> => ({ ...cell, data: spec.dataSchema.parse(cell.data), model: spec.modelSchema.parse(cell.model) });
+  const sections = (cell: CellConfig): CellConfig<Data, Model> => ({
+    ...cell,
+    data: spec.dataSchema.parse(cell.data),
+    model: spec.modelSchema.parse(cell.model),
+  });
   return {
     name: spec.name,
     summary: spec.summary,

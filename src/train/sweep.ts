@@ -1,11 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import type { EnsureOptions } from '../data/prepare.js';
-import { inspectRun, isDone, REPLACED_DIR, RUN_FILES } from '../results/store.js';
+import { isDone, REPLACED_DIR } from '../results/store.js';
 import { crashDetail, forkCell, recordEnd } from './cell-process.js';
 import type { Job, WorkerEvent } from './execute.js';
-import { lockHolder } from './lock.js';
-import { cellState, plannedJobs, prepareCellData, writeSweepFiles, type PlannedCell } from './plan.js';
+import { plannedJobs, prepareCellData, writeSweepFiles, type PlannedCell } from './plan.js';
 import type { TaskDefinition } from '../core/task.js';
 
 /** Exit code of a sweep that left cells to another process still running them (EX_TEMPFAIL: try again later). */
