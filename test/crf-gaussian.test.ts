@@ -24,8 +24,10 @@ import { describeOnBackends, maxAbsDiff } from './helpers.js';
 // float64 reference: dense W + λI, Gaussian elimination.
 
 type Mat = number[][];
+/** A number or nested arrays of numbers (random tensors in float64). */
+type Nested = number | Nested[];
 
-function randn(rng: Rng, ...shape: number[]): any {
+function randn(rng: Rng, ...shape: number[]): Nested {
   if (shape.length === 0) return rng.normal();
   return Array.from({ length: shape[0] }, () => randn(rng, ...shape.slice(1)));
 }
@@ -102,7 +104,7 @@ function embeddingsWithSigma2(rng: Rng, L: number, D: number, target: number): M
 function maxAbs(a: number[]): number {
   return a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
 }
-function flat(x: any): number[] {
+function flat(x: Nested): number[] {
   return Array.isArray(x) ? x.flatMap(flat) : [x];
 }
 

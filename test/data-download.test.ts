@@ -105,7 +105,10 @@ before(async () => {
         res.end(body.subarray(from));
       }
     }
-    else if (route === 'flaky') (n === 1 ? cut() : send());
+    else if (route === 'flaky') {
+      if (n === 1) cut();
+      else send();
+    }
     else if (route === 'stall') {
       res.writeHead(200, { 'content-length': String(body.length) });
       res.write(body.subarray(0, 100)); // and then nothing: the idle timeout must fire

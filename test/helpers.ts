@@ -154,7 +154,7 @@ export async function configError(path: string, overrides: string[] = []): Promi
   try {
     await loadExperiment(path, await allTasks(), overrides);
   } catch (e) {
-    if (!(e instanceof SpsError)) throw new Error(`expected SpsError, got ${e}`);
+    if (!(e instanceof SpsError)) throw new Error(`expected SpsError, got ${e}`, { cause: e });
     return e.message.replaceAll(path, 'FILE');
   }
   throw new Error('expected an error');

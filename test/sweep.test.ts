@@ -7,7 +7,6 @@ import { allTasks } from '../src/train/tasks/index.js';
 import { expandSweep, runId } from '../src/config/cells.js';
 import { multirunValues } from '../src/config/overrides.js';
 import { runFolderName, sweepTag } from '../src/results/store.js';
-import { SpsError } from '../src/util/errors.js';
 import { TOY_PLUGIN, configError, tempDir } from './helpers.js';
 
 process.env.SPS_PLUGINS = TOY_PLUGIN;

@@ -16,7 +16,7 @@ import {
 } from '../src/backend/wasm-kernels.js';
 import { convTuning } from '../src/backend/wasm/conv.js';
 import { matMulTuning } from '../src/backend/wasm/matmul.js';
-import { assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, onBoth, rand, relErr, runKernel, type Shape4, sizeOf } from './kernel-helpers.js';
+import { assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, rand, relErr, runKernel, type Shape4, sizeOf } from './kernel-helpers.js';
 
 before(async () => {
   // IS_TEST makes the engine check every kernel for leaked data ids.

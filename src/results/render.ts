@@ -237,6 +237,7 @@ export function latexEscape(s: string): string {
     .replace(/([&%$#_{}])/g, '\\$1')
     .replace(/~/g, '\\textasciitilde{}')
     .replace(/\^/g, '\\textasciicircum{}')
+    // eslint-disable-next-line no-control-regex -- NUL stands for a backslash while the other escapes are added
     .replace(/\u0000/g, '\\textbackslash{}')
     .replace(/</g, '$<$')
     .replace(/>/g, '$>$')

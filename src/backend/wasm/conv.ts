@@ -73,7 +73,7 @@ export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
     false,
     'channelsLast',
   );
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: ci, outChannels: co } = info;
+  const { batchSize: B, inHeight: H, inWidth: W, outChannels: co } = info;
   const { outHeight: Ho, outWidth: Wo, strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
   if (dy.shape.length !== 4 || dy.shape[0] !== B || dy.shape[1] !== Ho || dy.shape[2] !== Wo || dy.shape[3] !== co) {
     throw new Error(`sps wasm Conv2DBackpropFilter: dy shape [${dy.shape}] does not match [${[B, Ho, Wo, co]}] for x [${x.shape}], filter [${filterShape}]`);
@@ -127,8 +127,8 @@ function tapsGridOverhead(info: tf.backend_util.Conv2DInfo): number {
  * p at row oh + j, a stride-1 shift on the phase grid.
  */
 function backpropFilterTaps(backend: Backend, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: ci, outChannels: co, outHeight: Ho, outWidth: Wo } = info;
-  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: ci, outHeight: Ho, outWidth: Wo } = info;
+  const { strideHeight: sh, strideWidth: sw } = info;
   const top = info.padInfo.top;
   const left = info.padInfo.left;
   const { Hq, Wq } = tapsGrid(info);

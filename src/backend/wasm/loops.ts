@@ -5,7 +5,7 @@
  * negative).
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Backend, type KernelArgs, type TensorInfo, sizeOf, wasmKernel } from './common.js';
+import { type KernelArgs, type TensorInfo, sizeOf, wasmKernel } from './common.js';
 
 /**
  * out[b, o, j, i] = x[b, o, indices[b, j], i], with b over the first `batchDims` dims (shared by x and
