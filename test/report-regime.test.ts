@@ -64,3 +64,26 @@ describe('regime view', () => {
     assert.throws(() => buildRegime(scanResults(root).runs, ['model.dropout']), /joint at model\.dropout=0: several settings \(they differ in [^)]*train\.epochs\); add the differing key/);
   });
 });
+
+describe('verdict matrix and regime map rendering', () => {
+  it('one coloured cell per claim with d and its interval; strings from run folders are escaped in HTML and Markdown', async () => {
+    const { buildClaims } = await import('../src/results/report/claims.js');
+    const { verdictMatrixHtml, verdictMatrixMarkdown } = await import('../src/results/report/matrix.js');
+    const { renderRegimeMapHtml, renderRegimeMapMarkdown } = await import('../src/results/report/regime.js');
+    const root = regimeFolder();
+    const evil = '<img src=x onerror=alert(1)>|*x*';
+    for (const mode of MODES) for (const seed of [0, 1]) writeFakeRun(root, { task: 'ocr', objective: evil, mode, seed, value: mode === 'stage' ? 90 + seed : 80 + seed });
+    const claims = buildClaims(scanResults(root).runs);
+    const html = verdictMatrixHtml(claims);
+    assert.equal((html.match(/<td class="verdict /g) ?? []).length, 4 * new Set(claims.rows.map((r) => `${r.experiment}/${r.task}/${r.objective}`)).size);
+    assert.match(html, /<td class="verdict reproduced"><b>reproduced<\/b><br><span class="num">\+10\.00 \[/);
+    assert.doesNotMatch(html, /<img/);
+    assert.match(html, /&lt;img src=x onerror=alert\(1\)&gt;/);
+    const md = verdictMatrixMarkdown(claims);
+    assert.match(md, /\\<img src=x onerror=alert\(1\)\\>\\\|\\\*x\\\*/);
+    assert.equal(md.split('\n')[0].split(' | ').length, 5);
+    const map = regimeMap(buildRegime(scanResults(root).runs, ['model.dropout']));
+    assert.doesNotMatch(renderRegimeMapHtml(map), /<img/);
+    assert.match(renderRegimeMapMarkdown(map), /\| ocr \| ssvm \| model\.dropout=0\.5 \| 30\.50 \(2\) \| \+66\.\d\d \[[^\]]+\] \| yes \| offline \| — \|/);
+  });
+});

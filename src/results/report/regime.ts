@@ -3,7 +3,7 @@ import { buildByTable, compareObjectives, compareTasks, compareValues, type ByRo
 import { readMetrics, type StoredRun } from '../store.js';
 import { SpsError } from '../../util/errors.js';
 import { CLAIMS, claimsOfRow, type ClaimRow } from './claims.js';
-import { formatInterval } from './claims-render.js';
+import { escapeHtml, escapeMarkdown, formatInterval } from './claims-render.js';
 import { metricLabel, modeScale, slug, type FigureSpec } from './figures.js';
 import type { TopLevelSpec } from './vega.js';
 
@@ -227,3 +227,20 @@ export const REGIME_MAP_LEGEND = [
   'Recovered by: the scaling modes better than joint (mode − joint excludes 0 above it) and not significantly worse than stage; the same rule as claims C2–C4.',
   'Below joint: the scaling modes whose mode − joint interval lies entirely below 0.',
 ];
+
+export function renderRegimeMapHtml(rows: readonly RegimeMapRow[]): string {
+  const head = `<tr>${REGIME_MAP_COLUMNS.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
+  const body = rows.map((r) => {
+    const cls = r.jointFails === 'yes' ? 'reproduced' : r.jointFails === 'no' ? 'contradicted' : 'inconclusive';
+    const tds = regimeMapCells(r).map((s, i) => `<td${i === 5 ? ` class="verdict ${cls}"` : i >= 3 ? ' class="num"' : ''}>${escapeHtml(s)}</td>`);
+    return `<tr data-task="${escapeHtml(r.task)}" data-objective="${escapeHtml(r.objective)}">${tds.join('')}</tr>`;
+  });
+  return `<table class="regime-map" id="regime-map">\n<thead>${head}</thead>\n<tbody>\n${body.join('\n')}\n</tbody>\n</table>\n`;
+}
+
+export function renderRegimeMapMarkdown(rows: readonly RegimeMapRow[]): string {
+  const lines = [`| ${REGIME_MAP_COLUMNS.join(' | ')} |`, `| ${REGIME_MAP_COLUMNS.map((_, i) => (i < 3 ? '---' : i === 5 ? ':---:' : '---:')).join(' | ')} |`];
+  // Task, objective and setting come from run folders (untrusted); the rest is sps's own formatting.
+  for (const r of rows) lines.push(`| ${regimeMapCells(r).map((s, i) => (i < 3 ? escapeMarkdown(s) : s)).join(' | ')} |`);
+  return lines.join('\n') + '\n';
+}
