@@ -27,6 +27,8 @@ const hookCalls: number[] = [];
 const toyMode: ModeSpec = {
   name: 'toy',
   summary: 'pairwise warm-up at train.lr, then joint training of F(αU, W)',
+  color: '#17becf',
+  scales: true,
   phases: (train) => [
     { name: 'toy-warmup', epochs: 1, lr: train.lr, loss: 'structured', params: 'pairwise' },
     { name: 'toy-joint', epochs: train.epochs, lr: train.lr, loss: 'structured', params: 'all' },
@@ -46,6 +48,13 @@ const toyMode: ModeSpec = {
 };
 
 describe('training modes as entries of core/modes.ts', () => {
+  it('an entry scales exactly when it logs an α, and every entry has a colour of its own', () => {
+    const scaling = experimentSchema.parse({ name: 'x', task: 'ocr', objectives: ['log-likelihood'], modes: ['joint'], seeds: 1 }).scaling;
+    for (const spec of Object.values(MODE_SPECS)) assert.equal(spec.scales, spec.alpha(scaling, { alpha: 1 }) !== undefined, spec.name);
+    const colors = Object.values(MODE_SPECS).map((s) => s.color);
+    assert.equal(new Set(colors).size, colors.length);
+  });
+
   it('the config accepts exactly the registered modes, in their order', () => {
     assert.deepEqual([...MODES], Object.keys(MODE_SPECS));
     assert.deepEqual(MODE_NAMES, ['stage', 'joint', 'online', 'offline', 'offline-reg']);

@@ -53,6 +53,10 @@ export interface ModeState {
 export interface ModeSpec {
   name: string;
   summary: string;
+  /** The mode's colour in every figure of the report (a CSS colour). */
+  color: string;
+  /** The mode rescales U or W (the paper's scaling modes; exactly the modes whose `alpha` is defined). */
+  scales: boolean;
   /** The schedule. */
   phases(train: TrainConfig): Phase[];
   /**
@@ -89,6 +93,8 @@ const NORM_KEYS = ['alpha', 'norm', 'norm_over'] as const;
 const stage: ModeSpec = {
   name: 'stage',
   summary: 'unary network alone, then the pairwise part, then everything jointly',
+  color: '#1f77b4',
+  scales: false,
   phases: (train) => {
     const s = train.stage;
     return (
@@ -107,6 +113,8 @@ const stage: ModeSpec = {
 const joint: ModeSpec = {
   name: 'joint',
   summary: 'all parameters from scratch under the row objective',
+  color: '#d62728',
+  scales: false,
   phases: jointPhase('joint'),
   keys: { train: JOINT_KEYS, scaling: [] },
   transform: identity,
@@ -116,6 +124,8 @@ const joint: ModeSpec = {
 const online: ModeSpec = {
   name: 'online',
   summary: 'joint training of F(αU, W), α re-chosen on the selection subset after every epoch',
+  color: '#2ca02c',
+  scales: true,
   phases: jointPhase('online'),
   keys: { train: JOINT_KEYS, scaling: ['alpha_grid', 'alpha_grid_mode'] },
   transform:
@@ -155,6 +165,8 @@ const online: ModeSpec = {
 const offline: ModeSpec = {
   name: 'offline',
   summary: 'joint training with Û = α·U/‖U‖, Ŵ = W/‖W‖',
+  color: '#9467bd',
+  scales: true,
   phases: jointPhase('offline'),
   keys: { train: JOINT_KEYS, scaling: NORM_KEYS },
   transform:
@@ -171,6 +183,8 @@ const offline: ModeSpec = {
 const offlineReg: ModeSpec = {
   name: 'offline-reg',
   summary: 'joint training with λ(‖U‖/‖W‖ − α)² added to the loss',
+  color: '#ff7f0e',
+  scales: true,
   phases: jointPhase('offline-reg'),
   keys: { train: JOINT_KEYS, scaling: [...NORM_KEYS, 'lambda'] },
   transform: identity,
@@ -186,6 +200,11 @@ export const MODE_SPECS = { stage, joint, online, offline, 'offline-reg': offlin
 
 export type ModeName = keyof typeof MODE_SPECS;
 export const MODE_NAMES = Object.keys(MODE_SPECS) as [ModeName, ...ModeName[]];
+
+/** The entry of a mode name, or undefined for a name no entry has (a run folder from another version of sps). */
+export function findModeSpec(name: string): ModeSpec | undefined {
+  return Object.hasOwn(MODE_SPECS, name) ? (MODE_SPECS as Record<string, ModeSpec>)[name] : undefined;
+}
 
 /** The entry of a mode name the config schema has accepted. */
 export function modeSpec(name: string): ModeSpec {

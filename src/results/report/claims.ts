@@ -22,6 +22,8 @@ import { CONFIDENCE, welchInterval, type DiffInterval, type Summary } from './st
 
 export const PAPER_ASSUMED_N = 5;
 
+// The paper's claims name the modes they compare (stage, joint and the three scaling modes): the one
+// place in the report that names modes; everything else reads the mode entries (src/core/modes.ts).
 export const CLAIMS = [
   { id: 'C1', mode: 'stage', text: 'stage beats joint' },
   { id: 'C2', mode: 'online', text: 'online scaling closes the gap (better than joint, not worse than stage)' },
@@ -96,6 +98,7 @@ function gap(mode: number, joint: number, stage: number): number | null {
 
 /** The claim rows of one table row (task, objective). */
 export function claimsOfRow(row: TableRow): ClaimRow[] {
+  // The claims' comparisons: each claim's mode against joint, and C2–C4 against stage.
   const joint = row.cells.joint;
   const stage = row.cells.stage;
   return CLAIMS.map((claim) => {

@@ -4,6 +4,8 @@ import { PNG } from 'pngjs';
 import { loadOcr, OCR_HEIGHT, OCR_WIDTH, type OcrWord } from '../../data/ocr.js';
 import { samplesDir } from '../../data/samples.js';
 import { HORSE_ROOT, horseFromJpegs, horseName } from '../../data/weizmann.js';
+import { MODES } from '../../core/constants.js';
+import { findModeSpec } from '../../core/modes.js';
 import { compareModes, compareObjectives } from '../aggregate.js';
 import type { StoredRun } from '../store.js';
 import { escapeHtml } from './claims-render.js';
@@ -27,7 +29,8 @@ export interface ExampleFigure {
   notes: string[];
 }
 
-const SCALING_MODES = ['online', 'offline', 'offline-reg'];
+/** The paper's scaling modes (their entries say `scales`), in column order. */
+const SCALING_MODES: readonly string[] = MODES.filter((m) => findModeSpec(m)?.scales);
 export const IMAGE_DIR = 'images';
 
 function donePrimary(r: StoredRun): number | undefined {
@@ -119,6 +122,7 @@ export function ocrStrip(runs: readonly StoredRun[], outDir: string, dataDir: st
     const cands = ocr.filter((r) => r.run.objective === objective);
     const seeds = [...new Set(cands.map((r) => r.run.seed))].sort((a, b) => a - b);
     for (const seed of seeds) {
+      // A paper claim's comparison (C2–C4: each scaling mode against joint), so it names joint.
       const joint = cands.find((r) => r.run.mode === 'joint' && r.run.seed === seed);
       const scaled = cands.filter((r) => SCALING_MODES.includes(r.run.mode) && r.run.seed === seed).sort((a, b) => donePrimary(b)! - donePrimary(a)! || compareModes(a.run.mode, b.run.mode));
       if (joint && scaled.length > 0) return ocrFigure(joint, scaled[0], outDir, dataDir, count);

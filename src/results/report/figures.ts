@@ -1,4 +1,5 @@
 import { MODES } from '../../core/constants.js';
+import { findModeSpec } from '../../core/modes.js';
 import { compareModes, compareObjectives, compareTasks, mean } from '../aggregate.js';
 import type { CellStats, ResultsTable } from '../aggregate.js';
 import { readMetrics, type StoredRun } from '../store.js';
@@ -33,17 +34,10 @@ export interface RunCurves {
   dir: string;
 }
 
-const MODE_COLORS: Record<string, string> = {
-  stage: '#1f77b4',
-  joint: '#d62728',
-  online: '#2ca02c',
-  offline: '#9467bd',
-  'offline-reg': '#ff7f0e',
-};
-
 export function modeScale(modes: string[]): { domain: string[]; range: string[] } {
   const domain = [...modes].sort(compareModes);
-  return { domain, range: domain.map((m, i) => MODE_COLORS[m] ?? ['#8c564b', '#e377c2', '#7f7f7f'][i % 3]) };
+  // A mode no entry knows (a run folder from another version) takes a colour no entry uses.
+  return { domain, range: domain.map((m, i) => findModeSpec(m)?.color ?? ['#8c564b', '#e377c2', '#7f7f7f'][i % 3]) };
 }
 
 const METRIC_NAMES: Record<string, string> = { accuracy: 'letter accuracy', f1: 'chunk F1', iou: 'IoU', word_accuracy: 'word accuracy' };
@@ -102,13 +96,16 @@ function epochStats(runs: readonly RunCurves[], value: (e: EpochRecord) => numbe
   return [...acc.values()].map(({ mode, epoch, xs }) => ({ mode, epoch, mean: mean(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length }));
 }
 
-/** Epochs after which stage mode changes phase (from its lowest-seed run), with the next phase's name. */
+/**
+ * Epochs after which a run changes phase, with the next phase's name: from the first run whose
+ * schedule has several phases (stage's, the only such mode today; the lowest-seed run).
+ */
 export function phaseBoundaries(runs: readonly RunCurves[]): { epoch: number; phase: string }[] {
-  const stage = runs.find((r) => r.mode === 'stage');
-  if (!stage) return [];
+  const phased = runs.find((r) => r.epochs.some((e, i) => i > 0 && e.phase !== r.epochs[i - 1].phase));
+  if (!phased) return [];
   const out: { epoch: number; phase: string }[] = [];
-  stage.epochs.forEach((e, i) => {
-    if (i > 0 && e.phase !== stage.epochs[i - 1].phase) out.push({ epoch: e.epoch - 0.5, phase: e.phase });
+  phased.epochs.forEach((e, i) => {
+    if (i > 0 && e.phase !== phased.epochs[i - 1].phase) out.push({ epoch: e.epoch - 0.5, phase: e.phase });
   });
   return out;
 }
@@ -183,14 +180,16 @@ export function chosenEpochs(epochs: readonly number[]): number[] {
 }
 
 export function onlineAlphaFigure(task: string, objective: string, runs: readonly RunCurves[]): FigureSpec | null {
-  const online = runs.filter((r) => r.mode === 'online');
+  // The first mode in column order whose entry searches α after every epoch (online's Algorithm 1).
+  const searching = MODES.find((m) => findModeSpec(m)?.afterEpoch && runs.some((r) => r.mode === m));
+  const online = runs.filter((r) => r.mode === searching);
   const alphas = online.flatMap((r) => r.epochs.filter((e) => num(e.alpha) !== undefined).map((e) => ({ seed: `seed ${r.seed}`, epoch: e.epoch, alpha: e.alpha as number })));
   const first = online.find((r) => r.epochs.some((e) => e.alpha_curve && e.alpha_curve.length > 0));
   if (alphas.length === 0 || !first) return null;
   const withCurve = first.epochs.filter((e) => e.alpha_curve && e.alpha_curve.length > 0);
   const chosen = new Set(chosenEpochs(withCurve.map((e) => e.epoch)));
   const curves = withCurve.filter((e) => chosen.has(e.epoch)).flatMap((e) => e.alpha_curve!.filter((p) => num(p.alpha) !== undefined && Number.isFinite(p.loss)).map((p) => ({ epoch: `epoch ${e.epoch}`, alpha: p.alpha, loss: p.loss, chosen: p.alpha === e.alpha })));
-  const t = `${task} / ${objective}: online scaling's α`;
+  const t = `${task} / ${objective}: ${searching} scaling's α`;
   const caption = `Left: the α chosen after each epoch, per seed. Right: the selection loss L_α against α at epochs ${[...chosen].join(', ')} of seed ${first.seed} (filled: the α chosen). Look at whether α leaves 1 and whether the curve's minimum sits at a grid edge.`;
   const spec = {
     title: title(t, caption),

@@ -207,6 +207,7 @@ export function regimeMap(report: RegimeReport): RegimeMapRow[] {
       task: p.task,
       objective: p.objective,
       setting: settingLabel(report.knobs, p.values),
+      // Claim C1's baseline (stage − joint), so it names joint.
       joint: MEAN(p.cells.joint),
       c1: formatInterval(c1.ours),
       jointFails: c1.verdict === 'reproduced' ? 'yes' : c1.verdict === 'contradicted' ? 'no' : '?',
