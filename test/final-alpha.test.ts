@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { experimentSchema } from '../src/config/schema.js';
+import { experimentSchema } from '../src/config/experiment.js';
 import type { Mode } from '../src/core/constants.js';
 import type { StructuredProblem, TrainData } from '../src/core/problem.js';
 import { trainStructured } from '../src/train/trainer.js';

@@ -3,7 +3,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { determiningConfig, expandGrid } from '../src/config/cells.js';
 import { MODES } from '../src/core/constants.js';
-import { experimentSchema } from '../src/config/schema.js';
+import { experimentSchema } from '../src/config/experiment.js';
 import { claimedKeys, MODE_NAMES, MODE_SPECS, modeSpec, type ModeSpec } from '../src/core/modes.js';
 import type { EpochInput } from '../src/core/task.js';
 import { trainStructured } from '../src/train/trainer.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { experimentSchema } from '../src/config/schema.js';
+import { experimentSchema } from '../src/config/experiment.js';
 import { modeTransform, phases, PROFILE_ENV, totalEpochs, trainStructured } from '../src/train/trainer.js';
 import { K, tinyProblem } from './fixtures/tiny-chain.js';
 import type { EpochInput } from '../src/core/task.js';

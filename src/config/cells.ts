@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Experiment } from './schema.js';
+import type { Experiment } from './experiment.js';
 import type { CellConfig } from '../core/task.js';
 import { claimedKeys, MODE_SPECS, modeSpec, type ModeSpec } from '../core/modes.js';
 

@@ -4,7 +4,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Docume
 import { z } from 'zod';
 import { SpsError } from '../util/errors.js';
 import type { TaskDefinition } from '../core/task.js';
-import { experimentSchema, type Experiment } from './schema.js';
+import { experimentSchema, type Experiment } from './experiment.js';
 import { canonicalJson } from './cells.js';
 import { applyOverride, inputText, multirunValues, overrideOrigin, parseOverride, schemaAt, type Override, type OverrideInput } from './overrides.js';
 
