@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { SpsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/fsx.js';
-import { buildByTable, SELECT_RULE, SELECT_TASK_RULE, selectBest, selectPooled, valuesText, type ByRow, type PooledCandidate, type Selection } from '../results/aggregate.js';
+import { buildByTable, SELECT_RULE, SELECT_TASK_RULE, selectBest, selectPooled, validationOf, valuesText, type ByRow, type PooledCandidate, type Selection } from '../results/aggregate.js';
 import { fmt2 } from '../results/render.js';
 import { readMetrics, scanResults } from '../results/store.js';
 import { parseByKeys } from './table.js';
@@ -29,6 +29,8 @@ export function selectCommand(resultsDir: string, options: SelectOptions): { std
   if (!options.metric.startsWith('val_')) selectBest({ keys, rows: [], warnings: [] }, options.metric);
   const { runs } = scanResults(resultsDir);
   if (!runs.some((r) => r.done)) throw new SpsError(`No finished runs in ${resultsDir}; nothing to select from. Run the sweep first (sps run CONFIG key=a,b --out ${resultsDir}).`);
+  const metrics = [...new Set(runs.filter((r) => r.done).flatMap((r) => Object.keys(validationOf(r, readMetrics))))].sort();
+  if (!metrics.includes(options.metric)) throw new SpsError(`--metric ${options.metric}: no finished run in ${resultsDir} has this validation metric; the ones there are: ${metrics.join(', ') || 'none (the runs logged no val_* metric)'}`);
   const table = buildByTable(runs, keys, readMetrics, options.metric);
   if (options.per === 'task') return pooledCommand(resultsDir, keys, options.metric, table);
   const { selections, notes } = selectBest(table, options.metric);
