@@ -197,7 +197,8 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
   // HTML
   const html: string[] = [
     '<!doctype html>', '<html lang="en"><head><meta charset="utf-8">', '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${escapeHtml(view.title)}</title>`, `<style>${STYLE}</style>`, '</head><body>',
+    // Text of an element: quotes need no escaping there (the paper's title keeps its quotation marks).
+    `<title>${escapeHtml(view.title).replaceAll('&quot;', '"')}</title>`, `<style>${STYLE}</style>`, '</head><body>',
     `<h1>${escapeHtml(view.heading)}</h1>`,
     `<p>${escapeHtml(intro).replace(/`([^`]*)`/g, '<code>$1</code>')}</p>`,
     ...(view.settingsText.length > 0 ? [`<p id="settings">${escapeHtml(view.settingsText[0])}</p>`, '<ul class="settings">', ...view.settingsText.slice(1).map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>'] : []),
