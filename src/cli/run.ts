@@ -12,7 +12,7 @@ import { parseLauncherSection, type SlurmSettings } from '../train/launchers/set
 import { datasetsDir } from '../util/paths.js';
 import { SpsError } from '../util/errors.js';
 import { makeReporter } from './progress.js';
-import { renderPlan } from './ls.js';
+import { renderPlan, sweptKeysOf } from './ls.js';
 import { buildByTable, buildTable } from '../results/aggregate.js';
 import { renderByTable, renderTable } from '../results/render.js';
 import { inspectRun, readMetrics, type StoredRun } from '../results/store.js';
@@ -119,6 +119,8 @@ export function registerRun(program: Command): void {
         process.stdout.write(renderPlan(planned));
         const done = planned.filter((p) => p.state === 'done').length;
         process.stdout.write(`\n${planned.length} cells planned in ${where}: ${done} already done, ${planned.length - done} to run${opts.force ? ' (--force: all would be redone)' : ''}\n`);
+        const keys = sweptKeysOf(planned);
+        if (planned.some((p) => keys.some((k) => p.swept?.[k] === undefined))) process.stdout.write(`— under ${keys.join(', ')}: the cell's mode does not read that key, so one cell serves every value of it\n`);
         return;
       }
       // A back end that cannot be had would fail every cell the same way: say so once, up front.

@@ -545,9 +545,11 @@ const resultOf = (r: StoredRun): string => canonicalJson({ metrics: r.final?.met
  */
 function sameAsJoint(row: ByRow, rows: readonly ByRow[], keys: readonly string[]): ByRow['sameAsJoint'] {
   const c = row.cell;
-  const joint = rows.find((j) => j.cell.mode === 'joint' && j.cell.experiment === c.experiment && j.cell.task === c.task && j.cell.objective === c.objective
+  const joints = rows.filter((j) => j.cell.mode === 'joint' && j.cell.experiment === c.experiment && j.cell.task === c.task && j.cell.objective === c.objective
     && keys.every((k) => j.by[k] === undefined || row.by[k] === undefined || canonicalJson(j.by[k]) === canonicalJson(row.by[k])));
-  if (!joint) return null;
+  // Stage, which reads no train.lr, beside joint at two learning rates: no one joint row to compare with.
+  if (joints.length !== 1) return null;
+  const [joint] = joints;
   const bySeed = new Map(joint.runs.map((r) => [r.run.seed, resultOf(r)]));
   const common = row.runs.filter((r) => bySeed.has(r.run.seed));
   if (common.length === 0) return null;
