@@ -113,6 +113,9 @@ describe('sps table --by: online α and runs identical to joint', () => {
     assert.deepEqual(online.map((r) => r.alpha), [{ mean: 1, min: 1, max: 1, n: 2 }, { mean: 1.25, min: 0.5, max: 2, n: 2 }]);
     assert.deepEqual(online.map((r) => r.sameAsJoint), [{ same: 2, of: 2 }, { same: 1, of: 2 }], 'compared with the joint row of the same lr');
     assert.ok(t.rows.filter((r) => r.cell.mode === 'joint').every((r) => r.alpha === null && r.sameAsJoint === null));
+    // Stage reads no train.lr: beside joint at two learning rates there is no one joint row to compare it with.
+    const withStage = folder([{ seed: 0, lr: 1, test: 50, val: 60 }, { seed: 0, lr: 2, test: 40, val: 41 }, { mode: 'stage', seed: 0, lr: 1, test: 50, val: 60 }]);
+    assert.deepEqual(byTable(withStage, ['train.lr']).rows.map((r) => [r.cell.mode, r.by['train.lr'], r.sameAsJoint]), [['stage', undefined, null], ['joint', 1, null], ['joint', 2, null]]);
     const text = renderByTable(t, 'text');
     assert.match(text, /online α .*= joint/);
     assert.match(text, /│ online │ 1 .*│ 1 +│ same +│/);
