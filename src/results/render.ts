@@ -40,9 +40,13 @@ const METRIC_NAMES: Record<string, Record<string, string>> = {
   segmentation: { iou: 'IoU', iou_pooled: 'pooled IoU', pixel_accuracy: 'pixel accuracy' },
 };
 
-/** A metric's name for people (`letter accuracy`), without the `val_` of a validation metric; the key itself when sps knows no better. */
-export function metricName(task: string, metric: string): string {
+/**
+ * A metric's name for people (`letter accuracy`), without the `val_` of a validation metric; the key
+ * itself when sps knows no better. Without a task, the paper's tasks are asked in order (OCR first).
+ */
+export function metricName(task: string | undefined, metric: string): string {
   const base = metric.startsWith('val_') ? metric.slice(4) : metric;
+  if (task === undefined) return Object.values(METRIC_NAMES).find((names) => base in names)?.[base] ?? base;
   return METRIC_NAMES[task]?.[base] ?? base;
 }
 

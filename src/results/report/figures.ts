@@ -15,7 +15,7 @@ import type { TopLevelSpec } from './vega.js';
 export interface FigureSpec {
   id: string;
   /** Which kind of figure (the browser test checks that each kind has marks). */
-  kind: 'validation' | 'norm-ratio' | 'online-alpha' | 'cells' | 'setting-curves' | 'setting-cells';
+  kind: 'validation' | 'norm-ratio' | 'online-alpha' | 'cells' | 'setting-curves' | 'setting-cells' | 'regime-metric' | 'regime-diff';
   task: string;
   objective?: string;
   title: string;
@@ -43,12 +43,12 @@ const MODE_COLORS: Record<string, string> = {
   'offline-reg': '#ff7f0e',
 };
 
-function modeScale(modes: string[]): { domain: string[]; range: string[] } {
+export function modeScale(modes: string[]): { domain: string[]; range: string[] } {
   const domain = [...modes].sort(compareModes);
   return { domain, range: domain.map((m, i) => MODE_COLORS[m] ?? ['#8c564b', '#e377c2', '#7f7f7f'][i % 3]) };
 }
 
-export function metricLabel(primary: string, task: string): string {
+export function metricLabel(primary: string, task?: string): string {
   return `${metricName(task, primary)} (%)`;
 }
 
