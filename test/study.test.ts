@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { escapeMarkdown } from '../src/results/report/claims-render.js';
 import { writeReport } from '../src/results/report/site.js';
 import { ROOT, runToyStudy, sps, tempDir, TOY_STUDY, TOY_STUDY_SETTINGS } from './helpers.js';
 
@@ -69,7 +70,9 @@ describe('a two-key sweep of the toy task, labelled everywhere', () => {
       for (const [noise, scale] of VALUES) assert.ok(svg.includes(`${noise}, ${scale}`), `${f}: legend entry ${noise}, ${scale}`);
     }
     const md = readFileSync(join(dest, 'report.md'), 'utf8');
-    for (const label of TOY_STUDY_SETTINGS) assert.ok(md.includes(`- ${label}: 2 finished runs`), label);
+    // Config values are literal text in Markdown: init_scale's underscore is escaped.
+    for (const label of TOY_STUDY_SETTINGS) assert.ok(md.includes(`- ${escapeMarkdown(label)}: 2 finished runs`), label);
+    assert.ok(md.includes('model.init\\_scale=0.1'));
     assert.match(md, /\| data\.noise \| model\.init_scale \|/, 'the All cells table is the --by table');
     const by = sps(['report', out, '--out', dest, '--by', 'data.noise']);
     assert.equal(by.code, 0, by.stderr);

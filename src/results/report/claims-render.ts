@@ -68,7 +68,8 @@ export function renderClaimsMarkdown(c: ClaimsReport): string {
   const [labels, verdict] = [columns.length - 6, columns.length - 1];
   const lines = [`| ${columns.map(mdCell).join(' | ')} |`, `| ${columns.map((_, i) => (i < labels ? '---' : i === verdict ? ':---:' : '---:')).join(' | ')} |`];
   for (const r of c.rows) {
-    const cells = claimCells(r, c.table.multipleExperiments).map(mdCell);
+    // A setting's values come from config files: literal text, no Markdown markup.
+    const cells = claimCells(r, c.table.multipleExperiments).map((x, i) => (r.setting !== undefined && i === 2 ? escapeMarkdown(x) : mdCell(x)));
     cells[verdict] = r.verdict === 'reproduced' || r.verdict === 'contradicted' ? `**${cells[verdict]}**` : cells[verdict];
     lines.push(`| ${cells.join(' | ')} |`);
   }

@@ -143,10 +143,9 @@ function countVerdicts(rows: readonly ClaimRow[]): Record<ClaimId, Record<Verdic
 }
 
 /** "C1 reproduced in 7 of 9 rows (contradicted 1, inconclusive 1); C2 …". */
-export function summaryText(counts: Record<ClaimId, Record<Verdict, number>>): string {
-  // A claim with no row at all (its mode was not run) is left out rather than counted "in 0 of 0".
-  const some = CLAIMS.filter(({ id }) => VERDICTS.some((v) => counts[id][v] > 0));
-  return (some.length > 0 ? some : CLAIMS).map(({ id }) => {
+export function summaryText(counts: Record<ClaimId, Record<Verdict, number>>, claims: readonly { id: ClaimId }[] = CLAIMS): string {
+  if (claims.length === 0) return `no claim to check (none of ${CLAIMS.map((c) => c.mode).join(', ')} was run)`;
+  return claims.map(({ id }) => {
     const c = counts[id];
     const total = VERDICTS.reduce((s, v) => s + c[v], 0);
     const rest = (['contradicted', 'inconclusive', 'no data'] as const).filter((v) => c[v] > 0).map((v) => `${v} ${c[v]}`);
@@ -185,12 +184,13 @@ export function buildSettingClaims(settings: readonly Setting[], paper?: readonl
     return { s, claims: { ...claims, rows: claims.rows.filter((r) => ran.has(r.mode)) } };
   });
   const rows = parts.flatMap(({ s, claims }) => claims.rows.map((r) => ({ ...r, setting: s.label })));
+  const shown = CLAIMS.filter((c) => ran.has(c.mode));
   const summaries = parts.map(({ s, claims }) => {
     const counts = countVerdicts(claims.rows);
-    return { scope: s.label, text: summaryText(counts), counts };
+    return { scope: s.label, text: summaryText(counts, shown), counts };
   });
   const all = countVerdicts(rows);
-  summaries.push({ scope: 'all', text: summaryText(all), counts: all });
+  summaries.push({ scope: 'all', text: summaryText(all, shown), counts: all });
   const runs = [...new Set(settings.flatMap((s) => s.runs))];
   return { table: buildTable(runs, paper ? { paper } : {}), rows, summaries };
 }

@@ -1,15 +1,14 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TASKS } from '../../config/constants.js';
-import { compareTasks } from '../aggregate.js';
+import { buildByTable, buildTable, compareTasks } from '../aggregate.js';
 import type { PaperEntry } from '../paper.js';
 import { PAPER_SOURCE } from '../paper.js';
-import { buildByTable, buildTable } from '../aggregate.js';
 import { renderByTable, renderMarkdown, renderText } from '../render.js';
 import { groupBySetting, studyKeys, type KeysSource, type Setting } from '../settings.js';
 import { readMetrics, scanResults, type StoredRun } from '../store.js';
 import { buildClaims, buildSettingClaims, PAPER_ASSUMED_N, VERDICT_RULE, type ClaimsReport } from './claims.js';
-import { claimsLegend, escapeHtml, renderClaimsHtml, renderClaimsMarkdown } from './claims-render.js';
+import { claimsLegend, escapeHtml, escapeMarkdown, renderClaimsHtml, renderClaimsMarkdown } from './claims-render.js';
 import { ocrStrip, segmentationExamples, IMAGE_DIR, type ExampleFigure } from './examples.js';
 import { byTaskObjective, cellsFigure, loadCurves, metricLabel, normRatioFigure, onlineAlphaFigure, settingCellsFigure, settingCurves, settingCurvesFigure, slug, validationFigure, type FigureSpec } from './figures.js';
 import { renderSvg } from './vega.js';
@@ -94,6 +93,8 @@ interface View {
   heading: string;
   /** Said after the intro: the settings and where their keys come from. */
   settingsText: string[];
+  /** The study's settings; [] in the paper's view. */
+  settings: Setting[];
   allCellsText: string;
   allCellsMd: string;
 }
@@ -114,7 +115,7 @@ function paperView(runs: readonly StoredRun[], paper: readonly PaperEntry[] | un
     }
   }
   const heading = 'Scaling Matters in Deep Structured-Prediction Models: which claims reproduce';
-  return { claims, specs, title: 'sps report: which claims of "Scaling Matters" reproduce', heading, settingsText: [], allCellsText: renderText(claims.table), allCellsMd: renderMarkdown(claims.table) };
+  return { claims, specs, title: 'sps report: which claims of "Scaling Matters" reproduce', heading, settingsText: [], settings: [], allCellsText: renderText(claims.table), allCellsMd: renderMarkdown(claims.table) };
 }
 
 const SOURCE_TEXT: Record<KeysSource, string> = {
@@ -124,7 +125,7 @@ const SOURCE_TEXT: Record<KeysSource, string> = {
 };
 
 /** A study's view: the claims, the curves and the cells of each setting of `keys`, each labelled. */
-function studyView(runs: readonly StoredRun[], keys: string[], source: KeysSource, paper: readonly PaperEntry[] | undefined): View & { settings: Setting[] } {
+function studyView(runs: readonly StoredRun[], keys: string[], source: KeysSource, paper: readonly PaperEntry[] | undefined): View {
   // Before anything else: a --by key no run has is an error (buildByTable's), not an empty report.
   const byTable = buildByTable(runs, keys, readMetrics);
   const settings = groupBySetting(runs.filter((r) => r.done), keys);
@@ -207,7 +208,7 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
     '<h3>How to read the claims table</h3>', '<ul>', ...claimsLegend().map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>',
   ];
   const md: string[] = [
-    `# ${view.heading}`, '', intro, '', ...(view.settingsText.length > 0 ? [view.settingsText[0], '', ...view.settingsText.slice(1).map((l) => `- ${l}`), ''] : []), '## Claims', '',
+    `# ${view.heading}`, '', intro, '', ...(view.settingsText.length > 0 ? [view.settingsText[0], '', ...view.settingsText.slice(1).map((l) => `- ${escapeMarkdown(l)}`), ''] : []), '## Claims', '',
     ...summaryLines.map((l) => `- ${l}`), '', renderClaimsMarkdown(claims), '### How to read the claims table', '', ...claimsLegend().map((l) => `- ${l}`), '',
   ];
   for (const task of taskOrder) {
@@ -245,6 +246,5 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
   };
   writeFileSync(join(outDir, 'claims.json'), JSON.stringify(json, null, 2) + '\n');
   files.push('index.html', 'report.md', 'claims.json');
-  const settings = 'settings' in view ? (view.settings as Setting[]).map((x) => x.label) : [];
-  return { claims, by: { keys: found.keys, source: found.keys.length > 0 ? found.source : null, settings }, figures, examples, files };
+  return { claims, by: { keys: found.keys, source: found.keys.length > 0 ? found.source : null, settings: view.settings.map((x) => x.label) }, figures, examples, files };
 }
