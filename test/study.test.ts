@@ -86,6 +86,17 @@ describe('a two-key sweep of the toy task, labelled everywhere', () => {
     const svg = readFileSync(join(dest, 'val_accuracy-by-data.noise-model.init_scale.svg'), 'utf8');
     for (const [noise, scale] of VALUES) assert.ok(svg.includes(`${noise}, ${scale}`));
     assert.ok(!existsSync(join(dest, 'val_accuracy-by-data.noise-model.init_scale.png')), '--format svg writes no PNG');
+    // Without Chromium: the SVG and a note by default; an asked-for PNG is an error that says what to install.
+    const noBrowser = { SPS_CHROMIUM: join(dest, 'no-chromium') };
+    const svgOnly = sps(['plot', out, '--metric', 'val_accuracy', '--out', join(dest, 'b')], { env: noBrowser });
+    assert.equal(svgOnly.code, 0, svgOnly.stderr);
+    assert.match(svgOnly.stdout, /^note: no PNG: it is drawn by Chromium, and .*no-chromium does not exist/);
+    assert.ok(existsSync(join(dest, 'b', 'val_accuracy-by-data.noise-model.init_scale.svg')));
+    for (const args of [['plot', out, '--metric', 'val_accuracy', '--out', join(dest, 'c'), '--format', 'png'], ['report', out, '--out', join(dest, 'r'), '--png']]) {
+      const refused = sps(args, { env: noBrowser });
+      assert.equal(refused.code, 1, args.join(' '));
+      assert.match(refused.stderr, /PNG figures are drawn by Chromium, and .*no-chromium does not exist: install it .*SPS_CHROMIUM/);
+    }
     const missing = sps(['plot', out, '--metric', 'val_f1', '--out', dest]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /--metric val_f1: no run in .* logged it per epoch; the metrics there are: train_accuracy, val_accuracy/);
