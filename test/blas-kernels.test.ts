@@ -245,9 +245,9 @@ describe('registration', () => {
     assert.ok(!blasKernelsRegistered());
     assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, blasConv);
     const b = await selectBackend('blas');
-    assert.match(b.reason, /OpenBLAS kernels registered \(14, core \w+\)/);
+    assert.match(b.reason, /OpenBLAS kernels registered \(17, core \w+\)/);
     assert.ok(blasKernelsRegistered());
-    assert.equal(registerBlasKernels().registered.length, 14, 'idempotent');
+    assert.equal(registerBlasKernels().registered.length, 17, 'idempotent');
     unregisterBlasKernels();
     unregisterBlasKernels();
     assert.ok(!blasKernelsRegistered());
