@@ -81,6 +81,8 @@ static void pairwise_init(pairwise_t *p, const float *pw, const int32_t *allowed
 
 /* LB doubles as one GCC vector (one AVX-512 register, two AVX2 ones, pairs elsewhere). */
 typedef double vlb __attribute__((vector_size(LB * sizeof(double))));
+/* Its lanes as 64-bit integers: comparison masks and label indices. */
+typedef long long vli __attribute__((vector_size(LB * sizeof(long long))));
 
 /*
  * out[j0 .. j0 + N·LB) = Σ_i x[i] M[i, j0 ..]: N blocks of LB labels with their sums in N registers,
@@ -442,25 +444,24 @@ static SPS_CLONES void seq_viterbi(const pairwise_t *p, const float *u, const in
     double *tmp = prev;
     prev = delta, delta = tmp;
     int32_t *restrict arg = back + t * K;
-    /* max_i over a block of LB labels j at a time, in registers (as vecmat) */
+    /* max_i over a block of LB labels j at a time, in registers: a strictly larger value replaces the
+       best and its i, so ties keep the smallest i, as in the JS decoder */
     for (size_t j0 = 0; j0 < Kp; j0 += LB) {
-      double best[LB];
-      int32_t at[LB];
-      for (size_t jj = 0; jj < LB; jj++) best[jj] = -INFINITY, at[jj] = 0;
+      vlb best;
+      vli at = {0};
+      for (size_t jj = 0; jj < LB; jj++) best[jj] = -INFINITY;
       for (size_t i = 0; i < K; i++) {
-        const double pi = prev[i];
-        const double *restrict row = p->wp + i * Kp + j0;
-        for (size_t jj = 0; jj < LB; jj++) {
-          const double v = pi + row[jj];
-          const int better = v > best[jj];
-          best[jj] = better ? v : best[jj];
-          at[jj] = better ? (int32_t)i : at[jj];
-        }
+        vlb row;
+        memcpy(&row, p->wp + i * Kp + j0, sizeof row);
+        const vlb v = prev[i] + row;
+        const vli better = v > best;
+        best = (vlb)(((vli)v & better) | ((vli)best & ~better));
+        at = (((vli){0} + (long long)i) & better) | (at & ~better);
       }
       for (size_t jj = 0; jj < LB && j0 + jj < K; jj++) {
         const size_t j = j0 + jj;
         delta[j] = best[jj] + (double)u[t * K + j] + (gold && (int32_t)j != gold[t] ? aug : 0);
-        arg[j] = at[jj];
+        arg[j] = (int32_t)at[jj];
       }
     }
   }
