@@ -1,10 +1,11 @@
 /**
- * The core's measured peak, the yardstick of the bench's GFLOP/s columns: the best rate of a large
+ * The work of the crf suite's chain rows and the core's measured peak, the yardstick of the bench's GFLOP/s columns: the best rate of a large
  * float32 product (cblas_sgemm, 512³, one thread) through sps's BLAS addon, the kernel set the `blas`
  * back end uses. A short probe (about a tenth of a second), run in the same process as the rows it
  * judges, so that it sees the same machine state.
  */
 import { loadBlasAddon } from '../src/backend/blas/addon.js';
+import { DEFAULT_MEAN_FIELD_ITERATIONS } from '../src/crf/defaults.js';
 
 export interface Peak {
   gflops: number;
@@ -35,4 +36,30 @@ export function ofPeak(gflops: number | undefined, peak: number | undefined): st
   if (gflops === undefined || peak === undefined || !(gflops > 0) || !(peak > 0)) return '—';
   const f = gflops / peak;
   return f >= 0.1 ? `${f.toFixed(2)} of peak` : `1/${Math.round(1 / f)} of peak`;
+}
+
+/** What the crf suite times on a chain: a loss with its gradient, or Viterbi. */
+export const CHAIN_BENCHES = ['log-likelihood', 'cross-entropy', 'cross-entropy-mf', 'ssvm', 'viterbi'] as const;
+export type ChainBench = (typeof CHAIN_BENCHES)[number];
+
+/**
+ * The floating-point work of one chain bench row, counted as the fused kernels (native/sps_crf.c) do
+ * it: 2 flops per multiply-add of their recursions over S = Σ_b (L_b − 1) transitions (mean field: N =
+ * Σ_b L_b positions, `iterations` sweeps); Viterbi's add-and-compare counts as 2. Exponentials,
+ * logarithms and the per-label loops are not counted, so this is a floor on the work done.
+ */
+export function chainFlops(bench: ChainBench, lengths: readonly number[], K: number, iterations = DEFAULT_MEAN_FIELD_ITERATIONS): number {
+  const S = lengths.reduce((a, L) => a + L - 1, 0);
+  const N = lengths.reduce((a, L) => a + L, 0);
+  const perBench: Record<ChainBench, number> = {
+    // forward a_t, backward b_t, edge marginals: 3 products per transition
+    'log-likelihood': 6 * S * K * K,
+    // forward, backward, and the two adjoint sweeps with their outer products: 6 per transition
+    'cross-entropy': 12 * S * K * K,
+    // per position and sweep: 2 products forward; 2 products and 2 outer products backward
+    'cross-entropy-mf': 12 * iterations * N * K * K,
+    ssvm: 2 * S * K * K,
+    viterbi: 2 * S * K * K,
+  };
+  return perBench[bench];
 }

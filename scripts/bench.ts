@@ -29,7 +29,7 @@ import { INSTALL_TORCH, PYTORCH_TWINS, findTorchPython, formatSpread, ratioOfMed
 import { runCellsBench } from '../bench/cells.js';
 import { createLeNet } from '../src/models/lenet.js';
 import { CHAIN_CRF } from '../src/backend/kernel-names.js';
-import { measurePeak, ofPeak } from '../bench/peak.js';
+import { CHAIN_BENCHES, chainFlops, measurePeak, ofPeak } from '../bench/peak.js';
 
 const PEAK_HOW = 'sgemm 512³, one thread';
 
@@ -102,32 +102,6 @@ function randn(tf: Tf, rng: Rng, shape: number[], std = 1): tfType.Tensor {
 
 function labelsFor(rng: Rng, b: number, t: number, k: number): number[][] {
   return Array.from({ length: b }, () => Array.from({ length: t }, () => rng.int(k)));
-}
-
-/** What the crf suite times on a chain: a loss with its gradient, or Viterbi. */
-const CHAIN_BENCHES = ['log-likelihood', 'cross-entropy', 'cross-entropy-mf', 'ssvm', 'viterbi'] as const;
-type ChainBench = (typeof CHAIN_BENCHES)[number];
-
-/**
- * The floating-point work of one chain bench row, counted as the fused kernels (native/sps_crf.c) do
- * it: 2 flops per multiply-add of their recursions over S = Σ_b (L_b − 1) transitions (mean field: N =
- * Σ_b L_b positions, `iterations` sweeps); Viterbi's add-and-compare counts as 2. Exponentials,
- * logarithms and the per-label loops are not counted, so this is a floor on the work done.
- */
-export function chainFlops(bench: ChainBench, lengths: readonly number[], K: number, iterations = chain.DEFAULT_MEAN_FIELD_ITERATIONS): number {
-  const S = lengths.reduce((a, L) => a + L - 1, 0);
-  const N = lengths.reduce((a, L) => a + L, 0);
-  const perBench: Record<ChainBench, number> = {
-    // forward a_t, backward b_t, edge marginals: 3 products per transition
-    'log-likelihood': 6 * S * K * K,
-    // forward, backward, and the two adjoint sweeps with their outer products: 6 per transition
-    'cross-entropy': 12 * S * K * K,
-    // per position and sweep: 2 products forward; 2 products and 2 outer products backward
-    'cross-entropy-mf': 12 * iterations * N * K * K,
-    ssvm: 2 * S * K * K,
-    viterbi: 2 * S * K * K,
-  };
-  return perBench[bench];
 }
 
 async function crfSuite(tf: Tf, backend: string, steps: number, repeats: number): Promise<BenchRow[]> {
