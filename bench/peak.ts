@@ -1,8 +1,8 @@
 /**
- * The work of the crf suite's chain rows and the core's measured peak, the yardstick of the bench's GFLOP/s columns: the best rate of a large
- * float32 product (cblas_sgemm, 512³, one thread) through sps's BLAS addon, the kernel set the `blas`
- * back end uses. A short probe (about a tenth of a second), run in the same process as the rows it
- * judges, so that it sees the same machine state.
+ * The distance to peak of the bench's rows: the work of the crf suite's chain rows (chainFlops), and
+ * the core's measured peak, the best rate of a large float32 product (cblas_sgemm, 512³, one thread)
+ * through sps's BLAS addon, the kernel set the `blas` back end uses. The probe is short (about a tenth
+ * of a second) and runs in the same process as the rows it judges, so it sees the same machine state.
  */
 import { loadBlasAddon } from '../src/backend/blas/addon.js';
 import { DEFAULT_MEAN_FIELD_ITERATIONS } from '../src/crf/defaults.js';
