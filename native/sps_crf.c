@@ -125,14 +125,15 @@ static inline __attribute__((always_inline)) void vecmat(const double *restrict 
 
 /* Per-sequence scratch, sized for T positions and K labels (mean field: `iterations` snapshots more). */
 typedef struct {
-  double *psi, *a, *m, *bb, *n, *c, *r, *X, *Xn, *v, *P, *gU, *gW;
+  double *psi, *a, *m, *bb, *n, *c, *r, *X, *Xn, *v, *C, *P, *gU, *gW;
   double *Q, *logq, *gl, *gq, *z;
   int32_t *back, *ys;
 } work_t;
 
 static double *work_alloc(work_t *w, size_t T, size_t K, size_t iterations) {
   const size_t TK = T * K, KK = K * K, Kp = padded(K);
-  const size_t n = 4 * TK + T + 5 * Kp + 2 * KK + TK + (iterations + 1) * TK + 3 * TK + Kp;
+  const size_t Kt = Kp > T ? Kp : T; /* c doubles as a column of a (T) */
+  const size_t n = 4 * TK + T + Kt + 4 * Kp + T * Kp + 2 * KK + TK + (iterations + 1) * TK + 3 * TK + Kp;
   double *mem = (double *)malloc(n * sizeof(double) + 2 * TK * sizeof(int32_t));
   if (!mem) return NULL;
   double *p = mem;
@@ -141,11 +142,12 @@ static double *work_alloc(work_t *w, size_t T, size_t K, size_t iterations) {
   w->m = p, p += TK;
   w->bb = p, p += TK;
   w->n = p, p += T;
-  w->c = p, p += Kp;
+  w->c = p, p += Kt;
   w->r = p, p += Kp;
   w->X = p, p += Kp;
   w->Xn = p, p += Kp;
   w->v = p, p += Kp;
+  w->C = p, p += T * Kp;
   w->P = p, p += KK;
   w->gW = p, p += KK;
   w->gU = p, p += TK;
@@ -198,23 +200,30 @@ static SPS_CLONES int seq_forward(const pairwise_t *p, const double *restrict ps
 
 /*
  * Backward: b_{L−1} = 1, b_t(i) = Σ_j E(i, j) c_{t+1}(j) with c_{t+1} = ψ_{t+1} b_{t+1} / n_{t+1}; with gW,
- * also the edge marginals Σ_{t≥1} ξ_t(i, j) = a_{t−1}(i) E(i, j) c_t(j) added into gW.
+ * also the edge marginals Σ_{t≥1} ξ_t(i, j) = E(i, j) Σ_{t≥1} a_{t−1}(i) c_t(j) added into gW: the c_t
+ * are kept as the rows of C [L − 1, Kp], and the sum over t is one register-blocked product per i.
  */
 static SPS_CLONES void seq_backward(const pairwise_t *p, const double *restrict psi, const double *restrict n, size_t L, const double *restrict a,
-                                    double *restrict bb, double *restrict c, double *restrict v, double *restrict gW) {
-  const size_t K = p->K;
+                                    double *restrict bb, double *restrict c, double *restrict v, double *restrict C, double *restrict gW) {
+  const size_t K = p->K, Kp = p->Kp;
   for (size_t k = 0; k < K; k++) bb[(L - 1) * K + k] = 1;
   for (size_t t = L - 1; t >= 1; t--) {
     for (size_t j = 0; j < K; j++) c[j] = (psi[t * K + j] * bb[t * K + j]) / n[t];
-    vecmat(c, p->Etp, K, p->Kp, v);
+    vecmat(c, p->Etp, K, Kp, v);
     for (size_t i = 0; i < K; i++) bb[(t - 1) * K + i] = v[i];
-    if (gW)
-      for (size_t i = 0; i < K; i++) {
-        const double ai = a[(t - 1) * K + i];
-        const double *restrict row = p->E + i * K;
-        double *restrict g = gW + i * K;
-        for (size_t j = 0; j < K; j++) g[j] += ai * (row[j] * c[j]);
-      }
+    if (gW) {
+      double *restrict row = C + (t - 1) * Kp;
+      for (size_t j = 0; j < K; j++) row[j] = c[j];
+      for (size_t j = K; j < Kp; j++) row[j] = 0;
+    }
+  }
+  if (!gW || L < 2) return;
+  for (size_t i = 0; i < K; i++) {
+    for (size_t t = 0; t + 1 < L; t++) c[t] = a[t * K + i]; /* a_t(i), t < L − 1 (c is free again) */
+    vecmat(c, C, L - 1, Kp, v);
+    const double *restrict row = p->E + i * K;
+    double *restrict g = gW + i * K;
+    for (size_t j = 0; j < K; j++) g[j] += row[j] * v[j];
   }
 }
 
@@ -241,7 +250,7 @@ static int seq_log_partition(const pairwise_t *p, const float *u, size_t L, work
   double lz = seq_psi(u, L, K, w->psi) + (double)(L - 1) * p->cW;
   if (!seq_forward(p, w->psi, L, w->a, w->m, w->n, w->v)) return 0;
   for (size_t t = 0; t < L; t++) lz += log(w->n[t]);
-  seq_backward(p, w->psi, w->n, L, w->a, w->bb, w->c, w->v, w->gW);
+  seq_backward(p, w->psi, w->n, L, w->a, w->bb, w->c, w->v, w->C, w->gW);
   for (size_t i = 0; i < L * K; i++) w->gU[i] = w->a[i] * w->bb[i];
   *logZ = lz;
   return isfinite(lz);
@@ -259,7 +268,7 @@ static SPS_CLONES int seq_cross_entropy(const pairwise_t *p, const float *u, con
   const double *restrict E = p->E;
   seq_psi(u, L, K, psi);
   if (!seq_forward(p, psi, L, a, m, n, w->v)) return 0;
-  seq_backward(p, psi, n, L, a, bb, c, w->v, NULL);
+  seq_backward(p, psi, n, L, a, bb, c, w->v, NULL, NULL);
   double ll = 0;
   for (size_t t = 0; t < L; t++) {
     const size_t k = (size_t)y[t];
