@@ -509,6 +509,23 @@ static int check_sequences(napi_env env, const int32_t *len, size_t B, size_t T,
 }
 
 /*
+ * The pairwise matrices (in *pmem) and the per-sequence scratch (in *wmem) of one call, both to be
+ * freed by the caller; 0, with a JS error thrown, when memory runs out.
+ */
+static int chain_alloc(napi_env env, const float *pw, const int32_t *allowed, size_t T, size_t K, size_t iterations, pairwise_t *p, work_t *w,
+                       double **pmem, double **wmem) {
+  *pmem = (double *)malloc(pairwise_size(K) * sizeof(double));
+  *wmem = work_alloc(w, T, K, iterations);
+  if (!*pmem || !*wmem) {
+    free(*pmem), free(*wmem);
+    napi_throw_error(env, NULL, "sps_crf: out of memory");
+    return 0;
+  }
+  pairwise_init(p, pw, allowed, K, *pmem);
+  return 1;
+}
+
+/*
  * chainCrf(dims = [B, T, K, objective, iterations], unary, pairwise, lengths, labels|null,
  * allowed|null, maximiser|null, value [B], gU [B·T·K], gW [B·K·K]) -> 0, or 1 when declined.
  * value[b] is the objective of sequence b (log Z for OBJ_LOG_PARTITION, else the loss of docs/model.md
@@ -543,15 +560,9 @@ static napi_value chain_crf(napi_env env, napi_callback_info info) {
   if (!check_sequences(env, len, B, T, K, rows, names, 2)) return NULL;
 
   work_t w;
-  double *pmem = (double *)malloc(pairwise_size(K) * sizeof(double));
-  double *mem = work_alloc(&w, T, K, obj == OBJ_MEAN_FIELD ? iterations : 0);
-  if (!pmem || !mem) {
-    free(pmem), free(mem);
-    napi_throw_error(env, NULL, "sps_crf: out of memory");
-    return NULL;
-  }
   pairwise_t p;
-  pairwise_init(&p, pw, allowed, K, pmem);
+  double *pmem, *mem;
+  if (!chain_alloc(env, pw, allowed, T, K, obj == OBJ_MEAN_FIELD ? iterations : 0, &p, &w, &pmem, &mem)) return NULL;
   int ok = 1;
   for (size_t b = 0; b < B && ok; b++) {
     const size_t L = (size_t)len[b];
@@ -661,15 +672,9 @@ static napi_value chain_viterbi(napi_env env, napi_callback_info info) {
   const char *names[1] = {"gold"};
   if (!check_sequences(env, len, B, T, K, rows, names, 1)) return NULL;
   work_t w;
-  double *pmem = (double *)malloc(pairwise_size(K) * sizeof(double));
-  double *mem = work_alloc(&w, T, K, 0);
-  if (!pmem || !mem) {
-    free(pmem), free(mem);
-    napi_throw_error(env, NULL, "sps_crf: out of memory");
-    return NULL;
-  }
   pairwise_t p;
-  pairwise_init(&p, pw, allowed, K, pmem);
+  double *pmem, *mem;
+  if (!chain_alloc(env, pw, allowed, T, K, 0, &p, &w, &pmem, &mem)) return NULL;
   for (size_t b = 0; b < B; b++) {
     const size_t L = (size_t)len[b];
     seq_viterbi(&p, unary + b * T * K, gold ? gold + b * T : NULL, L, &w, out + b * T);
