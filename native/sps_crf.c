@@ -123,6 +123,43 @@ static inline __attribute__((always_inline)) void vecmat(const double *restrict 
   }
 }
 
+/*
+ * e^x for x ≤ 0, LB lanes at a time: x = k ln 2 + r with k = round(x / ln 2) and |r| ≤ ln 2 / 2 (ln 2
+ * split in two parts so that k ln 2 is exact), e^r by its Taylor series to degree 13 (truncation below
+ * 1e-17 relative), then scaled by 2^k built in the exponent bits. Lanes below −708 (results under the
+ * normal range) give 0. Within a few units in the last place of libm's exp; plain IEEE operations, so
+ * every clone computes the same bits.
+ */
+static inline __attribute__((always_inline)) void vexp_block(double *restrict at) {
+  vlb x;
+  memcpy(&x, at, sizeof x);
+  const vli tiny = x < -708.0;
+  x = (vlb)((vli)x & ~tiny);
+  const vlb kf = (x * 1.4426950408889634 + 0x1.8p52) - 0x1.8p52; /* round to nearest */
+  const vlb r = (x - kf * 6.93147180369123816490e-01) - kf * 1.90821492927058770002e-10;
+  static const double inv_fact[14] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880,
+                                      1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0};
+  vlb poly = r * inv_fact[13];
+  for (int i = 12; i >= 1; i--) poly = (poly + inv_fact[i]) * r;
+  poly = poly + 1.0;
+  const vli k = __builtin_convertvector(kf, vli);
+  const vlb scale = (vlb)((k + 1023) << 52);
+  x = (vlb)((vli)(poly * scale) & ~tiny);
+  memcpy(at, &x, sizeof x);
+}
+
+/* x[i] = e^{x[i]} for i < n, every x[i] ≤ 0 (vexp_block; the last partial block padded with zeros). */
+static inline __attribute__((always_inline)) void vexp(double *restrict x, size_t n) {
+  size_t i = 0;
+  for (; i + LB <= n; i += LB) vexp_block(x + i);
+  if (i < n) {
+    double v[LB] = {0};
+    memcpy(v, x + i, (n - i) * sizeof(double));
+    vexp_block(v);
+    memcpy(x + i, v, (n - i) * sizeof(double));
+  }
+}
+
 /* Per-sequence scratch, sized for T positions and K labels (mean field: `iterations` snapshots more). */
 typedef struct {
   double *psi, *a, *m, *bb, *n, *c, *r, *X, *Xn, *v, *C, *P, *gU, *gW;
@@ -162,7 +199,7 @@ static double *work_alloc(work_t *w, size_t T, size_t K, size_t iterations) {
 }
 
 /* ψ_t = exp(U_t − max U_t) for t < L; returns Σ_t max U_t. */
-static double seq_psi(const float *u, size_t L, size_t K, double *psi) {
+static SPS_CLONES double seq_psi(const float *u, size_t L, size_t K, double *psi) {
   double shift = 0;
   for (size_t t = 0; t < L; t++) {
     const float *row = u + t * K;
@@ -170,8 +207,9 @@ static double seq_psi(const float *u, size_t L, size_t K, double *psi) {
     for (size_t k = 0; k < K; k++)
       if (row[k] > mx) mx = row[k];
     shift += mx;
-    for (size_t k = 0; k < K; k++) psi[t * K + k] = exp((double)row[k] - mx);
+    for (size_t k = 0; k < K; k++) psi[t * K + k] = (double)row[k] - mx;
   }
+  vexp(psi, L * K);
   return shift;
 }
 
@@ -340,10 +378,9 @@ static inline __attribute__((always_inline)) void softmax(const double *restrict
   double mx = -INFINITY, s = 0;
   for (size_t k = 0; k < K; k++)
     if (z[k] > mx) mx = z[k];
-  for (size_t k = 0; k < K; k++) {
-    q[k] = exp(z[k] - mx);
-    s += q[k];
-  }
+  for (size_t k = 0; k < K; k++) q[k] = z[k] - mx;
+  vexp(q, K);
+  for (size_t k = 0; k < K; k++) s += q[k];
   const double ls = log(s);
   for (size_t k = 0; k < K; k++) {
     logq[k] = (z[k] - mx) - ls;

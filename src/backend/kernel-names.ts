@@ -10,10 +10,5 @@ export const LSTM_RECURRENCE_GRAD = 'SpsLstmRecurrenceGrad';
 /** One Adam step of one variable (src/train/adam.ts; blas: src/backend/blas/kernels.ts). */
 export const ADAM_UPDATE = 'SpsAdamUpdate';
 
-/**
- * The fused chain-CRF objective of one batch with each sequence's gradient, its backward (dy times
- * those), and the (loss-augmented) Viterbi decoder (src/crf/chain-fused.ts; blas: native/sps_crf.c).
- */
-export const CHAIN_CRF = 'SpsChainCrf';
-export const CHAIN_CRF_GRAD = 'SpsChainCrfGrad';
-export const CHAIN_VITERBI = 'SpsChainViterbi';
+/** The fused chain-CRF kernels (src/crf/chain-fused.ts; blas: native/sps_crf.c), named in sps/crf, which dispatches to them. */
+export { CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI } from '../crf/kernel-names.js';

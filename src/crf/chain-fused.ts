@@ -13,7 +13,7 @@
  * and get no gradient), so none of `prepare`'s tensors are needed.
  */
 import * as tf from '@tensorflow/tfjs';
-import { CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI } from '../backend/kernel-names.js';
+import { CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI } from './kernel-names.js';
 import type { Objective } from './types.js';
 import { type ChainOptions, type Dims, isAllowed } from './validate.js';
 
