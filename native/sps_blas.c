@@ -13,6 +13,7 @@
  * is retained across calls but the scratch buffer.
  */
 #include <node_api.h>
+#include "sps_napi.h"
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <math.h>
@@ -38,66 +39,6 @@ static float *get_scratch(size_t n) {
     scratch_len = n;
   }
   return scratch;
-}
-
-#define CHECK(env, call)                                                   \
-  do {                                                                     \
-    if ((call) != napi_ok) {                                               \
-      napi_throw_error((env), NULL, "sps_blas: N-API call failed: " #call); \
-      return NULL;                                                         \
-    }                                                                      \
-  } while (0)
-
-/* A Float32Array argument's data, or NULL (with a JS error thrown) for anything else. null -> NULL, ok. */
-static int f32_arg(napi_env env, napi_value v, float **out, size_t *len, int nullable) {
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok) return 0;
-  if (nullable && (t == napi_null || t == napi_undefined)) {
-    *out = NULL;
-    if (len) *len = 0;
-    return 1;
-  }
-  bool is_ta = false;
-  napi_is_typedarray(env, v, &is_ta);
-  if (!is_ta) {
-    napi_throw_type_error(env, NULL, "sps_blas: expected a Float32Array");
-    return 0;
-  }
-  napi_typedarray_type type;
-  size_t n;
-  void *data;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &type, &n, &data, &ab, &off) != napi_ok || type != napi_float32_array) {
-    napi_throw_type_error(env, NULL, "sps_blas: expected a Float32Array");
-    return 0;
-  }
-  *out = (float *)data;
-  if (len) *len = n;
-  return 1;
-}
-
-static int i32_array_arg(napi_env env, napi_value v, int32_t **out, size_t *len) {
-  napi_typedarray_type type;
-  void *data;
-  napi_value ab;
-  size_t off;
-  bool is_ta = false;
-  napi_is_typedarray(env, v, &is_ta);
-  if (!is_ta || napi_get_typedarray_info(env, v, &type, len, &data, &ab, &off) != napi_ok || type != napi_int32_array) {
-    napi_throw_type_error(env, NULL, "sps_blas: expected an Int32Array of dimensions");
-    return 0;
-  }
-  *out = (int32_t *)data;
-  return 1;
-}
-
-static int need(napi_env env, size_t have, size_t want, const char *what) {
-  if (have >= want) return 1;
-  char msg[160];
-  snprintf(msg, sizeof msg, "sps_blas: %s has %zu elements, needs %zu", what, have, want);
-  napi_throw_range_error(env, NULL, msg);
-  return 0;
 }
 
 /* y[r, :] += bias (when given), then relu when act == 1. */
@@ -911,6 +852,9 @@ static napi_value tile(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The chain-CRF kernels (sps_crf.c). */
+int sps_crf_register(napi_env env, napi_value exports);
+
 /* info() -> { corename, threads }: which OpenBLAS kernel set is in use (it sets the float rounding). */
 static napi_value blas_info(napi_env env, napi_callback_info info) {
   (void)info;
@@ -947,5 +891,5 @@ NAPI_MODULE_INIT() {
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return NULL;
     if (napi_set_named_property(env, exports, fns[i].name, f) != napi_ok) return NULL;
   }
-  return exports;
+  return sps_crf_register(env, exports) ? exports : NULL;
 }

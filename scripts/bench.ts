@@ -28,6 +28,10 @@ import { MODEL_BENCHES } from '../bench/models.js';
 import { INSTALL_TORCH, PYTORCH_TWINS, findTorchPython, formatSpread, ratioOfMedians, spread, startRecord } from '../bench/report.js';
 import { runCellsBench } from '../bench/cells.js';
 import { createLeNet } from '../src/models/lenet.js';
+import { CHAIN_CRF } from '../src/backend/kernel-names.js';
+import { CHAIN_BENCHES, chainFlops, measurePeak, ofPeak } from '../bench/peak.js';
+
+const PEAK_HOW = 'sgemm 512³, one thread';
 
 export interface BenchRow {
   backend: string;
@@ -50,18 +54,45 @@ type Tf = typeof tfType;
  */
 let warmupMs = 1000;
 
-/** Median of `repeats` timings of `steps` calls of `step` after at least `warmup` calls and warmupMs; ms per step. */
-async function time(step: () => void | Promise<void>, steps: number, repeats: number, warmup = 3): Promise<number> {
+type Step = () => void | Promise<void>;
+
+/** At least `warmup` calls of `step` and at least warmupMs. */
+async function warm(step: Step, warmup: number): Promise<void> {
   const start = performance.now();
   for (let i = 0; i < warmup || performance.now() - start < warmupMs; i++) await step();
+}
+
+/** ms per call of `steps` calls of `step`. */
+async function block(step: Step, steps: number): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) await step();
+  return (performance.now() - t0) / steps;
+}
+
+const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Median of `repeats` timings of `steps` calls of `step` after at least `warmup` calls and warmupMs; ms per step. */
+async function time(step: Step, steps: number, repeats: number, warmup = 3): Promise<number> {
+  await warm(step, warmup);
   const runs: number[] = [];
+  for (let r = 0; r < repeats; r++) runs.push(await block(step, steps));
+  return median(runs);
+}
+
+/**
+ * Two steps timed in alternating blocks after both warm-ups (so drift of the machine hits both
+ * alike): the medians of their `repeats` blocks of `steps` calls, ms per step.
+ */
+async function timeInterleaved(a: Step, b: Step, steps: number, repeats: number): Promise<[number, number]> {
+  await warm(a, 3);
+  await warm(b, 3);
+  const ra: number[] = [];
+  const rb: number[] = [];
   for (let r = 0; r < repeats; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) await step();
-    runs.push((performance.now() - t0) / steps);
+    ra.push(await block(a, steps));
+    rb.push(await block(b, steps));
   }
-  runs.sort((a, b) => a - b);
-  return runs[Math.floor(runs.length / 2)];
+  return [median(ra), median(rb)];
 }
 
 function randn(tf: Tf, rng: Rng, shape: number[], std = 1): tfType.Tensor {
@@ -77,23 +108,40 @@ async function crfSuite(tf: Tf, backend: string, steps: number, repeats: number)
   // The LeNet-5 row below is the yardstick the CRF must stay under for OCR-sized batches.
   const rows: BenchRow[] = [];
   const rng = new Rng(0);
+  const peak = measurePeak();
+  // On a back end with the fused chain kernels, each chain row is timed against the tfjs-composed
+  // path (fused: false) in alternating blocks of the same process: the speed-up is their ratio.
+  const fusedHere = tf.getKernel(CHAIN_CRF, tf.getBackend()) !== undefined;
   for (const [B, T, K, name] of [[32, 24, 23, 'chunking-like'], [16, 10, 26, 'ocr-like']] as const) {
     const unary = tf.variable(randn(tf, rng, [B, T, K]) as tfType.Tensor3D);
     const pairwise = tf.variable(randn(tf, rng, [K, K], 0.5) as tfType.Tensor2D);
     const lengths = Array.from({ length: B }, () => T);
     const labels = labelsFor(rng, B, T, K);
-    for (const objective of ['log-likelihood', 'cross-entropy'] as const) {
-      const ms = await time(() => {
-        tf.tidy(() => {
-          const { value, grads } = tf.variableGrads(() => tf.mean(chain.loss(objective, unary, pairwise, labels, lengths, { validate: false })) as tfType.Scalar);
-          value.dataSync();
-          Object.values(grads).forEach((g) => g.dataSync());
-        });
-      }, steps, repeats);
-      rows.push({ backend, suite: 'crf', model: `chain ${objective} loss+grad B=${B} T=${T} K=${K} (${name})`, stepsPerSec: (1000 / ms) * B, unit: 'seq/s', msPerStep: ms });
+    for (const bench of CHAIN_BENCHES) {
+      const step = (fused: boolean): Step =>
+        bench === 'viterbi'
+          ? () => void chain.viterbi(unary, pairwise, lengths, { validate: false, fused })
+          : () => {
+              tf.tidy(() => {
+                const { value, grads } = tf.variableGrads(() => tf.mean(chain.loss(bench, unary, pairwise, labels, lengths, { validate: false, fused })) as tfType.Scalar);
+                value.dataSync();
+                Object.values(grads).forEach((g) => g.dataSync());
+              });
+            };
+      const [ms, refMs] = fusedHere ? await timeInterleaved(step(true), step(false), steps, repeats) : [await time(step(true), steps, repeats), undefined];
+      const gflops = chainFlops(bench, lengths, K) / (ms * 1e6);
+      rows.push({
+        backend,
+        suite: 'crf',
+        model: `chain ${bench === 'viterbi' ? 'viterbi' : `${bench} loss+grad`} B=${B} T=${T} K=${K} (${name})`,
+        stepsPerSec: (1000 / ms) * B,
+        unit: 'seq/s',
+        msPerStep: ms,
+        ...(refMs !== undefined ? { tfjsMsPerStep: refMs, speedup: refMs / ms } : {}),
+        gflops,
+        ...(peak ? { peakGflops: peak.gflops } : {}),
+      });
     }
-    const ms = await time(() => void chain.viterbi(unary, pairwise, lengths, { validate: false }), steps, repeats);
-    rows.push({ backend, suite: 'crf', model: `chain viterbi B=${B} T=${T} K=${K} (${name})`, stepsPerSec: (1000 / ms) * B, unit: 'seq/s', msPerStep: ms });
     unary.dispose();
     pairwise.dispose();
   }
@@ -298,12 +346,16 @@ async function crfParent(opts: ParentOptions): Promise<void> {
     process.stderr.write(`bench crf on ${backend}...\n`);
     rows.push(...(runChild('crf', backend, opts, []) ?? []));
   }
-  const t = new Table({ head: ['backend', 'benchmark', 'rate', 'ms/step', 'note'], style: { head: [], border: [] } });
+  const t = new Table({ head: ['backend', 'benchmark', 'rate', 'ms/step', 'tfjs path ms/step', 'speed-up', 'GFLOP/s', 'distance to peak', 'note'], style: { head: [], border: [] } });
   for (const r of rows) {
     const extra = r.cgIterations !== undefined ? `CG iterations ${r.cgIterations}` : (r.note ?? '');
-    t.push([r.backend, r.model, Number.isFinite(r.stepsPerSec) ? `${r.stepsPerSec.toFixed(1)} ${r.unit}` : '—', num(r.msPerStep, 2), extra]);
+    const g = r.gflops as number | undefined;
+    const speedup = typeof r.speedup === 'number' ? `${r.speedup.toFixed(1)}×` : '';
+    t.push([r.backend, r.model, Number.isFinite(r.stepsPerSec) ? `${r.stepsPerSec.toFixed(1)} ${r.unit}` : '—', num(r.msPerStep, 2), num(r.tfjsMsPerStep, 2), speedup, num(g, 2), ofPeak(g, r.peakGflops as number | undefined), extra]);
   }
   process.stdout.write(t.toString() + '\n');
+  const peaks = rows.map((r) => r.peakGflops).filter((x): x is number => typeof x === 'number');
+  if (peaks.length) process.stdout.write(`Peak: ${Math.max(...peaks).toFixed(1)} GFLOP/s (${PEAK_HOW}, measured in each back end's process); speed-up = tfjs-composed path (fused: false) over the fused kernels, in alternating blocks of one process.\n`);
   finish(record, rows, opts, null);
 }
 

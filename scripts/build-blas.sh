@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds sps's native kernels (native/sps_blas.c) into native/build/sps_blas.node, the addon behind
+# Builds sps's native kernels (native/sps_blas.c, and the chain-CRF kernels of native/sps_crf.c) into native/build/sps_blas.node, the addon behind
 # `--backend blas` (docs/backends.md). Plain gcc against Node's N-API header, OpenBLAS and oneDNN: no
 # node-gyp, no download. When gcc or a library's headers are missing it installs them from Debian's
 # packages (gcc, libc6-dev, libopenblas-openmp-dev, libdnnl-dev) with apt-get, as root; elsewhere it
@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { echo "build-blas: $*" >&2; exit 1; }
-src=native/sps_blas.c
+srcs=(native/sps_blas.c native/sps_crf.c)
+headers=(native/sps_napi.h)
 out=native/build/sps_blas.node
 
 node_include() {
@@ -33,7 +34,12 @@ openblas_include() {
   return 1
 }
 
-if [ -f "$out" ] && [ "$out" -nt "$src" ] && [ "${1:-}" != "--force" ]; then
+up_to_date() {
+  local f
+  [ -f "$out" ] || return 1
+  for f in "${srcs[@]}" "${headers[@]}"; do [ "$out" -nt "$f" ] || return 1; done
+}
+if up_to_date && [ "${1:-}" != "--force" ]; then
   echo "build-blas: $out is up to date"
   exit 0
 fi
@@ -55,6 +61,9 @@ dnnl_present || die "oneDNN's oneapi/dnnl/dnnl.h was not found after installing 
 
 mkdir -p native/build
 tmp="$out.tmp-$$"
-gcc -O3 -ffp-contract=off -fno-math-errno ${SPS_BLAS_CFLAGS:-} -std=c11 -Wall -Wextra -Werror -fPIC -shared -I"$inc_node" -I"$inc_blas" "$src" -o "$tmp" -lopenblas -ldnnl -lm
+# -O3 vectorises the loops along the labels; sps_crf.c's hot functions are also cloned for AVX-512 and
+# AVX2 (picked at load time), so the build needs no -march and runs on any x86-64. -ffp-contract=off
+# and no -ffast-math: the clones compute the same bits (docs/blas-kernels.md).
+gcc -O3 -ffp-contract=off -fno-math-errno ${SPS_BLAS_CFLAGS:-} -std=c11 -Wall -Wextra -Werror -fPIC -shared -I"$inc_node" -I"$inc_blas" "${srcs[@]}" -o "$tmp" -lopenblas -ldnnl -lm
 mv "$tmp" "$out"
 echo "build-blas: built $out (N-API from $inc_node, OpenBLAS from $inc_blas, oneDNN)"

@@ -9,6 +9,7 @@ import { loadExperiment } from '../src/config/load.js';
 import { allTasks } from '../src/train/tasks/index.js';
 import { overridesFor, planRuns, projectTable, timedCell, type PlannedRun } from '../bench/cells.js';
 import { PYTORCH_TWINS, formatSpread, ratioOfMedians, spread } from '../bench/report.js';
+import { chainFlops, ofPeak } from '../bench/peak.js';
 import { ROOT } from './helpers.js';
 
 describe('bench: passes', () => {
@@ -33,6 +34,23 @@ describe('bench: passes', () => {
     assert.equal(ratioOfMedians(spread([10, 12, 11]), spread([20, 30, 22])), 0.5);
     assert.ok(Number.isNaN(ratioOfMedians(spread([10]), undefined)));
     assert.ok(Number.isNaN(ratioOfMedians(spread([10]), spread([NaN]))));
+  });
+});
+
+describe('bench: distance to peak', () => {
+  it('counts a chain row\'s multiply-adds over its transitions (mean field: positions and sweeps)', () => {
+    // 2 sequences of lengths 3 and 1: 2 transitions, 4 positions; K = 5.
+    assert.equal(chainFlops('log-likelihood', [3, 1], 5), 6 * 2 * 25);
+    assert.equal(chainFlops('cross-entropy', [3, 1], 5), 12 * 2 * 25);
+    assert.equal(chainFlops('cross-entropy-mf', [3, 1], 5, 10), 12 * 10 * 4 * 25);
+    assert.equal(chainFlops('viterbi', [1, 1], 5), 0);
+  });
+
+  it('says how far a rate is from the peak, and — without either figure', () => {
+    assert.equal(ofPeak(50, 100), '0.50 of peak');
+    assert.equal(ofPeak(1, 44), '1/44 of peak');
+    assert.equal(ofPeak(undefined, 100), '—');
+    assert.equal(ofPeak(5, undefined), '—');
   });
 });
 

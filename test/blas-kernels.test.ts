@@ -2,7 +2,8 @@
  * `--backend blas` (src/backend/blas-kernels.ts, native/sps_blas.c): each OpenBLAS kernel against the
  * cpu back end on the convolution configurations and products the wasm kernels are checked on, its
  * fallbacks, gradients through tf.grads, swapping the kernels in and out, the addon's own argument
- * checks, the pinned kernel set, and no leaks. The addon must be built (npm test builds it): a missing
+ * checks (the fused chain-CRF kernels' too: their numerics are tested in crf-chain.test.ts), the pinned
+ * kernel set, and no leaks. The addon must be built (npm test builds it): a missing
  * addon fails these tests, it does not skip them.
  */
 import assert from 'node:assert/strict';
@@ -245,9 +246,9 @@ describe('registration', () => {
     assert.ok(!blasKernelsRegistered());
     assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, blasConv);
     const b = await selectBackend('blas');
-    assert.match(b.reason, /OpenBLAS kernels registered \(14, core \w+\)/);
+    assert.match(b.reason, /OpenBLAS kernels registered \(17, core \w+\)/);
     assert.ok(blasKernelsRegistered());
-    assert.equal(registerBlasKernels().registered.length, 14, 'idempotent');
+    assert.equal(registerBlasKernels().registered.length, 17, 'idempotent');
     unregisterBlasKernels();
     unregisterBlasKernels();
     assert.ok(!blasKernelsRegistered());
@@ -273,6 +274,18 @@ describe('registration', () => {
     const conv = Int32Array.of(1, 4, 4, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1);
     assert.throws(() => addon.conv2d(conv, new Float32Array(16), new Float32Array(9), new Float32Array(15), null, 0), /conv y has 15 elements, needs 16/);
     assert.throws(() => addon.conv2d(Int32Array.of(1, 4), new Float32Array(16), new Float32Array(9), new Float32Array(16), null, 0), /conv dims has 2 elements, needs 13/);
+    // The chain kernels read labels as indices: out-of-range ones are refused, not followed.
+    const [B, T, K] = [2, 3, 4];
+    const crf = (labels: Int32Array, lengths = Int32Array.of(3, 2), gU = new Float32Array(B * T * K), objective = 1) =>
+      addon.chainCrf(Int32Array.of(B, T, K, objective, 0), new Float32Array(B * T * K), new Float32Array(K * K), lengths, labels, null, null, new Float32Array(B), gU, new Float32Array(B * K * K));
+    assert.equal(crf(Int32Array.of(0, 1, 2, 3, 3, 9)), 0, 'a label beyond a length is not read');
+    assert.throws(() => crf(Int32Array.of(0, 4, 2, 0, 0, 0)), /labels\[0\]\[1\] is outside \[0, K\)/);
+    assert.throws(() => crf(Int32Array.of(0, 0, 0, -1, 0, 0)), /labels\[1\]\[0\] is outside \[0, K\)/);
+    assert.throws(() => crf(new Int32Array(6), Int32Array.of(3, 4)), /a length is outside \[1, T\]/);
+    assert.throws(() => crf(new Int32Array(6), Int32Array.of(3, 0)), /a length is outside \[1, T\]/);
+    assert.throws(() => crf(new Int32Array(6), Int32Array.of(3, 2), new Float32Array(B * T * K - 1)), /chainCrf gU has 23 elements, needs 24/);
+    assert.throws(() => crf(new Int32Array(6), Int32Array.of(3, 2), undefined, 7), /the objective a known code/);
+    assert.throws(() => addon.chainViterbi(Int32Array.of(B, T, K), new Float32Array(B * T * K), new Float32Array(K * K), Int32Array.of(3, 2), null, Int32Array.of(0, 0, 5, 0, 0, 0), new Int32Array(B * T)), /gold\[0\]\[2\] is outside/);
   });
 
   it('a missing addon is an error that names the build script', async () => {

@@ -86,10 +86,13 @@ function refTotal(target: GradTarget, U: Mat[], W: Mat, Y: number[][], allowed?:
   }, 0);
 }
 
-/** The tfjs ∂(Σ_b target_b)/∂(unary, pairwise) (the unary loss has no pairwise: its dW is 0). */
-function tfGrads(target: GradTarget, u: tf.Tensor3D, w: tf.Tensor2D, Y: number[][], lengths: number[], allowed?: boolean[][]): tf.Tensor[] {
+/**
+ * The tfjs ∂(Σ_b target_b)/∂(unary, pairwise) (the unary loss has no pairwise: its dW is 0); `fused`
+ * false takes the tfjs-composed path on a back end with fused chain kernels.
+ */
+function tfGrads(target: GradTarget, u: tf.Tensor3D, w: tf.Tensor2D, Y: number[][], lengths: number[], allowed?: boolean[][], fused?: boolean): tf.Tensor[] {
   if (target === 'unary-cross-entropy') return [tf.grad((a: tf.Tensor) => tf.sum(unaryCrossEntropy(a as tf.Tensor3D, Y, lengths)))(u), tf.zerosLike(w)];
-  const f = (a: tf.Tensor3D, b: tf.Tensor2D): tf.Tensor => (target === 'log-partition' ? logPartition(a, b, lengths, { allowed }) : loss(target, a, b, Y, lengths, { allowed }));
+  const f = (a: tf.Tensor3D, b: tf.Tensor2D): tf.Tensor => (target === 'log-partition' ? logPartition(a, b, lengths, { allowed, fused }) : loss(target, a, b, Y, lengths, { allowed, fused }));
   return tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(f(a as tf.Tensor3D, b as tf.Tensor2D)))([u, w]);
 }
 
@@ -680,5 +683,194 @@ describeOnBackends('chain CRF', () => {
       }
       tf.dispose([u, w]);
     });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The fused kernels of the blas back end (native/sps_crf.c, dispatched by src/crf/chain-fused.ts):
+// each against the float64 oracle (values; gradients by central differences) and against the
+// tfjs-composed path (`fused: false`) in the same process, forward and backward.
+
+/** The kernels a call ran (tf.profile), its tensors disposed. */
+async function kernelsOf(f: () => tf.TensorContainer): Promise<string[]> {
+  const prof = await tf.profile(() => {
+    tf.dispose(f());
+  });
+  return prof.kernelNames;
+}
+
+describeOnBackends('chain CRF, fused kernels', (backend) => {
+  if (backend !== 'blas') return; // only the blas back end registers them
+
+  interface FusedCase {
+    name: string;
+    K: number;
+    lengths: number[];
+    T: number;
+    std: number;
+    allowed?: boolean[][];
+    pad: (rng: Rng) => () => number;
+  }
+  const CASES: FusedCase[] = [
+    { name: 'mixed lengths, NaN in the padding', K: 4, lengths: [4, 1, 3], T: 5, std: 1.5, pad: () => () => NaN },
+    { name: 'only length-1 sequences, T = 1', K: 3, lengths: [1, 1], T: 1, std: 1.5, pad: () => () => 0 },
+    { name: 'BIO constraints, garbage padding', K: 5, lengths: [3, 1, 4], T: 4, std: 1.5, allowed: BIO, pad: (rng) => () => 1e6 * rng.normal() },
+    { name: 'tiny potentials (std 1e-3)', K: 4, lengths: [4, 2], T: 4, std: 1e-3, pad: (rng) => () => rng.normal() },
+    { name: 'large potentials (std 20)', K: 3, lengths: [4, 3], T: 5, std: 20, pad: (rng) => () => 20 * rng.normal() },
+  ];
+  const TARGETS = ['log-partition', ...OBJECTIVES] as const;
+
+  for (const c of CASES) {
+    for (const target of TARGETS) {
+      it(`${target}, ${c.name}: value and gradient against the float64 oracle and the tfjs path`, async () => {
+        const rng = new Rng(`fused ${target} ${c.name}`);
+        // ssvm: draw until every loss-augmented maximiser is unique by a margin well above the
+        // central-difference step (1e-4), so the loss is differentiable across the stencil.
+        const margin = Math.min(1e-2, c.std / 2);
+        let U: Mat[], W: Mat, Y: number[][];
+        let draws = 0;
+        do {
+          assert.ok(draws++ < 1000, 'no draw with unique maximisers');
+          U = c.lengths.map((L) => randMat(rng, L, c.K, c.std));
+          W = randMat(rng, c.K, c.K, c.std);
+          Y = c.lengths.map((L) => (c.allowed ? allowedLabels(rng, L, c.K, c.allowed) : randLabels(rng, L, c.K)));
+        } while (target === 'ssvm' && !U.every((Ub, b) => R.refMap(Ub, W, { allowed: c.allowed, gold: Y[b] }).gap > margin));
+        const u = batch(U, c.T, c.K, c.pad(rng));
+        const w = tf.tensor2d(W);
+        const value = (fused: boolean): number[] =>
+          read1(target === 'log-partition' ? logPartition(u, w, c.lengths, { allowed: c.allowed, fused }) : loss(target, u, w, Y, c.lengths, { allowed: c.allowed, fused }));
+        const ran = await kernelsOf(() => tfGrads(target, u, w, Y, c.lengths, c.allowed, true));
+        assert.ok(ran.includes('SpsChainCrf') && ran.includes('SpsChainCrfGrad'), `the fused kernels ran: ${ran.join(', ')}`);
+        assert.ok(!(await kernelsOf(() => tfGrads(target, u, w, Y, c.lengths, c.allowed, false))).includes('SpsChainCrf'), 'fused: false takes the tfjs path');
+
+        const [fusedV, tfjsV] = [value(true), value(false)];
+        const ref = U.map((Ub, b) => refTotal(target, [Ub], W, [Y[b]], c.allowed));
+        close(fusedV, ref, { rtol: 1e-5, atol: 2e-5 }, 'fused value vs float64 oracle');
+        close(fusedV, tfjsV, { rtol: 1e-5, atol: 2e-5 }, 'fused value vs tfjs path');
+
+        const [gu, gw] = tfGrads(target, u, w, Y, c.lengths, c.allowed, true);
+        const [tu, tw] = tfGrads(target, u, w, Y, c.lengths, c.allowed, false);
+        const fd = fdGrad((Uc, Wc) => refTotal(target, Uc, Wc, Y, c.allowed), U, W);
+        const [dU, dW, tU, tW] = [read3(gu as tf.Tensor3D), (gw as tf.Tensor2D).arraySync(), read3(tu as tf.Tensor3D), (tw as tf.Tensor2D).arraySync()];
+        c.lengths.forEach((L, b) => {
+          close(dU[b].slice(0, L), fd.dU[b], { rtol: 1e-3, atol: 2e-4 }, `fused dU seq ${b} vs central differences`);
+          close(dU[b].slice(0, L), tU[b].slice(0, L), { rtol: 1e-3, atol: 2e-4 }, `fused dU seq ${b} vs tfjs path`);
+          for (const row of dU[b].slice(L)) for (const g of row) assert.equal(g, 0, 'fused gradient at padding is exactly 0');
+        });
+        close(dW, fd.dW, { rtol: 1e-3, atol: 2e-4 }, 'fused dW vs central differences');
+        close(dW, tW, { rtol: 1e-3, atol: 2e-4 }, 'fused dW vs tfjs path');
+        if (c.allowed) c.allowed.forEach((row, a) => row.forEach((ok, b2) => ok || assert.equal(dW[a][b2], 0, `dW at the forbidden ${a} → ${b2} is exactly 0`)));
+        tf.dispose([u, w, gw, tw]);
+      });
+    }
+  }
+
+  it('Viterbi and loss-augmented Viterbi: the same labellings as the JS decoder, ties (integer potentials) to the smallest label', () => {
+    const rng = new Rng('fused viterbi');
+    for (const [K, allowed] of [[4, undefined], [5, BIO], [1, undefined]] as const) {
+      const lengths = [6, 1, 3, 5];
+      const T = 6;
+      const U = lengths.map((L) => Array.from({ length: L }, () => Array.from({ length: K }, () => rng.int(3))));
+      const W = Array.from({ length: K }, () => Array.from({ length: K }, () => rng.int(2)));
+      const Y = lengths.map((L) => (allowed ? allowedLabels(rng, L, K, allowed) : randLabels(rng, L, K)));
+      const u = batch(U, T, K, () => NaN);
+      const w = tf.tensor2d(W);
+      for (const options of [{ allowed }, { allowed, lossAugment: { labels: Y } }]) {
+        const fused = viterbi(u, w, lengths, { ...options, fused: true });
+        assert.deepEqual(fused, viterbi(u, w, lengths, { ...options, fused: false }), `K = ${K}, ${options.lossAugment ? 'loss-augmented' : 'MAP'}`);
+        lengths.forEach((L, b) => {
+          const ref = R.refMap(U[b], W, { allowed, gold: options.lossAugment ? Y[b] : undefined });
+          close(options.lossAugment ? fused.augmentedScores![b] : fused.scores[b], ref.augmentedScore, { rtol: 1e-6, atol: 1e-5 }, `K = ${K} L = ${L}: the maximum`);
+        });
+      }
+      tf.dispose([u, w]);
+    }
+  });
+
+  it('ssvm with a given maximiser: the fused loss and gradient equal the tfjs path', () => {
+    const rng = new Rng('fused maximiser');
+    const lengths = [4, 2];
+    const U = lengths.map((L) => randMat(rng, L, 3));
+    const W = randMat(rng, 3, 3);
+    const Y = lengths.map((L) => randLabels(rng, L, 3));
+    const star = [[0, 1, 2, 0], [2, 2]];
+    const u = batch(U, 4, 3, () => NaN);
+    const w = tf.tensor2d(W);
+    const run = (fused: boolean) => {
+      const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(loss('ssvm', a as tf.Tensor3D, b as tf.Tensor2D, Y, lengths, { maximiser: star, fused }));
+      return [read1(f(u, w)), ...tf.grads(f)([u, w]).map((g) => read1(g))];
+    };
+    const [fused, tfjs] = [run(true), run(false)];
+    fused.forEach((x, i) => close(x, tfjs[i], { rtol: 1e-6, atol: 1e-6 }, ['loss', 'dU', 'dW'][i]));
+    tf.dispose([u, w]);
+  });
+
+  it('mean field with 0, 1 and 3 iterations: the fused loss and gradient against the float64 iteration and the tfjs path', () => {
+    const rng = new Rng('fused mean field');
+    const lengths = [5, 2, 1];
+    const U = lengths.map((L) => randMat(rng, L, 4, 1.5));
+    const W = randMat(rng, 4, 4);
+    const Y = lengths.map((L) => randLabels(rng, L, 4));
+    const u = batch(U, 5, 4, () => NaN);
+    const w = tf.tensor2d(W);
+    for (const n of [0, 1, 3]) {
+      const f = (fused: boolean) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(loss('cross-entropy-mf', a as tf.Tensor3D, b as tf.Tensor2D, Y, lengths, { meanFieldIterations: n, fused }));
+      const ref = (Uc: Mat[], Wc: Mat) => Uc.reduce((s, Ub, b) => s + R.refLoss('cross-entropy-mf', Ub, Wc, Y[b], { meanFieldIterations: n }), 0);
+      close(read1(f(true)(u, w))[0], ref(U, W), { rtol: 1e-5, atol: 2e-5 }, `${n} iterations: loss`);
+      const [gu, gw] = tf.grads(f(true))([u, w]);
+      const fd = fdGrad(ref, U, W);
+      const [dU, dW] = [read3(gu as tf.Tensor3D), read1(gw)];
+      lengths.forEach((L, b) => close(dU[b].slice(0, L), fd.dU[b], { rtol: 1e-3, atol: 2e-4 }, `${n} iterations: dU seq ${b}`));
+      close(dW, fd.dW.flat(), { rtol: 1e-3, atol: 2e-4 }, `${n} iterations: dW`);
+      if (n === 0) {
+        // The tfjs path's loss does not involve the pairwise matrix then, and tf.grads refuses it.
+        assert.ok(dW.every((g) => g === 0), '0 iterations: dW is exactly 0');
+        close(dU, read3(tf.grad((a: tf.Tensor) => f(false)(a, w))(u) as tf.Tensor3D), { rtol: 1e-3, atol: 2e-4 }, '0 iterations: dU vs tfjs path');
+        continue;
+      }
+      const [tu, tw] = tf.grads(f(false))([u, w]);
+      close(dU, read3(tu as tf.Tensor3D), { rtol: 1e-3, atol: 2e-4 }, `${n} iterations: dU vs tfjs path`);
+      close(dW, read1(tw), { rtol: 1e-3, atol: 2e-4 }, `${n} iterations: dW vs tfjs path`);
+    }
+    tf.dispose([u, w]);
+  });
+
+  it('T = 200, K = 26, potentials with std 20: fused log Z and its gradient (the marginals) match float64 forward–backward', () => {
+    const rng = new Rng('fused stability');
+    const K = 26;
+    const lengths = [200, 137];
+    // Potentials that are float32 numbers already, so that the oracle sees what the kernel sees.
+    const U = lengths.map((L) => randMat(rng, L, K, 20).map((row) => row.map(Math.fround)));
+    const W = randMat(rng, K, K, 20).map((row) => row.map(Math.fround));
+    const u = batch(U, 200, K, () => 20 * rng.normal());
+    const w = tf.tensor2d(W);
+    const logZ = read1(logPartition(u, w, lengths));
+    const g = read3(tf.grad((a: tf.Tensor) => tf.sum(logPartition(a as tf.Tensor3D, w, lengths)))(u) as tf.Tensor3D);
+    lengths.forEach((L, b) => {
+      const ref = R.refForwardBackward(U[b], W);
+      close(logZ[b], ref.logZ, { rtol: 1e-6, atol: 0 }, `logZ sequence ${b}`);
+      close(g[b].slice(0, L), ref.marginals, { rtol: 0, atol: 1e-6 }, `marginals sequence ${b}`);
+    });
+    tf.dispose([u, w]);
+  });
+
+  it('where the probability-space pass declines, the kernel runs and the result is the tfjs path\'s', async () => {
+    // log-likelihood: label 1 is followed only by transitions scored −1e4, whose weight underflows;
+    // cross-entropy: a gold marginal of exp(−1000) (both from the tests of the float64 ops above).
+    const cases: [Objective, number[][][], number[][], number[][]][] = [
+      ['log-likelihood', [[[-1e4, 0], [0, 0]]], [[0, -1e4], [-1e4, -1e4]], [[1, 0]]],
+      ['cross-entropy', [[[0, -1000, 3]], [[2, 1, -1]]], [[0.5, -1, 2], [1, 0, -0.5], [-2, 1, 0]], [[1], [0]]],
+    ];
+    for (const [objective, U, W, Y] of cases) {
+      const u = tf.tensor3d(U);
+      const w = tf.tensor2d(W);
+      const lengths = Y.map((y) => y.length);
+      const f = (fused: boolean) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(loss(objective, a as tf.Tensor3D, b as tf.Tensor2D, Y, lengths, { fused }));
+      assert.ok((await kernelsOf(() => f(true)(u, w))).includes('SpsChainCrf'), `${objective}: the kernel ran`);
+      close(read1(f(true)(u, w)), read1(f(false)(u, w)), { rtol: 0, atol: 0 }, `${objective}: the value`);
+      const [fused, tfjs] = [tf.grads(f(true))([u, w]), tf.grads(f(false))([u, w])];
+      fused.forEach((g, i) => close(read1(g), read1(tfjs[i]), { rtol: 0, atol: 0 }, `${objective}: gradient ${i}`));
+      tf.dispose([u, w]);
+    }
   });
 });

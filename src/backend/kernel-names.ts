@@ -9,3 +9,6 @@ export const LSTM_RECURRENCE_GRAD = 'SpsLstmRecurrenceGrad';
 
 /** One Adam step of one variable (src/train/adam.ts; blas: src/backend/blas/kernels.ts). */
 export const ADAM_UPDATE = 'SpsAdamUpdate';
+
+/** The fused chain-CRF kernels (src/crf/chain-fused.ts; blas: native/sps_crf.c), named in sps/crf, which dispatches to them. */
+export { CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI } from '../crf/kernel-names.js';

@@ -29,6 +29,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Objective } from './types.js';
 import { exactCrossEntropy } from './chain-crossentropy.js';
 import { exactLogPartition } from './chain-logpartition.js';
+import { fusedObjective, fusedViterbi } from './chain-fused.js';
 import { DEFAULT_MEAN_FIELD_ITERATIONS, type MeanFieldOptions, meanFieldCore } from './chain-meanfield.js';
 import {
   type ChainOptions,
@@ -36,6 +37,7 @@ import {
   type Prepared,
   checkAllowed,
   checkFinite,
+  checkInputs,
   checkIterations,
   checkLabels,
   checkLengths,
@@ -45,6 +47,7 @@ import {
   inverseLengths,
   oneHotMask,
   prepare,
+  prepareChecked,
   validMask,
 } from './validate.js';
 
@@ -207,10 +210,16 @@ function logMarginalsCore(p: Prepared, lengths: readonly number[]): tf.Tensor3D 
   return tf.where(p.valid, logm, tf.zerosLike(logm)) as tf.Tensor3D;
 }
 
-/** log Z(X) per sequence: [B]. Differentiable; ∂ log Z / ∂U = marginals. */
+/**
+ * log Z(X) per sequence: [B]. Differentiable; ∂ log Z / ∂U = marginals. On a back end with the fused
+ * chain kernels, one call (chain-fused.ts); otherwise, or where it declines, the log-space recursion.
+ */
 export function logPartition(unary: tf.Tensor3D, pairwise: tf.Tensor2D, lengths: number[], options: ChainOptions = {}): tf.Tensor1D {
   return tf.tidy(() => {
-    const p = prepare(unary, pairwise, lengths, options);
+    const dims = checkInputs(unary, pairwise, lengths, options);
+    const fused = fusedObjective('log-partition', unary, pairwise, lengths, dims, options);
+    if (fused) return fused;
+    const p = prepareChecked(unary, pairwise, lengths, dims, options.allowed);
     return forward(p, lattice(p, lengths), lengths).logZ;
   });
 }
@@ -278,12 +287,10 @@ function hamming(a: readonly number[], b: readonly number[]): number {
  * Viterbi on flat arrays u [B·T·K] and w [K·K] (already constrained):
  *   δ_0(k) = U_0(k) + a_0(k),   δ_t(j) = U_t(j) + a_t(j) + max_i (δ_{t−1}(i) + W(i, j)),
  * with a_t(k) = [k ≠ y_t]/L for loss-augmented decoding (Δ's per-position terms) and 0 otherwise.
- * Ties go to the smallest label index.
+ * Ties go to the smallest label index. (native/sps_crf.c's seq_viterbi is the same loop.)
  */
-function viterbiArrays(u: ArrayLike<number>, w: ArrayLike<number>, lengths: readonly number[], T: number, K: number, gold?: readonly (readonly number[])[]): ViterbiResult {
+function viterbiLabels(u: ArrayLike<number>, w: ArrayLike<number>, lengths: readonly number[], T: number, K: number, gold?: readonly (readonly number[])[]): number[][] {
   const labels: number[][] = [];
-  const scores: number[] = [];
-  const augmented: number[] = [];
   let delta = new Float64Array(K);
   let prev = new Float64Array(K);
   for (let b = 0; b < lengths.length; b++) {
@@ -314,19 +321,28 @@ function viterbiArrays(u: ArrayLike<number>, w: ArrayLike<number>, lengths: read
     const ys = new Array<number>(L);
     ys[L - 1] = last;
     for (let t = L - 1; t > 0; t--) ys[t - 1] = back[t * K + ys[t]];
-    // F(Y*) recomputed from the potentials rather than read off δ, so it is exactly the score.
-    let f = 0;
-    for (let t = 0; t < L; t++) f += u[base + t * K + ys[t]] + (t > 0 ? w[ys[t - 1] * K + ys[t]] : 0);
     labels.push(ys);
-    scores.push(f);
-    if (y !== undefined) augmented.push(f + hamming(ys, y));
   }
-  return gold ? { labels, scores, augmentedScores: augmented } : { labels, scores };
+  return labels;
+}
+
+/**
+ * The result of decoding `labels`: F(Y*) recomputed from the potentials rather than read off δ, so
+ * it is exactly the score, and with `gold` also F(Y*) + Δ(Y*, Y).
+ */
+function viterbiResult(u: ArrayLike<number>, w: ArrayLike<number>, labels: number[][], T: number, K: number, gold?: readonly (readonly number[])[]): ViterbiResult {
+  const scores = labels.map((ys, b) => {
+    let f = 0;
+    for (let t = 0; t < ys.length; t++) f += u[b * T * K + t * K + ys[t]] + (t > 0 ? w[ys[t - 1] * K + ys[t]] : 0);
+    return f;
+  });
+  return gold ? { labels, scores, augmentedScores: scores.map((f, b) => f + hamming(labels[b], gold[b])) } : { labels, scores };
 }
 
 /**
  * MAP labelling argmax_Y F(Y) of each sequence (max-sum), or with `options.lossAugment` the
- * loss-augmented argmax_Y F(Y) + Δ(Y, Y_gold). Reads the potentials from the back end (a sync).
+ * loss-augmented argmax_Y F(Y) + Δ(Y, Y_gold). Reads the potentials from the back end (a sync); on a
+ * back end with the fused chain kernels the decoding itself is one native call.
  */
 export function viterbi(unary: tf.Tensor3D, pairwise: tf.Tensor2D, lengths: number[], options: ViterbiOptions = {}): ViterbiResult {
   const check = options.validate !== false;
@@ -346,7 +362,9 @@ export function viterbi(unary: tf.Tensor3D, pairwise: tf.Tensor2D, lengths: numb
     });
     if (!w.every(Number.isFinite)) throw new CrfInputError('pairwise', 'contains NaN or ±Infinity');
   }
-  return viterbiArrays(u, w, lengths, dims.T, dims.K, options.lossAugment?.labels);
+  const gold = options.lossAugment?.labels;
+  const labels = fusedViterbi(unary, pairwise, lengths, dims, options, gold) ?? viterbiLabels(u, w, lengths, dims.T, dims.K, gold);
+  return viterbiResult(u, w, labels, dims.T, dims.K, gold);
 }
 
 /** Loss-augmented Viterbi: argmax_{Y'} F(Y') + Δ(Y', Y) with Hamming Δ / L (ssvm, eq. 6). */
@@ -400,14 +418,22 @@ function crossEntropyCore(p: Prepared, labels: readonly (readonly number[])[], l
  * at its position. Mean field under hard constraints is harsh: a label whose allowed predecessors
  * carry little q-mass gets a message ≈ FORBIDDEN_SCORE · (1 − that mass), so cross-entropy-mf can be
  * very large on gold labellings that are allowed.
+ * On a back end with the fused chain kernels (blas), every objective and its gradient is one native
+ * call per batch (chain-fused.ts), equal to the paths below up to float rounding; they remain for
+ * other back ends, `options.fused: false`, and a call the kernel declines.
  */
 export function loss(objective: Objective, unary: tf.Tensor3D, pairwise: tf.Tensor2D, labels: number[][], lengths: number[], options: LossOptions = {}): tf.Tensor1D {
   return tf.tidy(() => {
-    const p = prepare(unary, pairwise, lengths, options);
+    const dims = checkInputs(unary, pairwise, lengths, options);
     if (options.validate !== false) {
-      checkLabels(labels, lengths, p);
+      checkLabels(labels, lengths, dims);
       checkIterations(options.meanFieldIterations);
+      if (objective === 'ssvm' && options.maximiser !== undefined) checkLabels(options.maximiser, lengths, dims, 'maximiser');
     }
+    const iterations = options.meanFieldIterations ?? DEFAULT_MEAN_FIELD_ITERATIONS;
+    const fused = fusedObjective(objective, unary, pairwise, lengths, dims, options, { labels, maximiser: objective === 'ssvm' ? options.maximiser : undefined, iterations });
+    if (fused) return fused;
+    const p = prepareChecked(unary, pairwise, lengths, dims, options.allowed);
     switch (objective) {
       case 'log-likelihood': {
         // The float64 op of chain-logpartition.ts, or the log-space tensor path where it declines.
@@ -417,13 +443,12 @@ export function loss(objective: Objective, unary: tf.Tensor3D, pairwise: tf.Tens
       case 'cross-entropy':
         return crossEntropyCore(p, labels, lengths);
       case 'cross-entropy-mf': {
-        const { logq } = meanFieldCore(p, lengths, options.meanFieldIterations ?? DEFAULT_MEAN_FIELD_ITERATIONS);
+        const { logq } = meanFieldCore(p, lengths, iterations);
         return crossEntropyOf(logq, labels, lengths, p);
       }
       case 'ssvm': {
         // Decode on the prepared (padding-zeroed, constrained) potentials: the same model the loss uses.
-        if (options.maximiser !== undefined && options.validate !== false) checkLabels(options.maximiser, lengths, p, 'maximiser');
-        const star = options.maximiser ?? viterbiArrays(p.unary.dataSync(), p.pairwise.dataSync(), lengths, p.T, p.K, labels).labels;
+        const star = options.maximiser ?? viterbiLabels(p.unary.dataSync(), p.pairwise.dataSync(), lengths, p.T, p.K, labels);
         const delta = tf.tensor1d(star.map((ys, b) => hamming(ys, labels[b]))); // [B], data
         return tf.add(tf.sub(scoreCore(p, star), scoreCore(p, labels)), delta) as tf.Tensor1D;
       }

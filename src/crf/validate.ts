@@ -29,6 +29,12 @@ export interface ChainOptions {
    * are known to be well formed. Shape checks are plain JS and cheap, but also skipped.
    */
   validate?: boolean;
+  /**
+   * Run on the back end's fused chain-CRF kernels where it registers them (the `blas` back end:
+   * one native call per batch for an objective and its gradient, and for Viterbi; default true).
+   * false takes the tfjs-composed path, the reference the fused kernels are tested against.
+   */
+  fused?: boolean;
 }
 
 /** A malformed argument to a CRF function. `argument` is its name. */
@@ -177,19 +183,31 @@ export interface Prepared extends Dims {
   pairwise: tf.Tensor2D;
 }
 
-export function prepare(unary: tf.Tensor3D, pairwise: tf.Tensor2D, lengths: readonly number[], options: ChainOptions = {}): Prepared {
-  const check = options.validate !== false;
-  const dims = check ? checkPotentials(unary, pairwise) : { B: unary.shape[0], T: unary.shape[1], K: unary.shape[2] };
-  if (check) {
-    checkLengths(lengths, dims);
-    checkAllowed(options.allowed, dims.K);
-  }
+/**
+ * The checks every chain function starts with (unless `options.validate` is false): shapes, lengths,
+ * `allowed`, and finite potentials (one boolean read from the back end). Returns the dimensions.
+ * Call inside a tf.tidy.
+ */
+export function checkInputs(unary: tf.Tensor3D, pairwise: tf.Tensor2D, lengths: readonly number[], options: ChainOptions = {}): Dims {
+  if (options.validate === false) return { B: unary.shape[0], T: unary.shape[1], K: unary.shape[2] };
+  const dims = checkPotentials(unary, pairwise);
+  checkLengths(lengths, dims);
+  checkAllowed(options.allowed, dims.K);
+  checkFinite(unary, validMask(lengths, dims), pairwise);
+  return dims;
+}
+
+/** {@link prepare} on inputs already checked by {@link checkInputs}. Call inside a tf.tidy. */
+export function prepareChecked(unary: tf.Tensor3D, pairwise: tf.Tensor2D, lengths: readonly number[], dims: Dims, allowed: ChainOptions['allowed']): Prepared {
   const valid = validMask(lengths, dims);
-  if (check) checkFinite(unary, valid, pairwise);
   return {
     ...dims,
     valid,
     unary: tf.where(valid, unary, tf.zerosLike(unary)) as tf.Tensor3D,
-    pairwise: effectivePairwise(pairwise, options.allowed),
+    pairwise: effectivePairwise(pairwise, allowed),
   };
+}
+
+export function prepare(unary: tf.Tensor3D, pairwise: tf.Tensor2D, lengths: readonly number[], options: ChainOptions = {}): Prepared {
+  return prepareChecked(unary, pairwise, lengths, checkInputs(unary, pairwise, lengths, options), options.allowed);
 }

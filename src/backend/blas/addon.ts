@@ -1,7 +1,7 @@
 /**
  * Loading sps's BLAS addon (native/sps_blas.c, built by scripts/build-blas.sh) for `--backend blas`.
  *
- * The addon runs OpenBLAS (products) and oneDNN (convolutions). OpenBLAS picks its kernels by CPU model, and different kernels round differently: the same run
+ * The addon runs OpenBLAS (products) and oneDNN (convolutions), and sps's fused chain-CRF kernels (native/sps_crf.c). OpenBLAS picks its kernels by CPU model, and different kernels round differently: the same run
  * on two CPUs would differ in the last bits, and a model it does not know gets its slowest kernels
  * (Debian's OpenBLAS 0.3.21 runs Sapphire Rapids as a Prescott). Unless $OPENBLAS_CORETYPE is set,
  * sps pins the kernel set by instruction set instead (coretypeFor; $SPS_BLAS_CORETYPE overrides it;
@@ -27,6 +27,9 @@ export interface BlasAddon {
   scale(x: Float32Array, s: Float32Array, out: Float32Array): void;
   tile(x: Float32Array, dims: Int32Array, reps: Int32Array, out: Float32Array): void;
   adam(w: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, acc: Float32Array, k: Float32Array, w2: Float32Array, m2: Float32Array, v2: Float32Array): void;
+  chainCrf(dims: Int32Array, unary: Float32Array, pairwise: Float32Array, lengths: Int32Array, labels: Int32Array | null, allowed: Int32Array | null, maximiser: Int32Array | null, value: Float32Array, gU: Float32Array, gW: Float32Array): number;
+  chainCrfGrad(dims: Int32Array, dy: Float32Array, gU: Float32Array, gW: Float32Array, dU: Float32Array, dW: Float32Array): void;
+  chainViterbi(dims: Int32Array, unary: Float32Array, pairwise: Float32Array, lengths: Int32Array, allowed: Int32Array | null, gold: Int32Array | null, labels: Int32Array): void;
   info(): { corename: string; threads: number };
 }
 

@@ -148,7 +148,7 @@ export const conv2DBackpropFilter: BlasKernel = (addon, args, fallback) => {
   return dw;
 };
 
-export { ADAM_UPDATE, LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD } from '../kernel-names.js';
+export { ADAM_UPDATE, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD } from '../kernel-names.js';
 
 const i32 = (backend: Backend, t: TensorInfo): Int32Array => backend.typedArrayFromHeap(t) as Int32Array;
 
@@ -273,5 +273,51 @@ export const tile: BlasKernel = (addon, args, fallback) => {
   if (x.dtype !== 'float32' || rank < 1 || rank > 8 || reps.length !== rank || sizeOf(x.shape) === 0 || reps.some((r) => r < 1)) return fallback(args);
   const out = backend.makeOutput(x.shape.map((d, i) => d * reps[i]), 'float32');
   addon.tile(f32(backend, x), Int32Array.from(x.shape), Int32Array.from(reps), f32(backend, out));
+  return out;
+};
+
+/** An Int32Array attribute of the chain kernels, or null (src/crf/chain-fused.ts packs them). */
+const i32Attr = (v: unknown): Int32Array | null => (v instanceof Int32Array ? v : null);
+
+/**
+ * The fused chain-CRF objective (src/crf/chain-fused.ts; native/sps_crf.c, chainCrf): inputs unary
+ * [B, T, K] and pairwise [K, K]; attrs objective (code), iterations, and the Int32Arrays lengths [B],
+ * labels [B·T], allowed [K·K] and maximiser [B·T] (the last three may be null). Outputs: the value per
+ * sequence [B], its gradients gU [B, T, K] and gW [B, K, K], and status int32 [1] (0, or 1 when the
+ * probability-space pass declined: the caller then computes the objective otherwise).
+ */
+export const chainCrf: BlasKernel = (addon, args) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { unary, pairwise } = inputs;
+  const [B, T, K] = unary.shape;
+  const outs = [backend.makeOutput([B], 'float32'), backend.makeOutput([B, T, K], 'float32'), backend.makeOutput([B, K, K], 'float32'), backend.makeOutput([1], 'int32')];
+  const [value, gU, gW] = outs.slice(0, 3).map((t) => f32(backend, t));
+  const dims = Int32Array.of(B, T, K, attrs.objective as number, (attrs.iterations as number | undefined) ?? 0);
+  const status = addon.chainCrf(dims, f32(backend, unary), f32(backend, pairwise), attrs.lengths as Int32Array, i32Attr(attrs.labels), i32Attr(attrs.allowed), i32Attr(attrs.maximiser), value, gU, gW);
+  i32(backend, outs[3])[0] = status;
+  return outs as unknown as TensorInfo;
+};
+
+/** The backward of chainCrf: inputs dy [B], gU, gW; outputs dU = dy_b · gU_b [B, T, K] and dW = Σ_b dy_b · gW_b [K, K]. */
+export const chainCrfGrad: BlasKernel = (addon, args) => {
+  const { inputs, backend } = args;
+  const { dy, gU, gW } = inputs;
+  const [B, T, K] = gU.shape;
+  const outs = [backend.makeOutput([B, T, K], 'float32'), backend.makeOutput([K, K], 'float32')];
+  const [dU, dW] = outs.map((t) => f32(backend, t));
+  addon.chainCrfGrad(Int32Array.of(B, T, K), f32(backend, dy), f32(backend, gU), f32(backend, gW), dU, dW);
+  return outs as unknown as TensorInfo;
+};
+
+/**
+ * The (loss-augmented) Viterbi decoder: inputs unary [B, T, K], pairwise [K, K]; attrs the Int32Arrays
+ * lengths [B], allowed [K·K] and gold [B·T] (both may be null). Output: labels int32 [B, T], −1 at padding.
+ */
+export const chainViterbi: BlasKernel = (addon, args) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { unary, pairwise } = inputs;
+  const [B, T, K] = unary.shape;
+  const out = backend.makeOutput([B, T], 'int32');
+  addon.chainViterbi(Int32Array.of(B, T, K), f32(backend, unary), f32(backend, pairwise), attrs.lengths as Int32Array, i32Attr(attrs.allowed), i32Attr(attrs.gold), i32(backend, out));
   return out;
 };
