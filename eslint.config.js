@@ -14,7 +14,7 @@ export const LAYERS = {
   crf: ['util'],
   data: ['util'],
   core: ['util', 'crf', 'data'],
-  backend: ['util', 'core'],
+  backend: ['util', 'crf', 'core'],
   models: ['util', 'crf', 'backend', 'core'],
   config: ['util', 'crf', 'core', 'data'],
   results: ['util', 'crf', 'core', 'data', 'config'],
