@@ -6,6 +6,7 @@ import { expandSweep } from '../config/cells.js';
 import { BACKENDS, type BackendChoice } from '../config/constants.js';
 import { loadExperiment, type LoadedExperiment } from '../config/load.js';
 import { backendFromEnv, backendUnavailable } from '../backend/select.js';
+import { dataPlan } from '../train/plan.js';
 import { planCells } from '../train/sweep.js';
 import { LAUNCHERS, loadLauncher, type LauncherName } from '../train/launchers/index.js';
 import { parseLauncherSection, type SlurmSettings } from '../train/launchers/settings.js';
@@ -22,6 +23,9 @@ function positiveInt(v: string): number {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
   return n;
 }
+
+/** Where missing data sets come from: --data-from (or $SPS_DATA_FROM), else a download; none with --no-prepare. */
+const dataSource = (opts: RunOptions) => ({ from: opts.dataFrom ?? (process.env.SPS_DATA_FROM || undefined), prepare: opts.prepare !== false });
 
 interface RunOptions {
   dryRun?: boolean;
@@ -114,6 +118,9 @@ export function registerRun(program: Command): void {
         process.stdout.write(renderPlan(planned));
         const done = planned.filter((p) => p.state === 'done').length;
         process.stdout.write(`\n${planned.length} cells planned in ${where}: ${done} already done, ${planned.length - done} to run${opts.force ? ' (--force: all would be redone)' : ''}\n`);
+        const data = await dataPlan(loaded.blocks.map((b) => b.task), planned.filter((p) => opts.force || p.state !== 'done'), datasetsDir(), dataSource(opts));
+        for (const l of data.lines) process.stdout.write(`${l}\n`);
+        for (const w of data.warnings) process.stderr.write(`sps: warning: ${w}\n`);
         return;
       }
       // A back end that cannot be had would fail every cell the same way: say so once, up front.
@@ -135,7 +142,7 @@ export function registerRun(program: Command): void {
           failFast: !!opts.failFast,
           configFile: resolve(configFile),
           command: ['sps', ...process.argv.slice(2)].join(' '),
-          data: { from: opts.dataFrom ?? (process.env.SPS_DATA_FROM || undefined), prepare: opts.prepare !== false },
+          data: dataSource(opts),
         },
         makeReporter,
         dryRun: !!opts.dryRun,
