@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { tempDir, sps, spsSpawn, ROOT, SHARED_DATASETS, type CliResult } from './helpers.js';
+import { tempDir, sps, spsSpawn, ROOT, SHARED_DATASETS, TINY_TOY, type CliResult } from './helpers.js';
 import type { RunRecord } from '../src/results/types.js';
 
 const TOY = join(ROOT, 'test/fixtures/toy.yaml');
@@ -371,6 +371,27 @@ describe('a file with blocks', () => {
     assert.match(r.stderr, /2 done now, 2 already done, 0 failed/);
     assert.deepEqual(readdirSync(out), ['toy-test']);
     assert.equal(runDirs(join(out, 'toy-test')).length, 4);
+  });
+});
+
+describe('back ends', () => {
+  it('sps run names its back end first; a folder with runs of another back end gets a note, and sps table marks the mixed cell', () => {
+    const out = tempDir();
+    const args = ['run', TOY, '--out', out, ...TINY_TOY];
+    const first = sps([...args, 'seeds=[0]', '--backend', 'cpu']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /^sps: back end: cpu \(requested\)\n/);
+    assert.doesNotMatch(first.stderr, /another back end/);
+    const second = sps([...args, 'seeds=[0,1]', '--backend', 'wasm', '--no-table']);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, /^sps: back end: wasm \(requested\)\n/);
+    assert.ok(second.stderr.includes(`sps: note: ${out} already holds finished runs made on another back end (1 on cpu); this sweep runs on wasm.`), second.stderr);
+    const table = sps(['table', out]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /\(2\)‡/);
+    assert.match(table.stdout, /^‡ the cell's finished runs were made on more than one back end .*: toy \/ ssvm \/ joint: cpu, wasm\.$/m);
+    const json = JSON.parse(sps(['table', out, '--format', 'json']).stdout) as { cells: { backends: string[]; flagged: boolean }[] };
+    assert.deepEqual(json.cells.map((c) => [c.backends, c.flagged]), [[['cpu', 'wasm'], true]]);
   });
 });
 

@@ -5,9 +5,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { expandSweep } from '../config/cells.js';
 import { BACKENDS, type BackendChoice } from '../config/constants.js';
 import { loadExperiment, type LoadedExperiment } from '../config/load.js';
-import { backendFromEnv, backendUnavailable } from '../backend/select.js';
+import { backendFromEnv, backendUnavailable, expectedBackend } from '../backend/select.js';
 import { dataPlan } from '../train/plan.js';
-import { planCells } from '../train/sweep.js';
+import { planCells, type PlannedCell } from '../train/sweep.js';
 import { LAUNCHERS, loadLauncher, type LauncherName } from '../train/launchers/index.js';
 import { parseLauncherSection, type SlurmSettings } from '../train/launchers/settings.js';
 import { datasetsDir } from '../util/paths.js';
@@ -16,12 +16,41 @@ import { makeReporter } from './progress.js';
 import { renderPlan } from './ls.js';
 import { buildTable } from '../results/aggregate.js';
 import { renderTable } from '../results/render.js';
-import { inspectRun, type StoredRun } from '../results/store.js';
+import { inspectRun, scanResults, type StoredRun } from '../results/store.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
   return n;
+}
+
+/**
+ * Before the first cell: the back end each planned cell will run on, and a note for every results
+ * folder that already holds finished runs made on another one (back ends agree only to rounding;
+ * `sps table` marks cells that mix them).
+ */
+function backendLines(toRun: PlannedCell[], outDirs: string[]): string[] {
+  const names = new Set<string>();
+  const lines: string[] = [];
+  for (const choice of new Set(toRun.map((p) => p.config.backend as BackendChoice))) {
+    const b = expectedBackend(choice);
+    names.add(b.name);
+    lines.push(`sps: back end: ${b.name} (${b.why})`);
+  }
+  if (names.size === 0) return lines;
+  for (const dir of new Set(outDirs)) {
+    if (!existsSync(dir)) continue;
+    const others = new Map<string, number>();
+    for (const r of scanResults(dir).runs) {
+      const name = r.done ? r.run.backend?.name : undefined;
+      if (name && !names.has(name)) others.set(name, (others.get(name) ?? 0) + 1);
+    }
+    if (others.size > 0) {
+      const held = [...others].map(([n, k]) => `${k} on ${n}`).join(', ');
+      lines.push(`sps: note: ${dir} already holds finished runs made on another back end (${held}); this sweep runs on ${[...names].join(', ')}. Cells that mix back ends are marked ‡ by sps table.`);
+    }
+  }
+  return lines;
 }
 
 /** Where missing data sets come from: --data-from (or $SPS_DATA_FROM), else a download; none with --no-prepare. */
@@ -129,6 +158,7 @@ export function registerRun(program: Command): void {
         const why = backendUnavailable(choice);
         if (why) throw new SpsError(`${why} No cell was started.`);
       }
+      for (const line of backendLines(toRun, outDirs)) process.stderr.write(`${line}\n`);
       const launcher = await loadLauncher(launcherName);
       const result = await launcher.launch({
         experiment: loaded.name,
