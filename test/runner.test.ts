@@ -426,6 +426,16 @@ describe('data preparation by sps run', () => {
     assert.deepEqual(readdirSync(data), [], 'nothing fetched');
   });
 
+  it('configs/paper.yaml --dry-run on an empty data folder: every data set it needs can be downloaded, no warning', () => {
+    const data = join(tempDir(), 'datasets');
+    const r = sps(['run', join(ROOT, 'configs/paper.yaml'), '--out', tempDir(), '--dry-run'], { env: { SPS_DATA_DIR: data } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.split(':')[1].trim()).sort(), ['conll2000', 'ocr', 'weizmann-horse', 'word-embeddings']);
+    assert.match(r.stdout, /^data: word-embeddings: not prepared; the run downloads it first/m);
+    assert.equal(r.stderr, '');
+    assert.equal(existsSync(data), false, 'nothing fetched');
+  });
+
   it('--dry-run warns about a data set that has no download address', async () => {
     const { dataPlan } = await import('../src/train/plan.js');
     const spec = { name: 'local-only', description: 'x', folderNames: [], origin: 'a USB stick', files: [{ name: 'x.bin', urls: [], sha256: '0'.repeat(64), unpack: 'none' as const }] };
