@@ -161,9 +161,8 @@ describe('word-embeddings cut from a public source', () => {
 
   it('the shipped word list is the word list of the prepared GloVe subset (the shared copy, or the embedded sample)', () => {
     const words = loadWordList(getDataset('word-embeddings').files[0].derive!);
-    const file = REAL_DATA.kind === 'full' ? join(SHARED_DATASETS, 'word-embeddings', 'glove.6B.100d.conll2000.txt.gz') : join(samplesDir(), 'word-embeddings', 'glove.6B.100d.conll2000.txt');
-    const raw = readFileSync(file);
-    const got = (file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8').split('\n').filter(Boolean).map((l) => l.slice(0, l.indexOf(' ')));
+    const file = join(REAL_DATA.kind === 'full' ? SHARED_DATASETS : samplesDir(), 'word-embeddings', 'glove.6B.100d.conll2000.txt.gz');
+    const got = gunzipSync(readFileSync(file)).toString('utf8').split('\n').filter(Boolean).map((l) => l.slice(0, l.indexOf(' ')));
     if (REAL_DATA.kind === 'full') assert.deepEqual(got, words);
     else {
       // The sample keeps some of the words, in the same order.

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -39,9 +39,16 @@ function backendLines(toRun: PlannedCell[], outDirs: string[]): string[] {
   }
   if (names.size === 0) return lines;
   for (const dir of new Set(outDirs)) {
-    if (!existsSync(dir)) continue;
+    // A folder that is not there yet, or not a folder: the sweep itself says what is wrong with it.
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) continue;
     const others = new Map<string, number>();
-    for (const r of scanResults(dir).runs) {
+    let runs: StoredRun[];
+    try {
+      runs = scanResults(dir).runs;
+    } catch {
+      continue;
+    }
+    for (const r of runs) {
       const name = r.done ? r.run.backend?.name : undefined;
       if (name && !names.has(name)) others.set(name, (others.get(name) ?? 0) + 1);
     }
