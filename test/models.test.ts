@@ -565,7 +565,7 @@ test('U-net: wasm training matches cpu step by step (same init, rel ≤ 1e-3)', 
   assertSameLosses(t, unetCpu, await train('wasm', unetTrainable, 3), 'U-net');
 });
 
-test('U-net: blas training matches cpu step by step (same init, rel ≤ 1e-3)', async (t) => {
+test('U-net: blas training matches cpu step by step (same init, rel ≤ 1e-3)', BLAS, async (t) => {
   assert.ok(unetCpu.length > 0, 'the cpu test did not run');
   assertSameLosses(t, unetCpu, await train('blas', unetTrainable, 3), 'U-net', 'blas');
 });
