@@ -204,3 +204,14 @@ export async function configError(path: string, overrides: string[] = []): Promi
   }
   throw new Error('expected an error');
 }
+
+/** The two-key sweep of the study tests: 2 × 2 settings of the toy task, stage and joint, one seed. */
+export const TOY_STUDY = [join(ROOT, 'test/fixtures/toy.yaml'), ...TINY_TOY, 'modes=[stage,joint]', 'seeds=[0]', 'data.noise=0.5,1', 'model.init_scale=0.1,0.2'];
+
+/** The labels of TOY_STUDY's four settings, as the report and the tables write them. */
+export const TOY_STUDY_SETTINGS = ['data.noise=0.5, model.init_scale=0.1', 'data.noise=0.5, model.init_scale=0.2', 'data.noise=1, model.init_scale=0.1', 'data.noise=1, model.init_scale=0.2'];
+
+/** Run TOY_STUDY into `out` through the CLI (8 toy cells, a few seconds each). */
+export function runToyStudy(out: string, extra: string[] = []): CliResult {
+  return sps(['run', ...TOY_STUDY, '--out', out, '--jobs', '2', ...extra]);
+}

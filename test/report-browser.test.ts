@@ -4,7 +4,7 @@ import { cpSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import { needs, ROOT, sps, tempDir } from './helpers.js';
+import { needs, ROOT, runToyStudy, sps, tempDir, TOY_STUDY_SETTINGS } from './helpers.js';
 
 /**
  * Opens a generated report in headless Chromium (Debian's package, through playwright-core; no
@@ -84,6 +84,44 @@ test('the report opens in a real browser: no errors, every figure has marks, cla
     const shot = join(tmp, 'report.png');
     await page.screenshot({ path: shot, fullPage: true });
     assert.ok(statSync(shot).size > 10_000);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a study\'s report (a two-key toy sweep) opens in a real browser: every setting labelled, its figures drawn, PNGs written', { timeout: 240_000, ...needs('chromium', 'test/report-browser.test.ts:') }, async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) or set SPS_CHROMIUM`);
+  const tmp = tempDir('sps-study-browser-');
+  const results = join(tmp, 'my-study');
+  const run = runToyStudy(results, ['--no-table']);
+  assert.equal(run.code, 0, run.stderr);
+  const out = join(tmp, 'report');
+  const r = sps(['report', results, '--out', out, '--png'], { env: { SPS_CHROMIUM: CHROMIUM } });
+  assert.equal(r.code, 0, r.stderr);
+  for (const f of ['setting-curves-toy-ssvm', 'setting-cells-toy']) assert.ok(statSync(join(out, 'figures', `${f}.png`)).size > 5_000, `${f}.png`);
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(pathToFileURL(join(out, 'index.html')).href, { waitUntil: 'load' });
+    assert.equal(await page.title(), 'sps report: toy-test by data.noise, model.init_scale');
+    const settings = await page.$$eval('#claims-table tbody tr', (rows) => rows.map((x) => x.getAttribute('data-setting')));
+    assert.deepEqual(settings, TOY_STUDY_SETTINGS);
+    const figures = await page.$$eval('figure[data-kind]', (fs) => fs.map((f) => ({
+      kind: f.getAttribute('data-kind') ?? '',
+      marks: f.querySelectorAll('g.role-mark path, g.role-mark line, g.role-mark circle').length,
+      legend: [...f.querySelectorAll('svg g.role-legend-label text')].map((t) => t.textContent ?? ''),
+    })));
+    for (const kind of ['setting-curves', 'setting-cells']) {
+      const f = figures.find((x) => x.kind === kind);
+      assert.ok(f, `a ${kind} figure`);
+      assert.ok(f.marks >= 4, `${kind} has marks (${f.marks})`);
+      assert.deepEqual(f.legend, ['0.5, 0.1', '0.5, 0.2', '1, 0.1', '1, 0.2'], `${kind}: a legend entry per setting`);
+    }
+    assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await browser.close();
   }

@@ -68,3 +68,10 @@ describe('verdict rule', () => {
     assert.match(summaryText(counts), /^C1 reproduced in 7 of 9 rows \(contradicted 1, inconclusive 1\); C2 reproduced in 0 of 0 rows;/);
   });
 });
+
+test('a study that ran none of a claim\'s modes says so instead of an empty summary', () => {
+  const counts = {} as Record<ClaimId, Record<Verdict, number>>;
+  for (const c of CLAIMS) counts[c.id] = { reproduced: 0, contradicted: 0, inconclusive: 0, 'no data': 0 };
+  assert.equal(summaryText(counts, []), 'no claim to check (none of stage, online, offline, offline-reg was run)');
+  assert.equal(summaryText(counts, CLAIMS.filter((c) => c.id === 'C2')), 'C2 reproduced in 0 of 0 rows');
+});

@@ -156,7 +156,19 @@ describe('aggregation', () => {
     assert.match(text, /ocr \/ cross-entropy \/ online: 2 of 3 seeds finished \(1 failed\)/);
     assert.match(text, /ocr \/ cross-entropy \/ offline: 1 of 2 seeds finished \(1 unfinished\)/);
     assert.match(text, /sample standard deviation over seeds \(n − 1 denominator\)/);
-    assert.match(text, /Metric \(final\.json primary\): ocr: accuracy/);
+    assert.match(text, /Metric \(final\.json primary\): ocr: accuracy \(letter accuracy\)/);
+  });
+
+  test('a cell whose runs all failed or stopped says "none finished", not — (no run at all)', () => {
+    const t = buildTable(listRuns(makeResults([
+      { task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 0, value: 90 },
+      { task: 'ocr', objective: 'ssvm', mode: 'stage', seed: 0, status: 'failed', planned: 2 },
+      { task: 'ocr', objective: 'ssvm', mode: 'stage', seed: 1, status: 'interrupted', planned: 2 },
+    ])));
+    assert.equal(formatOurs(cell(t, 'ocr', 'ssvm', 'stage')), 'none finished*');
+    assert.equal(formatOurs(cell(t, 'ocr', 'ssvm', 'online')), '—');
+    const text = renderTable(t, 'text');
+    assert.match(text, /— = no run of this cell; none finished = runs that have not finished/);
   });
 });
 

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { buildByTable, selectBest, selectPooled } from '../src/results/aggregate.js';
 import { renderByTable } from '../src/results/render.js';
 import { readMetrics, scanResults } from '../src/results/store.js';
+import { groupBySetting, studyKeys } from '../src/results/settings.js';
 import { tableCommand } from '../src/cli/table.js';
 import { selectCommand } from '../src/cli/select.js';
 import { SpsError } from '../src/util/errors.js';
@@ -21,6 +22,8 @@ interface Fake {
   val?: number;
   where?: 'final' | 'metrics';
   epochs?: number;
+  /** final.json's α (online scaling's last choice). */
+  alpha?: number;
 }
 
 let n = 0;
@@ -32,7 +35,7 @@ function writeRun(root: string, f: Fake): void {
   mkdirSync(dir, { recursive: true });
   const config = { schema: 3, experiment: 'e', task: 'toy', objective: 'ssvm', mode, seed: f.seed, data: {}, model: {}, train: { lr: f.lr, epochs: f.epochs ?? 2 }, scaling: { alpha: 1, alpha_grid: [0.5, 1, 2], ...f.scaling }, backend: 'cpu' };
   const run = { id, status: 'done', experiment: 'e', task: 'toy', objective: 'ssvm', mode, seed: f.seed, planned_seeds: 2, started_at: '2026-01-01T00:00:00Z' };
-  const final = { primary: 'accuracy', metrics: { accuracy: f.test }, ...(f.val !== undefined && f.where !== 'metrics' ? { validation: { val_accuracy: f.val } } : {}) };
+  const final = { primary: 'accuracy', metrics: { accuracy: f.test }, ...(f.val !== undefined && f.where !== 'metrics' ? { validation: { val_accuracy: f.val } } : {}), ...(f.alpha !== undefined ? { alpha: f.alpha } : {}) };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
   writeFileSync(join(dir, 'run.json'), JSON.stringify(run));
   writeFileSync(join(dir, 'final.json'), JSON.stringify(final));
@@ -72,7 +75,8 @@ describe('sps table --by', () => {
     assert.equal(t.rows[1].val.values[1], 73, 'an older run without final.json validation: the last epoch of metrics.jsonl');
     assert.deepEqual(t.warnings, [], 'settings that differ only in the --by key are no warning');
     const text = renderByTable(t, 'text');
-    assert.match(text, /train\.lr .*test accuracy .*val val_accuracy/);
+    assert.match(text, /train\.lr .*test accuracy .*val accuracy /);
+    assert.doesNotMatch(text, /val val_/, 'the validation column names the metric once');
     assert.match(text, /0\.5 .* 80\.00 ± 0\.00 \(2\) .* 40\.00 ± 0\.00 \(2\)/);
     assert.doesNotMatch(text, /†|other settings/);
     const csv = tableCommand(root, { by: 'train.lr', format: 'csv' }).stdout.trim().split('\n');
@@ -96,7 +100,62 @@ describe('sps table --by', () => {
   });
 });
 
+describe('sps table --by: online α and runs identical to joint', () => {
+  it('online rows show the final α over seeds (mean [min, max]); a mode whose every seed equals joint\'s says "same"', () => {
+    const root = folder([
+      { seed: 0, lr: 1, test: 50, val: 60 }, { seed: 1, lr: 1, test: 52, val: 62 },
+      { mode: 'online', seed: 0, lr: 1, test: 50, val: 60, alpha: 1 }, { mode: 'online', seed: 1, lr: 1, test: 52, val: 62, alpha: 1 },
+      { seed: 0, lr: 2, test: 40, val: 41 }, { seed: 1, lr: 2, test: 42, val: 43 },
+      { mode: 'online', seed: 0, lr: 2, test: 40, val: 41, alpha: 0.5 }, { mode: 'online', seed: 1, lr: 2, test: 47, val: 48, alpha: 2 },
+    ]);
+    const t = byTable(root, ['train.lr']);
+    const online = t.rows.filter((r) => r.cell.mode === 'online');
+    assert.deepEqual(online.map((r) => r.alpha), [{ mean: 1, min: 1, max: 1, n: 2 }, { mean: 1.25, min: 0.5, max: 2, n: 2 }]);
+    assert.deepEqual(online.map((r) => r.sameAsJoint), [{ same: 2, of: 2 }, { same: 1, of: 2 }], 'compared with the joint row of the same lr');
+    assert.ok(t.rows.filter((r) => r.cell.mode === 'joint').every((r) => r.alpha === null && r.sameAsJoint === null));
+    // Stage reads no train.lr: beside joint at two learning rates there is no one joint row to compare it with.
+    const withStage = folder([{ seed: 0, lr: 1, test: 50, val: 60 }, { seed: 0, lr: 2, test: 40, val: 41 }, { mode: 'stage', seed: 0, lr: 1, test: 50, val: 60 }]);
+    assert.deepEqual(byTable(withStage, ['train.lr']).rows.map((r) => [r.cell.mode, r.by['train.lr'], r.sameAsJoint]), [['stage', undefined, null], ['joint', 1, null], ['joint', 2, null]]);
+    const text = renderByTable(t, 'text');
+    assert.match(text, /online α .*= joint/);
+    assert.match(text, /│ online │ 1 .*│ 1 +│ same +│/);
+    assert.match(text, /│ online │ 2 .*│ 1\.25 \[0\.5, 2\] │ same in 1 of 2 │/);
+    const json = JSON.parse(renderByTable(t, 'json')) as { rows: Record<string, unknown>[] };
+    assert.deepEqual(json.rows.filter((r) => r.mode === 'online').map((r) => [r.online_alpha_mean, r.same_as_joint, r.compared_with_joint]), [[1, 2, 2], [1.25, 1, 2]]);
+  });
+});
+
+describe('settings of a study (results/settings.ts)', () => {
+  it('a run whose mode does not read a key joins every setting that agrees with it; labels name the values', () => {
+    const root = folder([
+      { seed: 0, lr: 1, test: 50, val: 60 },
+      { mode: 'online', seed: 0, lr: 1, test: 51, val: 61, scaling: { alpha_grid: [0.5, 2] } },
+      { mode: 'online', seed: 0, lr: 1, test: 52, val: 62, scaling: { alpha_grid: [0.1, 10] } },
+      { seed: 0, lr: 2, test: 40, val: 41 },
+      { mode: 'online', seed: 0, lr: 2, test: 42, val: 43, scaling: { alpha_grid: [0.5, 2] } },
+    ]);
+    const runs = scanResults(root).runs;
+    const settings = groupBySetting(runs, ['train.lr', 'scaling.alpha_grid']);
+    assert.deepEqual(settings.map((s) => s.label), ['train.lr=1, scaling.alpha_grid=[0.1,10]', 'train.lr=1, scaling.alpha_grid=[0.5,2]', 'train.lr=2, scaling.alpha_grid=[0.5,2]']);
+    assert.deepEqual(settings.map((s) => s.short), ['1, [0.1,10]', '1, [0.5,2]', '2, [0.5,2]']);
+    assert.deepEqual(settings.map((s) => s.runs.map((r) => `${r.run.mode}:${r.final!.metrics.accuracy}`).sort()), [['joint:50', 'online:52'], ['joint:50', 'online:51'], ['joint:40', 'online:42']]);
+    assert.deepEqual(groupBySetting(runs, []).map((s) => [s.label, s.runs.length]), [['all runs', 5]]);
+    // Without sweep.json: the keys in which the runs of a cell differ (an α grid of different lengths, the lr).
+    assert.deepEqual(studyKeys(root, runs), { keys: ['scaling.alpha_grid', 'train.lr'], source: 'settings' });
+    assert.deepEqual(studyKeys(root, runs.filter((r) => r.config.train && (r.config.train as { lr: number }).lr === 2)), { keys: [], source: 'settings' }, 'one setting per cell: nothing swept');
+  });
+  it('sweep.json names the swept keys, in the order planned', () => {
+    const root = folder([{ seed: 0, lr: 1, test: 50, val: 60 }, { seed: 0, lr: 2, test: 40, val: 41 }]);
+    writeFileSync(join(root, 'sweep.json'), JSON.stringify({ experiment: 'e', config_file: 'x.yaml', created_at: '2026-01-01T00:00:00Z', cells: [{ id: 'a', folder: 'a', task: 'toy', objective: 'ssvm', mode: 'joint', seed: 0, swept: { 'train.lr': 1 } }] }));
+    assert.deepEqual(studyKeys(root, scanResults(root).runs), { keys: ['train.lr'], source: 'sweep.json' });
+  });
+});
+
 describe('sps select', () => {
+  it('a validation metric no run has: the error lists those there are', () => {
+    const root = folder([{ seed: 0, lr: 1, test: 50, val: 60 }, { seed: 0, lr: 2, test: 40, val: 41 }]);
+    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_f1' }), (e: unknown) => e instanceof SpsError && /^--metric val_f1: no finished run in .* has this validation metric; the ones there are: val_accuracy$/.test(e.message));
+  });
   it('chooses on the validation mean, not on test', () => {
     const root = folder([
       { seed: 0, lr: 0.1, test: 90, val: 60 }, { seed: 1, lr: 0.1, test: 92, val: 62 },

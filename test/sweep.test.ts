@@ -121,8 +121,22 @@ describe('sweep errors', () => {
   it('grid axes, repeats, and a key both swept and set', async () => {
     assert.match(await loadError(BASE, ['seeds=0,1']), /seeds cannot be swept: .*seeds=\[0,1\]/);
     assert.match(await loadError(BASE, ['train.lr=0.1,0.1']), /the value 0\.1 is listed twice/);
-    assert.match(await loadError(`${BASE}sweep:\n  train.lr: [0.1, 0.2]\n`, ['train.lr=0.3']), /^FILE:9:13: train\.lr is swept and also set by command-line override 'train\.lr=0\.3'/);
-    assert.match(await loadError(`${BASE}sweep:\n  train.lr: [0.1, 0.2]\n`, ['train.lr=0.3,0.4']), /train\.lr is swept twice/);
+    assert.match(await loadError(BASE, ['train.lr=0.3,0.4', 'train.lr=0.5']), /train\.lr is swept and also set by command-line override 'train\.lr=0\.5'/);
+    assert.match(await loadError(BASE, ['train.lr=0.3,0.4', 'train.lr=0.5,0.6']), /train\.lr is swept twice/);
+  });
+  it('the command line wins over the file: an override of a key the file sweeps replaces that sweep, and says so', async () => {
+    const text = `${BASE}sweep:\n  train.lr: [0.1, 0.2]\n  train.batch_size: [4, 8]\n`;
+    const fixed = await cellsOf(text, ['train.lr=0.3']);
+    assert.deepEqual(fixed.loaded.sweepKeys, ['train.batch_size']);
+    assert.deepEqual([...new Set(fixed.cells.map((c) => c.config.train.lr))], [0.3]);
+    assert.equal(fixed.cells.length, 2 * 2 * 2, 'objectives × seeds × the batch sizes left');
+    assert.equal(fixed.loaded.notes.length, 1);
+    assert.match(fixed.loaded.notes[0], /^command-line override 'train\.lr=0\.3' replaces the file's sweep of train\.lr \(2 values, .*f\d+\.yaml:9:13\)$/);
+    const swept = await cellsOf(text, ['train.lr=0.3,0.4']);
+    assert.deepEqual(swept.loaded.sweepKeys, ['train.lr', 'train.batch_size']);
+    assert.deepEqual([...new Set(swept.cells.map((c) => c.config.train.lr))].sort(), [0.3, 0.4]);
+    assert.match(swept.loaded.notes[0], /command-line override 'train\.lr=0\.3,0\.4' replaces the file's sweep of train\.lr/);
+    assert.deepEqual((await cellsOf(text)).loaded.notes, [], 'no override, no note');
   });
 });
 

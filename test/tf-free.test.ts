@@ -33,6 +33,8 @@ describe('commands that train nothing load no TensorFlow', () => {
     ['sps status', ['status', join(results, 'ocr')], 0],
     ['sps datasets', ['datasets'], 0],
     ['sps report', ['report', join(results, 'segmentation'), '--out', report], 0],
+    ['sps report of a study (per setting)', ['report', join(results, 'studies', 'offline-reg', 'ocr'), '--out', report], 0],
+    ['sps plot', ['plot', join(results, 'segmentation'), '--metric', 'val_iou', '--format', 'svg', '--out', report], 0],
     ['sps run --dry-run (the paper grid)', ['run', join(ROOT, 'configs/paper.yaml'), '--dry-run'], 0],
     ['sps run --dry-run (a plugin task)', ['run', join(ROOT, 'test/fixtures/toy.yaml'), '--dry-run', '--out', join(tempDir(), 'out')], 0],
     ['sps run with a config error', ['run', badConfig], 1],

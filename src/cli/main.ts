@@ -6,6 +6,7 @@ import { registerTable } from './table.js';
 import { registerPrepare } from './prepare.js';
 import { registerLs } from './ls.js';
 import { registerReport } from './report.js';
+import { registerPlot } from './plot.js';
 import { registerRunCell } from './run-cell.js';
 import { registerStatus } from './status.js';
 import { registerSelect } from './select.js';
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   registerPrepare(program);
   registerLs(program);
   registerReport(program);
+  registerPlot(program);
   registerRunCell(program);
   registerStatus(program);
   registerSelect(program);

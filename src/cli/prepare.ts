@@ -59,7 +59,7 @@ export function registerPrepare(program: Command, io: PrepareIO = processIO): vo
   program
     .command('prepare')
     .argument('<dataset>', `data set to prepare: ${datasetNames().join(', ')}, or "all"`)
-    .description('Download a data set (or import it from a local folder with --from), verify its checksums and unpack it into the datasets folder')
+    .description('download a data set (or import it from a local folder with --from), verify its checksums and unpack it into the datasets folder')
     .option('--from <dir>', 'import from this local folder instead of downloading; it holds the files directly or in a sub-folder named like the data set (e.g. ocr-taskar/)')
     .option('--force', 'prepare again even when a verified copy is present (the old copy is replaced only once the new one is complete)')
     .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
@@ -68,7 +68,7 @@ export function registerPrepare(program: Command, io: PrepareIO = processIO): vo
       'after',
       `\nData sets:\n${datasetList()}\n\n` +
         `Files go to $SPS_DATA_DIR or ./datasets, one folder per data set with a PROVENANCE.json.\n\n` +
-        `Examples:\n  sps prepare ocr\n  sps prepare all --from ../shared/datasets\n  sps prepare word-embeddings --from /path/to/folder-with-glove.6B.100d.conll2000.txt.gz`,
+        `Examples:\n  sps prepare ocr                       # download, verify, unpack\n  sps prepare all --from /path/to/copy  # import every data set from a folder you copied them to (e.g. another machine's datasets/)\n  sps prepare word-embeddings --from /path/to/folder-with-glove.6B.100d.conll2000.txt.gz`,
     )
     .action(async (dataset: string, o: { from?: string; force?: boolean; timeout: string; retries: string }) => {
       const log = (line: string) => io.err(`${line}\n`);
@@ -101,7 +101,7 @@ export function registerPrepare(program: Command, io: PrepareIO = processIO): vo
 
   program
     .command('datasets')
-    .description('List the data sets: prepared or not, where, and whether their files still match the recorded checksums (re-hashes them)')
+    .description('list the data sets: prepared or not, where, and whether their files still match the recorded checksums (re-hashes them)')
     .option('--json', 'print the states as JSON')
     .action(async (o: { json?: boolean }) => {
       const dataDir = datasetsDir();

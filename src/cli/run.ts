@@ -13,10 +13,10 @@ import { parseLauncherSection, type SlurmSettings } from '../train/launchers/set
 import { datasetsDir } from '../util/paths.js';
 import { SpsError } from '../util/errors.js';
 import { makeReporter } from './progress.js';
-import { renderPlan } from './ls.js';
-import { buildTable } from '../results/aggregate.js';
-import { renderTable } from '../results/render.js';
-import { inspectRun, scanResults, type StoredRun } from '../results/store.js';
+import { renderPlan, sweptKeysOf } from './ls.js';
+import { buildByTable, buildTable } from '../results/aggregate.js';
+import { renderByTable, renderTable } from '../results/render.js';
+import { inspectRun, readMetrics, scanResults, type StoredRun } from '../results/store.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -83,6 +83,8 @@ interface RunOptions {
   arrayThrottle?: number;
   sbatchArg?: string[];
   setup?: string;
+  /** `-m`/`--multirun`, Hydra's switch: sps sweeps on `key=a,b` alone, so it changes nothing. */
+  multirun?: boolean;
 }
 
 /** Slurm settings: the config's `launcher:` section, each overridden by its command-line option. */
@@ -122,6 +124,7 @@ export function registerRun(program: Command): void {
     .argument('<config>', 'experiment file (YAML)')
     .argument('[overrides...]', 'key.path=value overrides typed by the schema, e.g. train.epochs=3 seeds=[0,1]; key=a,b,c sweeps the key over those values')
     .option('--dry-run', 'print the planned cells and how many are already done, run nothing')
+    .option('-m, --multirun', 'accepted for Hydra users and ignored: key=a,b,c alone sweeps')
     .option('--force', 'redo finished cells too (the old runs are kept under <out>/.replaced/)')
     .option('-j, --jobs <n>', 'cells run at once, each in its own process', positiveInt, availableParallelism())
     .option('--fail-fast', 'stop at the first failed cell')
@@ -138,9 +141,11 @@ export function registerRun(program: Command): void {
     .option('--array-throttle <m>', 'slurm: at most M cells at once, the %M of --array (launcher.throttle)', positiveInt)
     .option('--sbatch-arg <arg>', 'slurm: an extra sbatch argument, repeatable (launcher.sbatch_args)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--setup <line>', 'slurm: a shell line run before each cell, e.g. "module load nodejs" (launcher.setup)')
-    .addHelpText('after', '\nExamples:\n  sps run configs/smoke.yaml --dry-run\n  sps run configs/ocr.yaml train.epochs=3 seeds=[0,1] --jobs 2\n  sps run configs/paper.yaml --launcher slurm --partition cpu --time 4:00:00 --dry-run\n')
+    .addHelpText('after', '\nExamples:\n  sps run configs/smoke.yaml --dry-run\n  sps run configs/ocr.yaml train.epochs=3 seeds=[0,1] --jobs 2\n  sps run configs/smoke.yaml train.lr=0.001,0.01 --out results/my-lr   # a sweep: one setting per value\n  sps run configs/paper.yaml --launcher slurm --partition cpu --time 4:00:00 --dry-run\n')
     .action(async (configFile: string, overrides: string[], opts: RunOptions) => {
       const loaded = await loadExperiment(configFile, overrides);
+      if (opts.multirun) process.stderr.write(`sps: note: -m/--multirun changes nothing in sps: an override key=a,b,c sweeps by itself${loaded.sweepKeys.length > 0 ? ` (this run sweeps ${loaded.sweepKeys.join(', ')})` : ' (this run sweeps nothing)'}\n`);
+      for (const n of loaded.notes) process.stderr.write(`sps: note: ${n}\n`);
       const backend = opts.backend ?? backendFromEnv();
       const outDirs = blockOutDirs(opts.out, loaded);
       const all = loaded.blocks.flatMap(({ experiment, variants }, i) => planCells(expandSweep((variants ?? [{ experiment }]).map((v) => ({ ...v, experiment: backend ? { ...v.experiment, backend } : v.experiment }))), outDirs[i]));
@@ -154,6 +159,8 @@ export function registerRun(program: Command): void {
         process.stdout.write(renderPlan(planned));
         const done = planned.filter((p) => p.state === 'done').length;
         process.stdout.write(`\n${planned.length} cells planned in ${where}: ${done} already done, ${planned.length - done} to run${opts.force ? ' (--force: all would be redone)' : ''}\n`);
+        const keys = sweptKeysOf(planned);
+        if (planned.some((p) => keys.some((k) => p.swept?.[k] === undefined))) process.stdout.write(`— under ${keys.join(', ')}: the cell's mode does not read that key, so one cell serves every value of it\n`);
         const data = await dataPlan(loaded.blocks.map((b) => b.task), planned.filter((p) => opts.force || p.state !== 'done'), datasetsDir(), dataSource(opts));
         for (const l of data.lines) process.stdout.write(`${l}\n`);
         for (const w of data.warnings) process.stderr.write(`sps: warning: ${w}\n`);
@@ -193,10 +200,14 @@ export function registerRun(program: Command): void {
       process.stderr.write(
         `\nsweep ${loaded.name}: ${count('done')} done now, ${count('skipped')} already done, ${failures.length} failed, ${locked.length} running elsewhere, ${count('interrupted')} interrupted (results in ${where})\n`,
       );
-      // The planned cells' table, so a run ends with its numbers (`sps table DIR` shows the same later).
+      // The planned cells' table, so a run ends with its numbers (`sps table DIR` shows the same later):
+      // for a sweep, `sps table DIR --by KEYS`, a row per setting labelled by its values. Unfinished
+      // runs are in it too, so that their cells say "none finished" rather than nothing.
       if (opts.table !== false) {
-        const finished = planned.map((c) => inspectRun(c.runDir)).filter((f): f is StoredRun => f.done);
-        if (finished.length > 0) process.stdout.write(`\n${renderTable(buildTable(finished), 'text')}`);
+        const runs = planned.map((c) => inspectRun(c.runDir)).filter((f): f is StoredRun => f.run !== undefined && f.config !== undefined);
+        if (runs.some((r) => r.done)) {
+          process.stdout.write(`\n${loaded.sweepKeys.length > 0 ? renderByTable(buildByTable(runs, loaded.sweepKeys, readMetrics), 'text') : renderTable(buildTable(runs), 'text')}`);
+        }
       }
       for (const o of locked) process.stderr.write(`  running elsewhere: ${o.cell.folder}: ${o.detail} (if that process is gone, delete ${o.cell.runDir}/.lock)\n`);
       for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${failureLine(o.detail)}\n    ${failureRecord(o.cell.runDir)}\n`);

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { SpsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/fsx.js';
-import { buildByTable, SELECT_RULE, SELECT_TASK_RULE, selectBest, selectPooled, valueAt, valuesText, type ByRow, type PooledCandidate, type Selection } from '../results/aggregate.js';
+import { buildByTable, SELECT_RULE, SELECT_TASK_RULE, selectBest, selectPooled, validationOf, valueAt, valuesText, type ByRow, type PooledCandidate, type Selection } from '../results/aggregate.js';
 import { fmt2 } from '../results/render.js';
 import { parse as parseYaml } from 'yaml';
 import { canonicalJson } from '../config/cells.js';
@@ -66,6 +66,8 @@ export function selectCommand(resultsDir: string, options: SelectOptions): { std
   const scanned = scanResults(resultsDir).runs;
   const runs = options.where ? filterWhere(scanned, parseWhere(options.where), resultsDir) : scanned;
   if (!runs.some((r) => r.done)) throw new SpsError(`No finished runs in ${resultsDir}; nothing to select from. Run the sweep first (sps run CONFIG key=a,b --out ${resultsDir}).`);
+  const metrics = [...new Set(runs.filter((r) => r.done).flatMap((r) => Object.keys(validationOf(r, readMetrics))))].sort();
+  if (!metrics.includes(options.metric)) throw new SpsError(`--metric ${options.metric}: no finished run in ${resultsDir} has this validation metric; the ones there are: ${metrics.join(', ') || 'none (the runs logged no val_* metric)'}`);
   const table = buildByTable(runs, keys, readMetrics, options.metric);
   if (options.per === 'task') return pooledCommand(resultsDir, keys, options, table);
   const { selections, notes } = selectBest(table, options.metric);

@@ -95,7 +95,7 @@ export function registerTable(program: Command, io?: Partial<TableIo>): void {
   const err = io?.err ?? ((s: string) => void process.stderr.write(s));
   program
     .command('table')
-    .description('Aggregate finished runs into the paper\'s table: mean ± sample std (n) over seeds per (task, objective, mode)')
+    .description('aggregate finished runs into the paper\'s table: mean ± sample std (n) over seeds per (task, objective, mode)')
     .argument('<results-dir>', 'results directory (searched at any depth for run folders)')
     .option('--format <format>', `output format: ${TABLE_FORMATS.join(', ')}`, 'text')
     .option('--compare <target>', `also show the published numbers and ours − paper: ${COMPARE_TARGETS.join(', ')}`)

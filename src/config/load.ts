@@ -45,6 +45,8 @@ export interface LoadedExperiment {
   overrides: Override[];
   /** The swept key paths (dotted), in sweep order; empty without a sweep. */
   sweepKeys: string[];
+  /** What the user should know about how the command line changed the file's sweep (one line each). */
+  notes: string[];
   /** The file's top-level `launcher:` section, unvalidated (train/launchers/settings.ts checks it). */
   launcher?: unknown;
 }
@@ -286,8 +288,16 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
 export async function loadExperiment(file: string, overrideTexts: string[] = []): Promise<LoadedExperiment> {
   const plain = overrideTexts.filter((t) => multirunValues(t) === undefined);
   const { loaded, overrides, sweep } = await loadChecked(file, plain);
-  const axes = [...overrideTexts.flatMap((t) => cliAxis(t)), ...fileAxes(file, sweep)];
-  if (axes.length === 0) return { ...loaded, overrides, sweepKeys: [] };
+  const cli = overrideTexts.flatMap((t) => cliAxis(t));
+  // The command line wins over the file (as in Hydra): a key it sets or sweeps is no longer swept by the file.
+  const notes: string[] = [];
+  const fromFile = fileAxes(file, sweep).filter((a) => {
+    const by = overrides.find((o) => o.path.join('.') === a.key || a.key.startsWith(`${o.path.join('.')}.`))?.text.replace(/^|$/g, "'") ?? cli.find((c) => c.key === a.key)?.where.replace(/^command-line override /, '');
+    if (by !== undefined) notes.push(`command-line override ${by} replaces the file's sweep of ${a.key} (${a.values.length} values, ${a.where})`);
+    return by === undefined;
+  });
+  const axes = [...cli, ...fromFile];
+  if (axes.length === 0) return { ...loaded, overrides, sweepKeys: [], notes };
   /** Each swept value as the schema typed it (`0.01` a number, `[0.5,1]` a list), for the records. */
   const typed = new Map<OverrideInput, unknown>();
   for (const [i, a] of axes.entries()) {
@@ -311,7 +321,7 @@ export async function loadExperiment(file: string, overrideTexts: string[] = [])
       return { swept, experiment: block.experiment };
     }),
   }));
-  return { ...loaded, blocks, experiment: blocks[0].experiment, overrides, sweepKeys: axes.map((a) => a.key) };
+  return { ...loaded, blocks, experiment: blocks[0].experiment, overrides, sweepKeys: axes.map((a) => a.key), notes };
 }
 
 /** Keys that are not settings of a cell: the grid's own axes, the folder's name, the task, and the back end (in no run id). */
@@ -416,7 +426,7 @@ function toData(file: string, doc: Document): unknown {
   }
 }
 
-type LoadedFile = Omit<LoadedExperiment, 'overrides' | 'sweepKeys'>;
+type LoadedFile = Omit<LoadedExperiment, 'overrides' | 'sweepKeys' | 'notes'>;
 
 /** A file's top-level `sweep:` section as written, and where its keys are, for errors. */
 interface FileSweep {

@@ -422,6 +422,14 @@ export interface ByRow {
   val: SeedStat;
   /** The runs counted, one per seed. */
   runs: StoredRun[];
+  /** Online rows: the final α over seeds (final.json `alpha`); null for other modes or without α. */
+  alpha: { mean: number; min: number; max: number; n: number } | null;
+  /**
+   * Rows of a mode other than joint: of the seeds this row and its joint row (same settings where
+   * joint reads them) both finished, how many gave final.json metrics identical to joint's; null
+   * without such a joint row.
+   */
+  sameAsJoint: { same: number; of: number } | null;
 }
 
 export interface ByTable {
@@ -457,6 +465,11 @@ function byValue(settings: Record<string, unknown>, key: string): unknown {
   }
   node[path.at(-1)!] = ABSENT_MEANS[key];
   return valueAt(settingsOf(filled), key);
+}
+
+/** A run's value of a swept key, as `sps table --by` labels it: undefined where the run's mode does not read the key. */
+export function settingValue(config: Record<string, unknown>, key: string): unknown {
+  return byValue(settingsOf(config), key);
 }
 
 /** Sweep values in order: numbers by size, anything else by its JSON text; an absent value last. */
@@ -509,8 +522,11 @@ export function buildByTable(runs: readonly StoredRun[], keys: readonly string[]
     const missing = metric === null ? kept : kept.filter((_, i) => !(metric in vals[i]));
     if (missing.length > 0) warnings.push(`${cellName(cell)}: ${missing.length} run${missing.length > 1 ? 's have' : ' has'} no final validation metric${metric ? ` ${metric}` : ''} (${missing.map((r) => r.dir).join(', ')})`);
     const values = metric === null ? [] : vals.filter((v) => metric in v).map((v) => v[metric]);
-    return { cell, by: Object.fromEntries(keys.map((k) => [k, byValue(settings, k)])), val: seedStat(metric, values), runs: kept };
+    const alphas = counted.mode === 'online' ? kept.map((r) => r.final?.alpha).filter((a): a is number => typeof a === 'number' && Number.isFinite(a)) : [];
+    const alpha = alphas.length > 0 ? { mean: mean(alphas), min: Math.min(...alphas), max: Math.max(...alphas), n: alphas.length } : null;
+    return { cell, by: Object.fromEntries(keys.map((k) => [k, byValue(settings, k)])), val: seedStat(metric, values), runs: kept, alpha, sameAsJoint: null };
   });
+  for (const r of rows) if (r.cell.mode !== 'joint') r.sameAsJoint = sameAsJoint(r, rows, keys);
   const str = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   rows.sort(
     (a, b) =>
@@ -522,6 +538,27 @@ export function buildByTable(runs: readonly StoredRun[], keys: readonly string[]
       str(a.cell.variant, b.cell.variant),
   );
   return { keys: [...keys], rows, warnings };
+}
+
+/** What a run's result is, for "identical to joint": every test metric and every final validation metric. */
+const resultOf = (r: StoredRun): string => canonicalJson({ metrics: r.final?.metrics, validation: r.final?.validation ?? null });
+
+/**
+ * Of the seeds `row` and its joint row both finished, how many are identical to joint's (online with
+ * α left at 1, a stage schedule that is joint's): the joint row of the same experiment, task and
+ * objective whose --by values agree with the row's where both have one.
+ */
+function sameAsJoint(row: ByRow, rows: readonly ByRow[], keys: readonly string[]): ByRow['sameAsJoint'] {
+  const c = row.cell;
+  const joints = rows.filter((j) => j.cell.mode === 'joint' && j.cell.experiment === c.experiment && j.cell.task === c.task && j.cell.objective === c.objective
+    && keys.every((k) => j.by[k] === undefined || row.by[k] === undefined || canonicalJson(j.by[k]) === canonicalJson(row.by[k])));
+  // Stage, which reads no train.lr, beside joint at two learning rates: no one joint row to compare with.
+  if (joints.length !== 1) return null;
+  const [joint] = joints;
+  const bySeed = new Map(joint.runs.map((r) => [r.run.seed, resultOf(r)]));
+  const common = row.runs.filter((r) => bySeed.has(r.run.seed));
+  if (common.length === 0) return null;
+  return { same: common.filter((r) => bySeed.get(r.run.seed) === resultOf(r)).length, of: common.length };
 }
 
 /** Two means this close are a tie: the selection then does not hang on float rounding. */

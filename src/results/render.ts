@@ -35,6 +35,23 @@ export const BACKEND_NOTE = 'the cell\'s finished runs were made on more than on
 export const FLAG_NOTE = 'fewer finished seeds than planned (n < planned_seeds of the sweep)';
 export const CONFIG_NOTE = 'this task, objective and mode also has runs with other settings; they are never averaged together: each setting has its own row, labelled [what differs from the unlabelled row] (see warnings)';
 
+/** What each task's metrics measure, for labels: `accuracy` alone does not say letters, tokens or pixels. */
+const METRIC_NAMES: Record<string, Record<string, string>> = {
+  ocr: { accuracy: 'letter accuracy', word_accuracy: 'word accuracy' },
+  chunking: { f1: 'chunk F1', precision: 'chunk precision', recall: 'chunk recall', accuracy: 'token accuracy' },
+  segmentation: { iou: 'IoU', iou_pooled: 'pooled IoU', pixel_accuracy: 'pixel accuracy' },
+};
+
+/**
+ * A metric's name for people (`letter accuracy`), without the `val_` of a validation metric; the key
+ * itself when sps knows no better. Without a task, the paper's tasks are asked in order (OCR first).
+ */
+export function metricName(task: string | undefined, metric: string): string {
+  const base = metric.startsWith('val_') ? metric.slice(4) : metric;
+  if (task === undefined) return Object.values(METRIC_NAMES).find((names) => base in names)?.[base] ?? base;
+  return METRIC_NAMES[task]?.[base] ?? base;
+}
+
 /** Fixed 2 decimals without a negative zero. */
 export function fmt2(x: number): string {
   const s = x.toFixed(2);
@@ -52,10 +69,13 @@ function marks(c: CellStats): string {
   return (c.partial ? FLAG_MARK : '') + (c.variants > 1 ? CONFIG_MARK : '') + (c.backends.length > 1 ? BACKEND_MARK : '');
 }
 
-/** Our value of a cell as text: `97.10 ± 0.20 (5)`, `97.10 ± — (1)`, `—`, plus markers. */
+/** A cell with run folders of which none finished (failed, interrupted, running): not the same as no run at all (—). */
+export const NONE_FINISHED = 'none finished';
+
+/** Our value of a cell as text: `97.10 ± 0.20 (5)`, `97.10 ± — (1)`, `—` (no run), `none finished`, plus markers. */
 export function formatOurs(c: CellStats | undefined): string {
   if (!c || c.runs === 0) return DASH;
-  if (c.mean === null) return DASH + marks(c);
+  if (c.mean === null) return NONE_FINISHED + marks(c);
   return `${fmt2(c.mean)} ± ${c.std === null ? DASH : fmt2(c.std)} (${c.n})${marks(c)}`;
 }
 
@@ -130,7 +150,7 @@ function cellPath(t: ResultsTable, c: CellStats): string {
 /** The notes below a table, as plain text lines (markdown and latex adapt them). */
 export function tableNotes(t: ResultsTable): { legend: string[]; flagged: string[]; backends: string[]; metrics: string[]; totals: string; warnings: string[] } {
   const legend = [
-    `Cells: mean ± std (n) of the test metric in %, over n finished seeds; std = ${STD_DESCRIPTION}. — = no finished run.`,
+    `Cells: mean ± std (n) of the test metric in %, over n finished seeds; std = ${STD_DESCRIPTION}. — = no run of this cell; ${NONE_FINISHED} = runs that have not finished (failed, interrupted or still running).`,
   ];
   if (t.compare) {
     legend.push(`paper = mean ± std as published (${PAPER_SOURCE}); Δ = ours − paper in percentage points.`);
@@ -147,7 +167,8 @@ export function tableNotes(t: ResultsTable): { legend: string[]; flagged: string
     if (!metricsByTask.has(c.task)) metricsByTask.set(c.task, new Set());
     metricsByTask.get(c.task)!.add(c.metric);
   }
-  const metrics = [...metricsByTask].map(([task, ms]) => `${task}: ${[...ms].sort().join(', ')}`);
+  const named = (task: string, m: string) => (metricName(task, m) === m ? m : `${m} (${metricName(task, m)})`);
+  const metrics = [...metricsByTask].map(([task, ms]) => `${task}: ${[...ms].sort().map((m) => named(task, m)).join(', ')}`);
   const damaged = t.totals.damaged > 0 ? `, ${t.totals.damaged} damaged` : '';
   const totals = `Runs: ${t.totals.runs} (${t.totals.done} finished, ${t.totals.failed} failed, ${t.totals.unfinished} unfinished${damaged}); only finished runs are in the means.`;
   const backends = t.cells.filter((c) => c.backends.length > 1).map((c) => `${cellPath(t, c)}: ${c.backends.join(', ')}`);
@@ -264,7 +285,7 @@ function latexMarks(c: CellStats): string {
 
 function latexOurs(c: CellStats | undefined): string {
   if (!c || c.runs === 0) return '---';
-  if (c.mean === null) return '---' + latexMarks(c);
+  if (c.mean === null) return NONE_FINISHED + latexMarks(c);
   const std = c.std === null ? '$\\pm$ ---' : `$\\pm$ ${fmt2(c.std)}`;
   return `${fmt2(c.mean)} ${std} (${c.n})${latexMarks(c)}`;
 }
@@ -356,6 +377,11 @@ function formatStat(s: SeedStat): string {
   return s.mean === null ? DASH : `${fmt2(s.mean)} ± ${s.std === null ? DASH : fmt2(s.std)} (${s.n})`;
 }
 
+/** A number for reading: at most 4 significant digits (`19.33`, `0.001`, `1`), not the 17 of its JSON. */
+export function fmtNumber(x: number): string {
+  return Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(4)));
+}
+
 /** A swept value in a table cell: numbers and strings as written, lists and maps as JSON, `—` where the cell has no such key. */
 export function formatSwept(v: unknown): string {
   return v === undefined ? DASH : typeof v === 'string' ? v : JSON.stringify(v);
@@ -365,7 +391,7 @@ export const BY_FORMATS = ['text', 'markdown', 'csv', 'json'] as const;
 
 /** One record per row of `sps table --by`, for csv and json (unrounded). */
 function byRecords(t: ByTable): Record<string, unknown>[] {
-  return t.rows.map(({ cell: c, by, val }) => ({
+  return t.rows.map(({ cell: c, by, val, alpha, sameAsJoint }) => ({
     experiment: c.experiment,
     task: c.task,
     objective: c.objective,
@@ -381,6 +407,11 @@ function byRecords(t: ByTable): Record<string, unknown>[] {
     val_mean: val.mean,
     val_std: val.std,
     val_n: val.n,
+    online_alpha_mean: alpha?.mean ?? null,
+    online_alpha_min: alpha?.min ?? null,
+    online_alpha_max: alpha?.max ?? null,
+    same_as_joint: sameAsJoint?.same ?? null,
+    compared_with_joint: sameAsJoint?.of ?? null,
     seeds: c.seeds,
   }));
 }
@@ -395,9 +426,11 @@ export function renderByTable(t: ByTable, format: TableFormat): string {
   if (format === 'json') return JSON.stringify({ by: t.keys, std_kind: 'sample', std_description: STD_DESCRIPTION, warnings: t.warnings, rows: byRecords(t) }, null, 2) + '\n';
   if (format === 'csv') return stringify(byRecords(t).map((r) => ({ ...r, seeds: (r.seeds as number[]).join(' ') })), { header: true, cast: { object: (v) => JSON.stringify(v) } });
   const others = t.rows.some((r) => r.cell.variant !== '' && t.rows.some((q) => q !== r && q.cell.mode === r.cell.mode && q.cell.objective === r.cell.objective && q.cell.task === r.cell.task && t.keys.every((k) => canonicalJson(q.by[k] ?? null) === canonicalJson(r.by[k] ?? null))));
-  const metrics = (pick: (r: ByRow) => string | null) => [...new Set(t.rows.map(pick).filter((m): m is string => m !== null))].join('/') || 'metric';
-  const head = ['task', 'objective', 'mode', ...t.keys, ...(others ? ['other settings'] : []), `test ${metrics((r) => r.cell.metric)}`, `val ${metrics((r) => r.val.metric)}`, 'seeds'];
-  const body = t.rows.map(({ cell: c, by, val }) => [
+  const metrics = (pick: (r: ByRow) => string | null) => [...new Set(t.rows.flatMap((r) => { const m = pick(r); return m === null ? [] : [metricName(r.cell.task, m)]; }))].join('/') || 'metric';
+  const alpha = t.rows.some((r) => r.alpha !== null);
+  const same = t.rows.some((r) => r.sameAsJoint !== null);
+  const head = ['task', 'objective', 'mode', ...t.keys, ...(others ? ['other settings'] : []), `test ${metrics((r) => r.cell.metric)}`, `val ${metrics((r) => r.val.metric)}`, ...(alpha ? ['online α'] : []), ...(same ? ['= joint'] : []), 'seeds'];
+  const body = t.rows.map(({ cell: c, by, val, alpha: a, sameAsJoint: s }) => [
     c.experiment === t.rows[0].cell.experiment ? c.task : `${c.task} (${c.experiment})`,
     c.objective,
     c.mode,
@@ -405,10 +438,14 @@ export function renderByTable(t: ByTable, format: TableFormat): string {
     ...(others ? [c.variant === '' ? 'main' : c.variant] : []),
     formatOurs(c),
     formatStat(val),
+    ...(alpha ? [a === null ? '' : a.min === a.max ? fmtNumber(a.mean) : `${fmtNumber(a.mean)} [${fmtNumber(a.min)}, ${fmtNumber(a.max)}]`] : []),
+    ...(same ? [s === null ? '' : s.same === s.of ? 'same' : s.same === 0 ? 'differs' : `same in ${s.same} of ${s.of}`] : []),
     c.seeds.join(' '),
   ]);
   const notes = [
     `mean ± ${STD_DESCRIPTION}; test: final.json primary metric; val: the final validation metric (final.json validation, else the last epoch of metrics.jsonl).`,
+    ...(alpha ? ['online α: the α online scaling ended with (final.json alpha), mean over seeds [min, max] when they differ; α = 1 throughout makes online joint training.'] : []),
+    ...(same ? ['= joint: "same" when every seed\'s final metrics (test and validation) equal those of joint with the same settings, to the bit: the mode changed nothing.'] : []),
     ...(t.rows.some((r) => r.cell.partial) ? [`${FLAG_MARK} ${FLAG_NOTE}`] : []),
     ...(t.rows.some((r) => r.cell.variants > 1) ? [`${CONFIG_MARK} rows with the same ${t.keys.join(', ')} differ in another setting (column "other settings")`] : []),
     ...t.warnings.map((w) => `Warning: ${w}`),

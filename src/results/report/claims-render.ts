@@ -21,13 +21,19 @@ function pct(x: number | null): string {
   return x === null ? DASH : `${Math.round(x)} %`.replace(/^-/, '−');
 }
 
-/** One claim row as display cells, in CLAIM_COLUMNS order. */
+/** The columns of a claims table: CLAIM_COLUMNS, with a `Setting` column after the objective in a study's report. */
+export function claimColumns(c: ClaimsReport): string[] {
+  return c.rows.some((r) => r.setting !== undefined) ? [...CLAIM_COLUMNS.slice(0, 2), 'Setting', ...CLAIM_COLUMNS.slice(2)] : [...CLAIM_COLUMNS];
+}
+
+/** One claim row as display cells, in CLAIM_COLUMNS order (with its setting after the objective, when it has one). */
 export function claimCells(r: ClaimRow, multipleExperiments = false): string[] {
   const task = multipleExperiments ? `${r.task} (${r.experiment})` : r.task;
   const claimMode = r.claim === 'C1' ? 'stage − joint' : `${r.mode} − joint`;
   return [
     task,
     r.objective,
+    ...(r.setting === undefined ? [] : [r.setting]),
     `${r.claim}: ${claimMode}`,
     r.ours === null ? DASH : `${formatInterval(r.ours)} (${r.n.mode} vs ${r.n.joint})`,
     pct(r.gapRecovered),
@@ -47,7 +53,7 @@ export function claimsLegend(): string[] {
 }
 
 export function renderClaimsText(c: ClaimsReport): string {
-  const t = new Table({ head: [...CLAIM_COLUMNS], style: { head: [], border: [] } });
+  const t = new Table({ head: claimColumns(c), style: { head: [], border: [] } });
   for (const r of c.rows) t.push(claimCells(r, c.table.multipleExperiments));
   const summary = c.summaries.map((s) => `${s.scope === 'all' ? 'All' : s.scope}: ${s.text}.`);
   return ['Claims of the paper, checked on our runs', t.toString(), ...summary, ...claimsLegend()].join('\n') + '\n';
@@ -58,10 +64,13 @@ function mdCell(s: string): string {
 }
 
 export function renderClaimsMarkdown(c: ClaimsReport): string {
-  const lines = [`| ${CLAIM_COLUMNS.join(' | ')} |`, `| ${CLAIM_COLUMNS.map((_, i) => (i < 3 ? '---' : i === 8 ? ':---:' : '---:')).join(' | ')} |`];
+  const columns = claimColumns(c);
+  const [labels, verdict] = [columns.length - 6, columns.length - 1];
+  const lines = [`| ${columns.map(mdCell).join(' | ')} |`, `| ${columns.map((_, i) => (i < labels ? '---' : i === verdict ? ':---:' : '---:')).join(' | ')} |`];
   for (const r of c.rows) {
-    const cells = claimCells(r, c.table.multipleExperiments).map(mdCell);
-    cells[8] = r.verdict === 'reproduced' || r.verdict === 'contradicted' ? `**${cells[8]}**` : cells[8];
+    // A setting's values come from config files: literal text, no Markdown markup.
+    const cells = claimCells(r, c.table.multipleExperiments).map((x, i) => (r.setting !== undefined && i === 2 ? escapeMarkdown(x) : mdCell(x)));
+    cells[verdict] = r.verdict === 'reproduced' || r.verdict === 'contradicted' ? `**${cells[verdict]}**` : cells[verdict];
     lines.push(`| ${cells.join(' | ')} |`);
   }
   return lines.join('\n') + '\n';
@@ -77,12 +86,15 @@ export function escapeHtml(s: string): string {
 }
 
 export function renderClaimsHtml(c: ClaimsReport): string {
-  const head = `<tr>${CLAIM_COLUMNS.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
+  const columns = claimColumns(c);
+  const [labels, verdict] = [columns.length - 6, columns.length - 1];
+  const head = `<tr>${columns.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
   const body = c.rows
     .map((r) => {
       const cells = claimCells(r, c.table.multipleExperiments).map(escapeHtml);
-      const tds = cells.map((s, i) => (i === 8 ? `<td class="verdict ${r.verdict.replace(' ', '-')}">${s}</td>` : `<td${i >= 3 ? ' class="num"' : ''}>${s}</td>`));
-      return `<tr data-claim="${r.claim}" data-task="${escapeHtml(r.task)}" data-objective="${escapeHtml(r.objective)}">${tds.join('')}</tr>`;
+      const tds = cells.map((s, i) => (i === verdict ? `<td class="verdict ${r.verdict.replace(' ', '-')}">${s}</td>` : `<td${i >= labels ? ' class="num"' : ''}>${s}</td>`));
+      const setting = r.setting === undefined ? '' : ` data-setting="${escapeHtml(r.setting)}"`;
+      return `<tr data-claim="${r.claim}" data-task="${escapeHtml(r.task)}" data-objective="${escapeHtml(r.objective)}"${setting}>${tds.join('')}</tr>`;
     })
     .join('\n');
   return `<table class="claims" id="claims-table">\n<thead>${head}</thead>\n<tbody>\n${body}\n</tbody>\n</table>\n`;

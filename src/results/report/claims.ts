@@ -1,6 +1,7 @@
 import { buildTable, type CellStats, type ResultsTable, type TableRow } from '../aggregate.js';
 import type { PaperEntry } from '../paper.js';
 import type { StoredRun } from '../store.js';
+import type { Setting } from '../settings.js';
 import { CONFIDENCE, welchInterval, type DiffInterval, type Summary } from './stats.js';
 
 /**
@@ -60,6 +61,8 @@ export interface ClaimRow {
   paper: DiffInterval | null;
   paperGapRecovered: number | null;
   verdict: Verdict;
+  /** In a study's report: the setting (swept values) of the runs the row compares (results/settings.ts). */
+  setting?: string;
 }
 
 function summaryOf(c: CellStats | undefined): Summary | null {
@@ -140,8 +143,9 @@ function countVerdicts(rows: readonly ClaimRow[]): Record<ClaimId, Record<Verdic
 }
 
 /** "C1 reproduced in 7 of 9 rows (contradicted 1, inconclusive 1); C2 …". */
-export function summaryText(counts: Record<ClaimId, Record<Verdict, number>>): string {
-  return CLAIMS.map(({ id }) => {
+export function summaryText(counts: Record<ClaimId, Record<Verdict, number>>, claims: readonly { id: ClaimId }[] = CLAIMS): string {
+  if (claims.length === 0) return `no claim to check (none of ${CLAIMS.map((c) => c.mode).join(', ')} was run)`;
+  return claims.map(({ id }) => {
     const c = counts[id];
     const total = VERDICTS.reduce((s, v) => s + c[v], 0);
     const rest = (['contradicted', 'inconclusive', 'no data'] as const).filter((v) => c[v] > 0).map((v) => `${v} ${c[v]}`);
@@ -166,4 +170,27 @@ export function buildClaims(runs: readonly StoredRun[], paper?: readonly PaperEn
   const all = countVerdicts(rows);
   summaries.push({ scope: 'all', text: summaryText(all), counts: all });
   return { table, rows, summaries };
+}
+
+/**
+ * A study's claims: the claims of each setting's runs (joint and stage compared with the modes of
+ * the same setting), each row labelled with its setting; a summary per setting and one for all.
+ */
+export function buildSettingClaims(settings: readonly Setting[], paper?: readonly PaperEntry[]): ClaimsReport {
+  // A claim whose mode the study never ran (C1 in a study of online scaling alone) has no row: it would be "no data" in every setting.
+  const ran = new Set(settings.flatMap((s) => s.runs.map((r) => r.run.mode)));
+  const parts = settings.map((s) => {
+    const claims = buildClaims(s.runs, paper);
+    return { s, claims: { ...claims, rows: claims.rows.filter((r) => ran.has(r.mode)) } };
+  });
+  const rows = parts.flatMap(({ s, claims }) => claims.rows.map((r) => ({ ...r, setting: s.label })));
+  const shown = CLAIMS.filter((c) => ran.has(c.mode));
+  const summaries = parts.map(({ s, claims }) => {
+    const counts = countVerdicts(claims.rows);
+    return { scope: s.label, text: summaryText(counts, shown), counts };
+  });
+  const all = countVerdicts(rows);
+  summaries.push({ scope: 'all', text: summaryText(all, shown), counts: all });
+  const runs = [...new Set(settings.flatMap((s) => s.runs))];
+  return { table: buildTable(runs, paper ? { paper } : {}), rows, summaries };
 }

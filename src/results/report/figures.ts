@@ -2,6 +2,8 @@ import { MODES } from '../../config/constants.js';
 import { compareModes, compareObjectives, compareTasks, mean } from '../aggregate.js';
 import type { CellStats, ResultsTable } from '../aggregate.js';
 import { readMetrics, type StoredRun } from '../store.js';
+import { metricName } from '../render.js';
+import type { Setting } from '../settings.js';
 import type { EpochRecord } from '../types.js';
 import type { TopLevelSpec } from './vega.js';
 
@@ -13,7 +15,7 @@ import type { TopLevelSpec } from './vega.js';
 export interface FigureSpec {
   id: string;
   /** Which kind of figure (the browser test checks that each kind has marks). */
-  kind: 'validation' | 'norm-ratio' | 'online-alpha' | 'cells' | 'regime-metric' | 'regime-diff';
+  kind: 'validation' | 'norm-ratio' | 'online-alpha' | 'cells' | 'setting-curves' | 'setting-cells' | 'regime-metric' | 'regime-diff';
   task: string;
   objective?: string;
   title: string;
@@ -46,10 +48,8 @@ export function modeScale(modes: string[]): { domain: string[]; range: string[] 
   return { domain, range: domain.map((m, i) => MODE_COLORS[m] ?? ['#8c564b', '#e377c2', '#7f7f7f'][i % 3]) };
 }
 
-const METRIC_NAMES: Record<string, string> = { accuracy: 'letter accuracy', f1: 'chunk F1', iou: 'IoU', word_accuracy: 'word accuracy' };
-
-export function metricLabel(primary: string): string {
-  return `${METRIC_NAMES[primary] ?? primary} (%)`;
+export function metricLabel(primary: string, task?: string): string {
+  return `${metricName(task, primary)} (%)`;
 }
 
 /** Finished runs (run.json done and final.json present) with their metrics.jsonl. */
@@ -125,12 +125,12 @@ export function validationFigure(task: string, objective: string, runs: readonly
   if (stats.length === 0) return null;
   const modes = modeScale([...new Set(stats.map((s) => s.mode))]);
   const bounds = phaseBoundaries(runs);
-  const t = `${task} / ${objective}: validation ${metricLabel(primary)} per epoch`;
+  const t = `${task} / ${objective}: validation ${metricLabel(primary, task)} per epoch`;
   const caption = 'Mean over seeds (line) and min–max (band); dashed rules: stage mode\'s phase changes. Look at where joint falls behind stage and whether the scaled modes follow stage.';
   const x = { field: 'epoch', type: 'quantitative' as const, title: 'epoch (count)', scale: { nice: false } };
   const color = { field: 'mode', type: 'nominal' as const, title: 'mode', scale: modes };
   const layer: unknown[] = [
-    { mark: { type: 'area', opacity: 0.15 }, encoding: { x, y: { field: 'min', type: 'quantitative', title: `validation ${metricLabel(primary)}`, scale: { zero: false } }, y2: { field: 'max' }, color } },
+    { mark: { type: 'area', opacity: 0.15 }, encoding: { x, y: { field: 'min', type: 'quantitative', title: `validation ${metricLabel(primary, task)}`, scale: { zero: false } }, y2: { field: 'max' }, color } },
     { mark: { type: 'line', strokeWidth: 1.5 }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color: { ...color, legend: { symbolType: 'stroke', symbolStrokeWidth: 2 } } } },
   ];
   if (bounds.length > 0) {
@@ -228,7 +228,7 @@ export function cellsFigure(task: string, table: ResultsTable): FigureSpec | nul
   const modeOrder = [...new Set([...MODES, ...cells.map((c) => c.mode)])].filter((m) => cells.some((c) => c.mode === m));
   const objectives = [...new Set(cells.map((c) => c.objective))].sort(compareObjectives);
   const x = { field: 'mode', type: 'nominal', title: 'training mode', sort: modeOrder, axis: { labelAngle: -40 } };
-  const y = { field: 'value', type: 'quantitative', title: `test ${metricLabel(metric)}`, scale: { zero: false } };
+  const y = { field: 'value', type: 'quantitative', title: `test ${metricLabel(metric, task)}`, scale: { zero: false } };
   const only = (kind: string) => ({ filter: `datum.kind === '${kind}'` });
   const layer: unknown[] = [];
   if (paper.length > 0) {
@@ -242,7 +242,7 @@ export function cellsFigure(task: string, table: ResultsTable): FigureSpec | nul
     { transform: [only('ours')], mark: { type: 'tick', color: '#000', thickness: 2, size: 14 }, encoding: { x, y } },
     { transform: [only('seed')], mark: { type: 'circle', size: 22, opacity: 0.75 }, encoding: { x, xOffset: { field: 'seed', type: 'nominal' }, y, color: { field: 'mode', type: 'nominal', scale: modeScale(modeOrder), legend: null } } },
   );
-  const t = `${task}: test ${metricLabel(metric)} of every cell`;
+  const t = `${task}: test ${metricLabel(metric, task)} of every cell`;
   const caption = `Dots: our seeds; black: our mean ± std${paper.length > 0 ? '; grey band: the paper\'s mean ± std' : ''}. Look at where the black bars sit relative to the grey bands and how the modes rank within each objective.`;
   const spec = {
     title: title(t, caption),
@@ -252,4 +252,103 @@ export function cellsFigure(task: string, table: ResultsTable): FigureSpec | nul
     resolve: { scale: { y: 'independent' } },
   };
   return { id: slug('cells', task), kind: 'cells', task, title: t, caption, spec: spec as unknown as TopLevelSpec };
+}
+
+/** The settings' colours: a categorical scheme, in the settings' order. */
+function settingScale(labels: readonly string[]): { domain: string[]; scheme: string } {
+  return { domain: [...labels], scheme: labels.length <= 10 ? 'tableau10' : 'category20' };
+}
+
+/** The runs of a setting with their per-epoch logs (each run read once, however many settings share it). */
+export function settingCurves(settings: readonly Setting[]): { label: string; runs: RunCurves[] }[] {
+  const all = new Map(loadCurves(settings.flatMap((s) => s.runs)).map((c) => [c.dir, c]));
+  return settings.map((s) => ({ label: s.short, runs: s.runs.flatMap((r) => all.get(r.dir) ?? []) }));
+}
+
+/** Every per-epoch metric the runs logged (`val_accuracy`, `train_accuracy`, ...), sorted. */
+export function loggedMetrics(curves: readonly { runs: readonly RunCurves[] }[]): string[] {
+  return [...new Set(curves.flatMap((s) => s.runs.flatMap((r) => r.epochs.flatMap((e) => Object.keys(e.metrics ?? {})))))].sort();
+}
+
+/**
+ * Each setting's curve of one per-epoch metric: a thin line per seed and a thick one for the mean over
+ * seeds, coloured by setting, a panel per mode (and a row of panels per task / objective when the
+ * runs have several), so that runs of different settings are never pooled into one band.
+ */
+export function settingCurvesFigure(o: { id: string; title: string; metric: string; keys: readonly string[]; settings: readonly { label: string; runs: readonly RunCurves[] }[] }): FigureSpec | null {
+  const seeds: { setting: string; mode: string; panel: string; seed: string; epoch: number; value: number }[] = [];
+  for (const s of o.settings) {
+    for (const r of s.runs) {
+      for (const e of r.epochs) {
+        const v = e.metrics?.[o.metric];
+        if (typeof v === 'number' && Number.isFinite(v)) seeds.push({ setting: s.label, mode: r.mode, panel: `${r.task} / ${r.objective}`, seed: `seed ${r.seed}`, epoch: e.epoch, value: v });
+      }
+    }
+  }
+  if (seeds.length === 0) return null;
+  const acc = new Map<string, { setting: string; mode: string; panel: string; epoch: number; xs: number[] }>();
+  for (const p of seeds) {
+    const k = [p.setting, p.mode, p.panel, p.epoch].join('\u0000');
+    if (!acc.has(k)) acc.set(k, { setting: p.setting, mode: p.mode, panel: p.panel, epoch: p.epoch, xs: [] });
+    acc.get(k)!.xs.push(p.value);
+  }
+  const means = [...acc.values()].map(({ xs, ...rest }) => ({ ...rest, value: mean(xs), n: xs.length }));
+  const task = o.settings.flatMap((s) => s.runs)[0]?.task ?? '';
+  const tasks = new Set(o.settings.flatMap((s) => s.runs.map((r) => r.task)));
+  const name = tasks.size === 1 ? `${metricName(task, o.metric)}${o.metric.startsWith('val_') ? ' (validation)' : ''}` : o.metric;
+  const labels = o.settings.filter((s) => seeds.some((p) => p.setting === s.label)).map((s) => s.label);
+  const modes = [...new Set(seeds.map((p) => p.mode))].sort(compareModes);
+  const panels = [...new Set(seeds.map((p) => p.panel))];
+  const x = { field: 'epoch', type: 'quantitative', title: 'epoch (count)', scale: { nice: false }, axis: { tickMinStep: 1, format: 'd' } };
+  const y = { field: 'value', type: 'quantitative', title: `${name} (%)`, scale: { zero: false } };
+  const color = { field: 'setting', type: 'nominal', title: o.keys.length > 0 ? o.keys.join(', ') : 'setting', scale: settingScale(labels), legend: { orient: 'bottom', direction: 'vertical', labelLimit: 560, titleLimit: 700, symbolOpacity: 1 } };
+  const spec = {
+    title: title(o.title, ''),
+    data: { values: [...seeds.map((p) => ({ ...p, kind: 'seed' })), ...means.map((m) => ({ ...m, kind: 'mean' }))] },
+    facet: { column: { field: 'mode', type: 'nominal', title: null, sort: modes }, ...(panels.length > 1 ? { row: { field: 'panel', type: 'nominal', title: null, sort: panels } } : {}) },
+    spec: {
+      width: 220, height: 180,
+      layer: [
+        { transform: [{ filter: "datum.kind === 'seed'" }], mark: { type: 'line', strokeWidth: 0.8, opacity: 0.45 }, encoding: { x, y, color, detail: { field: 'seed', type: 'nominal' } } },
+        { transform: [{ filter: "datum.kind === 'mean'" }], mark: { type: 'line', strokeWidth: 2.2, point: { size: 18 } }, encoding: { x, y, color } },
+      ],
+    },
+    resolve: { scale: { y: 'shared' } },
+  };
+  const caption = `${name} per epoch, one colour per setting (${labels.length}): thick line the mean over seeds, thin lines each seed; one panel per training mode${panels.length > 1 ? ' and a row per task / objective' : ''}. Look at whether the settings separate by more than their seeds do.`;
+  return { id: o.id, kind: 'setting-curves', task, title: o.title, caption, spec: spec as unknown as TopLevelSpec };
+}
+
+/** Per task: every cell's seeds, mean ± std, one colour per setting, side by side within each mode. */
+export function settingCellsFigure(task: string, keys: readonly string[], settings: readonly { label: string; table: ResultsTable }[]): FigureSpec | null {
+  const rows = settings.flatMap((s) => s.table.cells.filter((c) => c.task === task && c.n > 0).map((c) => ({ s, c })));
+  if (rows.length === 0) return null;
+  const seeds = rows.flatMap(({ s, c }) => c.values.map((v, i) => ({ setting: s.label, objective: c.objective, mode: c.mode, kind: 'seed', value: v, seed: c.seeds[i] })));
+  const ours = rows.map(({ s, c }) => ({ setting: s.label, objective: c.objective, mode: c.mode, kind: 'ours', value: c.mean!, lo: c.mean! - (c.std ?? 0), hi: c.mean! + (c.std ?? 0) }));
+  const metric = rows.find(({ c }) => c.metric !== null)?.c.metric ?? 'metric';
+  const labels = settings.map((s) => s.label).filter((l) => rows.some((r) => r.s.label === l));
+  const modeOrder = [...new Set([...MODES, ...rows.map((r) => r.c.mode)])].filter((m) => rows.some((r) => r.c.mode === m));
+  const objectives = [...new Set(rows.map((r) => r.c.objective))].sort(compareObjectives);
+  const x = { field: 'mode', type: 'nominal', title: 'training mode', sort: modeOrder, axis: { labelAngle: -40 } };
+  const xOffset = { field: 'setting', type: 'nominal', sort: labels };
+  const y = { field: 'value', type: 'quantitative', title: `test ${metricLabel(metric, task)}`, scale: { zero: false } };
+  const color = { field: 'setting', type: 'nominal', title: keys.join(', '), scale: settingScale(labels), legend: { orient: 'bottom', direction: 'vertical', labelLimit: 560, titleLimit: 700, symbolOpacity: 1 } };
+  const only = (kind: string) => ({ filter: `datum.kind === '${kind}'` });
+  const t = `${task}: test ${metricLabel(metric, task)} of every cell, by ${keys.join(', ')}`;
+  const spec = {
+    title: title(t, ''),
+    data: { values: [...seeds, ...ours] },
+    facet: { column: { field: 'objective', type: 'nominal', title: null, sort: objectives } },
+    spec: {
+      width: Math.max(150, 18 * modeOrder.length * labels.length), height: HEIGHT,
+      layer: [
+        { transform: [only('ours')], mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { x, xOffset, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } },
+        { transform: [only('ours')], mark: { type: 'tick', thickness: 2, size: 10 }, encoding: { x, xOffset, y, color } },
+        { transform: [only('seed')], mark: { type: 'circle', size: 18, opacity: 0.6 }, encoding: { x, xOffset, y, color } },
+      ],
+    },
+    resolve: { scale: { y: 'independent' } },
+  };
+  const caption = `One colour per setting, side by side within each mode: dots our seeds, tick and bar our mean ± std. Look at how each mode moves with the setting, and whether the modes keep their order across settings.`;
+  return { id: slug('setting-cells', task), kind: 'setting-cells', task, title: t, caption, spec: spec as unknown as TopLevelSpec };
 }

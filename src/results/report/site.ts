@@ -1,15 +1,16 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TASKS } from '../../config/constants.js';
-import { compareTasks } from '../aggregate.js';
+import { buildByTable, buildTable, compareTasks } from '../aggregate.js';
 import type { PaperEntry } from '../paper.js';
 import { PAPER_SOURCE } from '../paper.js';
-import { renderMarkdown, renderText } from '../render.js';
-import { scanResults } from '../store.js';
-import { buildClaims, PAPER_ASSUMED_N, VERDICT_RULE, type ClaimsReport } from './claims.js';
-import { claimsLegend, escapeHtml, renderClaimsHtml, renderClaimsMarkdown } from './claims-render.js';
+import { renderByTable, renderMarkdown, renderText } from '../render.js';
+import { groupBySetting, studyKeys, type KeysSource, type Setting } from '../settings.js';
+import { readMetrics, scanResults, type StoredRun } from '../store.js';
+import { buildClaims, buildSettingClaims, PAPER_ASSUMED_N, VERDICT_RULE, type ClaimsReport } from './claims.js';
+import { claimsLegend, escapeHtml, escapeMarkdown, renderClaimsHtml, renderClaimsMarkdown } from './claims-render.js';
 import { ocrStrip, segmentationExamples, IMAGE_DIR, type ExampleFigure } from './examples.js';
-import { byTaskObjective, cellsFigure, loadCurves, normRatioFigure, onlineAlphaFigure, validationFigure, type FigureSpec } from './figures.js';
+import { byTaskObjective, cellsFigure, loadCurves, metricLabel, normRatioFigure, onlineAlphaFigure, settingCellsFigure, settingCurves, settingCurvesFigure, slug, validationFigure, type FigureSpec } from './figures.js';
 import { renderSvg } from './vega.js';
 
 /**
@@ -31,10 +32,18 @@ export interface ReportOptions {
   dataDir: string;
   /** Only the runs of these experiments (`--experiment`). */
   experiments?: readonly string[];
+  /**
+   * `--by`: draw claims, curves and cells per setting of these keys. Without it, the keys the folder
+   * was swept over (results/settings.ts `studyKeys`); a folder of one setting per cell, such as the
+   * paper's table, gets the paper's claims view.
+   */
+  by?: readonly string[];
 }
 
 export interface ReportResult {
   claims: ClaimsReport;
+  /** The keys the report is drawn by, and where they came from; [] for the paper's claims view. */
+  by: { keys: string[]; source: KeysSource | null; settings: string[] };
   figures: (FigureSpec & { svg: string })[];
   examples: ExampleFigure[];
   files: string[];
@@ -69,18 +78,31 @@ function exampleMd(e: ExampleFigure): string {
   return `**${e.title}.** ${e.caption}${e.notes.map((n) => ` *${n}*`).join('')}\n\n${e.markdown}\n`;
 }
 
-/** Build the whole report for the runs under `resultsDir` and write it to `options.outDir`. */
-export async function writeReport(resultsDir: string, options: ReportOptions): Promise<ReportResult> {
-  const { runs } = scanResults(resultsDir, options.experiments);
-  const claims = buildClaims(runs, options.paper);
-  const curves = loadCurves(runs);
-  const { outDir } = options;
-  // The folder is ours: stale figures of a previous report must not linger.
-  rmSync(join(outDir, FIGURE_DIR), { recursive: true, force: true });
-  rmSync(join(outDir, IMAGE_DIR), { recursive: true, force: true });
-  mkdirSync(join(outDir, FIGURE_DIR), { recursive: true });
-  mkdirSync(join(outDir, IMAGE_DIR), { recursive: true });
+/** A figure of one setting: its id and title name the setting, so that the settings' figures stay apart. */
+function ofSetting(f: FigureSpec | null, s: Setting, i: number): FigureSpec | null {
+  if (!f) return null;
+  const t = `${f.title} [${s.label}]`;
+  return { ...f, id: `${f.id}-setting${i + 1}`, title: t, spec: { ...f.spec, title: { text: t, anchor: 'start' } } as FigureSpec['spec'] };
+}
 
+/** What differs between the paper's claims view and a study's view by its settings. */
+interface View {
+  claims: ClaimsReport;
+  specs: FigureSpec[];
+  title: string;
+  heading: string;
+  /** Said after the intro: the settings and where their keys come from. */
+  settingsText: string[];
+  /** The study's settings; [] in the paper's view. */
+  settings: Setting[];
+  allCellsText: string;
+  allCellsMd: string;
+}
+
+/** The paper's claims view: a row per (task, objective) and claim, figures per task and objective. */
+function paperView(runs: readonly StoredRun[], paper: readonly PaperEntry[] | undefined): View {
+  const claims = buildClaims(runs, paper);
+  const curves = loadCurves(runs);
   const specs: FigureSpec[] = [];
   const tasks = [...new Set(claims.table.cells.filter((c) => c.n > 0).map((c) => c.task))].sort(compareTasks);
   for (const task of tasks) {
@@ -92,6 +114,71 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
       }
     }
   }
+  const heading = 'Scaling Matters in Deep Structured-Prediction Models: which claims reproduce';
+  return { claims, specs, title: 'sps report: which claims of "Scaling Matters" reproduce', heading, settingsText: [], settings: [], allCellsText: renderText(claims.table), allCellsMd: renderMarkdown(claims.table) };
+}
+
+const SOURCE_TEXT: Record<KeysSource, string> = {
+  by: 'as given by --by',
+  'sweep.json': 'the keys the sweep swept (sweep.json)',
+  settings: 'the keys in which the runs of a cell differ',
+};
+
+/** A study's view: the claims, the curves and the cells of each setting of `keys`, each labelled. */
+function studyView(runs: readonly StoredRun[], keys: string[], source: KeysSource, paper: readonly PaperEntry[] | undefined): View {
+  // Before anything else: a --by key no run has is an error (buildByTable's), not an empty report.
+  const byTable = buildByTable(runs, keys, readMetrics);
+  const settings = groupBySetting(runs.filter((r) => r.done), keys);
+  const claims = buildSettingClaims(settings, paper);
+  const curves = settingCurves(settings);
+  const tables = settings.map((s) => ({ label: s.short, table: buildTable(s.runs) }));
+  const specs: FigureSpec[] = [];
+  const tasks = [...new Set(claims.table.cells.filter((c) => c.n > 0).map((c) => c.task))].sort(compareTasks);
+  const by = keys.join(', ');
+  for (const task of tasks) {
+    const cf = settingCellsFigure(task, keys, tables);
+    if (cf) specs.push(cf);
+    for (const g of byTaskObjective(curves.flatMap((c) => c.runs)).filter((x) => x.task === task)) {
+      const mine = curves.map((c) => ({ label: c.label, runs: c.runs.filter((r) => r.task === task && r.objective === g.objective) }));
+      const metric = `val_${g.runs[0].primary}`;
+      const curve = settingCurvesFigure({ id: slug('setting-curves', task, g.objective), title: `${task} / ${g.objective}: validation ${metricLabel(g.runs[0].primary, task)} per epoch, by ${by}`, metric, keys, settings: mine });
+      if (curve) specs.push({ ...curve, objective: g.objective });
+      settings.forEach((s, i) => {
+        for (const f of [normRatioFigure(task, g.objective, mine[i].runs), onlineAlphaFigure(task, g.objective, mine[i].runs)]) {
+          const labelled = ofSetting(f, s, i);
+          if (labelled) specs.push(labelled);
+        }
+      });
+    }
+  }
+  const experiments = [...new Set(runs.map((r) => r.run.experiment))].sort();
+  const settingsText = [
+    `${settings.length} setting${settings.length === 1 ? '' : 's'} of ${by} (${SOURCE_TEXT[source]}); every claim row, curve and cell is of one setting. A run whose mode does not read a key (joint and an α grid) serves every setting it agrees with.`,
+    ...settings.map((s) => `${s.label}: ${s.runs.length} finished run${s.runs.length === 1 ? '' : 's'}`),
+  ];
+  return {
+    claims, specs, settings, settingsText,
+    title: `sps report: ${experiments.join(', ')} by ${by}`,
+    heading: `${experiments.join(', ')}: claims, curves and cells by ${by}`,
+    allCellsText: renderByTable(byTable, 'text'),
+    allCellsMd: renderByTable(byTable, 'markdown'),
+  };
+}
+
+/** Build the whole report for the runs under `resultsDir` and write it to `options.outDir`. */
+export async function writeReport(resultsDir: string, options: ReportOptions): Promise<ReportResult> {
+  const { runs } = scanResults(resultsDir, options.experiments);
+  const found = options.by ? { keys: [...options.by], source: 'by' as const } : studyKeys(resultsDir, runs);
+  const view = found.keys.length > 0 ? studyView(runs, found.keys, found.source, options.paper) : paperView(runs, options.paper);
+  const { claims, specs } = view;
+  const { outDir } = options;
+  // The folder is ours: stale figures of a previous report must not linger.
+  rmSync(join(outDir, FIGURE_DIR), { recursive: true, force: true });
+  rmSync(join(outDir, IMAGE_DIR), { recursive: true, force: true });
+  mkdirSync(join(outDir, FIGURE_DIR), { recursive: true });
+  mkdirSync(join(outDir, IMAGE_DIR), { recursive: true });
+
+  const tasks = [...new Set(claims.table.cells.filter((c) => c.n > 0).map((c) => c.task))].sort(compareTasks);
   const figures: (FigureSpec & { svg: string })[] = [];
   for (const s of specs) figures.push({ ...s, svg: await renderSvg(s.spec) });
   const examples = [ocrStrip(runs, outDir, options.dataDir), segmentationExamples(runs, outDir, options.dataDir)].filter((e): e is ExampleFigure => e !== null);
@@ -111,15 +198,17 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
   // HTML
   const html: string[] = [
     '<!doctype html>', '<html lang="en"><head><meta charset="utf-8">', '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>sps report: which claims of "Scaling Matters" reproduce</title>`, `<style>${STYLE}</style>`, '</head><body>',
-    '<h1>Scaling Matters in Deep Structured-Prediction Models: which claims reproduce</h1>',
+    // Text of an element: quotes need no escaping there (the paper's title keeps its quotation marks).
+    `<title>${escapeHtml(view.title).replaceAll('&quot;', '"')}</title>`, `<style>${STYLE}</style>`, '</head><body>',
+    `<h1>${escapeHtml(view.heading)}</h1>`,
     `<p>${escapeHtml(intro).replace(/`([^`]*)`/g, '<code>$1</code>')}</p>`,
+    ...(view.settingsText.length > 0 ? [`<p id="settings">${escapeHtml(view.settingsText[0])}</p>`, '<ul class="settings">', ...view.settingsText.slice(1).map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>'] : []),
     '<h2 id="claims">Claims</h2>', '<ul class="summary">', ...summaryLines.map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>',
     renderClaimsHtml(claims),
     '<h3>How to read the claims table</h3>', '<ul>', ...claimsLegend().map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>',
   ];
   const md: string[] = [
-    '# Scaling Matters in Deep Structured-Prediction Models: which claims reproduce', '', intro, '', '## Claims', '',
+    `# ${view.heading}`, '', intro, '', ...(view.settingsText.length > 0 ? [view.settingsText[0], '', ...view.settingsText.slice(1).map((l) => `- ${escapeMarkdown(l)}`), ''] : []), '## Claims', '',
     ...summaryLines.map((l) => `- ${l}`), '', renderClaimsMarkdown(claims), '### How to read the claims table', '', ...claimsLegend().map((l) => `- ${l}`), '',
   ];
   for (const task of taskOrder) {
@@ -143,8 +232,8 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
       md.push('### Examples', '', exampleMd(e));
     }
   }
-  html.push('<h2 id="table">All cells</h2>', `<pre>${escapeHtml(renderText(claims.table))}</pre>`, '</body></html>');
-  md.push('## All cells', '', renderMarkdown(claims.table));
+  html.push('<h2 id="table">All cells</h2>', `<pre>${escapeHtml(view.allCellsText)}</pre>`, '</body></html>');
+  md.push('## All cells', '', view.allCellsMd);
 
   writeFileSync(join(outDir, 'index.html'), html.join('\n') + '\n');
   writeFileSync(join(outDir, 'report.md'), md.join('\n'));
@@ -157,5 +246,5 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
   };
   writeFileSync(join(outDir, 'claims.json'), JSON.stringify(json, null, 2) + '\n');
   files.push('index.html', 'report.md', 'claims.json');
-  return { claims, figures, examples, files };
+  return { claims, by: { keys: found.keys, source: found.keys.length > 0 ? found.source : null, settings: view.settings.map((x) => x.label) }, figures, examples, files };
 }
