@@ -1,12 +1,13 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { expandSweep } from '../config/cells.js';
 import { BACKENDS, type BackendChoice } from '../config/constants.js';
 import { loadExperiment, type LoadedExperiment } from '../config/load.js';
-import { backendFromEnv, backendUnavailable } from '../backend/select.js';
-import { planCells } from '../train/sweep.js';
+import { backendFromEnv, backendUnavailable, expectedBackend } from '../backend/select.js';
+import { dataPlan } from '../train/plan.js';
+import { planCells, type PlannedCell } from '../train/sweep.js';
 import { LAUNCHERS, loadLauncher, type LauncherName } from '../train/launchers/index.js';
 import { parseLauncherSection, type SlurmSettings } from '../train/launchers/settings.js';
 import { datasetsDir } from '../util/paths.js';
@@ -15,13 +16,52 @@ import { makeReporter } from './progress.js';
 import { renderPlan, sweptKeysOf } from './ls.js';
 import { buildByTable, buildTable } from '../results/aggregate.js';
 import { renderByTable, renderTable } from '../results/render.js';
-import { inspectRun, readMetrics, type StoredRun } from '../results/store.js';
+import { inspectRun, readMetrics, scanResults, type StoredRun } from '../results/store.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
   return n;
 }
+
+/**
+ * Before the first cell: the back end each planned cell will run on, and a note for every results
+ * folder that already holds finished runs made on another one (back ends agree only to rounding;
+ * `sps table` marks cells that mix them).
+ */
+function backendLines(toRun: PlannedCell[], outDirs: string[]): string[] {
+  const names = new Set<string>();
+  const lines: string[] = [];
+  for (const choice of new Set(toRun.map((p) => p.config.backend as BackendChoice))) {
+    const b = expectedBackend(choice);
+    names.add(b.name);
+    lines.push(`sps: back end: ${b.name} (${b.why})`);
+  }
+  if (names.size === 0) return lines;
+  for (const dir of new Set(outDirs)) {
+    // A folder that is not there yet, or not a folder: the sweep itself says what is wrong with it.
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) continue;
+    const others = new Map<string, number>();
+    let runs: StoredRun[];
+    try {
+      runs = scanResults(dir).runs;
+    } catch {
+      continue;
+    }
+    for (const r of runs) {
+      const name = r.done ? r.run.backend?.name : undefined;
+      if (name && !names.has(name)) others.set(name, (others.get(name) ?? 0) + 1);
+    }
+    if (others.size > 0) {
+      const held = [...others].map(([n, k]) => `${k} on ${n}`).join(', ');
+      lines.push(`sps: note: ${dir} already holds finished runs made on another back end (${held}); this sweep runs on ${[...names].join(', ')}. Cells that mix back ends are marked ‡ by sps table.`);
+    }
+  }
+  return lines;
+}
+
+/** Where missing data sets come from: --data-from (or $SPS_DATA_FROM), else a download; none with --no-prepare. */
+const dataSource = (opts: RunOptions) => ({ from: opts.dataFrom ?? (process.env.SPS_DATA_FROM || undefined), prepare: opts.prepare !== false });
 
 interface RunOptions {
   dryRun?: boolean;
@@ -121,6 +161,9 @@ export function registerRun(program: Command): void {
         process.stdout.write(`\n${planned.length} cells planned in ${where}: ${done} already done, ${planned.length - done} to run${opts.force ? ' (--force: all would be redone)' : ''}\n`);
         const keys = sweptKeysOf(planned);
         if (planned.some((p) => keys.some((k) => p.swept?.[k] === undefined))) process.stdout.write(`— under ${keys.join(', ')}: the cell's mode does not read that key, so one cell serves every value of it\n`);
+        const data = await dataPlan(loaded.blocks.map((b) => b.task), planned.filter((p) => opts.force || p.state !== 'done'), datasetsDir(), dataSource(opts));
+        for (const l of data.lines) process.stdout.write(`${l}\n`);
+        for (const w of data.warnings) process.stderr.write(`sps: warning: ${w}\n`);
         return;
       }
       // A back end that cannot be had would fail every cell the same way: say so once, up front.
@@ -129,6 +172,7 @@ export function registerRun(program: Command): void {
         const why = backendUnavailable(choice);
         if (why) throw new SpsError(`${why} No cell was started.`);
       }
+      for (const line of backendLines(toRun, outDirs)) process.stderr.write(`${line}\n`);
       const launcher = await loadLauncher(launcherName);
       const result = await launcher.launch({
         experiment: loaded.name,
@@ -142,7 +186,7 @@ export function registerRun(program: Command): void {
           failFast: !!opts.failFast,
           configFile: resolve(configFile),
           command: ['sps', ...process.argv.slice(2)].join(' '),
-          data: { from: opts.dataFrom ?? (process.env.SPS_DATA_FROM || undefined), prepare: opts.prepare !== false },
+          data: dataSource(opts),
         },
         makeReporter,
         dryRun: !!opts.dryRun,

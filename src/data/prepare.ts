@@ -13,7 +13,8 @@ import { datasetsDir } from '../util/paths.js';
 import { spsVersion } from '../util/versions.js';
 import { PROVENANCE_FILE, checkDataset, resolveSpec, type FileProvenance, type Provenance } from './check.js';
 import { DownloadError, downloadFirst, type DownloadOptions } from './download.js';
-import { REGISTRY, fromFolderHint, getDataset, isImportOnly, type DatasetSpec } from './registry.js';
+import { REGISTRY, fromFolderHint, getDataset, hasAddress, isImportOnly, type DatasetSpec, type FileSpec } from './registry.js';
+import { materializeCut } from './derive.js';
 import { TMP_DIR, findLocalFiles, install, mkdirStaging } from './staging.js';
 import { fromTrees, materialize, mergeInto } from './unpack.js';
 
@@ -90,10 +91,21 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
       const outDir = join(staging, `unpack-${i}`);
       let rec: FileProvenance;
       if (local) {
-        const path = local.get(f.name)!;
-        log(`${spec.name}: importing ${path}`);
+        const found = local.get(f.name);
+        if (!found) {
+          log(`${spec.name}: ${f.name} (optional) not in ${opts.from}; left out`);
+          continue;
+        }
+        const { path, source } = found;
+        log(`${spec.name}: ${source ? `cutting ${f.name} from ${path}` : `importing ${path}`}`);
         mkdirSync(outDir);
-        rec = await materialize(f, { path, where: path, movable: false, manifestDirs: [resolve(path, '..')] }, outDir);
+        rec = source ? await materializeCut(f, source, path, path, outDir) : await materialize(f, { path, where: path, movable: false, manifestDirs: [resolve(path, '..')] }, outDir);
+      } else if (f.optional) {
+        log(`${spec.name}: ${f.name} (optional, no download address) left out; add it with \`sps prepare ${spec.name} --from DIR\``);
+        continue;
+      } else if (f.urls.length === 0 && f.derive) {
+        mkdirSync(outDir);
+        rec = await downloadAndCut(spec, f, outDir, tmpRoot, opts, log);
       } else {
         if (f.urls.length === 0 && !f.trees?.length) {
           throw new SpsError(`${spec.name}: ${f.name} has no download address; import the data set instead:\n${fromFolderHint(spec, '  ')}`);
@@ -156,6 +168,38 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
       /* other staging folders in use, or already gone */
     }
   }
+}
+
+/** A derived file (registry `derive`): download one of its sources (in order, resumable like any download) and cut it. */
+async function downloadAndCut(spec: DatasetSpec, f: FileSpec, outDir: string, tmpRoot: string, opts: PrepareOptions, log: (line: string) => void): Promise<FileProvenance> {
+  const partial = join(tmpRoot, 'partial');
+  mkdirSync(partial, { recursive: true });
+  const failures: { url: string; reason: string }[] = [];
+  const manual: string[] = [];
+  for (const source of f.derive!.sources) {
+    if (source.urls.length === 0) {
+      if (source.note) manual.push(`${source.name}: ${source.note}`);
+      continue;
+    }
+    try {
+      const got = await downloadFirst(
+        source.urls,
+        join(partial, `${spec.name}--${source.name}`),
+        `${spec.name}/${source.name}`,
+        { ...opts.download, log, progress: opts.progress, label: source.name, resume: true },
+        async (d) => {
+          log(`${spec.name}: cutting ${f.name} from ${source.name}`);
+          return materializeCut(f, source, d.path, d.finalUrl, outDir);
+        },
+      );
+      return got.result;
+    } catch (e) {
+      if (!(e instanceof DownloadError)) throw e;
+      failures.push(...e.failures);
+    }
+  }
+  const all = new DownloadError(`${spec.name}/${f.name} (cut from ${f.derive!.sources.map((s) => s.name).join(' or ')})`, failures);
+  throw new SpsError(`${spec.name}: ${all.message}${manual.length ? `\nBy hand: ${manual.join('; ')}.` : ''}\nTo prepare it from a local copy instead, run\n${fromFolderHint(spec, '  ')}`);
 }
 
 /**
@@ -235,7 +279,7 @@ export async function ensurePrepared(names: string[], opts: EnsureOptions): Prom
       );
     }
     const why = state.prepared ? `its copy at ${state.path} is incomplete (${state.checksum})` : `it is not prepared (${state.path} missing)`;
-    const howTo = (spec.files.some((f) => f.urls.length > 0) ? `  sps prepare ${name}\nor, offline, ` : '  ') + fromFolderHint(spec, '  ').trimStart();
+    const howTo = (spec.files.some(hasAddress) ? `  sps prepare ${name}\nor, offline, ` : '  ') + fromFolderHint(spec, '  ').trimStart();
     if (opts.prepare === false) {
       throw new SpsError(`this run needs dataset "${name}", but ${why}, and --no-prepare was given. Prepare it first:\n${howTo}`);
     }

@@ -8,7 +8,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SpsError } from '../util/errors.js';
 import { processAlive } from '../util/process.js';
-import { fromFolderHint, gunzipOutput, type DatasetSpec } from './registry.js';
+import { fromFolderHint, gunzipOutput, type DatasetSpec, type DeriveSource } from './registry.js';
 
 /** Staging area under the datasets directory (same file system, so the final rename is atomic). */
 export const TMP_DIR = '.tmp';
@@ -52,8 +52,17 @@ export function install(ready: string, target: string, tmpRoot: string): void {
   rmSync(old, { recursive: true, force: true });
 }
 
-/** For each file of `spec`, where it is under `dir` (directly or in one of the spec's sub-folder names). */
-export function findLocalFiles(spec: DatasetSpec, dir: string): Map<string, string> {
+/** A file found in a `--from` folder: the file itself, or (`source`) a public file to cut it from. */
+export interface LocalFile {
+  path: string;
+  source?: DeriveSource;
+}
+
+/**
+ * For each file of `spec`, where it is under `dir` (directly or in one of the spec's sub-folder
+ * names): the file, or failing that a source it is cut from. Optional files that are absent are left out.
+ */
+export function findLocalFiles(spec: DatasetSpec, dir: string): Map<string, LocalFile> {
   const root = resolve(dir);
   let st;
   try {
@@ -63,24 +72,27 @@ export function findLocalFiles(spec: DatasetSpec, dir: string): Map<string, stri
   }
   if (!st.isDirectory()) throw new SpsError(`--from ${dir}: not a folder (give the folder that holds the files, not a file).`);
   const bases = [root, ...spec.folderNames.map((n) => join(root, n))];
-  const found = new Map<string, string>();
-  const missing: string[] = [];
-  for (const f of spec.files) {
-    // A gunzip file may also be given already decompressed (its output name).
-    const names = f.unpack === 'gunzip' ? [f.name, gunzipOutput(f)] : [f.name];
-    let hit: string | undefined;
+  const lookup = (names: string[]): string | undefined => {
     for (const b of bases) {
       for (const n of names) {
         const p = join(b, n);
-        if (existsSync(p) && statSync(p).isFile()) {
-          hit = p;
-          break;
-        }
+        if (existsSync(p) && statSync(p).isFile()) return p;
       }
-      if (hit) break;
     }
-    if (hit) found.set(f.name, hit);
-    else missing.push(f.name);
+    return undefined;
+  };
+  const found = new Map<string, LocalFile>();
+  const missing: string[] = [];
+  for (const f of spec.files) {
+    // A gunzip file may also be given already decompressed (its output name).
+    const hit = lookup(f.unpack === 'gunzip' ? [f.name, gunzipOutput(f)] : [f.name]);
+    if (hit) {
+      found.set(f.name, { path: hit });
+      continue;
+    }
+    const source = f.derive?.sources.find((s) => lookup([s.name]));
+    if (source) found.set(f.name, { path: lookup([source.name])!, source });
+    else if (!f.optional) missing.push(f.name);
   }
   if (missing.length) {
     const where = bases.map((b) => `${b}/`).join(', ');

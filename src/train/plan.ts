@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { canonicalJson, determiningConfig } from '../config/cells.js';
-import { ensurePrepared, type EnsureOptions } from '../data/prepare.js';
+import { checkDataset, ensurePrepared, type EnsureOptions } from '../data/prepare.js';
+import { fromFolderHint, getDataset, isImportOnly } from '../data/registry.js';
 import { readSweep, SWEEP_FILE } from '../results/store.js';
 import type { SweepRecord } from '../results/types.js';
 import { SpsError } from '../util/errors.js';
@@ -67,6 +68,33 @@ export async function prepareCellData(
 ): Promise<DataHashes> {
   const datasets = [...new Set(cells.flatMap((p) => taskOf(tasks, p.config.task).datasets(p.config)))];
   return datasets.length > 0 ? ensurePrepared(datasets, { log, dataDir, registry: datasetRegistry(tasks), ...data }) : {};
+}
+
+/**
+ * What `sps run --dry-run` says about the data the `cells` need: per data set, prepared here, or
+ * where the run would get it; `warnings` name the ones no source can provide (no address, no
+ * --data-from, or --no-prepare), each with the command that prepares it. Nothing is fetched.
+ */
+export async function dataPlan(
+  tasks: readonly TaskDefinition[],
+  cells: PlannedCell[],
+  dataDir: string,
+  data: Pick<EnsureOptions, 'from' | 'prepare'> = {},
+): Promise<{ lines: string[]; warnings: string[] }> {
+  const registry = datasetRegistry(tasks);
+  const names = [...new Set(cells.flatMap((p) => taskOf(tasks, p.config.task).datasets(p.config)))];
+  const lines: string[] = [];
+  const warnings: string[] = [];
+  for (const name of names) {
+    const spec = getDataset(name, registry);
+    const state = await checkDataset(spec, { dataDir });
+    if (state.ok) lines.push(`data: ${name}: prepared at ${state.path}`);
+    else if (data.prepare === false) warnings.push(`${name} is not prepared and --no-prepare was given; prepare it first: sps prepare ${name}`);
+    else if (data.from) lines.push(`data: ${name}: not prepared; the run imports it from ${data.from}`);
+    else if (isImportOnly(spec)) warnings.push(`${name} is not prepared and has no download address; the run would stop. Prepare it from a local folder:\n${fromFolderHint(spec, '  ')}`);
+    else lines.push(`data: ${name}: not prepared; the run downloads it first (or: sps prepare ${name})`);
+  }
+  return { lines, warnings };
 }
 
 export interface JobSettings {
