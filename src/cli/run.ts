@@ -8,7 +8,7 @@ import { loadExperiment, type LoadedExperiment } from '../config/load.js';
 import { backendFromEnv, backendUnavailable } from '../backend/select.js';
 import { planCells } from '../train/sweep.js';
 import { LAUNCHERS, loadLauncher, type LauncherName } from '../train/launchers/index.js';
-import { parseLauncherSection, type SlurmSettings } from '../train/launchers/settings.js';
+import { checkSlurmOptions, parseLauncherSection, type SlurmSettings } from '../train/launchers/settings.js';
 import { datasetsDir } from '../util/paths.js';
 import { SpsError } from '../util/errors.js';
 import { makeReporter } from './progress.js';
@@ -47,8 +47,9 @@ interface RunOptions {
 
 /** Slurm settings: the config's `launcher:` section, each overridden by its command-line option. */
 function slurmSettings(section: SlurmSettings, o: RunOptions): SlurmSettings {
-  const cli: SlurmSettings = { partition: o.partition, time: o.time, cpus_per_task: o.cpusPerTask, mem: o.mem, throttle: o.arrayThrottle, sbatch_args: o.sbatchArg, setup: o.setup };
-  return { ...section, ...Object.fromEntries(Object.entries(cli).filter(([, v]) => v !== undefined)) };
+  const given = { partition: o.partition, time: o.time, cpus_per_task: o.cpusPerTask, mem: o.mem, throttle: o.arrayThrottle, sbatch_args: o.sbatchArg, setup: o.setup };
+  const cli = checkSlurmOptions(Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)));
+  return { ...section, ...cli };
 }
 
 /**

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { FsError } from './errors.js';
+import { processAlive } from './process.js';
 
 /** Name of a temporary sibling of `path`; `isTempName` recognises it so scanners can skip it. */
 export function tempSibling(path: string): string {
@@ -9,7 +10,50 @@ export function tempSibling(path: string): string {
 }
 
 export function isTempName(name: string): boolean {
-  return /\.tmp-\d+-[0-9a-f]{8}$/.test(name);
+  return /\.(?:tmp|old)-\d+-[0-9a-f]{8}$/.test(name);
+}
+
+/**
+ * Remove the temporary files and folders (`tempSibling`, `replaceDir`) in `dir` whose writer is gone:
+ * what a kill in the middle of a write leaves. Those of a live process are its work in progress.
+ */
+export function removeStaleTemps(dir: string, only: (name: string) => boolean = () => true): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /\.(?:tmp|old)-(\d+)-[0-9a-f]{8}$/.exec(name);
+    if (!m || !name.startsWith('.') || !only(name) || processAlive(Number(m[1]))) continue;
+    try {
+      rmSync(join(dir, name), { recursive: true, force: true });
+    } catch {
+      // Someone else's file, or a read-only folder: it stays hidden and is skipped by every reader.
+    }
+  }
+}
+
+/**
+ * Put the folder `staged` (complete and flushed) in the place of `target` with renames only: a reader
+ * sees the old folder or the new one, never a mixture. The old one is renamed aside, then removed;
+ * a kill between the two renames leaves the old one at `.NAME.old-PID-…` beside `target`, which the
+ * next call removes (removeStaleTemps).
+ */
+export function replaceDir(staged: string, target: string): void {
+  const parent = dirname(target);
+  const aside = join(parent, `.${basename(target)}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const had = existsSync(target);
+  try {
+    if (had) renameSync(target, aside);
+    renameSync(staged, target);
+  } catch (e) {
+    if (had && !existsSync(target) && existsSync(aside)) renameSync(aside, target);
+    throw new FsError(target, 'rename', e);
+  }
+  fsyncDir(parent);
+  if (had) rmSync(aside, { recursive: true, force: true });
 }
 
 function fsyncDir(dir: string): void {

@@ -1,4 +1,5 @@
 import Table from 'cli-table3';
+import { escapeMarkdown } from '../../util/text.js';
 import { SpsError } from '../../util/errors.js';
 import { fmtDiff } from '../render.js';
 import type { DiffInterval } from './stats.js';
@@ -54,7 +55,7 @@ export function renderClaimsText(c: ClaimsReport): string {
 }
 
 function mdCell(s: string): string {
-  return s.replace(/\|/g, '\\|');
+  return escapeMarkdown(s);
 }
 
 export function renderClaimsMarkdown(c: ClaimsReport): string {

@@ -1,16 +1,19 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { TASKS } from '../../config/constants.js';
 import { compareTasks } from '../aggregate.js';
 import type { PaperEntry } from '../paper.js';
 import { PAPER_SOURCE } from '../paper.js';
 import { renderMarkdown, renderText } from '../render.js';
-import { scanResults } from '../store.js';
+import { scanResults, type StoredRun } from '../store.js';
 import { buildClaims, PAPER_ASSUMED_N, VERDICT_RULE, type ClaimsReport } from './claims.js';
 import { claimsLegend, escapeHtml, renderClaimsHtml, renderClaimsMarkdown } from './claims-render.js';
 import { ocrStrip, segmentationExamples, IMAGE_DIR, type ExampleFigure } from './examples.js';
 import { byTaskObjective, cellsFigure, loadCurves, normRatioFigure, onlineAlphaFigure, validationFigure, type FigureSpec } from './figures.js';
 import { renderSvg } from './vega.js';
+import { SpsError } from '../../util/errors.js';
+import { ensureDir, removeStaleTemps, replaceDir, tempSibling, writeFileAtomic } from '../../util/fsx.js';
+import { escapeMarkdown } from '../../util/text.js';
 
 /**
  * `sps report`: one static folder, readable offline and on a code host.
@@ -62,11 +65,35 @@ function exampleHtml(e: ExampleFigure): string {
 }
 
 function figureMd(f: FigureSpec): string {
-  return `![${f.title}](${FIGURE_DIR}/${f.id}.svg)\n\n*${f.title}.* ${f.caption}\n`;
+  return `![${escapeMarkdown(f.title)}](${FIGURE_DIR}/${f.id}.svg)\n\n*${escapeMarkdown(f.title)}.* ${escapeMarkdown(f.caption)}\n`;
 }
 
 function exampleMd(e: ExampleFigure): string {
-  return `**${e.title}.** ${e.caption}${e.notes.map((n) => ` *${n}*`).join('')}\n\n${e.markdown}\n`;
+  return `**${escapeMarkdown(e.title)}.** ${escapeMarkdown(e.caption)}${e.notes.map((n) => ` *${escapeMarkdown(n)}*`).join('')}\n\n${e.markdown}\n`;
+}
+
+/** What a report folder holds; a folder with anything else is not replaced (it is not a report). */
+const REPORT_ENTRIES = new Set(['index.html', 'report.md', 'claims.json', FIGURE_DIR, IMAGE_DIR]);
+
+/**
+ * The report is built in a hidden sibling of `outDir` and swapped in whole (replaceDir), so a kill
+ * or a full disk leaves the previous report as it was. Since the swap replaces the folder, a folder
+ * holding anything but a report's files is refused rather than replaced.
+ */
+function stageReport(outDir: string): string {
+  if (existsSync(outDir)) {
+    if (!statSync(outDir).isDirectory()) throw new SpsError(`--out ${outDir}: a file, not a folder; give sps report a new or empty folder (--out DIR)`);
+    const foreign = readdirSync(outDir).filter((n) => !REPORT_ENTRIES.has(n));
+    if (foreign.length > 0) {
+      throw new SpsError(`--out ${outDir}: the folder holds files that are not part of a report (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}), and sps report replaces the whole folder; give it a new or empty folder (--out DIR)`);
+    }
+  }
+  ensureDir(dirname(outDir));
+  removeStaleTemps(dirname(outDir), (n) => n.startsWith(`.${basename(outDir)}.`));
+  const staged = tempSibling(outDir);
+  ensureDir(join(staged, FIGURE_DIR));
+  ensureDir(join(staged, IMAGE_DIR));
+  return staged;
 }
 
 /** Build the whole report for the runs under `resultsDir` and write it to `options.outDir`. */
@@ -75,11 +102,25 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
   const claims = buildClaims(runs, options.paper);
   const curves = loadCurves(runs);
   const { outDir } = options;
-  // The folder is ours: stale figures of a previous report must not linger.
-  rmSync(join(outDir, FIGURE_DIR), { recursive: true, force: true });
-  rmSync(join(outDir, IMAGE_DIR), { recursive: true, force: true });
-  mkdirSync(join(outDir, FIGURE_DIR), { recursive: true });
-  mkdirSync(join(outDir, IMAGE_DIR), { recursive: true });
+  const staged = stageReport(outDir);
+  try {
+    const result = await buildReport(resultsDir, options, runs, claims, curves, staged);
+    replaceDir(staged, outDir);
+    return result;
+  } catch (e) {
+    rmSync(staged, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function buildReport(
+  resultsDir: string,
+  options: ReportOptions,
+  runs: StoredRun[],
+  claims: ClaimsReport,
+  curves: ReturnType<typeof loadCurves>,
+  outDir: string,
+): Promise<ReportResult> {
 
   const specs: FigureSpec[] = [];
   const tasks = [...new Set(claims.table.cells.filter((c) => c.n > 0).map((c) => c.task))].sort(compareTasks);
@@ -98,7 +139,7 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
 
   const files: string[] = [];
   for (const f of figures) {
-    writeFileSync(join(outDir, FIGURE_DIR, `${f.id}.svg`), f.svg);
+    writeFileAtomic(join(outDir, FIGURE_DIR, `${f.id}.svg`), f.svg);
     files.push(`${FIGURE_DIR}/${f.id}.svg`);
   }
   for (const e of examples) files.push(...e.images);
@@ -119,21 +160,21 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
     '<h3>How to read the claims table</h3>', '<ul>', ...claimsLegend().map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>',
   ];
   const md: string[] = [
-    '# Scaling Matters in Deep Structured-Prediction Models: which claims reproduce', '', intro, '', '## Claims', '',
-    ...summaryLines.map((l) => `- ${l}`), '', renderClaimsMarkdown(claims), '### How to read the claims table', '', ...claimsLegend().map((l) => `- ${l}`), '',
+    '# Scaling Matters in Deep Structured-Prediction Models: which claims reproduce', '', escapeMarkdown(intro.replace(/`/g, '')), '', '## Claims', '',
+    ...summaryLines.map((l) => `- ${escapeMarkdown(l)}`), '', renderClaimsMarkdown(claims), '### How to read the claims table', '', ...claimsLegend().map((l) => `- ${l}`), '',
   ];
   for (const task of taskOrder) {
     const tf = figures.filter((f) => f.task === task);
     const te = examples.filter((e) => (task === 'ocr' ? e.kind === 'ocr-strip' : task === 'segmentation' ? e.kind === 'segmentation' : false));
     if (tf.length === 0 && te.length === 0) continue;
-    html.push(`<h2 id="task-${task}">${escapeHtml(task)}</h2>`);
-    md.push(`## ${task}`, '');
+    html.push(`<h2 id="task-${escapeHtml(task)}">${escapeHtml(task)}</h2>`);
+    md.push(`## ${escapeMarkdown(task)}`, '');
     let objective: string | undefined;
     for (const f of tf) {
       if (f.objective && f.objective !== objective) {
         objective = f.objective;
         html.push(`<h3>${escapeHtml(task)} / ${escapeHtml(objective)}</h3>`);
-        md.push(`### ${task} / ${objective}`, '');
+        md.push(`### ${escapeMarkdown(`${task} / ${objective}`)}`, '');
       }
       html.push(figureHtml(f));
       md.push(figureMd(f));
@@ -146,8 +187,8 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
   html.push('<h2 id="table">All cells</h2>', `<pre>${escapeHtml(renderText(claims.table))}</pre>`, '</body></html>');
   md.push('## All cells', '', renderMarkdown(claims.table));
 
-  writeFileSync(join(outDir, 'index.html'), html.join('\n') + '\n');
-  writeFileSync(join(outDir, 'report.md'), md.join('\n'));
+  writeFileAtomic(join(outDir, 'index.html'), html.join('\n') + '\n');
+  writeFileAtomic(join(outDir, 'report.md'), md.join('\n'));
   const json = {
     rule: VERDICT_RULE,
     paper_assumed_n: PAPER_ASSUMED_N,
@@ -155,7 +196,7 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
     summaries: claims.summaries.map(({ scope, text, counts }) => ({ scope, text, counts })),
     rows: claims.rows,
   };
-  writeFileSync(join(outDir, 'claims.json'), JSON.stringify(json, null, 2) + '\n');
+  writeFileAtomic(join(outDir, 'claims.json'), JSON.stringify(json, null, 2) + '\n');
   files.push('index.html', 'report.md', 'claims.json');
   return { claims, figures, examples, files };
 }

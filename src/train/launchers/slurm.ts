@@ -54,14 +54,33 @@ export function arraySpec(indices: number[], throttle?: number): string {
   return parts.join(',') + (throttle !== undefined ? `%${throttle}` : '');
 }
 
-const quote = (s: string): string => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+/** A word for the shell: bare when it is plainly safe, else single-quoted (nothing inside is special). */
+export const quote = (s: string): string => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * A value for an `#SBATCH` line, which sbatch (not the shell) splits at blanks: double-quoted, with
+ * `\` and `"` escaped, when it holds anything but plain characters. Control characters (a newline
+ * would end the line and start a shell line) are refused here as well as by the settings' schema.
+ */
+export function sbatchValue(v: string): string {
+  if (/[\x00-\x1f\x7f]/.test(v)) throw new SpsError(`${JSON.stringify(v)}: a value with a control character cannot go into an #SBATCH line`);
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(v) ? v : `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/** One sbatch option (`--name=value`, `--name value`, `-X value`) as the text of an `#SBATCH` line. */
+function directive(arg: string): string {
+  const m = /^(--?[A-Za-z][A-Za-z0-9-]*)([= ])(.*)$/s.exec(arg);
+  return m ? `${m[1]}${m[2]}${sbatchValue(m[3])}` : sbatchValue(arg);
+}
 
 /** The sbatch script every array task runs. */
 export function sbatchScript(o: { experiment: string; dir: string; plan: string; cwd: string; settings: SlurmSettings }): string {
   const s = o.settings;
+  // `%` starts a Slurm file-name pattern (%A, %a): a literal one in the folder's path is `%%`.
+  const logs = join(o.dir, 'logs').replace(/%/g, '%%');
   const directives = [
     `--job-name=sps-${o.experiment}`,
-    `--output=${join(o.dir, 'logs', '%A_%a.out')}`,
+    `--output=${join(logs, '%A_%a.out')}`,
     '--ntasks=1',
     ...(s.partition ? [`--partition=${s.partition}`] : []),
     ...(s.time ? [`--time=${s.time}`] : []),
@@ -75,9 +94,10 @@ export function sbatchScript(o: { experiment: string; dir: string; plan: string;
   const sps = quote(fileURLToPath(new URL('../../../bin/sps', import.meta.url)));
   return [
     '#!/bin/bash',
-    ...directives.map((d) => `#SBATCH ${d}`),
+    ...directives.map((d) => `#SBATCH ${directive(d)}`),
     '',
     `# Written by sps run --launcher slurm: one array task per planned cell (the index into ${relative(o.dir, o.plan)}).`,
+    // launcher.setup is the one shell line sps writes as it is given (a config can run commands here).
     ...(s.setup ? [s.setup] : []),
     `cd ${quote(o.cwd)} || exit 1`,
     `${node} ${sps} run-cell ${quote(o.plan)} --index "$SLURM_ARRAY_TASK_ID"`,
@@ -127,7 +147,7 @@ export const slurmLauncher: Launcher = {
     if (req.dryRun) {
       out(`# ${scriptPath}`);
       out(script);
-      out(indices.length > 0 ? `sbatch --array=${array} ${scriptPath}` : '# nothing to submit');
+      out(indices.length > 0 ? `sbatch --array=${array} ${quote(scriptPath)}` : '# nothing to submit');
       out(`# ${summary} (dry run: nothing written, nothing submitted)`);
       return { kind: 'submitted' };
     }
