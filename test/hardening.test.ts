@@ -3,10 +3,55 @@
  * consistent files. Each test here failed before its fix; the security ones use the issue's payloads.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ROOT, sps, tempDir } from './helpers.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT, sps, spsSpawn, tempDir, TINY_TOY } from './helpers.js';
+
+const KILL = join(ROOT, 'test/fixtures/fs-kill.ts');
+const FAULT = join(ROOT, 'test/fixtures/fs-fault.ts');
+const TAGGER = join(ROOT, 'test/fixtures/tagger-task.ts');
+/** The environment of an sps process with a kill or pause at one file operation (test/fixtures/fs-kill.ts). */
+const killAt = (rule: string, extra: Record<string, string> = {}): Record<string, string> => ({ NODE_OPTIONS: `--import tsx --import ${KILL}`, SPS_FS_KILL: rule, ...extra });
+const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** Every file below `dir` (hidden ones too) with its bytes, to compare a folder before and after. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name), `${rel}${e.name}/`);
+      else out[`${rel}${e.name}`] = sha256(join(d, e.name));
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+/**
+ * Stand-ins for sbatch and squeue in a folder to put first on PATH: sbatch answers job id 1000, 1001, …
+ * (and submits nothing); squeue prints the lines of $FAKE_SQUEUE (`ID|STATE`). Returns the env.
+ */
+function fakeSlurm(dir: string, queue = ''): Record<string, string> {
+  const bin = join(dir, 'fake-slurm');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'sbatch'), `#!/bin/bash
+n=$(cat "${bin}/next" 2>/dev/null || echo 1000)
+echo $((n+1)) > "${bin}/next"
+echo "$@" >> "${bin}/sbatch.log"
+echo $n
+`);
+  writeFileSync(join(bin, 'squeue'), `#!/bin/bash
+cat "${bin}/queue" 2>/dev/null
+`);
+  writeFileSync(join(bin, 'sacct'), '#!/bin/bash\nexit 1\n');
+  writeFileSync(join(bin, 'queue'), queue);
+  for (const f of ['sbatch', 'squeue', 'sacct']) chmodSync(join(bin, f), 0o755);
+  return { PATH: `${bin}:${process.env.PATH}` };
+}
 
 const TOY = join(ROOT, 'test/fixtures/toy.yaml');
 const readJson = <T = Record<string, unknown>>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
@@ -116,5 +161,189 @@ describe('issue 33, items 2 and 3: strings from run.json are escaped, and the re
     const md = readFileSync(join(out, 'report.md'), 'utf8');
     assert.doesNotMatch(md, /<img|<script/);
     assert.ok(md.includes('onerror'), 'the strings are shown, escaped');
+  });
+});
+
+/** A toy sweep submitted to the fake sbatch: its plan and the environment that submitted it. */
+function submittedToy(dir: string, extra: string[] = []): { out: string; planPath: string; env: Record<string, string> } {
+  const out = join(dir, 'toy');
+  const env = fakeSlurm(dir);
+  const r = sps(['run', TOY, ...TINY_TOY, ...extra, '--launcher', 'slurm', '--out', out], { env });
+  assert.equal(r.code, 0, r.stderr);
+  return { out, planPath: join(out, 'slurm', 'toy-test', 'plan.json'), env };
+}
+
+describe('issue 33, item 5: run-cell checks its cell against the schemas and its run id', () => {
+  it('an edited cell, a foreign runDir or a hex --index is refused before anything runs; the plan as written runs', () => {
+    const { out, planPath, env } = submittedToy(tempDir());
+    const original = readFileSync(planPath, 'utf8');
+    const edits: [string, (job: Record<string, any>) => void, RegExp][] = [
+      ['epochs 1 → 3, id kept', (j) => (j.cell.train.epochs = 3), /jobs\[0\]: the cell's settings have run id [0-9a-f]{12}, not its id [0-9a-f]{12}/],
+      ['epochs: -5', (j) => (j.cell.train.epochs = -5), /jobs\[0\]: cell\.train\.epochs: /],
+      ['lr: "abc"', (j) => (j.cell.train.lr = 'abc'), /jobs\[0\]: cell\.train\.lr: /],
+      ['an unknown objective', (j) => (j.cell.objective = 'nope'), /jobs\[0\]: cell\.objective: /],
+      ['runDir elsewhere', (j) => (j.runDir = join(out, '..', 'elsewhere', 'x')), /jobs\[0\]\.runDir: .* is not this cell's run folder/],
+    ];
+    for (const [what, edit, message] of edits) {
+      const plan = JSON.parse(original);
+      edit(plan.jobs[0]);
+      writeFileSync(planPath, JSON.stringify(plan));
+      const r = sps(['run-cell', planPath, '--index', '0'], { env });
+      assert.equal(r.code, 1, `${what}: ${r.stderr}`);
+      assert.match(r.stderr, message, what);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('toy-')), [], `${what}: nothing ran`);
+    }
+    assert.equal(existsSync(join(out, '..', 'elsewhere')), false);
+    writeFileSync(planPath, original);
+    const hex = sps(['run-cell', planPath, '--index', '0x1'], { env });
+    assert.equal(hex.code, 1);
+    assert.match(hex.stderr, /--index.*expected a whole number/);
+    const ok = sps(['run-cell', planPath, '--index', '0'], { env });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(readdirSync(out).filter((f) => f.startsWith('toy-')).length, 1);
+  });
+});
+
+/** A tagger experiment of one cell, and a run of it that prepares toy-tags into `data`. */
+function taggerRun(dir: string) {
+  const config = join(dir, 'tagger.yaml');
+  writeFileSync(config, ['name: tagger-test', 'task: tagger', 'objectives: [log-likelihood]', 'modes: [joint]', 'seeds: 1', 'train: {epochs: 1, batch_size: 8, lr: 0.1}', 'backend: cpu', ''].join('\n'));
+  const data = join(dir, 'data');
+  const env = { SPS_PLUGINS: TAGGER, SPS_DATA_DIR: data };
+  const run = (args: string[], more: Record<string, string> = {}) => sps(['run', config, '--out', join(dir, 'out'), '--no-table', ...args], { env: { ...env, ...more } });
+  return { config, data, env, run, tags: join(data, 'toy-tags', 'tags.txt') };
+}
+
+
+describe('issue 33, item 4: data sets are verified by content', () => {
+  it('a file changed in place with its old size and time is caught; run.json records the hash of the bytes read', () => {
+    const t = taggerRun(tempDir());
+    const first = t.run(['--data-from', join(ROOT, 'test/fixtures')]);
+    assert.equal(first.code, 0, first.stderr);
+    const out = join(t.data, '..', 'out');
+    const runDir = join(out, readdirSync(out).find((f) => f.startsWith('tagger-'))!);
+    const recorded = readJson<{ inputs: { datasets: Record<string, Record<string, string>> } }>(join(runDir, 'run.json')).inputs.datasets;
+    assert.deepEqual(recorded, { 'toy-tags': { 'tags.txt': sha256(t.tags) } });
+
+    // Same size, old modification time: what touch -r, cp -p or bit rot leave.
+    const before = statSync(t.tags);
+    const text = readFileSync(t.tags, 'utf8');
+    writeFileSync(t.tags, text.replace('fish/N', 'fish/V'));
+    utimesSync(t.tags, before.atime, before.mtime);
+    assert.equal(statSync(t.tags).size, before.size);
+    const again = t.run(['--force']);
+    assert.equal(again.code, 1, again.stdout + again.stderr);
+    assert.match(again.stderr, /dataset "toy-tags" at .* does not match its checksums: MISMATCH tags\.txt/);
+    assert.equal(readJson<{ status: string }>(join(runDir, 'run.json')).status, 'done', 'the finished run was not touched');
+  });
+
+  it('a file changed between the sweep\'s check and the cell fails the cell before it reads it', () => {
+    const dir = tempDir();
+    const t = taggerRun(dir);
+    const out = join(dir, 'out');
+    const slurm = { ...t.env, ...fakeSlurm(dir) };
+    const submitted = sps(['run', t.config, '--out', out, '--launcher', 'slurm', '--data-from', join(ROOT, 'test/fixtures')], { env: slurm });
+    assert.equal(submitted.code, 0, submitted.stderr);
+    // A valid sentence more: the task would train on it without a word.
+    const text = readFileSync(t.tags, 'utf8');
+    writeFileSync(t.tags, text + text.split('\n')[0] + '\n');
+    const r = sps(['run-cell', join(out, 'slurm', 'tagger-test', 'plan.json'), '--index', '0'], { env: slurm });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /dataset "toy-tags" at .* changed after sps run verified it: tags\.txt \(sha256 [0-9a-f]{64}, verified [0-9a-f]{64}\)/);
+    const runDir = join(out, readdirSync(out).find((f) => f.startsWith('tagger-'))!);
+    const run = readJson<{ status: string; error: { message: string } }>(join(runDir, 'run.json'));
+    assert.equal(run.status, 'failed');
+    assert.equal(existsSync(join(runDir, 'metrics.jsonl')), false, 'no epoch was trained');
+  });
+});
+
+describe('issue 33, item 7: sps report swaps in a complete folder', () => {
+  it('a kill while writing, or a full disk, leaves the previous report whole; the next report cleans up', () => {
+    const tmp = tempDir();
+    const results = join(tmp, 'results');
+    copyRuns(results, 'ocr', 'cross-entropy', () => {});
+    const out = join(tmp, 'report');
+    const first = sps(['report', results, '--out', out, '--datasets', join(tmp, 'none')]);
+    assert.equal(first.code, 0, first.stderr);
+    const old = snapshot(out);
+    // More runs, so the next report differs in every file.
+    copyRuns(results, 'segmentation', 'cross-entropy', () => {});
+    const killed = sps(['report', results, '--out', out, '--datasets', join(tmp, 'none')], { env: killAt('kill-before|openSync|index\\.html|1') });
+    assert.equal(killed.code, null, 'killed');
+    assert.deepEqual(snapshot(out), old, 'the old report is as it was');
+    const full = sps(['report', results, '--out', out, '--datasets', join(tmp, 'none')], { env: { NODE_OPTIONS: `--import tsx --import ${FAULT}`, SPS_FS_FAULT: `ENOSPC:writeSync:${tmp}` } });
+    assert.equal(full.code, 1, full.stderr);
+    assert.match(full.stderr, new RegExp(`^sps: ${tmp}/\\S+: cannot write: no space left on the device \\(ENOSPC\\)`));
+    assert.doesNotMatch(full.stderr, /path not given/);
+    assert.deepEqual(snapshot(out), old, 'the old report is as it was');
+    const next = sps(['report', results, '--out', out, '--datasets', join(tmp, 'none')]);
+    assert.equal(next.code, 0, next.stderr);
+    assert.ok(readdirSync(join(out, 'figures')).some((f) => f.includes('segmentation')));
+    assert.deepEqual(readdirSync(tmp).sort(), ['report', 'results'], 'no staging folder is left');
+  });
+
+  it('a folder that holds other files is not replaced', () => {
+    const tmp = tempDir();
+    writeFileSync(join(tmp, 'notes.txt'), 'mine');
+    const r = sps(['report', join(ROOT, 'results', 'segmentation'), '--out', tmp]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^sps: --out .*: the folder holds files that are not part of a report \(notes\.txt\)/);
+    assert.deepEqual(readdirSync(tmp), ['notes.txt']);
+  });
+});
+
+describe('issue 33, item 8: sweep.json is updated under a lock', () => {
+  it('a sweep that plans into the folder while another is between reading and writing sweep.json keeps both', async () => {
+    const dir = tempDir();
+    const mark = join(dir, 'paused');
+    const script = (seed: number) =>
+      `import { writeSweepFiles } from ${JSON.stringify(join(ROOT, 'src/train/plan.ts'))};\n` +
+      `writeSweepFiles([{ id: 'id${seed}', folder: 'f${seed}', runDir: ${JSON.stringify(dir)} + '/f${seed}', config: { experiment: 'x', task: 'toy', objective: 'ssvm', mode: 'joint', seed: ${seed} } }], 'c.yaml');`;
+    const node = (seed: number, env: Record<string, string>) => spawn(process.execPath, ['--input-type=module', '-e', script(seed)], { env: { ...process.env, NODE_OPTIONS: '--import tsx', ...env }, stdio: 'inherit' });
+    const exited = (p: ReturnType<typeof spawn>) => new Promise<number | null>((res) => p.on('exit', (c) => res(c)));
+    // The first pauses for 3 s just as it reads sweep.json; the second starts once it has.
+    const a = node(0, killAt('pause|readFileSync|/sweep\\.json$|3000', { SPS_FS_KILL_MARK: mark }));
+    const aDone = exited(a);
+    while (!existsSync(mark)) await sleep(20);
+    const bCode = await exited(node(1, {}));
+    assert.equal(bCode, 0);
+    assert.equal(await aDone, 0);
+    const cells = readJson<{ cells: { id: string }[] }>(join(dir, 'sweep.json')).cells.map((c) => c.id).sort();
+    assert.deepEqual(cells, ['id0', 'id1']);
+  });
+});
+
+describe('issue 33, item 9: --force sets a finished run aside with one rename', () => {
+  it('a kill right after the move leaves the run whole in .replaced/, and the next run redoes only the cell', async () => {
+    const out = join(tempDir(), 'toy');
+    const args = ['run', TOY, ...TINY_TOY, 'seeds=[0]', '--out', out, '--no-table'];
+    const first = sps(args);
+    assert.equal(first.code, 0, first.stderr);
+    const folder = readdirSync(out).find((f) => f.startsWith('toy-'))!;
+    const files = readdirSync(join(out, folder)).sort();
+    const child = spsSpawn([...args, '--force'], { env: killAt('group-after|renameSync|/toy-[^/]+(/[a-z]+\\.[a-z]+)?$|1') });
+    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    assert.equal(code, null, 'killed');
+    const replaced = readdirSync(join(out, '.replaced'));
+    assert.equal(replaced.length, 1, replaced.join());
+    // The lock moved with them (the kill came before its removal): hidden, and named by a dead process.
+    assert.deepEqual(readdirSync(join(out, '.replaced', replaced[0])).filter((f) => f !== '.lock').sort(), files, 'every file of the run moved at once');
+    const again = sps(args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /damaged/);
+    assert.deepEqual(readdirSync(join(out, '.replaced')), replaced, 'nothing else set aside');
+    assert.equal(readJson<{ status: string }>(join(out, folder, 'run.json')).status, 'done');
+  });
+
+  it('a kill while the data check writes its cache leaves no temporary file for good', () => {
+    const t = taggerRun(tempDir());
+    const killed = t.run(['--data-from', join(ROOT, 'test/fixtures')], killAt('kill-after|openSync|sps-verified\\.json\\.tmp-|1'));
+    assert.equal(killed.code, null, killed.stderr);
+    const folder = join(t.data, 'toy-tags');
+    assert.ok(readdirSync(folder).some((f) => f.includes('.tmp-')), 'the kill left a temporary file');
+    const r = t.run([]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readdirSync(folder).filter((f) => f.includes('.tmp-')), []);
   });
 });

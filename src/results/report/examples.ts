@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { loadOcr, OCR_HEIGHT, OCR_WIDTH, type OcrWord } from '../../data/ocr.js';
@@ -6,6 +6,7 @@ import { samplesDir } from '../../data/samples.js';
 import { HORSE_ROOT, horseFromJpegs, horseName } from '../../data/weizmann.js';
 import { compareModes, compareObjectives } from '../aggregate.js';
 import type { StoredRun } from '../store.js';
+import { writeFileAtomic } from '../../util/fsx.js';
 import { escapeMarkdown, safeFileName } from '../../util/text.js';
 import { escapeHtml } from './claims-render.js';
 
@@ -156,7 +157,7 @@ function ocrFigure(joint: StoredRun, best: StoredRun, outDir: string, dataDir: s
     if (word && word.labels.map((c) => String.fromCharCode(97 + c)).join('') === gold) {
       // Names from run.json never choose the path: sanitised, they stay one file name inside images/.
       const file = `${IMAGE_DIR}/${safeFileName(`ocr-${objective}-seed${seed}-word${w}.png`)}`;
-      writeFileSync(join(outDir, file), wordPng(word));
+      writeFileAtomic(join(outDir, file), wordPng(word));
       images.push(file);
       img = file;
     } else if (testWords) {
@@ -216,7 +217,7 @@ export function segmentationExamples(runs: readonly StoredRun[], outDir: string,
       const files = { rgb: join(root, 'rgb', `${name}.jpg`), mask: join(root, 'figure_ground', `${name}.jpg`) };
       const horse = horseFromJpegs(index, readFileSync(files.rgb), readFileSync(files.mask), size, files);
       image = `${IMAGE_DIR}/${safeFileName(`seg-${name}-image.png`)}`;
-      writeFileSync(join(outDir, image), rgbPng(horse.image, size));
+      writeFileAtomic(join(outDir, image), rgbPng(horse.image, size));
       images.push(image);
     }
     const gold = copy(join(modeRuns[0].dir, 'predictions', `${name}-gold.png`), `${IMAGE_DIR}/${safeFileName(`seg-${name}-gold.png`)}`);
