@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -226,12 +226,16 @@ describe('issue 33, item 4: data sets are verified by content', () => {
     const recorded = readJson<{ inputs: { datasets: Record<string, Record<string, string>> } }>(join(runDir, 'run.json')).inputs.datasets;
     assert.deepEqual(recorded, { 'toy-tags': { 'tags.txt': sha256(t.tags) } });
 
-    // Same size, old modification time: what touch -r, cp -p or bit rot leave.
-    const before = statSync(t.tags);
+    // Same size, the old modification time to the nanosecond: what touch -r, cp -p or bit rot leave.
+    const before = statSync(t.tags, { bigint: true });
+    const ref = join(t.data, 'ref');
+    assert.equal(spawnSync('touch', ['-r', t.tags, ref]).status, 0);
     const text = readFileSync(t.tags, 'utf8');
     writeFileSync(t.tags, text.replace('fish/N', 'fish/V'));
-    utimesSync(t.tags, before.atime, before.mtime);
-    assert.equal(statSync(t.tags).size, before.size);
+    assert.equal(spawnSync('touch', ['-r', ref, t.tags]).status, 0);
+    const after = statSync(t.tags, { bigint: true });
+    assert.equal(after.size, before.size);
+    assert.equal(after.mtimeNs, before.mtimeNs);
     const again = t.run(['--force']);
     assert.equal(again.code, 1, again.stdout + again.stderr);
     assert.match(again.stderr, /dataset "toy-tags" at .* does not match its checksums: MISMATCH tags\.txt/);

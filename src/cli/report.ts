@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadPaperTable } from '../results/paper.js';
-import { datasetsDir } from '../util/paths.js';
+import { datasetsDir, folderOption } from '../util/paths.js';
 import { COMPARE_TARGETS, EXPERIMENT_HELP, parseCompare, parseExperiments } from './table.js';
 
 export interface ReportOptions {
@@ -34,7 +34,7 @@ export function registerReport(program: Command): void {
     .description('Write a static report (index.html, report.md, SVG figures, PNG examples): a verdict on each of the paper\'s claims with intervals, training curves, norm ratios, online α')
     .argument('<results-dir>', 'results directory (searched at any depth for run folders)')
     .option('--compare <target>', `also show the published numbers: ${COMPARE_TARGETS.join(', ')}`)
-    .option('--out <dir>', 'folder to write the report to', 'report')
+    .option('--out <dir>', 'folder to write the report to', folderOption('--out'), 'report')
     .option('--experiment <names>', EXPERIMENT_HELP)
     .option('--datasets <dir>', 'prepared data sets, for the example images (default: $SPS_DATA_DIR or ./datasets)')
     .action(async (resultsDir: string, opts: ReportOptions) => {

@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { printable } from '../util/text.js';
 import { dirname, join, relative, resolve } from 'node:path';
 import Table from 'cli-table3';
 import { Command } from 'commander';
@@ -76,7 +77,7 @@ export function registerStatus(program: Command): void {
         } else if (st && r.state === 'failed') {
           info = `${info}; Slurm log ${st.log}`;
         }
-        t.push([statusText(r), r.task, r.objective, r.mode, r.seed, relative(root, r.dir), st?.task ?? '', state, info]);
+        t.push([statusText(r), r.task, r.objective, r.mode, r.seed, relative(root, r.dir), st?.task ?? '', state, info].map((c) => printable(String(c))));
       }
       process.stdout.write(t.toString() + '\n');
       const count = (s: string) => rows.filter((r) => r.state === s).length;

@@ -10,6 +10,7 @@ import { ensurePrepared, type EnsureOptions } from '../data/prepare.js';
 import { readSweep, SWEEP_FILE } from '../results/store.js';
 import type { SweepRecord } from '../results/types.js';
 import { SpsError } from '../util/errors.js';
+import { printable } from '../util/text.js';
 import { ensureDir, writeJsonAtomic } from '../util/fsx.js';
 import type { Job } from './execute.js';
 import { withLock } from './lock.js';
@@ -155,7 +156,7 @@ export function readPlanFile(path: string): PlanFile {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new SpsError(`${path}: not valid JSON (${(e as Error).message}); submit the sweep again with sps run ... --launcher slurm to rewrite it`);
+    throw new SpsError(`${path}: not valid JSON (${printable((e as Error).message)}); submit the sweep again with sps run ... --launcher slurm to rewrite it`);
   }
   const parsed = planSchema.safeParse(raw);
   if (!parsed.success) {

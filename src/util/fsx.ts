@@ -95,7 +95,23 @@ export function ensureDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
-    throw new FsError(dir, 'create the directory', e);
+    throw new FsError(dir, 'create the directory', (e as NodeJS.ErrnoException).code === 'ENOENT' ? realMkdirError(dir) ?? e : e);
+  }
+}
+
+/**
+ * Why `mkdir -p dir` failed, where Node's recursive mkdir reports ENOENT for any failure below an
+ * existing folder (on a read-only file system, EROFS): the error of creating the first missing
+ * folder on its own.
+ */
+function realMkdirError(dir: string): unknown {
+  let missing = dir;
+  while (!existsSync(dirname(missing)) && dirname(missing) !== missing) missing = dirname(missing);
+  try {
+    mkdirSync(missing);
+    return undefined;
+  } catch (e) {
+    return e;
   }
 }
 

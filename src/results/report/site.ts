@@ -11,7 +11,7 @@ import { claimsLegend, escapeHtml, renderClaimsHtml, renderClaimsMarkdown } from
 import { ocrStrip, segmentationExamples, IMAGE_DIR, type ExampleFigure } from './examples.js';
 import { byTaskObjective, cellsFigure, loadCurves, normRatioFigure, onlineAlphaFigure, validationFigure, type FigureSpec } from './figures.js';
 import { renderSvg } from './vega.js';
-import { SpsError } from '../../util/errors.js';
+import { FsError, SpsError } from '../../util/errors.js';
 import { ensureDir, removeStaleTemps, replaceDir, tempSibling, writeFileAtomic } from '../../util/fsx.js';
 import { escapeMarkdown } from '../../util/text.js';
 
@@ -91,8 +91,13 @@ function stageReport(outDir: string): string {
   ensureDir(dirname(outDir));
   removeStaleTemps(dirname(outDir), (n) => n.startsWith(`.${basename(outDir)}.`));
   const staged = tempSibling(outDir);
-  ensureDir(join(staged, FIGURE_DIR));
-  ensureDir(join(staged, IMAGE_DIR));
+  try {
+    ensureDir(join(staged, FIGURE_DIR));
+    ensureDir(join(staged, IMAGE_DIR));
+  } catch (e) {
+    // The staging folder is sps's business: name the folder the user gave.
+    throw e instanceof FsError ? new FsError(outDir, 'write the report', e) : e;
+  }
   return staged;
 }
 
