@@ -351,3 +351,44 @@ describe('issue 33, item 9: --force sets a finished run aside with one rename', 
     assert.deepEqual(readdirSync(folder).filter((f) => f.includes('.tmp-')), []);
   });
 });
+
+describe('issue 33, item 10: Slurm resubmissions and sps status', () => {
+  it('cells still queued in an earlier array are not queued again; the plan keeps every index', () => {
+    const dir = tempDir();
+    const { out, planPath, env } = submittedToy(dir);
+    const bin = join(dir, 'fake-slurm');
+    const plan0 = readJson<{ jobs: { id: string }[] }>(planPath).jobs.map((j) => j.id);
+    assert.equal(plan0.length, 2);
+    const args = ['run', TOY, ...TINY_TOY, '--launcher', 'slurm', '--out', out];
+    writeFileSync(join(bin, 'queue'), '1000_0|PENDING\n1000_1|PENDING\n');
+    const again = sps(args, { env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /2 cells: 0 done, 0 running, 0 to submit, 2 still queued in Slurm job 1000: nothing to submit/);
+    writeFileSync(join(bin, 'queue'), '1000_0|RUNNING\n1000_1|CANCELLED\n');
+    const third = sps(args, { env });
+    assert.match(third.stdout, /submitted Slurm job 1001, array 1: 2 cells: 0 done, 0 running, 1 to submit, 1 still queued in Slurm job 1000/);
+    // Other seeds: the new cells are appended; the queued tasks still find their cells at their index.
+    const more = sps([...args, 'seeds=[1,2]'], { env });
+    assert.equal(more.code, 0, more.stderr);
+    const plan = readJson<{ jobs: { id: string }[] }>(planPath).jobs.map((j) => j.id);
+    assert.deepEqual(plan.slice(0, 2), plan0);
+    assert.equal(plan.length, 3);
+    assert.match(more.stdout, /submitted Slurm job 1002, array 1-2: 2 cells: 0 done, 0 running, 2 to submit/);
+    assert.equal(readFileSync(join(bin, 'sbatch.log'), 'utf8').trim().split('\n').length, 3, 'three submissions, none of a queued cell');
+  });
+
+  it('sps status: a task that never started points to no log; a truncated plan.json is a warning, not a stop', () => {
+    const dir = tempDir();
+    const { out, planPath, env } = submittedToy(dir);
+    writeFileSync(join(dir, 'fake-slurm', 'queue'), '1000_0|CANCELLED\n1000_1|CANCELLED\n');
+    const st = sps(['status', out], { env });
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, /Slurm task 1000_0 ended \(CANCELLED\) without writing a result; it wrote no log \(it never started\)/);
+    assert.doesNotMatch(st.stdout, /logs\/1000_0\.out/);
+    writeFileSync(planPath, readFileSync(planPath, 'utf8').slice(0, 100));
+    const cut = sps(['status', out], { env });
+    assert.equal(cut.code, 0, cut.stderr);
+    assert.match(cut.stderr, /^sps: warning: .*plan\.json: not valid JSON .*\(the Slurm tasks of job 1000 are not shown\)$/m);
+    assert.match(cut.stdout, /2 cells: 0 done/);
+  });
+});
