@@ -9,7 +9,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, st
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT, sps, spsSpawn, tempDir, TINY_TOY } from './helpers.js';
+import { configError, ROOT, sps, spsSpawn, tempDir, TINY_TOY } from './helpers.js';
 
 const KILL = join(ROOT, 'test/fixtures/fs-kill.ts');
 const FAULT = join(ROOT, 'test/fixtures/fs-fault.ts');
@@ -390,5 +390,83 @@ describe('issue 33, item 10: Slurm resubmissions and sps status', () => {
     assert.equal(cut.code, 0, cut.stderr);
     assert.match(cut.stderr, /^sps: warning: .*plan\.json: not valid JSON .*\(the Slurm tasks of job 1000 are not shown\)$/m);
     assert.match(cut.stdout, /2 cells: 0 done/);
+  });
+});
+
+/** A one-block OCR experiment file in `dir` with `extra` lines appended. */
+function ocrConfig(dir: string, extra: string[] = []): string {
+  const file = join(dir, `ocr-${readdirSync(dir).length}.yaml`);
+  writeFileSync(file, ['name: x', 'task: ocr', 'objectives: [log-likelihood]', 'modes: [joint]', 'seeds: 1', ...extra, ''].join('\n'));
+  return file;
+}
+
+describe('issue 33, item 6: values that would be cut or ignored silently are refused', () => {
+  it('OCR word counts beyond the folds, at load time (so --dry-run too)', async () => {
+    const dir = tempDir();
+    const file = ocrConfig(dir);
+    assert.match(await configError(file, ['data.train_words=1000000000000']), /^command-line override 'data\.train_words=1000000000000': data\.train_words: 1000000000000 is more than the 5751 training words left in the OCR data set/);
+    assert.match(await configError(file, ['data.validation_words=100000']), /data\.validation_words: 100000 is not below the 6251 words of train_folds/);
+    assert.match(await configError(file, ['data.source=sample', 'data.test_words=101']), /data\.test_words: 101 is more than the 100 words of test_folds \[0\] in the embedded sample/);
+    const dry = sps(['run', file, 'data.validation_words=100000', '--dry-run']);
+    assert.equal(dry.code, 1);
+  });
+
+  it('a key set twice, a whole section replaced, an epoch count without bound, an empty --out', async () => {
+    const dir = tempDir();
+    const file = ocrConfig(dir);
+    assert.equal(await configError(file, ['train.lr=0.1', 'train.lr=0.2']), "command-line override 'train.lr=0.2': train.lr is already set by 'train.lr=0.1'; give each key once");
+    assert.match(await configError(file, ['train={epochs: 1}']), /^override 'train=\{epochs: 1\}': train is a section, and a mapping would replace all of it .*; set its keys one by one, e\.g\. train\.epochs=1$/);
+    assert.match(await configError(file, ['train.epochs=1e12']), /train\.epochs: .*100000/);
+    const empty = sps(['run', file, '--out', '', '--dry-run']);
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /^sps: --out: the folder is empty/);
+    const report = sps(['report', join(ROOT, 'results', 'segmentation'), '--out', '']);
+    assert.match(report.stderr, /^sps: --out: the folder is empty/);
+  });
+});
+
+describe('issue 33: unclear errors are one clear line', () => {
+  it('YAML nested 5000 deep; an unknown top-level key lists sweep, blocks and launcher too', async () => {
+    const dir = tempDir();
+    const deep = ocrConfig(dir, [`data: ${'['.repeat(5000)}${']'.repeat(5000)}`]);
+    const msg = await configError(deep);
+    assert.match(msg, /^FILE:6:\d+: the YAML nests lists or mappings too deeply/);
+    assert.doesNotMatch(msg, /call stack/);
+    assert.match(await configError(ocrConfig(dir, ['foo: 1'])), /foo: unknown key \(allowed here: name, task, .*, backend, sweep, blocks, launcher\)/);
+  });
+
+  it('sps table on a file; control bytes from a bad JSON file; escape sequences from run.json in sps ls', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'afile'), 'x');
+    const t = sps(['table', join(dir, 'afile')]);
+    assert.match(t.stderr, /afile: a file, not a results directory/);
+    const results = join(dir, 'results');
+    copyRuns(results, 'segmentation', 'cross-entropy', (r) => {
+      if (r.mode === 'joint') r.error = { message: 'boom \u001b]0;owned\u0007 \u001b[2J' };
+      if (r.mode === 'joint') r.status = 'failed';
+    });
+    const stage = readdirSync(join(results, 'segmentation')).find((f) => f.includes('-stage-'))!;
+    writeFileSync(join(results, 'segmentation', stage, 'final.json'), '{"primary": \u001b[31m\n"x"');
+    for (const cmd of [['ls', results], ['table', results]]) {
+      const r = sps(cmd);
+      assert.doesNotMatch(r.stdout + r.stderr, /\u001b|\u0007/, `${cmd[0]} sends no escape sequence to the terminal`);
+    }
+    const ls = sps(['ls', results]);
+    assert.match(ls.stdout, /boom \\x1b\]0;owned\\x07/);
+  });
+
+  it('a damaged run that cannot be moved: the note does not claim it was, and the failure points at no old log', () => {
+    const out = join(tempDir(), 'toy');
+    const args = ['run', TOY, ...TINY_TOY, 'seeds=[0]', '--out', out, '--no-table'];
+    assert.equal(sps(args).code, 0);
+    const folder = readdirSync(out).find((f) => f.startsWith('toy-'))!;
+    writeFileSync(join(out, folder, 'final.json'), '{');
+    // Root ignores permissions: the move's rename fails as on a folder the user cannot write.
+    const r = sps(args, { env: { NODE_OPTIONS: `--import tsx --import ${FAULT}`, SPS_FS_FAULT: `EACCES:renameSync:${join(out, folder)}` } });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /damaged run: .*final\.json: not valid JSON .*; the cell is to be redone, once its folder is moved to /);
+    assert.match(r.stderr, /cannot move the damaged run to .*, so it was not moved and the cell was not redone: permission denied \(EACCES\)/);
+    assert.match(r.stderr, /the cell failed before writing its own record/);
+    assert.doesNotMatch(r.stderr, /see .*log\.txt/);
   });
 });
