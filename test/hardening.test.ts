@@ -466,7 +466,34 @@ describe('issue 33: unclear errors are one clear line', () => {
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /damaged run: .*final\.json: not valid JSON .*; the cell is to be redone, once its folder is moved to /);
     assert.match(r.stderr, /cannot move the damaged run to .*, so it was not moved and the cell was not redone: permission denied \(EACCES\)/);
-    assert.match(r.stderr, /the cell failed before writing its own record/);
+    assert.match(r.stderr, /the cell failed before writing anything in /);
     assert.doesNotMatch(r.stderr, /see .*log\.txt/);
+  });
+});
+
+describe('issue 33: more unclear errors', () => {
+  it('a new --out, or a report folder, on a read-only file system says EROFS, not ENOENT', () => {
+    const dir = tempDir();
+    const ro = join(dir, 'ro');
+    const env = { NODE_OPTIONS: `--import tsx --import ${FAULT}`, SPS_FS_FAULT: `EROFS:mkdirSync:${ro}` };
+    const run = sps(['run', TOY, ...TINY_TOY, '--out', join(ro, 'new', 'out')], { env });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, new RegExp(`^sps: ${ro}/new/out: cannot create the directory: the file system is read-only \\(EROFS\\)`));
+    const report = sps(['report', join(ROOT, 'results', 'segmentation'), '--out', join(ro, 'rep')], { env });
+    assert.equal(report.code, 1);
+    assert.match(report.stderr, /the file system is read-only \(EROFS\)/);
+    assert.doesNotMatch(run.stderr + report.stderr, /ENOENT/);
+  });
+
+  it('sps select on a setting whose runs are all damaged says so, not that the metric is missing', () => {
+    const out = join(tempDir(), 'out');
+    const run = sps(['run', TOY, 'train.lr=0.05,0.2', ...TINY_TOY, 'seeds=[0]', '--out', out, '--no-table', '-j', '1']);
+    assert.equal(run.code, 0, run.stderr);
+    const damaged = readdirSync(out).find((f) => f.includes('lr=0.2'))!;
+    writeFileSync(join(out, damaged, 'final.json'), '{');
+    const r = sps(['select', out, '--by', 'train.lr', '--metric', 'val_accuracy']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout + r.stderr, /no finished run \(1 damaged: see the warnings; the next sps run of its config redoes them\) for train\.lr=0\.2/);
+    assert.doesNotMatch(r.stdout + r.stderr, /no val_accuracy/);
   });
 });

@@ -78,7 +78,7 @@ function failureLine(detail = ''): string {
 function failureRecord(runDir: string, id: string): string {
   const run = inspectRun(runDir).run;
   if (run?.id === id && run.status === 'failed') for (const f of ['log.txt', 'run.json']) if (existsSync(join(runDir, f))) return `see ${join(runDir, f)}`;
-  return `(the cell failed before writing its own record in ${runDir}; the message above is all there is)`;
+  return `(the cell failed before writing anything in ${runDir}; the message above is all there is)`;
 }
 
 export function registerRun(program: Command): void {

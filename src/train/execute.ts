@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { selectBackend } from '../backend/select.js';
@@ -83,7 +83,7 @@ function clearUnfinished(runDir: string): void {
  * leaves either a finished run or one that the next sweep redoes. Returns the process exit code.
  */
 export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Promise<number> {
-  mkdirSync(job.runDir, { recursive: true });
+  ensureDir(job.runDir);
   const lockPath = join(job.runDir, RUN_FILES.lock);
   const lock = acquireLock(lockPath);
   if (!lock.ok) {
