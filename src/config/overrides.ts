@@ -116,14 +116,18 @@ export function parseOverride(text: string, schemaFor: (path: string[]) => z.Zod
 }
 
 /**
- * Command-line overrides that set the same key twice, or a key and a section holding it
- * (`train.lr=0.1 train.lr=0.2`): refused, since only one of the values could be used.
+ * Command-line overrides that set the same key to two values, or a key and a section holding it
+ * (`train.lr=0.1 train.lr=0.2`): refused, since only one of the values could be used. The same
+ * override twice (a script adding what its caller gave too) is harmless.
  */
 export function checkRepeatedKeys(texts: readonly string[]): void {
   const keys = texts.map((t) => (t.includes('=') ? t.slice(0, t.indexOf('=')).trim() : undefined));
+  const value = (t: string): string => t.slice(t.indexOf('=') + 1).trim();
   keys.forEach((key, i) => {
     if (key === undefined) return;
-    const j = keys.findIndex((other, n) => n < i && other !== undefined && (other === key || other.startsWith(`${key}.`) || key.startsWith(`${other}.`)));
+    const clash = (other: string | undefined, n: number): boolean =>
+      n < i && other !== undefined && ((other === key && value(texts[n]) !== value(texts[i])) || other.startsWith(`${key}.`) || key.startsWith(`${other}.`));
+    const j = keys.findIndex(clash);
     if (j >= 0) throw new SpsError(`command-line override '${texts[i]}': ${key} is already set by '${texts[j]}'; give each key once`);
   });
 }

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { SpsError } from '../util/errors.js';
+import { FsError, SpsError } from '../util/errors.js';
 import { processAlive, processStartTime } from '../util/process.js';
 import { currentSlurmJob, slurmJobEnded } from './launchers/slurm-queue.js';
 
@@ -80,9 +80,13 @@ export function acquireLock(path: string): LockResult {
       const fd = openSync(path, 'wx');
       try {
         writeSync(fd, JSON.stringify(me));
-      } finally {
+      } catch (e) {
+        // A full disk: leave no empty lock behind (the next attempt would wait on it).
         closeSync(fd);
+        rmSync(path, { force: true });
+        throw e;
       }
+      closeSync(fd);
       let released = false;
       return {
         ok: true,
@@ -136,7 +140,13 @@ const WITH_LOCK_WAIT_MS = 60_000;
 export function withLock<T>(path: string, what: string, fn: () => T): T {
   const deadline = Date.now() + WITH_LOCK_WAIT_MS;
   for (;;) {
-    const lock = acquireLock(path);
+    let lock: LockResult;
+    try {
+      lock = acquireLock(path);
+    } catch (e) {
+      // The lock cannot even be created (a read-only or full disk): name the file being updated.
+      throw new FsError(what, 'update', e);
+    }
     if (lock.ok) {
       try {
         return fn();

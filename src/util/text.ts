@@ -4,16 +4,16 @@
  */
 
 /**
- * Text for Markdown (a table cell, a heading, a caption): the characters that start markup are
- * backslash-escaped, `<`, `>` and `&` become entities (so no raw HTML reaches a renderer), and line
- * breaks become spaces (a cell or a heading is one line).
+ * Text for Markdown (a table cell, a heading, a caption): the characters that start markup, `<` and
+ * `>` among them, are backslash-escaped (a CommonMark renderer shows them literally, so no raw HTML
+ * or link gets through), `|` cannot end a table cell, and line breaks become spaces (a cell or a
+ * heading is one line).
  */
 export function escapeMarkdown(s: string): string {
   return s
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/[\\`*_[\]|]/g, '\\$&')
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/[*_`<>[\]]/g, (ch) => `\\${ch}`)
     .replace(/[\r\n]+/g, ' ');
 }
 
