@@ -148,9 +148,44 @@ describe('sps select --per task', () => {
     assert.deepEqual([selections[0].best.val, selections[0].candidates[1].val], [70, 69.5]);
     assert.deepEqual(selections[0].cells, ['ssvm/joint', 'ssvm/online']);
     assert.match(notes.join('\n'), /ssvm\/offline did not run every candidate/);
-    const cli = selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task' });
+    // offline-reg never ran, and offline not every candidate (stage reads no train.lr): the rule refuses, --subset marks the choice.
+    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task' }), /e\/toy: --per task chooses over every objective .* reads train\.lr .*: ssvm\/offline, ssvm\/offline-reg\. Run them .* or pass --subset/);
+    const cli = selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task', subset: true });
     assert.match(cli.stdout, /override: train\.lr=1\n/);
-    assert.equal((cli.record.selections as { override: string }[])[0].override, 'train.lr=1');
+    assert.match(cli.stdout, /chosen over a subset \(--subset\): 2 cells the rule asks for are missing \(ssvm\/offline, ssvm\/offline-reg\)/);
+    const [sel] = cli.record.selections as { override: string; subset: boolean; missing: string[] }[];
+    assert.equal(sel.override, 'train.lr=1');
+    assert.deepEqual([sel.subset, sel.missing], [true, ['ssvm/offline', 'ssvm/offline-reg']]);
+  });
+
+  it('a task-wide choice covers every objective of the task in every mode that reads the key (rule 2), or is refused', () => {
+    const modes = ['stage', 'joint', 'online', 'offline', 'offline-reg'];
+    const root = folder(modes.flatMap((mode, i) => [{ seed: 0, lr: 1, test: 1, val: 60 + i, mode }, { seed: 0, lr: 2, test: 1, val: 61 + i, mode }]));
+    const full = selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task' });
+    assert.match(full.stdout, /averaged over 4 cells/, 'stage reads no train.lr');
+    assert.doesNotMatch(full.stdout, /subset/);
+    assert.equal((full.record.selections as { subset: boolean }[])[0].subset, false);
+    // The task has a second objective that never ran: a choice on ssvm alone is a subset.
+    const objectivesOf = (task: string) => (task === 'toy' ? ['ssvm', 'log-likelihood'] : undefined);
+    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task', objectivesOf }), /: log-likelihood\/joint, log-likelihood\/online, log-likelihood\/offline/);
+    // A key only online reads asks for online's cells alone.
+    const grid = folder([{ seed: 0, lr: 1, test: 1, val: 60, mode: 'online' }, { seed: 0, lr: 1, test: 1, val: 61, mode: 'online', scaling: { alpha_grid_mode: 'relative' } }]);
+    assert.match(selectCommand(grid, { by: 'scaling.alpha_grid_mode', metric: 'val_accuracy', per: 'task' }).stdout, /override: scaling\.alpha_grid_mode=relative/);
+  });
+
+  it('--where keeps the runs with those values; two settings of one cell under one candidate are refused', () => {
+    const root = folder([
+      { seed: 0, lr: 1, test: 1, val: 60 }, { seed: 0, lr: 2, test: 1, val: 50 },
+      { seed: 0, lr: 1, test: 1, val: 40, epochs: 5 }, { seed: 0, lr: 2, test: 1, val: 70, epochs: 5 },
+    ]);
+    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task', subset: true }), /ssvm\/joint has several settings with train\.lr=1 \(they differ in train\.epochs\).*--where KEY=VALUE/);
+    const two = selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task', subset: true, where: 'train.epochs=2' });
+    assert.match(two.stdout, /override: train\.lr=1/);
+    assert.deepEqual(two.record.where, { 'train.epochs': 2 });
+    assert.match(selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'train.epochs=5' }).stdout, /train\.lr=2/);
+    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'train.epochs=3' }), /--where train\.epochs=3: no run in .* has that value; the runs have train\.epochs = 2, 5/);
+    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'model.nope=1' }), /--where model\.nope: no run/);
+    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'train.epochs' }), /'train\.epochs' is not key=value/);
   });
 
   it('a cell that reads only some of the keys (joint: no online grid) is left out, with a note', () => {

@@ -2,9 +2,13 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { SpsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/fsx.js';
-import { buildByTable, SELECT_RULE, SELECT_TASK_RULE, selectBest, selectPooled, valuesText, type ByRow, type PooledCandidate, type Selection } from '../results/aggregate.js';
+import { buildByTable, SELECT_RULE, SELECT_TASK_RULE, selectBest, selectPooled, valueAt, valuesText, type ByRow, type PooledCandidate, type Selection } from '../results/aggregate.js';
 import { fmt2 } from '../results/render.js';
-import { readMetrics, scanResults } from '../results/store.js';
+import { parse as parseYaml } from 'yaml';
+import { canonicalJson } from '../config/cells.js';
+import { ABSENT_MEANS } from '../config/constants.js';
+import { readMetrics, scanResults, type StoredRun } from '../results/store.js';
+import { allTasks } from '../train/tasks/index.js';
 import { parseByKeys } from './table.js';
 
 export const SELECTION_FILE = 'selection.json';
@@ -14,6 +18,38 @@ export interface SelectOptions {
   metric: string;
   /** `cell` (default): a choice per (task, objective, mode); `task`: one choice per task for all its cells. */
   per?: 'cell' | 'task';
+  /** `key=value[,key=value]`: only the runs whose config has these values (e.g. the other swept knobs held at the table's). */
+  where?: string;
+  /** --per task: choose over the cells there are when some the rule asks for are missing (marked as such). */
+  subset?: boolean;
+  /** --per task: the objectives each task has (its definition); default: those its runs have. */
+  objectivesOf?: (task: string) => readonly string[] | undefined;
+}
+
+/** `--where key=value[,key=value]`: each key path with its value as YAML reads it (`1` a number, `noisy` a string). */
+export function parseWhere(text: string): [string, unknown][] {
+  return text.split(',').map((part) => {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new SpsError(`--where ${text}: '${part}' is not key=value; give e.g. --where model.unary_scale=1,train.ssvm_maximiser=noisy`);
+    const [key] = parseByKeys(part.slice(0, eq).trim(), '--where');
+    return [key, parseYaml(part.slice(eq + 1).trim()) as unknown];
+  });
+}
+
+/** The runs whose config.json has every `where` value (a key stored as absent counts as its default). */
+function filterWhere(runs: StoredRun[], where: [string, unknown][], dir: string): StoredRun[] {
+  let kept = runs;
+  for (const [key, value] of where) {
+    const of = (r: StoredRun) => valueAt(r.config, key) ?? ABSENT_MEANS[key];
+    if (!runs.some((r) => of(r) !== undefined)) throw new SpsError(`--where ${key}: no run in ${dir} has this key in its config.json; give a key path of the config as the sweep wrote it (e.g. model.unary_scale)`);
+    const before = kept;
+    kept = kept.filter((r) => canonicalJson(of(r)) === canonicalJson(value));
+    if (kept.length === 0) {
+      const seen = [...new Set(before.map((r) => canonicalJson(of(r) ?? null)))].sort();
+      throw new SpsError(`--where ${key}=${JSON.stringify(value)}: no run in ${dir} has that value; the runs have ${key} = ${seen.join(', ')}`);
+    }
+  }
+  return kept;
 }
 
 const stat = (mean: number | null, std: number | null) => (mean === null ? '—' : `${fmt2(mean)} ± ${std === null ? '—' : fmt2(std)}`);
@@ -27,10 +63,11 @@ export function selectCommand(resultsDir: string, options: SelectOptions): { std
   const keys = parseByKeys(options.by);
   // Refuse a test metric before reading any run: the rule does not depend on what is there.
   if (!options.metric.startsWith('val_')) selectBest({ keys, rows: [], warnings: [] }, options.metric);
-  const { runs } = scanResults(resultsDir);
+  const scanned = scanResults(resultsDir).runs;
+  const runs = options.where ? filterWhere(scanned, parseWhere(options.where), resultsDir) : scanned;
   if (!runs.some((r) => r.done)) throw new SpsError(`No finished runs in ${resultsDir}; nothing to select from. Run the sweep first (sps run CONFIG key=a,b --out ${resultsDir}).`);
   const table = buildByTable(runs, keys, readMetrics, options.metric);
-  if (options.per === 'task') return pooledCommand(resultsDir, keys, options.metric, table);
+  if (options.per === 'task') return pooledCommand(resultsDir, keys, options, table);
   const { selections, notes } = selectBest(table, options.metric);
   if (selections.length === 0) throw new SpsError(`no run in ${resultsDir} has ${options.metric} together with ${keys.join(', ')}: ${notes.join('; ') || 'nothing to select'}`);
   const line = (s: Selection) => {
@@ -68,14 +105,23 @@ export function selectCommand(resultsDir: string, options: SelectOptions): { std
 }
 
 /** `sps select --per task`: one choice per task, averaged over its cells (SELECT_TASK_RULE). */
-function pooledCommand(resultsDir: string, keys: string[], metric: string, table: ReturnType<typeof buildByTable>): ReturnType<typeof selectCommand> {
-  const { selections, notes } = selectPooled(table, metric);
+function pooledCommand(resultsDir: string, keys: string[], options: SelectOptions, table: ReturnType<typeof buildByTable>): ReturnType<typeof selectCommand> {
+  const { metric } = options;
+  const { selections, notes } = selectPooled(table, metric, options.objectivesOf);
   if (selections.length === 0) throw new SpsError(`no task in ${resultsDir} has ${metric} for every candidate of ${keys.join(', ')}: ${notes.join('; ') || 'nothing to select'}`);
+  const short = selections.find((s) => s.missing.length > 0);
+  if (short && !options.subset) {
+    const shown = short.missing.slice(0, 6).join(', ') + (short.missing.length > 6 ? `, … (${short.missing.length} in all)` : '');
+    throw new SpsError(
+      `${short.experiment}/${short.task}: --per task chooses over every objective of the task in every mode that reads ${keys.join(', ')} (rule 2 of docs/studies.md), but these cells are missing or did not run every candidate: ${shown}. Run them into ${resultsDir}, or pass --subset to choose over the ${short.cells.length} cells there are (the choice is then marked as made on a subset)`,
+    );
+  }
   const avg = (x: number | null) => (x === null ? '—' : fmt2(x));
   const candidate = (c: PooledCandidate) => ({ values: Object.fromEntries(keys.map((k) => [k, c.values[k] ?? null])), val_average: c.val, test_average: c.test, cells: c.rows.map((r) => ({ objective: r.cell.objective, mode: r.cell.mode, val_mean: r.val.mean, test_mean: r.cell.mean, seeds: r.cell.seeds })) });
   const out: string[] = [];
   for (const s of selections) {
     out.push(`${s.experiment}/${s.task}, averaged over ${s.cells.length} cell${s.cells.length > 1 ? 's' : ''} (${s.cells.join(', ')}):`);
+    if (s.missing.length > 0) out.push(`  chosen over a subset (--subset): ${s.missing.length} cell${s.missing.length > 1 ? 's' : ''} the rule asks for ${s.missing.length > 1 ? 'are' : 'is'} missing (${s.missing.join(', ')})`);
     for (const c of s.candidates) out.push(`  ${c === s.best ? '*' : ' '} ${valuesText(keys, c.values)}  ${metric} ${avg(c.val)}, test ${avg(c.test)}`);
     out.push(`  override: ${valuesText(keys, s.best.values)}${s.tiedWith.length > 0 ? ` (tied with ${s.tiedWith.map((t) => valuesText(keys, t.values)).join('; ')}: the smaller value wins)` : ''}`);
   }
@@ -84,8 +130,9 @@ function pooledCommand(resultsDir: string, keys: string[], metric: string, table
     metric,
     per: 'task',
     rule: SELECT_TASK_RULE,
+    where: options.where ? Object.fromEntries(parseWhere(options.where)) : null,
     created_at: new Date().toISOString(),
-    selections: selections.map((s) => ({ experiment: s.experiment, task: s.task, override: valuesText(keys, s.best.values), cells: s.cells, chosen: candidate(s.best), tied_with: s.tiedWith.map((t) => candidate(t).values), candidates: s.candidates.map(candidate) })),
+    selections: selections.map((s) => ({ experiment: s.experiment, task: s.task, override: valuesText(keys, s.best.values), cells: s.cells, subset: s.missing.length > 0, missing: s.missing, chosen: candidate(s.best), tied_with: s.tiedWith.map((t) => candidate(t).values), candidates: s.candidates.map(candidate) })),
     notes: [...notes, ...table.warnings],
   };
   return { stdout: out.join('\n') + '\n', stderr: [...notes, ...table.warnings].map((n) => `sps: note: ${n}\n`).join(''), record };
@@ -99,9 +146,12 @@ export function registerSelect(program: Command): void {
     .requiredOption('--by <keys>', 'the swept key(s) to choose, key[,key] (e.g. train.lr)')
     .requiredOption('--metric <name>', 'validation metric to maximise, named val_* (e.g. val_accuracy, val_f1); a test metric is refused')
     .addOption(new Option('--per <level>', 'cell: a choice per (task, objective, mode); task: one choice per task for all its cells').choices(['cell', 'task']).default('cell'))
+    .option('--where <key=value,...>', 'only the runs with these config values, e.g. model.unary_scale=1 (the other swept knobs held fixed)')
+    .option('--subset', 'with --per task: choose over the cells there are when some objectives or modes the rule asks for are missing (the choice is marked as made on a subset)')
     .addHelpText('after', `\nRule (--per cell): ${SELECT_RULE}.\nRule (--per task): ${SELECT_TASK_RULE}.\n`)
-    .action((resultsDir: string, opts: SelectOptions) => {
-      const result = selectCommand(resultsDir, opts);
+    .action(async (resultsDir: string, opts: SelectOptions) => {
+      const tasks = await allTasks();
+      const result = selectCommand(resultsDir, { ...opts, objectivesOf: (name) => tasks.find((t) => t.name === name)?.objectives });
       const file = join(resultsDir, SELECTION_FILE);
       writeJsonAtomic(file, result.record);
       process.stderr.write(result.stderr);

@@ -1,5 +1,6 @@
 import { canonicalJson, determiningConfig } from '../config/cells.js';
 import { ABSENT_MEANS, MODES, OBJECTIVES, TASKS } from '../config/constants.js';
+import { claimedKeys, MODE_SPECS, type ModeSpec } from '../train/modes.js';
 import type { CellConfig } from '../train/task.js';
 import { paperKey, type PaperEntry } from './paper.js';
 import { damageMessage, type ResultsScan, type StoredRun } from './store.js';
@@ -588,7 +589,24 @@ export function selectBest(table: ByTable, metric: string): { selections: Select
 }
 
 export const SELECT_TASK_RULE =
-  'for each (experiment, task), one set of --by values for all its (objective, mode) cells: the values with the highest average, over the cells that read every key, of each cell\'s mean validation metric over seeds (each cell weighs the same, whatever its number of seeds); only cells that ran every candidate count; averages within 1e-9 are a tie, which goes to the smaller value as in the per-cell rule';
+  'for each (experiment, task), one set of --by values for all its (objective, mode) cells: the values with the highest average, over the cells that read every key, of each cell\'s mean validation metric over seeds (each cell weighs the same, whatever its number of seeds); only cells that ran every candidate count, and they must be every objective of the task in every mode that reads the keys (a choice over a subset is refused unless asked for with --subset, and is then marked as such); averages within 1e-9 are a tie, which goes to the smaller value as in the per-cell rule';
+
+/**
+ * The modes that read every one of `keys`: a `train` or `scaling` key that some mode claims
+ * (ModeSpec.keys) is read by the claiming modes only; any other key by every mode (config/cells.ts).
+ */
+export function modesReading(keys: readonly string[]): string[] {
+  const claimed = claimedKeys();
+  const reads = (spec: ModeSpec, key: string): boolean => {
+    const [section, name] = key.split('.');
+    if (section === 'train' && claimed.train.has(name)) return (spec.keys.train as readonly string[]).includes(name);
+    if (section === 'scaling' && claimed.scaling.has(name)) return (spec.keys.scaling as readonly string[]).includes(name);
+    return true;
+  };
+  return Object.values(MODE_SPECS)
+    .filter((spec) => keys.every((k) => reads(spec, k)))
+    .map((spec) => spec.name);
+}
 
 /** One candidate of a pooled selection: its values and the averages over the cells. */
 export interface PooledCandidate {
@@ -605,6 +623,11 @@ export interface PooledSelection {
   task: string;
   /** The cells averaged over, `objective/mode`. */
   cells: string[];
+  /**
+   * The cells the rule asks for but the average lacks (`objective/mode`: every objective of the task
+   * in every mode that reads the keys); empty when the choice covers them all.
+   */
+  missing: string[];
   best: PooledCandidate;
   candidates: PooledCandidate[];
   tiedWith: PooledCandidate[];
@@ -615,7 +638,12 @@ export interface PooledSelection {
  * setting for every mode and objective (SELECT_TASK_RULE). A candidate is scored on the cells that
  * ran every candidate, so that no candidate's average leaves out a hard cell another one includes.
  */
-export function selectPooled(table: ByTable, metric: string): { selections: PooledSelection[]; notes: string[] } {
+export function selectPooled(
+  table: ByTable,
+  metric: string,
+  /** The objectives a task has (its definition); undefined: the objectives its runs here have. */
+  objectivesOf: (task: string) => readonly string[] | undefined = () => undefined,
+): { selections: PooledSelection[]; notes: string[] } {
   selectBest({ keys: table.keys, rows: [], warnings: [] }, metric); // the same refusal of a test metric
   const notes: string[] = [];
   const tasks = new Map<string, ByRow[]>();
@@ -636,6 +664,14 @@ export function selectPooled(table: ByTable, metric: string): { selections: Pool
     const byValues = new Map<string, ByRow[]>();
     for (const r of rows) byValues.set(valuesKey(r), [...(byValues.get(valuesKey(r)) ?? []), r]);
     const groups = [...byValues.values()];
+    for (const g of groups) {
+      const twice = g.find((r, i) => g.findIndex((q) => cellOf(q) === cellOf(r)) !== i);
+      if (twice) {
+        throw new SpsError(
+          `${name}: ${cellOf(twice)} has several settings with ${valuesText(table.keys, Object.fromEntries(table.keys.map((k) => [k, twice.by[k]])))} (they differ in ${twice.cell.configDiffers.join(', ') || 'other keys'}); add the differing key to --by, or keep one of them with --where KEY=VALUE`,
+        );
+      }
+    }
     const everyCell = [...new Set(rows.map(cellOf))].sort();
     const common = everyCell.filter((c) => groups.every((g) => g.some((r) => cellOf(r) === c)));
     const dropped = everyCell.filter((c) => !common.includes(c));
@@ -661,7 +697,10 @@ export function selectPooled(table: ByTable, metric: string): { selections: Pool
     });
     const [best] = candidates;
     const [experiment, task] = [rows[0].cell.experiment, rows[0].cell.task];
-    selections.push({ experiment, task, cells: common, best, candidates, tiedWith: candidates.slice(1).filter((c) => Math.abs(c.val - best.val) <= SELECT_TIE) });
+    const objectives = objectivesOf(task) ?? [...new Set(table.rows.filter((r) => r.cell.task === task).map((r) => r.cell.objective))];
+    const wanted = objectives.flatMap((o) => modesReading(table.keys).map((m) => `${o}/${m}`));
+    const missing = wanted.filter((c) => !common.includes(c));
+    selections.push({ experiment, task, cells: common, missing, best, candidates, tiedWith: candidates.slice(1).filter((c) => Math.abs(c.val - best.val) <= SELECT_TIE) });
   }
   return { selections, notes: [...partial, ...notes] };
 }

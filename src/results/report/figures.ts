@@ -13,7 +13,7 @@ import type { TopLevelSpec } from './vega.js';
 export interface FigureSpec {
   id: string;
   /** Which kind of figure (the browser test checks that each kind has marks). */
-  kind: 'validation' | 'norm-ratio' | 'online-alpha' | 'cells';
+  kind: 'validation' | 'norm-ratio' | 'online-alpha' | 'cells' | 'regime-metric' | 'regime-diff';
   task: string;
   objective?: string;
   title: string;
@@ -41,7 +41,7 @@ const MODE_COLORS: Record<string, string> = {
   'offline-reg': '#ff7f0e',
 };
 
-function modeScale(modes: string[]): { domain: string[]; range: string[] } {
+export function modeScale(modes: string[]): { domain: string[]; range: string[] } {
   const domain = [...modes].sort(compareModes);
   return { domain, range: domain.map((m, i) => MODE_COLORS[m] ?? ['#8c564b', '#e377c2', '#7f7f7f'][i % 3]) };
 }
@@ -80,7 +80,7 @@ export function byTaskObjective(curves: readonly RunCurves[]): { task: string; o
   return [...out.values()];
 }
 
-function slug(...parts: string[]): string {
+export function slug(...parts: string[]): string {
   return parts.join('-').replace(/[^a-zA-Z0-9._-]+/g, '_');
 }
 

@@ -1,0 +1,246 @@
+import { canonicalJson } from '../../config/cells.js';
+import { buildByTable, compareObjectives, compareTasks, compareValues, type ByRow, type CellStats } from '../aggregate.js';
+import { readMetrics, type StoredRun } from '../store.js';
+import { SpsError } from '../../util/errors.js';
+import { CLAIMS, claimsOfRow, type ClaimRow } from './claims.js';
+import { escapeHtml, escapeMarkdown, formatInterval } from './claims-render.js';
+import { metricLabel, modeScale, slug, type FigureSpec } from './figures.js';
+import type { TopLevelSpec } from './vega.js';
+
+/**
+ * The regime view of a study that sweeps the knobs setting the unary/pairwise balance (study 8,
+ * docs/report.md "The regime view"): for every (task, objective) and every setting of the knobs, the
+ * paper's four claims (claims.ts: C1 stage − joint, C2–C4 scaling mode − joint with the check against
+ * stage, 95 % Welch intervals), so that one sees where along a knob joint training fails and which
+ * scaling mode recovers it.
+ */
+
+/** One setting of the knobs in one (experiment, task, objective): its cells by mode and the claims on them. */
+export interface RegimePoint {
+  experiment: string;
+  task: string;
+  objective: string;
+  /** The knobs' values of this setting (a knob a cell's mode does not read is shared across its values). */
+  values: Record<string, unknown>;
+  cells: Record<string, CellStats | undefined>;
+  claims: ClaimRow[];
+}
+
+export interface RegimeReport {
+  knobs: string[];
+  points: RegimePoint[];
+  warnings: string[];
+}
+
+const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v ?? null));
+
+/** `model.dropout=0.5, model.unary_scale=1`. */
+export function settingLabel(knobs: readonly string[], values: Record<string, unknown>): string {
+  return knobs.map((k) => `${k}=${text(values[k])}`).join(', ');
+}
+
+/**
+ * The claims at every setting of `knobs`. A row of a mode that does not read a knob (joint beside
+ * online's grid) serves every value of that knob; two rows of one mode at one setting (they differ in
+ * a key that is not a knob) are refused, since their claims would mix settings.
+ */
+export function buildRegime(runs: readonly StoredRun[], knobs: readonly string[]): RegimeReport {
+  const table = buildByTable(runs, knobs, readMetrics);
+  const groups = new Map<string, ByRow[]>();
+  for (const r of table.rows) {
+    const key = canonicalJson([r.cell.experiment, r.cell.task, r.cell.objective]);
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const points: RegimePoint[] = [];
+  const warnings = [...table.warnings];
+  for (const rows of groups.values()) {
+    const { experiment, task, objective } = rows[0].cell;
+    // The settings: every combination of knob values some row fixes completely.
+    const settings = new Map<string, Record<string, unknown>>();
+    for (const r of rows) {
+      if (knobs.every((k) => r.by[k] !== undefined)) settings.set(canonicalJson(knobs.map((k) => r.by[k])), Object.fromEntries(knobs.map((k) => [k, r.by[k]])));
+    }
+    for (const values of settings.values()) {
+      const matching = rows.filter((r) => knobs.every((k) => r.by[k] === undefined || canonicalJson(r.by[k]) === canonicalJson(values[k])));
+      const cells: Record<string, CellStats | undefined> = {};
+      for (const r of matching) {
+        if (cells[r.cell.mode]) {
+          throw new SpsError(
+            `${experiment}/${task}/${objective}/${r.cell.mode} at ${settingLabel(knobs, values)}: several settings (they differ in ${r.cell.configDiffers.join(', ') || 'other keys'}); add the differing key to the knobs (--by)`,
+          );
+        }
+        cells[r.cell.mode] = r.cell;
+      }
+      const claims = claimsOfRow({ experiment, task, objective, variant: '', label: task, cells });
+      points.push({ experiment, task, objective, values, cells, claims });
+    }
+  }
+  points.sort(
+    (a, b) =>
+      compareTasks(a.task, b.task) ||
+      (a.experiment < b.experiment ? -1 : a.experiment > b.experiment ? 1 : 0) ||
+      compareObjectives(a.objective, b.objective) ||
+      knobs.reduce((d, k) => d || compareValues(a.values[k], b.values[k]), 0),
+  );
+  return { knobs: [...knobs], points, warnings };
+}
+
+/** The knob on the x axis: the first with more than one value; the others label the panels. */
+function axisKnob(knobs: readonly string[], points: readonly RegimePoint[]): string {
+  return knobs.find((k) => new Set(points.map((p) => canonicalJson(p.values[k]))).size > 1) ?? knobs[0];
+}
+
+const HEIGHT = 170;
+const WIDTH = 150;
+
+/**
+ * The two regime figures of one (experiment, task, objective): the test metric of every mode along the
+ * x knob (seeds as dots, the mean as a line), a panel per setting of the other knobs; and the
+ * differences stage − joint and scaling mode − joint with their 95 % Welch intervals (C1–C4).
+ */
+export function regimeFigures(report: RegimeReport, experiment: string, task: string, objective: string): FigureSpec[] {
+  const points = report.points.filter((p) => p.experiment === experiment && p.task === task && p.objective === objective);
+  if (points.length === 0) return [];
+  const x = axisKnob(report.knobs, points);
+  const others = report.knobs.filter((k) => k !== x);
+  const panel = (p: RegimePoint) => (others.length > 0 ? settingLabel(others, p.values) : 'all runs');
+  const xOrder = [...new Set(points.map((p) => p.values[x]))].sort(compareValues).map(text);
+  const panels = [...new Set(points.map(panel))];
+  const metric = points.flatMap((p) => Object.values(p.cells)).find((c) => c?.metric)?.metric ?? 'metric';
+  const modes = [...new Set(points.flatMap((p) => Object.keys(p.cells)))];
+  const seeds = points.flatMap((p) =>
+    Object.values(p.cells).flatMap((c) => (c ? c.values.map((value, i) => ({ kind: 'seed', x: text(p.values[x]), panel: panel(p), mode: c.mode, seed: c.seeds[i], value })) : [])),
+  );
+  const means = points.flatMap((p) => Object.values(p.cells).flatMap((c) => (c && c.mean !== null ? [{ kind: 'mean', x: text(p.values[x]), panel: panel(p), mode: c.mode, value: c.mean }] : [])));
+  const xEnc = { field: 'x', type: 'ordinal', title: x, sort: xOrder };
+  const facet = { column: { field: 'panel', type: 'nominal', title: others.join(', ') || null, sort: panels } };
+  const color = { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(modes) };
+  const where = `${task} / ${objective}${experiment ? ` (${experiment})` : ''}`;
+  const t1 = `${where}: test ${metricLabel(metric)} along ${x}`;
+  const c1 = `Dots: seeds; lines: the mean of each mode. Look for the settings where joint (red) falls below stage (blue), and whether the scaling modes follow stage there.`;
+  const metricFig: FigureSpec = {
+    id: slug('regime', experiment, task, objective),
+    kind: 'regime-metric',
+    task,
+    objective,
+    title: t1,
+    caption: c1,
+    spec: {
+      title: { text: t1, anchor: 'start' },
+      data: { values: [...seeds, ...means] },
+      facet,
+      spec: {
+        width: WIDTH,
+        height: HEIGHT,
+        layer: [
+          { transform: [{ filter: "datum.kind === 'mean'" }], mark: { type: 'line', strokeWidth: 1.5 }, encoding: { x: xEnc, y: { field: 'value', type: 'quantitative', title: `test ${metricLabel(metric)}`, scale: { zero: false } }, color } },
+          { transform: [{ filter: "datum.kind === 'seed'" }], mark: { type: 'circle', size: 20, opacity: 0.7 }, encoding: { x: xEnc, y: { field: 'value', type: 'quantitative' }, color: { ...color, legend: null } } },
+        ],
+      },
+    } as unknown as TopLevelSpec,
+  };
+  const diffs = points.flatMap((p) =>
+    p.claims.flatMap((c) =>
+      c.ours && c.ours.lo !== null && c.ours.hi !== null
+        ? [{ x: text(p.values[x]), panel: panel(p), mode: c.mode, comparison: `${c.mode} − joint`, claim: c.claim, diff: c.ours.diff, lo: c.ours.lo, hi: c.ours.hi, verdict: c.verdict }]
+        : c.ours
+          ? [{ x: text(p.values[x]), panel: panel(p), mode: c.mode, comparison: `${c.mode} − joint`, claim: c.claim, diff: c.ours.diff, lo: c.ours.diff, hi: c.ours.diff, verdict: c.verdict }]
+          : [],
+    ),
+  );
+  const out = [metricFig];
+  if (diffs.length > 0) {
+    const t2 = `${where}: each mode − joint along ${x}, with 95 % intervals`;
+    const c2 = `Stage − joint above 0 means joint training fails there (claim C1); a scaling mode above 0 recovers part of it (C2–C4). Bars: 95 % Welch intervals over seeds (a point alone: fewer than 2 seeds).`;
+    const diffModes = [...new Set(diffs.map((d) => d.mode))];
+    out.push({
+      id: slug('regime-diff', experiment, task, objective),
+      kind: 'regime-diff',
+      task,
+      objective,
+      title: t2,
+      caption: c2,
+      spec: {
+        title: { text: t2, anchor: 'start' },
+        data: { values: diffs },
+        facet,
+        spec: {
+          width: WIDTH,
+          height: HEIGHT,
+          layer: [
+            { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: '#555', strokeDash: [4, 3] }, encoding: { y: { field: 'zero', type: 'quantitative' } } },
+            { mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { x: xEnc, xOffset: { field: 'mode', type: 'nominal', sort: CLAIMS.map((c) => c.mode) }, y: { field: 'lo', type: 'quantitative', title: 'mode − joint (points)' }, y2: { field: 'hi' }, color: { ...color, scale: modeScale(diffModes) } } },
+            { mark: { type: 'point', filled: true, size: 30 }, encoding: { x: xEnc, xOffset: { field: 'mode', type: 'nominal', sort: CLAIMS.map((c) => c.mode) }, y: { field: 'diff', type: 'quantitative' }, color: { ...color, scale: modeScale(diffModes), legend: null } } },
+          ],
+        },
+      } as unknown as TopLevelSpec,
+    });
+  }
+  return out;
+}
+
+/** A map row: one (task, objective, setting), whether joint fails there and which scaling modes recover it. */
+export interface RegimeMapRow {
+  experiment: string;
+  task: string;
+  objective: string;
+  setting: string;
+  joint: string;
+  /** stage − joint with its interval. */
+  c1: string;
+  /** yes: C1 reproduced (stage beats joint); no: contradicted (joint beats stage); ?: inconclusive or no data. */
+  jointFails: 'yes' | 'no' | '?';
+  /** The scaling modes whose claim is reproduced there (better than joint, not worse than stage). */
+  recoveredBy: string[];
+  /** The scaling modes significantly below joint. */
+  worseThanJoint: string[];
+}
+
+const MEAN = (c: CellStats | undefined) => (c && c.mean !== null ? `${c.mean.toFixed(2)} (${c.n})` : '—');
+
+export function regimeMap(report: RegimeReport): RegimeMapRow[] {
+  return report.points.map((p) => {
+    const c1 = p.claims.find((c) => c.claim === 'C1')!;
+    const scaling = p.claims.filter((c) => c.claim !== 'C1');
+    return {
+      experiment: p.experiment,
+      task: p.task,
+      objective: p.objective,
+      setting: settingLabel(report.knobs, p.values),
+      joint: MEAN(p.cells.joint),
+      c1: formatInterval(c1.ours),
+      jointFails: c1.verdict === 'reproduced' ? 'yes' : c1.verdict === 'contradicted' ? 'no' : '?',
+      recoveredBy: scaling.filter((c) => c.verdict === 'reproduced').map((c) => c.mode),
+      worseThanJoint: scaling.filter((c) => c.ours?.hi !== null && c.ours?.hi !== undefined && c.ours.hi < 0).map((c) => c.mode),
+    };
+  });
+}
+
+export const REGIME_MAP_COLUMNS = ['Task', 'Objective', 'Setting', 'joint (n)', 'stage − joint [95 % CI]', 'Joint fails (C1)', 'Recovered by', 'Below joint'] as const;
+
+export function regimeMapCells(r: RegimeMapRow): string[] {
+  return [r.task, r.objective, r.setting, r.joint, r.c1, r.jointFails, r.recoveredBy.join(', ') || '—', r.worseThanJoint.join(', ') || '—'];
+}
+
+export const REGIME_MAP_LEGEND = [
+  'Joint fails (C1): yes when stage − joint excludes 0 above it (95 % Welch interval), no when it excludes 0 below it, ? otherwise.',
+  'Recovered by: the scaling modes better than joint (mode − joint excludes 0 above it) and not significantly worse than stage; the same rule as claims C2–C4.',
+  'Below joint: the scaling modes whose mode − joint interval lies entirely below 0.',
+];
+
+export function renderRegimeMapHtml(rows: readonly RegimeMapRow[]): string {
+  const head = `<tr>${REGIME_MAP_COLUMNS.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
+  const body = rows.map((r) => {
+    const cls = r.jointFails === 'yes' ? 'reproduced' : r.jointFails === 'no' ? 'contradicted' : 'inconclusive';
+    const tds = regimeMapCells(r).map((s, i) => `<td${i === 5 ? ` class="verdict ${cls}"` : i >= 3 ? ' class="num"' : ''}>${escapeHtml(s)}</td>`);
+    return `<tr data-task="${escapeHtml(r.task)}" data-objective="${escapeHtml(r.objective)}">${tds.join('')}</tr>`;
+  });
+  return `<table class="regime-map" id="regime-map">\n<thead>${head}</thead>\n<tbody>\n${body.join('\n')}\n</tbody>\n</table>\n`;
+}
+
+export function renderRegimeMapMarkdown(rows: readonly RegimeMapRow[]): string {
+  const lines = [`| ${REGIME_MAP_COLUMNS.join(' | ')} |`, `| ${REGIME_MAP_COLUMNS.map((_, i) => (i < 3 ? '---' : i === 5 ? ':---:' : '---:')).join(' | ')} |`];
+  // Task, objective and setting come from run folders (untrusted); the rest is sps's own formatting.
+  for (const r of rows) lines.push(`| ${regimeMapCells(r).map((s, i) => (i < 3 ? escapeMarkdown(s) : s)).join(' | ')} |`);
+  return lines.join('\n') + '\n';
+}

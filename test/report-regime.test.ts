@@ -1,0 +1,89 @@
+/**
+ * The regime view (src/results/report/regime.ts): the claims at every setting of the swept knobs, the
+ * map of where joint fails and what recovers it, and its figures.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { scanResults } from '../src/results/store.js';
+import { buildRegime, regimeFigures, regimeMap, regimeMapCells } from '../src/results/report/regime.js';
+import { renderSvg } from '../src/results/report/vega.js';
+import { tempDir } from './helpers.js';
+import { writeFakeRun } from './fixtures/fake-runs.js';
+
+const MODES = ['stage', 'joint', 'online', 'offline', 'offline-reg'];
+
+/**
+ * OCR ssvm along dropout {0, 0.5} at unary_scale 1: without dropout every mode is at 96; with dropout,
+ * joint, online and offline-reg collapse to about 30 while stage and offline stay at 97.
+ */
+function regimeFolder(): string {
+  const root = tempDir('sps-regime-');
+  const value = (dropout: number, mode: string, seed: number) => (dropout === 0 ? 96 + seed * 0.1 : ['stage', 'offline'].includes(mode) ? 97 + seed * 0.1 : 30 + seed);
+  for (const dropout of [0, 0.5]) {
+    for (const mode of MODES) {
+      for (const seed of [0, 1]) {
+        writeFakeRun(root, { task: 'ocr', objective: 'ssvm', mode, seed, value: value(dropout, mode, seed), model: { unary_scale: 1, ...(dropout > 0 ? { dropout } : {}) } });
+      }
+    }
+  }
+  return root;
+}
+
+describe('regime view', () => {
+  it('gives the claims at every setting of the knobs, and maps where joint fails and which modes recover it', () => {
+    const report = buildRegime(scanResults(regimeFolder()).runs, ['model.dropout']);
+    assert.deepEqual(report.points.map((p) => p.values), [{ 'model.dropout': 0 }, { 'model.dropout': 0.5 }], 'dropout 0 is stored as an absent key and read as 0');
+    const map = regimeMap(report);
+    assert.deepEqual(map.map((r) => [r.setting, r.jointFails, r.recoveredBy, r.worseThanJoint]), [
+      ['model.dropout=0', '?', [], []],
+      ['model.dropout=0.5', 'yes', ['offline'], []],
+    ]);
+    // At dropout 0 every mode equals joint seed by seed: stage − joint is 0 within the seeds' spread, neither sign.
+    assert.equal(map[0].c1, '0.00 [−0.30, +0.30]');
+    assert.match(map[1].c1, /^\+66\.\d\d \[/);
+    assert.deepEqual(regimeMapCells(map[1]).slice(0, 3), ['ocr', 'ssvm', 'model.dropout=0.5']);
+  });
+
+  it('draws the metric along the knob and the differences with their intervals, as SVG with marks', async () => {
+    const report = buildRegime(scanResults(regimeFolder()).runs, ['model.dropout', 'model.unary_scale']);
+    const figures = regimeFigures(report, 'exp', 'ocr', 'ssvm');
+    assert.deepEqual(figures.map((f) => f.kind), ['regime-metric', 'regime-diff']);
+    assert.match(figures[0].title, /along model\.dropout/, 'the knob with more than one value is the x axis');
+    for (const f of figures) {
+      const svg = await renderSvg(f.spec);
+      assert.match(svg, /^<svg/);
+      assert.match(svg, /model\.unary_scale=1/, 'the panel names the other knob');
+      assert.ok((svg.match(/<path|<line|<circle/g) ?? []).length > 10, `${f.id} has marks`);
+    }
+    assert.deepEqual(regimeFigures(report, 'exp', 'ocr', 'log-likelihood'), []);
+  });
+
+  it('refuses two settings of one mode at one point, naming the key that differs', () => {
+    const root = regimeFolder();
+    writeFakeRun(root, { task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 0, value: 50, model: { unary_scale: 1 }, train: { epochs: 3 } });
+    assert.throws(() => buildRegime(scanResults(root).runs, ['model.dropout']), /joint at model\.dropout=0: several settings \(they differ in [^)]*train\.epochs\); add the differing key/);
+  });
+});
+
+describe('verdict matrix and regime map rendering', () => {
+  it('one coloured cell per claim with d and its interval; strings from run folders are escaped in HTML and Markdown', async () => {
+    const { buildClaims } = await import('../src/results/report/claims.js');
+    const { verdictMatrixHtml, verdictMatrixMarkdown } = await import('../src/results/report/matrix.js');
+    const { renderRegimeMapHtml, renderRegimeMapMarkdown } = await import('../src/results/report/regime.js');
+    const root = regimeFolder();
+    const evil = '<img src=x onerror=alert(1)>|*x*';
+    for (const mode of MODES) for (const seed of [0, 1]) writeFakeRun(root, { task: 'ocr', objective: evil, mode, seed, value: mode === 'stage' ? 90 + seed : 80 + seed });
+    const claims = buildClaims(scanResults(root).runs);
+    const html = verdictMatrixHtml(claims);
+    assert.equal((html.match(/<td class="verdict /g) ?? []).length, 4 * new Set(claims.rows.map((r) => `${r.experiment}/${r.task}/${r.objective}`)).size);
+    assert.match(html, /<td class="verdict reproduced"><b>reproduced<\/b><br><span class="num">\+10\.00 \[/);
+    assert.doesNotMatch(html, /<img/);
+    assert.match(html, /&lt;img src=x onerror=alert\(1\)&gt;/);
+    const md = verdictMatrixMarkdown(claims);
+    assert.match(md, /\\<img src=x onerror=alert\(1\)\\>\\\|\\\*x\\\*/);
+    assert.equal(md.split('\n')[0].split(' | ').length, 5);
+    const map = regimeMap(buildRegime(scanResults(root).runs, ['model.dropout']));
+    assert.doesNotMatch(renderRegimeMapHtml(map), /<img/);
+    assert.match(renderRegimeMapMarkdown(map), /\| ocr \| ssvm \| model\.dropout=0\.5 \| 30\.50 \(2\) \| \+66\.\d\d \[[^\]]+\] \| yes \| offline \| — \|/);
+  });
+});
