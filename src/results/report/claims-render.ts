@@ -68,10 +68,8 @@ export function renderClaimsMarkdown(c: ClaimsReport): string {
   return lines.join('\n') + '\n';
 }
 
-/** A string from a run folder or config as literal Markdown text in a table cell: no markup, no column break. */
-export function escapeMarkdown(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[*_`<>[\]]/g, (ch) => `\\${ch}`);
-}
+/** A string from a run folder or config as literal Markdown text (the one escaper: util/text.ts). */
+export { escapeMarkdown };
 
 export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
