@@ -216,6 +216,23 @@ function taggerRun(dir: string) {
 }
 
 
+describe('issue 33, item 5: checkCell accepts what sps writes', () => {
+  it('every cell of every committed config, read back from JSON, passes with its own run id', async () => {
+    const [{ loadExperiment }, { expandSweep }, { checkCell }] = await Promise.all([import('../src/config/load.js'), import('../src/config/cells.js'), import('../src/config/check-cell.js')]);
+    const files = ['configs', 'configs/studies'].flatMap((d) => readdirSync(join(ROOT, d)).filter((f) => f.endsWith('.yaml')).map((f) => join(ROOT, d, f)));
+    let cells = 0;
+    for (const file of files) {
+      for (const b of (await loadExperiment(file)).blocks) {
+        for (const c of expandSweep(b.variants ?? [{ experiment: b.experiment }])) {
+          await checkCell(JSON.parse(JSON.stringify(c.config)), c.id, file);
+          cells++;
+        }
+      }
+    }
+    assert.ok(cells > 100, `${cells} cells checked`);
+  });
+});
+
 describe('issue 33, item 4: data sets are verified by content', () => {
   it('a file changed in place with its old size and time is caught; run.json records the hash of the bytes read', () => {
     const t = taggerRun(tempDir());
