@@ -140,7 +140,7 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
       files,
     };
     writeJsonAtomic(join(ready, PROVENANCE_FILE), provenance);
-    install(ready, target, tmpRoot);
+    install(ready, target);
     log(`${spec.name}: prepared at ${target}`);
     return { name: spec.name, path: target, action: 'prepared', provenance };
   } finally {

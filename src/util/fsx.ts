@@ -13,11 +13,18 @@ export function isTempName(name: string): boolean {
   return /\.(?:tmp|old)-\d+-[0-9a-f]{8}$/.test(name);
 }
 
+/** The pid in the name of a temporary file or folder of `tempSibling` or `replaceDir`, if it is one. */
+export function tempPid(name: string): number | undefined {
+  const m = /^\..*\.(?:tmp|old)-(\d+)-[0-9a-f]{8}$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
 /**
- * Remove the temporary files and folders (`tempSibling`, `replaceDir`) in `dir` whose writer is gone:
- * what a kill in the middle of a write leaves. Those of a live process are its work in progress.
+ * Remove the entries of `dir` that a process now gone left behind (a kill in the middle of a write
+ * or an install): `pidOf` names the process that made an entry, or undefined for entries to keep.
+ * Those of a live process are its work in progress.
  */
-export function removeStaleTemps(dir: string, only: (name: string) => boolean = () => true): void {
+export function removeStale(dir: string, pidOf: (name: string) => number | undefined): void {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -25,8 +32,8 @@ export function removeStaleTemps(dir: string, only: (name: string) => boolean = 
     return;
   }
   for (const name of names) {
-    const m = /\.(?:tmp|old)-(\d+)-[0-9a-f]{8}$/.exec(name);
-    if (!m || !name.startsWith('.') || !only(name) || processAlive(Number(m[1]))) continue;
+    const pid = pidOf(name);
+    if (pid === undefined || pid === process.pid || processAlive(pid)) continue;
     try {
       rmSync(join(dir, name), { recursive: true, force: true });
     } catch {
@@ -39,7 +46,7 @@ export function removeStaleTemps(dir: string, only: (name: string) => boolean = 
  * Put the folder `staged` (complete and flushed) in the place of `target` with renames only: a reader
  * sees the old folder or the new one, never a mixture. The old one is renamed aside, then removed;
  * a kill between the two renames leaves the old one at `.NAME.old-PID-…` beside `target`, which the
- * next call removes (removeStaleTemps).
+ * next report removes (removeStale).
  */
 export function replaceDir(staged: string, target: string): void {
   const parent = dirname(target);

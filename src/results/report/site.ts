@@ -12,7 +12,7 @@ import { ocrStrip, segmentationExamples, IMAGE_DIR, type ExampleFigure } from '.
 import { byTaskObjective, cellsFigure, loadCurves, normRatioFigure, onlineAlphaFigure, validationFigure, type FigureSpec } from './figures.js';
 import { renderSvg } from './vega.js';
 import { FsError, SpsError } from '../../util/errors.js';
-import { ensureDir, removeStaleTemps, replaceDir, tempSibling, writeFileAtomic } from '../../util/fsx.js';
+import { ensureDir, removeStale, replaceDir, tempPid, tempSibling, writeFileAtomic } from '../../util/fsx.js';
 import { escapeMarkdown } from '../../util/text.js';
 
 /**
@@ -89,7 +89,7 @@ function stageReport(outDir: string): string {
     }
   }
   ensureDir(dirname(outDir));
-  removeStaleTemps(dirname(outDir), (n) => n.startsWith(`.${basename(outDir)}.`));
+  removeStale(dirname(outDir), (n) => (n.startsWith(`.${basename(outDir)}.`) ? tempPid(n) : undefined));
   const staged = tempSibling(outDir);
   try {
     ensureDir(join(staged, FIGURE_DIR));
