@@ -309,7 +309,7 @@ describe('issue 33, item 7: sps report swaps in a complete folder', () => {
     writeFileSync(join(tmp, 'notes.txt'), 'mine');
     const r = sps(['report', join(ROOT, 'results', 'segmentation'), '--out', tmp]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^sps: --out .*: the folder holds files that are not part of a report \(notes\.txt\)/);
+    assert.match(r.stderr, /^sps: --out .*: the folder is not empty and holds no earlier report \(notes\.txt\)/);
     assert.deepEqual(readdirSync(tmp), ['notes.txt']);
   });
 });

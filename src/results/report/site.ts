@@ -72,20 +72,20 @@ function exampleMd(e: ExampleFigure): string {
   return `**${escapeMarkdown(e.title)}.** ${escapeMarkdown(e.caption)}${e.notes.map((n) => ` *${escapeMarkdown(n)}*`).join('')}\n\n${e.markdown}\n`;
 }
 
-/** What a report folder holds; a folder with anything else is not replaced (it is not a report). */
-const REPORT_ENTRIES = new Set(['index.html', 'report.md', 'claims.json', FIGURE_DIR, IMAGE_DIR]);
+/** A folder holding these is an earlier report, which a new one replaces whole. */
+const REPORT_MARKERS = ['index.html', 'claims.json'];
 
 /**
  * The report is built in a hidden sibling of `outDir` and swapped in whole (replaceDir), so a kill
- * or a full disk leaves the previous report as it was. Since the swap replaces the folder, a folder
- * holding anything but a report's files is refused rather than replaced.
+ * or a full disk leaves the previous report as it was. Since the swap replaces the folder, a
+ * non-empty folder that is not an earlier report (no index.html and claims.json) is refused.
  */
 function stageReport(outDir: string): string {
   if (existsSync(outDir)) {
     if (!statSync(outDir).isDirectory()) throw new SpsError(`--out ${outDir}: a file, not a folder; give sps report a new or empty folder (--out DIR)`);
-    const foreign = readdirSync(outDir).filter((n) => !REPORT_ENTRIES.has(n));
-    if (foreign.length > 0) {
-      throw new SpsError(`--out ${outDir}: the folder holds files that are not part of a report (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}), and sps report replaces the whole folder; give it a new or empty folder (--out DIR)`);
+    const entries = readdirSync(outDir);
+    if (entries.length > 0 && !REPORT_MARKERS.every((m) => entries.includes(m))) {
+      throw new SpsError(`--out ${outDir}: the folder is not empty and holds no earlier report (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}), and sps report replaces the whole folder; give it a new or empty folder, or an earlier report's (--out DIR)`);
     }
   }
   ensureDir(dirname(outDir));
