@@ -177,6 +177,25 @@ describe('sps run --launcher slurm', () => {
     assert.ok(cell.stderr.includes(`pid 999999 on node-elsewhere`) && cell.stderr.includes(`delete ${join(out, foreign, '.lock')}`), cell.stderr);
   });
 
+  it('an --out path with a space submits and runs; a resubmission while the array waits queues nothing twice (issue 33)', async (t) => {
+    const c = startCluster(t);
+    const out = join(tempDir(), 'my results', 'toy');
+    // One task at a time with slow epochs: the second cell is still pending when the sweep is resubmitted.
+    const args = ['run', TOY, '--launcher', 'slurm', '--out', out, '--array-throttle', '1', 'objectives=[ssvm]', 'data.sequences=16', 'train.epochs=2', 'model.epoch_delay_ms=2000'];
+    const first = sps(args, { env: c.env });
+    assert.equal(first.code, 0, first.stderr);
+    const job = jobIdOf(first.stdout);
+    const again = sps(args, { env: c.env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, new RegExp(`2 cells: \\d done, \\d running, 0 to submit, \\d still queued in Slurm job ${job}: nothing to submit`));
+    await until('the array to finish', () => !jobActive(c, job));
+    const plan = readJson<{ jobs: { runDir: string }[] }>(join(out, 'slurm', 'toy-test', 'plan.json'));
+    for (const j of plan.jobs) assert.equal(statusOf(j.runDir), 'done', j.runDir);
+    assert.ok(existsSync(join(out, 'slurm', 'toy-test', 'logs', `${job}_0.out`)), 'the log went to the folder with a space');
+    const lines = readFileSync(join(out, 'slurm', 'toy-test', 'submissions.jsonl'), 'utf8').trim().split('\n');
+    assert.equal(lines.length, 1, 'one submission');
+  });
+
   // configs/smoke.yaml reads the embedded samples: no data set to prepare, on any machine.
   it('smoke cells through Slurm give the same table as a local run', SLURM, async (t) => {
     const c = startCluster(t);

@@ -9,8 +9,8 @@ import { backendFromEnv, backendUnavailable, expectedBackend } from '../backend/
 import { dataPlan } from '../train/plan.js';
 import { planCells, type PlannedCell } from '../train/sweep.js';
 import { LAUNCHERS, loadLauncher, type LauncherName } from '../train/launchers/index.js';
-import { parseLauncherSection, type SlurmSettings } from '../train/launchers/settings.js';
-import { datasetsDir } from '../util/paths.js';
+import { checkSlurmOptions, parseLauncherSection, type SlurmSettings } from '../train/launchers/settings.js';
+import { datasetsDir, folderOption } from '../util/paths.js';
 import { SpsError } from '../util/errors.js';
 import { makeReporter } from './progress.js';
 import { renderPlan, sweptKeysOf } from './ls.js';
@@ -89,8 +89,9 @@ interface RunOptions {
 
 /** Slurm settings: the config's `launcher:` section, each overridden by its command-line option. */
 function slurmSettings(section: SlurmSettings, o: RunOptions): SlurmSettings {
-  const cli: SlurmSettings = { partition: o.partition, time: o.time, cpus_per_task: o.cpusPerTask, mem: o.mem, throttle: o.arrayThrottle, sbatch_args: o.sbatchArg, setup: o.setup };
-  return { ...section, ...Object.fromEntries(Object.entries(cli).filter(([, v]) => v !== undefined)) };
+  const given = { partition: o.partition, time: o.time, cpus_per_task: o.cpusPerTask, mem: o.mem, throttle: o.arrayThrottle, sbatch_args: o.sbatchArg, setup: o.setup };
+  const cli = checkSlurmOptions(Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)));
+  return { ...section, ...cli };
 }
 
 /**
@@ -111,9 +112,14 @@ function failureLine(detail = ''): string {
   return rest.length > 0 ? `${first} …` : first;
 }
 
-/** Where the whole story of a failed cell is: its log, else its run.json, else nowhere on disk. */
-function failureRecord(runDir: string): string {
-  for (const f of ['log.txt', 'run.json']) if (existsSync(join(runDir, f))) return `see ${join(runDir, f)}`;
+/**
+ * Where the whole story of a failed cell is: its log, else its run.json, when this attempt wrote
+ * them (run.json names the run and says failed); else nowhere on disk. The files of an earlier run
+ * still in the folder (a damaged one that could not be moved) tell another story.
+ */
+function failureRecord(runDir: string, id: string): string {
+  const run = inspectRun(runDir).run;
+  if (run?.id === id && run.status === 'failed') for (const f of ['log.txt', 'run.json']) if (existsSync(join(runDir, f))) return `see ${join(runDir, f)}`;
   return `(the cell failed before writing anything in ${runDir}; the message above is all there is)`;
 }
 
@@ -128,7 +134,7 @@ export function registerRun(program: Command): void {
     .option('--force', 'redo finished cells too (the old runs are kept under <out>/.replaced/)')
     .option('-j, --jobs <n>', 'cells run at once, each in its own process', positiveInt, availableParallelism())
     .option('--fail-fast', 'stop at the first failed cell')
-    .option('--out <dir>', 'results directory (default: results/<experiment name>); in a file with blocks, each block gets a folder inside it (see the README)')
+    .option('--out <dir>', 'results directory (default: results/<experiment name>); in a file with blocks, each block gets a folder inside it (see the README)', folderOption('--out'))
     .option('--data-from <dir>', 'import missing data sets from this folder (as `sps prepare NAME --from DIR`) instead of downloading them (default: $SPS_DATA_FROM)')
     .option('--no-prepare', 'never download or import data: a missing data set is an error')
     .option('--no-table', 'do not print the table of the planned cells at the end')
@@ -210,7 +216,7 @@ export function registerRun(program: Command): void {
         }
       }
       for (const o of locked) process.stderr.write(`  running elsewhere: ${o.cell.folder}: ${o.detail} (if that process is gone, delete ${o.cell.runDir}/.lock)\n`);
-      for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${failureLine(o.detail)}\n    ${failureRecord(o.cell.runDir)}\n`);
+      for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${failureLine(o.detail)}\n    ${failureRecord(o.cell.runDir, o.cell.id)}\n`);
       if (failures.length > 0) throw new SpsError(`${failures.length} cell${failures.length > 1 ? 's' : ''} failed; fix the cause and run the same command again (finished cells are kept)`);
       if (count('interrupted') > 0) throw new SpsError('the sweep was interrupted; run the same command again to finish it', 130);
     });

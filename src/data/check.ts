@@ -4,7 +4,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readJsonIfExists, writeJsonAtomic } from '../util/fsx.js';
+import { readJsonIfExists, removeStale, tempPid, writeJsonAtomic } from '../util/fsx.js';
 import { datasetsDir } from '../util/paths.js';
 import { sha256File } from './checksum.js';
 import { REGISTRY, getDataset, gunzipOutput, isImportOnly, loadManifest, validateSpec, type DatasetSpec, type UnpackKind } from './registry.js';
@@ -186,7 +186,11 @@ export async function checkDataset(
       problems.push(`MISMATCH ${rel} (size ${st.size}, recorded ${want.bytes})`);
     }
   }
-  if (opts.deep === 'cached') {
+  if (opts.deep) {
+    // What a kill in the middle of writing the cache left behind, then this check's hashes: a full
+    // check refreshes them too, so the per-cell check of `sps run` (deep: 'cached') starts from the
+    // bytes the sweep has just read.
+    removeStale(path, (n) => (n.startsWith(`.${VERIFIED_CACHE}.`) ? tempPid(n) : undefined));
     try {
       writeJsonAtomic(cachePath, nextCache);
     } catch {

@@ -152,7 +152,7 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
       files,
     };
     writeJsonAtomic(join(ready, PROVENANCE_FILE), provenance);
-    install(ready, target, tmpRoot);
+    install(ready, target);
     log(`${spec.name}: prepared at ${target}`);
     return { name: spec.name, path: target, action: 'prepared', provenance };
   } finally {
@@ -263,7 +263,9 @@ export async function ensurePrepared(names: string[], opts: EnsureOptions): Prom
   const fromFlag = opts.from ? ` --from ${opts.from}` : '';
   for (const name of [...new Set(names)]) {
     const spec = getDataset(name, opts.registry);
-    let state = await checkDataset(spec, { dataDir: opts.dataDir, deep: 'cached' });
+    // Every byte is hashed once per sps run: a file changed in place with its old size and time given
+    // back (touch -r, cp -p, bit rot) would pass a check by size and modification time.
+    let state = await checkDataset(spec, { dataDir: opts.dataDir, deep: true });
     if (state.ok) {
       hashes[name] = state.hashes ?? {};
       continue;
@@ -294,8 +296,32 @@ export async function ensurePrepared(names: string[], opts: EnsureOptions): Prom
       const hint = msg.includes(`sps prepare ${name} --from`) ? '' : `\nPrepare it from a local folder instead:\n${fromFolderHint(spec, '  ')}`;
       throw new SpsError(`this run needs dataset "${name}", but ${why} and preparing it failed, so no cell was started:\n${msg}${hint}`);
     }
-    state = await checkDataset(spec, { dataDir: opts.dataDir, deep: 'cached' });
+    state = await checkDataset(spec, { dataDir: opts.dataDir, deep: true });
     hashes[name] = state.hashes ?? {};
   }
   return hashes;
+}
+
+/**
+ * Before one cell: the data sets it reads must still hold the bytes `sps run` verified (`expected`,
+ * by data set and file). Files whose size or modification time changed since that check are hashed
+ * again; any difference fails the cell before it reads anything. Returns the hashes found, which
+ * run.json records as the bytes the cell read.
+ */
+export async function verifyUnchanged(expected: Record<string, Record<string, string>>, opts: { dataDir: string; registry?: readonly DatasetSpec[] }): Promise<Record<string, Record<string, string>>> {
+  const found: Record<string, Record<string, string>> = {};
+  for (const [name, files] of Object.entries(expected)) {
+    const state = await checkDataset(getDataset(name, opts.registry), { dataDir: opts.dataDir, deep: 'cached' });
+    const now = state.hashes ?? {};
+    const changed = Object.keys(files).filter((f) => now[f] !== files[f]);
+    if (changed.length > 0 || !state.ok) {
+      const what = changed.length > 0 ? changed.map((f) => `${f} (sha256 ${now[f] ?? 'missing'}, verified ${files[f]})`).join('; ') : state.checksum;
+      throw new SpsError(
+        `dataset "${name}" at ${state.path} changed after sps run verified it: ${what}. The cell was not started. ` +
+          `Prepare it again (sps prepare ${name} --force) and run the same command again.`,
+      );
+    }
+    found[name] = Object.fromEntries(Object.keys(files).map((f) => [f, now[f]]));
+  }
+  return found;
 }

@@ -610,7 +610,10 @@ export function selectBest(table: ByTable, metric: string): { selections: Select
     }
     const candidates = swept.filter((r) => r.val.mean !== null);
     const without = swept.filter((r) => r.val.mean === null);
-    if (without.length > 0) notes.push(`${name}: no ${metric} for ${without.map((r) => valuesText(table.keys, r.by)).join('; ')}; left out`);
+    // A row without the metric because none of its runs finished says so, not that the metric is missing.
+    const why = (r: ByRow): string =>
+      r.cell.n > 0 ? `no ${metric}` : r.cell.damaged > 0 ? `no finished run (${r.cell.damaged} damaged: see the warnings; the next sps run of its config redoes them)` : `no finished run (${r.cell.failed} failed, ${r.cell.unfinished} unfinished)`;
+    if (without.length > 0) notes.push(`${name}: ${without.map((r) => `${why(r)} for ${valuesText(table.keys, r.by)}`).join('; ')}; left out`);
     if (candidates.length === 0) continue;
     candidates.sort((a, b) => {
       const d = (b.val.mean as number) - (a.val.mean as number);

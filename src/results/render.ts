@@ -1,4 +1,5 @@
 import Table from 'cli-table3';
+import { escapeMarkdown } from '../util/text.js';
 import { stringify } from 'csv-stringify/sync';
 import { SpsError } from '../util/errors.js';
 import { STD_DESCRIPTION, type ByRow, type ByTable, type CellStats, type ResultsTable, type SeedStat, type TableRow } from './aggregate.js';
@@ -237,7 +238,7 @@ export function renderText(t: ResultsTable): string {
 }
 
 function mdEscape(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\*/g, '\\*');
+  return escapeMarkdown(s);
 }
 
 export function renderMarkdown(t: ResultsTable): string {

@@ -11,13 +11,18 @@ import { fromFolderHint, getDataset, isImportOnly } from '../data/registry.js';
 import { readSweep, SWEEP_FILE } from '../results/store.js';
 import type { SweepRecord } from '../results/types.js';
 import { SpsError } from '../util/errors.js';
-import { writeJsonAtomic } from '../util/fsx.js';
+import { printable } from '../util/text.js';
+import { ensureDir, writeJsonAtomic } from '../util/fsx.js';
 import type { Job } from './execute.js';
+import { withLock } from './lock.js';
 import type { PlannedCell } from './sweep.js';
 import type { TaskDefinition } from './task.js';
 import { datasetRegistry } from './tasks/index.js';
 
 type SweepCell = SweepRecord['cells'][number];
+
+/** The lock of a folder's sweep.json while a sweep updates it (hidden, so readers skip it). */
+export const SWEEP_LOCK = '.sweep.json.lock';
 
 /**
  * The plan of a results folder after this sweep: the cells already planned there, plus this sweep's
@@ -36,12 +41,16 @@ export function writeSweepFiles(planned: PlannedCell[], configFile: string, note
   const now = new Date().toISOString();
   for (const dir of new Set(planned.map((p) => dirname(p.runDir)))) {
     const here = planned.filter((p) => dirname(p.runDir) === dir);
-    const { sweep: old, problem } = readSweep(dir);
-    // A sweep.json that is there but unusable is worth a word; a folder that cannot be reached at all
-    // fails the write below with the path and the cause.
-    if (problem && existsSync(join(dir, SWEEP_FILE))) note(`warning: ${problem} (This sweep now writes a new one with its own cells.)`);
     const cells = here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed, ...(p.swept ? { swept: p.swept } : {}) }));
-    writeJsonAtomic(join(dir, SWEEP_FILE), mergePlan(old, cells, { experiment: here[0].config.experiment, configFile, now }));
+    ensureDir(dir);
+    // Read, merge and write under one lock: two sweeps into one folder each add their cells.
+    withLock(join(dir, SWEEP_LOCK), join(dir, SWEEP_FILE), () => {
+      const { sweep: old, problem } = readSweep(dir);
+      // A sweep.json that is there but unusable is worth a word; a folder that cannot be reached at
+      // all fails the write below with the path and the cause.
+      if (problem && existsSync(join(dir, SWEEP_FILE))) note(`warning: ${problem} (This sweep now writes a new one with its own cells.)`);
+      writeJsonAtomic(join(dir, SWEEP_FILE), mergePlan(old, cells, { experiment: here[0].config.experiment, configFile, now }));
+    });
   }
 }
 
@@ -150,6 +159,7 @@ const planSchema = z.object({
         force: z.boolean(),
         plannedSeeds: z.int().min(1),
         command: z.string(),
+        datasets: z.record(z.string(), z.record(z.string(), z.string())).optional(),
       }),
     )
     .min(1),
@@ -174,7 +184,7 @@ export function readPlanFile(path: string): PlanFile {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new SpsError(`${path}: not valid JSON (${(e as Error).message}); submit the sweep again with sps run ... --launcher slurm to rewrite it`);
+    throw new SpsError(`${path}: not valid JSON (${printable((e as Error).message)}); submit the sweep again with sps run ... --launcher slurm to rewrite it`);
   }
   const parsed = planSchema.safeParse(raw);
   if (!parsed.success) {
