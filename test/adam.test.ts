@@ -7,6 +7,7 @@ import { it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
 import { adam, FusedAdam } from '../src/train/adam.js';
+import { needs } from './helpers.js';
 import { rand } from './kernel-helpers.js';
 
 /** Weights after `steps` steps of `opt` on a small least-squares problem, from fixed initial values. */
@@ -28,7 +29,7 @@ function train(opt: tf.Optimizer, init: Float32Array[], xv: Float32Array, steps:
   return out[out.length - 1];
 }
 
-it('blas: FusedAdam gives tfjs AdamOptimizer’s weights to the bit after 25 steps, and adam() picks it', async () => {
+it('blas: FusedAdam gives tfjs AdamOptimizer’s weights to the bit after 25 steps, and adam() picks it', needs('blas', 'test/adam.test.ts (blas):'), async () => {
   await selectBackend('blas');
   // (instanceof cannot tell: tf.Optimizer's Symbol.hasInstance accepts any object with its methods.)
   const picked = adam(1e-2);

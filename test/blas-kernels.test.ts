@@ -3,8 +3,8 @@
  * cpu back end on the convolution configurations and products the wasm kernels are checked on, its
  * fallbacks, gradients through tf.grads, swapping the kernels in and out, the addon's own argument
  * checks (the fused chain-CRF kernels' too: their numerics are tested in crf-chain.test.ts), the pinned
- * kernel set, and no leaks. The addon must be built (npm test builds it): a missing
- * addon fails these tests, it does not skip them.
+ * kernel set, and no leaks. The addon must be built (npm test builds it where it can): without it these
+ * suites report themselves as not run, or fail under CI (test/helpers.ts needs()).
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
@@ -14,9 +14,13 @@ import { blasKernelsRegistered, registerBlasKernels, unregisterBlasKernels } fro
 import { BLAS_ADDON_PATH, coretypeFor, loadBlasAddon } from '../src/backend/blas/addon.js';
 import { blasTuning } from '../src/backend/blas/kernels.js';
 import { registerBlasGradients, unregisterBlasGradients } from '../src/backend/blas/gradients.js';
+import { needs } from './helpers.js';
 import { assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, rand, runKernel, sizeOf } from './kernel-helpers.js';
 
+const BLAS = needs('blas', 'test/blas-kernels.test.ts:');
+
 before(async () => {
+  if (BLAS.skip) return; // every suite below is skipped
   tf.env().set('IS_TEST', true);
   const b = await selectBackend('blas');
   assert.equal(b.name, 'blas');
@@ -39,7 +43,7 @@ async function withoutLeakCheck<T>(off: boolean, f: () => Promise<T>): Promise<T
   }
 }
 
-describe('convolutions', () => {
+describe('convolutions', BLAS, () => {
   for (const dnnl of [true, false]) {
     it(`Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu on every configuration (strides, paddings, odd sizes, 1x1), ${dnnl ? 'oneDNN' : 'im2col + sgemm'}`, async () => {
       blasTuning.dnnl = dnnl;
@@ -112,7 +116,7 @@ describe('convolutions', () => {
   });
 });
 
-describe('matrix products', () => {
+describe('matrix products', BLAS, () => {
   it('matMul matches cpu with every transpose, for 2-D products and batches (equal, broadcast a or b, rank 4)', () =>
     assertProductsMatchCpu([
       [[1, 5], [5, 7]],
@@ -150,7 +154,7 @@ describe('matrix products', () => {
   });
 });
 
-describe('reductions and copies', () => {
+describe('reductions and copies', BLAS, () => {
   it('Sum matches cpu over leading axes (the bias gradients; keepDims too) and over the others (wasm\'s)', async () => {
     const xs = [2, 5, 4, 3];
     const xv = rand(sizeOf(xs));
@@ -187,7 +191,7 @@ describe('reductions and copies', () => {
   });
 });
 
-describe('tile and the broadcast gradients', () => {
+describe('tile and the broadcast gradients', BLAS, () => {
   it('Tile matches cpu for ranks 1 to 5 and scalar-to-matrix broadcasts (C); int32 and a zero repeat fall back', async () => {
     const cases: [number[], number[]][] = [[[3], [4]], [[1], [7]], [[2, 1, 3], [1, 5, 2]], [[1, 1], [16, 16]], [[2, 3, 4, 5], [2, 1, 3, 1]], [[2, 1, 2, 1, 3], [1, 3, 1, 2, 2]], [[4, 3], [1, 1]]];
     for (const [shape, reps] of cases) {
@@ -237,7 +241,7 @@ describe('tile and the broadcast gradients', () => {
   });
 });
 
-describe('registration', () => {
+describe('registration', BLAS, () => {
   it('selectBackend says blas and the OpenBLAS core; wasm afterwards restores the wasm kernels, blas again swaps them back in', async () => {
     assert.ok(blasKernelsRegistered());
     const blasConv = tf.getKernel('Conv2D', 'wasm')!.kernelFunc;
@@ -298,7 +302,7 @@ describe('registration', () => {
   });
 });
 
-describe('no leaks', () => {
+describe('no leaks', BLAS, () => {
   it('20 Adam steps of a small conv net with fused layers keep tensors and data ids constant', () => {
     const w1 = tf.variable(tf.tensor4d(rand(3 * 3 * 2 * 4, -0.3, 0.3), [3, 3, 2, 4]));
     const b1 = tf.variable(tf.zeros([4]));

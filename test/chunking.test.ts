@@ -23,7 +23,7 @@ describe('word vectors', () => {
   });
 
   it('loadGlove says how to prepare missing vectors', () => {
-    assert.throws(() => loadGlove(tempDir()), /sps prepare word-embeddings --from DIR/);
+    assert.throws(() => loadGlove(tempDir()), /sps prepare word-embeddings` \(offline: `sps prepare word-embeddings --from DIR/);
   });
 
   it('reads SENNA\'s folder layout and maps digits to 0', () => {

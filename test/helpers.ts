@@ -26,6 +26,51 @@ function prepareFromShared(names: string[], dataDir: string): void {
   }
 }
 
+/**
+ * Suites that need something npm cannot install run where it is present. Elsewhere (no root, not
+ * Debian) they are skipped with one line saying why and the command that enables them, unless
+ * REQUIRE_ALL is set (CI=true, as .ci/run has it, or SPS_REQUIRE_ALL=1): then they run and fail on
+ * what is missing, so CI never passes by skipping.
+ */
+export const REQUIRE_ALL = (!!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0') || process.env.SPS_REQUIRE_ALL === '1';
+
+const isRoot = (): boolean => process.getuid?.() === 0;
+
+/** What a suite can need from outside npm: why it is missing here (undefined: present), and how to get it. */
+export const SYSTEM_NEEDS = {
+  chromium: {
+    missing: () => (existsSync(process.env.SPS_CHROMIUM ?? '/usr/bin/chromium') ? undefined : `${process.env.SPS_CHROMIUM ?? '/usr/bin/chromium'} not found`),
+    enable: 'sudo apt-get install -y chromium (or set SPS_CHROMIUM to a Chromium binary)',
+  },
+  slurm: {
+    // scripts/slurm-local.sh installs the packages itself when run as root; its daemons run as root.
+    missing: () => (isRoot() ? undefined : 'the one-node Slurm cluster of scripts/slurm-local.sh runs its daemons as root'),
+    enable: 'sudo npm test (as root it installs slurm-wlm and munge and starts the cluster)',
+  },
+  blas: {
+    missing: () => (existsSync(process.env.SPS_BLAS_ADDON ?? join(ROOT, 'native/build/sps_blas.node')) ? undefined : 'the native addon native/build/sps_blas.node is not built'),
+    enable: 'sudo apt-get install -y gcc libc6-dev libopenblas-openmp-dev libdnnl-dev && npm run build:blas',
+  },
+} satisfies Record<string, { missing: () => string | undefined; enable: string }>;
+export type SystemNeed = keyof typeof SYSTEM_NEEDS;
+
+const noted = new Set<string>();
+
+/**
+ * Options for `describe`/`it`: `{}` when `need` is present (or under REQUIRE_ALL), otherwise a skip
+ * whose reason is one line with the command that enables the suite, also printed once per file.
+ */
+export function needs(need: SystemNeed, suite = 'this suite'): { skip?: string } {
+  const why = SYSTEM_NEEDS[need].missing();
+  if (!why || REQUIRE_ALL) return {};
+  const line = `not run: ${why}; to run it: ${SYSTEM_NEEDS[need].enable}`;
+  if (!noted.has(`${suite}\n${line}`)) {
+    noted.add(`${suite}\n${line}`);
+    process.stderr.write(`sps tests: ${suite} ${line}\n`);
+  }
+  return { skip: line };
+}
+
 /** samples/counts.json: what scripts/make-samples.ts counted while cutting the samples. */
 export const SAMPLE_COUNTS = JSON.parse(readFileSync(join(ROOT, 'samples', 'counts.json'), 'utf8')) as {
   ocr: { words: number; letters: number; words_per_fold: number[] };
@@ -102,7 +147,7 @@ function testBackends(): readonly TestBackend[] {
  */
 export function describeOnBackends(name: string, body: (backend: TestBackend) => void): void {
   for (const backend of testBackends()) {
-    describe(`${name} [${backend}]`, () => {
+    describe(`${name} [${backend}]`, backend === 'blas' ? needs('blas', 'the [blas] copies of the numerical suites:') : {}, () => {
       before(async () => {
         const { selectBackend } = await import('../src/backend/select.js');
         const b = await selectBackend(backend);

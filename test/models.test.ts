@@ -15,7 +15,7 @@ import { selectBackend } from '../src/backend/select.js';
 import * as chain from '../src/crf/chain.js';
 import { MODEL_BENCHES } from '../bench/models.js';
 import { layersBiLstm } from './fixtures/layers-bilstm.js';
-import { close, maxAbsDiff } from './helpers.js';
+import { close, maxAbsDiff, needs } from './helpers.js';
 import { createChunker, type ChunkerBatch } from '../src/models/chunker.js';
 import { normalArray } from '../src/models/init.js';
 import { createLeNet } from '../src/models/lenet.js';
@@ -23,6 +23,7 @@ import { type LstmWeights, createBiLstm, createCharBiLstm, lengthSplit } from '.
 import { createUNet } from '../src/models/unet.js';
 import { Rng } from '../src/util/rng.js';
 
+const BLAS = needs('blas', 'test/models.test.ts (the blas tests):');
 type Backend = 'cpu' | 'wasm' | 'blas';
 
 async function use(backend: Backend): Promise<void> {
@@ -162,7 +163,7 @@ test('LeNet: wasm training matches cpu step by step (same init, rel ≤ 1e-3)', 
   assertSameLosses(t, lenetCpu, await train('wasm', lenetTrainable, 4), 'LeNet');
 });
 
-test('LeNet: blas training matches cpu step by step (same init, rel ≤ 1e-3)', async (t) => {
+test('LeNet: blas training matches cpu step by step (same init, rel ≤ 1e-3)', BLAS, async (t) => {
   assert.ok(lenetCpu.length > 0, 'the cpu test did not run');
   assertSameLosses(t, lenetCpu, await train('blas', lenetTrainable, 4), 'LeNet', 'blas');
 });
@@ -273,7 +274,7 @@ async function fusedVsReference(backend: Backend): Promise<void> {
 
 test('BiLSTM: fused = unfused per-gate reference (outputs, final states, gradients) within 1e-5, cpu', () => fusedVsReference('cpu'));
 test('BiLSTM: fused = unfused per-gate reference (outputs, final states, gradients) within 1e-5, wasm', () => fusedVsReference('wasm'));
-test('BiLSTM: the blas recurrence kernel = unfused per-gate reference (outputs, final states, gradients) within 1e-5', () => fusedVsReference('blas'));
+test('BiLSTM: the blas recurrence kernel = unfused per-gate reference (outputs, final states, gradients) within 1e-5', BLAS, () => fusedVsReference('blas'));
 
 async function maskingChecks(backend: Backend): Promise<void> {
   await use(backend);
@@ -348,7 +349,7 @@ async function maskingChecks(backend: Backend): Promise<void> {
 
 test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, cpu', () => maskingChecks('cpu'));
 test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, wasm', () => maskingChecks('wasm'));
-test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, blas (the recurrence kernel)', () => maskingChecks('blas'));
+test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, blas (the recurrence kernel)', BLAS, () => maskingChecks('blas'));
 
 test('BiLSTM: tf.layers.bidirectional(lstm) with the copied weights computes the same function (the comparison bench is fair)', async () => {
   await use('cpu');
@@ -517,7 +518,7 @@ test('chunker: wasm training matches cpu step by step (same init, rel ≤ 1e-3)'
   assertSameLosses(t, chunkerCpu, await train('wasm', chunkerTrainable, 4), 'chunker');
 });
 
-test('chunker: blas training (its LSTM recurrence in C) matches cpu step by step (same init, rel ≤ 1e-3)', async (t) => {
+test('chunker: blas training (its LSTM recurrence in C) matches cpu step by step (same init, rel ≤ 1e-3)', BLAS, async (t) => {
   assert.ok(chunkerCpu.length > 0, 'the cpu test did not run');
   assertSameLosses(t, chunkerCpu, await train('blas', chunkerTrainable, 4), 'chunker', 'blas');
 });
@@ -564,7 +565,7 @@ test('U-net: wasm training matches cpu step by step (same init, rel ≤ 1e-3)', 
   assertSameLosses(t, unetCpu, await train('wasm', unetTrainable, 3), 'U-net');
 });
 
-test('U-net: blas training matches cpu step by step (same init, rel ≤ 1e-3)', async (t) => {
+test('U-net: blas training matches cpu step by step (same init, rel ≤ 1e-3)', BLAS, async (t) => {
   assert.ok(unetCpu.length > 0, 'the cpu test did not run');
   assertSameLosses(t, unetCpu, await train('blas', unetTrainable, 3), 'U-net', 'blas');
 });

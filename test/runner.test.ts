@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { tempDir, sps, spsSpawn, ROOT, SHARED_DATASETS, type CliResult } from './helpers.js';
+import { tempDir, sps, spsSpawn, ROOT, SHARED_DATASETS, TINY_TOY, type CliResult } from './helpers.js';
 import type { RunRecord } from '../src/core/records.js';
 
 const TOY = join(ROOT, 'test/fixtures/toy.yaml');
@@ -374,22 +374,78 @@ describe('a file with blocks', () => {
   });
 });
 
+describe('back ends', () => {
+  it('sps run names its back end first; a folder with runs of another back end gets a note, and sps table marks the mixed cell', () => {
+    const out = tempDir();
+    const args = ['run', TOY, '--out', out, ...TINY_TOY];
+    const first = sps([...args, 'seeds=[0]', '--backend', 'cpu']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /^sps: back end: cpu \(requested\)\n/);
+    assert.doesNotMatch(first.stderr, /another back end/);
+    const second = sps([...args, 'seeds=[0,1]', '--backend', 'wasm', '--no-table']);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, /^sps: back end: wasm \(requested\)\n/);
+    assert.ok(second.stderr.includes(`sps: note: ${out} already holds finished runs made on another back end (1 on cpu); this sweep runs on wasm.`), second.stderr);
+    const table = sps(['table', out]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /\(2\)‡/);
+    assert.match(table.stdout, /^‡ the cell's finished runs were made on more than one back end .*: toy \/ ssvm \/ joint: cpu, wasm\.$/m);
+    const json = JSON.parse(sps(['table', out, '--format', 'json']).stdout) as { cells: { backends: string[]; flagged: boolean }[] };
+    assert.deepEqual(json.cells.map((c) => [c.backends, c.flagged]), [[['cpu', 'wasm'], true]]);
+  });
+});
+
 describe('data preparation by sps run', () => {
-  it('stops before training with the exact prepare command when data is missing and cannot be fetched', () => {
+  it('stops before training with the exact prepare command when data is missing and may not be fetched', () => {
     const out = tempDir();
     const data = tempDir();
     const args = ['run', TOY, '--out', out, 'objectives=[ssvm]', 'seeds=[0]', 'data.require_datasets=[word-embeddings]'];
-    const r = sps(args, { env: { SPS_DATA_DIR: data } });
+    const r = sps([...args, '--no-prepare'], { env: { SPS_DATA_DIR: data } });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /needs dataset "word-embeddings", but it is not prepared .* no download address/);
-    assert.match(r.stderr, /sps prepare word-embeddings --from /);
+    assert.match(r.stderr, /needs dataset "word-embeddings", but it is not prepared .* --no-prepare was given/);
+    assert.match(r.stderr, /sps prepare word-embeddings\n/);
     assert.equal(runDirs(out).length, 0, 'no cell started');
     const shared = SHARED_DATASETS;
     if (existsSync(shared)) {
       assert.equal(sps(['prepare', 'word-embeddings', '--from', shared], { env: { SPS_DATA_DIR: data } }).code, 0);
-      const ok = sps(args, { env: { SPS_DATA_DIR: data } });
+      const ok = sps([...args, '--no-prepare'], { env: { SPS_DATA_DIR: data } });
       assert.equal(ok.code, 0, ok.stderr);
     }
+  });
+
+  it('--dry-run says where each missing data set would come from, and warns when none can provide it', () => {
+    const data = tempDir();
+    const args = ['run', TOY, '--out', tempDir(), 'objectives=[ssvm]', 'seeds=[0]', 'data.require_datasets=[word-embeddings,ocr]', '--dry-run'];
+    const r = sps(args, { env: { SPS_DATA_DIR: data } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^data: word-embeddings: not prepared; the run downloads it first \(or: sps prepare word-embeddings\)$/m);
+    assert.match(r.stdout, /^data: ocr: not prepared; the run downloads it first/m);
+    assert.doesNotMatch(r.stderr, /warning/);
+    const off = sps([...args, '--no-prepare'], { env: { SPS_DATA_DIR: data } });
+    assert.match(off.stderr, /^sps: warning: word-embeddings is not prepared and --no-prepare was given; prepare it first: sps prepare word-embeddings$/m);
+    assert.deepEqual(readdirSync(data), [], 'nothing fetched');
+  });
+
+  it('configs/paper.yaml --dry-run on an empty data folder: every data set it needs can be downloaded, no warning', () => {
+    const data = join(tempDir(), 'datasets');
+    const r = sps(['run', join(ROOT, 'configs/paper.yaml'), '--out', tempDir(), '--dry-run'], { env: { SPS_DATA_DIR: data } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.split(':')[1].trim()).sort(), ['conll2000', 'ocr', 'weizmann-horse', 'word-embeddings']);
+    assert.match(r.stdout, /^data: word-embeddings: not prepared; the run downloads it first/m);
+    assert.equal(r.stderr, '');
+    assert.equal(existsSync(data), false, 'nothing fetched');
+  });
+
+  it('--dry-run warns about a data set that has no download address', async () => {
+    const { dataPlan } = await import('../src/train/plan.js');
+    const spec = { name: 'local-only', description: 'x', folderNames: [], origin: 'a USB stick', files: [{ name: 'x.bin', urls: [], sha256: '0'.repeat(64), unpack: 'none' as const }] };
+    const task = { name: 'toy', datasets: () => ['local-only'], datasetSpecs: [spec] } as unknown as Parameters<typeof dataPlan>[0][number];
+    const cell = { config: { task: 'toy' } } as unknown as Parameters<typeof dataPlan>[1][number];
+    const plan = await dataPlan([task], [cell], tempDir());
+    assert.deepEqual(plan.lines, []);
+    assert.match(plan.warnings[0], /^local-only is not prepared and has no download address; the run would stop\. Prepare it from a local folder:\n {2}sps prepare local-only --from DIR\n {2}where DIR holds x\.bin\. Source: a USB stick\.$/);
+    const from = await dataPlan([task], [cell], tempDir(), { from: '/media/stick' });
+    assert.deepEqual(from, { lines: ['data: local-only: not prepared; the run imports it from /media/stick'], warnings: [] });
   });
 });
 

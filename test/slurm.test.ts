@@ -1,6 +1,7 @@
 /**
  * `sps run --launcher slurm` against a real one-node Slurm cluster on 127.0.0.1 (scripts/slurm-local.sh).
- * Each test starts and stops its own cluster; a cluster that cannot start fails the test (never a skip).
+ * Each test starts and stops its own cluster; a cluster that cannot start fails the test. Not as root
+ * they report themselves as not run (under CI they run and fail: test/helpers.ts needs()).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,9 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT, sps, tempDir } from './helpers.js';
+import { needs, ROOT, sps, tempDir } from './helpers.js';
 
 const TOY = join(ROOT, 'test/fixtures/toy.yaml');
+const SLURM = needs('slurm', 'test/slurm.test.ts (the tests on a local cluster):');
 const SCRIPT = join(ROOT, 'scripts/slurm-local.sh');
 
 interface Cluster {
@@ -88,7 +90,7 @@ describe('sps run --launcher slurm', () => {
     assert.ok(r.stderr.includes(`${config}: launcher:`) && r.stderr.includes('partiton'), r.stderr);
   });
 
-  it('a partition that does not exist: sbatch\'s own error, and nothing submitted', (t) => {
+  it('a partition that does not exist: sbatch\'s own error, and nothing submitted', SLURM, (t) => {
     const c = startCluster(t);
     const out = join(tempDir(), 'toy');
     const r = sps(['run', TOY, '--launcher', 'slurm', '--out', out, '--partition', 'nosuchpartition'], { env: c.env });
@@ -100,7 +102,7 @@ describe('sps run --launcher slurm', () => {
     assert.equal(c.run('squeue', ['-h']).stdout.trim(), '', 'no job in the queue');
   });
 
-  it('a task cancelled mid-run leaves no corrupt run, and a resubmission runs only the missing cell', async (t) => {
+  it('a task cancelled mid-run leaves no corrupt run, and a resubmission runs only the missing cell', SLURM, async (t) => {
     const c = startCluster(t);
     const out = join(tempDir(), 'toy');
     // One task at a time, slow epochs: the first cell is mid-run when it is cancelled.
@@ -136,7 +138,7 @@ describe('sps run --launcher slurm', () => {
     assert.match(nothing.stdout, /4 cells: 4 done, 0 running, 0 to submit: nothing to submit/);
   });
 
-  it('a lock left by a cancelled Slurm job is taken over; another host\'s lock without a job id is not', async (t) => {
+  it('a lock left by a cancelled Slurm job is taken over; another host\'s lock without a job id is not', SLURM, async (t) => {
     const c = startCluster(t);
     const out = join(tempDir(), 'toy');
     const args = ['run', TOY, '--launcher', 'slurm', '--out', out];
@@ -175,8 +177,27 @@ describe('sps run --launcher slurm', () => {
     assert.ok(cell.stderr.includes(`pid 999999 on node-elsewhere`) && cell.stderr.includes(`delete ${join(out, foreign, '.lock')}`), cell.stderr);
   });
 
+  it('an --out path with a space submits and runs; a resubmission while the array waits queues nothing twice (issue 33)', async (t) => {
+    const c = startCluster(t);
+    const out = join(tempDir(), 'my results', 'toy');
+    // One task at a time with slow epochs: the second cell is still pending when the sweep is resubmitted.
+    const args = ['run', TOY, '--launcher', 'slurm', '--out', out, '--array-throttle', '1', 'objectives=[ssvm]', 'data.sequences=16', 'train.epochs=2', 'model.epoch_delay_ms=2000'];
+    const first = sps(args, { env: c.env });
+    assert.equal(first.code, 0, first.stderr);
+    const job = jobIdOf(first.stdout);
+    const again = sps(args, { env: c.env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, new RegExp(`2 cells: \\d done, \\d running, 0 to submit, \\d still queued in Slurm job ${job}: nothing to submit`));
+    await until('the array to finish', () => !jobActive(c, job));
+    const plan = readJson<{ jobs: { runDir: string }[] }>(join(out, 'slurm', 'toy-test', 'plan.json'));
+    for (const j of plan.jobs) assert.equal(statusOf(j.runDir), 'done', j.runDir);
+    assert.ok(existsSync(join(out, 'slurm', 'toy-test', 'logs', `${job}_0.out`)), 'the log went to the folder with a space');
+    const lines = readFileSync(join(out, 'slurm', 'toy-test', 'submissions.jsonl'), 'utf8').trim().split('\n');
+    assert.equal(lines.length, 1, 'one submission');
+  });
+
   // configs/smoke.yaml reads the embedded samples: no data set to prepare, on any machine.
-  it('smoke cells through Slurm give the same table as a local run', async (t) => {
+  it('smoke cells through Slurm give the same table as a local run', SLURM, async (t) => {
     const c = startCluster(t);
     const data = tempDir();
     const root = tempDir();

@@ -161,6 +161,19 @@ export function backendUnavailable(choice: BackendChoice): string | undefined {
   return addons.some((a) => a.path) ? undefined : tensorflowUnavailable(addons.map((a) => a.why!));
 }
 
+/**
+ * The back end `choice` will give, found without loading TensorFlow (what `sps run` prints before
+ * the first cell; each cell's start line names the one it really got). `auto` picks native
+ * TensorFlow when its addon is there, then blas when sps's addon is built, else wasm.
+ */
+export function expectedBackend(choice: BackendChoice): { name: string; why: string } {
+  if (choice !== 'auto') return { name: choice, why: 'requested' };
+  if (TENSORFLOW_PACKAGES.some((p) => nativeAddon(p).path)) return { name: 'tensorflow', why: 'auto: native TensorFlow is installed' };
+  const missing = blasAddonMissing();
+  if (!missing) return { name: 'blas', why: "auto: sps's BLAS addon is built" };
+  return { name: 'wasm', why: "auto: sps's BLAS addon is not built, so the slower wasm; `npm run build:blas` builds it" };
+}
+
 /** $SPS_BACKEND, when set, overrides the config's `backend` key; --backend overrides both. */
 export function backendFromEnv(): BackendChoice | undefined {
   const v = process.env.SPS_BACKEND;

@@ -1,4 +1,5 @@
 import { join, relative } from 'node:path';
+import { printable } from '../util/text.js';
 import Table from 'cli-table3';
 import { Command, Option } from 'commander';
 import { listSweeps, REPLACED_DIR, scanResults, type Damage } from '../results/store.js';
@@ -89,8 +90,9 @@ export function registerLs(program: Command): void {
       const collected = collectRows(root);
       const rows = collected.rows.filter((r) => !opts.status || r.state === opts.status);
       const keys = sweptKeysOf(rows);
-      const t = new Table({ head: ['status', 'task', 'objective', 'mode', ...keys, 'seed', 'run id', 'folder', 'info'], style: { head: [], border: [] } });
-      for (const r of rows) t.push([statusText(r), r.task, r.objective, r.mode, ...keys.map((k) => formatSwept(r.swept?.[k])), r.seed, r.id, relative(root, r.dir), r.info]);
+      const t = new Table({ head: ['status', 'task', 'objective', 'mode', ...keys, 'seed', 'run id', 'folder', 'info'].map((c) => printable(c)), style: { head: [], border: [] } });
+      // Strings from run folders and sweep.json go to a terminal: escape sequences in them are shown, not obeyed.
+      for (const r of rows) t.push([statusText(r), r.task, r.objective, r.mode, ...keys.map((k) => formatSwept(r.swept?.[k])), r.seed, r.id, relative(root, r.dir), r.info].map((c) => printable(String(c))));
       process.stdout.write(t.toString() + '\n');
       const counts = STATES.map((s) => `${rows.filter((r) => r.state === s).length} ${s}`).join(', ');
       const damaged = rows.filter((r) => r.why === 'damaged').length;

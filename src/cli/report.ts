@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { loadPaperTable } from '../results/paper.js';
-import { datasetsDir } from '../util/paths.js';
+import { datasetsDir, folderOption } from '../util/paths.js';
 import { COMPARE_TARGETS, EXPERIMENT_HELP, parseByKeys, parseCompare, parseExperiments } from './table.js';
 import { writePngs } from '../results/report/png.js';
 
@@ -40,7 +40,7 @@ export function registerReport(program: Command): void {
     .description('write a static report (index.html, report.md, SVG figures, PNG examples): a verdict on each of the paper\'s claims with intervals, training curves, norm ratios, online α; for a sweep, all of it per swept setting')
     .argument('<results-dir>', 'results directory (searched at any depth for run folders)')
     .option('--compare <target>', `also show the published numbers: ${COMPARE_TARGETS.join(', ')}`)
-    .option('--out <dir>', 'folder to write the report to', 'report')
+    .option('--out <dir>', 'folder to write the report to', folderOption('--out'), 'report')
     .option('--by <keys>', 'claims, curves and cells per setting of these keys (key[,key], e.g. train.lr); default: the keys the sweep swept (sweep.json), else the keys in which runs of a cell differ, else the paper\'s claims view')
     .option('--png', 'also write each figure as PNG next to its SVG (needs Chromium: /usr/bin/chromium or $SPS_CHROMIUM)')
     .option('--experiment <names>', EXPERIMENT_HELP)

@@ -1,16 +1,37 @@
-import { join } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { RUN_FILES } from '../results/store.js';
 import { crashDetail, forkCell, recordEnd } from '../train/cell-process.js';
-import type { WorkerEvent } from '../train/execute.js';
+import { checkCell } from '../config/check-cell.js';
+import { allTasks } from '../train/tasks/index.js';
+import type { Job, WorkerEvent } from '../train/execute.js';
 import { describeOwner, lockHolder } from '../train/lock.js';
 import { readPlanFile, RUN_CELL_EXIT } from '../train/plan.js';
 import { SpsError } from '../util/errors.js';
 
 function index(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0');
-  return n;
+  // Decimal digits only: Number() would also take 0x1, 1e0 or ' 1 '.
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a whole number ≥ 0 in decimal digits');
+  return Number(v);
+}
+
+/**
+ * Job `n` of the plan, checked before it runs: its cell against the schemas and its run id
+ * (checkCell), and its run folder, which must be the cell's folder inside the plan's results root
+ * (the plan lives at <root>/slurm/<experiment>/plan.json).
+ */
+async function checkedJob(planPath: string, job: Job, n: number): Promise<Job> {
+  const where = `${planPath}: jobs[${n}]`;
+  if (!/^[0-9a-f]{12}$/.test(job.id)) throw new SpsError(`${where}.id: ${JSON.stringify(job.id)} is not a run id. The plan was edited or damaged; submit the sweep again (sps run CONFIG --launcher slurm) to rewrite it`);
+  const cell = checkCell(job.cell as unknown as Record<string, unknown>, job.id, where, await allTasks());
+  const root = resolve(dirname(planPath), '..', '..');
+  const runDir = resolve(job.runDir);
+  const folder = basename(runDir);
+  const inRoot = runDir.startsWith(root + sep);
+  if (!inRoot || !folder.startsWith(`${cell.task}-${cell.objective}-${cell.mode}-seed${cell.seed}`) || !folder.endsWith(`-${job.id}`)) {
+    throw new SpsError(`${where}.runDir: ${JSON.stringify(job.runDir)} is not this cell's run folder under ${root}. The plan was edited or damaged; submit the sweep again (sps run CONFIG --launcher slurm) to rewrite it`);
+  }
+  return { ...job, cell, runDir };
 }
 
 /**
@@ -19,8 +40,8 @@ function index(v: string): number {
  */
 export async function runCell(planPath: string, n: number): Promise<number> {
   const plan = readPlanFile(planPath);
-  const job = plan.jobs[n];
-  if (!job) throw new SpsError(`${planPath}: no cell with index ${n} (the plan has ${plan.jobs.length}, indices 0-${plan.jobs.length - 1})`);
+  if (!plan.jobs[n]) throw new SpsError(`${planPath}: no cell with index ${n} (the plan has ${plan.jobs.length}, indices 0-${plan.jobs.length - 1})`);
+  const job = await checkedJob(planPath, plan.jobs[n], n);
   const say = (l: string): void => void process.stderr.write(`[${job.id}] ${l}\n`);
   let last: WorkerEvent | undefined;
   const { child, exited } = forkCell(job, (e) => {

@@ -1,28 +1,67 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { expandSweep } from '../config/cells.js';
 import { BACKENDS, type BackendChoice } from '../core/constants.js';
 import { loadExperiment, type LoadedExperiment } from '../config/load.js';
-import { backendFromEnv, backendUnavailable } from '../backend/select.js';
-import { planCells } from '../train/plan.js';
+import { backendFromEnv, backendUnavailable, expectedBackend } from '../backend/select.js';
+import { dataPlan, planCells, type PlannedCell } from '../train/plan.js';
 import { allTasks } from '../train/tasks/index.js';
 import { LAUNCHERS, loadLauncher, type LauncherName } from '../train/launchers/index.js';
-import { parseLauncherSection, type SlurmSettings } from '../train/launchers/settings.js';
-import { datasetsDir } from '../util/paths.js';
+import { checkSlurmOptions, parseLauncherSection, type SlurmSettings } from '../train/launchers/settings.js';
+import { datasetsDir, folderOption } from '../util/paths.js';
 import { SpsError } from '../util/errors.js';
 import { makeReporter } from './progress.js';
 import { renderPlan, sweptKeysOf } from './ls.js';
 import { buildByTable, buildTable } from '../results/aggregate.js';
 import { renderByTable, renderTable } from '../results/render.js';
-import { inspectRun, readMetrics, type StoredRun } from '../results/store.js';
+import { inspectRun, readMetrics, scanResults, type StoredRun } from '../results/store.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
   return n;
 }
+
+/**
+ * Before the first cell: the back end each planned cell will run on, and a note for every results
+ * folder that already holds finished runs made on another one (back ends agree only to rounding;
+ * `sps table` marks cells that mix them).
+ */
+function backendLines(toRun: PlannedCell[], outDirs: string[]): string[] {
+  const names = new Set<string>();
+  const lines: string[] = [];
+  for (const choice of new Set(toRun.map((p) => p.config.backend as BackendChoice))) {
+    const b = expectedBackend(choice);
+    names.add(b.name);
+    lines.push(`sps: back end: ${b.name} (${b.why})`);
+  }
+  if (names.size === 0) return lines;
+  for (const dir of new Set(outDirs)) {
+    // A folder that is not there yet, or not a folder: the sweep itself says what is wrong with it.
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) continue;
+    const others = new Map<string, number>();
+    let runs: StoredRun[];
+    try {
+      runs = scanResults(dir).runs;
+    } catch {
+      continue;
+    }
+    for (const r of runs) {
+      const name = r.done ? r.run.backend?.name : undefined;
+      if (name && !names.has(name)) others.set(name, (others.get(name) ?? 0) + 1);
+    }
+    if (others.size > 0) {
+      const held = [...others].map(([n, k]) => `${k} on ${n}`).join(', ');
+      lines.push(`sps: note: ${dir} already holds finished runs made on another back end (${held}); this sweep runs on ${[...names].join(', ')}. Cells that mix back ends are marked ‡ by sps table.`);
+    }
+  }
+  return lines;
+}
+
+/** Where missing data sets come from: --data-from (or $SPS_DATA_FROM), else a download; none with --no-prepare. */
+const dataSource = (opts: RunOptions) => ({ from: opts.dataFrom ?? (process.env.SPS_DATA_FROM || undefined), prepare: opts.prepare !== false });
 
 interface RunOptions {
   dryRun?: boolean;
@@ -50,8 +89,9 @@ interface RunOptions {
 
 /** Slurm settings: the config's `launcher:` section, each overridden by its command-line option. */
 function slurmSettings(section: SlurmSettings, o: RunOptions): SlurmSettings {
-  const cli: SlurmSettings = { partition: o.partition, time: o.time, cpus_per_task: o.cpusPerTask, mem: o.mem, throttle: o.arrayThrottle, sbatch_args: o.sbatchArg, setup: o.setup };
-  return { ...section, ...Object.fromEntries(Object.entries(cli).filter(([, v]) => v !== undefined)) };
+  const given = { partition: o.partition, time: o.time, cpus_per_task: o.cpusPerTask, mem: o.mem, throttle: o.arrayThrottle, sbatch_args: o.sbatchArg, setup: o.setup };
+  const cli = checkSlurmOptions(Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)));
+  return { ...section, ...cli };
 }
 
 /**
@@ -72,9 +112,14 @@ function failureLine(detail = ''): string {
   return rest.length > 0 ? `${first} …` : first;
 }
 
-/** Where the whole story of a failed cell is: its log, else its run.json, else nowhere on disk. */
-function failureRecord(runDir: string): string {
-  for (const f of ['log.txt', 'run.json']) if (existsSync(join(runDir, f))) return `see ${join(runDir, f)}`;
+/**
+ * Where the whole story of a failed cell is: its log, else its run.json, when this attempt wrote
+ * them (run.json names the run and says failed); else nowhere on disk. The files of an earlier run
+ * still in the folder (a damaged one that could not be moved) tell another story.
+ */
+function failureRecord(runDir: string, id: string): string {
+  const run = inspectRun(runDir).run;
+  if (run?.id === id && run.status === 'failed') for (const f of ['log.txt', 'run.json']) if (existsSync(join(runDir, f))) return `see ${join(runDir, f)}`;
   return `(the cell failed before writing anything in ${runDir}; the message above is all there is)`;
 }
 
@@ -89,7 +134,7 @@ export function registerRun(program: Command): void {
     .option('--force', 'redo finished cells too (the old runs are kept under <out>/.replaced/)')
     .option('-j, --jobs <n>', 'cells run at once, each in its own process', positiveInt, availableParallelism())
     .option('--fail-fast', 'stop at the first failed cell')
-    .option('--out <dir>', 'results directory (default: results/<experiment name>); in a file with blocks, each block gets a folder inside it (see the README)')
+    .option('--out <dir>', 'results directory (default: results/<experiment name>); in a file with blocks, each block gets a folder inside it (see the README)', folderOption('--out'))
     .option('--data-from <dir>', 'import missing data sets from this folder (as `sps prepare NAME --from DIR`) instead of downloading them (default: $SPS_DATA_FROM)')
     .option('--no-prepare', 'never download or import data: a missing data set is an error')
     .option('--no-table', 'do not print the table of the planned cells at the end')
@@ -122,6 +167,9 @@ export function registerRun(program: Command): void {
         process.stdout.write(`\n${planned.length} cells planned in ${where}: ${done} already done, ${planned.length - done} to run${opts.force ? ' (--force: all would be redone)' : ''}\n`);
         const keys = sweptKeysOf(planned);
         if (planned.some((p) => keys.some((k) => p.swept?.[k] === undefined))) process.stdout.write(`— under ${keys.join(', ')}: the cell's mode does not read that key, so one cell serves every value of it\n`);
+        const data = await dataPlan(loaded.blocks.map((b) => b.task), planned.filter((p) => opts.force || p.state !== 'done'), datasetsDir(), dataSource(opts));
+        for (const l of data.lines) process.stdout.write(`${l}\n`);
+        for (const w of data.warnings) process.stderr.write(`sps: warning: ${w}\n`);
         return;
       }
       // A back end that cannot be had would fail every cell the same way: say so once, up front.
@@ -130,6 +178,7 @@ export function registerRun(program: Command): void {
         const why = backendUnavailable(choice);
         if (why) throw new SpsError(`${why} No cell was started.`);
       }
+      for (const line of backendLines(toRun, outDirs)) process.stderr.write(`${line}\n`);
       const launcher = await loadLauncher(launcherName);
       const result = await launcher.launch({
         experiment: loaded.name,
@@ -143,7 +192,7 @@ export function registerRun(program: Command): void {
           failFast: !!opts.failFast,
           configFile: resolve(configFile),
           command: ['sps', ...process.argv.slice(2)].join(' '),
-          data: { from: opts.dataFrom ?? (process.env.SPS_DATA_FROM || undefined), prepare: opts.prepare !== false },
+          data: dataSource(opts),
         },
         makeReporter,
         dryRun: !!opts.dryRun,
@@ -167,7 +216,7 @@ export function registerRun(program: Command): void {
         }
       }
       for (const o of locked) process.stderr.write(`  running elsewhere: ${o.cell.folder}: ${o.detail} (if that process is gone, delete ${o.cell.runDir}/.lock)\n`);
-      for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${failureLine(o.detail)}\n    ${failureRecord(o.cell.runDir)}\n`);
+      for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${failureLine(o.detail)}\n    ${failureRecord(o.cell.runDir, o.cell.id)}\n`);
       if (failures.length > 0) throw new SpsError(`${failures.length} cell${failures.length > 1 ? 's' : ''} failed; fix the cause and run the same command again (finished cells are kept)`);
       if (count('interrupted') > 0) throw new SpsError('the sweep was interrupted; run the same command again to finish it', 130);
     });

@@ -1,8 +1,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { printable } from '../util/text.js';
 import { dirname, join, relative, resolve } from 'node:path';
 import Table from 'cli-table3';
 import { Command } from 'commander';
-import { readPlanFile } from '../train/plan.js';
+import { readPlanFile, type PlanFile } from '../train/plan.js';
+import { errorMessage } from '../util/errors.js';
 import { collectRows, statusText } from './ls.js';
 
 interface SlurmTask {
@@ -28,7 +30,7 @@ function slurmDirs(root: string): string[] {
 }
 
 /** The latest Slurm array task submitted for each run folder (by its path). */
-function tasksByRunDir(root: string): Map<string, SlurmTask> {
+function tasksByRunDir(root: string, warn: (line: string) => void): Map<string, SlurmTask> {
   const tasks = new Map<string, SlurmTask>();
   for (const dir of slurmDirs(root)) {
     const lines = readFileSync(join(dir, 'submissions.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '');
@@ -40,7 +42,14 @@ function tasksByRunDir(root: string): Map<string, SlurmTask> {
         continue; // a line cut short by a crash while appending: that submission is unknown
       }
       if (!existsSync(sub.plan)) continue;
-      const plan = readPlanFile(sub.plan);
+      let plan: PlanFile;
+      try {
+        plan = readPlanFile(sub.plan);
+      } catch (e) {
+        // One unreadable plan hides its tasks, not the whole status.
+        warn(`${errorMessage(e)} (the Slurm tasks of job ${sub.job_id} are not shown)`);
+        continue;
+      }
       for (const i of sub.indices) {
         const job = plan.jobs[i];
         if (job) tasks.set(resolve(job.runDir), { task: `${sub.job_id}_${i}`, log: join(dir, 'logs', `${sub.job_id}_${i}.out`) });
@@ -58,7 +67,7 @@ export function registerStatus(program: Command): void {
     .action(async (root: string) => {
       const { rows, warnings } = collectRows(root);
       for (const w of warnings) process.stderr.write(`sps: warning: ${w}\n`);
-      const tasks = tasksByRunDir(resolve(root));
+      const tasks = tasksByRunDir(resolve(root), (w) => process.stderr.write(`sps: warning: ${w}\n`));
       // Loaded only when there are Slurm tasks to ask about.
       const states = tasks.size > 0 ? (await import('../train/launchers/slurm-queue.js')).slurmStates([...new Set([...tasks.values()].map((t) => t.task.split('_')[0]))]) : new Map<string, string>();
       const { isActiveState } = await import('../train/launchers/slurm-queue.js');
@@ -72,11 +81,13 @@ export function registerStatus(program: Command): void {
           // The task is over but the cell has no result: it was killed (time limit, memory, node
           // failure, scancel) before it could write one.
           died++;
-          info = `Slurm task ${st.task} ended${state === 'unknown' ? '' : ` (${state})`} without writing a result; see ${st.log}`;
+          // A task cancelled while pending never started, so it has no log to point to.
+          const log = existsSync(st.log) ? `see ${st.log}` : 'it wrote no log (it never started)';
+          info = `Slurm task ${st.task} ended${state === 'unknown' ? '' : ` (${state})`} without writing a result; ${log}`;
         } else if (st && r.state === 'failed') {
-          info = `${info}; Slurm log ${st.log}`;
+          if (existsSync(st.log)) info = `${info}; Slurm log ${st.log}`;
         }
-        t.push([statusText(r), r.task, r.objective, r.mode, r.seed, relative(root, r.dir), st?.task ?? '', state, info]);
+        t.push([statusText(r), r.task, r.objective, r.mode, r.seed, relative(root, r.dir), st?.task ?? '', state, info].map((c) => printable(String(c))));
       }
       process.stdout.write(t.toString() + '\n');
       const count = (s: string) => rows.filter((r) => r.state === s).length;

@@ -6,7 +6,7 @@ import { SpsError } from '../util/errors.js';
 import type { TaskDefinition } from '../core/task.js';
 import { experimentSchema, type Experiment } from './experiment.js';
 import { canonicalJson } from './cells.js';
-import { applyOverride, inputText, multirunValues, overrideOrigin, parseOverride, schemaAt, type Override, type OverrideInput } from './overrides.js';
+import { applyOverride, checkRepeatedKeys, inputText, multirunValues, overrideOrigin, parseOverride, schemaAt, type Override, type OverrideInput } from './overrides.js';
 
 export interface LoadedBlock {
   experiment: Experiment;
@@ -212,7 +212,9 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
     if (path[0] === 'model' && task) return schemaAt(task.modelSchema, path.slice(1));
     return schemaAt(experimentSchema, path);
   };
-  const allowedKeys = (path: PathKey[]): string[] => keysOf(schemaFor(path.map(String)));
+  // At the top of a file of one block, the keys that are not the block's own are allowed too.
+  const fileKeys = label === '' && !src.included ? ['sweep', 'blocks', 'launcher'] : [];
+  const allowedKeys = (path: PathKey[]): string[] => [...keysOf(schemaFor(path.map(String))), ...(path.length === 0 ? fileKeys : [])];
   const named = label || (typeof taskName === 'string' ? `(${taskName})` : '');
   const overrideName = [src.included ? file : '', label].filter(Boolean).join(' ');
   const blame: Blame = {
@@ -288,6 +290,7 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
  */
 export async function loadExperiment(file: string, tasks: readonly TaskDefinition[], overrideTexts: string[] = []): Promise<LoadedExperiment> {
   const plain = overrideTexts.filter((t) => multirunValues(t) === undefined);
+  checkRepeatedKeys(plain);
   const { loaded, overrides, sweep } = await loadChecked(file, tasks, plain);
   const cli = overrideTexts.flatMap((t) => cliAxis(t));
   // The command line wins over the file (as in Hydra): a key it sets or sweeps is no longer swept by the file.
@@ -442,6 +445,8 @@ async function loadFile(file: string, tasks: readonly TaskDefinition[], override
   if (doc.errors.length > 0) {
     const msgs = doc.errors.map((err) => {
       const pos = lc.linePos(err.pos[0]);
+      // The parser recurses per level of nesting: thousands of [ or { exhaust the stack.
+      if (/call stack/i.test(err.message)) return `${file}:${pos.line}:${pos.col}: the YAML nests lists or mappings too deeply for the reader; an experiment file needs a few levels, so check the brackets there`;
       return `${file}:${pos.line}:${pos.col}: YAML syntax error: ${err.message.split('\n')[0]}`;
     });
     throw new SpsError(msgs.join('\n'));

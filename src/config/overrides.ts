@@ -105,7 +105,31 @@ export function parseOverride(text: string, schemaFor: (path: string[]) => z.Zod
       throw new SpsError(`override '${text}': the value is not valid YAML (${(e as Error).message.split('\n')[0]})`);
     }
   }
+  const target = schemaFor(path);
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && target instanceof z.ZodObject) {
+    const [k, v] = Object.entries(value as Record<string, unknown>)[0] ?? ['epochs', 1];
+    throw new SpsError(
+      `override '${text}': ${key} is a section, and a mapping would replace all of it (its other keys going back to their defaults); set its keys one by one, e.g. ${key}.${k}=${JSON.stringify(v)}`,
+    );
+  }
   return { text, path, value };
+}
+
+/**
+ * Command-line overrides that set the same key to two values, or a key and a section holding it
+ * (`train.lr=0.1 train.lr=0.2`): refused, since only one of the values could be used. The same
+ * override twice (a script adding what its caller gave too) is harmless.
+ */
+export function checkRepeatedKeys(texts: readonly string[]): void {
+  const keys = texts.map((t) => (t.includes('=') ? t.slice(0, t.indexOf('=')).trim() : undefined));
+  const value = (t: string): string => t.slice(t.indexOf('=') + 1).trim();
+  keys.forEach((key, i) => {
+    if (key === undefined) return;
+    const clash = (other: string | undefined, n: number): boolean =>
+      n < i && other !== undefined && ((other === key && value(texts[n]) !== value(texts[i])) || other.startsWith(`${key}.`) || key.startsWith(`${other}.`));
+    const j = keys.findIndex(clash);
+    if (j >= 0) throw new SpsError(`command-line override '${texts[i]}': ${key} is already set by '${texts[j]}'; give each key once`);
+  });
 }
 
 /** Set `value` at `path` in a plain object tree, creating intermediate maps; a scalar in the way is an error. */

@@ -7,15 +7,21 @@ import { z } from 'zod';
  */
 
 const positive = z.number().positive();
+
+/**
+ * The most epochs of one phase: far beyond any run of the paper (tens), so a larger value is a typo
+ * (1e12 would otherwise plan a run that never ends).
+ */
+export const MAX_EPOCHS = 100_000;
 const unique = <T>(xs: T[]) => new Set(xs).size === xs.length;
 
 export const stageSchema = z.strictObject({
   /** (1) unary network alone, per-position cross-entropy. */
-  unary_epochs: z.int().min(0).default(5),
+  unary_epochs: z.int().min(0).max(MAX_EPOCHS).default(5),
   /** (2) pairwise part with the unary part frozen, under the row's objective. */
-  pairwise_epochs: z.int().min(0).default(2),
+  pairwise_epochs: z.int().min(0).max(MAX_EPOCHS).default(2),
   /** (3) everything jointly under the row's objective. */
-  joint_epochs: z.int().min(0).default(5),
+  joint_epochs: z.int().min(0).max(MAX_EPOCHS).default(5),
   unary_lr: positive.default(1e-3),
   pairwise_lr: positive.default(1e-2),
   joint_lr: positive.default(5e-4),
@@ -23,7 +29,7 @@ export const stageSchema = z.strictObject({
 
 export const trainSchema = z.strictObject({
   /** Epochs of the joint-style modes (joint, online, offline, offline-reg). */
-  epochs: z.int().min(1).default(10),
+  epochs: z.int().min(1).max(MAX_EPOCHS).default(10),
   batch_size: z.int().min(1).default(32),
   optimizer: z.enum(['adam', 'sgd', 'momentum']).default('adam'),
   /** Learning rate of the joint-style modes. */

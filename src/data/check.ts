@@ -4,7 +4,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readJsonIfExists, writeJsonAtomic } from '../util/fsx.js';
+import { readJsonIfExists, removeStale, tempPid, writeJsonAtomic } from '../util/fsx.js';
 import { datasetsDir } from '../util/paths.js';
 import { sha256File } from './checksum.js';
 import { REGISTRY, getDataset, gunzipOutput, isImportOnly, loadManifest, validateSpec, type DatasetSpec, type UnpackKind } from './registry.js';
@@ -24,6 +24,8 @@ export interface FileProvenance {
   source: string;
   /** For downloads: the registry URL that was asked for (when it differs from `source`). */
   requestedUrl?: string;
+  /** The file was cut from this public file (registry `derive`), which is what `source` names. */
+  cutFrom?: string;
   /** The stored (downloaded or imported) file; absent when a tree mirror served the content file by file. */
   storedSha256?: string;
   storedBytes?: number;
@@ -106,6 +108,8 @@ function expectedOutputs(spec: DatasetSpec, prov: Provenance | undefined): Map<s
     out.set(path, { sha256: pinned ?? r?.sha256, bytes: r?.bytes });
   };
   for (const f of spec.files) {
+    // An optional file is part of a copy only when it was prepared into it.
+    if (f.optional && !prov?.files.some((x) => x.name === f.name)) continue;
     if (f.unpack === 'none') add(f.name, f.sha256);
     else if (f.unpack === 'gunzip') add(gunzipOutput(f), f.contentSha256);
     else {
@@ -182,7 +186,11 @@ export async function checkDataset(
       problems.push(`MISMATCH ${rel} (size ${st.size}, recorded ${want.bytes})`);
     }
   }
-  if (opts.deep === 'cached') {
+  if (opts.deep) {
+    // What a kill in the middle of writing the cache left behind, then this check's hashes: a full
+    // check refreshes them too, so the per-cell check of `sps run` (deep: 'cached') starts from the
+    // bytes the sweep has just read.
+    removeStale(path, (n) => (n.startsWith(`.${VERIFIED_CACHE}.`) ? tempPid(n) : undefined));
     try {
       writeJsonAtomic(cachePath, nextCache);
     } catch {

@@ -64,7 +64,7 @@ export function parseGlove(text: string, source: string): { index: Map<string, n
 /** The GloVe subset prepared by `sps prepare word-embeddings`. */
 export function loadGlove(dataDir: string): Embeddings {
   const path = join(dataDir, 'word-embeddings', GLOVE_FILE);
-  const { index, vectors, dim } = parseGlove(readDataText(path, 'the GloVe vectors', 'prepare them with `sps prepare word-embeddings --from DIR` (DIR: the shared data folder)'), path);
+  const { index, vectors, dim } = parseGlove(readDataText(path, 'the GloVe vectors', 'prepare them with `sps prepare word-embeddings` (offline: `sps prepare word-embeddings --from DIR`)'), path);
   return { source: 'glove', dim, index, vectors, path, key: gloveKey };
 }
 

@@ -13,7 +13,8 @@ import { datasetsDir } from '../util/paths.js';
 import { spsVersion } from '../util/versions.js';
 import { PROVENANCE_FILE, checkDataset, resolveSpec, type FileProvenance, type Provenance } from './check.js';
 import { DownloadError, downloadFirst, type DownloadOptions } from './download.js';
-import { REGISTRY, fromFolderHint, getDataset, isImportOnly, type DatasetSpec } from './registry.js';
+import { REGISTRY, fromFolderHint, getDataset, hasAddress, isImportOnly, type DatasetSpec, type FileSpec } from './registry.js';
+import { materializeCut } from './derive.js';
 import { TMP_DIR, findLocalFiles, install, mkdirStaging } from './staging.js';
 import { fromTrees, materialize, mergeInto } from './unpack.js';
 
@@ -90,10 +91,21 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
       const outDir = join(staging, `unpack-${i}`);
       let rec: FileProvenance;
       if (local) {
-        const path = local.get(f.name)!;
-        log(`${spec.name}: importing ${path}`);
+        const found = local.get(f.name);
+        if (!found) {
+          log(`${spec.name}: ${f.name} (optional) not in ${opts.from}; left out`);
+          continue;
+        }
+        const { path, source } = found;
+        log(`${spec.name}: ${source ? `cutting ${f.name} from ${path}` : `importing ${path}`}`);
         mkdirSync(outDir);
-        rec = await materialize(f, { path, where: path, movable: false, manifestDirs: [resolve(path, '..')] }, outDir);
+        rec = source ? await materializeCut(f, source, path, path, outDir) : await materialize(f, { path, where: path, movable: false, manifestDirs: [resolve(path, '..')] }, outDir);
+      } else if (f.optional) {
+        log(`${spec.name}: ${f.name} (optional, no download address) left out; add it with \`sps prepare ${spec.name} --from DIR\``);
+        continue;
+      } else if (f.urls.length === 0 && f.derive) {
+        mkdirSync(outDir);
+        rec = await downloadAndCut(spec, f, outDir, tmpRoot, opts, log);
       } else {
         if (f.urls.length === 0 && !f.trees?.length) {
           throw new SpsError(`${spec.name}: ${f.name} has no download address; import the data set instead:\n${fromFolderHint(spec, '  ')}`);
@@ -140,7 +152,7 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
       files,
     };
     writeJsonAtomic(join(ready, PROVENANCE_FILE), provenance);
-    install(ready, target, tmpRoot);
+    install(ready, target);
     log(`${spec.name}: prepared at ${target}`);
     return { name: spec.name, path: target, action: 'prepared', provenance };
   } finally {
@@ -156,6 +168,38 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
       /* other staging folders in use, or already gone */
     }
   }
+}
+
+/** A derived file (registry `derive`): download one of its sources (in order, resumable like any download) and cut it. */
+async function downloadAndCut(spec: DatasetSpec, f: FileSpec, outDir: string, tmpRoot: string, opts: PrepareOptions, log: (line: string) => void): Promise<FileProvenance> {
+  const partial = join(tmpRoot, 'partial');
+  mkdirSync(partial, { recursive: true });
+  const failures: { url: string; reason: string }[] = [];
+  const manual: string[] = [];
+  for (const source of f.derive!.sources) {
+    if (source.urls.length === 0) {
+      if (source.note) manual.push(`${source.name}: ${source.note}`);
+      continue;
+    }
+    try {
+      const got = await downloadFirst(
+        source.urls,
+        join(partial, `${spec.name}--${source.name}`),
+        `${spec.name}/${source.name}`,
+        { ...opts.download, log, progress: opts.progress, label: source.name, resume: true },
+        async (d) => {
+          log(`${spec.name}: cutting ${f.name} from ${source.name}`);
+          return materializeCut(f, source, d.path, d.finalUrl, outDir);
+        },
+      );
+      return got.result;
+    } catch (e) {
+      if (!(e instanceof DownloadError)) throw e;
+      failures.push(...e.failures);
+    }
+  }
+  const all = new DownloadError(`${spec.name}/${f.name} (cut from ${f.derive!.sources.map((s) => s.name).join(' or ')})`, failures);
+  throw new SpsError(`${spec.name}: ${all.message}${manual.length ? `\nBy hand: ${manual.join('; ')}.` : ''}\nTo prepare it from a local copy instead, run\n${fromFolderHint(spec, '  ')}`);
 }
 
 /**
@@ -219,7 +263,9 @@ export async function ensurePrepared(names: string[], opts: EnsureOptions): Prom
   const fromFlag = opts.from ? ` --from ${opts.from}` : '';
   for (const name of [...new Set(names)]) {
     const spec = getDataset(name, opts.registry);
-    let state = await checkDataset(spec, { dataDir: opts.dataDir, deep: 'cached' });
+    // Every byte is hashed once per sps run: a file changed in place with its old size and time given
+    // back (touch -r, cp -p, bit rot) would pass a check by size and modification time.
+    let state = await checkDataset(spec, { dataDir: opts.dataDir, deep: true });
     if (state.ok) {
       hashes[name] = state.hashes ?? {};
       continue;
@@ -235,7 +281,7 @@ export async function ensurePrepared(names: string[], opts: EnsureOptions): Prom
       );
     }
     const why = state.prepared ? `its copy at ${state.path} is incomplete (${state.checksum})` : `it is not prepared (${state.path} missing)`;
-    const howTo = (spec.files.some((f) => f.urls.length > 0) ? `  sps prepare ${name}\nor, offline, ` : '  ') + fromFolderHint(spec, '  ').trimStart();
+    const howTo = (spec.files.some(hasAddress) ? `  sps prepare ${name}\nor, offline, ` : '  ') + fromFolderHint(spec, '  ').trimStart();
     if (opts.prepare === false) {
       throw new SpsError(`this run needs dataset "${name}", but ${why}, and --no-prepare was given. Prepare it first:\n${howTo}`);
     }
@@ -250,8 +296,32 @@ export async function ensurePrepared(names: string[], opts: EnsureOptions): Prom
       const hint = msg.includes(`sps prepare ${name} --from`) ? '' : `\nPrepare it from a local folder instead:\n${fromFolderHint(spec, '  ')}`;
       throw new SpsError(`this run needs dataset "${name}", but ${why} and preparing it failed, so no cell was started:\n${msg}${hint}`);
     }
-    state = await checkDataset(spec, { dataDir: opts.dataDir, deep: 'cached' });
+    state = await checkDataset(spec, { dataDir: opts.dataDir, deep: true });
     hashes[name] = state.hashes ?? {};
   }
   return hashes;
+}
+
+/**
+ * Before one cell: the data sets it reads must still hold the bytes `sps run` verified (`expected`,
+ * by data set and file). Files whose size or modification time changed since that check are hashed
+ * again; any difference fails the cell before it reads anything. Returns the hashes found, which
+ * run.json records as the bytes the cell read.
+ */
+export async function verifyUnchanged(expected: Record<string, Record<string, string>>, opts: { dataDir: string; registry?: readonly DatasetSpec[] }): Promise<Record<string, Record<string, string>>> {
+  const found: Record<string, Record<string, string>> = {};
+  for (const [name, files] of Object.entries(expected)) {
+    const state = await checkDataset(getDataset(name, opts.registry), { dataDir: opts.dataDir, deep: 'cached' });
+    const now = state.hashes ?? {};
+    const changed = Object.keys(files).filter((f) => now[f] !== files[f]);
+    if (changed.length > 0 || !state.ok) {
+      const what = changed.length > 0 ? changed.map((f) => `${f} (sha256 ${now[f] ?? 'missing'}, verified ${files[f]})`).join('; ') : state.checksum;
+      throw new SpsError(
+        `dataset "${name}" at ${state.path} changed after sps run verified it: ${what}. The cell was not started. ` +
+          `Prepare it again (sps prepare ${name} --force) and run the same command again.`,
+      );
+    }
+    found[name] = Object.fromEntries(Object.keys(files).map((f) => [f, now[f]]));
+  }
+  return found;
 }

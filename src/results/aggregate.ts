@@ -135,7 +135,9 @@ export interface CellStats {
   std: number | null;
   /** n < planned: fewer finished seeds than the sweep planned. */
   partial: boolean;
-  /** The reader must look at the notes: partial, or runs with other settings exist (variants > 1). */
+  /** Back ends the counted runs were made on (run.json `backend.name`, sorted; '?' for runs that do not say). */
+  backends: string[];
+  /** The reader must look at the notes: partial, runs with other settings exist (variants > 1), or several back ends. */
   flagged: boolean;
   failed: number;
   /** Runs neither done, failed nor damaged (still running, interrupted, killed). */
@@ -196,7 +198,7 @@ function emptyCell(experiment: string, task: string, objective: string, mode: st
   return {
     experiment, task, objective, mode, variant: '', variants: 1,
     metric: null, values: [], seeds: [], n: 0, runs: 0, planned: 0,
-    mean: null, std: null, partial: false, flagged: false, failed: 0, unfinished: 0, damaged: 0, configDiffers: [],
+    mean: null, std: null, partial: false, backends: [], flagged: false, failed: 0, unfinished: 0, damaged: 0, configDiffers: [],
     paperMean: null, paperStd: null, diff: null,
   };
 }
@@ -254,7 +256,9 @@ function settingCell(base: CellStats, g: Setting, warnings: string[]): SettingCe
   }
   if (c.planned < c.n) c.planned = c.n;
   c.partial = c.n < c.planned;
-  c.flagged = c.partial || c.variants > 1;
+  // Back ends agree only to rounding (docs/backends.md), so a cell mixing them is worth a mark.
+  c.backends = [...new Set(kept.map((r) => r.run.backend?.name ?? '?'))].sort();
+  c.flagged = c.partial || c.variants > 1 || c.backends.length > 1;
   return { cell: c, settings: g.settings, kept };
 }
 
@@ -606,7 +610,10 @@ export function selectBest(table: ByTable, metric: string): { selections: Select
     }
     const candidates = swept.filter((r) => r.val.mean !== null);
     const without = swept.filter((r) => r.val.mean === null);
-    if (without.length > 0) notes.push(`${name}: no ${metric} for ${without.map((r) => valuesText(table.keys, r.by)).join('; ')}; left out`);
+    // A row without the metric because none of its runs finished says so, not that the metric is missing.
+    const why = (r: ByRow): string =>
+      r.cell.n > 0 ? `no ${metric}` : r.cell.damaged > 0 ? `no finished run (${r.cell.damaged} damaged: see the warnings; the next sps run of its config redoes them)` : `no finished run (${r.cell.failed} failed, ${r.cell.unfinished} unfinished)`;
+    if (without.length > 0) notes.push(`${name}: ${without.map((r) => `${why(r)} for ${valuesText(table.keys, r.by)}`).join('; ')}; left out`);
     if (candidates.length === 0) continue;
     candidates.sort((a, b) => {
       const d = (b.val.mean as number) - (a.val.mean as number);

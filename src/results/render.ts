@@ -1,4 +1,5 @@
 import Table from 'cli-table3';
+import { escapeMarkdown } from '../util/text.js';
 import { stringify } from 'csv-stringify/sync';
 import { SpsError } from '../util/errors.js';
 import { STD_DESCRIPTION, type ByRow, type ByTable, type CellStats, type ResultsTable, type SeedStat, type TableRow } from './aggregate.js';
@@ -11,7 +12,7 @@ import { PAPER_SOURCE } from './paper.js';
  * Cell strings (text, markdown, latex): `97.10 ± 0.20 (5)` = mean ± sample std (n finished seeds),
  * 2 decimals; `97.10 ± — (1)` when n = 1; `—` for a missing cell. Markers: `*` fewer finished seeds
  * than planned, `†` the (task, objective, mode) also has runs with other settings, each on a row of
- * its own labelled `[what differs]`. csv and json: `flagged` is true whenever a cell has a marker.
+ * its own labelled `[what differs]`, `‡` the cell's runs were made on more than one back end. csv and json: `flagged` is true whenever a cell has a marker.
  * With --compare paper every (task, objective) row becomes three lines: ours, paper (mean ± std as
  * published) and Δ = ours − paper in percentage points (signed).
  * csv and json carry the same numbers unrounded, one record per cell.
@@ -29,6 +30,8 @@ const DASH = '—';
 const MINUS = '−';
 export const FLAG_MARK = '*';
 export const CONFIG_MARK = '†';
+export const BACKEND_MARK = '‡';
+export const BACKEND_NOTE = 'the cell\'s finished runs were made on more than one back end (they agree only to rounding)';
 
 export const FLAG_NOTE = 'fewer finished seeds than planned (n < planned_seeds of the sweep)';
 export const CONFIG_NOTE = 'this task, objective and mode also has runs with other settings; they are never averaged together: each setting has its own row, labelled [what differs from the unlabelled row] (see warnings)';
@@ -64,7 +67,7 @@ export function fmtDiff(x: number, minus = MINUS): string {
 }
 
 function marks(c: CellStats): string {
-  return (c.partial ? FLAG_MARK : '') + (c.variants > 1 ? CONFIG_MARK : '');
+  return (c.partial ? FLAG_MARK : '') + (c.variants > 1 ? CONFIG_MARK : '') + (c.backends.length > 1 ? BACKEND_MARK : '');
 }
 
 /** A cell with run folders of which none finished (failed, interrupted, running): not the same as no run at all (—). */
@@ -107,12 +110,13 @@ export interface TableRecord {
   partial: boolean;
   damaged: number;
   variant: string;
+  backends: string[];
 }
 
 export const CSV_COLUMNS = [
   'experiment', 'task', 'objective', 'mode', 'mean', 'std', 'n', 'planned', 'flagged',
   'paper_mean', 'paper_std', 'diff', 'metric', 'failed', 'unfinished', 'config_differs',
-  'partial', 'damaged', 'variant',
+  'partial', 'damaged', 'variant', 'backends',
 ] as const;
 
 export function tableRecords(table: ResultsTable): TableRecord[] {
@@ -136,6 +140,7 @@ export function tableRecords(table: ResultsTable): TableRecord[] {
     partial: c.partial,
     damaged: c.damaged,
     variant: c.variant,
+    backends: c.backends,
   }));
 }
 
@@ -144,7 +149,7 @@ function cellPath(t: ResultsTable, c: CellStats): string {
 }
 
 /** The notes below a table, as plain text lines (markdown and latex adapt them). */
-export function tableNotes(t: ResultsTable): { legend: string[]; flagged: string[]; metrics: string[]; totals: string; warnings: string[] } {
+export function tableNotes(t: ResultsTable): { legend: string[]; flagged: string[]; backends: string[]; metrics: string[]; totals: string; warnings: string[] } {
   const legend = [
     `Cells: mean ± std (n) of the test metric in %, over n finished seeds; std = ${STD_DESCRIPTION}. — = no run of this cell; ${NONE_FINISHED} = runs that have not finished (failed, interrupted or still running).`,
   ];
@@ -167,7 +172,8 @@ export function tableNotes(t: ResultsTable): { legend: string[]; flagged: string
   const metrics = [...metricsByTask].map(([task, ms]) => `${task}: ${[...ms].sort().map((m) => named(task, m)).join(', ')}`);
   const damaged = t.totals.damaged > 0 ? `, ${t.totals.damaged} damaged` : '';
   const totals = `Runs: ${t.totals.runs} (${t.totals.done} finished, ${t.totals.failed} failed, ${t.totals.unfinished} unfinished${damaged}); only finished runs are in the means.`;
-  return { legend, flagged, metrics, totals, warnings: t.warnings };
+  const backends = t.cells.filter((c) => c.backends.length > 1).map((c) => `${cellPath(t, c)}: ${c.backends.join(', ')}`);
+  return { legend, flagged, backends, metrics, totals, warnings: t.warnings };
 }
 
 function notesAsText(t: ResultsTable): string[] {
@@ -179,6 +185,7 @@ function notesAsText(t: ResultsTable): string[] {
     for (const f of n.flagged) out.push(`    ${f}`);
   }
   if (t.cells.some((c) => c.variants > 1)) out.push(`${CONFIG_MARK} ${CONFIG_NOTE}.`);
+  if (n.backends.length > 0) out.push(`${BACKEND_MARK} ${BACKEND_NOTE}: ${n.backends.join('; ')}.`);
   out.push(n.totals);
   if (n.warnings.length > 0) {
     out.push('Warnings:');
@@ -231,7 +238,7 @@ export function renderText(t: ResultsTable): string {
 }
 
 function mdEscape(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\*/g, '\\*');
+  return escapeMarkdown(s);
 }
 
 export function renderMarkdown(t: ResultsTable): string {
@@ -247,6 +254,7 @@ export function renderMarkdown(t: ResultsTable): string {
   if (n.metrics.length > 0) notes.push(`Metric (final.json primary): ${n.metrics.join('; ')}.`);
   if (n.flagged.length > 0) notes.push(`${FLAG_MARK} ${FLAG_NOTE}: ${n.flagged.join('; ')}.`);
   if (t.cells.some((c) => c.variants > 1)) notes.push(`${CONFIG_MARK} ${CONFIG_NOTE}.`);
+  if (n.backends.length > 0) notes.push(`${BACKEND_MARK} ${BACKEND_NOTE}: ${n.backends.join('; ')}.`);
   notes.push(n.totals);
   for (const w of n.warnings) notes.push(`Warning: ${w}`);
   return [`**${mdEscape(TITLE)}**`, '', ...lines, '', ...notes.map((s) => `- ${mdEscape(s)}`)].join('\n') + '\n';
@@ -268,11 +276,12 @@ export function latexEscape(s: string): string {
     .replace(/−/g, '$-$')
     .replace(/Δ/g, '$\\Delta$')
     .replace(/†/g, '$^{\\dagger}$')
+    .replace(/‡/g, '$^{\\ddagger}$')
     .replace(/≥/g, '$\\geq$');
 }
 
 function latexMarks(c: CellStats): string {
-  const m = (c.partial ? '*' : '') + (c.variants > 1 ? '\\dagger' : '');
+  const m = (c.partial ? '*' : '') + (c.variants > 1 ? '\\dagger' : '') + (c.backends.length > 1 ? '\\ddagger' : '');
   return m === '' ? '' : `$^{${m}}$`;
 }
 
@@ -325,6 +334,7 @@ export function renderLatex(t: ResultsTable): string {
   if (n.metrics.length > 0) notes.push(latexEscape(`Metric (final.json primary): ${n.metrics.join('; ')}.`));
   if (n.flagged.length > 0) notes.push(`$^{*}$ ${latexEscape(`${FLAG_NOTE}: ${n.flagged.join('; ')}.`)}`);
   if (t.cells.some((c) => c.variants > 1)) notes.push(latexEscape(`${CONFIG_MARK} ${CONFIG_NOTE}.`));
+  if (n.backends.length > 0) notes.push(latexEscape(`${BACKEND_MARK} ${BACKEND_NOTE}: ${n.backends.join('; ')}.`));
   notes.push(latexEscape(n.totals));
   for (const w of n.warnings) notes.push(latexEscape(`Warning: ${w}`));
   out.push('', '{\\footnotesize', notes.join(' \\\\\n'), '\\par}');

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { SpsError } from '../util/errors.js';
+import { printable } from '../util/text.js';
 import type { EpochRecord, FinalRecord, RunRecord, SweepRecord } from '../core/records.js';
 
 export const RUN_FILES = {
@@ -111,7 +112,8 @@ function readChecked<T>(path: string, schema: z.ZodType): Read<T> {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    return { damage: { file: path, reason: `not valid JSON (${(e as Error).message})` } };
+    // The parser quotes the text it choked on: control bytes in it must not reach a terminal.
+    return { damage: { file: path, reason: `not valid JSON (${printable((e as Error).message)})` } };
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) return { damage: { file: path, reason: `does not match the ${basename(path)} schema (${describeIssues(parsed.error.issues)})` } };
@@ -184,7 +186,7 @@ export function readMetrics(dir: string): EpochRecord[] {
       try {
         return JSON.parse(l) as EpochRecord;
       } catch (e) {
-        throw new SpsError(`${path}:${line}: not valid JSON (${(e as Error).message}). The per-epoch log of this run is damaged (final.json is not affected); rerun the cell with \`sps run CONFIG --force\` to write it again.`);
+        throw new SpsError(`${path}:${line}: not valid JSON (${printable((e as Error).message)}). The per-epoch log of this run is damaged (final.json is not affected); rerun the cell with \`sps run CONFIG --force\` to write it again.`);
       }
     });
 }
@@ -198,9 +200,8 @@ const RUN_MARKERS: string[] = [RUN_FILES.run, RUN_FILES.config, RUN_FILES.final,
  * files) are skipped. With `experiments`, only those experiments' runs are kept (onlyExperiments).
  */
 export function scanResults(root: string, experiments?: readonly string[]): ResultsScan {
-  if (!existsSync(root) || !statSync(root).isDirectory()) {
-    throw new SpsError(`${root}: no such results directory. Run an experiment first (sps run CONFIG --out ${root}).`);
-  }
+  if (!existsSync(root)) throw new SpsError(`${root}: no such results directory. Run an experiment first (sps run CONFIG --out ${root}).`);
+  if (!statSync(root).isDirectory()) throw new SpsError(`${root}: a file, not a results directory; give the folder that holds the run folders (the --out of sps run)`);
   const scan: ResultsScan = { runs: [], unreadable: [], incomplete: [] };
   const walk = (dir: string): void => {
     const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));

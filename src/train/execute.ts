@@ -1,18 +1,19 @@
-import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { selectBackend } from '../backend/select.js';
 import type { BackendChoice } from '../core/constants.js';
 import { inspectRun, REPLACED_DIR, RUN_FILES } from '../results/store.js';
 import type { EpochRecord, FinalRecord, RunRecord } from '../core/records.js';
-import { errorMessage } from '../util/errors.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+import { errorMessage, FsError } from '../util/errors.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 import { Rng } from '../util/rng.js';
 import { gitState, packageVersions } from '../util/versions.js';
 import { DivergenceWatch } from './divergence.js';
 import { acquireLock } from './lock.js';
 import type { CellConfig, CellContext, EpochInput } from '../core/task.js';
-import { findTask } from './tasks/index.js';
+import { datasetRegistry, findTask } from './tasks/index.js';
+import { verifyUnchanged } from '../data/prepare.js';
 
 /** What the sweep hands to a worker for one cell. */
 export interface Job {
@@ -60,8 +61,15 @@ function nonFinite(rec: EpochInput): string | undefined {
  */
 function setAside(runDir: string, damaged: boolean): string {
   const dest = join(dirname(runDir), REPLACED_DIR, `${basename(runDir)}${damaged ? '-damaged' : ''}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  mkdirSync(dest, { recursive: true });
-  for (const f of readdirSync(runDir)) if (f !== RUN_FILES.lock) renameSync(join(runDir, f), join(dest, f));
+  ensureDir(dirname(dest));
+  // One rename of the whole folder (our lock with it): a kill leaves the run either all in place or
+  // all set aside, never split between the two.
+  try {
+    renameSync(runDir, dest);
+  } catch (e) {
+    throw new FsError(runDir, `move the ${damaged ? 'damaged' : 'finished'} run to ${dest}, so it was not moved and the cell was not redone`, e);
+  }
+  rmSync(join(dest, RUN_FILES.lock), { force: true });
   return dest;
 }
 
@@ -75,12 +83,30 @@ function clearUnfinished(runDir: string): void {
  * leaves either a finished run or one that the next sweep redoes. Returns the process exit code.
  */
 export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Promise<number> {
-  mkdirSync(job.runDir, { recursive: true });
-  const lock = acquireLock(join(job.runDir, RUN_FILES.lock));
+  ensureDir(job.runDir);
+  const lockPath = join(job.runDir, RUN_FILES.lock);
+  const lock = acquireLock(lockPath);
   if (!lock.ok) {
     emit({ type: 'locked', id: job.id, owner: `pid ${lock.owner.pid} on ${lock.owner.host} since ${lock.owner.since}` });
     return 0;
   }
+  let release = lock.release;
+  /**
+   * Set the previous run aside (setAside moves the folder with our lock), then take the fresh
+   * folder's lock; undefined when another process took it in between (it then runs the cell).
+   */
+  const setAsideAndRelock = (damaged: boolean): string | undefined => {
+    const dest = setAside(job.runDir, damaged);
+    ensureDir(job.runDir);
+    const again = acquireLock(lockPath);
+    if (!again.ok) {
+      release = () => {};
+      emit({ type: 'locked', id: job.id, owner: `pid ${again.owner.pid} on ${again.owner.host} since ${again.owner.since}` });
+      return undefined;
+    }
+    release = again.release;
+    return dest;
+  };
   const started = Date.now();
   const logLines: string[] = [];
   const metrics: string[] = [];
@@ -97,10 +123,12 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
         emit({ type: 'skipped', id: job.id });
         return 0;
       }
-      const dest = setAside(job.runDir, false);
+      const dest = setAsideAndRelock(false);
+      if (dest === undefined) return 0;
       logLines.push(`${new Date().toISOString()} --force: the previous finished run was moved to ${dest}`);
     } else if (previous.damage) {
-      const dest = setAside(job.runDir, true);
+      const dest = setAsideAndRelock(true);
+      if (dest === undefined) return 0;
       logLines.push(`${new Date().toISOString()} ${previous.damage.file}: ${previous.damage.reason}; the damaged run was moved to ${dest}`);
     } else {
       clearUnfinished(job.runDir);
@@ -138,6 +166,11 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
     try {
       const task = await findTask(cell.task);
       if (!task) throw new Error(`unknown task '${cell.task}' (is SPS_PLUGINS set as when the sweep was planned?)`);
+      if (job.datasets && Object.keys(job.datasets).length > 0) {
+        // run.json records the bytes found now, just before the cell reads them.
+        record.inputs = { ...record.inputs, datasets: await verifyUnchanged(job.datasets, { dataDir: job.dataDir, registry: datasetRegistry([task]) }) };
+        writeJsonAtomic(path(RUN_FILES.run), record);
+      }
       const backend = await selectBackend(cell.backend as BackendChoice);
       record.backend = { name: backend.name, reason: backend.reason };
       writeJsonAtomic(path(RUN_FILES.run), record);
@@ -217,6 +250,6 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
       return 1;
     }
   } finally {
-    lock.release();
+    release();
   }
 }

@@ -1,5 +1,6 @@
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { FsError, SpsError } from '../util/errors.js';
 import { processAlive, processStartTime } from '../util/process.js';
 import { currentSlurmJob, slurmJobEnded } from './launchers/slurm-queue.js';
 
@@ -79,9 +80,13 @@ export function acquireLock(path: string): LockResult {
       const fd = openSync(path, 'wx');
       try {
         writeSync(fd, JSON.stringify(me));
-      } finally {
+      } catch (e) {
+        // A full disk: leave no empty lock behind (the next attempt would wait on it).
         closeSync(fd);
+        rmSync(path, { force: true });
+        throw e;
       }
+      closeSync(fd);
       let released = false;
       return {
         ok: true,
@@ -122,4 +127,36 @@ export function acquireLock(path: string): LockResult {
   }
   const owner = readOwner(path);
   return { ok: false, owner: owner ?? { pid: -1, host: 'unknown', since: '' } };
+}
+
+/** How long `withLock` waits for a short critical section of another process before giving up. */
+const WITH_LOCK_WAIT_MS = 60_000;
+
+/**
+ * Run `fn` holding the lock at `path` (acquireLock: a lock of a process that is gone is taken over),
+ * waiting while another live process holds it: for short read-modify-write updates of a shared file
+ * such as sweep.json, so that two sweeps never lose each other's changes.
+ */
+export function withLock<T>(path: string, what: string, fn: () => T): T {
+  const deadline = Date.now() + WITH_LOCK_WAIT_MS;
+  for (;;) {
+    let lock: LockResult;
+    try {
+      lock = acquireLock(path);
+    } catch (e) {
+      // The lock cannot even be created (a read-only or full disk): name the file being updated.
+      throw new FsError(what, 'update', e);
+    }
+    if (lock.ok) {
+      try {
+        return fn();
+      } finally {
+        lock.release();
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new SpsError(`${path}: held by ${describeOwner(lock.owner, path)} for over ${WITH_LOCK_WAIT_MS / 1000} s while sps updates ${what}; if that process is gone, delete ${path} and run the same command again`);
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
 }

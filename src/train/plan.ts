@@ -6,13 +6,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { canonicalJson, determiningConfig, type Cell } from '../config/cells.js';
-import { ensurePrepared, type EnsureOptions } from '../data/prepare.js';
+import { checkDataset, ensurePrepared, type EnsureOptions } from '../data/prepare.js';
+import { fromFolderHint, getDataset, isImportOnly } from '../data/registry.js';
 import { inspectRun, readSweep, runFolderName, RUN_FILES, SWEEP_FILE, type Damage, type RunFolder } from '../results/store.js';
 import type { SweepRecord } from '../core/records.js';
 import { SpsError } from '../util/errors.js';
-import { writeJsonAtomic } from '../util/fsx.js';
+import { printable } from '../util/text.js';
+import { ensureDir, writeJsonAtomic } from '../util/fsx.js';
 import type { Job } from './execute.js';
-import { lockHolder } from './lock.js';
+import { lockHolder, withLock } from './lock.js';
 import type { TaskDefinition } from '../core/task.js';
 import { datasetRegistry } from './tasks/index.js';
 
@@ -55,6 +57,9 @@ export function planCells(cells: Cell[], outDir: string): PlannedCell[] {
 
 type SweepCell = SweepRecord['cells'][number];
 
+/** The lock of a folder's sweep.json while a sweep updates it (hidden, so readers skip it). */
+export const SWEEP_LOCK = '.sweep.json.lock';
+
 /**
  * The plan of a results folder after this sweep: the cells already planned there, plus this sweep's
  * (a cell planned again keeps its place). A rerun of part of a sweep (other seeds, an override) thus
@@ -72,12 +77,16 @@ export function writeSweepFiles(planned: PlannedCell[], configFile: string, note
   const now = new Date().toISOString();
   for (const dir of new Set(planned.map((p) => dirname(p.runDir)))) {
     const here = planned.filter((p) => dirname(p.runDir) === dir);
-    const { sweep: old, problem } = readSweep(dir);
-    // A sweep.json that is there but unusable is worth a word; a folder that cannot be reached at all
-    // fails the write below with the path and the cause.
-    if (problem && existsSync(join(dir, SWEEP_FILE))) note(`warning: ${problem} (This sweep now writes a new one with its own cells.)`);
     const cells = here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed, ...(p.swept ? { swept: p.swept } : {}) }));
-    writeJsonAtomic(join(dir, SWEEP_FILE), mergePlan(old, cells, { experiment: here[0].config.experiment, configFile, now }));
+    ensureDir(dir);
+    // Read, merge and write under one lock: two sweeps into one folder each add their cells.
+    withLock(join(dir, SWEEP_LOCK), join(dir, SWEEP_FILE), () => {
+      const { sweep: old, problem } = readSweep(dir);
+      // A sweep.json that is there but unusable is worth a word; a folder that cannot be reached at
+      // all fails the write below with the path and the cause.
+      if (problem && existsSync(join(dir, SWEEP_FILE))) note(`warning: ${problem} (This sweep now writes a new one with its own cells.)`);
+      writeJsonAtomic(join(dir, SWEEP_FILE), mergePlan(old, cells, { experiment: here[0].config.experiment, configFile, now }));
+    });
   }
 }
 
@@ -104,6 +113,33 @@ export async function prepareCellData(
 ): Promise<DataHashes> {
   const datasets = [...new Set(cells.flatMap((p) => taskOf(tasks, p.config.task).datasets(p.config)))];
   return datasets.length > 0 ? ensurePrepared(datasets, { log, dataDir, registry: datasetRegistry(tasks), ...data }) : {};
+}
+
+/**
+ * What `sps run --dry-run` says about the data the `cells` need: per data set, prepared here, or
+ * where the run would get it; `warnings` name the ones no source can provide (no address, no
+ * --data-from, or --no-prepare), each with the command that prepares it. Nothing is fetched.
+ */
+export async function dataPlan(
+  tasks: readonly TaskDefinition[],
+  cells: PlannedCell[],
+  dataDir: string,
+  data: Pick<EnsureOptions, 'from' | 'prepare'> = {},
+): Promise<{ lines: string[]; warnings: string[] }> {
+  const registry = datasetRegistry(tasks);
+  const names = [...new Set(cells.flatMap((p) => taskOf(tasks, p.config.task).datasets(p.config)))];
+  const lines: string[] = [];
+  const warnings: string[] = [];
+  for (const name of names) {
+    const spec = getDataset(name, registry);
+    const state = await checkDataset(spec, { dataDir });
+    if (state.ok) lines.push(`data: ${name}: prepared at ${state.path}`);
+    else if (data.prepare === false) warnings.push(`${name} is not prepared and --no-prepare was given; prepare it first: sps prepare ${name}`);
+    else if (data.from) lines.push(`data: ${name}: not prepared; the run imports it from ${data.from}`);
+    else if (isImportOnly(spec)) warnings.push(`${name} is not prepared and has no download address; the run would stop. Prepare it from a local folder:\n${fromFolderHint(spec, '  ')}`);
+    else lines.push(`data: ${name}: not prepared; the run downloads it first (or: sps prepare ${name})`);
+  }
+  return { lines, warnings };
 }
 
 export interface JobSettings {
@@ -159,6 +195,7 @@ const planSchema = z.object({
         force: z.boolean(),
         plannedSeeds: z.int().min(1),
         command: z.string(),
+        datasets: z.record(z.string(), z.record(z.string(), z.string())).optional(),
       }),
     )
     .min(1),
@@ -183,7 +220,7 @@ export function readPlanFile(path: string): PlanFile {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new SpsError(`${path}: not valid JSON (${(e as Error).message}); submit the sweep again with sps run ... --launcher slurm to rewrite it`);
+    throw new SpsError(`${path}: not valid JSON (${printable((e as Error).message)}); submit the sweep again with sps run ... --launcher slurm to rewrite it`);
   }
   const parsed = planSchema.safeParse(raw);
   if (!parsed.success) {

@@ -45,7 +45,7 @@ export interface SweepReporter {
 export async function runSweep(tasks: readonly TaskDefinition[], planned: PlannedCell[], opts: SweepOptions): Promise<CellOutcome[]> {
   writeSweepFiles(planned, opts.configFile, (l) => opts.reporter.note(l));
   for (const p of planned) {
-    if (p.damage) opts.reporter.note(`damaged run: ${p.damage.file}: ${p.damage.reason}; the folder is moved to ${join(dirname(p.runDir), REPLACED_DIR)}/ and the cell is redone`);
+    if (p.damage) opts.reporter.note(`damaged run: ${p.damage.file}: ${p.damage.reason}; the cell is to be redone, once its folder is moved to ${join(dirname(p.runDir), REPLACED_DIR)}/`);
   }
 
   const outcomes: CellOutcome[] = [];

@@ -20,11 +20,11 @@ export function errorMessage(e: unknown): string {
 
 /** The cause of a file-system error in words, and what a user can do about it, by errno code. */
 const FS_CAUSES: Record<string, [cause: string, advice: string]> = {
-  ENOSPC: ['no space left on the device', 'free some space there, or write elsewhere (sps run --out DIR)'],
-  EDQUOT: ['the disk quota is exhausted', 'free some space there, or write elsewhere (sps run --out DIR)'],
-  EROFS: ['the file system is read-only', 'write elsewhere (sps run --out DIR), or remount it read-write'],
-  EACCES: ['permission denied', 'check the permissions of that path, or write elsewhere (sps run --out DIR)'],
-  EPERM: ['operation not permitted', 'check the permissions of that path, or write elsewhere (sps run --out DIR)'],
+  ENOSPC: ['no space left on the device', 'free some space there, or write elsewhere (--out DIR)'],
+  EDQUOT: ['the disk quota is exhausted', 'free some space there, or write elsewhere (--out DIR)'],
+  EROFS: ['the file system is read-only', 'write elsewhere (--out DIR), or remount it read-write'],
+  EACCES: ['permission denied', 'check the permissions of that path, or write elsewhere (--out DIR)'],
+  EPERM: ['operation not permitted', 'check the permissions of that path, or write elsewhere (--out DIR)'],
   ENAMETOOLONG: ['the path or a name in it is too long', 'use a shorter path (--out) or experiment name'],
   ENOENT: ['no such file or directory', 'check the path'],
   EISDIR: ['it is a directory, where a file is needed', 'move that directory away, or use another path'],
@@ -54,7 +54,7 @@ export class FsError extends SpsError {
     const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
     const blocker = code === 'EEXIST' || code === 'ENOTDIR' ? fileInTheWay(path) : undefined;
     const [what, advice] = blocker
-      ? [`${blocker} is a file, not a directory`, 'move that file away, or choose another path (sps run --out DIR)']
+      ? [`${blocker} is a file, not a directory`, 'move that file away, or choose another path (--out DIR)']
       : FS_CAUSES[code] ?? [errorMessage(cause).replace(/^\w+: /, '').split('\n')[0], 'check that path'];
     super(`${path}: cannot ${action}: ${what} (${code}); ${advice}`);
     this.name = 'FsError';

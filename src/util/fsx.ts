@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { FsError } from './errors.js';
+import { processAlive } from './process.js';
 
 /** Name of a temporary sibling of `path`; `isTempName` recognises it so scanners can skip it. */
 export function tempSibling(path: string): string {
@@ -9,7 +10,57 @@ export function tempSibling(path: string): string {
 }
 
 export function isTempName(name: string): boolean {
-  return /\.tmp-\d+-[0-9a-f]{8}$/.test(name);
+  return /\.(?:tmp|old)-\d+-[0-9a-f]{8}$/.test(name);
+}
+
+/** The pid in the name of a temporary file or folder of `tempSibling` or `replaceDir`, if it is one. */
+export function tempPid(name: string): number | undefined {
+  const m = /^\..*\.(?:tmp|old)-(\d+)-[0-9a-f]{8}$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Remove the entries of `dir` that a process now gone left behind (a kill in the middle of a write
+ * or an install): `pidOf` names the process that made an entry, or undefined for entries to keep.
+ * Those of a live process are its work in progress.
+ */
+export function removeStale(dir: string, pidOf: (name: string) => number | undefined): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = pidOf(name);
+    if (pid === undefined || pid === process.pid || processAlive(pid)) continue;
+    try {
+      rmSync(join(dir, name), { recursive: true, force: true });
+    } catch {
+      // Someone else's file, or a read-only folder: it stays hidden and is skipped by every reader.
+    }
+  }
+}
+
+/**
+ * Put the folder `staged` (complete and flushed) in the place of `target` with renames only: a reader
+ * sees the old folder or the new one, never a mixture. The old one is renamed aside, then removed;
+ * a kill between the two renames leaves the old one at `.NAME.old-PID-…` beside `target`, which the
+ * next report removes (removeStale).
+ */
+export function replaceDir(staged: string, target: string): void {
+  const parent = dirname(target);
+  const aside = join(parent, `.${basename(target)}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const had = existsSync(target);
+  try {
+    if (had) renameSync(target, aside);
+    renameSync(staged, target);
+  } catch (e) {
+    if (had && !existsSync(target) && existsSync(aside)) renameSync(aside, target);
+    throw new FsError(target, 'rename', e);
+  }
+  fsyncDir(parent);
+  if (had) rmSync(aside, { recursive: true, force: true });
 }
 
 function fsyncDir(dir: string): void {
@@ -51,7 +102,23 @@ export function ensureDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
-    throw new FsError(dir, 'create the directory', e);
+    throw new FsError(dir, 'create the directory', (e as NodeJS.ErrnoException).code === 'ENOENT' ? realMkdirError(dir) ?? e : e);
+  }
+}
+
+/**
+ * Why `mkdir -p dir` failed, where Node's recursive mkdir reports ENOENT for any failure below an
+ * existing folder (on a read-only file system, EROFS): the error of creating the first missing
+ * folder on its own.
+ */
+function realMkdirError(dir: string): unknown {
+  let missing = dir;
+  while (!existsSync(dirname(missing)) && dirname(missing) !== missing) missing = dirname(missing);
+  try {
+    mkdirSync(missing);
+    return undefined;
+  } catch (e) {
+    return e;
   }
 }
 

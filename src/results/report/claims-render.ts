@@ -1,4 +1,5 @@
 import Table from 'cli-table3';
+import { escapeMarkdown } from '../../util/text.js';
 import { SpsError } from '../../util/errors.js';
 import { fmtDiff } from '../render.js';
 import type { DiffInterval } from './stats.js';
@@ -60,7 +61,7 @@ export function renderClaimsText(c: ClaimsReport): string {
 }
 
 function mdCell(s: string): string {
-  return s.replace(/\|/g, '\\|');
+  return escapeMarkdown(s);
 }
 
 export function renderClaimsMarkdown(c: ClaimsReport): string {
@@ -76,10 +77,8 @@ export function renderClaimsMarkdown(c: ClaimsReport): string {
   return lines.join('\n') + '\n';
 }
 
-/** A string from a run folder or config as literal Markdown text in a table cell: no markup, no column break. */
-export function escapeMarkdown(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[*_`<>[\]]/g, (ch) => `\\${ch}`);
-}
+/** A string from a run folder or config as literal Markdown text (the one escaper: util/text.ts). */
+export { escapeMarkdown };
 
 export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

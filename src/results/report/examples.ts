@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { loadOcr, OCR_HEIGHT, OCR_WIDTH, type OcrWord } from '../../data/ocr.js';
@@ -8,6 +8,8 @@ import { MODES } from '../../core/constants.js';
 import { findModeSpec } from '../../core/modes.js';
 import { compareModes, compareObjectives } from '../aggregate.js';
 import type { StoredRun } from '../store.js';
+import { writeFileAtomic } from '../../util/fsx.js';
+import { escapeMarkdown, safeFileName } from '../../util/text.js';
 import { escapeHtml } from './claims-render.js';
 
 /**
@@ -92,7 +94,7 @@ function markedHtml(letters: Letter[]): string {
 }
 
 function markedMd(letters: Letter[]): string {
-  return letters.map((l) => (l.gold === l.predicted ? l.predicted : `**${l.predicted}**`)).join('');
+  return letters.map((l) => (l.gold === l.predicted ? escapeMarkdown(l.predicted) : `**${escapeMarkdown(l.predicted)}**`)).join('');
 }
 
 /**
@@ -157,24 +159,25 @@ function ocrFigure(joint: StoredRun, best: StoredRun, outDir: string, dataDir: s
     let img = '';
     const word = testWords?.[w];
     if (word && word.labels.map((c) => String.fromCharCode(97 + c)).join('') === gold) {
-      const file = `${IMAGE_DIR}/ocr-${objective}-seed${seed}-word${w}.png`;
-      writeFileSync(join(outDir, file), wordPng(word));
+      // Names from run.json never choose the path: sanitised, they stay one file name inside images/.
+      const file = `${IMAGE_DIR}/${safeFileName(`ocr-${objective}-seed${seed}-word${w}.png`)}`;
+      writeFileAtomic(join(outDir, file), wordPng(word));
       images.push(file);
       img = file;
     } else if (testWords) {
       notes.push(`Test word ${w}: the prepared data's letters do not match predictions.csv (${gold}); image omitted.`);
     }
     const bl = pb.get(w)!;
-    rowsHtml.push(`<tr><td class="num">${w}</td><td>${img ? `<img src="${img}" alt="test word ${w}" class="word">` : '—'}</td><td class="mono">${escapeHtml(gold)}</td><td class="mono">${markedHtml(pj.get(w)!)}</td><td class="mono">${markedHtml(bl)}</td></tr>`);
-    rowsMd.push(`| ${w} | ${img ? `![test word ${w}](${img})` : '—'} | \`${gold}\` | ${markedMd(pj.get(w)!)} | ${markedMd(bl)} |`);
+    rowsHtml.push(`<tr><td class="num">${w}</td><td>${img ? `<img src="${escapeHtml(img)}" alt="test word ${w}" class="word">` : '—'}</td><td class="mono">${escapeHtml(gold)}</td><td class="mono">${markedHtml(pj.get(w)!)}</td><td class="mono">${markedHtml(bl)}</td></tr>`);
+    rowsMd.push(`| ${w} | ${img ? `![test word ${w}](${img})` : '—'} | ${escapeMarkdown(gold)} | ${markedMd(pj.get(w)!)} | ${markedMd(bl)} |`);
   }
   const acc = (r: StoredRun) => `${donePrimary(r)!.toFixed(2)} %`;
   const title = `OCR / ${objective}, seed ${seed}: test words, joint against ${best.run.mode} (the best scaling mode of this seed)`;
   const caption = `Letter images with the gold word and both predictions; wrong letters are marked. Test letter accuracy: joint ${acc(joint)}, ${best.run.mode} ${acc(best)}. Words where the two differ come first. Look at which letters the CRF fixes or breaks.`;
   const head = ['word', 'letters', 'gold', `joint`, `${best.run.mode}`];
   const html = `<table class="examples"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rowsHtml.join('')}</tbody></table>`;
-  const markdown = [`| ${head.join(' | ')} |`, '| ---: | --- | --- | --- | --- |', ...rowsMd, '', 'Wrong letters are in **bold**.'].join('\n');
-  return { id: `ocr-strip-${objective}`, kind: 'ocr-strip', title, caption, html, markdown, images, notes };
+  const markdown = [`| ${head.map(escapeMarkdown).join(' | ')} |`, '| ---: | --- | --- | --- | --- |', ...rowsMd, '', 'Wrong letters are in **bold**.'].join('\n');
+  return { id: safeFileName(`ocr-strip-${objective}`), kind: 'ocr-strip', title, caption, html, markdown, images, notes };
 }
 
 function rgbPng(image: Float32Array, size: number): Buffer {
@@ -217,21 +220,21 @@ export function segmentationExamples(runs: readonly StoredRun[], outDir: string,
     if (existsSync(root) && name === horseName(index)) {
       const files = { rgb: join(root, 'rgb', `${name}.jpg`), mask: join(root, 'figure_ground', `${name}.jpg`) };
       const horse = horseFromJpegs(index, readFileSync(files.rgb), readFileSync(files.mask), size, files);
-      image = `${IMAGE_DIR}/seg-${name}-image.png`;
-      writeFileSync(join(outDir, image), rgbPng(horse.image, size));
+      image = `${IMAGE_DIR}/${safeFileName(`seg-${name}-image.png`)}`;
+      writeFileAtomic(join(outDir, image), rgbPng(horse.image, size));
       images.push(image);
     }
-    const gold = copy(join(modeRuns[0].dir, 'predictions', `${name}-gold.png`), `${IMAGE_DIR}/seg-${name}-gold.png`);
-    const preds = modeRuns.map((r) => copy(join(r.dir, 'predictions', `${name}-pred.png`), `${IMAGE_DIR}/seg-${objective}-${r.run.mode}-seed${seed}-${name}-pred.png`));
-    const cell = (f: string | null, alt: string) => (f ? `<img src="${f}" alt="${escapeHtml(alt)}" class="mask">` : '—');
-    const cellMd = (f: string | null, alt: string) => (f ? `![${alt}](${f})` : '—');
-    rowsHtml.push(`<tr><td>${name}</td><td>${cell(image, `${name} image`)}</td><td>${cell(gold, `${name} gold mask`)}</td>${preds.map((p, i) => `<td>${cell(p, `${name} ${modeRuns[i].run.mode} mask`)}</td>`).join('')}</tr>`);
-    rowsMd.push(`| ${name} | ${cellMd(image, 'image')} | ${cellMd(gold, 'gold')} | ${preds.map((p, i) => cellMd(p, modeRuns[i].run.mode)).join(' | ')} |`);
+    const gold = copy(join(modeRuns[0].dir, 'predictions', `${name}-gold.png`), `${IMAGE_DIR}/${safeFileName(`seg-${name}-gold.png`)}`);
+    const preds = modeRuns.map((r) => copy(join(r.dir, 'predictions', `${name}-pred.png`), `${IMAGE_DIR}/${safeFileName(`seg-${objective}-${r.run.mode}-seed${seed}-${name}-pred.png`)}`));
+    const cell = (f: string | null, alt: string) => (f ? `<img src="${escapeHtml(f)}" alt="${escapeHtml(alt)}" class="mask">` : '—');
+    const cellMd = (f: string | null, alt: string) => (f ? `![${escapeMarkdown(alt)}](${f})` : '—');
+    rowsHtml.push(`<tr><td>${escapeHtml(name)}</td><td>${cell(image, `${name} image`)}</td><td>${cell(gold, `${name} gold mask`)}</td>${preds.map((p, i) => `<td>${cell(p, `${name} ${modeRuns[i].run.mode} mask`)}</td>`).join('')}</tr>`);
+    rowsMd.push(`| ${escapeMarkdown(name)} | ${cellMd(image, 'image')} | ${cellMd(gold, 'gold')} | ${preds.map((p, i) => cellMd(p, modeRuns[i].run.mode)).join(' | ')} |`);
   }
   const head = ['horse', 'image', 'gold', ...modeRuns.map((r) => `${r.run.mode} (${donePrimary(r)!.toFixed(1)} %)`)];
   const title = `Segmentation / ${objective}, seed ${seed}: test horses, gold and predicted masks per mode`;
   const caption = `White = horse. Headers give each run's test IoU. Look at where the predicted masks leak into the background or lose the legs, and how the modes differ.`;
   const html = `<table class="examples"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rowsHtml.join('')}</tbody></table>`;
-  const markdown = [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rowsMd].join('\n');
-  return { id: `segmentation-${objective}`, kind: 'segmentation', title, caption, html, markdown, images, notes };
+  const markdown = [`| ${head.map(escapeMarkdown).join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rowsMd].join('\n');
+  return { id: safeFileName(`segmentation-${objective}`), kind: 'segmentation', title, caption, html, markdown, images, notes };
 }

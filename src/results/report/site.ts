@@ -1,5 +1,5 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { TASKS } from '../../core/constants.js';
 import { buildByTable, buildTable, compareTasks } from '../aggregate.js';
 import type { PaperEntry } from '../paper.js';
@@ -8,10 +8,13 @@ import { renderByTable, renderMarkdown, renderText } from '../render.js';
 import { groupBySetting, studyKeys, type KeysSource, type Setting } from '../settings.js';
 import { readMetrics, scanResults, type StoredRun } from '../store.js';
 import { buildClaims, buildSettingClaims, PAPER_ASSUMED_N, VERDICT_RULE, type ClaimsReport } from './claims.js';
-import { claimsLegend, escapeHtml, escapeMarkdown, renderClaimsHtml, renderClaimsMarkdown } from './claims-render.js';
+import { claimsLegend, escapeHtml, renderClaimsHtml, renderClaimsMarkdown } from './claims-render.js';
 import { ocrStrip, segmentationExamples, IMAGE_DIR, type ExampleFigure } from './examples.js';
 import { byTaskObjective, cellsFigure, loadCurves, metricLabel, normRatioFigure, onlineAlphaFigure, settingCellsFigure, settingCurves, settingCurvesFigure, slug, validationFigure, type FigureSpec } from './figures.js';
 import { renderSvg } from './vega.js';
+import { FsError, SpsError } from '../../util/errors.js';
+import { ensureDir, removeStale, replaceDir, tempPid, tempSibling, writeFileAtomic } from '../../util/fsx.js';
+import { escapeMarkdown } from '../../util/text.js';
 
 /**
  * `sps report`: one static folder, readable offline and on a code host.
@@ -71,11 +74,40 @@ function exampleHtml(e: ExampleFigure): string {
 }
 
 function figureMd(f: FigureSpec): string {
-  return `![${f.title}](${FIGURE_DIR}/${f.id}.svg)\n\n*${f.title}.* ${f.caption}\n`;
+  return `![${escapeMarkdown(f.title)}](${FIGURE_DIR}/${f.id}.svg)\n\n*${escapeMarkdown(f.title)}.* ${escapeMarkdown(f.caption)}\n`;
 }
 
 function exampleMd(e: ExampleFigure): string {
-  return `**${e.title}.** ${e.caption}${e.notes.map((n) => ` *${n}*`).join('')}\n\n${e.markdown}\n`;
+  return `**${escapeMarkdown(e.title)}.** ${escapeMarkdown(e.caption)}${e.notes.map((n) => ` *${escapeMarkdown(n)}*`).join('')}\n\n${e.markdown}\n`;
+}
+
+/** A folder holding these is an earlier report, which a new one replaces whole. */
+const REPORT_MARKERS = ['index.html', 'claims.json'];
+
+/**
+ * The report is built in a hidden sibling of `outDir` and swapped in whole (replaceDir), so a kill
+ * or a full disk leaves the previous report as it was. Since the swap replaces the folder, a
+ * non-empty folder that is not an earlier report (no index.html and claims.json) is refused.
+ */
+function stageReport(outDir: string): string {
+  if (existsSync(outDir)) {
+    if (!statSync(outDir).isDirectory()) throw new SpsError(`--out ${outDir}: a file, not a folder; give sps report a new or empty folder (--out DIR)`);
+    const entries = readdirSync(outDir);
+    if (entries.length > 0 && !REPORT_MARKERS.every((m) => entries.includes(m))) {
+      throw new SpsError(`--out ${outDir}: the folder is not empty and holds no earlier report (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}), and sps report replaces the whole folder; give it a new or empty folder, or an earlier report's (--out DIR)`);
+    }
+  }
+  ensureDir(dirname(outDir));
+  removeStale(dirname(outDir), (n) => (n.startsWith(`.${basename(outDir)}.`) ? tempPid(n) : undefined));
+  const staged = tempSibling(outDir);
+  try {
+    ensureDir(join(staged, FIGURE_DIR));
+    ensureDir(join(staged, IMAGE_DIR));
+  } catch (e) {
+    // The staging folder is sps's business: name the folder the user gave.
+    throw e instanceof FsError ? new FsError(outDir, 'write the report', e) : e;
+  }
+  return staged;
 }
 
 /** A figure of one setting: its id and title name the setting, so that the settings' figures stay apart. */
@@ -170,13 +202,26 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
   const { runs } = scanResults(resultsDir, options.experiments);
   const found = options.by ? { keys: [...options.by], source: 'by' as const } : studyKeys(resultsDir, runs);
   const view = found.keys.length > 0 ? studyView(runs, found.keys, found.source, options.paper) : paperView(runs, options.paper);
+  const staged = stageReport(options.outDir);
+  try {
+    const result = await buildReport(resultsDir, options, runs, found, view, staged);
+    replaceDir(staged, options.outDir);
+    return result;
+  } catch (e) {
+    rmSync(staged, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function buildReport(
+  resultsDir: string,
+  options: ReportOptions,
+  runs: StoredRun[],
+  found: { keys: string[]; source: KeysSource },
+  view: View,
+  outDir: string,
+): Promise<ReportResult> {
   const { claims, specs } = view;
-  const { outDir } = options;
-  // The folder is ours: stale figures of a previous report must not linger.
-  rmSync(join(outDir, FIGURE_DIR), { recursive: true, force: true });
-  rmSync(join(outDir, IMAGE_DIR), { recursive: true, force: true });
-  mkdirSync(join(outDir, FIGURE_DIR), { recursive: true });
-  mkdirSync(join(outDir, IMAGE_DIR), { recursive: true });
 
   const tasks = [...new Set(claims.table.cells.filter((c) => c.n > 0).map((c) => c.task))].sort(compareTasks);
   const figures: (FigureSpec & { svg: string })[] = [];
@@ -185,7 +230,7 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
 
   const files: string[] = [];
   for (const f of figures) {
-    writeFileSync(join(outDir, FIGURE_DIR, `${f.id}.svg`), f.svg);
+    writeFileAtomic(join(outDir, FIGURE_DIR, `${f.id}.svg`), f.svg);
     files.push(`${FIGURE_DIR}/${f.id}.svg`);
   }
   for (const e of examples) files.push(...e.images);
@@ -208,21 +253,21 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
     '<h3>How to read the claims table</h3>', '<ul>', ...claimsLegend().map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>',
   ];
   const md: string[] = [
-    `# ${view.heading}`, '', intro, '', ...(view.settingsText.length > 0 ? [view.settingsText[0], '', ...view.settingsText.slice(1).map((l) => `- ${escapeMarkdown(l)}`), ''] : []), '## Claims', '',
-    ...summaryLines.map((l) => `- ${l}`), '', renderClaimsMarkdown(claims), '### How to read the claims table', '', ...claimsLegend().map((l) => `- ${l}`), '',
+    `# ${escapeMarkdown(view.heading)}`, '', escapeMarkdown(intro.replace(/`/g, '')), '', ...(view.settingsText.length > 0 ? [escapeMarkdown(view.settingsText[0]), '', ...view.settingsText.slice(1).map((l) => `- ${escapeMarkdown(l)}`), ''] : []), '## Claims', '',
+    ...summaryLines.map((l) => `- ${escapeMarkdown(l)}`), '', renderClaimsMarkdown(claims), '### How to read the claims table', '', ...claimsLegend().map((l) => `- ${l}`), '',
   ];
   for (const task of taskOrder) {
     const tf = figures.filter((f) => f.task === task);
     const te = examples.filter((e) => (task === 'ocr' ? e.kind === 'ocr-strip' : task === 'segmentation' ? e.kind === 'segmentation' : false));
     if (tf.length === 0 && te.length === 0) continue;
-    html.push(`<h2 id="task-${task}">${escapeHtml(task)}</h2>`);
-    md.push(`## ${task}`, '');
+    html.push(`<h2 id="task-${escapeHtml(task)}">${escapeHtml(task)}</h2>`);
+    md.push(`## ${escapeMarkdown(task)}`, '');
     let objective: string | undefined;
     for (const f of tf) {
       if (f.objective && f.objective !== objective) {
         objective = f.objective;
         html.push(`<h3>${escapeHtml(task)} / ${escapeHtml(objective)}</h3>`);
-        md.push(`### ${task} / ${objective}`, '');
+        md.push(`### ${escapeMarkdown(`${task} / ${objective}`)}`, '');
       }
       html.push(figureHtml(f));
       md.push(figureMd(f));
@@ -235,8 +280,8 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
   html.push('<h2 id="table">All cells</h2>', `<pre>${escapeHtml(view.allCellsText)}</pre>`, '</body></html>');
   md.push('## All cells', '', view.allCellsMd);
 
-  writeFileSync(join(outDir, 'index.html'), html.join('\n') + '\n');
-  writeFileSync(join(outDir, 'report.md'), md.join('\n'));
+  writeFileAtomic(join(outDir, 'index.html'), html.join('\n') + '\n');
+  writeFileAtomic(join(outDir, 'report.md'), md.join('\n'));
   const json = {
     rule: VERDICT_RULE,
     paper_assumed_n: PAPER_ASSUMED_N,
@@ -244,7 +289,7 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
     summaries: claims.summaries.map(({ scope, text, counts }) => ({ scope, text, counts })),
     rows: claims.rows,
   };
-  writeFileSync(join(outDir, 'claims.json'), JSON.stringify(json, null, 2) + '\n');
+  writeFileAtomic(join(outDir, 'claims.json'), JSON.stringify(json, null, 2) + '\n');
   files.push('index.html', 'report.md', 'claims.json');
   return { claims, by: { keys: found.keys, source: found.keys.length > 0 ? found.source : null, settings: view.settings.map((x) => x.label) }, figures, examples, files };
 }

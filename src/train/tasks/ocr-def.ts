@@ -2,10 +2,12 @@
  * The OCR task's definition: its config schemas and data sets, without TensorFlow (the config loader
  * reads it); the code that trains is in ocr.ts, loaded when a cell runs.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { OBJECTIVES } from '../../core/constants.js';
 import { DEFAULT_MEAN_FIELD_ITERATIONS } from '../../crf/defaults.js';
-import { dataSourceSchema } from '../../data/samples.js';
+import { dataSourceSchema, samplesDir } from '../../data/samples.js';
 import { LENET_PRESETS } from '../../models/lenet-presets.js';
 import { defineTask } from '../../core/task.js';
 
@@ -27,7 +29,31 @@ export const ocrDataSchema = z
     /** Seed of the split (fixed across run seeds, so seeds vary only initialisation and order). */
     split_seed: z.int().min(0).default(0),
   })
-  .refine((d) => !d.train_folds.some((f) => d.test_folds.includes(f)), { message: 'train_folds and test_folds must not overlap', path: ['test_folds'] });
+  .refine((d) => !d.train_folds.some((f) => d.test_folds.includes(f)), { message: 'train_folds and test_folds must not overlap', path: ['test_folds'] })
+  .superRefine((d, ctx) => {
+    // Counts above what the folds hold would be cut silently (train_words, test_words) or fail only
+    // once a cell runs (validation_words): refuse them when the config is read, --dry-run included.
+    const perFold = d.source === 'sample' ? sampleFoldWords() : OCR_FOLD_WORDS;
+    const source = d.source === 'sample' ? 'the embedded sample' : 'the OCR data set';
+    const count = (folds: number[]) => folds.reduce((n, f) => n + perFold[f], 0);
+    const pool = count(d.train_folds);
+    const test = count(d.test_folds);
+    const add = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message, input: d });
+    if (d.validation_words >= pool) add('validation_words', `${d.validation_words} is not below the ${pool} words of train_folds [${d.train_folds.join(', ')}] in ${source}; hold out fewer words`);
+    else if (d.train_words !== null && d.train_words > pool - d.validation_words) add('train_words', `${d.train_words} is more than the ${pool - d.validation_words} training words left in ${source} (${pool} in train_folds, ${d.validation_words} held out for validation); give at most that, or null for all`);
+    if (d.test_words !== null && d.test_words > test) add('test_words', `${d.test_words} is more than the ${test} words of test_folds [${d.test_folds.join(', ')}] in ${source}; give at most that, or null for all`);
+  });
+
+/**
+ * Words in each of the 10 folds of the OCR data set sps prepares (letter.data, pinned by its sha256
+ * in the registry), counted from that file.
+ */
+export const OCR_FOLD_WORDS: readonly number[] = [626, 704, 684, 698, 693, 651, 739, 717, 690, 675];
+
+/** Words in each fold of the embedded sample, as scripts/make-samples.ts counted them (samples/counts.json). */
+function sampleFoldWords(): readonly number[] {
+  return (JSON.parse(readFileSync(join(samplesDir(), 'counts.json'), 'utf8')) as { ocr: { words_per_fold: number[] } }).ocr.words_per_fold;
+}
 
 export const ocrModelSchema = z.strictObject({
   /** Unary CNN sizes: a preset, optionally overridden by conv/fc. */
