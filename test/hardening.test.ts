@@ -84,7 +84,7 @@ describe('issue 33, item 1: the sbatch script is built from validated, quoted va
     for (const [opt, value] of [['--partition', 'debug\ntouch /tmp/x'], ['--sbatch-arg', '--account=abc\ntouch /tmp/x'], ['--setup', 'true\ntouch /tmp/x'], ['--partition', 'debug;touch /tmp/x']]) {
       const r = sps(['run', TOY, '--launcher', 'slurm', '--out', out, '--dry-run', `${opt}=${value}`]);
       assert.equal(r.code, 1, r.stdout);
-      assert.match(r.stderr, new RegExp(`^sps: ${opt}: `), r.stderr);
+      assert.match(r.stderr, new RegExp(`^sps: ${opt}: `, 'm'), r.stderr);
       assert.doesNotMatch(r.stdout, /^touch/m);
     }
   });
@@ -503,7 +503,7 @@ describe('issue 33: more unclear errors', () => {
     const env = { NODE_OPTIONS: `--import tsx --import ${FAULT}`, SPS_FS_FAULT: `EROFS:mkdirSync:${ro}` };
     const run = sps(['run', TOY, ...TINY_TOY, '--out', join(ro, 'new', 'out')], { env });
     assert.equal(run.code, 1);
-    assert.match(run.stderr, new RegExp(`^sps: ${ro}/new/out: cannot create the directory: the file system is read-only \\(EROFS\\)`));
+    assert.match(run.stderr, new RegExp(`^sps: ${ro}/new/out: cannot create the directory: the file system is read-only \\(EROFS\\)`, 'm'));
     const report = sps(['report', join(ROOT, 'results', 'segmentation'), '--out', join(ro, 'rep')], { env });
     assert.equal(report.code, 1);
     assert.match(report.stderr, /the file system is read-only \(EROFS\)/);
