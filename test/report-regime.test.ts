@@ -87,3 +87,27 @@ describe('verdict matrix and regime map rendering', () => {
     assert.match(renderRegimeMapMarkdown(map), /\| ocr \| ssvm \| model\.dropout=0\.5 \| 30\.50 \(2\) \| \+66\.\d\d \[[^\]]+\] \| yes \| offline \| — \|/);
   });
 });
+
+describe('the report opens with the verdict matrix, or for a study with the regime map and its figures', () => {
+  it('sps report --by model.dropout draws the regime map and figures; the paper view opens with the verdict matrix', async () => {
+    const { writeReport } = await import('../src/results/report/site.js');
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const root = regimeFolder();
+    const study = join(tempDir('sps-regime-report-'), 'report');
+    const r = await writeReport(root, { outDir: study, dataDir: tempDir(), by: ['model.dropout'] });
+    const html = readFileSync(join(study, 'index.html'), 'utf8');
+    assert.ok(html.indexOf('id="regime-map"') > 0 && html.indexOf('id="regime-map"') < html.indexOf('id="claims"'), 'the map comes before the claims');
+    assert.match(html, /<td class="verdict reproduced">yes<\/td>/);
+    assert.deepEqual(r.figures.filter((f) => f.kind.startsWith('regime')).map((f) => f.kind), ['regime-metric', 'regime-diff']);
+    assert.match(readFileSync(join(study, 'report.md'), 'utf8'), /## Regime map: where joint training fails along model\.dropout/);
+    const paper = join(tempDir('sps-regime-report-'), 'report');
+    const only = tempDir('sps-regime-one-');
+    for (const mode of MODES) for (const seed of [0, 1]) writeFakeRun(only, { task: 'ocr', objective: 'ssvm', mode, seed, value: mode === 'joint' ? 80 + seed : 90 + seed });
+    await writeReport(only, { outDir: paper, dataDir: tempDir() });
+    const page = readFileSync(join(paper, 'index.html'), 'utf8');
+    assert.ok(page.indexOf('id="verdict-matrix"') > 0 && page.indexOf('id="verdict-matrix"') < page.indexOf('id="claims-table"'));
+    assert.equal((page.match(/<td class="verdict reproduced"><b>reproduced<\/b>/g) ?? []).length, 4, 'stage and every scaling mode beat joint');
+    assert.doesNotMatch(page, /id="regime-map"/);
+  });
+});

@@ -15,6 +15,17 @@ const positive = z.number().positive();
 export const MAX_EPOCHS = 100_000;
 const unique = <T>(xs: T[]) => new Set(xs).size === xs.length;
 
+/**
+ * A task's `model.dropout`: a rate in [0, 1), applied in training steps only. 0 is stored as an absent
+ * key (`ABSENT_MEANS`), so the cells from before a task had the key keep their run ids.
+ */
+export const dropoutSchema = z
+  .number()
+  .min(0)
+  .lt(1)
+  .optional()
+  .transform((v) => (v === 0 ? undefined : v));
+
 export const stageSchema = z.strictObject({
   /** (1) unary network alone, per-position cross-entropy. */
   unary_epochs: z.int().min(0).max(MAX_EPOCHS).default(5),

@@ -522,7 +522,7 @@ export function buildByTable(runs: readonly StoredRun[], keys: readonly string[]
     const missing = metric === null ? kept : kept.filter((_, i) => !(metric in vals[i]));
     if (missing.length > 0) warnings.push(`${cellName(cell)}: ${missing.length} run${missing.length > 1 ? 's have' : ' has'} no final validation metric${metric ? ` ${metric}` : ''} (${missing.map((r) => r.dir).join(', ')})`);
     const values = metric === null ? [] : vals.filter((v) => metric in v).map((v) => v[metric]);
-    const alphas = counted.mode === 'online' ? kept.map((r) => r.final?.alpha).filter((a): a is number => typeof a === 'number' && Number.isFinite(a)) : [];
+    const alphas = searchesAlpha(counted.mode) ? kept.map((r) => r.final?.alpha).filter((a): a is number => typeof a === 'number' && Number.isFinite(a)) : [];
     const alpha = alphas.length > 0 ? { mean: mean(alphas), min: Math.min(...alphas), max: Math.max(...alphas), n: alphas.length } : null;
     return { cell, by: Object.fromEntries(keys.map((k) => [k, byValue(settings, k)])), val: seedStat(metric, values), runs: kept, alpha, sameAsJoint: null };
   });
@@ -560,6 +560,9 @@ function sameAsJoint(row: ByRow, rows: readonly ByRow[], keys: readonly string[]
   if (common.length === 0) return null;
   return { same: common.filter((r) => bySeed.get(r.run.seed) === resultOf(r)).length, of: common.length };
 }
+
+/** A mode whose entry searches α after each epoch (online): its final α is a result worth a column. */
+const searchesAlpha = (mode: string): boolean => Object.values(MODE_SPECS).some((spec) => spec.name === mode && spec.afterEpoch !== undefined);
 
 /** Two means this close are a tie: the selection then does not hang on float rounding. */
 export const SELECT_TIE = 1e-9;

@@ -12,6 +12,8 @@ import { claimsLegend, escapeHtml, renderClaimsHtml, renderClaimsMarkdown } from
 import { ocrStrip, segmentationExamples, IMAGE_DIR, type ExampleFigure } from './examples.js';
 import { byTaskObjective, cellsFigure, loadCurves, metricLabel, normRatioFigure, onlineAlphaFigure, settingCellsFigure, settingCurves, settingCurvesFigure, slug, validationFigure, type FigureSpec } from './figures.js';
 import { renderSvg } from './vega.js';
+import { verdictMatrixHtml, verdictMatrixMarkdown } from './matrix.js';
+import { buildRegime, regimeFigures, regimeMap, REGIME_MAP_LEGEND, renderRegimeMapHtml, renderRegimeMapMarkdown, type RegimeReport } from './regime.js';
 import { FsError, SpsError } from '../../util/errors.js';
 import { ensureDir, removeStale, replaceDir, tempPid, tempSibling, writeFileAtomic } from '../../util/fsx.js';
 import { escapeMarkdown } from '../../util/text.js';
@@ -129,6 +131,11 @@ interface View {
   settings: Setting[];
   allCellsText: string;
   allCellsMd: string;
+  /**
+   * What opens the report, before the long claims table: the verdict matrix (the paper's view) or the
+   * regime map (a study's view; docs/report.md).
+   */
+  opening: { id: string; heading: string; html: string; md: string; notes: string[] };
 }
 
 /** The paper's claims view: a row per (task, objective) and claim, figures per task and objective. */
@@ -147,7 +154,8 @@ function paperView(runs: readonly StoredRun[], paper: readonly PaperEntry[] | un
     }
   }
   const heading = 'Scaling Matters in Deep Structured-Prediction Models: which claims reproduce';
-  return { claims, specs, title: 'sps report: which claims of "Scaling Matters" reproduce', heading, settingsText: [], settings: [], allCellsText: renderText(claims.table), allCellsMd: renderMarkdown(claims.table) };
+  const opening = { id: 'verdicts', heading: 'Verdicts at a glance', html: verdictMatrixHtml(claims), md: verdictMatrixMarkdown(claims), notes: [] };
+  return { claims, specs, title: 'sps report: which claims of "Scaling Matters" reproduce', heading, settingsText: [], settings: [], allCellsText: renderText(claims.table), allCellsMd: renderMarkdown(claims.table), opening };
 }
 
 const SOURCE_TEXT: Record<KeysSource, string> = {
@@ -167,6 +175,15 @@ function studyView(runs: readonly StoredRun[], keys: string[], source: KeysSourc
   const specs: FigureSpec[] = [];
   const tasks = [...new Set(claims.table.cells.filter((c) => c.n > 0).map((c) => c.task))].sort(compareTasks);
   const by = keys.join(', ');
+  // The regime view is an addition to the study's view: where it cannot be drawn, the report says why.
+  let regime: RegimeReport | null = null;
+  const regimeNotes: string[] = [];
+  try {
+    regime = buildRegime(runs, keys);
+  } catch (e) {
+    if (!(e instanceof SpsError)) throw e;
+    regimeNotes.push(`no regime view: ${e.message}`);
+  }
   for (const task of tasks) {
     const cf = settingCellsFigure(task, keys, tables);
     if (cf) specs.push(cf);
@@ -175,6 +192,8 @@ function studyView(runs: readonly StoredRun[], keys: string[], source: KeysSourc
       const metric = `val_${g.runs[0].primary}`;
       const curve = settingCurvesFigure({ id: slug('setting-curves', task, g.objective), title: `${task} / ${g.objective}: validation ${metricLabel(g.runs[0].primary, task)} per epoch, by ${by}`, metric, keys, settings: mine });
       if (curve) specs.push({ ...curve, objective: g.objective });
+      const experimentsHere = [...new Set(regime?.points.filter((p) => p.task === task && p.objective === g.objective).map((p) => p.experiment) ?? [])];
+      for (const experiment of experimentsHere) specs.push(...regimeFigures(regime!, experiment, task, g.objective));
       settings.forEach((s, i) => {
         for (const f of [normRatioFigure(task, g.objective, mine[i].runs), onlineAlphaFigure(task, g.objective, mine[i].runs)]) {
           const labelled = ofSetting(f, s, i);
@@ -194,6 +213,13 @@ function studyView(runs: readonly StoredRun[], keys: string[], source: KeysSourc
     heading: `${experiments.join(', ')}: claims, curves and cells by ${by}`,
     allCellsText: renderByTable(byTable, 'text'),
     allCellsMd: renderByTable(byTable, 'markdown'),
+    opening: {
+      id: 'regime',
+      heading: `Regime map: where joint training fails along ${by}, and what recovers it`,
+      html: regime ? renderRegimeMapHtml(regimeMap(regime)) : '',
+      md: regime ? renderRegimeMapMarkdown(regimeMap(regime)) : '',
+      notes: [...regimeNotes, ...(regime ? REGIME_MAP_LEGEND : [])],
+    },
   };
 }
 
@@ -248,12 +274,13 @@ async function buildReport(
     `<h1>${escapeHtml(view.heading)}</h1>`,
     `<p>${escapeHtml(intro).replace(/`([^`]*)`/g, '<code>$1</code>')}</p>`,
     ...(view.settingsText.length > 0 ? [`<p id="settings">${escapeHtml(view.settingsText[0])}</p>`, '<ul class="settings">', ...view.settingsText.slice(1).map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>'] : []),
+    `<h2 id="${view.opening.id}">${escapeHtml(view.opening.heading)}</h2>`, view.opening.html, ...(view.opening.notes.length > 0 ? ['<ul>', ...view.opening.notes.map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>'] : []),
     '<h2 id="claims">Claims</h2>', '<ul class="summary">', ...summaryLines.map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>',
     renderClaimsHtml(claims),
     '<h3>How to read the claims table</h3>', '<ul>', ...claimsLegend().map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>',
   ];
   const md: string[] = [
-    `# ${escapeMarkdown(view.heading)}`, '', escapeMarkdown(intro.replace(/`/g, '')), '', ...(view.settingsText.length > 0 ? [escapeMarkdown(view.settingsText[0]), '', ...view.settingsText.slice(1).map((l) => `- ${escapeMarkdown(l)}`), ''] : []), '## Claims', '',
+    `# ${escapeMarkdown(view.heading)}`, '', escapeMarkdown(intro.replace(/`/g, '')), '', ...(view.settingsText.length > 0 ? [escapeMarkdown(view.settingsText[0]), '', ...view.settingsText.slice(1).map((l) => `- ${escapeMarkdown(l)}`), ''] : []), `## ${escapeMarkdown(view.opening.heading)}`, '', view.opening.md, ...view.opening.notes.map((l) => `- ${escapeMarkdown(l)}`), '', '## Claims', '',
     ...summaryLines.map((l) => `- ${escapeMarkdown(l)}`), '', renderClaimsMarkdown(claims), '### How to read the claims table', '', ...claimsLegend().map((l) => `- ${l}`), '',
   ];
   for (const task of taskOrder) {

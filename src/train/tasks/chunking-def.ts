@@ -7,6 +7,7 @@ import { OBJECTIVES } from '../../core/constants.js';
 import { DEFAULT_MEAN_FIELD_ITERATIONS } from '../../crf/defaults.js';
 import { dataSourceSchema } from '../../data/samples.js';
 import { defineTask } from '../../core/task.js';
+import { dropoutSchema } from '../../core/schema.js';
 
 export const chunkingDataSchema = z
   .strictObject({
@@ -49,12 +50,7 @@ export const chunkingModelSchema = z.strictObject({
    * Dropout rate on each token's features (the input of the FC layers), in training steps only
    * (models/chunker.ts). 0 is stored as an absent key, so the cells from before this key keep their run ids.
    */
-  dropout: z
-    .number()
-    .min(0)
-    .lt(1)
-    .optional()
-    .transform((v) => (v === 0 ? undefined : v)),
+  dropout: dropoutSchema,
   /** Forbid I-X after anything but B-X or I-X (transitions only); off in the paper. */
   bio_constraints: z.boolean().default(false),
   decode: z.enum(['map', 'max-marginal']).default('map'),

@@ -10,6 +10,7 @@ import { DEFAULT_MEAN_FIELD_ITERATIONS } from '../../crf/defaults.js';
 import { dataSourceSchema, samplesDir } from '../../data/samples.js';
 import { LENET_PRESETS } from '../../models/lenet-presets.js';
 import { defineTask } from '../../core/task.js';
+import { dropoutSchema } from '../../core/schema.js';
 
 const folds = z.array(z.int().min(0).max(9)).min(1);
 
@@ -69,12 +70,7 @@ export const ocrModelSchema = z.strictObject({
    * Dropout rate on the inputs of the CNN's FC layers, in training steps only (models/lenet.ts). 0 is
    * stored as an absent key, so the cells from before this key keep their run ids.
    */
-  dropout: z
-    .number()
-    .min(0)
-    .lt(1)
-    .optional()
-    .transform((v) => (v === 0 ? undefined : v)),
+  dropout: dropoutSchema,
   /** Decoding: MAP (Viterbi) or per-position max-marginals. */
   decode: z.enum(['map', 'max-marginal']).default('map'),
   mean_field_iterations: z.int().min(1).default(DEFAULT_MEAN_FIELD_ITERATIONS),
