@@ -60,8 +60,9 @@ export function renderClaimsText(c: ClaimsReport): string {
   return ['Claims of the paper, checked on our runs', t.toString(), ...summary, ...claimsLegend()].join('\n') + '\n';
 }
 
+/** A cell sps formatted itself (numbers, intervals, verdicts): only `|` could break the table. */
 function mdCell(s: string): string {
-  return escapeMarkdown(s);
+  return s.replace(/\|/g, '\\|');
 }
 
 export function renderClaimsMarkdown(c: ClaimsReport): string {
@@ -69,8 +70,9 @@ export function renderClaimsMarkdown(c: ClaimsReport): string {
   const [labels, verdict] = [columns.length - 6, columns.length - 1];
   const lines = [`| ${columns.map(mdCell).join(' | ')} |`, `| ${columns.map((_, i) => (i < labels ? '---' : i === verdict ? ':---:' : '---:')).join(' | ')} |`];
   for (const r of c.rows) {
-    // A setting's values come from config files: literal text, no Markdown markup.
-    const cells = claimCells(r, c.table.multipleExperiments).map((x, i) => (r.setting !== undefined && i === 2 ? escapeMarkdown(x) : mdCell(x)));
+    // The label columns (task, objective, setting) come from run folders and configs: literal text, no
+    // Markdown markup; the rest is sps's own formatting.
+    const cells = claimCells(r, c.table.multipleExperiments).map((x, i) => (i < labels ? escapeMarkdown(x) : mdCell(x)));
     cells[verdict] = r.verdict === 'reproduced' || r.verdict === 'contradicted' ? `**${cells[verdict]}**` : cells[verdict];
     lines.push(`| ${cells.join(' | ')} |`);
   }
