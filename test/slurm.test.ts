@@ -177,7 +177,7 @@ describe('sps run --launcher slurm', () => {
     assert.ok(cell.stderr.includes(`pid 999999 on node-elsewhere`) && cell.stderr.includes(`delete ${join(out, foreign, '.lock')}`), cell.stderr);
   });
 
-  it('an --out path with a space submits and runs; a resubmission while the array waits queues nothing twice (issue 33)', async (t) => {
+  it('an --out path with a space submits and runs; a resubmission while the array waits queues nothing twice (issue 33)', SLURM, async (t) => {
     const c = startCluster(t);
     const out = join(tempDir(), 'my results', 'toy');
     // One task at a time with slow epochs: the second cell is still pending when the sweep is resubmitted.
