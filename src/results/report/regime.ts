@@ -139,13 +139,12 @@ export function regimeFigures(report: RegimeReport, experiment: string, task: st
       },
     } as unknown as TopLevelSpec,
   };
+  // A difference without an interval (fewer than 2 seeds) is drawn as its point alone.
   const diffs = points.flatMap((p) =>
     p.claims.flatMap((c) =>
-      c.ours && c.ours.lo !== null && c.ours.hi !== null
-        ? [{ x: text(p.values[x]), panel: panel(p), mode: c.mode, comparison: `${c.mode} − joint`, claim: c.claim, diff: c.ours.diff, lo: c.ours.lo, hi: c.ours.hi, verdict: c.verdict }]
-        : c.ours
-          ? [{ x: text(p.values[x]), panel: panel(p), mode: c.mode, comparison: `${c.mode} − joint`, claim: c.claim, diff: c.ours.diff, lo: c.ours.diff, hi: c.ours.diff, verdict: c.verdict }]
-          : [],
+      c.ours
+        ? [{ x: text(p.values[x]), panel: panel(p), mode: c.mode, comparison: `${c.mode} − joint`, claim: c.claim, diff: c.ours.diff, lo: c.ours.lo ?? c.ours.diff, hi: c.ours.hi ?? c.ours.diff, verdict: c.verdict }]
+        : [],
     ),
   );
   const out = [metricFig];
