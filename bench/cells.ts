@@ -112,7 +112,8 @@ function runSps(file: string, overrides: string[], out: string, jobs: number, ba
   const t0 = performance.now();
   const r = spawnSync(process.execPath, args, { cwd: process.cwd(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const wallSeconds = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`sps run ${basename(file)} failed (exit ${r.status}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+  if (r.status !== 0)
+    throw new Error(`sps run ${basename(file)} failed (exit ${r.status}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
   const epochSeconds: number[] = [];
   const durationSeconds: number[] = [];
   const walk = (dir: string): void => {
@@ -175,7 +176,10 @@ async function taskFile(config: string, block: LoadedBlock): Promise<string> {
   const where = `${config}: the ${block.task.name} block`;
   if (!existsSync(file)) throw new Error(`${where}: bench cells times each task from its own file, ${file}, which is missing`);
   const own = (await loadExperiment(file, await allTasks())).blocks.find((b) => b.task.name === block.task.name);
-  const same = own && JSON.stringify(expandGrid(own.experiment).map((c) => ({ ...c.config, experiment: '' }))) === JSON.stringify(expandGrid(block.experiment).map((c) => ({ ...c.config, experiment: '' })));
+  const same =
+    own &&
+    JSON.stringify(expandGrid(own.experiment).map((c) => ({ ...c.config, experiment: '' }))) ===
+      JSON.stringify(expandGrid(block.experiment).map((c) => ({ ...c.config, experiment: '' })));
   if (!same) throw new Error(`${where} differs from ${file}'s cells; bench cells times the task from ${file}, so they must match`);
   return file;
 }
@@ -209,7 +213,18 @@ export async function runCellsBench(o: CellsOptions): Promise<CellsResult> {
         slowdown = mean(sideBySide) / epochSeconds;
       }
       costs[task] = { epochSeconds, overheadSeconds, slowdown };
-      rows.push({ task, objective: cell.objective, mode: cell.mode, seed: cell.seeds[0], epochSeconds, runSeconds: solo.durationSeconds[0], overheadSeconds, wallSeconds: solo.wallSeconds, sideBySideEpochSeconds: sideBySide, slowdown });
+      rows.push({
+        task,
+        objective: cell.objective,
+        mode: cell.mode,
+        seed: cell.seeds[0],
+        epochSeconds,
+        runSeconds: solo.durationSeconds[0],
+        overheadSeconds,
+        wallSeconds: solo.wallSeconds,
+        sideBySideEpochSeconds: sideBySide,
+        slowdown,
+      });
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -242,7 +257,9 @@ export async function runCellsBench(o: CellsOptions): Promise<CellsResult> {
   }
   const KIND_NAMES: Record<string, string> = { unary: 'unary-only', pairwise: 'pairwise-only', all: 'all-parameter' };
   lines.push(`epochs by phase kind: ${[...kinds].map(([t, k]) => `${t} ${[...k].map(([p, e]) => `${e} ${KIND_NAMES[p] ?? p}`).join(' + ')}`).join('; ')}`);
-  lines.push(`projected ${basename(o.config)} (${projection.runs} runs${o.tasks ? `, tasks ${blocks.map((b) => b.task.name).join(', ')} only` : ''}) at --jobs ${o.jobs}: ${hours(projection.wallSeconds)} wall, ${hours(projection.runSeconds)} of runs`);
+  lines.push(
+    `projected ${basename(o.config)} (${projection.runs} runs${o.tasks ? `, tasks ${blocks.map((b) => b.task.name).join(', ')} only` : ''}) at --jobs ${o.jobs}: ${hours(projection.wallSeconds)} wall, ${hours(projection.runSeconds)} of runs`,
+  );
   lines.push('assumptions:', ...assumptions.map((a) => `  - ${a}`));
   return { text: lines.join('\n') + '\n', rows, projection, assumptions };
 }

@@ -77,7 +77,10 @@ const ints = (rng: Rng, n: number, k: number): Int32Array => Int32Array.from({ l
 
 /** Binary 16×8 "letters" (random pixels, density 0.3, like the OCR data's ~30% ink). */
 function letters(tf: Tf, rng: Rng, n: number): tfType.Tensor4D {
-  return tf.tensor4d(Float32Array.from({ length: n * 128 }, () => (rng.next() < 0.3 ? 1 : 0)), [n, 16, 8, 1]);
+  return tf.tensor4d(
+    Float32Array.from({ length: n * 128 }, () => (rng.next() < 0.3 ? 1 : 0)),
+    [n, 16, 8, 1],
+  );
 }
 
 function lenetBench(tf: Tf, rng: Rng): ModelBench {
@@ -110,7 +113,12 @@ function lenetCrfBench(preset: LeNetPreset): ModelBenchFactory {
     return trainer(
       tf,
       [...net.params, pairwise],
-      () => tf.mean(chain.loss('log-likelihood', tf.reshape(net.apply(x), [B, T, K]) as tfType.Tensor3D, pairwise as tfType.Tensor as tfType.Tensor2D, labels, lengths, { validate: false })) as tfType.Scalar,
+      () =>
+        tf.mean(
+          chain.loss('log-likelihood', tf.reshape(net.apply(x), [B, T, K]) as tfType.Tensor3D, pairwise as tfType.Tensor as tfType.Tensor2D, labels, lengths, {
+            validate: false,
+          }),
+        ) as tfType.Scalar,
       () => {
         net.dispose();
         tf.dispose([pairwise, x]);
@@ -171,7 +179,11 @@ function bilstmCrfBench(useLayers: boolean): ModelBenchFactory {
       const c = charFn(tf.reshape(tf.gather(charEmb, charIds), [N, chars, BL.charEmb]) as tfType.Tensor3D); // [N, 2Hc]
       const feats = tf.reshape(tf.concat([tf.gather(wordEmb, wordIds), c], 1), [B, T, BL.wordEmb + 2 * BL.charHidden]) as tfType.Tensor3D;
       const h = wordFn(feats); // [B, T, 2H]
-      const unary = tf.reshape(tf.fused.matMul({ a: tf.reshape(h, [N, 2 * BL.hidden]) as tfType.Tensor2D, b: outW, bias: outB }), [B, T, tags]) as tfType.Tensor3D;
+      const unary = tf.reshape(tf.fused.matMul({ a: tf.reshape(h, [N, 2 * BL.hidden]) as tfType.Tensor2D, b: outW, bias: outB }), [
+        B,
+        T,
+        tags,
+      ]) as tfType.Tensor3D;
       return tf.mean(chain.loss('log-likelihood', unary, pairwise as tfType.Tensor as tfType.Tensor2D, labels, lengths, { validate: false })) as tfType.Scalar;
     };
     const flops = 3 * (charLstm.flops([N, chars]) + wordLstm.flops([B, T]) + 2 * N * 2 * BL.hidden * tags);

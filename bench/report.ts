@@ -84,7 +84,10 @@ export interface BenchRecord {
 }
 
 /** Starts a record: call at the beginning of a bench run (for the time and load average before it). */
-export function startRecord(suite: string, options: Record<string, unknown>): { finish(rows: unknown[], extra?: Record<string, unknown>, torch?: string | null): string } {
+export function startRecord(
+  suite: string,
+  options: Record<string, unknown>,
+): { finish(rows: unknown[], extra?: Record<string, unknown>, torch?: string | null): string } {
   const startedAt = new Date();
   const before = loadavg();
   return {
@@ -104,7 +107,13 @@ export function startRecord(suite: string, options: Record<string, unknown>): { 
       const dir = join(packageRoot(), 'bench', 'results');
       ensureDir(dir);
       // Colons are legal on Linux but not in every tool's file names; the Z keeps it unambiguous.
-      const file = join(dir, `${startedAt.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}-${suite}.json`);
+      const file = join(
+        dir,
+        `${startedAt
+          .toISOString()
+          .replace(/:/g, '-')
+          .replace(/\.\d+Z$/, 'Z')}-${suite}.json`,
+      );
       writeJsonAtomic(file, record);
       return file;
     },

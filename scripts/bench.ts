@@ -97,7 +97,10 @@ async function timeInterleaved(a: Step, b: Step, steps: number, repeats: number)
 
 function randn(tf: Tf, rng: Rng, shape: number[], std = 1): tfType.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: n }, () => rng.normal() * std), shape);
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => rng.normal() * std),
+    shape,
+  );
 }
 
 function labelsFor(rng: Rng, b: number, t: number, k: number): number[][] {
@@ -112,7 +115,10 @@ async function crfSuite(tf: Tf, backend: string, steps: number, repeats: number)
   // On a back end with the fused chain kernels, each chain row is timed against the tfjs-composed
   // path (fused: false) in alternating blocks of the same process: the speed-up is their ratio.
   const fusedHere = tf.getKernel(CHAIN_CRF, tf.getBackend()) !== undefined;
-  for (const [B, T, K, name] of [[32, 24, 23, 'chunking-like'], [16, 10, 26, 'ocr-like']] as const) {
+  for (const [B, T, K, name] of [
+    [32, 24, 23, 'chunking-like'],
+    [16, 10, 26, 'ocr-like'],
+  ] as const) {
     const unary = tf.variable(randn(tf, rng, [B, T, K]) as tfType.Tensor3D);
     const pairwise = tf.variable(randn(tf, rng, [K, K], 0.5) as tfType.Tensor2D);
     const lengths = Array.from({ length: B }, () => T);
@@ -123,7 +129,9 @@ async function crfSuite(tf: Tf, backend: string, steps: number, repeats: number)
           ? () => void chain.viterbi(unary, pairwise, lengths, { validate: false, fused })
           : () => {
               tf.tidy(() => {
-                const { value, grads } = tf.variableGrads(() => tf.mean(chain.loss(bench, unary, pairwise, labels, lengths, { validate: false, fused })) as tfType.Scalar);
+                const { value, grads } = tf.variableGrads(
+                  () => tf.mean(chain.loss(bench, unary, pairwise, labels, lengths, { validate: false, fused })) as tfType.Scalar,
+                );
                 value.dataSync();
                 Object.values(grads).forEach((g) => g.dataSync());
               });
@@ -148,44 +156,80 @@ async function crfSuite(tf: Tf, backend: string, steps: number, repeats: number)
 
   {
     // Gaussian CRF: 4 images of 64×64 pixels, D = 8, solve + gradient to tolerance 1e-4.
-    const B = 4, L = 64 * 64, D = 8, lambda = 1;
+    const B = 4,
+      L = 64 * 64,
+      D = 8,
+      lambda = 1;
     const U = tf.variable(randn(tf, rng, [B, 2, L]) as tfType.Tensor3D);
-    const A = tf.variable(tf.tidy(() => gaussian.normalizeEmbeddings(randn(tf, rng, [B, L, D]) as tfType.Tensor3D, lambda, { margin: 0.9 })) as tfType.Tensor3D);
+    const A = tf.variable(
+      tf.tidy(() => gaussian.normalizeEmbeddings(randn(tf, rng, [B, L, D]) as tfType.Tensor3D, lambda, { margin: 0.9 })) as tfType.Tensor3D,
+    );
     const c = randn(tf, rng, [B, 2, L]);
     let iterations = 0;
-    const ms = await time(() => {
-      tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => {
-          const r = gaussian.solve(U, A, lambda, { tolerance: 1e-4 });
-          iterations = r.iterations;
-          return tf.sum(tf.mul(r.s, c)) as tfType.Scalar;
+    const ms = await time(
+      () => {
+        tf.tidy(() => {
+          const { value, grads } = tf.variableGrads(() => {
+            const r = gaussian.solve(U, A, lambda, { tolerance: 1e-4 });
+            iterations = r.iterations;
+            return tf.sum(tf.mul(r.s, c)) as tfType.Scalar;
+          });
+          value.dataSync();
+          Object.values(grads).forEach((g) => g.dataSync());
         });
-        value.dataSync();
-        Object.values(grads).forEach((g) => g.dataSync());
-      });
-    }, Math.max(3, Math.floor(steps / 4)), repeats, 1);
-    rows.push({ backend, suite: 'crf', model: `gaussian solve+grad B=${B} 64×64 D=${D} tol 1e-4`, stepsPerSec: 1000 / ms, unit: 'steps/s', msPerStep: ms, cgIterations: iterations });
+      },
+      Math.max(3, Math.floor(steps / 4)),
+      repeats,
+      1,
+    );
+    rows.push({
+      backend,
+      suite: 'crf',
+      model: `gaussian solve+grad B=${B} 64×64 D=${D} tol 1e-4`,
+      stepsPerSec: 1000 / ms,
+      unit: 'steps/s',
+      msPerStep: ms,
+      cgIterations: iterations,
+    });
   }
 
   {
     // The CRF must never be the bottleneck: compare with a LeNet-5 forward+backward on the same 128 letters.
     const net = createLeNet('lenet5', rng);
     const x = randn(tf, rng, [128, 16, 8, 1]) as tfType.Tensor4D;
-    const y = tf.oneHot(tf.tensor1d(Array.from({ length: 128 }, () => rng.int(26)), 'int32'), 26);
+    const y = tf.oneHot(
+      tf.tensor1d(
+        Array.from({ length: 128 }, () => rng.int(26)),
+        'int32',
+      ),
+      26,
+    );
     let ms = NaN;
     let note: string | undefined;
     try {
-      ms = await time(() => {
-        tf.tidy(() => {
-          const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, net.apply(x)) as tfType.Scalar, net.params);
-          value.dataSync();
-          Object.values(grads).forEach((g) => g.dataSync());
-        });
-      }, steps, repeats);
+      ms = await time(
+        () => {
+          tf.tidy(() => {
+            const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, net.apply(x)) as tfType.Scalar, net.params);
+            value.dataSync();
+            Object.values(grads).forEach((g) => g.dataSync());
+          });
+        },
+        steps,
+        repeats,
+      );
     } catch (e) {
       note = `not trainable on ${backend} yet: ${(e as Error).message.split('\n')[0]}`;
     }
-    rows.push({ backend, suite: 'crf', model: 'LeNet-5 (6-16-120-84) fwd+bwd on 128 letters (reference for ocr-like)', stepsPerSec: 1000 / ms, unit: 'steps/s', msPerStep: ms, note });
+    rows.push({
+      backend,
+      suite: 'crf',
+      model: 'LeNet-5 (6-16-120-84) fwd+bwd on 128 letters (reference for ocr-like)',
+      stepsPerSec: 1000 / ms,
+      unit: 'steps/s',
+      msPerStep: ms,
+      note,
+    });
     net.dispose();
   }
   return rows;
@@ -270,7 +314,11 @@ function runPytorch(python: string, model: string, opts: ParentOptions): number 
   // OpenBLAS 0.3.21 may not know the CPU and fall back to its slowest kernels, which would flatter sps.
   const core = process.env.OPENBLAS_CORETYPE ?? blasCoretype();
   const threads = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1', ...(core ? { OPENBLAS_CORETYPE: core } : {}) };
-  const r = spawnSync(python, [PYTORCH_SCRIPT, '--models', model, '--steps', opts.steps, '--repeats', opts.repeats, '--warmup-seconds', opts.warmup], { encoding: 'utf8', env: { ...process.env, ...threads }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(python, [PYTORCH_SCRIPT, '--models', model, '--steps', opts.steps, '--repeats', opts.repeats, '--warmup-seconds', opts.warmup], {
+    encoding: 'utf8',
+    env: { ...process.env, ...threads },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   try {
     if (r.status !== 0) throw new Error(`exit ${r.status}`);
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as { blas?: string[]; rows: { model: string; stepsPerSec: number }[] };
@@ -297,7 +345,15 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
     process.stderr.write(`PyTorch is not importable by ${torch.tried.join(', ')}: printing sps's rates alone.\nInstall it with: ${INSTALL_TORCH}\n`);
   }
   const python = torch?.python ?? null;
-  const record = startRecord('models', { backends, models, vs: opts.vs ?? null, passes, steps: Number(opts.steps), repeats: Number(opts.repeats), warmupSeconds: Number(opts.warmup) });
+  const record = startRecord('models', {
+    backends,
+    models,
+    vs: opts.vs ?? null,
+    passes,
+    steps: Number(opts.steps),
+    repeats: Number(opts.repeats),
+    warmupSeconds: Number(opts.warmup),
+  });
   const sps = new Map<string, number[]>(); // `${backend} ${model}` → steps/s per pass
   const last = new Map<string, BenchRow>();
   const pytorch = new Map<string, number[]>();
@@ -323,7 +379,16 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
       const r = last.get(`${backend} ${model}`);
       // GFLOP/s at the median rate (a child reports its own pass's).
       const gflops = typeof r?.gflops === 'number' ? (r.gflops / r.stepsPerSec) * s.median : undefined;
-      return { backend, model, unit: 'steps/s', sps: s, msPerStep: 1000 / s.median, gflops, note: r?.note, ...(t ? { pytorch: t, ratio: ratioOfMedians(s, t) } : {}) };
+      return {
+        backend,
+        model,
+        unit: 'steps/s',
+        sps: s,
+        msPerStep: 1000 / s.median,
+        gflops,
+        note: r?.note,
+        ...(t ? { pytorch: t, ratio: ratioOfMedians(s, t) } : {}),
+      };
     }),
   );
   const head = ['backend', 'model', `sps steps/s${passes > 1 ? ', median (min–max)' : ''}`, 'ms/step', 'GFLOP/s'];
@@ -334,28 +399,60 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
     t.push([r.backend, r.model, formatSpread(r.sps), num(r.msPerStep, 2), num(r.gflops, 2), ...(python ? vs : []), r.note ?? '']);
   }
   process.stdout.write(t.toString() + '\n');
-  if (python) process.stdout.write(`PyTorch: ${torch && 'torch' in torch ? torch.torch : ''} (${python}), one thread, BLAS ${[...torchBlas].join(', ') || 'not reported'} (OPENBLAS_CORETYPE ${process.env.OPENBLAS_CORETYPE ?? blasCoretype() ?? 'unset'}); ratio = sps median / PyTorch median (above 1: sps is faster); ${passes} interleaved pass${passes > 1 ? 'es' : ''}.\n`);
-  finish(record, rows, opts, torch && 'torch' in torch ? torch.torch : null, python ? { torch_python: python, torch_threads: 1, torch_blas: [...torchBlas], torch_openblas_coretype: process.env.OPENBLAS_CORETYPE ?? blasCoretype() ?? null } : {});
+  if (python)
+    process.stdout.write(
+      `PyTorch: ${torch && 'torch' in torch ? torch.torch : ''} (${python}), one thread, BLAS ${[...torchBlas].join(', ') || 'not reported'} (OPENBLAS_CORETYPE ${process.env.OPENBLAS_CORETYPE ?? blasCoretype() ?? 'unset'}); ratio = sps median / PyTorch median (above 1: sps is faster); ${passes} interleaved pass${passes > 1 ? 'es' : ''}.\n`,
+    );
+  finish(
+    record,
+    rows,
+    opts,
+    torch && 'torch' in torch ? torch.torch : null,
+    python
+      ? { torch_python: python, torch_threads: 1, torch_blas: [...torchBlas], torch_openblas_coretype: process.env.OPENBLAS_CORETYPE ?? blasCoretype() ?? null }
+      : {},
+  );
 }
 
 /** The crf suite: one child per back end, all benchmarks in it. */
 async function crfParent(opts: ParentOptions): Promise<void> {
-  const record = startRecord('crf', { backends: opts.backends.split(','), steps: Number(opts.steps), repeats: Number(opts.repeats), warmupSeconds: Number(opts.warmup) });
+  const record = startRecord('crf', {
+    backends: opts.backends.split(','),
+    steps: Number(opts.steps),
+    repeats: Number(opts.repeats),
+    warmupSeconds: Number(opts.warmup),
+  });
   const rows: BenchRow[] = [];
   for (const backend of opts.backends.split(',')) {
     process.stderr.write(`bench crf on ${backend}...\n`);
     rows.push(...(runChild('crf', backend, opts, []) ?? []));
   }
-  const t = new Table({ head: ['backend', 'benchmark', 'rate', 'ms/step', 'tfjs path ms/step', 'speed-up', 'GFLOP/s', 'distance to peak', 'note'], style: { head: [], border: [] } });
+  const t = new Table({
+    head: ['backend', 'benchmark', 'rate', 'ms/step', 'tfjs path ms/step', 'speed-up', 'GFLOP/s', 'distance to peak', 'note'],
+    style: { head: [], border: [] },
+  });
   for (const r of rows) {
     const extra = r.cgIterations !== undefined ? `CG iterations ${r.cgIterations}` : (r.note ?? '');
     const g = r.gflops as number | undefined;
     const speedup = typeof r.speedup === 'number' ? `${r.speedup.toFixed(1)}×` : '';
-    t.push([r.backend, r.model, Number.isFinite(r.stepsPerSec) ? `${r.stepsPerSec.toFixed(1)} ${r.unit}` : '—', num(r.msPerStep, 2), num(r.tfjsMsPerStep, 2), speedup, num(g, 2), ofPeak(g, r.peakGflops as number | undefined), extra]);
+    t.push([
+      r.backend,
+      r.model,
+      Number.isFinite(r.stepsPerSec) ? `${r.stepsPerSec.toFixed(1)} ${r.unit}` : '—',
+      num(r.msPerStep, 2),
+      num(r.tfjsMsPerStep, 2),
+      speedup,
+      num(g, 2),
+      ofPeak(g, r.peakGflops as number | undefined),
+      extra,
+    ]);
   }
   process.stdout.write(t.toString() + '\n');
   const peaks = rows.map((r) => r.peakGflops).filter((x): x is number => typeof x === 'number');
-  if (peaks.length) process.stdout.write(`Peak: ${Math.max(...peaks).toFixed(1)} GFLOP/s (${PEAK_HOW}, measured in each back end's process); speed-up = tfjs-composed path (fused: false) over the fused kernels, in alternating blocks of one process.\n`);
+  if (peaks.length)
+    process.stdout.write(
+      `Peak: ${Math.max(...peaks).toFixed(1)} GFLOP/s (${PEAK_HOW}, measured in each back end's process); speed-up = tfjs-composed path (fused: false) over the fused kernels, in alternating blocks of one process.\n`,
+    );
   finish(record, rows, opts, null);
 }
 
@@ -372,13 +469,31 @@ function findTorchVersion(): string | null {
 }
 
 async function parent(suite: string, overrides: string[], opts: ParentOptions): Promise<void> {
-  for (const [flag, v] of [['--steps', opts.steps], ['--repeats', opts.repeats], ['--jobs', opts.jobs]] as const) {
+  for (const [flag, v] of [
+    ['--steps', opts.steps],
+    ['--repeats', opts.repeats],
+    ['--jobs', opts.jobs],
+  ] as const) {
     if (!/^[1-9]\d*$/.test(v)) throw new Error(`${flag} ${v}: give a whole number ≥ 1`);
   }
   if (!(Number(opts.warmup) >= 0)) throw new Error(`--warmup ${opts.warmup}: give a number of seconds ≥ 0`);
   if (suite === 'cells') {
-    const record = startRecord('cells', { jobs: Number(opts.jobs), backend: opts.backend, config: opts.config, tasks: opts.tasks ?? null, parallelCheck: opts.parallelCheck, overrides });
-    const result = await runCellsBench({ jobs: Number(opts.jobs), backend: opts.backend, config: opts.config, tasks: opts.tasks?.split(','), overrides, parallelCheck: opts.parallelCheck });
+    const record = startRecord('cells', {
+      jobs: Number(opts.jobs),
+      backend: opts.backend,
+      config: opts.config,
+      tasks: opts.tasks ?? null,
+      parallelCheck: opts.parallelCheck,
+      overrides,
+    });
+    const result = await runCellsBench({
+      jobs: Number(opts.jobs),
+      backend: opts.backend,
+      config: opts.config,
+      tasks: opts.tasks?.split(','),
+      overrides,
+      parallelCheck: opts.parallelCheck,
+    });
     process.stdout.write(result.text);
     finish(record, result.rows, opts, null, { assumptions: result.assumptions, projection: result.projection });
     return;
@@ -400,9 +515,15 @@ if (argv[0] === '--child') {
   const program = new Command()
     .name('npm run bench --')
     .argument('[suite]', 'benchmark suite: models, crf, cells', 'models')
-    .argument('[overrides...]', 'cells: overrides of the timed cells, as for sps run (TASK:key=value for one task), e.g. to check the bench on data.source=sample; the projection keeps the table\'s settings')
+    .argument(
+      '[overrides...]',
+      "cells: overrides of the timed cells, as for sps run (TASK:key=value for one task), e.g. to check the bench on data.source=sample; the projection keeps the table's settings",
+    )
     .option('--backends <list>', 'models, crf: comma-separated back ends, one process each', 'blas,wasm')
-    .option('--models <list>', `models: which networks (default all: ${Object.keys(MODEL_BENCHES).join(', ')}; with --vs, those PyTorch has: ${PYTORCH_TWINS.join(', ')})`)
+    .option(
+      '--models <list>',
+      `models: which networks (default all: ${Object.keys(MODEL_BENCHES).join(', ')}; with --vs, those PyTorch has: ${PYTORCH_TWINS.join(', ')})`,
+    )
     .option('--vs <other>', "models: also run the same models in 'pytorch' (bench/pytorch_models.py), interleaved")
     .option('--passes <n>', 'models: interleaved passes, reported as median (min–max) (default: 3 with --vs, else 1)')
     .option('--steps <n>', 'models, crf: timed steps per repeat', '20')

@@ -17,7 +17,9 @@ if (!source || !out || (flag !== undefined && (flag !== '--conll' || !conllDir))
   process.exit(2);
 }
 const file = getDataset('word-embeddings').files.find((f) => f.derive)!;
-const src = file.derive!.sources.find((s) => s.name === basename(source)) ?? file.derive!.sources.find((s) => (source.endsWith('.tgz') ? s.format === 'npm-wink' : s.format === 'glove-text'))!;
+const src =
+  file.derive!.sources.find((s) => s.name === basename(source)) ??
+  file.derive!.sources.find((s) => (source.endsWith('.tgz') ? s.format === 'npm-wink' : s.format === 'glove-text'))!;
 const work = mkdtempSync(join(tmpdir(), 'sps-cut-'));
 try {
   const rec = await materializeCut(file, src, source, source, work);
@@ -32,7 +34,9 @@ try {
     const rebuilt = [...vocab].filter((w) => Object.hasOwn(vectors, w)).sort();
     const shipped = loadWordList(file.derive!);
     const same = rebuilt.length === shipped.length && rebuilt.every((w, i) => w === shipped[i]);
-    console.log(`word list from the rule: ${rebuilt.length} words of ${vocab.size} CoNLL-2000 types; ${same ? 'identical to' : 'DIFFERS from'} the shipped list`);
+    console.log(
+      `word list from the rule: ${rebuilt.length} words of ${vocab.size} CoNLL-2000 types; ${same ? 'identical to' : 'DIFFERS from'} the shipped list`,
+    );
     if (!same) process.exitCode = 1;
   }
 } catch (e) {

@@ -25,7 +25,13 @@ const SAMPLE_SPEC = {
   conll2000: { sentences: { train: 250, test: 100 } },
   // Weizmann: per split of the default ranges, the horses whose rgb image and mask take the fewest
   // bytes together (the full images run to 1280×960; these keep the sample small).
-  weizmann: { perSplit: [{ range: [1, 200], count: 7 }, { range: [201, 228], count: 2 }, { range: [229, 328], count: 4 }] },
+  weizmann: {
+    perSplit: [
+      { range: [1, 200], count: 7 },
+      { range: [201, 228], count: 2 },
+      { range: [229, 328], count: 4 },
+    ],
+  },
 };
 
 const args = process.argv.slice(2);
@@ -124,7 +130,12 @@ const vocabulary = new Set<string>();
   }
 }
 
-const sums = written.sort().map((rel) => `${createHash('sha256').update(readFileSync(join(out, rel))).digest('hex')}  ${rel}\n`);
+const sums = written.sort().map(
+  (rel) =>
+    `${createHash('sha256')
+      .update(readFileSync(join(out, rel)))
+      .digest('hex')}  ${rel}\n`,
+);
 writeFileSync(join(out, 'SHA256SUMS'), sums.join(''));
 writeFileSync(join(out, 'counts.json'), `${JSON.stringify(counts, null, 2)}\n`);
 const total = written.reduce((n, rel) => n + statSync(join(out, rel)).size, 0);

@@ -29,23 +29,30 @@ function train(opt: tf.Optimizer, init: Float32Array[], xv: Float32Array, steps:
   return out[out.length - 1];
 }
 
-it('blas: FusedAdam gives tfjs AdamOptimizer’s weights to the bit after 25 steps, and adam() picks it', needs('blas', 'test/adam.test.ts (blas):'), async () => {
-  await selectBackend('blas');
-  // (instanceof cannot tell: tf.Optimizer's Symbol.hasInstance accepts any object with its methods.)
-  const picked = adam(1e-2);
-  assert.equal(picked.getClassName(), FusedAdam.className);
-  picked.dispose();
-  const init = [rand(35), rand(5), Float32Array.of(0.7), rand(12)];
-  const xv = rand(4 * 7);
-  const before = tf.memory().numTensors;
-  const fused = train(new FusedAdam(3e-2), init, xv, 25);
-  const reference = train(tf.train.adam(3e-2), init, xv, 25);
-  assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
-  fused.forEach((w, i) => {
-    assert.deepEqual(Array.from(w), Array.from(reference[i]), `variable ${i}`);
-    assert.ok(w.some((v, j) => v !== init[i][j]), `variable ${i} moved`);
-  });
-});
+it(
+  'blas: FusedAdam gives tfjs AdamOptimizer’s weights to the bit after 25 steps, and adam() picks it',
+  needs('blas', 'test/adam.test.ts (blas):'),
+  async () => {
+    await selectBackend('blas');
+    // (instanceof cannot tell: tf.Optimizer's Symbol.hasInstance accepts any object with its methods.)
+    const picked = adam(1e-2);
+    assert.equal(picked.getClassName(), FusedAdam.className);
+    picked.dispose();
+    const init = [rand(35), rand(5), Float32Array.of(0.7), rand(12)];
+    const xv = rand(4 * 7);
+    const before = tf.memory().numTensors;
+    const fused = train(new FusedAdam(3e-2), init, xv, 25);
+    const reference = train(tf.train.adam(3e-2), init, xv, 25);
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+    fused.forEach((w, i) => {
+      assert.deepEqual(Array.from(w), Array.from(reference[i]), `variable ${i}`);
+      assert.ok(
+        w.some((v, j) => v !== init[i][j]),
+        `variable ${i} moved`,
+      );
+    });
+  },
+);
 
 it('cpu and wasm: adam() is tfjs’s AdamOptimizer', async () => {
   for (const b of ['cpu', 'wasm'] as const) {

@@ -38,7 +38,7 @@ describe('bench: passes', () => {
 });
 
 describe('bench: distance to peak', () => {
-  it('counts a chain row\'s multiply-adds over its transitions (mean field: positions and sweeps)', () => {
+  it("counts a chain row's multiply-adds over its transitions (mean field: positions and sweeps)", () => {
     // 2 sequences of lengths 3 and 1: 2 transitions, 4 positions; K = 5.
     assert.equal(chainFlops('log-likelihood', [3, 1], 5), 6 * 2 * 25);
     assert.equal(chainFlops('cross-entropy', [3, 1], 5), 12 * 2 * 25);
@@ -58,7 +58,10 @@ describe('bench: the PyTorch twins', () => {
   it("lists exactly bench/pytorch_models.py's models", () => {
     const m = /^BENCHES = \{(.*)\}$/m.exec(readFileSync(join(ROOT, 'bench/pytorch_models.py'), 'utf8'));
     assert.ok(m, 'bench/pytorch_models.py: no BENCHES = {...} line');
-    assert.deepEqual([...m[1].matchAll(/"([\w-]+)":/g)].map((x) => x[1]), [...PYTORCH_TWINS]);
+    assert.deepEqual(
+      [...m[1].matchAll(/"([\w-]+)":/g)].map((x) => x[1]),
+      [...PYTORCH_TWINS],
+    );
   });
 });
 
@@ -109,7 +112,10 @@ describe('bench cells: the paper table', () => {
 
   it('refuses a warm-up that is not a number of seconds ≥ 0, naming the flag', () => {
     for (const bad of ['-1', 'abc']) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bench.ts'), 'models', '--warmup', bad], { encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bench.ts'), 'models', '--warmup', bad], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       assert.equal(r.status, 1, r.stderr);
       assert.match(r.stderr, new RegExp(`--warmup ${bad}: give a number of seconds ≥ 0`));
     }

@@ -85,7 +85,11 @@ describe('convolutions', BLAS, () => {
       runKernel('Conv2DBackpropFilter', { x: tf.tensor(xv, xs), dy: tf.tensor(dyv, [64, 24, 24, 8]) }, { ...convAttrs(1, 'same'), filterShape: [3, 3, 16, 8] }),
     );
     await assertSameOnBoth('Conv2DBackpropInput, strided and chunked', () =>
-      runKernel('Conv2DBackpropInput', { dy: tf.tensor(dy2v, [64, 12, 12, 8]), filter: tf.tensor(wv, [3, 3, 16, 8]) }, { ...convAttrs(2, 'same'), inputShape: xs }),
+      runKernel(
+        'Conv2DBackpropInput',
+        { dy: tf.tensor(dy2v, [64, 12, 12, 8]), filter: tf.tensor(wv, [3, 3, 16, 8]) },
+        { ...convAttrs(2, 'same'), inputShape: xs },
+      ),
     );
   });
 
@@ -94,16 +98,20 @@ describe('convolutions', BLAS, () => {
       const fs: [number, number, number, number] = [f[0], f[1], xs[3], co];
       const [xv, wv, bv] = [rand(sizeOf(xs)), rand(sizeOf(fs)), rand(co)];
       for (const activation of ['relu', 'linear', 'elu'] as const) {
-        await withoutLeakCheck(activation === 'linear', () => assertSameOnBoth(`fused conv2d ${activation} x [${xs}] f [${f}] s ${s}`, () => {
-          const [x, w, b] = [tf.tensor4d(xv, xs), tf.tensor4d(wv, fs), tf.tensor1d(bv)];
-          const loss = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
-            tf.sum(tf.square(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: s, pad: pad as 'same', bias: b, activation })));
-          return [loss(x, w, b), ...tf.grads(loss)([x, w, b])];
-        }));
+        await withoutLeakCheck(activation === 'linear', () =>
+          assertSameOnBoth(`fused conv2d ${activation} x [${xs}] f [${f}] s ${s}`, () => {
+            const [x, w, b] = [tf.tensor4d(xv, xs), tf.tensor4d(wv, fs), tf.tensor1d(bv)];
+            const loss = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+              tf.sum(tf.square(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: s, pad: pad as 'same', bias: b, activation })));
+            return [loss(x, w, b), ...tf.grads(loss)([x, w, b])];
+          }),
+        );
       }
     }
     const [xv, wv] = [rand(2 * 9 * 9 * 3), rand(3 * 3 * 3 * 4)];
-    await assertSameOnBoth('conv2d with dilations 2 (fallback)', () => tf.conv2d(tf.tensor4d(xv, [2, 9, 9, 3]), tf.tensor4d(wv, [3, 3, 3, 4]), 1, 'same', 'NHWC', 2));
+    await assertSameOnBoth('conv2d with dilations 2 (fallback)', () =>
+      tf.conv2d(tf.tensor4d(xv, [2, 9, 9, 3]), tf.tensor4d(wv, [3, 3, 3, 4]), 1, 'same', 'NHWC', 2),
+    );
   });
 
   it('conv2dTranspose (the U-net upsampling) and its gradients match cpu', async () => {
@@ -119,10 +127,22 @@ describe('convolutions', BLAS, () => {
 describe('matrix products', BLAS, () => {
   it('matMul matches cpu with every transpose, for 2-D products and batches (equal, broadcast a or b, rank 4)', () =>
     assertProductsMatchCpu([
-      [[1, 5], [5, 7]],
-      [[5, 1], [1, 7]],
-      [[17, 9], [9, 13]],
-      [[50, 40], [40, 8]],
+      [
+        [1, 5],
+        [5, 7],
+      ],
+      [
+        [5, 1],
+        [1, 7],
+      ],
+      [
+        [17, 9],
+        [9, 13],
+      ],
+      [
+        [50, 40],
+        [40, 8],
+      ],
       ...BATCH_PRODUCTS,
     ]));
 
@@ -130,15 +150,23 @@ describe('matrix products', BLAS, () => {
     const [av, bv, biasv] = [rand(6 * 5), rand(5 * 4), rand(4)];
     for (const activation of ['relu', 'linear', 'sigmoid'] as const) {
       // (Only untransposed for the fallback: wasm's own _FusedMatMul adds the bias wrongly when both operands are transposed.)
-      for (const [tA, tB] of activation === 'sigmoid' ? [[false, false]] : [[false, false], [true, false], [true, true]]) {
-        await withoutLeakCheck(activation === 'linear', () => assertSameOnBoth(`fused matMul ${activation} tA ${tA} tB ${tB}`, () => {
-          const a = tf.tensor2d(av, tA ? [5, 6] : [6, 5]);
-          const b = tf.tensor2d(bv, tB ? [4, 5] : [5, 4]);
-          const bias = tf.tensor1d(biasv);
-          const loss = (a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor) =>
-            tf.sum(tf.square(tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: tA, transposeB: tB, bias, activation })));
-          return [loss(a, b, bias), ...tf.grads(loss)([a, b, bias])];
-        }));
+      for (const [tA, tB] of activation === 'sigmoid'
+        ? [[false, false]]
+        : [
+            [false, false],
+            [true, false],
+            [true, true],
+          ]) {
+        await withoutLeakCheck(activation === 'linear', () =>
+          assertSameOnBoth(`fused matMul ${activation} tA ${tA} tB ${tB}`, () => {
+            const a = tf.tensor2d(av, tA ? [5, 6] : [6, 5]);
+            const b = tf.tensor2d(bv, tB ? [4, 5] : [5, 4]);
+            const bias = tf.tensor1d(biasv);
+            const loss = (a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor) =>
+              tf.sum(tf.square(tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: tA, transposeB: tB, bias, activation })));
+            return [loss(a, b, bias), ...tf.grads(loss)([a, b, bias])];
+          }),
+        );
       }
     }
     // A [1, 4] bias is per column; a [4, 1] one (the same size when M = N) is per row: it falls back.
@@ -155,7 +183,7 @@ describe('matrix products', BLAS, () => {
 });
 
 describe('reductions and copies', BLAS, () => {
-  it('Sum matches cpu over leading axes (the bias gradients; keepDims too) and over the others (wasm\'s)', async () => {
+  it("Sum matches cpu over leading axes (the bias gradients; keepDims too) and over the others (wasm's)", async () => {
     const xs = [2, 5, 4, 3];
     const xv = rand(sizeOf(xs));
     for (const axis of [0, [0, 1], [0, 1, 2], [1, 0], 1, [2, 3], 3, [0, 2], [0, 1, 2, 3]]) {
@@ -165,9 +193,23 @@ describe('reductions and copies', BLAS, () => {
     }
   });
 
-  it('Multiply matches cpu: a single value broadcast on either side (C), and every other product (wasm\'s)', async () => {
+  it("Multiply matches cpu: a single value broadcast on either side (C), and every other product (wasm's)", async () => {
     const [xv, yv] = [rand(24), rand(24)];
-    const cases: [number[], number[]][] = [[[2, 3, 4], [1]], [[1, 1, 1], [2, 3, 4]], [[2, 3, 4], []], [[4], [1, 1]], [[2, 3, 4], [2, 3, 4]], [[2, 3, 4], [4]], [[1], [1]]];
+    const cases: [number[], number[]][] = [
+      [[2, 3, 4], [1]],
+      [
+        [1, 1, 1],
+        [2, 3, 4],
+      ],
+      [[2, 3, 4], []],
+      [[4], [1, 1]],
+      [
+        [2, 3, 4],
+        [2, 3, 4],
+      ],
+      [[2, 3, 4], [4]],
+      [[1], [1]],
+    ];
     for (const [sa, sb] of cases) {
       await assertSameOnBoth(`[${sa}] * [${sb}]`, () => tf.mul(tf.tensor(xv.subarray(0, sizeOf(sa)), sa), tf.tensor(yv.subarray(0, sizeOf(sb)), sb)));
     }
@@ -181,8 +223,18 @@ describe('reductions and copies', BLAS, () => {
       const ax = (axis + 3) % 3;
       const parts = [2, 1, 3].map((d) => whole.map((w, i) => (i === ax ? d : w)));
       const pv = parts.map((sh) => rand(sizeOf(sh)));
-      await assertSameOnBoth(`concat axis ${axis}`, () => tf.concat(parts.map((sh, i) => tf.tensor(pv[i], sh)), axis));
-      await assertSameOnBoth(`concat of 2, axis ${axis}`, () => tf.concat(parts.slice(0, 2).map((sh, i) => tf.tensor(pv[i], sh)), axis));
+      await assertSameOnBoth(`concat axis ${axis}`, () =>
+        tf.concat(
+          parts.map((sh, i) => tf.tensor(pv[i], sh)),
+          axis,
+        ),
+      );
+      await assertSameOnBoth(`concat of 2, axis ${axis}`, () =>
+        tf.concat(
+          parts.slice(0, 2).map((sh, i) => tf.tensor(pv[i], sh)),
+          axis,
+        ),
+      );
       const n = whole[ax];
       await assertSameOnBoth(`split axis ${axis}`, () => tf.split(tf.tensor(wv, whole), [1, n - 1], axis));
       await assertSameOnBoth(`split into equal parts, axis ${axis}`, () => tf.split(tf.tensor(wv, whole), n === 3 ? 3 : 2, axis));
@@ -193,7 +245,30 @@ describe('reductions and copies', BLAS, () => {
 
 describe('tile and the broadcast gradients', BLAS, () => {
   it('Tile matches cpu for ranks 1 to 5 and scalar-to-matrix broadcasts (C); int32 and a zero repeat fall back', async () => {
-    const cases: [number[], number[]][] = [[[3], [4]], [[1], [7]], [[2, 1, 3], [1, 5, 2]], [[1, 1], [16, 16]], [[2, 3, 4, 5], [2, 1, 3, 1]], [[2, 1, 2, 1, 3], [1, 3, 1, 2, 2]], [[4, 3], [1, 1]]];
+    const cases: [number[], number[]][] = [
+      [[3], [4]],
+      [[1], [7]],
+      [
+        [2, 1, 3],
+        [1, 5, 2],
+      ],
+      [
+        [1, 1],
+        [16, 16],
+      ],
+      [
+        [2, 3, 4, 5],
+        [2, 1, 3, 1],
+      ],
+      [
+        [2, 1, 2, 1, 3],
+        [1, 3, 1, 2, 2],
+      ],
+      [
+        [4, 3],
+        [1, 1],
+      ],
+    ];
     for (const [shape, reps] of cases) {
       const xv = rand(sizeOf(shape));
       await assertSameOnBoth(`tile [${shape}] by [${reps}]`, () => tf.tile(tf.tensor(xv, shape), reps), 0);
@@ -218,7 +293,7 @@ describe('tile and the broadcast gradients', BLAS, () => {
     return { values, kernels: prof.kernelNames };
   }
 
-  it('the gradients of sum and mean broadcast dy by Tile and equal tfjs\'s own (dy·1, built with ones) to the bit', async () => {
+  it("the gradients of sum and mean broadcast dy by Tile and equal tfjs's own (dy·1, built with ones) to the bit", async () => {
     const xs = [2, 5, 4, 3];
     const xv = rand(sizeOf(xs));
     for (const op of ['sum', 'mean'] as const) {
@@ -274,14 +349,31 @@ describe('registration', BLAS, () => {
     const { addon } = loaded;
     const dims = Int32Array.of(1, 4, 4, 4, 0, 0, 0, 0);
     assert.throws(() => addon.gemm(dims, new Float32Array(16), new Float32Array(15), new Float32Array(16), null, 0), /gemm b has 15 elements, needs 16/);
-    assert.throws(() => addon.gemm(dims, new Float64Array(16) as unknown as Float32Array, new Float32Array(16), new Float32Array(16), null, 0), /expected a Float32Array/);
+    assert.throws(
+      () => addon.gemm(dims, new Float64Array(16) as unknown as Float32Array, new Float32Array(16), new Float32Array(16), null, 0),
+      /expected a Float32Array/,
+    );
     const conv = Int32Array.of(1, 4, 4, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1);
     assert.throws(() => addon.conv2d(conv, new Float32Array(16), new Float32Array(9), new Float32Array(15), null, 0), /conv y has 15 elements, needs 16/);
-    assert.throws(() => addon.conv2d(Int32Array.of(1, 4), new Float32Array(16), new Float32Array(9), new Float32Array(16), null, 0), /conv dims has 2 elements, needs 13/);
+    assert.throws(
+      () => addon.conv2d(Int32Array.of(1, 4), new Float32Array(16), new Float32Array(9), new Float32Array(16), null, 0),
+      /conv dims has 2 elements, needs 13/,
+    );
     // The chain kernels read labels as indices: out-of-range ones are refused, not followed.
     const [B, T, K] = [2, 3, 4];
     const crf = (labels: Int32Array, lengths = Int32Array.of(3, 2), gU = new Float32Array(B * T * K), objective = 1) =>
-      addon.chainCrf(Int32Array.of(B, T, K, objective, 0), new Float32Array(B * T * K), new Float32Array(K * K), lengths, labels, null, null, new Float32Array(B), gU, new Float32Array(B * K * K));
+      addon.chainCrf(
+        Int32Array.of(B, T, K, objective, 0),
+        new Float32Array(B * T * K),
+        new Float32Array(K * K),
+        lengths,
+        labels,
+        null,
+        null,
+        new Float32Array(B),
+        gU,
+        new Float32Array(B * K * K),
+      );
     assert.equal(crf(Int32Array.of(0, 1, 2, 3, 3, 9)), 0, 'a label beyond a length is not read');
     assert.throws(() => crf(Int32Array.of(0, 4, 2, 0, 0, 0)), /labels\[0\]\[1\] is outside \[0, K\)/);
     assert.throws(() => crf(Int32Array.of(0, 0, 0, -1, 0, 0)), /labels\[1\]\[0\] is outside \[0, K\)/);
@@ -289,15 +381,33 @@ describe('registration', BLAS, () => {
     assert.throws(() => crf(new Int32Array(6), Int32Array.of(3, 0)), /a length is outside \[1, T\]/);
     assert.throws(() => crf(new Int32Array(6), Int32Array.of(3, 2), new Float32Array(B * T * K - 1)), /chainCrf gU has 23 elements, needs 24/);
     assert.throws(() => crf(new Int32Array(6), Int32Array.of(3, 2), undefined, 7), /the objective a known code/);
-    assert.throws(() => addon.chainViterbi(Int32Array.of(B, T, K), new Float32Array(B * T * K), new Float32Array(K * K), Int32Array.of(3, 2), null, Int32Array.of(0, 0, 5, 0, 0, 0), new Int32Array(B * T)), /gold\[0\]\[2\] is outside/);
+    assert.throws(
+      () =>
+        addon.chainViterbi(
+          Int32Array.of(B, T, K),
+          new Float32Array(B * T * K),
+          new Float32Array(K * K),
+          Int32Array.of(3, 2),
+          null,
+          Int32Array.of(0, 0, 5, 0, 0, 0),
+          new Int32Array(B * T),
+        ),
+      /gold\[0\]\[2\] is outside/,
+    );
   });
 
   it('a missing addon is an error that names the build script', async () => {
     const { spawnSync } = await import('node:child_process');
     const code = `import('${new URL('../src/backend/select.ts', import.meta.url).href}').then((m) => m.selectBackend('blas')).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(3); })`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { encoding: 'utf8', env: { ...process.env, SPS_BLAS_ADDON: '/nonexistent/sps_blas.node' } });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], {
+      encoding: 'utf8',
+      env: { ...process.env, SPS_BLAS_ADDON: '/nonexistent/sps_blas.node' },
+    });
     assert.equal(r.status, 3, r.stderr);
-    assert.match(r.stderr, /backend 'blas' is not available: sps's BLAS addon is not built \(\/nonexistent\/sps_blas.node is missing\): build it with `bash scripts\/build-blas.sh`/);
+    assert.match(
+      r.stderr,
+      /backend 'blas' is not available: sps's BLAS addon is not built \(\/nonexistent\/sps_blas.node is missing\): build it with `bash scripts\/build-blas.sh`/,
+    );
     assert.ok(BLAS_ADDON_PATH.endsWith('native/build/sps_blas.node'));
   });
 });

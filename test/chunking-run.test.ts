@@ -14,7 +14,18 @@ describe(`chunking end to end (real CoNLL-2000, ${REAL_DATA.kind}, tiny)`, () =>
     const config = join(out, 'c.yaml');
     writeFileSync(
       config,
-      ['name: c', 'task: chunking', 'objectives: [ssvm]', 'modes: [joint]', 'seeds: 1', `data: {source: ${REAL_DATA.source}, train_sentences: 40, validation_sentences: 20, test_sentences: 30}`, 'model: {char_hidden: 8}', 'train: {epochs: 1, batch_size: 16}', 'scaling: {selection: {size: 20}}', ''].join('\n'),
+      [
+        'name: c',
+        'task: chunking',
+        'objectives: [ssvm]',
+        'modes: [joint]',
+        'seeds: 1',
+        `data: {source: ${REAL_DATA.source}, train_sentences: 40, validation_sentences: 20, test_sentences: 30}`,
+        'model: {char_hidden: 8}',
+        'train: {epochs: 1, batch_size: 16}',
+        'scaling: {selection: {size: 20}}',
+        '',
+      ].join('\n'),
     );
     const r = sps(['run', config, '--out', out, '--backend', 'wasm'], { env: { SPS_DATA_DIR: data } });
     assert.equal(r.code, 0, r.stderr);

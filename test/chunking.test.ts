@@ -26,7 +26,7 @@ describe('word vectors', () => {
     assert.throws(() => loadGlove(tempDir()), /sps prepare word-embeddings` \(offline: `sps prepare word-embeddings --from DIR/);
   });
 
-  it('reads SENNA\'s folder layout and maps digits to 0', () => {
+  it("reads SENNA's folder layout and maps digits to 0", () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'hash'));
     mkdirSync(join(dir, 'embeddings'));
@@ -46,11 +46,25 @@ describe('word vectors', () => {
 describe('chunking vocabulary and constraints', () => {
   const d = chunkingDataSchema.parse({});
   const m = chunkingModelSchema.parse({});
-  const train = [sent(['The', 'cat', 'sat'], ['DT', 'NN', 'VBD'], ['B-NP', 'I-NP', 'B-VP']), sent(['the', 'dog', '.'], ['DT', 'NN', '.'], ['B-NP', 'I-NP', 'O'])];
+  const train = [
+    sent(['The', 'cat', 'sat'], ['DT', 'NN', 'VBD'], ['B-NP', 'I-NP', 'B-VP']),
+    sent(['the', 'dog', '.'], ['DT', 'NN', '.'], ['B-NP', 'I-NP', 'O']),
+  ];
   const test = [sent(['A', 'zebra'], ['DT', 'NNP'], ['B-NP', 'I-NP'])];
 
   it('tags put O first and cover the training file; words are vectors seen in the data plus frequent training words plus UNK', () => {
-    const emb = { source: 'glove' as const, dim: 2, index: new Map([['zebra', 0], ['cat', 1], ['unused', 2]]), vectors: Float32Array.from([1, 2, 3, 4, 5, 6]), path: 'x', key: (w: string) => w.toLowerCase() };
+    const emb = {
+      source: 'glove' as const,
+      dim: 2,
+      index: new Map([
+        ['zebra', 0],
+        ['cat', 1],
+        ['unused', 2],
+      ]),
+      vectors: Float32Array.from([1, 2, 3, 4, 5, 6]),
+      path: 'x',
+      key: (w: string) => w.toLowerCase(),
+    };
     const v = buildVocab(train, [...train, sent(['x'], ['NN'], ['B-ADJP'])], [...train, ...test], emb, d, m, new Rng(0));
     assert.deepEqual(v.tags, ['O', 'B-ADJP', 'B-NP', 'B-VP', 'I-NP'], 'the tag set of the whole training file');
     // 'the' occurs twice in training (min_word_count 2); 'cat' and 'zebra' have vectors; 'unused' is not in the data.
@@ -64,7 +78,10 @@ describe('chunking vocabulary and constraints', () => {
   it('BIO constraints allow I-X only after B-X or I-X', () => {
     const tags = ['O', 'B-NP', 'B-VP', 'I-NP'];
     const a = bioAllowed(tags);
-    assert.deepEqual(a.map((row) => row[3]), [false, true, false, true]);
+    assert.deepEqual(
+      a.map((row) => row[3]),
+      [false, true, false, true],
+    );
     assert.ok(a.every((row) => row[0] && row[1] && row[2]));
   });
 

@@ -18,7 +18,11 @@ describe('the committed paper table', () => {
     const planned = await plannedRunIds(join(ROOT, 'configs/paper.yaml'));
     assert.equal(planned.length, 225);
     const ids = new Set(runs.map((r) => r.run.id));
-    assert.deepEqual(planned.filter((id) => !ids.has(id)), [], 'planned cells with no committed run');
+    assert.deepEqual(
+      planned.filter((id) => !ids.has(id)),
+      [],
+      'planned cells with no committed run',
+    );
     assert.equal(runs.length, 225, 'no run folder beyond the plan');
     assert.deepEqual([...new Set(runs.map((r) => r.run.status))], ['done']);
     const commits = new Set(runs.map((r) => `${r.run.git.commit} dirty=${r.run.git.dirty}`));
@@ -28,11 +32,13 @@ describe('the committed paper table', () => {
 
   it('results/chunking/predictions.sha256 has one line per chunking run, equal to its final.json checksum', () => {
     const lines = readFileSync(join(ROOT, 'results/chunking/predictions.sha256'), 'utf8').trim().split('\n');
-    const listed = new Map(lines.map((l) => {
-      const m = /^([0-9a-f]{64}) {2}(\S+)\/predictions\.conll$/.exec(l);
-      assert.ok(m, `sha256sum format: ${l}`);
-      return [m[2]!, m[1]!] as const;
-    }));
+    const listed = new Map(
+      lines.map((l) => {
+        const m = /^([0-9a-f]{64}) {2}(\S+)\/predictions\.conll$/.exec(l);
+        assert.ok(m, `sha256sum format: ${l}`);
+        return [m[2]!, m[1]!] as const;
+      }),
+    );
     const chunking = runs.filter((r) => r.run.task === 'chunking');
     assert.equal(chunking.length, 100);
     assert.equal(listed.size, chunking.length);

@@ -28,7 +28,8 @@ function file(name: string, text: string): string {
   return p;
 }
 
-const loadError = (text: string, overrides: string[] = []): Promise<string> => configError(file(`f${Math.random().toString(36).slice(2)}.yaml`, text), overrides);
+const loadError = (text: string, overrides: string[] = []): Promise<string> =>
+  configError(file(`f${Math.random().toString(36).slice(2)}.yaml`, text), overrides);
 
 describe('config loading', () => {
   it('fills defaults and expands the grid in paper order', async () => {
@@ -43,7 +44,11 @@ describe('config loading', () => {
     assert.equal(cells.length, 2 * 3 * 2);
     assert.deepEqual(
       cells.slice(0, 3).map((c) => [c.config.objective, c.config.mode, c.config.seed]),
-      [['log-likelihood', 'stage', 0], ['log-likelihood', 'stage', 1], ['log-likelihood', 'joint', 0]],
+      [
+        ['log-likelihood', 'stage', 0],
+        ['log-likelihood', 'stage', 1],
+        ['log-likelihood', 'joint', 0],
+      ],
     );
     assert.equal(new Set(cells.map((c) => c.id)).size, cells.length, 'run ids are distinct');
   });
@@ -69,7 +74,10 @@ describe('config loading', () => {
     assert.match(await loadError(GOOD.replace('epochs: 3', 'epochs: 0')), /FILE:7:11: train\.epochs: .*>=1/);
     assert.match(await loadError(GOOD.replace('seeds: 2', 'seeds: [1, 1]')), /FILE:5:8: seeds: .*must not repeat/);
     assert.match(await loadError(GOOD.replace('ssvm', 'svm')), /FILE:3:30: objectives\[1\]: .*expected one of/i);
-    assert.match(await loadError(GOOD.replace('task: toy', 'task: nosuch')), /FILE:2:7: task: unknown task 'nosuch' \(known tasks: ocr, chunking, segmentation, toy\)/);
+    assert.match(
+      await loadError(GOOD.replace('task: toy', 'task: nosuch')),
+      /FILE:2:7: task: unknown task 'nosuch' \(known tasks: ocr, chunking, segmentation, toy\)/,
+    );
     assert.match(await loadError(GOOD.replace('name: t', 'name: "a b"')), /FILE:1:7: name: name must be letters/);
     assert.match(await loadError('- 1\n- 2\n'), /expected a mapping/);
   });
@@ -112,7 +120,10 @@ blocks:
 
   it('applies command-line overrides to every block', async () => {
     const loaded = await loadExperiment(file('blocks2.yaml', BLOCKS), await allTasks(), ['train.epochs=7']);
-    assert.deepEqual(loaded.blocks.map((x) => x.experiment.train.epochs), [7, 7]);
+    assert.deepEqual(
+      loaded.blocks.map((x) => x.experiment.train.epochs),
+      [7, 7],
+    );
   });
 
   it('names the block, line and key of an error', async () => {
@@ -131,11 +142,17 @@ blocks:
 describe('include blocks', () => {
   it('take the included file as it is, with its run ids, and apply command-line overrides to it', async () => {
     const inner = file('inner.yaml', GOOD);
-    const outer = file('outer.yaml', `name: outer\nblocks:\n  - include: inner.yaml\n  - task: toy\n    objectives: [ssvm]\n    modes: [joint]\n    seeds: 1\n`);
+    const outer = file(
+      'outer.yaml',
+      `name: outer\nblocks:\n  - include: inner.yaml\n  - task: toy\n    objectives: [ssvm]\n    modes: [joint]\n    seeds: 1\n`,
+    );
     const loaded = await loadExperiment(outer, await allTasks());
     const alone = await loadExperiment(inner, await allTasks());
     assert.equal(loaded.name, 'outer');
-    assert.deepEqual(loaded.blocks.map((b) => b.included), [['t'], undefined]);
+    assert.deepEqual(
+      loaded.blocks.map((b) => b.included),
+      [['t'], undefined],
+    );
     assert.deepEqual(blockOutDirs(undefined, loaded), [resolve('results/t'), resolve('results/outer/toy')]);
     assert.deepEqual(blockOutDirs('/r', loaded), ['/r/t', '/r/toy']);
     // Included again, a multi-block file's blocks keep the folders that file gives them.
@@ -143,9 +160,15 @@ describe('include blocks', () => {
     assert.deepEqual(blockOutDirs(undefined, nested), [resolve('results/t'), resolve('results/outer/toy')]);
     assert.deepEqual(blockOutDirs(undefined, alone), [resolve('results/t')]);
     assert.deepEqual(blockOutDirs('/r', alone), ['/r']);
-    assert.deepEqual(expandGrid(loaded.blocks[0].experiment).map((c) => c.id), expandGrid(alone.experiment).map((c) => c.id));
+    assert.deepEqual(
+      expandGrid(loaded.blocks[0].experiment).map((c) => c.id),
+      expandGrid(alone.experiment).map((c) => c.id),
+    );
     const over = await loadExperiment(outer, await allTasks(), ['train.epochs=9']);
-    assert.deepEqual(over.blocks.map((b) => b.experiment.train.epochs), [9, 9]);
+    assert.deepEqual(
+      over.blocks.map((b) => b.experiment.train.epochs),
+      [9, 9],
+    );
   });
 
   it('name the include of an error, a missing file and a cycle', async () => {
@@ -153,7 +176,10 @@ describe('include blocks', () => {
     const bad = await loadError('name: x\nblocks:\n  - include: bad-inner.yaml\n');
     assert.match(bad, /bad-inner\.yaml:\d+:\d+: train\.epochs: /, 'the error points into the included file');
     assert.match(await loadError('name: x\nblocks:\n  - include: nowhere.yaml\n'), /nowhere\.yaml: cannot read the experiment file \(no such file\)/);
-    assert.match(await loadError('name: x\nblocks:\n  - include: inner.yaml\n    seeds: 3\n'), /^FILE:4:12: blocks\[0\]: an include block holds only 'include' \(found: seeds\)/);
+    assert.match(
+      await loadError('name: x\nblocks:\n  - include: inner.yaml\n    seeds: 3\n'),
+      /^FILE:4:12: blocks\[0\]: an include block holds only 'include' \(found: seeds\)/,
+    );
     assert.match(await loadError('name: x\nblocks:\n  - include: 3\n'), /^FILE:3:14: blocks\[0\]\.include: expected the path/);
     assert.match(await loadError('name: x\nseeds: 2\nblocks:\n  - include: inner.yaml\n'), /^FILE:2:8: seeds: every block is an include/);
     assert.match(await loadError('blocks:\n  - include: inner.yaml\n'), /name: missing/);
@@ -164,8 +190,14 @@ describe('include blocks', () => {
 
   it('configs/paper.yaml is the three task configs, with their run ids', async () => {
     const paper = await loadExperiment(join(ROOT, 'configs/paper.yaml'), await allTasks());
-    assert.deepEqual(paper.blocks.map((b) => b.included), [['ocr'], ['chunking'], ['segmentation']]);
-    assert.deepEqual(blockOutDirs(undefined, paper), ['ocr', 'chunking', 'segmentation'].map((t) => resolve('results', t)));
+    assert.deepEqual(
+      paper.blocks.map((b) => b.included),
+      [['ocr'], ['chunking'], ['segmentation']],
+    );
+    assert.deepEqual(
+      blockOutDirs(undefined, paper),
+      ['ocr', 'chunking', 'segmentation'].map((t) => resolve('results', t)),
+    );
     const ids = (blocks: { experiment: Parameters<typeof expandGrid>[0] }[]) => blocks.flatMap((b) => expandGrid(b.experiment).map((c) => c.id));
     const alone = [];
     for (const f of ['ocr', 'chunking', 'segmentation']) alone.push(...(await loadExperiment(join(ROOT, `configs/${f}.yaml`), await allTasks())).blocks);
@@ -176,7 +208,15 @@ describe('include blocks', () => {
 describe('overrides', () => {
   it('are typed by the schema', async () => {
     const p = file('o.yaml', GOOD);
-    const { experiment } = await loadExperiment(p, await allTasks(), ['train.epochs=7', 'seeds=[3,4,5]', 'train.lr=1e-2', 'name=2024', 'scaling.alpha_grid=[0.5, 1]', 'data.length=9', 'train.grad_clip=null']);
+    const { experiment } = await loadExperiment(p, await allTasks(), [
+      'train.epochs=7',
+      'seeds=[3,4,5]',
+      'train.lr=1e-2',
+      'name=2024',
+      'scaling.alpha_grid=[0.5, 1]',
+      'data.length=9',
+      'train.grad_clip=null',
+    ]);
     assert.equal(experiment.train.epochs, 7);
     assert.deepEqual(experiment.seeds, [3, 4, 5]);
     assert.equal(experiment.train.lr, 0.01);
@@ -198,9 +238,13 @@ describe('overrides', () => {
 describe('run ids', () => {
   it('are stable, ignore key order, name and back end, and change with any determining value', async () => {
     const a = expandGrid((await loadExperiment(file('a.yaml', GOOD), await allTasks())).experiment);
-    const reordered = 'seeds: 2\nmodes: [stage, joint, online]\ntrain:\n  epochs: 3\nobjectives: [log-likelihood, ssvm]\ntask: toy\nname: other\nbackend: cpu\n';
+    const reordered =
+      'seeds: 2\nmodes: [stage, joint, online]\ntrain:\n  epochs: 3\nobjectives: [log-likelihood, ssvm]\ntask: toy\nname: other\nbackend: cpu\n';
     const b = expandGrid((await loadExperiment(file('b.yaml', reordered), await allTasks())).experiment);
-    assert.deepEqual(a.map((c) => c.id), b.map((c) => c.id));
+    assert.deepEqual(
+      a.map((c) => c.id),
+      b.map((c) => c.id),
+    );
     const c = expandGrid((await loadExperiment(file('c.yaml', GOOD), await allTasks(), ['train.lr=0.002'])).experiment);
     // train.lr drives joint and online; stage has its own learning rates.
     assert.ok(a.every((cell, i) => (cell.id !== c[i].id) === (cell.config.mode !== 'stage')));
@@ -275,7 +319,12 @@ describe('experiment files that would exhaust the loader', () => {
 
   it('refuse a YAML alias bomb, naming the file', async () => {
     const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
-    for (let i = 1; i < 8; i++) levels.push(`${'abcdefgh'[i]}: &${'abcdefgh'[i]} [${Array(10).fill(`*${'abcdefgh'[i - 1]}`).join(', ')}]`);
+    for (let i = 1; i < 8; i++)
+      levels.push(
+        `${'abcdefgh'[i]}: &${'abcdefgh'[i]} [${Array(10)
+          .fill(`*${'abcdefgh'[i - 1]}`)
+          .join(', ')}]`,
+      );
     const msg = await loadError(`${GOOD}data:\n  sequences: 8\nbomb:\n${levels.map((l) => `  ${l}`).join('\n')}\n`);
     assert.match(msg, /^FILE: too many YAML alias references/);
     assert.doesNotMatch(msg, /ReferenceError|unexpected/);
@@ -295,18 +344,29 @@ describe('overrides on a file with blocks of different tasks (configs/smoke.yaml
   };
 
   it('apply to every block whose schema has the key, and only to those', async () => {
-    const loaded = await loadExperiment(SMOKE, await allTasks(), ['model.preset=lenet20-50-500', 'model.char_hidden=12', 'data.train_words=50', 'train.epochs=2']);
+    const loaded = await loadExperiment(SMOKE, await allTasks(), [
+      'model.preset=lenet20-50-500',
+      'model.char_hidden=12',
+      'data.train_words=50',
+      'train.epochs=2',
+    ]);
     const [ocr, chunking, seg] = loaded.blocks.map((b) => b.experiment);
     assert.equal(ocr.model.preset, 'lenet20-50-500');
     assert.equal(ocr.data.train_words, 50);
     assert.equal(chunking.model.char_hidden, 12);
     assert.ok(!('preset' in chunking.model) && !('char_hidden' in seg.model) && !('train_words' in chunking.data));
-    assert.deepEqual(loaded.blocks.map((b) => b.experiment.train.epochs), [2, 2, 2]);
+    assert.deepEqual(
+      loaded.blocks.map((b) => b.experiment.train.epochs),
+      [2, 2, 2],
+    );
   });
 
   it('name the override and the block when a block rejects the value', async () => {
     const msg = await smokeError(['objectives=[ssvm]']);
-    assert.match(msg, /^command-line override 'objectives=\[ssvm\]': blocks\[2\] \(segmentation\): objectives: task 'segmentation' does not support ssvm \(it supports: cross-entropy\)/);
+    assert.match(
+      msg,
+      /^command-line override 'objectives=\[ssvm\]': blocks\[2\] \(segmentation\): objectives: task 'segmentation' does not support ssvm \(it supports: cross-entropy\)/,
+    );
     assert.doesNotMatch(msg, /smoke\.yaml:\d+/, 'no line of the file is blamed');
     assert.match(await smokeError(['model.char_hidden=0']), /^command-line override 'model\.char_hidden=0': blocks\[1\] \(chunking\): model\.char_hidden: /);
   });

@@ -8,7 +8,6 @@ import { conlleval, parseConllevalInput } from '../src/results/conlleval.js';
 import { samplesDir } from '../src/data/samples.js';
 import { close, REAL_DATA, ROOT, SAMPLE_COUNTS, SHARED_DATASETS, tempDir } from './helpers.js';
 
-
 describe('conlleval scorer', () => {
   const one = (gold: string[], guess: string[]) => conlleval([gold], [guess]);
 
@@ -101,9 +100,10 @@ describe('CoNLL-2000 parser', () => {
 
   // The published counts of the full files when they are at hand, the sample's own counts otherwise.
   const c = SAMPLE_COUNTS.conll2000;
-  const expected = REAL_DATA.kind === 'full'
-    ? { sentences: [8936, 2012], tokens: [211727, 47377] }
-    : { sentences: [c.train_sentences, c.test_sentences], tokens: [c.train_tokens, c.test_tokens] };
+  const expected =
+    REAL_DATA.kind === 'full'
+      ? { sentences: [8936, 2012], tokens: [211727, 47377] }
+      : { sentences: [c.train_sentences, c.test_sentences], tokens: [c.train_tokens, c.test_tokens] };
   it(`reads the real files (${REAL_DATA.kind}): ${expected.sentences.join(' / ')} sentences, ${expected.tokens.join(' / ')} tokens`, async () => {
     let dataDir = samplesDir();
     if (REAL_DATA.kind === 'full') {
@@ -119,7 +119,10 @@ describe('CoNLL-2000 parser', () => {
       assert.equal(new Set(train.flatMap((s) => s.chunks)).size, 22);
     }
     // Gold against itself through the scorer: every chunk found.
-    const s = conlleval(test.map((x) => x.chunks), test.map((x) => x.chunks));
+    const s = conlleval(
+      test.map((x) => x.chunks),
+      test.map((x) => x.chunks),
+    );
     assert.equal(s.f1, 100);
     if (REAL_DATA.kind === 'full') assert.equal(s.goldChunks, 23852, 'the number of chunks conlleval reports for the test file');
   });

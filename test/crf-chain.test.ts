@@ -26,7 +26,8 @@ import { close, describeOnBackends } from './helpers.js';
 
 type Mat = number[][];
 
-const randMat = (rng: Rng, rows: number, cols: number, std = 1): Mat => Array.from({ length: rows }, () => Array.from({ length: cols }, () => std * rng.normal()));
+const randMat = (rng: Rng, rows: number, cols: number, std = 1): Mat =>
+  Array.from({ length: rows }, () => Array.from({ length: cols }, () => std * rng.normal()));
 const randLabels = (rng: Rng, L: number, K: number): number[] => Array.from({ length: L }, () => rng.int(K));
 
 /** Pads per-sequence unaries [L_b][K] into a [B, T, K] tensor, padding filled by `pad()`. */
@@ -92,7 +93,8 @@ function refTotal(target: GradTarget, U: Mat[], W: Mat, Y: number[][], allowed?:
  */
 function tfGrads(target: GradTarget, u: tf.Tensor3D, w: tf.Tensor2D, Y: number[][], lengths: number[], allowed?: boolean[][], fused?: boolean): tf.Tensor[] {
   if (target === 'unary-cross-entropy') return [tf.grad((a: tf.Tensor) => tf.sum(unaryCrossEntropy(a as tf.Tensor3D, Y, lengths)))(u), tf.zerosLike(w)];
-  const f = (a: tf.Tensor3D, b: tf.Tensor2D): tf.Tensor => (target === 'log-partition' ? logPartition(a, b, lengths, { allowed, fused }) : loss(target, a, b, Y, lengths, { allowed, fused }));
+  const f = (a: tf.Tensor3D, b: tf.Tensor2D): tf.Tensor =>
+    target === 'log-partition' ? logPartition(a, b, lengths, { allowed, fused }) : loss(target, a, b, Y, lengths, { allowed, fused });
   return tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(f(a as tf.Tensor3D, b as tf.Tensor2D)))([u, w]);
 }
 
@@ -122,7 +124,12 @@ function checkAgainstReference(c: GradCase, label: string): void {
     close(logZ[b], R.refLogPartition(U[b], W, allowed), { rtol: 1e-5, atol: 1e-5 }, `logZ ${at}`);
     const refMarg = R.refMarginals(U[b], W, allowed);
     close(marg[b].slice(0, L), refMarg, { rtol: 0, atol: 2e-6 }, `marginals ${at}`);
-    close(logm[b].slice(0, L), refMarg.map((row) => row.map(Math.log)), { rtol: 1e-5, atol: 1e-5 }, `log-marginals ${at}`);
+    close(
+      logm[b].slice(0, L),
+      refMarg.map((row) => row.map(Math.log)),
+      { rtol: 1e-5, atol: 1e-5 },
+      `log-marginals ${at}`,
+    );
     for (const rows of [marg, logm, mf]) assert.deepEqual(rows[b].slice(L), zeroRows(L), `padding rows are 0 ${at}`);
     close(scores[b], R.refScore(U[b], W, Y[b], allowed), { rtol: 1e-6, atol: 1e-5 }, `score ${at}`);
 
@@ -134,7 +141,8 @@ function checkAgainstReference(c: GradCase, label: string): void {
     close(aug.scores[b], R.refScore(U[b], W, aug.labels[b], allowed), { rtol: 1e-6, atol: 1e-6 }, `loss-augmented score is F(Y*) ${at}`);
     if (refAug.gap > 1e-4) assert.deepEqual(aug.labels[b], refAug.labels, `loss-augmented labels ${at}`);
 
-    for (const o of OBJECTIVES) close(losses[o][b], R.refLoss(o, U[b], W, Y[b], { allowed, meanFieldIterations: MF }), { rtol: 1e-5, atol: 2e-5 }, `${o} loss ${at}`);
+    for (const o of OBJECTIVES)
+      close(losses[o][b], R.refLoss(o, U[b], W, Y[b], { allowed, meanFieldIterations: MF }), { rtol: 1e-5, atol: 2e-5 }, `${o} loss ${at}`);
     close(uce[b], R.refUnaryCrossEntropy(U[b], Y[b]), { rtol: 1e-5, atol: 1e-5 }, `unary cross-entropy ${at}`);
     close(mf[b].slice(0, L), R.refMeanField(U[b], W, MF, allowed), { rtol: 0, atol: 2e-6 }, `mean-field marginals ${at}`);
   });
@@ -159,7 +167,9 @@ function checkGradients(target: GradTarget, c: GradCase): void {
 }
 
 /** BIO for two chunk types: 0 = O, 1 = B-X, 2 = I-X, 3 = B-Y, 4 = I-Y; I-X only after B-X/I-X, I-Y only after B-Y/I-Y. */
-const BIO: boolean[][] = Array.from({ length: 5 }, (_, a) => Array.from({ length: 5 }, (_, b) => (b === 2 ? a === 1 || a === 2 : b === 4 ? a === 3 || a === 4 : true)));
+const BIO: boolean[][] = Array.from({ length: 5 }, (_, a) =>
+  Array.from({ length: 5 }, (_, b) => (b === 2 ? a === 1 || a === 2 : b === 4 ? a === 3 || a === 4 : true)),
+);
 
 /** A random labelling that respects `allowed`. */
 function allowedLabels(rng: Rng, L: number, K: number, allowed: boolean[][]): number[] {
@@ -193,7 +203,12 @@ describeOnBackends('chain CRF', () => {
       const w = tf.tensor2d(W);
       const m = marginals(u, w, [4, 2]);
       const decoded = decodeMarginals(m, [4, 2]);
-      U.forEach((Ub, b) => assert.deepEqual(decoded[b], R.refMarginals(Ub, W).map((row) => row.indexOf(Math.max(...row)))));
+      U.forEach((Ub, b) =>
+        assert.deepEqual(
+          decoded[b],
+          R.refMarginals(Ub, W).map((row) => row.indexOf(Math.max(...row))),
+        ),
+      );
       tf.dispose([u, w, m]);
     });
   });
@@ -263,8 +278,16 @@ describeOnBackends('chain CRF', () => {
 
     it('declines when the mass underflows, and the log-likelihood then takes the tensor path', () => {
       // Label 1 can only be followed by transitions scored −1e4: in probability space their weight is 0.
-      const W = [[0, -1e4], [-1e4, -1e4]];
-      const U = [[[-1e4, 0], [0, 0]]];
+      const W = [
+        [0, -1e4],
+        [-1e4, -1e4],
+      ];
+      const U = [
+        [
+          [-1e4, 0],
+          [0, 0],
+        ],
+      ];
       assert.equal(logPartitionArrays(U.flat(2), W.flat(), [2], 2, 2), null);
       const u = tf.tensor3d(U);
       const w = tf.tensor2d(W);
@@ -311,7 +334,19 @@ describeOnBackends('chain CRF', () => {
       const u = tf.tensor3d(U);
       const w = tf.tensor2d(randMat(rng, 4, 4));
       const g = tf.grad((a: tf.Tensor) => tf.sum(logPartition(a as tf.Tensor3D, w, [1, 1])))(u) as tf.Tensor3D;
-      close(read3(g), U.map((Ub) => R.refMarginals(Ub, [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])), { rtol: 0, atol: 1e-6 }, 'dlogZ/dU vs softmax');
+      close(
+        read3(g),
+        U.map((Ub) =>
+          R.refMarginals(Ub, [
+            [0, 0, 0, 0],
+            [0, 0, 0, 0],
+            [0, 0, 0, 0],
+            [0, 0, 0, 0],
+          ]),
+        ),
+        { rtol: 0, atol: 1e-6 },
+        'dlogZ/dU vs softmax',
+      );
       tf.dispose([u, w]);
     });
 
@@ -375,7 +410,8 @@ describeOnBackends('chain CRF', () => {
           close(whole.marg[b].slice(0, L), read3(marginals(ub, w, one))[0], { rtol: 0, atol: 1e-6 }, `marginals ${at}`);
           close(whole.logm[b].slice(0, L), read3(logMarginals(ub, w, one))[0], { rtol: 1e-6, atol: 1e-6 }, `log-marginals ${at}`);
           close(whole.mf[b].slice(0, L), read3(meanFieldMarginals(ub, w, one))[0], { rtol: 0, atol: 1e-6 }, `mean field ${at}`);
-          for (const rows of [whole.marg, whole.logm, whole.mf]) for (const row of rows[b].slice(L)) assert.deepEqual(row, new Array(K).fill(0), `padding rows are 0 ${at}`);
+          for (const rows of [whole.marg, whole.logm, whole.mf])
+            for (const row of rows[b].slice(L)) assert.deepEqual(row, new Array(K).fill(0), `padding rows are 0 ${at}`);
           assert.deepEqual(whole.map.labels[b], viterbi(ub, w, one).labels[0], `MAP ${at}`);
           assert.deepEqual(whole.aug.labels[b], lossAugmentedViterbi(ub, w, [Y[b]], one).labels[0], `loss-augmented MAP ${at}`);
           close(whole.score[b], read1(score(ub, w, [Y[b]], one))[0], { rtol: 1e-6, atol: 1e-6 }, `score ${at}`);
@@ -500,7 +536,8 @@ describeOnBackends('chain CRF', () => {
         close(map.scores[b], ref.score, { rtol: 1e-6, atol: 1e-5 }, `MAP score L=${L}`);
         assert.ok(R.refIsAllowed(aug.labels[b], BIO), 'loss-augmented MAP uses allowed transitions only');
         close(aug.augmentedScores![b], R.refMap(U[b], W, { allowed: BIO, gold: Y[b] }).augmentedScore, { rtol: 1e-6, atol: 1e-5 }, `loss-augmented L=${L}`);
-        for (const o of OBJECTIVES) close(losses[o][b], R.refLoss(o, U[b], W, Y[b], { allowed: BIO, meanFieldIterations: MF }), { rtol: 1e-5, atol: 2e-5 }, `${o} L=${L}`);
+        for (const o of OBJECTIVES)
+          close(losses[o][b], R.refLoss(o, U[b], W, Y[b], { allowed: BIO, meanFieldIterations: MF }), { rtol: 1e-5, atol: 2e-5 }, `${o} L=${L}`);
       });
       tf.dispose([u, w]);
     });
@@ -552,14 +589,20 @@ describeOnBackends('chain CRF', () => {
       const decoded = lossAugmentedViterbi(u, w, Y, L).labels;
       assert.deepEqual(read1(loss('ssvm', u, w, Y, L, { maximiser: decoded })), read1(loss('ssvm', u, w, Y, L)));
       // Another labelling: the loss is the margin of that labelling, not the decoder's.
-      const other = [[0, 1, 2, 0], [2, 2]];
+      const other = [
+        [0, 1, 2, 0],
+        [2, 2],
+      ];
       const expected = other.map((ys, b) => {
         const f = (z: number[]) => z.reduce((a, y, t) => a + U[b][t][y] + (t > 0 ? W[z[t - 1]][y] : 0), 0);
         const delta = ys.filter((y, t) => y !== Y[b][t]).length / ys.length;
         return f(ys) + delta - f(Y[b].slice(0, L[b]));
       });
       close(read1(loss('ssvm', u, w, Y, L, { maximiser: other })), expected, { rtol: 1e-5, atol: 1e-5 }, 'ssvm with a given Y*');
-      assert.throws(() => loss('ssvm', u, w, Y, L, { maximiser: [[0, 1, 2, 0]] }), (e: unknown) => e instanceof CrfInputError && /maximiser/.test(e.message));
+      assert.throws(
+        () => loss('ssvm', u, w, Y, L, { maximiser: [[0, 1, 2, 0]] }),
+        (e: unknown) => e instanceof CrfInputError && /maximiser/.test(e.message),
+      );
       tf.dispose([u, w]);
     });
   });
@@ -579,7 +622,12 @@ describeOnBackends('chain CRF', () => {
      * Asserts that f(...inputs) throws a CrfInputError naming `argument` and matching `detail`, and that
      * the failed call leaks no tensors. `make` builds the inputs (default: unary [2, 3, 4], pairwise [4, 4]).
      */
-    function rejects(argument: string, detail: RegExp, f: (u: tf.Tensor3D, w: tf.Tensor2D) => unknown, make: () => [tf.Tensor, tf.Tensor] = () => [u(), w()]): void {
+    function rejects(
+      argument: string,
+      detail: RegExp,
+      f: (u: tf.Tensor3D, w: tf.Tensor2D) => unknown,
+      make: () => [tf.Tensor, tf.Tensor] = () => [u(), w()],
+    ): void {
       const [uu, ww] = make();
       const before = tf.memory().numTensors;
       assert.throws(
@@ -606,17 +654,71 @@ describeOnBackends('chain CRF', () => {
         loss: (a: tf.Tensor3D, b: tf.Tensor2D, l: number[]) => loss('log-likelihood', a, b, [[0, 0, 0].slice(0, l[0] ?? 0), [0, 0, 0].slice(0, l[1] ?? 0)], l),
       };
       for (const [name, f] of Object.entries(fns)) {
-        rejects('unary', /rank-3 tensor \[B, T, K\], got shape \[3, 4\]/, (a, b) => f(a, b, L), () => [tf.zeros([3, 4]), w()]);
-        rejects('unary', /float32/, (a, b) => f(a, b, L), () => [tf.zeros([2, 3, 4], 'int32'), w()]);
-        rejects('pairwise', /\[K, K\] = \[4, 4\].*got \[4, 5\]/, (a, b) => f(a, b, L), () => [u(), tf.zeros([4, 5])]);
-        rejects('pairwise', /\[K, K\]/, (a, b) => f(a, b, L), () => [u(), tf.zeros([16])]);
+        rejects(
+          'unary',
+          /rank-3 tensor \[B, T, K\], got shape \[3, 4\]/,
+          (a, b) => f(a, b, L),
+          () => [tf.zeros([3, 4]), w()],
+        );
+        rejects(
+          'unary',
+          /float32/,
+          (a, b) => f(a, b, L),
+          () => [tf.zeros([2, 3, 4], 'int32'), w()],
+        );
+        rejects(
+          'pairwise',
+          /\[K, K\] = \[4, 4\].*got \[4, 5\]/,
+          (a, b) => f(a, b, L),
+          () => [u(), tf.zeros([4, 5])],
+        );
+        rejects(
+          'pairwise',
+          /\[K, K\]/,
+          (a, b) => f(a, b, L),
+          () => [u(), tf.zeros([16])],
+        );
         rejects('lengths', /expected 2 entries/, (a, b) => f(a, b, [3]));
         rejects('lengths', /lengths\[1\] = 0.*\[1, 3\]/, (a, b) => f(a, b, [3, 0]));
         rejects('lengths', /lengths\[0\] = 4/, (a, b) => f(a, b, [4, 2]));
         rejects('lengths', /lengths\[0\] = 2.5/, (a, b) => f(a, b, [2.5, 2]));
-        rejects('unary', /NaN/, (a, b) => f(a, b, L), () => [tf.tensor3d([[[0, 0, 0, 0], [0, NaN, 0, 0], [0, 0, 0, 0]], [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]]), w()]);
-        rejects('pairwise', /NaN or ±Infinity/, (a, b) => f(a, b, L), () => [u(), tf.tensor2d([[0, 0, 0, Infinity], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])]);
-        rejects('options.allowed', /4×4/, (a, b) => (name === 'viterbi' ? viterbi(a, b, L, { allowed: [[true]] }) : logPartition(a, b, L, { allowed: [[true]] })));
+        rejects(
+          'unary',
+          /NaN/,
+          (a, b) => f(a, b, L),
+          () => [
+            tf.tensor3d([
+              [
+                [0, 0, 0, 0],
+                [0, NaN, 0, 0],
+                [0, 0, 0, 0],
+              ],
+              [
+                [0, 0, 0, 0],
+                [0, 0, 0, 0],
+                [0, 0, 0, 0],
+              ],
+            ]),
+            w(),
+          ],
+        );
+        rejects(
+          'pairwise',
+          /NaN or ±Infinity/,
+          (a, b) => f(a, b, L),
+          () => [
+            u(),
+            tf.tensor2d([
+              [0, 0, 0, Infinity],
+              [0, 0, 0, 0],
+              [0, 0, 0, 0],
+              [0, 0, 0, 0],
+            ]),
+          ],
+        );
+        rejects('options.allowed', /4×4/, (a, b) =>
+          name === 'viterbi' ? viterbi(a, b, L, { allowed: [[true]] }) : logPartition(a, b, L, { allowed: [[true]] }),
+        );
       }
     });
 
@@ -629,19 +731,44 @@ describeOnBackends('chain CRF', () => {
       for (const f of Object.values(withLabels)) {
         rejects('labels', /expected 2 label sequences/, (a, b) => f(a, b, [Y[0]]));
         rejects('labels', /labels\[1\] has 3 entries, expected lengths\[1\] = 2/, (a, b) => f(a, b, [Y[0], [0, 0, 0]]));
-        rejects('labels', /labels\[0\]\[2\] = 4.*\[0, 4\)/, (a, b) => f(a, b, [[0, 1, 4], [0, 0]]));
+        rejects('labels', /labels\[0\]\[2\] = 4.*\[0, 4\)/, (a, b) =>
+          f(a, b, [
+            [0, 1, 4],
+            [0, 0],
+          ]),
+        );
         rejects('labels', /labels\[1\]\[0\] = -1/, (a, b) => f(a, b, [Y[0], [-1, 0]]));
         rejects('labels', /labels\[1\]\[1\] = 0.5/, (a, b) => f(a, b, [Y[0], [0, 0.5]]));
       }
-      rejects('lossAugment.labels', /lossAugment.labels\[0\] has 2 entries/, (a, b) => lossAugmentedViterbi(a, b, [[0, 0], [0, 0]], L));
-      rejects('unary', /rank-3/, (a) => unaryCrossEntropy(a, Y, L), () => [tf.zeros([2, 3]), w()]);
+      rejects('lossAugment.labels', /lossAugment.labels\[0\] has 2 entries/, (a, b) =>
+        lossAugmentedViterbi(
+          a,
+          b,
+          [
+            [0, 0],
+            [0, 0],
+          ],
+          L,
+        ),
+      );
+      rejects(
+        'unary',
+        /rank-3/,
+        (a) => unaryCrossEntropy(a, Y, L),
+        () => [tf.zeros([2, 3]), w()],
+      );
       rejects('options.meanFieldIterations', /non-negative integer/, (a, b) => loss('cross-entropy-mf', a, b, Y, L, { meanFieldIterations: -1 }));
       rejects('options.meanFieldIterations', /non-negative integer/, (a, b) => meanFieldMarginals(a, b, L, { meanFieldIterations: 1.5 }));
       rejects('objective', /expected one of/, (a, b) => loss('hinge' as Objective, a, b, Y, L));
     });
 
     it('padding may hold NaN (only real positions are checked)', () => {
-      const a = tf.tensor3d([[[0, 0], [NaN, Infinity]]]);
+      const a = tf.tensor3d([
+        [
+          [0, 0],
+          [NaN, Infinity],
+        ],
+      ]);
       const b = tf.zeros([2, 2]) as tf.Tensor2D;
       assert.ok(Number.isFinite(read1(logPartition(a, b, [1]))[0]));
       assert.deepEqual(viterbi(a, b, [1]).labels, [[0]]);
@@ -656,7 +783,12 @@ describeOnBackends('chain CRF', () => {
       const rng = new Rng('leaks');
       const lengths = [4, 2];
       const Y = lengths.map((L) => randLabels(rng, L, 3));
-      const u = batch(lengths.map((L) => randMat(rng, L, 3)), 4, 3, () => 0);
+      const u = batch(
+        lengths.map((L) => randMat(rng, L, 3)),
+        4,
+        3,
+        () => 0,
+      );
       const w = tf.tensor2d(randMat(rng, 3, 3));
       const calls: [string, () => tf.Tensor | tf.Tensor[] | object][] = [
         ['logPartition', () => logPartition(u, w, lengths)],
@@ -668,8 +800,21 @@ describeOnBackends('chain CRF', () => {
         ['viterbi', () => viterbi(u, w, lengths)],
         ['lossAugmentedViterbi', () => lossAugmentedViterbi(u, w, Y, lengths)],
         ['decodeMarginals', () => tf.tidy(() => decodeMarginals(marginals(u, w, lengths), lengths))],
-        ...OBJECTIVES.map((o): [string, () => tf.Tensor] => [`loss ${o}`, () => loss(o, u, w, Y, lengths, { allowed: [[1, 1, 1], [1, 1, 0], [1, 1, 1]] })]),
-        ...OBJECTIVES.map((o): [string, () => tf.Tensor[]] => [`gradient of ${o}`, () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(loss(o, a as tf.Tensor3D, b as tf.Tensor2D, Y, lengths)))([u, w])]),
+        ...OBJECTIVES.map((o): [string, () => tf.Tensor] => [
+          `loss ${o}`,
+          () =>
+            loss(o, u, w, Y, lengths, {
+              allowed: [
+                [1, 1, 1],
+                [1, 1, 0],
+                [1, 1, 1],
+              ],
+            }),
+        ]),
+        ...OBJECTIVES.map((o): [string, () => tf.Tensor[]] => [
+          `gradient of ${o}`,
+          () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(loss(o, a as tf.Tensor3D, b as tf.Tensor2D, Y, lengths)))([u, w]),
+        ]),
       ];
       for (const [name, call] of calls) {
         const before = tf.memory().numTensors;
@@ -738,7 +883,11 @@ describeOnBackends('chain CRF, fused kernels', (backend) => {
         const u = batch(U, c.T, c.K, c.pad(rng));
         const w = tf.tensor2d(W);
         const value = (fused: boolean): number[] =>
-          read1(target === 'log-partition' ? logPartition(u, w, c.lengths, { allowed: c.allowed, fused }) : loss(target, u, w, Y, c.lengths, { allowed: c.allowed, fused }));
+          read1(
+            target === 'log-partition'
+              ? logPartition(u, w, c.lengths, { allowed: c.allowed, fused })
+              : loss(target, u, w, Y, c.lengths, { allowed: c.allowed, fused }),
+          );
         const ran = await kernelsOf(() => tfGrads(target, u, w, Y, c.lengths, c.allowed, true));
         assert.ok(ran.includes('SpsChainCrf') && ran.includes('SpsChainCrfGrad'), `the fused kernels ran: ${ran.join(', ')}`);
         assert.ok(!(await kernelsOf(() => tfGrads(target, u, w, Y, c.lengths, c.allowed, false))).includes('SpsChainCrf'), 'fused: false takes the tfjs path');
@@ -759,7 +908,8 @@ describeOnBackends('chain CRF, fused kernels', (backend) => {
         });
         close(dW, fd.dW, { rtol: 1e-3, atol: 2e-4 }, 'fused dW vs central differences');
         close(dW, tW, { rtol: 1e-3, atol: 2e-4 }, 'fused dW vs tfjs path');
-        if (c.allowed) c.allowed.forEach((row, a) => row.forEach((ok, b2) => ok || assert.equal(dW[a][b2], 0, `dW at the forbidden ${a} → ${b2} is exactly 0`)));
+        if (c.allowed)
+          c.allowed.forEach((row, a) => row.forEach((ok, b2) => ok || assert.equal(dW[a][b2], 0, `dW at the forbidden ${a} → ${b2} is exactly 0`)));
         tf.dispose([u, w, gw, tw]);
       });
     }
@@ -767,7 +917,11 @@ describeOnBackends('chain CRF, fused kernels', (backend) => {
 
   it('Viterbi and loss-augmented Viterbi: the same labellings as the JS decoder, ties (integer potentials) to the smallest label', () => {
     const rng = new Rng('fused viterbi');
-    for (const [K, allowed] of [[4, undefined], [5, BIO], [1, undefined]] as const) {
+    for (const [K, allowed] of [
+      [4, undefined],
+      [5, BIO],
+      [1, undefined],
+    ] as const) {
       const lengths = [6, 1, 3, 5];
       const T = 6;
       const U = lengths.map((L) => Array.from({ length: L }, () => Array.from({ length: K }, () => rng.int(3))));
@@ -780,7 +934,12 @@ describeOnBackends('chain CRF, fused kernels', (backend) => {
         assert.deepEqual(fused, viterbi(u, w, lengths, { ...options, fused: false }), `K = ${K}, ${options.lossAugment ? 'loss-augmented' : 'MAP'}`);
         lengths.forEach((L, b) => {
           const ref = R.refMap(U[b], W, { allowed, gold: options.lossAugment ? Y[b] : undefined });
-          close(options.lossAugment ? fused.augmentedScores![b] : fused.scores[b], ref.augmentedScore, { rtol: 1e-6, atol: 1e-5 }, `K = ${K} L = ${L}: the maximum`);
+          close(
+            options.lossAugment ? fused.augmentedScores![b] : fused.scores[b],
+            ref.augmentedScore,
+            { rtol: 1e-6, atol: 1e-5 },
+            `K = ${K} L = ${L}: the maximum`,
+          );
         });
       }
       tf.dispose([u, w]);
@@ -793,12 +952,20 @@ describeOnBackends('chain CRF, fused kernels', (backend) => {
     const U = lengths.map((L) => randMat(rng, L, 3));
     const W = randMat(rng, 3, 3);
     const Y = lengths.map((L) => randLabels(rng, L, 3));
-    const star = [[0, 1, 2, 0], [2, 2]];
+    const star = [
+      [0, 1, 2, 0],
+      [2, 2],
+    ];
     const u = batch(U, 4, 3, () => NaN);
     const w = tf.tensor2d(W);
     const run = (fused: boolean) => {
       const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(loss('ssvm', a as tf.Tensor3D, b as tf.Tensor2D, Y, lengths, { maximiser: star, fused }));
-      return [read1(f(u, w)), ...tf.grads(f)([u, w]).map((g) => read1(g))];
+      return [
+        read1(f(u, w)),
+        ...tf
+          .grads(f)([u, w])
+          .map((g) => read1(g)),
+      ];
     };
     const [fused, tfjs] = [run(true), run(false)];
     fused.forEach((x, i) => close(x, tfjs[i], { rtol: 1e-6, atol: 1e-6 }, ['loss', 'dU', 'dW'][i]));
@@ -814,7 +981,8 @@ describeOnBackends('chain CRF, fused kernels', (backend) => {
     const u = batch(U, 5, 4, () => NaN);
     const w = tf.tensor2d(W);
     for (const n of [0, 1, 3]) {
-      const f = (fused: boolean) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(loss('cross-entropy-mf', a as tf.Tensor3D, b as tf.Tensor2D, Y, lengths, { meanFieldIterations: n, fused }));
+      const f = (fused: boolean) => (a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(loss('cross-entropy-mf', a as tf.Tensor3D, b as tf.Tensor2D, Y, lengths, { meanFieldIterations: n, fused }));
       const ref = (Uc: Mat[], Wc: Mat) => Uc.reduce((s, Ub, b) => s + R.refLoss('cross-entropy-mf', Ub, Wc, Y[b], { meanFieldIterations: n }), 0);
       close(read1(f(true)(u, w))[0], ref(U, W), { rtol: 1e-5, atol: 2e-5 }, `${n} iterations: loss`);
       const [gu, gw] = tf.grads(f(true))([u, w]);
@@ -824,7 +992,10 @@ describeOnBackends('chain CRF, fused kernels', (backend) => {
       close(dW, fd.dW.flat(), { rtol: 1e-3, atol: 2e-4 }, `${n} iterations: dW`);
       if (n === 0) {
         // The tfjs path's loss does not involve the pairwise matrix then, and tf.grads refuses it.
-        assert.ok(dW.every((g) => g === 0), '0 iterations: dW is exactly 0');
+        assert.ok(
+          dW.every((g) => g === 0),
+          '0 iterations: dW is exactly 0',
+        );
         close(dU, read3(tf.grad((a: tf.Tensor) => f(false)(a, w))(u) as tf.Tensor3D), { rtol: 1e-3, atol: 2e-4 }, '0 iterations: dU vs tfjs path');
         continue;
       }
@@ -854,12 +1025,34 @@ describeOnBackends('chain CRF, fused kernels', (backend) => {
     tf.dispose([u, w]);
   });
 
-  it('where the probability-space pass declines, the kernel runs and the result is the tfjs path\'s', async () => {
+  it("where the probability-space pass declines, the kernel runs and the result is the tfjs path's", async () => {
     // log-likelihood: label 1 is followed only by transitions scored −1e4, whose weight underflows;
     // cross-entropy: a gold marginal of exp(−1000) (both from the tests of the float64 ops above).
     const cases: [Objective, number[][][], number[][], number[][]][] = [
-      ['log-likelihood', [[[-1e4, 0], [0, 0]]], [[0, -1e4], [-1e4, -1e4]], [[1, 0]]],
-      ['cross-entropy', [[[0, -1000, 3]], [[2, 1, -1]]], [[0.5, -1, 2], [1, 0, -0.5], [-2, 1, 0]], [[1], [0]]],
+      [
+        'log-likelihood',
+        [
+          [
+            [-1e4, 0],
+            [0, 0],
+          ],
+        ],
+        [
+          [0, -1e4],
+          [-1e4, -1e4],
+        ],
+        [[1, 0]],
+      ],
+      [
+        'cross-entropy',
+        [[[0, -1000, 3]], [[2, 1, -1]]],
+        [
+          [0.5, -1, 2],
+          [1, 0, -0.5],
+          [-2, 1, 0],
+        ],
+        [[1], [0]],
+      ],
     ];
     for (const [objective, U, W, Y] of cases) {
       const u = tf.tensor3d(U);

@@ -223,7 +223,12 @@ describeOnBackends('gaussian CRF', () => {
       for (let j = 0; j < 3; j++) {
         const v = [0, 1, 2].map((i) => vectors[i * 3 + j]);
         const Mv = M.map((row) => row.reduce((s, x, k) => s + x * v[k], 0));
-        assert.ok(maxAbsDiff(Mv, v.map((x) => x * values[j])) < 1e-12);
+        assert.ok(
+          maxAbsDiff(
+            Mv,
+            v.map((x) => x * values[j]),
+          ) < 1e-12,
+        );
       }
       const rng = new Rng('eig');
       const A = [randn(rng, 9, 5) as Mat, randn(rng, 9, 5) as Mat];
@@ -232,11 +237,26 @@ describeOnBackends('gaussian CRF', () => {
     });
 
     it('marginals are the softmax over classes and predict is the argmax', () => {
-      const s = tf.tensor3d([[[0, 2, -1], [1, 2, 3]]]);
+      const s = tf.tensor3d([
+        [
+          [0, 2, -1],
+          [1, 2, 3],
+        ],
+      ]);
       const p = marginals(s).arraySync()[0];
       const e = (a: number, b: number) => Math.exp(a) / (Math.exp(a) + Math.exp(b));
       assertClose([...p[0], ...p[1]], [e(0, 1), 0.5, e(-1, 3), e(1, 0), 0.5, e(3, -1)], 1e-6, 'marginals');
-      assert.deepEqual(predict(tf.tensor3d([[[0, 2, -1], [1, 1, 3]]])).arraySync(), [[1, 0, 1]]);
+      assert.deepEqual(
+        predict(
+          tf.tensor3d([
+            [
+              [0, 2, -1],
+              [1, 1, 3],
+            ],
+          ]),
+        ).arraySync(),
+        [[1, 0, 1]],
+      );
       assert.equal(predict(s).dtype, 'int32');
     });
   });
@@ -256,10 +276,9 @@ describeOnBackends('gaussian CRF', () => {
       const fdA = fdGrad(f, A);
       const backward: CgStats[] = [];
       const c = tf.tensor3d(C);
-      const [gU, gA] = tf.grads((u: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(c, solve(u as tf.Tensor3D, a as tf.Tensor3D, lambda, { tolerance: 1e-6, onBackward: (st) => backward.push(st) }).s)))([
-        tf.tensor3d(U),
-        tf.tensor3d(A),
-      ]);
+      const [gU, gA] = tf.grads((u: tf.Tensor, a: tf.Tensor) =>
+        tf.sum(tf.mul(c, solve(u as tf.Tensor3D, a as tf.Tensor3D, lambda, { tolerance: 1e-6, onBackward: (st) => backward.push(st) }).s)),
+      )([tf.tensor3d(U), tf.tensor3d(A)]);
       assertClose(Array.from(gU.dataSync()), fdU, 1e-4, '∂/∂U');
       assertClose(Array.from(gA.dataSync()), fdA, 1e-4, '∂/∂A');
       assert.equal(backward.length, 1);
@@ -285,14 +304,20 @@ describeOnBackends('gaussian CRF', () => {
       const f = (): number => denseCE(U, A, labels, mask, lambda).reduce((s, x) => s + x, 0) / B;
       const fdU = fdGrad(f, U);
       const fdA = fdGrad(f, A);
-      const [gU, gA] = tf.grads((u: tf.Tensor, a: tf.Tensor) => tf.mean(loss(u as tf.Tensor3D, a as tf.Tensor3D, labels, lambda, { mask, tolerance: 1e-6 })))([tf.tensor3d(U), tf.tensor3d(A)]);
+      const [gU, gA] = tf.grads((u: tf.Tensor, a: tf.Tensor) => tf.mean(loss(u as tf.Tensor3D, a as tf.Tensor3D, labels, lambda, { mask, tolerance: 1e-6 })))([
+        tf.tensor3d(U),
+        tf.tensor3d(A),
+      ]);
       assertClose(Array.from(gU.dataSync()), fdU, 2e-4, '∂CE/∂U');
       assertClose(Array.from(gA.dataSync()), fdA, 2e-4, '∂CE/∂A');
       // Padded pixels get no gradient.
       const gUa = gU.arraySync() as Mat[];
       const gAa = gA.arraySync() as Mat[];
       for (let j = 6; j < L; j++) {
-        assert.ok([gUa[1][0][j], gUa[1][1][j], ...gAa[1][j]].every((x) => x === 0), `pixel ${j}`);
+        assert.ok(
+          [gUa[1][0][j], gUa[1][1][j], ...gAa[1][j]].every((x) => x === 0),
+          `pixel ${j}`,
+        );
       }
     });
   });
@@ -318,7 +343,10 @@ describeOnBackends('gaussian CRF', () => {
 
       const labelsSmall = Array.from({ length: Lsmall }, () => rng.int(2));
       const labelsBig = Array.from({ length: Lfull }, () => rng.int(2));
-      const lb = loss(tf.tensor3d([big.U, padU]), tf.tensor3d([big.A, padA]), [labelsBig, [...labelsSmall, 0, 1, 0, 1]], lambda, { mask, tolerance: 1e-6 }).dataSync();
+      const lb = loss(tf.tensor3d([big.U, padU]), tf.tensor3d([big.A, padA]), [labelsBig, [...labelsSmall, 0, 1, 0, 1]], lambda, {
+        mask,
+        tolerance: 1e-6,
+      }).dataSync();
       const la = loss(tf.tensor3d([small.U]), tf.tensor3d([small.A]), [labelsSmall], lambda, { tolerance: 1e-6 }).dataSync();
       assert.ok(Math.abs(lb[1] - la[0]) < 1e-5, `${lb[1]} vs ${la[0]}`);
     });
@@ -341,7 +369,10 @@ describeOnBackends('gaussian CRF', () => {
           assert.equal(e.failure, 'max-iterations');
           assert.equal(e.iterations, 2);
           assert.ok(e.residual > 1e-7);
-          assert.match(e.message, /forward solve did not converge: after 2 iterations \(maxIterations = 2\) the relative residual is [\d.e+-]+ > tolerance 1e-7; lambda = 1, σ_max\(A\)² ≤ 0\.95/);
+          assert.match(
+            e.message,
+            /forward solve did not converge: after 2 iterations \(maxIterations = 2\) the relative residual is [\d.e+-]+ > tolerance 1e-7; lambda = 1, σ_max\(A\)² ≤ 0\.95/,
+          );
           assert.match(e.message, /Raise maxIterations or tolerance/);
           return true;
         },
@@ -361,7 +392,10 @@ describeOnBackends('gaussian CRF', () => {
       for (const bound of ['frobenius', 'spectral'] as const) {
         const An = normalizeEmbeddings(tf.tensor3d(A), 1, { margin: 0.5, bound });
         const s2 = sigmaMax2(An);
-        assert.ok(s2.every((v) => v <= 0.5 + 1e-5), `${bound}: σ² = ${s2}`);
+        assert.ok(
+          s2.every((v) => v <= 0.5 + 1e-5),
+          `${bound}: σ² = ${s2}`,
+        );
         if (bound === 'spectral') {
           assert.ok(Math.abs(s2[1] - 0.5) < 1e-5, 'spectral: the too-large example is scaled to exactly the margin');
           assertClose(flat(An.arraySync()[0]), flat(A[0]), 1e-6, 'spectral: the example within the margin is unchanged');
@@ -397,8 +431,36 @@ describeOnBackends('gaussian CRF', () => {
       assert.throws(() => solve(U, tf.zeros([1, 5, 2]) as tf.Tensor3D, 1), /embeddings must have shape \[B=1, L=4, D>=1\].*got \[1, 5, 2\]/);
       assert.throws(() => solve(U, A, 0), /lambda must be a finite number > 0/);
       assert.throws(() => solve(U, A, NaN), /lambda must be a finite number > 0/);
-      assert.throws(() => solve(tf.tensor3d([[[0, NaN, 0, 0], [0, 0, 0, 0]]]), A, 1), /unary of batch element 0 contains non-finite values/);
-      assert.throws(() => solve(U, tf.tensor3d([[[0, 0], [Infinity, 0], [0, 0], [0, 0]]]), 1), /embeddings of batch element 0 contain non-finite values/);
+      assert.throws(
+        () =>
+          solve(
+            tf.tensor3d([
+              [
+                [0, NaN, 0, 0],
+                [0, 0, 0, 0],
+              ],
+            ]),
+            A,
+            1,
+          ),
+        /unary of batch element 0 contains non-finite values/,
+      );
+      assert.throws(
+        () =>
+          solve(
+            U,
+            tf.tensor3d([
+              [
+                [0, 0],
+                [Infinity, 0],
+                [0, 0],
+                [0, 0],
+              ],
+            ]),
+            1,
+          ),
+        /embeddings of batch element 0 contain non-finite values/,
+      );
       assert.throws(() => solve(U, A, 1, { mask: [[1, 1, 1]] }), /mask must have shape \[B=1, L=4\], got \[1, 3\]/);
       assert.throws(() => solve(U, A, 1, { mask: [[1, 0.5, 1, 1]] }), /mask must contain only 0 \(padding\) and 1/);
       assert.throws(() => solve(U, A, 1, { tolerance: 0 }), /tolerance must be a finite number > 0/);
@@ -479,13 +541,23 @@ describeOnBackends('gaussian CRF', () => {
       const r = solve(tf.tensor3d(U), tf.tensor3d(A), lambda, opts);
       assert.ok(r.precisionLimited && r.iterations < 100, `forward: ${JSON.stringify(r)}`);
       assertHonest(r, 1e-10, floor, 'forward');
-      assertClose(Array.from(r.s.dataSync()), U.flatMap((Ub, b) => flat(denseS(Ub, A[b], lambda))), 2e-6, 's*');
+      assertClose(
+        Array.from(r.s.dataSync()),
+        U.flatMap((Ub, b) => flat(denseS(Ub, A[b], lambda))),
+        2e-6,
+        's*',
+      );
       const c = tf.tensor3d(C);
       const gU = tf.grad((u: tf.Tensor) => tf.sum(tf.mul(c, solve(u as tf.Tensor3D, tf.tensor3d(A), lambda, opts).s)))(tf.tensor3d(U));
       assert.ok(backward[0].precisionLimited && backward[0].iterations < 100, `backward: ${JSON.stringify(backward[0])}`);
       assertHonest(backward[0], 1e-10, floor, 'backward');
       // ∂(Σ c·s*)/∂U = (W + λI)^{-1} c (W + λI is symmetric).
-      assertClose(Array.from(gU.dataSync()), C.flatMap((Cb, b) => flat(denseS(Cb, A[b], lambda))), 2e-6, '∂/∂U');
+      assertClose(
+        Array.from(gU.dataSync()),
+        C.flatMap((Cb, b) => flat(denseS(Cb, A[b], lambda))),
+        2e-6,
+        '∂/∂U',
+      );
     });
 
     it('an operator whose own error keeps the residual above the float32 floor fails fast as stagnated, leaking nothing', () => {
@@ -503,7 +575,10 @@ describeOnBackends('gaussian CRF', () => {
           assert.equal(e.failure, 'stagnated', e.message);
           assert.ok(e.iterations < 100, `stopped after ${e.iterations} iterations`);
           assert.ok(e.residual > float32PrecisionFloor(CG_ASSUMED_CONDITION) && e.residual < 1e-1, `residual ${e.residual}`);
-          assert.match(e.message, /stagnated: after \d+ iterations and \d+ residual replacements the best relative residual is [\d.e+-]+ > tolerance 1\.000e-6, above the float32 floor/);
+          assert.match(
+            e.message,
+            /stagnated: after \d+ iterations and \d+ residual replacements the best relative residual is [\d.e+-]+ > tolerance 1\.000e-6, above the float32 floor/,
+          );
           return true;
         },
       );
@@ -521,7 +596,14 @@ describeOnBackends('gaussian CRF', () => {
       const dense = U.map((Ub, b) => flat(denseS(Ub, A[b], lambda)));
       const check = (got: number[][], factors: number[], residual: number, what: string): void => {
         assert.ok(residual > 0 && residual <= 1e-6, `${what}: residual ${residual}`);
-        got.forEach((g, b) => assertClose(g.map((v) => v / factors[b]), dense[b], 2e-6, `${what} at scale ${factors[b]}`));
+        got.forEach((g, b) =>
+          assertClose(
+            g.map((v) => v / factors[b]),
+            dense[b],
+            2e-6,
+            `${what} at scale ${factors[b]}`,
+          ),
+        );
       };
       // Forward: the unaries are checked to stay below ~1e19, so a tiny one next to an ordinary one.
       const forward = [1e-30, 1];
@@ -532,7 +614,9 @@ describeOnBackends('gaussian CRF', () => {
       const backwardScale = [1e-30, 1e20];
       const c = tf.tensor3d(U.map((Ub, b) => scale(Ub, backwardScale[b])));
       const backward: CgStats[] = [];
-      const gU = tf.grad((u: tf.Tensor) => tf.sum(tf.mul(c, solve(u as tf.Tensor3D, tf.tensor3d(A), lambda, { tolerance: 1e-6, onBackward: (st) => backward.push(st) }).s)))(tf.tensor3d(U));
+      const gU = tf.grad((u: tf.Tensor) =>
+        tf.sum(tf.mul(c, solve(u as tf.Tensor3D, tf.tensor3d(A), lambda, { tolerance: 1e-6, onBackward: (st) => backward.push(st) }).s)),
+      )(tf.tensor3d(U));
       check((gU.arraySync() as Mat[]).map(flat), backwardScale, backward[0].residual, '∂/∂U');
     });
   });
@@ -554,9 +638,24 @@ describeOnBackends('gaussian CRF', () => {
       const d = valid.map(denseNorms);
       const a = tf.tensor3d(A);
       const get = (kind: 'frobenius' | 'rms' | 'max', perExample: boolean) => Array.from(pairwiseNorm(a, kind, { mask, perExample }).dataSync());
-      assertClose(get('frobenius', true), d.map((x) => x.fro), 1e-6, 'frobenius per example');
-      assertClose(get('rms', true), d.map((x) => x.rms), 1e-6, 'rms per example');
-      assertClose(get('max', true), d.map((x) => x.max), 1e-6, 'max per example');
+      assertClose(
+        get('frobenius', true),
+        d.map((x) => x.fro),
+        1e-6,
+        'frobenius per example',
+      );
+      assertClose(
+        get('rms', true),
+        d.map((x) => x.rms),
+        1e-6,
+        'rms per example',
+      );
+      assertClose(
+        get('max', true),
+        d.map((x) => x.max),
+        1e-6,
+        'max per example',
+      );
       assertClose(get('frobenius', false), [Math.hypot(d[0].fro, d[1].fro)], 1e-6, 'frobenius batch');
       assertClose(get('rms', false), [Math.sqrt((d[0].fro ** 2 + d[1].fro ** 2) / (4 * 49 + 4 * 16))], 1e-6, 'rms batch');
       assertClose(get('max', false), [Math.max(d[0].max, d[1].max)], 1e-6, 'max batch');
@@ -576,8 +675,18 @@ describeOnBackends('gaussian CRF', () => {
           const r = offlineNormalizeGaussian(U, A, { alpha: 2.5, kind, over, mask });
           const nU = Array.from(norm(r.unary, kind, { mask: tf.tensor3d([[Array(6).fill(1)], [[1, 1, 1, 0, 0, 0]]]), perExample }).dataSync());
           const nW = Array.from(pairwiseNorm(r.embeddings, kind, { mask, perExample }).dataSync());
-          assertClose(nU, nU.map(() => 2.5), 1e-5, `‖Û‖ ${kind}/${over}`);
-          assertClose(nW, nW.map(() => 1), 1e-5, `‖Ŵ‖ ${kind}/${over}`);
+          assertClose(
+            nU,
+            nU.map(() => 2.5),
+            1e-5,
+            `‖Û‖ ${kind}/${over}`,
+          );
+          assertClose(
+            nW,
+            nW.map(() => 1),
+            1e-5,
+            `‖Ŵ‖ ${kind}/${over}`,
+          );
         }
       }
     });
@@ -608,7 +717,12 @@ describeOnBackends('gaussian CRF', () => {
       const grads = tf.grads((u: tf.Tensor, a: tf.Tensor) => tf.mean(loss(u as tf.Tensor3D, a as tf.Tensor3D, labels, 2, { mask })))([U, A]);
       tf.dispose(grads);
       assert.equal(tf.memory().numTensors, start, 'gradient of the loss');
-      tf.dispose([pairwiseNorm(A, 'rms', { mask, perExample: true }), pairwiseNorm(A, 'max'), normalizeEmbeddings(A, 1, { bound: 'spectral', mask }), normalizeEmbeddings(A, 1)]);
+      tf.dispose([
+        pairwiseNorm(A, 'rms', { mask, perExample: true }),
+        pairwiseNorm(A, 'max'),
+        normalizeEmbeddings(A, 1, { bound: 'spectral', mask }),
+        normalizeEmbeddings(A, 1),
+      ]);
       const off = offlineNormalizeGaussian(U, A, { alpha: 1, kind: 'frobenius', over: 'example', mask });
       tf.dispose([off.unary, off.embeddings, marginals(U), predict(U)]);
       assert.equal(tf.memory().numTensors, start, 'helpers');

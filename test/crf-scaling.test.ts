@@ -16,16 +16,17 @@ function values(t: tf.Tensor): number[] {
 describeOnBackends('scaling', () => {
   describe('norm', () => {
     // Example 0: [[3, 4], [0, 0]] ; example 1: [[1, -2], [2, 0]].
-    const x = () => tf.tensor3d([
-      [
-        [3, 4],
-        [0, 0],
-      ],
-      [
-        [1, -2],
-        [2, 0],
-      ],
-    ]);
+    const x = () =>
+      tf.tensor3d([
+        [
+          [3, 4],
+          [0, 0],
+        ],
+        [
+          [1, -2],
+          [2, 0],
+        ],
+      ]);
 
     it('hand-computed values over the batch and per example', () => {
       // Σx² = 25 + 9 = 34 over 8 entries.
@@ -39,7 +40,10 @@ describeOnBackends('scaling', () => {
 
     it('masked entries do not count (same-shape and broadcast masks)', () => {
       // Mask the second row of each example: only [3, 4] and [1, -2] count.
-      const rowMask = tf.tensor3d([[[1], [0]], [[1], [0]]]); // [B, L, 1] broadcast over K
+      const rowMask = tf.tensor3d([
+        [[1], [0]],
+        [[1], [0]],
+      ]); // [B, L, 1] broadcast over K
       close(values(norm(x(), 'frobenius', { mask: rowMask })), [Math.sqrt(30)], { rtol: 1e-6, atol: 1e-6 }, 'fro');
       close(values(norm(x(), 'rms', { mask: rowMask })), [Math.sqrt(30 / 4)], { rtol: 1e-6, atol: 1e-6 }, 'rms counts only the 4 valid entries');
       close(values(norm(x(), 'max', { mask: rowMask })), [4], { rtol: 0, atol: 0 }, 'max');
@@ -47,11 +51,23 @@ describeOnBackends('scaling', () => {
       close(values(norm(x(), 'rms', { mask: rowMask, perExample: true })), [Math.sqrt(12.5), Math.sqrt(2.5)], { rtol: 1e-6, atol: 1e-6 }, 'rms/ex');
       close(values(norm(x(), 'max', { mask: rowMask, perExample: true })), [4, 2], { rtol: 0, atol: 0 }, 'max/ex');
       // A same-shape mask that hides the 4: max drops to 3.
-      const full = tf.tensor3d([[[1, 0], [1, 1]], [[1, 1], [1, 1]]]);
+      const full = tf.tensor3d([
+        [
+          [1, 0],
+          [1, 1],
+        ],
+        [
+          [1, 1],
+          [1, 1],
+        ],
+      ]);
       close(values(norm(x(), 'max', { mask: full, perExample: true })), [3, 2], { rtol: 0, atol: 0 }, 'max with the 4 masked');
       close(values(norm(x(), 'rms', { mask: full, perExample: true })), [Math.sqrt(9 / 3), 1.5], { rtol: 1e-6, atol: 1e-6 }, 'rms with 3 valid');
       // A fully masked example has norm 0 (not NaN).
-      const none = tf.tensor3d([[[0], [0]], [[1], [1]]]);
+      const none = tf.tensor3d([
+        [[0], [0]],
+        [[1], [1]],
+      ]);
       for (const kind of KINDS) {
         const v = values(norm(x(), kind, { mask: none, perExample: true }));
         assert.ok(v[0] < 1e-12 && v[0] >= 0, `${kind}: fully masked example → ${v[0]}`);
@@ -82,7 +98,10 @@ describeOnBackends('scaling', () => {
       }
       for (const kind of KINDS) {
         const g = values(tf.grad((t: tf.Tensor) => norm(t, kind))(tf.zeros([2, 3])));
-        assert.ok(g.every((v) => Number.isFinite(v)), `${kind}: gradient at 0 is ${g}`);
+        assert.ok(
+          g.every((v) => Number.isFinite(v)),
+          `${kind}: gradient at 0 is ${g}`,
+        );
       }
     });
 
@@ -115,7 +134,12 @@ describeOnBackends('scaling', () => {
           const r = offlineNormalize(Upad, W, { alpha: 3, kind, over, mask });
           const perExample = over === 'example';
           const nU = values(norm(r.unary, kind, { mask, perExample }));
-          close(nU, nU.map(() => 3), { rtol: 1e-5, atol: 1e-5 }, `‖Û‖ ${kind} ${over}`);
+          close(
+            nU,
+            nU.map(() => 3),
+            { rtol: 1e-5, atol: 1e-5 },
+            `‖Û‖ ${kind} ${over}`,
+          );
           close(values(norm(r.pairwise, kind)), [1], { rtol: 1e-5, atol: 1e-5 }, `‖Ŵ‖ ${kind} ${over}`);
           tf.dispose([r.unary, r.pairwise]);
         }
@@ -136,7 +160,11 @@ describeOnBackends('scaling', () => {
 
     it('offlineNormalizeEmbeddings divides A by √(‖W‖ + ε) (W is quadratic in A)', () => {
       const A = tf.ones([2, 3, 2]);
-      close(values(offlineNormalizeEmbeddings(A, tf.tensor1d([4, 16]))), [...Array(6).fill(1 / Math.sqrt(4 + SCALING_EPSILON)), ...Array(6).fill(1 / Math.sqrt(16 + SCALING_EPSILON))], { rtol: 1e-6, atol: 1e-6 });
+      close(
+        values(offlineNormalizeEmbeddings(A, tf.tensor1d([4, 16]))),
+        [...Array(6).fill(1 / Math.sqrt(4 + SCALING_EPSILON)), ...Array(6).fill(1 / Math.sqrt(16 + SCALING_EPSILON))],
+        { rtol: 1e-6, atol: 1e-6 },
+      );
       close(values(offlineNormalizeEmbeddings(A, tf.scalar(9))), Array(12).fill(1 / 3), { rtol: 1e-6, atol: 1e-6 });
       assert.throws(() => offlineNormalizeEmbeddings(A, tf.ones([3])), /normW must be a scalar or of shape \[B\] = \[2\], got \[3\]/);
     });
@@ -179,10 +207,13 @@ describeOnBackends('scaling', () => {
   describe('gridSearch', () => {
     it('evaluates every grid point in order and returns the minimum and the curve', async () => {
       const seen: number[] = [];
-      const r = await gridSearch((a) => {
-        seen.push(a);
-        return (Math.log(a) - Math.log(2)) ** 2;
-      }, [0.1, 0.5, 1, 2, 5, 10]);
+      const r = await gridSearch(
+        (a) => {
+          seen.push(a);
+          return (Math.log(a) - Math.log(2)) ** 2;
+        },
+        [0.1, 0.5, 1, 2, 5, 10],
+      );
       assert.deepEqual(seen, [0.1, 0.5, 1, 2, 5, 10]);
       assert.equal(r.best, 2);
       assert.equal(r.bestLoss, 0);
@@ -202,28 +233,46 @@ describeOnBackends('scaling', () => {
       assert.equal(r.best, 1);
       assert.ok(Number.isNaN(r.curve[3].loss));
       assert.equal(r.curve[0].loss, Infinity);
-      await assert.rejects(gridSearch(() => NaN, [1, 2]), /the loss is non-finite at every alpha \(1: NaN, 2: NaN\)/);
-      await assert.rejects(gridSearch(() => -Infinity, [1]), /non-finite at every alpha/);
+      await assert.rejects(
+        gridSearch(() => NaN, [1, 2]),
+        /the loss is non-finite at every alpha \(1: NaN, 2: NaN\)/,
+      );
+      await assert.rejects(
+        gridSearch(() => -Infinity, [1]),
+        /non-finite at every alpha/,
+      );
     });
 
     it('accepts an async loss and evaluates sequentially', async () => {
       let running = 0;
       let maxRunning = 0;
-      const r = await gridSearch(async (a) => {
-        running++;
-        maxRunning = Math.max(maxRunning, running);
-        await new Promise((res) => setTimeout(res, 2));
-        running--;
-        return Math.abs(a - 0.5);
-      }, [1, 0.5, 0.2]);
+      const r = await gridSearch(
+        async (a) => {
+          running++;
+          maxRunning = Math.max(maxRunning, running);
+          await new Promise((res) => setTimeout(res, 2));
+          running--;
+          return Math.abs(a - 0.5);
+        },
+        [1, 0.5, 0.2],
+      );
       assert.equal(r.best, 0.5);
       assert.equal(maxRunning, 1);
     });
 
     it('rejects an empty grid and non-finite grid values', async () => {
-      await assert.rejects(gridSearch(() => 1, []), /the alpha grid is empty/);
-      await assert.rejects(gridSearch(() => 1, [1, NaN]), /grid values must be finite numbers/);
-      await assert.rejects(gridSearch(() => 'x' as unknown as number, [1]), /must return a number/);
+      await assert.rejects(
+        gridSearch(() => 1, []),
+        /the alpha grid is empty/,
+      );
+      await assert.rejects(
+        gridSearch(() => 1, [1, NaN]),
+        /grid values must be finite numbers/,
+      );
+      await assert.rejects(
+        gridSearch(() => 'x' as unknown as number, [1]),
+        /must return a number/,
+      );
     });
   });
 

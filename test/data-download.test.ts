@@ -104,12 +104,10 @@ before(async () => {
         res.writeHead(206, { 'content-range': `bytes ${from}-${body.length - 1}/${body.length}`, 'content-length': String(body.length - from) });
         res.end(body.subarray(from));
       }
-    }
-    else if (route === 'flaky') {
+    } else if (route === 'flaky') {
       if (n === 1) cut();
       else send();
-    }
-    else if (route === 'stall') {
+    } else if (route === 'stall') {
       res.writeHead(200, { 'content-length': String(body.length) });
       res.write(body.subarray(0, 100)); // and then nothing: the idle timeout must fire
     } else if (route === 'corrupt') {
@@ -188,7 +186,10 @@ describe('downloadUrl', () => {
     const d = await downloadUrl(`${base}/flaky/b.bin`, dest, { ...FAST, log: (l) => lines.push(l) });
     assert.equal(d.sha256, sha(B));
     assert.equal(hits.get('/flaky/b.bin'), 2);
-    assert.ok(lines.some((l) => /retrying/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /retrying/.test(l)),
+      lines.join('\n'),
+    );
   });
 
   it('fails on a body that is always cut short, leaving no file', async () => {
@@ -280,7 +281,10 @@ describe('prepareDataset (download)', () => {
     assert.equal(prov.files[1].source, `${base}/files/b.bin`);
     assert.equal(prov.files[1].requestedUrl, `${base}/redirect/b.bin`);
     assert.equal(prov.files[0].outputs[0].sha256, sha(A));
-    assert.ok(lines.some((l) => /missing\.txt\.gz: HTTP 404/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /missing\.txt\.gz: HTTP 404/.test(l)),
+      lines.join('\n'),
+    );
     assert.equal((await checkDataset(goodSpec(), { dataDir, deep: true })).checksum, 'ok');
 
     const again = await prepareDataset(goodSpec(), { dataDir, log: () => {}, download: FAST });
@@ -338,7 +342,10 @@ describe('prepareDataset (download)', () => {
     const db = r.provenance!.files[2];
     assert.equal(db.source, `${base}/tree/`);
     assert.deepEqual(db.outputs.map((o) => o.path).sort(), Object.keys(TAR_FILES).sort());
-    assert.ok(lines.some((l) => l.includes(`${base}/badtree: db/two.txt: `) && l.includes(`sha256 expected ${sha(TAR_FILES['db/two.txt'])}`)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes(`${base}/badtree: db/two.txt: `) && l.includes(`sha256 expected ${sha(TAR_FILES['db/two.txt'])}`)),
+      lines.join('\n'),
+    );
     assert.equal((await checkDataset(spec, { dataDir, deep: true })).checksum, 'ok');
 
     spec.files[2].trees = [`${base}/badtree`];
@@ -355,7 +362,10 @@ describe('prepareDataset (download)', () => {
     const dir = tmp();
     const dest = join(dir, 'b.part');
     // No retry: the cut leaves half the file behind.
-    await assert.rejects(downloadUrl(`${base}/resumable/b.bin`, dest, { ...FAST, timeoutMs: 500, retries: 0, resume: true }), /nothing received for 0\.5 s after 35000 bytes of 70000/);
+    await assert.rejects(
+      downloadUrl(`${base}/resumable/b.bin`, dest, { ...FAST, timeoutMs: 500, retries: 0, resume: true }),
+      /nothing received for 0\.5 s after 35000 bytes of 70000/,
+    );
     assert.equal(statSync(dest).size, 35_000);
     const lines: string[] = [];
     const got = await downloadUrl(`${base}/resumable/b.bin`, dest, { ...FAST, resume: true, log: (l) => lines.push(l) });
@@ -363,7 +373,10 @@ describe('prepareDataset (download)', () => {
     assert.equal(got.bytes, B.length);
     assert.deepEqual(readFileSync(dest), B);
     assert.deepEqual(ranges, ['bytes=35000-']);
-    assert.ok(lines.some((l) => /continuing a partial download at 0\.0 MB/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /continuing a partial download at 0\.0 MB/.test(l)),
+      lines.join('\n'),
+    );
     // Without resume a partial file is never continued, and a failure removes it.
     ranges.length = 0;
     await assert.rejects(downloadUrl(`${base}/cut/b.bin`, join(dir, 'c.part'), { ...FAST, retries: 0 }));
@@ -379,7 +392,10 @@ describe('ensurePrepared', () => {
     const registry = [goodSpec('loop2')];
     await ensurePrepared(['loop2'], { log: (l) => lines.push(l), dataDir, registry, download: FAST });
     assert.ok(existsSync(join(dataDir, 'loop2', 'a.txt')));
-    assert.ok(lines.some((l) => /loop2: it is not prepared/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /loop2: it is not prepared/.test(l)),
+      lines.join('\n'),
+    );
     lines.length = 0;
     await ensurePrepared(['loop2'], { log: (l) => lines.push(l), dataDir, registry, download: FAST });
     assert.deepEqual(lines, []);
@@ -430,7 +446,11 @@ describe('ensurePrepared', () => {
       assert.match(e.message, /sps prepare loop4 --force$/m);
       return true;
     });
-    assert.equal([...hits.values()].reduce((a, b) => a + b, 0), hitsBefore, 'a mismatch is refused, not silently downloaded again');
+    assert.equal(
+      [...hits.values()].reduce((a, b) => a + b, 0),
+      hitsBefore,
+      'a mismatch is refused, not silently downloaded again',
+    );
   });
 
   it('--data-from imports a missing data set instead of downloading it; --no-prepare refuses to', async () => {
@@ -448,13 +468,19 @@ describe('ensurePrepared', () => {
     assert.deepEqual(readdirSync(off), []);
     const lines: string[] = [];
     const hashes = await ensurePrepared(['loop5'], { log: (l) => lines.push(l), dataDir: off, registry: [spec], from: src });
-    assert.ok(lines.some((l) => l.includes(`loop5: it is not prepared`) && l.includes(`importing it from ${src}`)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes(`loop5: it is not prepared`) && l.includes(`importing it from ${src}`)),
+      lines.join('\n'),
+    );
     assert.equal(hashes.loop5['a.txt'], sha(A));
     const prov = JSON.parse(readFileSync(join(off, 'loop5', 'PROVENANCE.json'), 'utf8')) as Provenance;
     assert.equal(prov.method, 'import');
   });
 
   it('an unknown name lists the known ones', async () => {
-    await assert.rejects(ensurePrepared(['mnist'], { log: () => {}, dataDir: tmp() }), /unknown dataset "mnist".*ocr, conll2000, weizmann-horse, word-embeddings/);
+    await assert.rejects(
+      ensurePrepared(['mnist'], { log: () => {}, dataDir: tmp() }),
+      /unknown dataset "mnist".*ocr, conll2000, weizmann-horse, word-embeddings/,
+    );
   });
 });

@@ -24,7 +24,10 @@ describe('OCR letter.data parser', () => {
     assert.equal(words[0].pixels[0], 1);
     assert.equal(words[0].pixels[127], 1);
     assert.equal(words[0].pixels[2 * 128 + 8], 1, 'pixel p_1_0 (row 1, column 0) of the third letter');
-    assert.equal(words[0].pixels.reduce((a, b) => a + b, 0), 3);
+    assert.equal(
+      words[0].pixels.reduce((a, b) => a + b, 0),
+      3,
+    );
   });
 
   it('names the line of a malformed entry', () => {
@@ -45,9 +48,10 @@ describe('OCR letter.data parser', () => {
   });
 
   // The full data set's published counts when it is at hand, the sample's own counts otherwise.
-  const expected = REAL_DATA.kind === 'full'
-    ? { words: 6877, letters: 52152, perFold: [626, 704, 684, 698, 693, 651, 739, 717, 690, 675] }
-    : { words: SAMPLE_COUNTS.ocr.words, letters: SAMPLE_COUNTS.ocr.letters, perFold: SAMPLE_COUNTS.ocr.words_per_fold };
+  const expected =
+    REAL_DATA.kind === 'full'
+      ? { words: 6877, letters: 52152, perFold: [626, 704, 684, 698, 693, 651, 739, 717, 690, 675] }
+      : { words: SAMPLE_COUNTS.ocr.words, letters: SAMPLE_COUNTS.ocr.letters, perFold: SAMPLE_COUNTS.ocr.words_per_fold };
   it(`reads the real data (${REAL_DATA.kind}): ${expected.words} words, ${expected.letters} letters, the known fold sizes`, async () => {
     let dataDir = samplesDir();
     if (REAL_DATA.kind === 'full') {
@@ -56,7 +60,10 @@ describe('OCR letter.data parser', () => {
     }
     const words = loadOcr(dataDir);
     assert.equal(words.length, expected.words);
-    assert.equal(words.reduce((n, w) => n + w.labels.length, 0), expected.letters);
+    assert.equal(
+      words.reduce((n, w) => n + w.labels.length, 0),
+      expected.letters,
+    );
     const perFold = Array(10).fill(0);
     for (const w of words) perFold[w.fold]++;
     assert.deepEqual(perFold, expected.perFold);

@@ -89,10 +89,19 @@ async function sourceFolder(opts: { corruptText?: boolean; sub?: string } = {}):
 
 describe('registry', () => {
   it('lists the four data sets, all valid, each with a download address', () => {
-    assert.deepEqual(REGISTRY.map((d) => d.name), ['ocr', 'conll2000', 'weizmann-horse', 'word-embeddings']);
+    assert.deepEqual(
+      REGISTRY.map((d) => d.name),
+      ['ocr', 'conll2000', 'weizmann-horse', 'word-embeddings'],
+    );
     for (const d of REGISTRY) validateSpec(d);
-    assert.deepEqual(REGISTRY.filter(isImportOnly).map((d) => d.name), []);
-    assert.throws(() => getDataset('mnist'), (e: unknown) => e instanceof SpsError && /ocr, conll2000, weizmann-horse, word-embeddings/.test(e.message));
+    assert.deepEqual(
+      REGISTRY.filter(isImportOnly).map((d) => d.name),
+      [],
+    );
+    assert.throws(
+      () => getDataset('mnist'),
+      (e: unknown) => e instanceof SpsError && /ocr, conll2000, weizmann-horse, word-embeddings/.test(e.message),
+    );
   });
 
   it('loads the shipped Weizmann manifest (984 JPEGs, pinned by its own sha256)', () => {
@@ -222,23 +231,27 @@ describe('prepare --from a local folder', () => {
     assert.deepEqual(readdirSync(dataDir), ['toy']);
   });
 
-  it('removes staging folders of zombie processes (exited, not yet reaped: signalable but gone)', { skip: !existsSync('/proc/self/stat') && 'needs procfs' }, async (t) => {
-    // The background sleep's parent becomes `sleep 30` (exec), which never reaps it: a zombie until
-    // sleep 30 ends. It sleeps a moment first, so that it cannot exit (and be reaped by sh) before sh
-    // has exec'd, which a loaded machine made possible with `sleep 0`.
-    const parent = spawn('sh', ['-c', 'sleep 0.5 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    t.after(() => parent.kill());
-    const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
-    const zombie = Number(line.toString().trim());
-    const state = () => readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]?.[0];
-    for (let i = 0; i < 500 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(state(), 'Z', `process ${zombie} should be a zombie`);
-    const dataDir = tmp();
-    const stale = join(dataDir, '.tmp', `toy.${zombie}.abcdef`);
-    mkdirSync(stale, { recursive: true });
-    await prepareDataset(spec(), { dataDir, from: await sourceFolder() });
-    assert.deepEqual(readdirSync(dataDir), ['toy']);
-  });
+  it(
+    'removes staging folders of zombie processes (exited, not yet reaped: signalable but gone)',
+    { skip: !existsSync('/proc/self/stat') && 'needs procfs' },
+    async (t) => {
+      // The background sleep's parent becomes `sleep 30` (exec), which never reaps it: a zombie until
+      // sleep 30 ends. It sleeps a moment first, so that it cannot exit (and be reaped by sh) before sh
+      // has exec'd, which a loaded machine made possible with `sleep 0`.
+      const parent = spawn('sh', ['-c', 'sleep 0.5 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      t.after(() => parent.kill());
+      const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
+      const zombie = Number(line.toString().trim());
+      const state = () => readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]?.[0];
+      for (let i = 0; i < 500 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(state(), 'Z', `process ${zombie} should be a zombie`);
+      const dataDir = tmp();
+      const stale = join(dataDir, '.tmp', `toy.${zombie}.abcdef`);
+      mkdirSync(stale, { recursive: true });
+      await prepareDataset(spec(), { dataDir, from: await sourceFolder() });
+      assert.deepEqual(readdirSync(dataDir), ['toy']);
+    },
+  );
 });
 
 describe('tar.gz content checks', () => {
@@ -301,7 +314,10 @@ describe('prepare all', () => {
     assert.equal(results[0].action, 'skipped');
     assert.match(lines.join('\n'), /toy: skipped .*sps prepare toy --from DIR/);
     const r2 = await prepareAll({ dataDir, registry: [spec(), spec('toy2')], from: await sourceFolder() });
-    assert.deepEqual(r2.results.map((r) => r.action), ['prepared', 'prepared']);
+    assert.deepEqual(
+      r2.results.map((r) => r.action),
+      ['prepared', 'prepared'],
+    );
   });
 });
 
@@ -377,7 +393,7 @@ describe(`real data (${REAL_DATA.kind})`, () => {
   // Exactly one of the two runs: neither is ever reported as skipped.
   const sampleOnly = REAL_DATA.kind === 'sample' ? it : () => {};
   const fullOnly = REAL_DATA.kind === 'full' ? it : () => {};
-  sampleOnly('imports the CoNLL-2000 sample through the conll2000 spec with the sample\'s checksums', async () => {
+  sampleOnly("imports the CoNLL-2000 sample through the conll2000 spec with the sample's checksums", async () => {
     const pinned: Record<string, string> = {
       'train.txt.gz': '65adeb5cbbd18568b926d0d4cb6b91d60d4841554478beb9ccf734928ac10af0',
       'test.txt.gz': 'd3108cdf042255b582fe35c07bebcf587b90ae26d52c526b1c903f0fee59f29f',
@@ -387,7 +403,12 @@ describe(`real data (${REAL_DATA.kind})`, () => {
     const dataDir = tmp();
     const r = await prepareDataset(sampleSpec, { dataDir, from: join(samplesDir(), 'conll2000') });
     assert.equal(r.action, 'prepared');
-    assert.equal(readFileSync(join(dataDir, 'conll2000-sample', 'train.txt'), 'utf8').split('\n')[0].split(' ').length, 3);
+    assert.equal(
+      readFileSync(join(dataDir, 'conll2000-sample', 'train.txt'), 'utf8')
+        .split('\n')[0]
+        .split(' ').length,
+      3,
+    );
     assert.equal((await checkDataset(sampleSpec, { dataDir, deep: true })).checksum, 'ok');
   });
 
@@ -396,10 +417,18 @@ describe(`real data (${REAL_DATA.kind})`, () => {
     const { err } = await runCli(['prepare', 'conll2000', '--from', SHARED], dataDir);
     assert.match(err, /conll2000: prepared at/);
     await prepareDataset('weizmann-horse', { dataDir, from: SHARED });
-    assert.equal(readFileSync(join(dataDir, 'conll2000', 'train.txt'), 'utf8').split('\n')[0].split(' ').length, 3);
+    assert.equal(
+      readFileSync(join(dataDir, 'conll2000', 'train.txt'), 'utf8')
+        .split('\n')[0]
+        .split(' ').length,
+      3,
+    );
     assert.equal(readdirSync(join(dataDir, 'weizmann-horse', 'weizmann_horse_db', 'figure_ground')).length, 328);
     const states = await listDatasets({ dataDir });
-    assert.deepEqual(states.map((s) => `${s.name}:${s.checksum}`), ['ocr:not prepared', 'conll2000:ok', 'weizmann-horse:ok', 'word-embeddings:not prepared']);
+    assert.deepEqual(
+      states.map((s) => `${s.name}:${s.checksum}`),
+      ['ocr:not prepared', 'conll2000:ok', 'weizmann-horse:ok', 'word-embeddings:not prepared'],
+    );
     const { out } = await runCli(['datasets'], dataDir);
     assert.match(out, /^conll2000\s+prepared \(import\)\s+ok\s+no\s/m);
   });

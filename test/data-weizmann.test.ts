@@ -21,7 +21,19 @@ describe('Weizmann horses: decoding and resizing', () => {
     const row = rgba(3, 3, (x) => [0, 90, 180][x]);
     const r = resizeArea(row, 3, 3, 2, 1);
     assert.ok(Math.abs(r[0] - (0 + 0.5 * 90) / 1.5) < 1e-4 && Math.abs(r[1] - (0.5 * 90 + 180) / 1.5) < 1e-4, String([...r]));
-    assert.deepEqual([...resizeArea(rgba(2, 2, (_x, _y, c) => 7 * (c + 1)), 2, 2, 1, 3)], [7, 14, 21], 'channels kept apart');
+    assert.deepEqual(
+      [
+        ...resizeArea(
+          rgba(2, 2, (_x, _y, c) => 7 * (c + 1)),
+          2,
+          2,
+          1,
+          3,
+        ),
+      ],
+      [7, 14, 21],
+      'channels kept apart',
+    );
   });
 
   it('pairs a JPEG image with its mask: RGB in [0, 1], mask thresholded at 128 after resizing', () => {
@@ -36,7 +48,10 @@ describe('Weizmann horses: decoding and resizing', () => {
     assert.ok(Math.abs(horse.image[0] - 200 / 255) < 0.03, `red ${horse.image[0]}`);
     assert.deepEqual([...horse.mask], [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1]);
     const tall = jpeg.encode({ width: 10, height: 40, data: rgba(10, 40, () => 0) }, 90).data;
-    assert.throws(() => horseFromJpegs(1, image, tall, 4, { rgb: 'a.jpg', mask: 'b.jpg' }), /a\.jpg \(40×20\) and b\.jpg \(10×40\) have different aspect ratios/);
+    assert.throws(
+      () => horseFromJpegs(1, image, tall, 4, { rgb: 'a.jpg', mask: 'b.jpg' }),
+      /a\.jpg \(40×20\) and b\.jpg \(10×40\) have different aspect ratios/,
+    );
     assert.throws(() => decodeJpeg(Uint8Array.from([1, 2, 3]), 'x.jpg'), /x\.jpg: not a readable JPEG/);
   });
 
@@ -52,10 +67,16 @@ describe('Weizmann horses: decoding and resizing', () => {
       await prepareDataset('weizmann-horse', { dataDir, from: SHARED_DATASETS, log: () => {} });
     }
     const horses = loadHorses(dataDir, 32, { complete: REAL_DATA.kind === 'full' });
-    assert.deepEqual(horses.map((h) => h.index), indices);
+    assert.deepEqual(
+      horses.map((h) => h.index),
+      indices,
+    );
     const fg = horses.map((h) => h.mask.reduce((a, b) => a + b, 0) / h.mask.length);
     const mean = fg.reduce((a, b) => a + b, 0) / fg.length;
     assert.ok(mean > 0.2 && mean < 0.5, `mean foreground fraction ${mean}`);
-    assert.ok(fg.every((f) => f > 0.02 && f < 0.9), 'every mask has a horse and a background');
+    assert.ok(
+      fg.every((f) => f > 0.02 && f < 0.9),
+      'every mask has a horse and a background',
+    );
   });
 });

@@ -100,7 +100,10 @@ describe('--backend blas without its addon', () => {
     const out = join(tempDir(), 'out');
     const r = sps(['run', TOY, '--out', out, '--backend', 'blas'], { env: { SPS_BLAS_ADDON: '/nonexistent/sps_blas.node' } });
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /^sps: backend 'blas' is not available: sps's BLAS addon is not built \(\/nonexistent\/sps_blas\.node is missing\): build it with `bash scripts\/build-blas\.sh`.* No cell was started\.\n$/);
+    assert.match(
+      r.stderr,
+      /^sps: backend 'blas' is not available: sps's BLAS addon is not built \(\/nonexistent\/sps_blas\.node is missing\): build it with `bash scripts\/build-blas\.sh`.* No cell was started\.\n$/,
+    );
     assert.ok(!existsSync(out), 'no results folder, no run folder');
   });
 });

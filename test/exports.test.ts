@@ -14,7 +14,11 @@ describe('package exports', () => {
     const tf = await import('@tensorflow/tfjs');
     await tf.setBackend('cpu');
     // K = 2, one position, zero potentials: Z = 2.
-    const logZ = crf.chain.logPartition(tf.zeros([1, 1, 2]) as import('@tensorflow/tfjs').Tensor3D, tf.zeros([2, 2]) as import('@tensorflow/tfjs').Tensor2D, [1]);
+    const logZ = crf.chain.logPartition(
+      tf.zeros([1, 1, 2]) as import('@tensorflow/tfjs').Tensor3D,
+      tf.zeros([2, 2]) as import('@tensorflow/tfjs').Tensor2D,
+      [1],
+    );
     assert.ok(Math.abs(logZ.dataSync()[0] - Math.log(2)) < 1e-6);
   });
 

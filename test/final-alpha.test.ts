@@ -24,7 +24,8 @@ before(async () => {
 function vectorProblem(): { problem: StructuredProblem<number[]>; data: TrainData<number[]>; dispose: () => void } {
   const u = tf.variable(tf.tensor1d([0.5, -0.2]));
   const w = tf.variable(tf.tensor1d([0.3, 0.1]));
-  const toOne = (p: { unary: tf.Tensor; pairwise: tf.Tensor }) => tf.reshape(tf.add(tf.sum(tf.square(tf.sub(p.unary, 1))), tf.sum(tf.square(p.pairwise))), [1]) as tf.Tensor1D;
+  const toOne = (p: { unary: tf.Tensor; pairwise: tf.Tensor }) =>
+    tf.reshape(tf.add(tf.sum(tf.square(tf.sub(p.unary, 1))), tf.sum(tf.square(p.pairwise))), [1]) as tf.Tensor1D;
   const problem: StructuredProblem<number[]> = {
     unaryParams: [u],
     pairwiseParams: [w],
@@ -39,11 +40,27 @@ function vectorProblem(): { problem: StructuredProblem<number[]>; data: TrainDat
 }
 
 async function reportedAlpha(mode: Mode): Promise<{ alpha: number; records: EpochInput[] }> {
-  const cfg = experimentSchema.parse({ name: 't', task: 'x', objectives: ['ssvm'], modes: [mode], seeds: 1, train: { epochs: 2, batch_size: 2 }, scaling: { alpha: 3, alpha_grid: [0.5, 2] } });
+  const cfg = experimentSchema.parse({
+    name: 't',
+    task: 'x',
+    objectives: ['ssvm'],
+    modes: [mode],
+    seeds: 1,
+    train: { epochs: 2, batch_size: 2 },
+    scaling: { alpha: 3, alpha_grid: [0.5, 2] },
+  });
   const { problem, data, dispose } = vectorProblem();
   const records: EpochInput[] = [];
   try {
-    const r = await trainStructured(problem, data, { objective: 'ssvm', mode, train: cfg.train, scaling: cfg.scaling, rng: new Rng(0), epoch: (x) => records.push(x), log: () => {} });
+    const r = await trainStructured(problem, data, {
+      objective: 'ssvm',
+      mode,
+      train: cfg.train,
+      scaling: cfg.scaling,
+      rng: new Rng(0),
+      epoch: (x) => records.push(x),
+      log: () => {},
+    });
     return { alpha: r.alpha, records };
   } finally {
     dispose();

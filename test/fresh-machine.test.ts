@@ -23,11 +23,19 @@ describe('a fresh clone', () => {
     const bin = tempDir();
     for (const cmd of ['bash', 'dirname', 'id', 'mkdir', 'rm', 'mv']) symlinkSync(`/usr/bin/${cmd}`, join(bin, cmd));
     symlinkSync(process.execPath, join(bin, 'node'));
-    const r = spawnSync('/usr/bin/bash', [join(ROOT, 'scripts/build-blas.sh'), '--if-possible', '--force'], { cwd: ROOT, encoding: 'utf8', env: { PATH: bin } });
+    const r = spawnSync('/usr/bin/bash', [join(ROOT, 'scripts/build-blas.sh'), '--if-possible', '--force'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { PATH: bin },
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, '');
-    assert.match(r.stderr, /^sps: the fast back end \(blas\) is not built: gcc or the headers of OpenBLAS or oneDNN are missing \(Debian: sudo apt-get install -y gcc libc6-dev libopenblas-openmp-dev libdnnl-dev\); sps runs on wasm until you run: npm run build:blas\n$/);
+    assert.match(
+      r.stderr,
+      /^sps: the fast back end \(blas\) is not built: gcc or the headers of OpenBLAS or oneDNN are missing \(Debian: sudo apt-get install -y gcc libc6-dev libopenblas-openmp-dev libdnnl-dev\); sps runs on wasm until you run: npm run build:blas\n$/,
+    );
     // Without --if-possible the same machine is an error (as root it would install the packages instead).
-    if (process.getuid?.() !== 0) assert.equal(spawnSync('/usr/bin/bash', [join(ROOT, 'scripts/build-blas.sh'), '--force'], { cwd: ROOT, encoding: 'utf8', env: { PATH: bin } }).status, 1);
+    if (process.getuid?.() !== 0)
+      assert.equal(spawnSync('/usr/bin/bash', [join(ROOT, 'scripts/build-blas.sh'), '--force'], { cwd: ROOT, encoding: 'utf8', env: { PATH: bin } }).status, 1);
   });
 });

@@ -65,14 +65,14 @@ describe('run lock', () => {
 });
 
 describe('run lock and reused pids', () => {
-  it('records the owner\'s start time, and a live pid with another start time does not hold the lock', () => {
+  it("records the owner's start time, and a live pid with another start time does not hold the lock", () => {
     const dir = tempDir();
     const path = join(dir, '.lock');
     const a = acquireLock(path);
     assert.ok(a.ok);
     const written = JSON.parse(readFileSync(path, 'utf8')) as { pid: number; start?: string };
     assert.equal(written.pid, process.pid);
-    assert.equal(typeof written.start, 'string', 'the lock names its owner\'s start time');
+    assert.equal(typeof written.start, 'string', "the lock names its owner's start time");
     assert.ok(lockHolder(path), 'our own lock, with our start time, is held');
     a.release();
 

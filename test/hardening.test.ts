@@ -15,7 +15,11 @@ const KILL = join(ROOT, 'test/fixtures/fs-kill.ts');
 const FAULT = join(ROOT, 'test/fixtures/fs-fault.ts');
 const TAGGER = join(ROOT, 'test/fixtures/tagger-task.ts');
 /** The environment of an sps process with a kill or pause at one file operation (test/fixtures/fs-kill.ts). */
-const killAt = (rule: string, extra: Record<string, string> = {}): Record<string, string> => ({ NODE_OPTIONS: `--import tsx --import ${KILL}`, SPS_FS_KILL: rule, ...extra });
+const killAt = (rule: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  NODE_OPTIONS: `--import tsx --import ${KILL}`,
+  SPS_FS_KILL: rule,
+  ...extra,
+});
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 /** Every file below `dir` (hidden ones too) with its bytes, to compare a folder before and after. */
@@ -38,15 +42,21 @@ function snapshot(dir: string): Record<string, string> {
 function fakeSlurm(dir: string, queue = ''): Record<string, string> {
   const bin = join(dir, 'fake-slurm');
   mkdirSync(bin, { recursive: true });
-  writeFileSync(join(bin, 'sbatch'), `#!/bin/bash
+  writeFileSync(
+    join(bin, 'sbatch'),
+    `#!/bin/bash
 n=$(cat "${bin}/next" 2>/dev/null || echo 1000)
 echo $((n+1)) > "${bin}/next"
 echo "$@" >> "${bin}/sbatch.log"
 echo $n
-`);
-  writeFileSync(join(bin, 'squeue'), `#!/bin/bash
+`,
+  );
+  writeFileSync(
+    join(bin, 'squeue'),
+    `#!/bin/bash
 cat "${bin}/queue" 2>/dev/null
-`);
+`,
+  );
   writeFileSync(join(bin, 'sacct'), '#!/bin/bash\nexit 1\n');
   writeFileSync(join(bin, 'queue'), queue);
   for (const f of ['sbatch', 'squeue', 'sacct']) chmodSync(join(bin, f), 0o755);
@@ -67,7 +77,11 @@ const shellLines = (script: string): string[] => script.split('\n').filter((l) =
 describe('issue 33, item 1: the sbatch script is built from validated, quoted values', () => {
   it('a newline in launcher.partition or in an sbatch_args item is refused, naming the key', () => {
     const dir = tempDir();
-    for (const [key, value] of [['partition', '"debug\\ntouch /tmp/x"'], ['sbatch_args', '["--account=abc\\ntouch /tmp/x"]'], ['setup', '"module load nodejs\\ntouch /tmp/x"']]) {
+    for (const [key, value] of [
+      ['partition', '"debug\\ntouch /tmp/x"'],
+      ['sbatch_args', '["--account=abc\\ntouch /tmp/x"]'],
+      ['setup', '"module load nodejs\\ntouch /tmp/x"'],
+    ]) {
       const config = join(dir, `${key}.yaml`);
       writeFileSync(config, readFileSync(TOY, 'utf8') + `launcher:\n  type: slurm\n  ${key}: ${value}\n`);
       const r = sps(['run', config, '--out', join(dir, 'out'), '--dry-run']);
@@ -81,7 +95,12 @@ describe('issue 33, item 1: the sbatch script is built from validated, quoted va
 
   it('the same values given as options are refused, naming the option', () => {
     const out = join(tempDir(), 'out');
-    for (const [opt, value] of [['--partition', 'debug\ntouch /tmp/x'], ['--sbatch-arg', '--account=abc\ntouch /tmp/x'], ['--setup', 'true\ntouch /tmp/x'], ['--partition', 'debug;touch /tmp/x']]) {
+    for (const [opt, value] of [
+      ['--partition', 'debug\ntouch /tmp/x'],
+      ['--sbatch-arg', '--account=abc\ntouch /tmp/x'],
+      ['--setup', 'true\ntouch /tmp/x'],
+      ['--partition', 'debug;touch /tmp/x'],
+    ]) {
       const r = sps(['run', TOY, '--launcher', 'slurm', '--out', out, '--dry-run', `${opt}=${value}`]);
       assert.equal(r.code, 1, r.stdout);
       assert.match(r.stderr, new RegExp(`^sps: ${opt}: `, 'm'), r.stderr);
@@ -151,8 +170,13 @@ describe('issue 33, items 2 and 3: strings from run.json are escaped, and the re
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     const imgs = attributeNames(html, 'img');
     assert.ok(imgs.length > 0, 'the example panels have images');
-    for (const names of imgs) assert.deepEqual(names.filter((n) => !['src', 'alt', 'class'].includes(n)), []);
-    for (const tag of ['tr', 'figure', 'h2', 'h3', 'td']) for (const names of attributeNames(html, tag)) assert.ok(!names.some((n) => n.startsWith('on')), `${tag}: ${names}`);
+    for (const names of imgs)
+      assert.deepEqual(
+        names.filter((n) => !['src', 'alt', 'class'].includes(n)),
+        [],
+      );
+    for (const tag of ['tr', 'figure', 'h2', 'h3', 'td'])
+      for (const names of attributeNames(html, tag)) assert.ok(!names.some((n) => n.startsWith('on')), `${tag}: ${names}`);
     assert.doesNotMatch(html, /<script>alert/);
     // Every image the report links is a file of the report folder.
     for (const m of html.matchAll(/<img src="([^"]*)"/g)) assert.ok(existsSync(join(out, m[1].replace(/&amp;/g, '&'))), m[1]);
@@ -193,7 +217,11 @@ describe('issue 33, item 5: run-cell checks its cell against the schemas and its
       assert.equal(r.code, 1, `${what}: ${r.stderr}`);
       assert.match(r.stderr, message, what);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('toy-')), [], `${what}: nothing ran`);
+      assert.deepEqual(
+        readdirSync(out).filter((f) => f.startsWith('toy-')),
+        [],
+        `${what}: nothing ran`,
+      );
     }
     assert.equal(existsSync(join(out, '..', 'elsewhere')), false);
     writeFileSync(planPath, original);
@@ -209,13 +237,25 @@ describe('issue 33, item 5: run-cell checks its cell against the schemas and its
 /** A tagger experiment of one cell, and a run of it that prepares toy-tags into `data`. */
 function taggerRun(dir: string) {
   const config = join(dir, 'tagger.yaml');
-  writeFileSync(config, ['name: tagger-test', 'task: tagger', 'objectives: [log-likelihood]', 'modes: [joint]', 'seeds: 1', 'train: {epochs: 1, batch_size: 8, lr: 0.1}', 'backend: cpu', ''].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'name: tagger-test',
+      'task: tagger',
+      'objectives: [log-likelihood]',
+      'modes: [joint]',
+      'seeds: 1',
+      'train: {epochs: 1, batch_size: 8, lr: 0.1}',
+      'backend: cpu',
+      '',
+    ].join('\n'),
+  );
   const data = join(dir, 'data');
   const env = { SPS_PLUGINS: TAGGER, SPS_DATA_DIR: data };
-  const run = (args: string[], more: Record<string, string> = {}) => sps(['run', config, '--out', join(dir, 'out'), '--no-table', ...args], { env: { ...env, ...more } });
+  const run = (args: string[], more: Record<string, string> = {}) =>
+    sps(['run', config, '--out', join(dir, 'out'), '--no-table', ...args], { env: { ...env, ...more } });
   return { config, data, env, run, tags: join(data, 'toy-tags', 'tags.txt') };
 }
-
 
 describe('issue 33, item 5: checkCell accepts what sps writes', () => {
   it('every cell of every committed config, read back from JSON, passes with its own run id', async () => {
@@ -226,7 +266,11 @@ describe('issue 33, item 5: checkCell accepts what sps writes', () => {
       import('../src/train/tasks/index.js'),
     ]);
     const tasks = await allTasks();
-    const files = ['configs', 'configs/studies'].flatMap((d) => readdirSync(join(ROOT, d)).filter((f) => f.endsWith('.yaml')).map((f) => join(ROOT, d, f)));
+    const files = ['configs', 'configs/studies'].flatMap((d) =>
+      readdirSync(join(ROOT, d))
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => join(ROOT, d, f)),
+    );
     let cells = 0;
     for (const file of files) {
       for (const b of (await loadExperiment(file, tasks)).blocks) {
@@ -246,7 +290,10 @@ describe('issue 33, item 4: data sets are verified by content', () => {
     const first = t.run(['--data-from', join(ROOT, 'test/fixtures')]);
     assert.equal(first.code, 0, first.stderr);
     const out = join(t.data, '..', 'out');
-    const runDir = join(out, readdirSync(out).find((f) => f.startsWith('tagger-'))!);
+    const runDir = join(
+      out,
+      readdirSync(out).find((f) => f.startsWith('tagger-'))!,
+    );
     const recorded = readJson<{ inputs: { datasets: Record<string, Record<string, string>> } }>(join(runDir, 'run.json')).inputs.datasets;
     assert.deepEqual(recorded, { 'toy-tags': { 'tags.txt': sha256(t.tags) } });
 
@@ -266,7 +313,7 @@ describe('issue 33, item 4: data sets are verified by content', () => {
     assert.equal(readJson<{ status: string }>(join(runDir, 'run.json')).status, 'done', 'the finished run was not touched');
   });
 
-  it('a file changed between the sweep\'s check and the cell fails the cell before it reads it', () => {
+  it("a file changed between the sweep's check and the cell fails the cell before it reads it", () => {
     const dir = tempDir();
     const t = taggerRun(dir);
     const out = join(dir, 'out');
@@ -279,7 +326,10 @@ describe('issue 33, item 4: data sets are verified by content', () => {
     const r = sps(['run-cell', join(out, 'slurm', 'tagger-test', 'plan.json'), '--index', '0'], { env: slurm });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /dataset "toy-tags" at .* changed after sps run verified it: tags\.txt \(sha256 [0-9a-f]{64}, verified [0-9a-f]{64}\)/);
-    const runDir = join(out, readdirSync(out).find((f) => f.startsWith('tagger-'))!);
+    const runDir = join(
+      out,
+      readdirSync(out).find((f) => f.startsWith('tagger-'))!,
+    );
     const run = readJson<{ status: string; error: { message: string } }>(join(runDir, 'run.json'));
     assert.equal(run.status, 'failed');
     assert.equal(existsSync(join(runDir, 'metrics.jsonl')), false, 'no epoch was trained');
@@ -300,7 +350,9 @@ describe('issue 33, item 7: sps report swaps in a complete folder', () => {
     const killed = sps(['report', results, '--out', out, '--datasets', join(tmp, 'none')], { env: killAt('kill-before|openSync|index\\.html|1') });
     assert.equal(killed.code, null, 'killed');
     assert.deepEqual(snapshot(out), old, 'the old report is as it was');
-    const full = sps(['report', results, '--out', out, '--datasets', join(tmp, 'none')], { env: { NODE_OPTIONS: `--import tsx --import ${FAULT}`, SPS_FS_FAULT: `ENOSPC:writeSync:${tmp}` } });
+    const full = sps(['report', results, '--out', out, '--datasets', join(tmp, 'none')], {
+      env: { NODE_OPTIONS: `--import tsx --import ${FAULT}`, SPS_FS_FAULT: `ENOSPC:writeSync:${tmp}` },
+    });
     assert.equal(full.code, 1, full.stderr);
     assert.match(full.stderr, new RegExp(`^sps: ${tmp}/\\S+: cannot write: no space left on the device \\(ENOSPC\\)`));
     assert.doesNotMatch(full.stderr, /path not given/);
@@ -328,7 +380,8 @@ describe('issue 33, item 8: sweep.json is updated under a lock', () => {
     const script = (seed: number) =>
       `import { writeSweepFiles } from ${JSON.stringify(join(ROOT, 'src/train/plan.ts'))};\n` +
       `writeSweepFiles([{ id: 'id${seed}', folder: 'f${seed}', runDir: ${JSON.stringify(dir)} + '/f${seed}', config: { experiment: 'x', task: 'toy', objective: 'ssvm', mode: 'joint', seed: ${seed} } }], 'c.yaml');`;
-    const node = (seed: number, env: Record<string, string>) => spawn(process.execPath, ['--input-type=module', '-e', script(seed)], { env: { ...process.env, NODE_OPTIONS: '--import tsx', ...env }, stdio: 'inherit' });
+    const node = (seed: number, env: Record<string, string>) =>
+      spawn(process.execPath, ['--input-type=module', '-e', script(seed)], { env: { ...process.env, NODE_OPTIONS: '--import tsx', ...env }, stdio: 'inherit' });
     const exited = (p: ReturnType<typeof spawn>) => new Promise<number | null>((res) => p.on('exit', (c) => res(c)));
     // The first pauses for 3 s just as it reads sweep.json; the second starts once it has.
     const a = node(0, killAt('pause|readFileSync|/sweep\\.json$|3000', { SPS_FS_KILL_MARK: mark }));
@@ -337,7 +390,9 @@ describe('issue 33, item 8: sweep.json is updated under a lock', () => {
     const bCode = await exited(node(1, {}));
     assert.equal(bCode, 0);
     assert.equal(await aDone, 0);
-    const cells = readJson<{ cells: { id: string }[] }>(join(dir, 'sweep.json')).cells.map((c) => c.id).sort();
+    const cells = readJson<{ cells: { id: string }[] }>(join(dir, 'sweep.json'))
+      .cells.map((c) => c.id)
+      .sort();
     assert.deepEqual(cells, ['id0', 'id1']);
   });
 });
@@ -356,7 +411,13 @@ describe('issue 33, item 9: --force sets a finished run aside with one rename', 
     const replaced = readdirSync(join(out, '.replaced'));
     assert.equal(replaced.length, 1, replaced.join());
     // The lock moved with them (the kill came before its removal): hidden, and named by a dead process.
-    assert.deepEqual(readdirSync(join(out, '.replaced', replaced[0])).filter((f) => f !== '.lock').sort(), files, 'every file of the run moved at once');
+    assert.deepEqual(
+      readdirSync(join(out, '.replaced', replaced[0]))
+        .filter((f) => f !== '.lock')
+        .sort(),
+      files,
+      'every file of the run moved at once',
+    );
     const again = sps(args);
     assert.equal(again.code, 0, again.stderr);
     assert.doesNotMatch(again.stderr, /damaged/);
@@ -369,10 +430,16 @@ describe('issue 33, item 9: --force sets a finished run aside with one rename', 
     const killed = t.run(['--data-from', join(ROOT, 'test/fixtures')], killAt('kill-after|openSync|sps-verified\\.json\\.tmp-|1'));
     assert.equal(killed.code, null, killed.stderr);
     const folder = join(t.data, 'toy-tags');
-    assert.ok(readdirSync(folder).some((f) => f.includes('.tmp-')), 'the kill left a temporary file');
+    assert.ok(
+      readdirSync(folder).some((f) => f.includes('.tmp-')),
+      'the kill left a temporary file',
+    );
     const r = t.run([]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(readdirSync(folder).filter((f) => f.includes('.tmp-')), []);
+    assert.deepEqual(
+      readdirSync(folder).filter((f) => f.includes('.tmp-')),
+      [],
+    );
   });
 });
 
@@ -428,9 +495,15 @@ describe('issue 33, item 6: values that would be cut or ignored silently are ref
   it('OCR word counts beyond the folds, at load time (so --dry-run too)', async () => {
     const dir = tempDir();
     const file = ocrConfig(dir);
-    assert.match(await configError(file, ['data.train_words=1000000000000']), /^command-line override 'data\.train_words=1000000000000': data\.train_words: 1000000000000 is more than the 5751 training words left in the OCR data set/);
+    assert.match(
+      await configError(file, ['data.train_words=1000000000000']),
+      /^command-line override 'data\.train_words=1000000000000': data\.train_words: 1000000000000 is more than the 5751 training words left in the OCR data set/,
+    );
     assert.match(await configError(file, ['data.validation_words=100000']), /data\.validation_words: 100000 is not below the 6251 words of train_folds/);
-    assert.match(await configError(file, ['data.source=sample', 'data.test_words=101']), /data\.test_words: 101 is more than the 100 words of test_folds \[0\] in the embedded sample/);
+    assert.match(
+      await configError(file, ['data.source=sample', 'data.test_words=101']),
+      /data\.test_words: 101 is more than the 100 words of test_folds \[0\] in the embedded sample/,
+    );
     const dry = sps(['run', file, 'data.validation_words=100000', '--dry-run']);
     assert.equal(dry.code, 1);
   });
@@ -438,8 +511,14 @@ describe('issue 33, item 6: values that would be cut or ignored silently are ref
   it('a key set twice, a whole section replaced, an epoch count without bound, an empty --out', async () => {
     const dir = tempDir();
     const file = ocrConfig(dir);
-    assert.equal(await configError(file, ['train.lr=0.1', 'train.lr=0.2']), "command-line override 'train.lr=0.2': train.lr is already set by 'train.lr=0.1'; give each key once");
-    assert.match(await configError(file, ['train={epochs: 1}']), /^override 'train=\{epochs: 1\}': train is a section, and a mapping would replace all of it .*; set its keys one by one, e\.g\. train\.epochs=1$/);
+    assert.equal(
+      await configError(file, ['train.lr=0.1', 'train.lr=0.2']),
+      "command-line override 'train.lr=0.2': train.lr is already set by 'train.lr=0.1'; give each key once",
+    );
+    assert.match(
+      await configError(file, ['train={epochs: 1}']),
+      /^override 'train=\{epochs: 1\}': train is a section, and a mapping would replace all of it .*; set its keys one by one, e\.g\. train\.epochs=1$/,
+    );
     assert.match(await configError(file, ['train.epochs=1e12']), /train\.epochs: .*100000/);
     const empty = sps(['run', file, '--out', '', '--dry-run']);
     assert.equal(empty.code, 1);
@@ -471,7 +550,10 @@ describe('issue 33: unclear errors are one clear line', () => {
     });
     const stage = readdirSync(join(results, 'segmentation')).find((f) => f.includes('-stage-'))!;
     writeFileSync(join(results, 'segmentation', stage, 'final.json'), '{"primary": \u001b[31m\n"x"');
-    for (const cmd of [['ls', results], ['table', results]]) {
+    for (const cmd of [
+      ['ls', results],
+      ['table', results],
+    ]) {
       const r = sps(cmd);
       // eslint-disable-next-line no-control-regex -- control characters are what this looks for
       assert.doesNotMatch(r.stdout + r.stderr, /\u001b|\u0007/, `${cmd[0]} sends no escape sequence to the terminal`);

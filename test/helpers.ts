@@ -48,7 +48,10 @@ export const SYSTEM_NEEDS = {
     enable: 'sudo npm test (as root it installs slurm-wlm and munge and starts the cluster)',
   },
   blas: {
-    missing: () => (existsSync(process.env.SPS_BLAS_ADDON ?? join(ROOT, 'native/build/sps_blas.node')) ? undefined : 'the native addon native/build/sps_blas.node is not built'),
+    missing: () =>
+      existsSync(process.env.SPS_BLAS_ADDON ?? join(ROOT, 'native/build/sps_blas.node'))
+        ? undefined
+        : 'the native addon native/build/sps_blas.node is not built',
     enable: 'sudo apt-get install -y gcc libc6-dev libopenblas-openmp-dev libdnnl-dev && npm run build:blas',
   },
 } satisfies Record<string, { missing: () => string | undefined; enable: string }>;
@@ -112,7 +115,11 @@ export function script(name: string, args: string[]): CliResult {
 /** The run ids `sps run FILE` plans: every block's cells (its swept variants, or its experiment alone). */
 export async function plannedRunIds(file: string): Promise<string[]> {
   // Imported here so that the tests that never plan a sweep do not load the config layer.
-  const [{ loadExperiment }, { expandSweep }, { allTasks }] = await Promise.all([import('../src/config/load.js'), import('../src/config/cells.js'), import('../src/train/tasks/index.js')]);
+  const [{ loadExperiment }, { expandSweep }, { allTasks }] = await Promise.all([
+    import('../src/config/load.js'),
+    import('../src/config/cells.js'),
+    import('../src/train/tasks/index.js'),
+  ]);
   const loaded = await loadExperiment(file, await allTasks());
   return loaded.blocks.flatMap(({ experiment, variants }) => expandSweep(variants ?? [{ experiment }]).map((c) => c.id));
 }
@@ -122,7 +129,12 @@ export const TINY_TOY = ['objectives=[ssvm]', 'train.epochs=1', 'data.sequences=
 
 /** Start `sps ARGS` in its own process group (so a test can SIGKILL it and its workers at once). */
 export function spsSpawn(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'bin/sps'), ...args], { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [join(ROOT, 'bin/sps'), ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: cliEnv(opts.env),
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /**
@@ -206,10 +218,22 @@ export async function configError(path: string, overrides: string[] = []): Promi
 }
 
 /** The two-key sweep of the study tests: 2 × 2 settings of the toy task, stage and joint, one seed. */
-export const TOY_STUDY = [join(ROOT, 'test/fixtures/toy.yaml'), ...TINY_TOY, 'modes=[stage,joint]', 'seeds=[0]', 'data.noise=0.5,1', 'model.init_scale=0.1,0.2'];
+export const TOY_STUDY = [
+  join(ROOT, 'test/fixtures/toy.yaml'),
+  ...TINY_TOY,
+  'modes=[stage,joint]',
+  'seeds=[0]',
+  'data.noise=0.5,1',
+  'model.init_scale=0.1,0.2',
+];
 
 /** The labels of TOY_STUDY's four settings, as the report and the tables write them. */
-export const TOY_STUDY_SETTINGS = ['data.noise=0.5, model.init_scale=0.1', 'data.noise=0.5, model.init_scale=0.2', 'data.noise=1, model.init_scale=0.1', 'data.noise=1, model.init_scale=0.2'];
+export const TOY_STUDY_SETTINGS = [
+  'data.noise=0.5, model.init_scale=0.1',
+  'data.noise=0.5, model.init_scale=0.2',
+  'data.noise=1, model.init_scale=0.1',
+  'data.noise=1, model.init_scale=0.2',
+];
 
 /** Run TOY_STUDY into `out` through the CLI (8 toy cells, a few seconds each). */
 export function runToyStudy(out: string, extra: string[] = []): CliResult {

@@ -22,7 +22,9 @@ export function rand(n: number, lo = -1, hi = 1): Float32Array {
 export const sizeOf = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 /** Run f on the cpu back end and on wasm, with the same inputs (f builds them from JS arrays). */
-export async function onBoth(f: () => tf.Tensor | tf.Tensor[]): Promise<{ cpu: tf.TypedArray[]; wasm: tf.TypedArray[]; shapes: { cpu: number[][]; wasm: number[][] } }> {
+export async function onBoth(
+  f: () => tf.Tensor | tf.Tensor[],
+): Promise<{ cpu: tf.TypedArray[]; wasm: tf.TypedArray[]; shapes: { cpu: number[][]; wasm: number[][] } }> {
   const values: Record<string, tf.TypedArray[]> = {};
   const shapes: Record<string, number[][]> = {};
   for (const name of ['cpu', 'wasm']) {
@@ -84,8 +86,30 @@ export const CONVS: [Shape4, [number, number], number, number | [number, number]
   [[2, 10, 9, 3], [3, 3], 2, [2, 3], 'same'],
   [[1, 9, 7, 2], [3, 3], 3, 3, 'valid'],
   [[2, 7, 6, 3], [3, 3], 4, 1, 1],
-  [[2, 7, 6, 3], [3, 2], 4, 2, [[0, 0], [1, 2], [0, 1], [0, 0]]],
-  [[2, 6, 6, 2], [2, 2], 3, 1, [[0, 0], [3, 0], [1, 2], [0, 0]]],
+  [
+    [2, 7, 6, 3],
+    [3, 2],
+    4,
+    2,
+    [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  ],
+  [
+    [2, 6, 6, 2],
+    [2, 2],
+    3,
+    1,
+    [
+      [0, 0],
+      [3, 0],
+      [1, 2],
+      [0, 0],
+    ],
+  ],
   [[3, 16, 8, 1], [5, 5], 4, 1, 'same'],
   [[2, 12, 12, 5], [3, 3], 6, 1, 'same'],
 ];
@@ -96,13 +120,34 @@ export function convInfo(xs: Shape4, f: [number, number], co: number, s: number 
 
 /** Batched products both matMul kernels are checked on: equal batches, a broadcast b, a broadcast a, rank 4, outer ranks that differ. */
 export const BATCH_PRODUCTS: [number[], number[]][] = [
-  [[2, 3, 4], [2, 4, 5]],
-  [[3, 4, 5], [1, 5, 6]],
-  [[3, 4, 5], [5, 6]],
-  [[1, 4, 5], [3, 5, 6]],
-  [[2, 3, 4, 5], [2, 3, 5, 2]],
-  [[4, 1, 6], [4, 6, 1]],
-  [[1, 1, 4, 5], [3, 5, 6]],
+  [
+    [2, 3, 4],
+    [2, 4, 5],
+  ],
+  [
+    [3, 4, 5],
+    [1, 5, 6],
+  ],
+  [
+    [3, 4, 5],
+    [5, 6],
+  ],
+  [
+    [1, 4, 5],
+    [3, 5, 6],
+  ],
+  [
+    [2, 3, 4, 5],
+    [2, 3, 5, 2],
+  ],
+  [
+    [4, 1, 6],
+    [4, 6, 1],
+  ],
+  [
+    [1, 1, 4, 5],
+    [3, 5, 6],
+  ],
 ];
 
 /** tf.matMul of each [a shape, b shape] with every transpose combination, on cpu and on wasm, compared. */

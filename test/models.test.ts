@@ -31,8 +31,15 @@ async function use(backend: Backend): Promise<void> {
   assert.equal(b.name, backend);
 }
 
-const randn = (rng: Rng, shape: number[], std = 1): tf.Tensor => tf.tensor(normalArray(rng, shape.reduce((a, b) => a * b, 1), std), shape);
-
+const randn = (rng: Rng, shape: number[], std = 1): tf.Tensor =>
+  tf.tensor(
+    normalArray(
+      rng,
+      shape.reduce((a, b) => a * b, 1),
+      std,
+    ),
+    shape,
+  );
 
 /** A model family as the step-by-step test trains it: built from an Rng, a loss closure and its parameters. */
 interface Trainable {
@@ -59,7 +66,11 @@ async function train(backend: Backend, build: (rng: Rng) => Trainable, steps: nu
     l.dispose();
     counts.push(tf.memory().numTensors);
   }
-  assert.deepEqual(counts.slice(1), counts.slice(1).map(() => counts[1]), `${backend}: tensor count grows across steps: ${counts}`);
+  assert.deepEqual(
+    counts.slice(1),
+    counts.slice(1).map(() => counts[1]),
+    `${backend}: tensor count grows across steps: ${counts}`,
+  );
   opt.dispose();
   m.dispose();
   assert.equal(tf.memory().numTensors, before, `${backend}: tensors left after dispose`);
@@ -83,7 +94,10 @@ function assertSameLosses(t: TestContext, cpu: number[], wasm: number[], what: s
 
 function lenetTrainable(rng: Rng): Trainable {
   const net = createLeNet({ conv: [4, 6], fc: [16], classes: 5 }, rng);
-  const x = tf.tensor4d(Float32Array.from({ length: 6 * 128 }, () => (rng.next() < 0.3 ? 1 : 0)), [6, 16, 8, 1]);
+  const x = tf.tensor4d(
+    Float32Array.from({ length: 6 * 128 }, () => (rng.next() < 0.3 ? 1 : 0)),
+    [6, 16, 8, 1],
+  );
   const y = tf.tidy(() => tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 0], 'int32'), 5));
   return {
     params: net.params,
@@ -120,7 +134,12 @@ test('LeNet: shapes, presets, FLOPs, padding check, seeded init; trains on cpu w
   assert.ok(maxAbsDiff(a.params[0].dataSync(), c.params[0].dataSync()) > 0);
   const aw = a.variables['out/w'].dataSync();
   const sw = s.variables['out/w'].dataSync();
-  assert.ok(maxAbsDiff(Array.from(aw, (v) => 0.1 * v), sw) < 1e-7);
+  assert.ok(
+    maxAbsDiff(
+      Array.from(aw, (v) => 0.1 * v),
+      sw,
+    ) < 1e-7,
+  );
   // init 'torch': U(±1/√fan_in) weights and biases (conv1: fan_in 25).
   const t = createLeNet({ conv: [6, 16], fc: [120, 84], init: 'torch' }, new Rng(5));
   const tb = t.variables['conv1/b'].dataSync();
@@ -203,8 +222,18 @@ function referenceBiLstm(x: tf.Tensor3D, lengths: number[], dirs: readonly LstmW
       }
       return { seq: L > 0 ? tf.concat(hs, 0) : tf.zeros([0, H]), final: tf.reshape(h, [H]) };
     });
-    outputs.push(tf.concat(perDir.map((p) => p.seq), 1) as tf.Tensor2D);
-    finals.push(tf.concat(perDir.map((p) => p.final), 0) as tf.Tensor1D);
+    outputs.push(
+      tf.concat(
+        perDir.map((p) => p.seq),
+        1,
+      ) as tf.Tensor2D,
+    );
+    finals.push(
+      tf.concat(
+        perDir.map((p) => p.final),
+        0,
+      ) as tf.Tensor1D,
+    );
   });
   return { outputs, finals };
 }
@@ -255,7 +284,11 @@ async function fusedVsReference(backend: Backend): Promise<void> {
       for (let t = 0; t < T; t++) {
         const expect = t < L ? eo[t] : new Array(2 * H).fill(0);
         assert.ok(maxAbsDiff(out[b][t], expect) <= 1e-5, `${backend}: output b=${b} t=${t}`);
-        if (t >= L) assert.ok(out[b][t].every((v) => v === 0), `${backend}: padding output b=${b} t=${t} not exactly 0`);
+        if (t >= L)
+          assert.ok(
+            out[b][t].every((v) => v === 0),
+            `${backend}: padding output b=${b} t=${t} not exactly 0`,
+          );
       }
       assert.ok(maxAbsDiff(fin[b], e.finals[b].arraySync()) <= 1e-5, `${backend}: final state b=${b}`);
     });
@@ -309,7 +342,11 @@ async function maskingChecks(backend: Backend): Promise<void> {
     });
     for (let t = 0; t < T; t++) {
       if (t < L) assert.ok(maxAbsDiff(oa[b][t], alone.o[t]) <= 1e-6, `b=${b} t=${t}: alone vs batched`);
-      else assert.ok(oa[b][t].every((v) => v === 0), `b=${b} t=${t}: padding output not 0`);
+      else
+        assert.ok(
+          oa[b][t].every((v) => v === 0),
+          `b=${b} t=${t}: padding output not 0`,
+        );
     }
     assert.ok(maxAbsDiff(fa[b], alone.f) <= 1e-6, `b=${b}: final alone vs batched`);
   });
@@ -349,7 +386,9 @@ async function maskingChecks(backend: Backend): Promise<void> {
 
 test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, cpu', () => maskingChecks('cpu'));
 test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, wasm', () => maskingChecks('wasm'));
-test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, blas (the recurrence kernel)', BLAS, () => maskingChecks('blas'));
+test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, blas (the recurrence kernel)', BLAS, () =>
+  maskingChecks('blas'),
+);
 
 test('BiLSTM: tf.layers.bidirectional(lstm) with the copied weights computes the same function (the comparison bench is fair)', async () => {
   await use('cpu');
@@ -375,7 +414,10 @@ test('charBiLstm: final states per word = the reference on each word alone', asy
   tf.tidy(() => {
     const out = enc.apply(words);
     assert.deepEqual(out.shape, [5, 6]);
-    assert.ok(out.arraySync()[4].every((v) => v === 0), 'an empty word encodes to zeros');
+    assert.ok(
+      out.arraySync()[4].every((v) => v === 0),
+      'an empty word encodes to zeros',
+    );
     const emb = enc.variables['embedding'];
     words.slice(0, 4).forEach((w, n) => {
       const x = tf.reshape(tf.gather(emb, tf.tensor1d(w, 'int32')), [1, w.length, 4]) as tf.Tensor3D;
@@ -390,26 +432,30 @@ test('charBiLstm: final states per word = the reference on each word alone', asy
   enc.dispose();
 });
 
-for (const stepCost of [Infinity, 0]) test(`charBiLstm (stepCost ${stepCost}: ${stepCost === 0 ? 'short and long words in two groups' : 'one group'}): repeated words are encoded once; values and gradients equal those of encoding each occurrence`, async () => {
-  await use('cpu');
-  const enc = createCharBiLstm({ charVocab: 10, embedding: 4, hidden: 3, maxChars: 4, stepCost }, new Rng(1));
-  // [1,2,3,4,5] and [1,2,3,4,9] are the same word after truncation to 4 characters.
-  const words = [[1, 2, 3], [4], [1, 2, 3], [1, 2, 3, 4, 5], [4], [1, 2, 3, 4, 9], []];
-  const weights = tf.tensor2d(Array.from({ length: words.length * 6 }, (_, i) => Math.sin(i + 1)), [words.length, 6]);
-  const params = enc.params;
-  const batched = tf.variableGrads(() => tf.sum(tf.mul(enc.apply(words), weights)) as tf.Scalar, params);
-  // The reference: every occurrence on its own (a batch of one word has nothing to share).
-  const alone = tf.variableGrads(() => tf.addN(words.map((w, n) => tf.sum(tf.mul(enc.apply([w]), tf.slice(weights, [n, 0], [1, 6]))))) as tf.Scalar, params);
-  close(batched.value.dataSync()[0], alone.value.dataSync()[0], { rtol: 1e-6 }, 'the weighted sum of the encodings');
-  for (const p of params) assert.ok(maxAbsDiff(batched.grads[p.name].dataSync(), alone.grads[p.name].dataSync()) <= 1e-5, `gradient of ${p.name}`);
-  tf.tidy(() => {
-    const out = enc.apply(words).arraySync();
-    assert.deepEqual(out[2], out[0]);
-    assert.deepEqual(out[5], out[3]);
+for (const stepCost of [Infinity, 0])
+  test(`charBiLstm (stepCost ${stepCost}: ${stepCost === 0 ? 'short and long words in two groups' : 'one group'}): repeated words are encoded once; values and gradients equal those of encoding each occurrence`, async () => {
+    await use('cpu');
+    const enc = createCharBiLstm({ charVocab: 10, embedding: 4, hidden: 3, maxChars: 4, stepCost }, new Rng(1));
+    // [1,2,3,4,5] and [1,2,3,4,9] are the same word after truncation to 4 characters.
+    const words = [[1, 2, 3], [4], [1, 2, 3], [1, 2, 3, 4, 5], [4], [1, 2, 3, 4, 9], []];
+    const weights = tf.tensor2d(
+      Array.from({ length: words.length * 6 }, (_, i) => Math.sin(i + 1)),
+      [words.length, 6],
+    );
+    const params = enc.params;
+    const batched = tf.variableGrads(() => tf.sum(tf.mul(enc.apply(words), weights)) as tf.Scalar, params);
+    // The reference: every occurrence on its own (a batch of one word has nothing to share).
+    const alone = tf.variableGrads(() => tf.addN(words.map((w, n) => tf.sum(tf.mul(enc.apply([w]), tf.slice(weights, [n, 0], [1, 6]))))) as tf.Scalar, params);
+    close(batched.value.dataSync()[0], alone.value.dataSync()[0], { rtol: 1e-6 }, 'the weighted sum of the encodings');
+    for (const p of params) assert.ok(maxAbsDiff(batched.grads[p.name].dataSync(), alone.grads[p.name].dataSync()) <= 1e-5, `gradient of ${p.name}`);
+    tf.tidy(() => {
+      const out = enc.apply(words).arraySync();
+      assert.deepEqual(out[2], out[0]);
+      assert.deepEqual(out[5], out[3]);
+    });
+    tf.dispose([weights, batched.value, alone.value, ...Object.values(batched.grads), ...Object.values(alone.grads)]);
+    enc.dispose();
   });
-  tf.dispose([weights, batched.value, alone.value, ...Object.values(batched.grads), ...Object.values(alone.grads)]);
-  enc.dispose();
-});
 
 test('lengthSplit: splits where the saved padding outweighs the extra steps, never otherwise', () => {
   assert.equal(lengthSplit([3, 1, 4, 0], 0), 1);
@@ -448,7 +494,10 @@ function chunkerTrainable(rng: Rng): Trainable {
   const batch = chunkBatch(rng);
   return {
     params: [...net.params, pairwise],
-    loss: () => tf.mean(chain.loss('log-likelihood', net.apply(batch), pairwise as tf.Tensor as tf.Tensor2D, batch.labels, [...batch.lengths], { validate: false })) as tf.Scalar,
+    loss: () =>
+      tf.mean(
+        chain.loss('log-likelihood', net.apply(batch), pairwise as tf.Tensor as tf.Tensor2D, batch.labels, [...batch.lengths], { validate: false }),
+      ) as tf.Scalar,
     dispose: () => {
       net.dispose();
       pairwise.dispose();
@@ -491,20 +540,29 @@ test('chunker: shapes, padding rows 0, no word-level context, frozen embedding; 
   assert.equal(u[0].length, 4);
   assert.equal(u[0][0].length, CH.tags);
   batch.lengths.forEach((L, b) => {
-    for (let t = L; t < 4; t++) assert.ok(u[b][t].every((v) => v === 0), `padding row b=${b} t=${t}`);
+    for (let t = L; t < 4; t++)
+      assert.ok(
+        u[b][t].every((v) => v === 0),
+        `padding row b=${b} t=${t}`,
+      );
   });
   // Changing one token changes only that token's scores (context comes from the CRF alone).
   const other = { ...batch, words: batch.words.map((r) => [...r]) };
   other.words[0][1] = (other.words[0][1] + 1) % CH.wordVocab;
   const u2 = tf.tidy(() => net.apply(other).arraySync());
-  for (let b = 0; b < 3; b++) for (let t = 0; t < 4; t++) if (!(b === 0 && t === 1)) assert.ok(maxAbsDiff(u[b][t], u2[b][t]) <= 1e-6, `token b=${b} t=${t} changed`);
+  for (let b = 0; b < 3; b++)
+    for (let t = 0; t < 4; t++) if (!(b === 0 && t === 1)) assert.ok(maxAbsDiff(u[b][t], u2[b][t]) <= 1e-6, `token b=${b} t=${t} changed`);
   assert.ok(maxAbsDiff(u[0][1], u2[0][1]) > 1e-4);
   // A frozen embedding stays put under training.
   const opt = tf.train.adam(0.01);
   const pw0 = tf.zeros([CH.tags, CH.tags]);
   const pw = tf.variable(pw0);
   pw0.dispose();
-  opt.minimize(() => tf.mean(chain.loss('log-likelihood', net.apply(batch), pw as tf.Tensor as tf.Tensor2D, batch.labels, [...batch.lengths])) as tf.Scalar, false, [...net.params, pw]);
+  opt.minimize(
+    () => tf.mean(chain.loss('log-likelihood', net.apply(batch), pw as tf.Tensor as tf.Tensor2D, batch.labels, [...batch.lengths])) as tf.Scalar,
+    false,
+    [...net.params, pw],
+  );
   assert.equal(maxAbsDiff(net.variables['word/embedding'].dataSync(), wordInit), 0);
   opt.dispose();
   pw.dispose();
@@ -529,7 +587,18 @@ test('chunker: blas training (its LSTM recurrence in C) matches cpu step by step
 function unetTrainable(rng: Rng): Trainable {
   const net = createUNet({ inChannels: 3, outChannels: 2, channels: [4, 8] }, rng);
   const x = tf.tidy(() => randn(rng, [2, 8, 8, 3])) as tf.Tensor4D;
-  const y = tf.tidy(() => tf.reshape(tf.oneHot(tf.tensor1d(Int32Array.from({ length: 128 }, () => rng.int(2)), 'int32'), 2), [2, 8, 8, 2]));
+  const y = tf.tidy(() =>
+    tf.reshape(
+      tf.oneHot(
+        tf.tensor1d(
+          Int32Array.from({ length: 128 }, () => rng.int(2)),
+          'int32',
+        ),
+        2,
+      ),
+      [2, 8, 8, 2],
+    ),
+  );
   return {
     params: net.params,
     loss: () => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(net.apply(x))), -1))) as tf.Scalar,

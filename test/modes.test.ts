@@ -71,7 +71,15 @@ describe('training modes as entries of core/modes.ts', () => {
     const pairwiseBefore = t.P.arraySync();
     const unaryBefore = t.Wu.arraySync();
     try {
-      const result = await trainStructured(t.problem, t.data, { objective: 'log-likelihood', mode: toyMode, train: cfg.train, scaling: cfg.scaling, rng: new Rng(0), epoch: (r) => records.push(r), log: () => {} });
+      const result = await trainStructured(t.problem, t.data, {
+        objective: 'log-likelihood',
+        mode: toyMode,
+        train: cfg.train,
+        scaling: cfg.scaling,
+        rng: new Rng(0),
+        epoch: (r) => records.push(r),
+        log: () => {},
+      });
       assert.deepEqual(
         records.map((r) => r.phase),
         ['toy-warmup', 'toy-joint', 'toy-joint'],
@@ -116,8 +124,22 @@ describe('training modes as entries of core/modes.ts', () => {
       const t = tinyProblem(4);
       const records: EpochInput[] = [];
       try {
-        const result = await trainStructured(t.problem, t.data, { objective: 'log-likelihood', mode, train: cfg.train, scaling: cfg.scaling, rng: new Rng(0), epoch: (r) => records.push(r), log: () => {} });
-        assert.equal(records.length, modeSpec(mode).phases(cfg.train).reduce((n, p) => n + p.epochs, 0), mode);
+        const result = await trainStructured(t.problem, t.data, {
+          objective: 'log-likelihood',
+          mode,
+          train: cfg.train,
+          scaling: cfg.scaling,
+          rng: new Rng(0),
+          epoch: (r) => records.push(r),
+          log: () => {},
+        });
+        assert.equal(
+          records.length,
+          modeSpec(mode)
+            .phases(cfg.train)
+            .reduce((n, p) => n + p.epochs, 0),
+          mode,
+        );
         const logged = modeSpec(mode).alpha(cfg.scaling, { alpha: 1 });
         assert.equal(records.at(-1)!.alpha === undefined, logged === undefined, mode);
         assert.ok(Number.isFinite(result.alpha), mode);

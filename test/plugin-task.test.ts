@@ -10,7 +10,19 @@ const TAGGER = join(ROOT, 'test/fixtures/tagger-task.ts');
 
 function taggerConfig(dir: string): string {
   const file = join(dir, 'tagger.yaml');
-  writeFileSync(file, ['name: tagger-test', 'task: tagger', 'objectives: [log-likelihood]', 'modes: [joint, online]', 'seeds: 1', 'train: {epochs: 8, batch_size: 8, lr: 0.1}', 'backend: cpu', ''].join('\n'));
+  writeFileSync(
+    file,
+    [
+      'name: tagger-test',
+      'task: tagger',
+      'objectives: [log-likelihood]',
+      'modes: [joint, online]',
+      'seeds: 1',
+      'train: {epochs: 8, batch_size: 8, lr: 0.1}',
+      'backend: cpu',
+      '',
+    ].join('\n'),
+  );
   return file;
 }
 
@@ -19,7 +31,9 @@ describe('plugin task with its own data set', () => {
     const dir = tempDir();
     const data = join(dir, 'data');
     const out = join(dir, 'out');
-    const r = sps(['run', taggerConfig(dir), '--out', out, '--data-from', join(ROOT, 'test/fixtures'), '--no-table'], { env: { SPS_PLUGINS: TAGGER, SPS_DATA_DIR: data } });
+    const r = sps(['run', taggerConfig(dir), '--out', out, '--data-from', join(ROOT, 'test/fixtures'), '--no-table'], {
+      env: { SPS_PLUGINS: TAGGER, SPS_DATA_DIR: data },
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(existsSync(join(data, 'toy-tags', 'tags.txt')), 'the plugin data set is prepared in the data folder');
     const runs = readdirSync(out).filter((f) => !f.startsWith('.') && f !== 'sweep.json');
@@ -28,7 +42,10 @@ describe('plugin task with its own data set', () => {
       const final = JSON.parse(readFileSync(join(out, run, 'final.json'), 'utf8')) as { metrics: { accuracy: number } };
       // A word table alone cannot tell the noun/verb words apart (82% of the test tags at best); the CRF's pairwise can.
       assert.ok(final.metrics.accuracy > 90, `${run}: test accuracy ${final.metrics.accuracy}`);
-      const record = JSON.parse(readFileSync(join(out, run, 'run.json'), 'utf8')) as { status: string; inputs?: { datasets?: Record<string, Record<string, string>> } };
+      const record = JSON.parse(readFileSync(join(out, run, 'run.json'), 'utf8')) as {
+        status: string;
+        inputs?: { datasets?: Record<string, Record<string, string>> };
+      };
       assert.equal(record.status, 'done');
       assert.deepEqual(Object.keys(record.inputs?.datasets?.['toy-tags'] ?? {}), ['tags.txt'], 'run.json records the hash of the plugin data set');
     }

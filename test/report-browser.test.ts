@@ -17,7 +17,11 @@ const FIGURE_KINDS = ['cells', 'validation', 'norm-ratio', 'online-alpha', 'ocr-
 /** A small real results folder: seeds 0 and 1 of the first objective of each task, every mode. */
 function smokeResults(dest: string): number {
   let copied = 0;
-  for (const [task, objective] of [['ocr', 'cross-entropy'], ['chunking', 'cross-entropy'], ['segmentation', 'cross-entropy']]) {
+  for (const [task, objective] of [
+    ['ocr', 'cross-entropy'],
+    ['chunking', 'cross-entropy'],
+    ['segmentation', 'cross-entropy'],
+  ]) {
     const dir = join(ROOT, 'results', task);
     for (const d of readdirSync(dir)) {
       if (!d.startsWith(`${task}-${objective}-`) || d.startsWith(`${task}-${objective}-mf`) || !/-seed[01]-/.test(d)) continue;
@@ -28,101 +32,123 @@ function smokeResults(dest: string): number {
   return copied;
 }
 
-test('the report opens in a real browser: no errors, every figure has marks, claims rows, images load', { timeout: 240_000, ...needs('chromium', 'test/report-browser.test.ts:') }, async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) or set SPS_CHROMIUM`);
-  const tmp = tempDir('sps-report-');
-  assert.equal(smokeResults(join(tmp, 'results')), 30);
-  const datasets = join(ROOT, 'datasets');
-  const out = join(tmp, 'report');
-  const r = sps(['report', join(tmp, 'results'), '--compare', 'paper', '--out', out, '--datasets', datasets]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /Claims: C1 /);
+test(
+  'the report opens in a real browser: no errors, every figure has marks, claims rows, images load',
+  { timeout: 240_000, ...needs('chromium', 'test/report-browser.test.ts:') },
+  async () => {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) or set SPS_CHROMIUM`);
+    const tmp = tempDir('sps-report-');
+    assert.equal(smokeResults(join(tmp, 'results')), 30);
+    const datasets = join(ROOT, 'datasets');
+    const out = join(tmp, 'report');
+    const r = sps(['report', join(tmp, 'results'), '--compare', 'paper', '--out', out, '--datasets', datasets]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Claims: C1 /);
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const errors: string[] = [];
-    const failed: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('requestfailed', (q) => failed.push(`${q.url()}: ${q.failure()?.errorText}`));
-    await page.goto(pathToFileURL(join(out, 'index.html')).href, { waitUntil: 'load' });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const errors: string[] = [];
+      const failed: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      page.on('pageerror', (e) => errors.push(String(e)));
+      page.on('requestfailed', (q) => failed.push(`${q.url()}: ${q.failure()?.errorText}`));
+      await page.goto(pathToFileURL(join(out, 'index.html')).href, { waitUntil: 'load' });
 
-    const figures = await page.$$eval('figure[data-kind]', (fs) => fs.map((f) => ({
-      id: f.id,
-      kind: f.getAttribute('data-kind') ?? '',
-      marks: f.querySelectorAll('g.role-mark path, g.role-mark rect, g.role-mark line, g.role-mark circle, g.role-mark text').length,
-      images: f.querySelectorAll('img').length,
-      caption: f.querySelector('figcaption')?.textContent ?? '',
-      hasTitle: f.querySelector('svg') === null || (f.querySelector('svg g.role-title text')?.textContent ?? '') !== '',
-      axisTitles: f.querySelectorAll('svg g.role-axis-title text').length,
-    })));
-    for (const kind of FIGURE_KINDS) assert.ok(figures.some((f) => f.kind === kind), `a ${kind} figure is present`);
-    // 3 task panels + (validation, norm ratio, online α) for each of the 3 (task, objective) rows.
-    assert.equal(figures.filter((f) => ['cells', 'validation', 'norm-ratio', 'online-alpha'].includes(f.kind)).length, 12);
-    for (const f of figures) {
-      if (f.kind === 'ocr-strip' || f.kind === 'segmentation') assert.ok(f.images > 0, `${f.id} has images`);
-      else {
-        assert.ok(f.marks >= 3, `${f.id} has marks (${f.marks})`);
-        assert.ok(f.hasTitle && f.axisTitles >= 2, `${f.id} has a title and axis titles`);
+      const figures = await page.$$eval('figure[data-kind]', (fs) =>
+        fs.map((f) => ({
+          id: f.id,
+          kind: f.getAttribute('data-kind') ?? '',
+          marks: f.querySelectorAll('g.role-mark path, g.role-mark rect, g.role-mark line, g.role-mark circle, g.role-mark text').length,
+          images: f.querySelectorAll('img').length,
+          caption: f.querySelector('figcaption')?.textContent ?? '',
+          hasTitle: f.querySelector('svg') === null || (f.querySelector('svg g.role-title text')?.textContent ?? '') !== '',
+          axisTitles: f.querySelectorAll('svg g.role-axis-title text').length,
+        })),
+      );
+      for (const kind of FIGURE_KINDS)
+        assert.ok(
+          figures.some((f) => f.kind === kind),
+          `a ${kind} figure is present`,
+        );
+      // 3 task panels + (validation, norm ratio, online α) for each of the 3 (task, objective) rows.
+      assert.equal(figures.filter((f) => ['cells', 'validation', 'norm-ratio', 'online-alpha'].includes(f.kind)).length, 12);
+      for (const f of figures) {
+        if (f.kind === 'ocr-strip' || f.kind === 'segmentation') assert.ok(f.images > 0, `${f.id} has images`);
+        else {
+          assert.ok(f.marks >= 3, `${f.id} has marks (${f.marks})`);
+          assert.ok(f.hasTitle && f.axisTitles >= 2, `${f.id} has a title and axis titles`);
+        }
+        assert.ok(f.caption.length > 40, `${f.id} has a caption`);
       }
-      assert.ok(f.caption.length > 40, `${f.id} has a caption`);
+
+      const claimRows = await page.$$eval('#claims-table tbody tr', (rows) =>
+        rows.map((r) => ({ claim: r.getAttribute('data-claim'), verdict: r.querySelector('td.verdict')?.textContent })),
+      );
+      // With --compare paper every (task, objective) of the paper's tasks gets C1–C4: 9 × 4 rows, 3 × 4 with our runs.
+      assert.equal(claimRows.length, 36);
+      assert.equal(claimRows.filter((r) => r.verdict !== 'no data').length, 12, 'C1–C4 for the 3 (task, objective) rows with runs');
+      assert.deepEqual([...new Set(claimRows.map((r) => r.claim))].sort(), ['C1', 'C2', 'C3', 'C4']);
+
+      const images = await page.$$eval('img', (is) => is.map((i) => ({ src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0 })));
+      assert.ok(images.length >= 3 * 6, `${images.length} images`);
+      for (const i of images) assert.ok(i.ok, `${i.src} loads`);
+
+      assert.deepEqual(errors, [], 'no console errors');
+      assert.deepEqual(failed, [], 'no failed requests');
+      const shot = join(tmp, 'report.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      assert.ok(statSync(shot).size > 10_000);
+    } finally {
+      await browser.close();
     }
+  },
+);
 
-    const claimRows = await page.$$eval('#claims-table tbody tr', (rows) => rows.map((r) => ({ claim: r.getAttribute('data-claim'), verdict: r.querySelector('td.verdict')?.textContent })));
-    // With --compare paper every (task, objective) of the paper's tasks gets C1–C4: 9 × 4 rows, 3 × 4 with our runs.
-    assert.equal(claimRows.length, 36);
-    assert.equal(claimRows.filter((r) => r.verdict !== 'no data').length, 12, 'C1–C4 for the 3 (task, objective) rows with runs');
-    assert.deepEqual([...new Set(claimRows.map((r) => r.claim))].sort(), ['C1', 'C2', 'C3', 'C4']);
+test(
+  "a study's report (a two-key toy sweep) opens in a real browser: every setting labelled, its figures drawn, PNGs written",
+  { timeout: 240_000, ...needs('chromium', 'test/report-browser.test.ts:') },
+  async () => {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) or set SPS_CHROMIUM`);
+    const tmp = tempDir('sps-study-browser-');
+    const results = join(tmp, 'my-study');
+    const run = runToyStudy(results, ['--no-table']);
+    assert.equal(run.code, 0, run.stderr);
+    const out = join(tmp, 'report');
+    const r = sps(['report', results, '--out', out, '--png'], { env: { SPS_CHROMIUM: CHROMIUM } });
+    assert.equal(r.code, 0, r.stderr);
+    for (const f of ['setting-curves-toy-ssvm', 'setting-cells-toy']) assert.ok(statSync(join(out, 'figures', `${f}.png`)).size > 5_000, `${f}.png`);
 
-    const images = await page.$$eval('img', (is) => is.map((i) => ({ src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0 })));
-    assert.ok(images.length >= 3 * 6, `${images.length} images`);
-    for (const i of images) assert.ok(i.ok, `${i.src} loads`);
-
-    assert.deepEqual(errors, [], 'no console errors');
-    assert.deepEqual(failed, [], 'no failed requests');
-    const shot = join(tmp, 'report.png');
-    await page.screenshot({ path: shot, fullPage: true });
-    assert.ok(statSync(shot).size > 10_000);
-  } finally {
-    await browser.close();
-  }
-});
-
-test('a study\'s report (a two-key toy sweep) opens in a real browser: every setting labelled, its figures drawn, PNGs written', { timeout: 240_000, ...needs('chromium', 'test/report-browser.test.ts:') }, async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) or set SPS_CHROMIUM`);
-  const tmp = tempDir('sps-study-browser-');
-  const results = join(tmp, 'my-study');
-  const run = runToyStudy(results, ['--no-table']);
-  assert.equal(run.code, 0, run.stderr);
-  const out = join(tmp, 'report');
-  const r = sps(['report', results, '--out', out, '--png'], { env: { SPS_CHROMIUM: CHROMIUM } });
-  assert.equal(r.code, 0, r.stderr);
-  for (const f of ['setting-curves-toy-ssvm', 'setting-cells-toy']) assert.ok(statSync(join(out, 'figures', `${f}.png`)).size > 5_000, `${f}.png`);
-
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const errors: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(pathToFileURL(join(out, 'index.html')).href, { waitUntil: 'load' });
-    assert.equal(await page.title(), 'sps report: toy-test by data.noise, model.init_scale');
-    const settings = await page.$$eval('#claims-table tbody tr', (rows) => rows.map((x) => x.getAttribute('data-setting')));
-    assert.deepEqual(settings, TOY_STUDY_SETTINGS);
-    const figures = await page.$$eval('figure[data-kind]', (fs) => fs.map((f) => ({
-      kind: f.getAttribute('data-kind') ?? '',
-      marks: f.querySelectorAll('g.role-mark path, g.role-mark line, g.role-mark circle').length,
-      legend: [...f.querySelectorAll('svg g.role-legend-label text')].map((t) => t.textContent ?? ''),
-    })));
-    for (const kind of ['setting-curves', 'setting-cells']) {
-      const f = figures.find((x) => x.kind === kind);
-      assert.ok(f, `a ${kind} figure`);
-      assert.ok(f.marks >= 4, `${kind} has marks (${f.marks})`);
-      assert.deepEqual(f.legend, ['0.5, 0.1', '0.5, 0.2', '1, 0.1', '1, 0.2'], `${kind}: a legend entry per setting`);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const errors: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(pathToFileURL(join(out, 'index.html')).href, { waitUntil: 'load' });
+      assert.equal(await page.title(), 'sps report: toy-test by data.noise, model.init_scale');
+      const settings = await page.$$eval('#claims-table tbody tr', (rows) => rows.map((x) => x.getAttribute('data-setting')));
+      assert.deepEqual(settings, TOY_STUDY_SETTINGS);
+      const figures = await page.$$eval('figure[data-kind]', (fs) =>
+        fs.map((f) => ({
+          kind: f.getAttribute('data-kind') ?? '',
+          marks: f.querySelectorAll('g.role-mark path, g.role-mark line, g.role-mark circle').length,
+          legend: [...f.querySelectorAll('svg g.role-legend-label text')].map((t) => t.textContent ?? ''),
+        })),
+      );
+      for (const kind of ['setting-curves', 'setting-cells']) {
+        const f = figures.find((x) => x.kind === kind);
+        assert.ok(f, `a ${kind} figure`);
+        assert.ok(f.marks >= 4, `${kind} has marks (${f.marks})`);
+        assert.deepEqual(f.legend, ['0.5, 0.1', '0.5, 0.2', '1, 0.1', '1, 0.2'], `${kind}: a legend entry per setting`);
+      }
+      assert.deepEqual(errors, [], 'no console errors');
+    } finally {
+      await browser.close();
     }
-    assert.deepEqual(errors, [], 'no console errors');
-  } finally {
-    await browser.close();
-  }
-});
+  },
+);

@@ -18,11 +18,19 @@ const MODES = ['stage', 'joint', 'online', 'offline', 'offline-reg'];
  */
 function regimeFolder(): string {
   const root = tempDir('sps-regime-');
-  const value = (dropout: number, mode: string, seed: number) => (dropout === 0 ? 96 + seed * 0.1 : ['stage', 'offline'].includes(mode) ? 97 + seed * 0.1 : 30 + seed);
+  const value = (dropout: number, mode: string, seed: number) =>
+    dropout === 0 ? 96 + seed * 0.1 : ['stage', 'offline'].includes(mode) ? 97 + seed * 0.1 : 30 + seed;
   for (const dropout of [0, 0.5]) {
     for (const mode of MODES) {
       for (const seed of [0, 1]) {
-        writeFakeRun(root, { task: 'ocr', objective: 'ssvm', mode, seed, value: value(dropout, mode, seed), model: { unary_scale: 1, ...(dropout > 0 ? { dropout } : {}) } });
+        writeFakeRun(root, {
+          task: 'ocr',
+          objective: 'ssvm',
+          mode,
+          seed,
+          value: value(dropout, mode, seed),
+          model: { unary_scale: 1, ...(dropout > 0 ? { dropout } : {}) },
+        });
       }
     }
   }
@@ -32,12 +40,19 @@ function regimeFolder(): string {
 describe('regime view', () => {
   it('gives the claims at every setting of the knobs, and maps where joint fails and which modes recover it', () => {
     const report = buildRegime(scanResults(regimeFolder()).runs, ['model.dropout']);
-    assert.deepEqual(report.points.map((p) => p.values), [{ 'model.dropout': 0 }, { 'model.dropout': 0.5 }], 'dropout 0 is stored as an absent key and read as 0');
+    assert.deepEqual(
+      report.points.map((p) => p.values),
+      [{ 'model.dropout': 0 }, { 'model.dropout': 0.5 }],
+      'dropout 0 is stored as an absent key and read as 0',
+    );
     const map = regimeMap(report);
-    assert.deepEqual(map.map((r) => [r.setting, r.jointFails, r.recoveredBy, r.worseThanJoint]), [
-      ['model.dropout=0', '?', [], []],
-      ['model.dropout=0.5', 'yes', ['offline'], []],
-    ]);
+    assert.deepEqual(
+      map.map((r) => [r.setting, r.jointFails, r.recoveredBy, r.worseThanJoint]),
+      [
+        ['model.dropout=0', '?', [], []],
+        ['model.dropout=0.5', 'yes', ['offline'], []],
+      ],
+    );
     // At dropout 0 every mode equals joint seed by seed: stage − joint is 0 within the seeds' spread, neither sign.
     assert.equal(map[0].c1, '0.00 [−0.30, +0.30]');
     assert.match(map[1].c1, /^\+66\.\d\d \[/);
@@ -47,7 +62,10 @@ describe('regime view', () => {
   it('draws the metric along the knob and the differences with their intervals, as SVG with marks', async () => {
     const report = buildRegime(scanResults(regimeFolder()).runs, ['model.dropout', 'model.unary_scale']);
     const figures = regimeFigures(report, 'exp', 'ocr', 'ssvm');
-    assert.deepEqual(figures.map((f) => f.kind), ['regime-metric', 'regime-diff']);
+    assert.deepEqual(
+      figures.map((f) => f.kind),
+      ['regime-metric', 'regime-diff'],
+    );
     assert.match(figures[0].title, /along model\.dropout/, 'the knob with more than one value is the x axis');
     for (const f of figures) {
       const svg = await renderSvg(f.spec);
@@ -61,7 +79,10 @@ describe('regime view', () => {
   it('refuses two settings of one mode at one point, naming the key that differs', () => {
     const root = regimeFolder();
     writeFakeRun(root, { task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 0, value: 50, model: { unary_scale: 1 }, train: { epochs: 3 } });
-    assert.throws(() => buildRegime(scanResults(root).runs, ['model.dropout']), /joint at model\.dropout=0: several settings \(they differ in [^)]*train\.epochs\); add the differing key/);
+    assert.throws(
+      () => buildRegime(scanResults(root).runs, ['model.dropout']),
+      /joint at model\.dropout=0: several settings \(they differ in [^)]*train\.epochs\); add the differing key/,
+    );
   });
 });
 
@@ -72,7 +93,8 @@ describe('verdict matrix and regime map rendering', () => {
     const { renderRegimeMapHtml, renderRegimeMapMarkdown } = await import('../src/results/report/regime.js');
     const root = regimeFolder();
     const evil = '<img src=x onerror=alert(1)>|*x*';
-    for (const mode of MODES) for (const seed of [0, 1]) writeFakeRun(root, { task: 'ocr', objective: evil, mode, seed, value: mode === 'stage' ? 90 + seed : 80 + seed });
+    for (const mode of MODES)
+      for (const seed of [0, 1]) writeFakeRun(root, { task: 'ocr', objective: evil, mode, seed, value: mode === 'stage' ? 90 + seed : 80 + seed });
     const claims = buildClaims(scanResults(root).runs);
     const html = verdictMatrixHtml(claims);
     assert.equal((html.match(/<td class="verdict /g) ?? []).length, 4 * new Set(claims.rows.map((r) => `${r.experiment}/${r.task}/${r.objective}`)).size);
@@ -99,11 +121,15 @@ describe('the report opens with the verdict matrix, or for a study with the regi
     const html = readFileSync(join(study, 'index.html'), 'utf8');
     assert.ok(html.indexOf('id="regime-map"') > 0 && html.indexOf('id="regime-map"') < html.indexOf('id="claims"'), 'the map comes before the claims');
     assert.match(html, /<td class="verdict reproduced">yes<\/td>/);
-    assert.deepEqual(r.figures.filter((f) => f.kind.startsWith('regime')).map((f) => f.kind), ['regime-metric', 'regime-diff']);
+    assert.deepEqual(
+      r.figures.filter((f) => f.kind.startsWith('regime')).map((f) => f.kind),
+      ['regime-metric', 'regime-diff'],
+    );
     assert.match(readFileSync(join(study, 'report.md'), 'utf8'), /## Regime map: where joint training fails along model\.dropout/);
     const paper = join(tempDir('sps-regime-report-'), 'report');
     const only = tempDir('sps-regime-one-');
-    for (const mode of MODES) for (const seed of [0, 1]) writeFakeRun(only, { task: 'ocr', objective: 'ssvm', mode, seed, value: mode === 'joint' ? 80 + seed : 90 + seed });
+    for (const mode of MODES)
+      for (const seed of [0, 1]) writeFakeRun(only, { task: 'ocr', objective: 'ssvm', mode, seed, value: mode === 'joint' ? 80 + seed : 90 + seed });
     await writeReport(only, { outDir: paper, dataDir: tempDir() });
     const page = readFileSync(join(paper, 'index.html'), 'utf8');
     assert.ok(page.indexOf('id="verdict-matrix"') > 0 && page.indexOf('id="verdict-matrix"') < page.indexOf('id="claims-table"'));

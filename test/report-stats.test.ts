@@ -6,8 +6,14 @@ import { verdictOf, summaryText, CLAIMS, type ClaimId, type Verdict } from '../s
 describe('Student t quantiles (jstat) against a statistics table', () => {
   // Two-sided 95 % critical values t_{0.975, df} and one one-sided 95 % value, as printed in t tables.
   const table: [number, number, number][] = [
-    [0.975, 1, 12.706], [0.975, 2, 4.303], [0.975, 4, 2.776], [0.975, 8, 2.306],
-    [0.975, 10, 2.228], [0.975, 30, 2.042], [0.95, 10, 1.812], [0.995, 5, 4.032],
+    [0.975, 1, 12.706],
+    [0.975, 2, 4.303],
+    [0.975, 4, 2.776],
+    [0.975, 8, 2.306],
+    [0.975, 10, 2.228],
+    [0.975, 30, 2.042],
+    [0.95, 10, 1.812],
+    [0.995, 5, 4.032],
   ];
   for (const [p, df, expected] of table) {
     test(`t_{${p}, ${df}} = ${expected}`, () => {
@@ -69,9 +75,15 @@ describe('verdict rule', () => {
   });
 });
 
-test('a study that ran none of a claim\'s modes says so instead of an empty summary', () => {
+test("a study that ran none of a claim's modes says so instead of an empty summary", () => {
   const counts = {} as Record<ClaimId, Record<Verdict, number>>;
   for (const c of CLAIMS) counts[c.id] = { reproduced: 0, contradicted: 0, inconclusive: 0, 'no data': 0 };
   assert.equal(summaryText(counts, []), 'no claim to check (none of stage, online, offline, offline-reg was run)');
-  assert.equal(summaryText(counts, CLAIMS.filter((c) => c.id === 'C2')), 'C2 reproduced in 0 of 0 rows');
+  assert.equal(
+    summaryText(
+      counts,
+      CLAIMS.filter((c) => c.id === 'C2'),
+    ),
+    'C2 reproduced in 0 of 0 rows',
+  );
 });

@@ -37,12 +37,21 @@ function writeRun(root: string, r: FakeRun): void {
   mkdirSync(dir, { recursive: true });
   const config = { task: r.task, objective: r.objective, mode: r.mode, seed: r.seed, lr: 0.001, epochs: 10, ...(r.config ?? {}) };
   const run: RunRecord = {
-    id, status, experiment, task: r.task, objective: r.objective, mode: r.mode, seed: r.seed,
+    id,
+    status,
+    experiment,
+    task: r.task,
+    objective: r.objective,
+    mode: r.mode,
+    seed: r.seed,
     planned_seeds: r.planned ?? 1,
     started_at: '2024-01-01T00:00:00Z',
     versions: { sps: '0.1.0' },
     git: { commit: null, dirty: null },
-    host: 'test', pid: 1, node: process.version, command: 'sps run test',
+    host: 'test',
+    pid: 1,
+    node: process.version,
+    command: 'sps run test',
     ...(status === 'failed' ? { error: { message: 'boom' } } : {}),
   };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
@@ -67,7 +76,6 @@ function makeResults(runs: FakeRun[]): string {
 function cell(t: ResultsTable, task: string, objective: string, mode: string, experiment?: string) {
   return t.cells.find((c) => c.task === task && c.objective === objective && c.mode === mode && (experiment === undefined || c.experiment === experiment));
 }
-
 
 describe('statistics', () => {
   test('mean and sample std (n − 1)', () => {
@@ -146,7 +154,10 @@ describe('aggregation', () => {
   });
 
   test('missing cells print as —, rows only where runs exist', () => {
-    assert.deepEqual(table.rows.map((r) => `${r.task}/${r.objective}`), ['ocr/cross-entropy', 'ocr/ssvm']);
+    assert.deepEqual(
+      table.rows.map((r) => `${r.task}/${r.objective}`),
+      ['ocr/cross-entropy', 'ocr/ssvm'],
+    );
     assert.equal(table.rows[1].cells['joint'], undefined);
     const text = renderTable(table, 'text');
     const ssvmLine = text.split('\n').find((l) => l.includes('ssvm'))!;
@@ -160,11 +171,15 @@ describe('aggregation', () => {
   });
 
   test('a cell whose runs all failed or stopped says "none finished", not — (no run at all)', () => {
-    const t = buildTable(listRuns(makeResults([
-      { task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 0, value: 90 },
-      { task: 'ocr', objective: 'ssvm', mode: 'stage', seed: 0, status: 'failed', planned: 2 },
-      { task: 'ocr', objective: 'ssvm', mode: 'stage', seed: 1, status: 'interrupted', planned: 2 },
-    ])));
+    const t = buildTable(
+      listRuns(
+        makeResults([
+          { task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 0, value: 90 },
+          { task: 'ocr', objective: 'ssvm', mode: 'stage', seed: 0, status: 'failed', planned: 2 },
+          { task: 'ocr', objective: 'ssvm', mode: 'stage', seed: 1, status: 'interrupted', planned: 2 },
+        ]),
+      ),
+    );
     assert.equal(formatOurs(cell(t, 'ocr', 'ssvm', 'stage')), 'none finished*');
     assert.equal(formatOurs(cell(t, 'ocr', 'ssvm', 'online')), '—');
     const text = renderTable(t, 'text');
@@ -185,12 +200,19 @@ describe('ordering and experiments', () => {
       { task: 'ocr', objective: 'ssvm', mode: 'online', seed: 1, value: 97 },
     ]);
     const t = buildTable(listRuns(root));
-    assert.deepEqual(t.rows.map((r) => `${r.task}/${r.objective}`), [
-      'ocr/ssvm', 'ocr/log-likelihood', 'ocr/my-objective',
-      'chunking/cross-entropy', 'chunking/cross-entropy-mf',
-      'segmentation/cross-entropy',
-      'alpha/ssvm', 'zeta/ssvm',
-    ]);
+    assert.deepEqual(
+      t.rows.map((r) => `${r.task}/${r.objective}`),
+      [
+        'ocr/ssvm',
+        'ocr/log-likelihood',
+        'ocr/my-objective',
+        'chunking/cross-entropy',
+        'chunking/cross-entropy-mf',
+        'segmentation/cross-entropy',
+        'alpha/ssvm',
+        'zeta/ssvm',
+      ],
+    );
     assert.deepEqual(t.modes, ['stage', 'joint', 'online', 'offline', 'offline-reg', 'custom-mode']);
     const md = renderTable(t, 'markdown');
     assert.ok(md.includes('| Task | Objective | stage | joint | online | offline | offline-reg | custom-mode |'));
@@ -204,7 +226,10 @@ describe('ordering and experiments', () => {
       { experiment: 'exp-b', task: 'chunking', objective: 'ssvm', mode: 'joint', seed: 2, value: 87, planned: 2, config: { lr: 0.01 } },
     ]);
     const t = buildTable(listRuns(root));
-    assert.deepEqual(t.rows.map((r) => r.label), ['ocr (exp-a)', 'ocr (exp-b)', 'chunking', 'chunking [lr=0.01]']);
+    assert.deepEqual(
+      t.rows.map((r) => r.label),
+      ['ocr (exp-a)', 'ocr (exp-b)', 'chunking', 'chunking [lr=0.01]'],
+    );
     assert.equal(cell(t, 'ocr', 'cross-entropy', 'joint', 'exp-a')!.mean, 97);
     assert.equal(cell(t, 'ocr', 'cross-entropy', 'joint', 'exp-b')!.mean, 90);
     assert.equal(cell(t, 'ocr', 'cross-entropy', 'joint', 'exp-b')!.std, 0);
@@ -213,37 +238,56 @@ describe('ordering and experiments', () => {
     assert.deepEqual([ch.variant, other.variant], ['', 'lr=0.01']);
     assert.deepEqual(ch.configDiffers, ['lr']);
     assert.equal(t.warnings.length, 1);
-    assert.match(t.warnings[0], /exp-b\/chunking\/ssvm\/joint: runs with different settings are kept apart \(differing: lr\): 1 finished with the main settings, 1 finished with \[lr=0\.01\]/);
+    assert.match(
+      t.warnings[0],
+      /exp-b\/chunking\/ssvm\/joint: runs with different settings are kept apart \(differing: lr\): 1 finished with the main settings, 1 finished with \[lr=0\.01\]/,
+    );
     assert.equal(formatOurs(ch), '85.00 ± — (1)*†', 'one of the 2 planned seeds each');
     assert.equal(formatOurs(other), '87.00 ± — (1)*†');
     const text = renderTable(t, 'text');
     assert.match(text, /ocr \(exp-a\)/);
     assert.match(text, /Warnings:/);
     const csv = parse(renderTable(t, 'csv'), { columns: true }) as Record<string, string>[];
-    assert.deepEqual(csv.map((r) => r.experiment), ['exp-a', 'exp-b', 'exp-b', 'exp-b']);
-    assert.deepEqual(csv.map((r) => r.flagged), ['false', 'false', 'true', 'true']);
+    assert.deepEqual(
+      csv.map((r) => r.experiment),
+      ['exp-a', 'exp-b', 'exp-b', 'exp-b'],
+    );
+    assert.deepEqual(
+      csv.map((r) => r.flagged),
+      ['false', 'false', 'true', 'true'],
+    );
     assert.equal(csv[2].config_differs, 'lr');
     assert.equal(csv[3].variant, 'lr=0.01');
   });
 });
 
 describe('--experiment', () => {
-  const root = () => makeResults([
-    ...seeds({ experiment: 'ocr', task: 'ocr', objective: 'ssvm', mode: 'joint', planned: 2 }, [96, 98]),
-    ...seeds({ experiment: 'study', task: 'ocr', objective: 'ssvm', mode: 'joint', planned: 2 }, [80, 82]),
-  ]);
+  const root = () =>
+    makeResults([
+      ...seeds({ experiment: 'ocr', task: 'ocr', objective: 'ssvm', mode: 'joint', planned: 2 }, [96, 98]),
+      ...seeds({ experiment: 'study', task: 'ocr', objective: 'ssvm', mode: 'joint', planned: 2 }, [80, 82]),
+    ]);
 
   test('keeps only the runs of the named experiments', () => {
     const { stdout } = tableCommand(root(), { experiment: 'ocr', format: 'csv' });
     const csv = parse(stdout, { columns: true }) as Record<string, string>[];
-    assert.deepEqual(csv.map((r) => [r.experiment, r.mean]), [['ocr', '97']]);
+    assert.deepEqual(
+      csv.map((r) => [r.experiment, r.mean]),
+      [['ocr', '97']],
+    );
     const both = parse(tableCommand(root(), { experiment: 'ocr,study', format: 'csv' }).stdout, { columns: true }) as Record<string, string>[];
-    assert.deepEqual(both.map((r) => r.experiment), ['ocr', 'study']);
+    assert.deepEqual(
+      both.map((r) => r.experiment),
+      ['ocr', 'study'],
+    );
   });
 
   test('a name with no run, or a malformed list, is an error that says what is there', () => {
     const dir = root();
-    assert.throws(() => tableCommand(dir, { experiment: 'ocr,chunking' }), (e: Error) => e instanceof SpsError && /--experiment: no run of "chunking" under .*; the experiments there are: ocr, study\./.test(e.message));
+    assert.throws(
+      () => tableCommand(dir, { experiment: 'ocr,chunking' }),
+      (e: Error) => e instanceof SpsError && /--experiment: no run of "chunking" under .*; the experiments there are: ocr, study\./.test(e.message),
+    );
     assert.throws(() => tableCommand(dir, { experiment: 'ocr,' }), /--experiment ocr,: an empty name; give config names separated by commas/);
     assert.throws(() => tableCommand(dir, { experiment: 'a b' }), /'a b' is not an experiment name/);
   });
@@ -264,9 +308,16 @@ describe('--compare paper', () => {
 
   test('the shipped paper table loads (45 cells)', () => {
     assert.equal(paper.length, 45);
-    assert.deepEqual(paper.find((p) => p.task === 'ocr' && p.objective === 'log-likelihood' && p.mode === 'joint'), {
-      task: 'ocr', objective: 'log-likelihood', mode: 'joint', mean: 96.46, std: 0.25,
-    });
+    assert.deepEqual(
+      paper.find((p) => p.task === 'ocr' && p.objective === 'log-likelihood' && p.mode === 'joint'),
+      {
+        task: 'ocr',
+        objective: 'log-likelihood',
+        mode: 'joint',
+        mean: 96.46,
+        std: 0.25,
+      },
+    );
   });
 
   test('values and differences per cell', () => {
@@ -289,9 +340,10 @@ describe('--compare paper', () => {
   });
 
   test('rows: the paper rows of the tasks present, not of other tasks', () => {
-    assert.deepEqual(table.rows.map((r) => `${r.task}/${r.objective}`), [
-      'ocr/cross-entropy', 'ocr/ssvm', 'ocr/log-likelihood', 'ocr/cross-entropy-mf',
-    ]);
+    assert.deepEqual(
+      table.rows.map((r) => `${r.task}/${r.objective}`),
+      ['ocr/cross-entropy', 'ocr/ssvm', 'ocr/log-likelihood', 'ocr/cross-entropy-mf'],
+    );
     assert.equal(table.cells.filter((c) => c.task === 'ocr' && c.paperMean !== null).length, 20);
   });
 
@@ -347,7 +399,18 @@ describe('formats', () => {
   test('csv parses back to the same numbers', () => {
     const rows = parse(renderTable(table, 'csv'), { columns: true }) as Record<string, string>[];
     assert.deepEqual(Object.keys(rows[0]).slice(0, 12), [
-      'experiment', 'task', 'objective', 'mode', 'mean', 'std', 'n', 'planned', 'flagged', 'paper_mean', 'paper_std', 'diff',
+      'experiment',
+      'task',
+      'objective',
+      'mode',
+      'mean',
+      'std',
+      'n',
+      'planned',
+      'flagged',
+      'paper_mean',
+      'paper_std',
+      'diff',
     ]);
     assert.equal(rows.length, 3);
     const [a, b, c] = rows;
@@ -413,7 +476,10 @@ describe('formats', () => {
 
   test('unknown format is an SpsError naming the allowed values', () => {
     assert.deepEqual([...TABLE_FORMATS], ['text', 'markdown', 'csv', 'json', 'latex']);
-    assert.throws(() => parseFormat('html'), (e: unknown) => e instanceof SpsError && /"html".*text, markdown, csv, json, latex/.test(e.message));
+    assert.throws(
+      () => parseFormat('html'),
+      (e: unknown) => e instanceof SpsError && /"html".*text, markdown, csv, json, latex/.test(e.message),
+    );
   });
 });
 
@@ -434,7 +500,14 @@ describe('sps table through commander', () => {
     let err = '';
     const program = new Command();
     program.exitOverride();
-    registerTable(program, { out: (s) => { out += s; }, err: (s) => { err += s; } });
+    registerTable(program, {
+      out: (s) => {
+        out += s;
+      },
+      err: (s) => {
+        err += s;
+      },
+    });
     await program.parseAsync(['node', 'sps', 'table', ...args]);
     return { out, err };
   }
@@ -493,7 +566,14 @@ describe('sps table through commander', () => {
 /** A resolved cell config as `sps run` writes it (config.json), for the settings a mode reads. */
 function cellConfig(mode: string, seed: number, train: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    schema: 2, experiment: 'exp', task: 'ocr', objective: 'ssvm', mode, seed, data: {}, model: {},
+    schema: 2,
+    experiment: 'exp',
+    task: 'ocr',
+    objective: 'ssvm',
+    mode,
+    seed,
+    data: {},
+    model: {},
     train: { epochs: 10, lr: 0.01, batch_size: 8, stage: { unary_epochs: 1 }, ...train },
     scaling: { alpha: 1, alpha_grid: [1], norm: 'rms', norm_over: 'example', lambda: 1, selection: { subset: 'validation', size: null } },
     backend: 'cpu',
@@ -512,10 +592,19 @@ describe('runs with different settings in one cell', () => {
     const t = buildTable(listRuns(root));
     const joint = t.cells.filter((c) => c.mode === 'joint' && c.n > 0);
     assert.equal(joint.length, 2, 'two settings, two cells');
-    assert.deepEqual(joint.map((c) => c.n), [1, 1]);
-    assert.deepEqual(joint.map((c) => c.mean), [5, 17.3]);
+    assert.deepEqual(
+      joint.map((c) => c.n),
+      [1, 1],
+    );
+    assert.deepEqual(
+      joint.map((c) => c.mean),
+      [5, 17.3],
+    );
     assert.ok(joint.every((c) => c.flagged));
-    assert.deepEqual(joint.map((c) => c.variant), ['', 'train.epochs=3']);
+    assert.deepEqual(
+      joint.map((c) => c.variant),
+      ['', 'train.epochs=3'],
+    );
     const stage = t.cells.find((c) => c.mode === 'stage' && c.n > 0)!;
     assert.equal(stage.n, 2);
     assert.equal(stage.flagged, false);
@@ -525,12 +614,24 @@ describe('runs with different settings in one cell', () => {
     assert.match(text, /5\.00 ± — \(1\)†/);
     assert.match(text, /17\.30 ± — \(1\)†/);
     assert.match(text, /│ \[train\.epochs=3\] +│ ssvm +│ +— │ 17\.30 ± — \(1\)† │/);
-    assert.deepEqual(t.rows.map((r) => r.label), ['ocr', 'ocr [train.epochs=3]']);
+    assert.deepEqual(
+      t.rows.map((r) => r.label),
+      ['ocr', 'ocr [train.epochs=3]'],
+    );
     assert.doesNotMatch(text, /11\.15/);
     const csv = parse(renderTable(t, 'csv'), { columns: true }) as Record<string, string>[];
-    assert.deepEqual(csv.filter((r) => r.mode === 'joint').map((r) => [r.n, r.flagged, r.variant]), [['1', 'true', ''], ['1', 'true', 'train.epochs=3']]);
+    assert.deepEqual(
+      csv.filter((r) => r.mode === 'joint').map((r) => [r.n, r.flagged, r.variant]),
+      [
+        ['1', 'true', ''],
+        ['1', 'true', 'train.epochs=3'],
+      ],
+    );
     const json = JSON.parse(renderTable(t, 'json')) as { cells: { mode: string; flagged: boolean }[] };
-    assert.deepEqual(json.cells.filter((c) => c.mode === 'joint').map((c) => c.flagged), [true, true]);
+    assert.deepEqual(
+      json.cells.filter((c) => c.mode === 'joint').map((c) => c.flagged),
+      [true, true],
+    );
     assert.match(renderTable(t, 'markdown'), /5\.00 ± — \(1\)†/);
     assert.match(renderTable(t, 'latex'), /5\.00 \$\\pm\$ --- \(1\)\$\^\{\\dagger\}\$/);
   });
@@ -546,7 +647,10 @@ describe('runs with different settings in one cell', () => {
     assert.equal(c.n, 2);
     assert.deepEqual(c.seeds, [0, 1]);
     assert.equal(c.mean, 85);
-    assert.ok(t.warnings.some((w) => /seed 0 has 2 finished runs/.test(w)), t.warnings.join('\n'));
+    assert.ok(
+      t.warnings.some((w) => /seed 0 has 2 finished runs/.test(w)),
+      t.warnings.join('\n'),
+    );
   });
 });
 
@@ -592,10 +696,12 @@ describe('output endings', () => {
       for (const dir of [root, empty]) {
         for (const compare of [undefined, 'paper']) {
           const { stdout } = tableCommand(dir, { format, compare });
-          assert.ok(stdout.endsWith('\n') && !stdout.endsWith('\n\n'), `${format} ${compare ?? ''} ${dir === empty ? 'empty' : ''}: ${JSON.stringify(stdout.slice(-20))}`);
+          assert.ok(
+            stdout.endsWith('\n') && !stdout.endsWith('\n\n'),
+            `${format} ${compare ?? ''} ${dir === empty ? 'empty' : ''}: ${JSON.stringify(stdout.slice(-20))}`,
+          );
         }
       }
     }
   });
 });
-

@@ -12,7 +12,20 @@ const LETTER_DATA_SHA = '535363d0b7bc34246b1f8731719540f526b6807b12dda5d430d011d
 
 function ocrConfig(dir: string): string {
   const file = join(dir, 'ocr.yaml');
-  writeFileSync(file, ['name: o', 'task: ocr', 'objectives: [ssvm]', 'modes: [joint]', 'seeds: 1', 'data: {train_words: 30, validation_words: 10, test_words: 10}', 'model: {preset: lenet5}', 'train: {epochs: 1, batch_size: 16}', ''].join('\n'));
+  writeFileSync(
+    file,
+    [
+      'name: o',
+      'task: ocr',
+      'objectives: [ssvm]',
+      'modes: [joint]',
+      'seeds: 1',
+      'data: {train_words: 30, validation_words: 10, test_words: 10}',
+      'model: {preset: lenet5}',
+      'train: {epochs: 1, batch_size: 16}',
+      '',
+    ].join('\n'),
+  );
   return file;
 }
 
@@ -65,7 +78,10 @@ describe('sps run prepares its data before the first cell', () => {
     // Invert every pixel, keeping the size.
     const file = join(data, 'ocr', 'letter.data');
     const text = readFileSync(file, 'utf8');
-    writeFileSync(file, text.replace(/\t([01])(?=\t)/g, (_m, p) => `\t${p === '0' ? '1' : '0'}`));
+    writeFileSync(
+      file,
+      text.replace(/\t([01])(?=\t)/g, (_m, p) => `\t${p === '0' ? '1' : '0'}`),
+    );
     utimesSync(file, new Date(), new Date(Date.now() + 5_000));
     const again = sps(['run', config, '--out', out, 'train.epochs=2', '--no-table'], { env: { SPS_DATA_DIR: data } });
     assert.equal(again.code, 1, again.stderr);

@@ -113,7 +113,10 @@ function changes(config: CellConfig, path: string[]): unknown[] {
 /** Run a cell in this process; its final.json and epoch records (without wall times). */
 async function runCell(config: CellConfig, name: string): Promise<{ final: string; epochs: string }> {
   const runDir = join(dir, name);
-  const code = await executeJob({ id: runId(config), cell: config, runDir, dataDir: join(dir, 'data'), force: false, plannedSeeds: 1, command: 'test' }, () => {});
+  const code = await executeJob(
+    { id: runId(config), cell: config, runDir, dataDir: join(dir, 'data'), force: false, plannedSeeds: 1, command: 'test' },
+    () => {},
+  );
   const final = readFileSync(join(runDir, RUN_FILES.final), 'utf8');
   assert.equal(code, 0, `${name} failed`);
   const epochs = readFileSync(join(runDir, RUN_FILES.metrics), 'utf8')
@@ -143,11 +146,15 @@ describe('run ids cover every key that changes what a cell computes', () => {
         const raw = key === 'mode' ? changes(config, path)[0] : { changed: get(config, path) };
         if (runId(set(config, path, raw)) !== runId(config)) continue;
         const [value] = changes(config, path);
-        if (value === undefined) problems.push(`${config.mode}: ${key} is not in the run id and the test knows no valid change of ${JSON.stringify(get(config, path))}`);
+        if (value === undefined)
+          problems.push(`${config.mode}: ${key} is not in the run id and the test knows no valid change of ${JSON.stringify(get(config, path))}`);
         else outside.push({ path, value });
       }
       // The experiment name is never hashed, so every mode reruns at least once.
-      assert.ok(outside.some((o) => o.path.join('.') === 'experiment'), `${config.mode}: the experiment name is in the run id`);
+      assert.ok(
+        outside.some((o) => o.path.join('.') === 'experiment'),
+        `${config.mode}: the experiment name is in the run id`,
+      );
       // All of them changed at once: one run per mode while every key is clean; one per key to name a culprit.
       const baseline = await runCell(config, `${config.mode}-baseline`);
       const differs = async (changed: CellConfig, name: string): Promise<string | undefined> => {
@@ -198,7 +205,10 @@ describe('one random stream per purpose', () => {
     for (const { experiment } of (await loadExperiment(file, await allTasks())).blocks) {
       const [{ config }] = expandGrid(experiment);
       const a = await runCell(config, `streams-${config.task}`);
-      for (const selection of [{ subset: 'train', size: 4 }, { subset: 'validation', size: 3 }] as const) {
+      for (const selection of [
+        { subset: 'train', size: 4 },
+        { subset: 'validation', size: 3 },
+      ] as const) {
         const changed = set(config, ['scaling', 'selection'], selection);
         assert.notEqual(runId(changed), runId(config), 'the norm log reads the selection subset, so it is in the run id');
         const b = await runCell(changed, `streams-${config.task}-${selection.subset}-${selection.size}`);

@@ -32,12 +32,31 @@ describe('sps run', () => {
   it('blocks that share a (task, objective, mode) but differ in a setting count their planned seeds apart', () => {
     const dir = tempDir();
     const file = join(dir, 'variants.yaml');
-    writeFileSync(file, ['name: variants', 'task: toy', 'objectives: [ssvm]', 'modes: [joint]', 'seeds: 2', 'data: { sequences: 16, length: 4 }', 'train: { epochs: 1, batch_size: 8 }', 'backend: cpu', 'blocks:', '  - train: { lr: 0.05 }', '  - train: { lr: 0.1 }', ''].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'name: variants',
+        'task: toy',
+        'objectives: [ssvm]',
+        'modes: [joint]',
+        'seeds: 2',
+        'data: { sequences: 16, length: 4 }',
+        'train: { epochs: 1, batch_size: 8 }',
+        'backend: cpu',
+        'blocks:',
+        '  - train: { lr: 0.05 }',
+        '  - train: { lr: 0.1 }',
+        '',
+      ].join('\n'),
+    );
     const r = sps(['run', file, '--out', join(dir, 'out'), '--no-table']);
     assert.equal(r.code, 0, r.stderr);
     const dirs = runDirs(join(dir, 'out', 'toy')); // a file of blocks: one folder per task
     assert.equal(dirs.length, 4);
-    assert.deepEqual(dirs.map((d) => readJson<RunRecord>(join(d, 'run.json')).planned_seeds), [2, 2, 2, 2]);
+    assert.deepEqual(
+      dirs.map((d) => readJson<RunRecord>(join(d, 'run.json')).planned_seeds),
+      [2, 2, 2, 2],
+    );
   });
 
   it('runs every cell, writes the run folder, and skips finished cells on rerun', () => {
@@ -66,7 +85,10 @@ describe('sps run', () => {
     const again = sps(['run', TOY, '--out', out]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /0 done now, 4 already done/);
-    assert.deepEqual(dirs.map((d) => statSync(join(d, 'final.json')).mtimeMs), before);
+    assert.deepEqual(
+      dirs.map((d) => statSync(join(d, 'final.json')).mtimeMs),
+      before,
+    );
 
     const dry = sps(['run', TOY, '--out', out, '--dry-run', 'seeds=3']);
     assert.equal(dry.code, 0, dry.stderr);
@@ -115,7 +137,9 @@ describe('sps run', () => {
     const again = sps(['run', TOY, '--out', out, 'objectives=[ssvm]', 'seeds=3', 'model.nan_seeds=[1]', 'model.throw_seeds=[2]', '--jobs', '1']);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /0 done now, 1 already done, 2 failed/);
-    const metricsLine = readFileSync(join(runDirs(out)[1], 'metrics.jsonl'), 'utf8').trim().split('\n')[1];
+    const metricsLine = readFileSync(join(runDirs(out)[1], 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')[1];
     assert.equal(JSON.parse(metricsLine).losses.train, 'NaN', 'a NaN loss stays visible in metrics.jsonl');
   });
 
@@ -310,9 +334,19 @@ describe('a table of runs with different settings', () => {
     assert.equal(lines.length, 3, csv.stdout);
     const header = lines[0].split(',');
     const rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], v])));
-    assert.deepEqual(rows.map((x) => x.n), ['1', '1'], 'seed 0 is never counted twice');
-    assert.deepEqual(rows.map((x) => x.flagged), ['true', 'true']);
-    assert.ok(rows.some((x) => x.variant === 'train.epochs=2'), csv.stdout);
+    assert.deepEqual(
+      rows.map((x) => x.n),
+      ['1', '1'],
+      'seed 0 is never counted twice',
+    );
+    assert.deepEqual(
+      rows.map((x) => x.flagged),
+      ['true', 'true'],
+    );
+    assert.ok(
+      rows.some((x) => x.variant === 'train.epochs=2'),
+      csv.stdout,
+    );
   });
 });
 
@@ -385,13 +419,19 @@ describe('back ends', () => {
     const second = sps([...args, 'seeds=[0,1]', '--backend', 'wasm', '--no-table']);
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stderr, /^sps: back end: wasm \(requested\)\n/);
-    assert.ok(second.stderr.includes(`sps: note: ${out} already holds finished runs made on another back end (1 on cpu); this sweep runs on wasm.`), second.stderr);
+    assert.ok(
+      second.stderr.includes(`sps: note: ${out} already holds finished runs made on another back end (1 on cpu); this sweep runs on wasm.`),
+      second.stderr,
+    );
     const table = sps(['table', out]);
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /\(2\)‡/);
     assert.match(table.stdout, /^‡ the cell's finished runs were made on more than one back end .*: toy \/ ssvm \/ joint: cpu, wasm\.$/m);
     const json = JSON.parse(sps(['table', out, '--format', 'json']).stdout) as { cells: { backends: string[]; flagged: boolean }[] };
-    assert.deepEqual(json.cells.map((c) => [c.backends, c.flagged]), [[['cpu', 'wasm'], true]]);
+    assert.deepEqual(
+      json.cells.map((c) => [c.backends, c.flagged]),
+      [[['cpu', 'wasm'], true]],
+    );
   });
 });
 
@@ -430,7 +470,14 @@ describe('data preparation by sps run', () => {
     const data = join(tempDir(), 'datasets');
     const r = sps(['run', join(ROOT, 'configs/paper.yaml'), '--out', tempDir(), '--dry-run'], { env: { SPS_DATA_DIR: data } });
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.stdout.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.split(':')[1].trim()).sort(), ['conll2000', 'ocr', 'weizmann-horse', 'word-embeddings']);
+    assert.deepEqual(
+      r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('data: '))
+        .map((l) => l.split(':')[1].trim())
+        .sort(),
+      ['conll2000', 'ocr', 'weizmann-horse', 'word-embeddings'],
+    );
     assert.match(r.stdout, /^data: word-embeddings: not prepared; the run downloads it first/m);
     assert.equal(r.stderr, '');
     assert.equal(existsSync(data), false, 'nothing fetched');
@@ -438,19 +485,31 @@ describe('data preparation by sps run', () => {
 
   it('--dry-run warns about a data set that has no download address', async () => {
     const { dataPlan } = await import('../src/train/plan.js');
-    const spec = { name: 'local-only', description: 'x', folderNames: [], origin: 'a USB stick', files: [{ name: 'x.bin', urls: [], sha256: '0'.repeat(64), unpack: 'none' as const }] };
+    const spec = {
+      name: 'local-only',
+      description: 'x',
+      folderNames: [],
+      origin: 'a USB stick',
+      files: [{ name: 'x.bin', urls: [], sha256: '0'.repeat(64), unpack: 'none' as const }],
+    };
     const task = { name: 'toy', datasets: () => ['local-only'], datasetSpecs: [spec] } as unknown as Parameters<typeof dataPlan>[0][number];
     const cell = { config: { task: 'toy' } } as unknown as Parameters<typeof dataPlan>[1][number];
     const plan = await dataPlan([task], [cell], tempDir());
     assert.deepEqual(plan.lines, []);
-    assert.match(plan.warnings[0], /^local-only is not prepared and has no download address; the run would stop\. Prepare it from a local folder:\n {2}sps prepare local-only --from DIR\n {2}where DIR holds x\.bin\. Source: a USB stick\.$/);
+    assert.match(
+      plan.warnings[0],
+      /^local-only is not prepared and has no download address; the run would stop\. Prepare it from a local folder:\n {2}sps prepare local-only --from DIR\n {2}where DIR holds x\.bin\. Source: a USB stick\.$/,
+    );
     const from = await dataPlan([task], [cell], tempDir(), { from: '/media/stick' });
     assert.deepEqual(from, { lines: ['data: local-only: not prepared; the run imports it from /media/stick'], warnings: [] });
   });
 });
 
 describe('SIGKILL at any moment', () => {
-  for (const [i, delayMs] of [[1, 150], [2, 900]] as const) {
+  for (const [i, delayMs] of [
+    [1, 150],
+    [2, 900],
+  ] as const) {
     it(`loses no finished result and the next run redoes only unfinished cells (kill ${i})`, async () => {
       const out = tempDir();
       const args = ['run', TOY, '--out', out, '--jobs', '1', 'model.epoch_delay_ms=120', 'train.epochs=4'];

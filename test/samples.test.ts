@@ -17,10 +17,16 @@ const dir = samplesDir();
 const sums = parseSha256List(readFileSync(join(dir, 'SHA256SUMS'), 'utf8'), 'SHA256SUMS');
 
 describe('embedded samples', () => {
-  it('every file matches SHA256SUMS, and its folder\'s PROVENANCE.md gives the same checksum', () => {
+  it("every file matches SHA256SUMS, and its folder's PROVENANCE.md gives the same checksum", () => {
     assert.ok(sums.size >= 30, `${sums.size} files listed`);
     for (const [rel, want] of sums) {
-      assert.equal(createHash('sha256').update(readFileSync(join(dir, rel))).digest('hex'), want, rel);
+      assert.equal(
+        createHash('sha256')
+          .update(readFileSync(join(dir, rel)))
+          .digest('hex'),
+        want,
+        rel,
+      );
       const provenance = readFileSync(join(dir, rel.split('/')[0], 'PROVENANCE.md'), 'utf8');
       assert.ok(provenance.includes(want), `${rel}: its checksum is in ${rel.split('/')[0]}/PROVENANCE.md`);
     }
@@ -31,10 +37,13 @@ describe('embedded samples', () => {
     assert.ok(total < 1.5e6, `${total} bytes`);
   });
 
-  it('reads through the full data\'s loaders with the recorded counts', () => {
+  it("reads through the full data's loaders with the recorded counts", () => {
     const ocr = loadOcr(dir);
     assert.equal(ocr.length, SAMPLE_COUNTS.ocr.words);
-    assert.equal(ocr.reduce((n, w) => n + w.labels.length, 0), SAMPLE_COUNTS.ocr.letters);
+    assert.equal(
+      ocr.reduce((n, w) => n + w.labels.length, 0),
+      SAMPLE_COUNTS.ocr.letters,
+    );
     const train = loadConll(dir, 'train');
     const test = loadConll(dir, 'test');
     assert.deepEqual([train.length, test.length], [SAMPLE_COUNTS.conll2000.train_sentences, SAMPLE_COUNTS.conll2000.test_sentences]);
@@ -46,7 +55,10 @@ describe('embedded samples', () => {
     assert.equal(vocabulary.size, SAMPLE_COUNTS['word-embeddings'].vocabulary);
     assert.ok([...glove.index.keys()].every((w) => vocabulary.has(w)));
     const horses = loadHorses(dir, 16, { complete: false });
-    assert.deepEqual(horses.map((h) => h.index), SAMPLE_COUNTS['weizmann-horse'].indices);
+    assert.deepEqual(
+      horses.map((h) => h.index),
+      SAMPLE_COUNTS['weizmann-horse'].indices,
+    );
   });
 
   it('a full Weizmann copy with horses missing is an error, not a smaller data set', () => {

@@ -8,7 +8,6 @@ import { allTasks } from '../src/train/tasks/index.js';
 import { maskPng, scoreMasks, segmentationDataSchema } from '../src/train/tasks/segmentation.js';
 import { close, REAL_DATA, SAMPLE_COUNTS, sps, tempDir } from './helpers.js';
 
-
 describe('segmentation metrics and masks', () => {
   it('foreground IoU per image (mean) and pooled, and pixel accuracy', () => {
     const gold = [Uint8Array.from([1, 1, 0, 0]), Uint8Array.from([1, 0, 0, 0]), Uint8Array.from([0, 0, 0, 0])];
@@ -25,7 +24,10 @@ describe('segmentation metrics and masks', () => {
     const mask = Uint8Array.from([0, 1, 1, 0, 0, 0, 1, 1, 0]);
     const png = PNG.sync.read(maskPng(mask, 3));
     assert.deepEqual([png.width, png.height], [3, 3]);
-    assert.deepEqual(Array.from({ length: 9 }, (_, i) => png.data[4 * i]), [...mask].map((v) => 255 * v));
+    assert.deepEqual(
+      Array.from({ length: 9 }, (_, i) => png.data[4 * i]),
+      [...mask].map((v) => 255 * v),
+    );
   });
 
   it('the split is by file number and must not overlap', () => {
@@ -41,8 +43,14 @@ describe('segmentation config checks', () => {
     const file = join(dir, 'seg.yaml');
     writeFileSync(file, 'name: s\ntask: segmentation\nobjectives: [cross-entropy]\nmodes: [joint, offline]\nseeds: 1\nscaling:\n  norm: rms\n');
     await assert.rejects(loadExperiment(file, await allTasks()), /seg\.yaml:7:9: scaling\.norm: offline scaling of the Gaussian CRF needs the frobenius norm/);
-    await assert.rejects(loadExperiment(file, await allTasks(), ['scaling.norm=max']), /command-line override 'scaling\.norm=max': scaling\.norm: .*with 'max'/);
-    await assert.rejects(loadExperiment(file, await allTasks(), ['scaling.norm=frobenius', 'model.lambda=0.5']), /model\.lambda: offline scaling sets ‖Ŵ‖_F = 1.*model\.lambda \(0\.5\) must be larger/);
+    await assert.rejects(
+      loadExperiment(file, await allTasks(), ['scaling.norm=max']),
+      /command-line override 'scaling\.norm=max': scaling\.norm: .*with 'max'/,
+    );
+    await assert.rejects(
+      loadExperiment(file, await allTasks(), ['scaling.norm=frobenius', 'model.lambda=0.5']),
+      /model\.lambda: offline scaling sets ‖Ŵ‖_F = 1.*model\.lambda \(0\.5\) must be larger/,
+    );
     const ok = await loadExperiment(file, await allTasks(), ['scaling.norm=frobenius']);
     assert.equal(ok.experiment.scaling.norm, 'frobenius');
     const noOffline = await loadExperiment(file, await allTasks(), ['modes=[joint, online]']);
@@ -56,7 +64,21 @@ describe(`segmentation end to end (real horses, ${REAL_DATA.kind}, tiny)`, () =>
     const out = tempDir();
     REAL_DATA.prepare(['weizmann-horse'], data);
     const config = join(out, 's.yaml');
-    writeFileSync(config, ['name: s', 'task: segmentation', 'objectives: [cross-entropy]', 'modes: [offline]', 'seeds: 1', `data: {source: ${REAL_DATA.source}, train_images: 6, test_images: 4}`, 'model: {unary_channels: [4, 8], pairwise_channels: [4, 8], embedding_dim: 2}', 'train: {epochs: 1, batch_size: 4}', 'scaling: {alpha: 10, norm: frobenius, selection: {size: 4}}', ''].join('\n'));
+    writeFileSync(
+      config,
+      [
+        'name: s',
+        'task: segmentation',
+        'objectives: [cross-entropy]',
+        'modes: [offline]',
+        'seeds: 1',
+        `data: {source: ${REAL_DATA.source}, train_images: 6, test_images: 4}`,
+        'model: {unary_channels: [4, 8], pairwise_channels: [4, 8], embedding_dim: 2}',
+        'train: {epochs: 1, batch_size: 4}',
+        'scaling: {alpha: 10, norm: frobenius, selection: {size: 4}}',
+        '',
+      ].join('\n'),
+    );
     const r = sps(['run', config, '--out', out, '--backend', 'wasm'], { env: { SPS_DATA_DIR: data } });
     assert.equal(r.code, 0, r.stderr);
     const [folder] = readdirSync(out).filter((f) => f.startsWith('segmentation-'));
@@ -73,7 +95,10 @@ describe(`segmentation end to end (real horses, ${REAL_DATA.kind}, tiny)`, () =>
     const names = files.filter((f) => f.endsWith('-gold.png')).map((f) => f.replace('-gold.png', ''));
     const firstTest = REAL_DATA.kind === 'full' ? 229 : SAMPLE_COUNTS['weizmann-horse'].indices.find((i) => i >= 229)!;
     assert.deepEqual(names[0], `horse${firstTest}`);
-    const s = scoreMasks(names.map((n) => read(`${n}-gold.png`)), names.map((n) => read(`${n}-pred.png`)));
+    const s = scoreMasks(
+      names.map((n) => read(`${n}-gold.png`)),
+      names.map((n) => read(`${n}-pred.png`)),
+    );
     close(s.iouPerImage, final.metrics.iou, { atol: 1e-9 }, 'IoU rescored from the PNGs');
     close(s.pixelAccuracy, final.metrics.pixel_accuracy, { atol: 1e-9 }, 'pixel accuracy rescored from the PNGs');
   });

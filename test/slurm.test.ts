@@ -65,14 +65,42 @@ function jobActive(c: Cluster, jobId: string): boolean {
 
 const runDirs = (dir: string): string[] => readdirSync(dir).filter((f) => f.startsWith('toy-'));
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
-const statusOf = (dir: string): string | undefined => (existsSync(join(dir, 'run.json')) ? readJson<{ status: string }>(join(dir, 'run.json')).status : undefined);
+const statusOf = (dir: string): string | undefined =>
+  existsSync(join(dir, 'run.json')) ? readJson<{ status: string }>(join(dir, 'run.json')).status : undefined;
 
 describe('sps run --launcher slurm', () => {
   it('--dry-run prints the sbatch script and the array, and writes and submits nothing', () => {
     const out = join(tempDir(), 'toy');
-    const r = sps(['run', TOY, '--launcher', 'slurm', '--out', out, '--dry-run', '--partition', 'cpu', '--time', '0:10:00', '--mem', '2G', '--array-throttle', '2', '--setup', 'module load nodejs', '--sbatch-arg=--account=abc']);
+    const r = sps([
+      'run',
+      TOY,
+      '--launcher',
+      'slurm',
+      '--out',
+      out,
+      '--dry-run',
+      '--partition',
+      'cpu',
+      '--time',
+      '0:10:00',
+      '--mem',
+      '2G',
+      '--array-throttle',
+      '2',
+      '--setup',
+      'module load nodejs',
+      '--sbatch-arg=--account=abc',
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    for (const line of ['#!/bin/bash', '#SBATCH --partition=cpu', '#SBATCH --time=0:10:00', '#SBATCH --mem=2G', '#SBATCH --account=abc', `#SBATCH --output=${join(out, 'slurm', 'toy-test', 'logs', '%A_%a.out')}`, 'module load nodejs']) {
+    for (const line of [
+      '#!/bin/bash',
+      '#SBATCH --partition=cpu',
+      '#SBATCH --time=0:10:00',
+      '#SBATCH --mem=2G',
+      '#SBATCH --account=abc',
+      `#SBATCH --output=${join(out, 'slurm', 'toy-test', 'logs', '%A_%a.out')}`,
+      'module load nodejs',
+    ]) {
       assert.ok(r.stdout.split('\n').includes(line), `missing line '${line}' in:\n${r.stdout}`);
     }
     assert.match(r.stdout, /run-cell \S*plan\.json --index "\$SLURM_ARRAY_TASK_ID"/);
@@ -90,7 +118,7 @@ describe('sps run --launcher slurm', () => {
     assert.ok(r.stderr.includes(`${config}: launcher:`) && r.stderr.includes('partiton'), r.stderr);
   });
 
-  it('a partition that does not exist: sbatch\'s own error, and nothing submitted', SLURM, (t) => {
+  it("a partition that does not exist: sbatch's own error, and nothing submitted", SLURM, (t) => {
     const c = startCluster(t);
     const out = join(tempDir(), 'toy');
     const r = sps(['run', TOY, '--launcher', 'slurm', '--out', out, '--partition', 'nosuchpartition'], { env: c.env });
@@ -123,7 +151,10 @@ describe('sps run --launcher slurm', () => {
     for (const j of plan.jobs.slice(1)) assert.equal(statusOf(j.runDir), 'done', j.runDir);
     const st = sps(['status', out], { env: c.env });
     assert.equal(st.code, 0, st.stderr);
-    assert.ok(st.stdout.includes(`Slurm task ${job}_0 ended (CANCELLED) without writing a result; see ${join(out, 'slurm', 'toy-test', 'logs', `${job}_0.out`)}`), st.stdout);
+    assert.ok(
+      st.stdout.includes(`Slurm task ${job}_0 ended (CANCELLED) without writing a result; see ${join(out, 'slurm', 'toy-test', 'logs', `${job}_0.out`)}`),
+      st.stdout,
+    );
 
     const again = sps(args, { env: c.env });
     assert.equal(again.code, 0, again.stderr);
@@ -138,7 +169,7 @@ describe('sps run --launcher slurm', () => {
     assert.match(nothing.stdout, /4 cells: 4 done, 0 running, 0 to submit: nothing to submit/);
   });
 
-  it('a lock left by a cancelled Slurm job is taken over; another host\'s lock without a job id is not', SLURM, async (t) => {
+  it("a lock left by a cancelled Slurm job is taken over; another host's lock without a job id is not", SLURM, async (t) => {
     const c = startCluster(t);
     const out = join(tempDir(), 'toy');
     const args = ['run', TOY, '--launcher', 'slurm', '--out', out];
@@ -181,7 +212,20 @@ describe('sps run --launcher slurm', () => {
     const c = startCluster(t);
     const out = join(tempDir(), 'my results', 'toy');
     // One task at a time with slow epochs: the second cell is still pending when the sweep is resubmitted.
-    const args = ['run', TOY, '--launcher', 'slurm', '--out', out, '--array-throttle', '1', 'objectives=[ssvm]', 'data.sequences=16', 'train.epochs=2', 'model.epoch_delay_ms=2000'];
+    const args = [
+      'run',
+      TOY,
+      '--launcher',
+      'slurm',
+      '--out',
+      out,
+      '--array-throttle',
+      '1',
+      'objectives=[ssvm]',
+      'data.sequences=16',
+      'train.epochs=2',
+      'model.epoch_delay_ms=2000',
+    ];
     const first = sps(args, { env: c.env });
     assert.equal(first.code, 0, first.stderr);
     const job = jobIdOf(first.stdout);
@@ -192,7 +236,9 @@ describe('sps run --launcher slurm', () => {
     const plan = readJson<{ jobs: { runDir: string }[] }>(join(out, 'slurm', 'toy-test', 'plan.json'));
     for (const j of plan.jobs) assert.equal(statusOf(j.runDir), 'done', j.runDir);
     assert.ok(existsSync(join(out, 'slurm', 'toy-test', 'logs', `${job}_0.out`)), 'the log went to the folder with a space');
-    const lines = readFileSync(join(out, 'slurm', 'toy-test', 'submissions.jsonl'), 'utf8').trim().split('\n');
+    const lines = readFileSync(join(out, 'slurm', 'toy-test', 'submissions.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
     assert.equal(lines.length, 1, 'one submission');
   });
 

@@ -11,14 +11,20 @@ import { ROOT, runToyStudy, sps, tempDir, TOY_STUDY, TOY_STUDY_SETTINGS } from '
  * output after it labelled by the swept values: --dry-run, the end-of-sweep table, ls, report, plot.
  */
 
-const VALUES = [['0.5', '0.1'], ['0.5', '0.2'], ['1', '0.1'], ['1', '0.2']];
+const VALUES = [
+  ['0.5', '0.1'],
+  ['0.5', '0.2'],
+  ['1', '0.1'],
+  ['1', '0.2'],
+];
 
 /** Table lines (cli-table3's │ columns) whose cells include `cells`, in order. */
-const linesWith = (text: string, ...cells: string[]) => text.split('\n').filter((l) => {
-  const cols = l.split('│').map((c) => c.trim());
-  let at = 0;
-  return cells.every((c) => (at = cols.indexOf(c, at)) >= 0 && ++at > 0);
-});
+const linesWith = (text: string, ...cells: string[]) =>
+  text.split('\n').filter((l) => {
+    const cols = l.split('│').map((c) => c.trim());
+    let at = 0;
+    return cells.every((c) => (at = cols.indexOf(c, at)) >= 0 && ++at > 0);
+  });
 
 describe('a two-key sweep of the toy task, labelled everywhere', () => {
   const out = join(tempDir('sps-study-'), 'my-study');
@@ -27,7 +33,8 @@ describe('a two-key sweep of the toy task, labelled everywhere', () => {
     const r = sps(['run', ...TOY_STUDY, '--out', out, '--dry-run', '-m']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /│ mode +│ data\.noise │ model\.init_scale │ seed │/);
-    for (const mode of ['stage', 'joint']) for (const [noise, scale] of VALUES) assert.equal(linesWith(r.stdout, mode, noise, scale, '0').length, 1, `${mode} ${noise} ${scale}`);
+    for (const mode of ['stage', 'joint'])
+      for (const [noise, scale] of VALUES) assert.equal(linesWith(r.stdout, mode, noise, scale, '0').length, 1, `${mode} ${noise} ${scale}`);
     assert.match(r.stderr, /-m\/--multirun changes nothing in sps: an override key=a,b,c sweeps by itself \(this run sweeps data\.noise, model\.init_scale\)/);
   });
 
@@ -47,7 +54,8 @@ describe('a two-key sweep of the toy task, labelled everywhere', () => {
     const r = sps(['ls', out]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /│ data\.noise │ model\.init_scale │ seed │/);
-    for (const mode of ['stage', 'joint']) for (const [noise, scale] of VALUES) assert.equal(linesWith(r.stdout, 'done', 'toy', 'ssvm', mode, noise, scale).length, 1);
+    for (const mode of ['stage', 'joint'])
+      for (const [noise, scale] of VALUES) assert.equal(linesWith(r.stdout, 'done', 'toy', 'ssvm', mode, noise, scale).length, 1);
     assert.match(r.stdout, /accuracy=\d+\.\d\d, /);
     assert.doesNotMatch(r.stdout, /accuracy=\d+\.\d{3}/);
   });
@@ -61,7 +69,8 @@ describe('a two-key sweep of the toy task, labelled everywhere', () => {
     assert.match(html, /<title>sps report: toy-test by data\.noise, model\.init_scale<\/title>/);
     assert.match(html, /<h1>toy-test: claims, curves and cells by data\.noise, model\.init_scale<\/h1>/);
     assert.doesNotMatch(html, /which claims reproduce/);
-    for (const label of TOY_STUDY_SETTINGS) assert.equal(html.split(`data-claim="C1" data-task="toy" data-objective="ssvm" data-setting="${label}"`).length - 1, 1, `a C1 row for ${label}`);
+    for (const label of TOY_STUDY_SETTINGS)
+      assert.equal(html.split(`data-claim="C1" data-task="toy" data-objective="ssvm" data-setting="${label}"`).length - 1, 1, `a C1 row for ${label}`);
     assert.doesNotMatch(html, /data-claim="C[234]"/, 'no rows for modes the study did not run');
     assert.ok(existsSync(join(dest, 'figures', 'setting-curves-toy-ssvm.svg')));
     assert.ok(existsSync(join(dest, 'figures', 'setting-cells-toy.svg')));
@@ -92,7 +101,10 @@ describe('a two-key sweep of the toy task, labelled everywhere', () => {
     assert.equal(svgOnly.code, 0, svgOnly.stderr);
     assert.match(svgOnly.stdout, /^note: no PNG: it is drawn by Chromium, and .*no-chromium does not exist/);
     assert.ok(existsSync(join(dest, 'b', 'val_accuracy-by-data.noise-model.init_scale.svg')));
-    for (const args of [['plot', out, '--metric', 'val_accuracy', '--out', join(dest, 'c'), '--format', 'png'], ['report', out, '--out', join(dest, 'r'), '--png']]) {
+    for (const args of [
+      ['plot', out, '--metric', 'val_accuracy', '--out', join(dest, 'c'), '--format', 'png'],
+      ['report', out, '--out', join(dest, 'r'), '--png'],
+    ]) {
       const refused = sps(args, { env: noBrowser });
       assert.equal(refused.code, 1, args.join(' '));
       assert.match(refused.stderr, /PNG figures are drawn by Chromium, and .*no-chromium does not exist: install it .*SPS_CHROMIUM/);
@@ -112,7 +124,10 @@ describe('a committed study drawn per setting', () => {
     assert.equal(r.by.settings.length, 6, '3 grids × 2 selection sets');
     const settings = new Set(r.claims.rows.map((row) => row.setting));
     assert.equal(settings.size, 6);
-    assert.ok(r.claims.rows.every((row) => row.claim === 'C2'), 'the study ran joint and online only');
+    assert.ok(
+      r.claims.rows.every((row) => row.claim === 'C2'),
+      'the study ran joint and online only',
+    );
     // Joint (which reads no grid) is the reference of every grid with the validation selection set it ran with.
     assert.equal(r.claims.rows.filter((row) => row.verdict !== 'no data').length, 2 * 3);
     assert.ok(r.figures.some((f) => f.kind === 'setting-curves'));

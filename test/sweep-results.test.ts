@@ -33,13 +33,34 @@ function writeRun(root: string, f: Fake): void {
   const id = `id${n++}`;
   const dir = join(root, `toy-ssvm-${mode}-seed${f.seed}-${id}`);
   mkdirSync(dir, { recursive: true });
-  const config = { schema: 3, experiment: 'e', task: 'toy', objective: 'ssvm', mode, seed: f.seed, data: {}, model: {}, train: { lr: f.lr, epochs: f.epochs ?? 2 }, scaling: { alpha: 1, alpha_grid: [0.5, 1, 2], ...f.scaling }, backend: 'cpu' };
+  const config = {
+    schema: 3,
+    experiment: 'e',
+    task: 'toy',
+    objective: 'ssvm',
+    mode,
+    seed: f.seed,
+    data: {},
+    model: {},
+    train: { lr: f.lr, epochs: f.epochs ?? 2 },
+    scaling: { alpha: 1, alpha_grid: [0.5, 1, 2], ...f.scaling },
+    backend: 'cpu',
+  };
   const run = { id, status: 'done', experiment: 'e', task: 'toy', objective: 'ssvm', mode, seed: f.seed, planned_seeds: 2, started_at: '2026-01-01T00:00:00Z' };
-  const final = { primary: 'accuracy', metrics: { accuracy: f.test }, ...(f.val !== undefined && f.where !== 'metrics' ? { validation: { val_accuracy: f.val } } : {}), ...(f.alpha !== undefined ? { alpha: f.alpha } : {}) };
+  const final = {
+    primary: 'accuracy',
+    metrics: { accuracy: f.test },
+    ...(f.val !== undefined && f.where !== 'metrics' ? { validation: { val_accuracy: f.val } } : {}),
+    ...(f.alpha !== undefined ? { alpha: f.alpha } : {}),
+  };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
   writeFileSync(join(dir, 'run.json'), JSON.stringify(run));
   writeFileSync(join(dir, 'final.json'), JSON.stringify(final));
-  if (f.where === 'metrics') writeFileSync(join(dir, 'metrics.jsonl'), [1, 2].map((e) => JSON.stringify({ epoch: e, phase: mode, losses: {}, metrics: { val_accuracy: e === 2 ? f.val : 0 } })).join('\n') + '\n');
+  if (f.where === 'metrics')
+    writeFileSync(
+      join(dir, 'metrics.jsonl'),
+      [1, 2].map((e) => JSON.stringify({ epoch: e, phase: mode, losses: {}, metrics: { val_accuracy: e === 2 ? f.val : 0 } })).join('\n') + '\n',
+    );
 }
 
 function folder(runs: Fake[]): string {
@@ -58,20 +79,45 @@ describe('sps table --by', () => {
       { seed: 0, lr: 1, test: 52, val: 62, mode: 'joint' },
     ]);
     const t = byTable(root, ['scaling.alpha_grid_mode']);
-    assert.deepEqual(t.rows.map((r) => [r.cell.mode, r.by['scaling.alpha_grid_mode']]), [['joint', undefined], ['online', 'absolute'], ['online', 'relative']]);
+    assert.deepEqual(
+      t.rows.map((r) => [r.cell.mode, r.by['scaling.alpha_grid_mode']]),
+      [
+        ['joint', undefined],
+        ['online', 'absolute'],
+        ['online', 'relative'],
+      ],
+    );
     const only = folder([{ seed: 0, lr: 1, test: 50, val: 60 }]);
-    assert.deepEqual(byTable(only, ['train.select']).rows.map((r) => r.by['train.select']), ['last'], 'no run has the key: its default, not an error');
+    assert.deepEqual(
+      byTable(only, ['train.select']).rows.map((r) => r.by['train.select']),
+      ['last'],
+      'no run has the key: its default, not an error',
+    );
   });
 
   it('a row per swept value in value order, with the test and the final validation metric over seeds', () => {
     const root = folder([
-      { seed: 0, lr: 10, test: 50, val: 60 }, { seed: 1, lr: 10, test: 52, val: 62 },
-      { seed: 0, lr: 2, test: 70, val: 71 }, { seed: 1, lr: 2, test: 72, val: 73, where: 'metrics' },
-      { seed: 0, lr: 0.5, test: 80, val: 40 }, { seed: 1, lr: 0.5, test: 80, val: 40 },
+      { seed: 0, lr: 10, test: 50, val: 60 },
+      { seed: 1, lr: 10, test: 52, val: 62 },
+      { seed: 0, lr: 2, test: 70, val: 71 },
+      { seed: 1, lr: 2, test: 72, val: 73, where: 'metrics' },
+      { seed: 0, lr: 0.5, test: 80, val: 40 },
+      { seed: 1, lr: 0.5, test: 80, val: 40 },
     ]);
     const t = byTable(root, ['train.lr']);
-    assert.deepEqual(t.rows.map((r) => r.by['train.lr']), [0.5, 2, 10], 'numbers by size, not as text');
-    assert.deepEqual(t.rows.map((r) => [r.cell.mean, r.val.mean, r.val.n]), [[80, 40, 2], [71, 72, 2], [51, 61, 2]]);
+    assert.deepEqual(
+      t.rows.map((r) => r.by['train.lr']),
+      [0.5, 2, 10],
+      'numbers by size, not as text',
+    );
+    assert.deepEqual(
+      t.rows.map((r) => [r.cell.mean, r.val.mean, r.val.n]),
+      [
+        [80, 40, 2],
+        [71, 72, 2],
+        [51, 61, 2],
+      ],
+    );
     assert.equal(t.rows[1].val.values[1], 73, 'an older run without final.json validation: the last epoch of metrics.jsonl');
     assert.deepEqual(t.warnings, [], 'settings that differ only in the --by key are no warning');
     const text = renderByTable(t, 'text');
@@ -85,7 +131,11 @@ describe('sps table --by', () => {
   });
 
   it('rows that share the --by values but differ in another key are told apart', () => {
-    const root = folder([{ seed: 0, lr: 1, test: 50, val: 50 }, { seed: 0, lr: 1, test: 60, val: 60, epochs: 5 }, { seed: 0, lr: 2, test: 60, val: 60 }]);
+    const root = folder([
+      { seed: 0, lr: 1, test: 50, val: 50 },
+      { seed: 0, lr: 1, test: 60, val: 60, epochs: 5 },
+      { seed: 0, lr: 2, test: 60, val: 60 },
+    ]);
     const text = renderByTable(byTable(root, ['train.lr']), 'text');
     assert.match(text, /other settings/);
     assert.match(text, /train\.epochs=5/);
@@ -93,7 +143,10 @@ describe('sps table --by', () => {
 
   it('errors: a key no run has, a malformed key list, --by with --compare', () => {
     const root = folder([{ seed: 0, lr: 1, test: 50, val: 50 }]);
-    assert.throws(() => tableCommand(root, { by: 'train.lrx' }), (e: unknown) => e instanceof SpsError && /--by train\.lrx: no run's config\.json has this key/.test(e.message));
+    assert.throws(
+      () => tableCommand(root, { by: 'train.lrx' }),
+      (e: unknown) => e instanceof SpsError && /--by train\.lrx: no run's config\.json has this key/.test(e.message),
+    );
     assert.throws(() => tableCommand(root, { by: 'train.lr,' }), /--by train\.lr,: an empty key/);
     assert.throws(() => tableCommand(root, { by: 'train.lr', compare: 'paper' }), /--by cannot be combined/);
     assert.throws(() => tableCommand(root, { by: 'train.lr', format: 'latex' }), /format "latex" is not supported with --by/);
@@ -103,25 +156,59 @@ describe('sps table --by', () => {
 describe('sps table --by: online α and runs identical to joint', () => {
   it('online rows show the final α over seeds (mean [min, max]); a mode whose every seed equals joint\'s says "same"', () => {
     const root = folder([
-      { seed: 0, lr: 1, test: 50, val: 60 }, { seed: 1, lr: 1, test: 52, val: 62 },
-      { mode: 'online', seed: 0, lr: 1, test: 50, val: 60, alpha: 1 }, { mode: 'online', seed: 1, lr: 1, test: 52, val: 62, alpha: 1 },
-      { seed: 0, lr: 2, test: 40, val: 41 }, { seed: 1, lr: 2, test: 42, val: 43 },
-      { mode: 'online', seed: 0, lr: 2, test: 40, val: 41, alpha: 0.5 }, { mode: 'online', seed: 1, lr: 2, test: 47, val: 48, alpha: 2 },
+      { seed: 0, lr: 1, test: 50, val: 60 },
+      { seed: 1, lr: 1, test: 52, val: 62 },
+      { mode: 'online', seed: 0, lr: 1, test: 50, val: 60, alpha: 1 },
+      { mode: 'online', seed: 1, lr: 1, test: 52, val: 62, alpha: 1 },
+      { seed: 0, lr: 2, test: 40, val: 41 },
+      { seed: 1, lr: 2, test: 42, val: 43 },
+      { mode: 'online', seed: 0, lr: 2, test: 40, val: 41, alpha: 0.5 },
+      { mode: 'online', seed: 1, lr: 2, test: 47, val: 48, alpha: 2 },
     ]);
     const t = byTable(root, ['train.lr']);
     const online = t.rows.filter((r) => r.cell.mode === 'online');
-    assert.deepEqual(online.map((r) => r.alpha), [{ mean: 1, min: 1, max: 1, n: 2 }, { mean: 1.25, min: 0.5, max: 2, n: 2 }]);
-    assert.deepEqual(online.map((r) => r.sameAsJoint), [{ same: 2, of: 2 }, { same: 1, of: 2 }], 'compared with the joint row of the same lr');
+    assert.deepEqual(
+      online.map((r) => r.alpha),
+      [
+        { mean: 1, min: 1, max: 1, n: 2 },
+        { mean: 1.25, min: 0.5, max: 2, n: 2 },
+      ],
+    );
+    assert.deepEqual(
+      online.map((r) => r.sameAsJoint),
+      [
+        { same: 2, of: 2 },
+        { same: 1, of: 2 },
+      ],
+      'compared with the joint row of the same lr',
+    );
     assert.ok(t.rows.filter((r) => r.cell.mode === 'joint').every((r) => r.alpha === null && r.sameAsJoint === null));
     // Stage reads no train.lr: beside joint at two learning rates there is no one joint row to compare it with.
-    const withStage = folder([{ seed: 0, lr: 1, test: 50, val: 60 }, { seed: 0, lr: 2, test: 40, val: 41 }, { mode: 'stage', seed: 0, lr: 1, test: 50, val: 60 }]);
-    assert.deepEqual(byTable(withStage, ['train.lr']).rows.map((r) => [r.cell.mode, r.by['train.lr'], r.sameAsJoint]), [['stage', undefined, null], ['joint', 1, null], ['joint', 2, null]]);
+    const withStage = folder([
+      { seed: 0, lr: 1, test: 50, val: 60 },
+      { seed: 0, lr: 2, test: 40, val: 41 },
+      { mode: 'stage', seed: 0, lr: 1, test: 50, val: 60 },
+    ]);
+    assert.deepEqual(
+      byTable(withStage, ['train.lr']).rows.map((r) => [r.cell.mode, r.by['train.lr'], r.sameAsJoint]),
+      [
+        ['stage', undefined, null],
+        ['joint', 1, null],
+        ['joint', 2, null],
+      ],
+    );
     const text = renderByTable(t, 'text');
     assert.match(text, /online α .*= joint/);
     assert.match(text, /│ online │ 1 .*│ 1 +│ same +│/);
     assert.match(text, /│ online │ 2 .*│ 1\.25 \[0\.5, 2\] │ same in 1 of 2 │/);
     const json = JSON.parse(renderByTable(t, 'json')) as { rows: Record<string, unknown>[] };
-    assert.deepEqual(json.rows.filter((r) => r.mode === 'online').map((r) => [r.online_alpha_mean, r.same_as_joint, r.compared_with_joint]), [[1, 2, 2], [1.25, 1, 2]]);
+    assert.deepEqual(
+      json.rows.filter((r) => r.mode === 'online').map((r) => [r.online_alpha_mean, r.same_as_joint, r.compared_with_joint]),
+      [
+        [1, 2, 2],
+        [1.25, 1, 2],
+      ],
+    );
   });
 });
 
@@ -136,30 +223,73 @@ describe('settings of a study (results/settings.ts)', () => {
     ]);
     const runs = scanResults(root).runs;
     const settings = groupBySetting(runs, ['train.lr', 'scaling.alpha_grid']);
-    assert.deepEqual(settings.map((s) => s.label), ['train.lr=1, scaling.alpha_grid=[0.1,10]', 'train.lr=1, scaling.alpha_grid=[0.5,2]', 'train.lr=2, scaling.alpha_grid=[0.5,2]']);
-    assert.deepEqual(settings.map((s) => s.short), ['1, [0.1,10]', '1, [0.5,2]', '2, [0.5,2]']);
-    assert.deepEqual(settings.map((s) => s.runs.map((r) => `${r.run.mode}:${r.final!.metrics.accuracy}`).sort()), [['joint:50', 'online:52'], ['joint:50', 'online:51'], ['joint:40', 'online:42']]);
-    assert.deepEqual(groupBySetting(runs, []).map((s) => [s.label, s.runs.length]), [['all runs', 5]]);
+    assert.deepEqual(
+      settings.map((s) => s.label),
+      ['train.lr=1, scaling.alpha_grid=[0.1,10]', 'train.lr=1, scaling.alpha_grid=[0.5,2]', 'train.lr=2, scaling.alpha_grid=[0.5,2]'],
+    );
+    assert.deepEqual(
+      settings.map((s) => s.short),
+      ['1, [0.1,10]', '1, [0.5,2]', '2, [0.5,2]'],
+    );
+    assert.deepEqual(
+      settings.map((s) => s.runs.map((r) => `${r.run.mode}:${r.final!.metrics.accuracy}`).sort()),
+      [
+        ['joint:50', 'online:52'],
+        ['joint:50', 'online:51'],
+        ['joint:40', 'online:42'],
+      ],
+    );
+    assert.deepEqual(
+      groupBySetting(runs, []).map((s) => [s.label, s.runs.length]),
+      [['all runs', 5]],
+    );
     // Without sweep.json: the keys in which the runs of a cell differ (an α grid of different lengths, the lr).
     assert.deepEqual(studyKeys(root, runs), { keys: ['scaling.alpha_grid', 'train.lr'], source: 'settings' });
-    assert.deepEqual(studyKeys(root, runs.filter((r) => r.config.train && (r.config.train as { lr: number }).lr === 2)), { keys: [], source: 'settings' }, 'one setting per cell: nothing swept');
+    assert.deepEqual(
+      studyKeys(
+        root,
+        runs.filter((r) => r.config.train && (r.config.train as { lr: number }).lr === 2),
+      ),
+      { keys: [], source: 'settings' },
+      'one setting per cell: nothing swept',
+    );
   });
   it('sweep.json names the swept keys, in the order planned', () => {
-    const root = folder([{ seed: 0, lr: 1, test: 50, val: 60 }, { seed: 0, lr: 2, test: 40, val: 41 }]);
-    writeFileSync(join(root, 'sweep.json'), JSON.stringify({ experiment: 'e', config_file: 'x.yaml', created_at: '2026-01-01T00:00:00Z', cells: [{ id: 'a', folder: 'a', task: 'toy', objective: 'ssvm', mode: 'joint', seed: 0, swept: { 'train.lr': 1 } }] }));
+    const root = folder([
+      { seed: 0, lr: 1, test: 50, val: 60 },
+      { seed: 0, lr: 2, test: 40, val: 41 },
+    ]);
+    writeFileSync(
+      join(root, 'sweep.json'),
+      JSON.stringify({
+        experiment: 'e',
+        config_file: 'x.yaml',
+        created_at: '2026-01-01T00:00:00Z',
+        cells: [{ id: 'a', folder: 'a', task: 'toy', objective: 'ssvm', mode: 'joint', seed: 0, swept: { 'train.lr': 1 } }],
+      }),
+    );
     assert.deepEqual(studyKeys(root, scanResults(root).runs), { keys: ['train.lr'], source: 'sweep.json' });
   });
 });
 
 describe('sps select', () => {
   it('a validation metric no run has: the error lists those there are', () => {
-    const root = folder([{ seed: 0, lr: 1, test: 50, val: 60 }, { seed: 0, lr: 2, test: 40, val: 41 }]);
-    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_f1' }), (e: unknown) => e instanceof SpsError && /^--metric val_f1: no finished run in .* has this validation metric; the ones there are: val_accuracy$/.test(e.message));
+    const root = folder([
+      { seed: 0, lr: 1, test: 50, val: 60 },
+      { seed: 0, lr: 2, test: 40, val: 41 },
+    ]);
+    assert.throws(
+      () => selectCommand(root, { by: 'train.lr', metric: 'val_f1' }),
+      (e: unknown) =>
+        e instanceof SpsError && /^--metric val_f1: no finished run in .* has this validation metric; the ones there are: val_accuracy$/.test(e.message),
+    );
   });
   it('chooses on the validation mean, not on test', () => {
     const root = folder([
-      { seed: 0, lr: 0.1, test: 90, val: 60 }, { seed: 1, lr: 0.1, test: 92, val: 62 },
-      { seed: 0, lr: 0.01, test: 70, val: 80 }, { seed: 1, lr: 0.01, test: 72, val: 70 },
+      { seed: 0, lr: 0.1, test: 90, val: 60 },
+      { seed: 1, lr: 0.1, test: 92, val: 62 },
+      { seed: 0, lr: 0.01, test: 70, val: 80 },
+      { seed: 1, lr: 0.01, test: 72, val: 70 },
     ]);
     const { selections } = selectBest(byTable(root, ['train.lr'], 'val_accuracy'), 'val_accuracy');
     assert.equal(selections.length, 1);
@@ -172,20 +302,36 @@ describe('sps select', () => {
   });
 
   it('a tie goes to the smaller value, whatever the order of the runs', () => {
-    for (const order of [[3, 1, 2], [1, 2, 3], [2, 3, 1]]) {
+    for (const order of [
+      [3, 1, 2],
+      [1, 2, 3],
+      [2, 3, 1],
+    ]) {
       const root = folder(order.map((lr) => ({ seed: 0, lr, test: 50 + lr, val: lr === 3 ? 10 : 70 })));
       const { selections } = selectBest(byTable(root, ['train.lr'], 'val_accuracy'), 'val_accuracy');
       assert.deepEqual(selections[0].values, { 'train.lr': 1 }, `order ${order}`);
-      assert.deepEqual(selections[0].tiedWith.map((r) => r.by['train.lr']), [2]);
+      assert.deepEqual(
+        selections[0].tiedWith.map((r) => r.by['train.lr']),
+        [2],
+      );
     }
-    const strings = folder([{ seed: 0, lr: 'b', test: 1, val: 5 }, { seed: 0, lr: 'a', test: 1, val: 5 }]);
+    const strings = folder([
+      { seed: 0, lr: 'b', test: 1, val: 5 },
+      { seed: 0, lr: 'a', test: 1, val: 5 },
+    ]);
     assert.deepEqual(selectBest(byTable(strings, ['train.lr'], 'val_accuracy'), 'val_accuracy').selections[0].values, { 'train.lr': 'a' });
   });
 
   it('refuses a test metric, and settings the --by keys do not tell apart', () => {
-    const root = folder([{ seed: 0, lr: 1, test: 50, val: 50 }, { seed: 0, lr: 1, test: 60, val: 60, epochs: 5 }]);
+    const root = folder([
+      { seed: 0, lr: 1, test: 50, val: 50 },
+      { seed: 0, lr: 1, test: 60, val: 60, epochs: 5 },
+    ]);
     for (const metric of ['accuracy', 'test_accuracy', 'f1']) {
-      assert.throws(() => selectCommand(root, { by: 'train.lr', metric }), (e: unknown) => e instanceof SpsError && e.message.startsWith(`--metric ${metric}: not a validation metric`));
+      assert.throws(
+        () => selectCommand(root, { by: 'train.lr', metric }),
+        (e: unknown) => e instanceof SpsError && e.message.startsWith(`--metric ${metric}: not a validation metric`),
+      );
     }
     assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy' }), /several settings have train\.lr=1 \(they differ in train\.epochs\)/);
   });
@@ -194,10 +340,14 @@ describe('sps select', () => {
 describe('sps select --per task', () => {
   it('one choice for all cells: the best average of the cell means, not the favourite of one cell', () => {
     const root = folder([
-      { seed: 0, lr: 1, test: 1, val: 60 }, { seed: 1, lr: 1, test: 1, val: 60 },
-      { seed: 0, lr: 2, test: 1, val: 70 }, { seed: 1, lr: 2, test: 1, val: 70 },
-      { seed: 0, lr: 1, test: 1, val: 80, mode: 'online' }, { seed: 1, lr: 1, test: 1, val: 80, mode: 'online' },
-      { seed: 0, lr: 2, test: 1, val: 69, mode: 'online' }, { seed: 1, lr: 2, test: 1, val: 69, mode: 'online' },
+      { seed: 0, lr: 1, test: 1, val: 60 },
+      { seed: 1, lr: 1, test: 1, val: 60 },
+      { seed: 0, lr: 2, test: 1, val: 70 },
+      { seed: 1, lr: 2, test: 1, val: 70 },
+      { seed: 0, lr: 1, test: 1, val: 80, mode: 'online' },
+      { seed: 1, lr: 1, test: 1, val: 80, mode: 'online' },
+      { seed: 0, lr: 2, test: 1, val: 69, mode: 'online' },
+      { seed: 1, lr: 2, test: 1, val: 69, mode: 'online' },
       // offline ran one candidate only: left out of both averages.
       { seed: 0, lr: 2, test: 1, val: 99, mode: 'offline' },
     ]);
@@ -208,7 +358,10 @@ describe('sps select --per task', () => {
     assert.deepEqual(selections[0].cells, ['ssvm/joint', 'ssvm/online']);
     assert.match(notes.join('\n'), /ssvm\/offline did not run every candidate/);
     // offline-reg never ran, and offline not every candidate (stage reads no train.lr): the rule refuses, --subset marks the choice.
-    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task' }), /e\/toy: --per task chooses over every objective .* reads train\.lr .*: ssvm\/offline, ssvm\/offline-reg\. Run them .* or pass --subset/);
+    assert.throws(
+      () => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task' }),
+      /e\/toy: --per task chooses over every objective .* reads train\.lr .*: ssvm\/offline, ssvm\/offline-reg\. Run them .* or pass --subset/,
+    );
     const cli = selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task', subset: true });
     assert.match(cli.stdout, /override: train\.lr=1\n/);
     assert.match(cli.stdout, /chosen over a subset \(--subset\): 2 cells the rule asks for are missing \(ssvm\/offline, ssvm\/offline-reg\)/);
@@ -219,30 +372,52 @@ describe('sps select --per task', () => {
 
   it('a task-wide choice covers every objective of the task in every mode that reads the key (rule 2), or is refused', () => {
     const modes = ['stage', 'joint', 'online', 'offline', 'offline-reg'];
-    const root = folder(modes.flatMap((mode, i) => [{ seed: 0, lr: 1, test: 1, val: 60 + i, mode }, { seed: 0, lr: 2, test: 1, val: 61 + i, mode }]));
+    const root = folder(
+      modes.flatMap((mode, i) => [
+        { seed: 0, lr: 1, test: 1, val: 60 + i, mode },
+        { seed: 0, lr: 2, test: 1, val: 61 + i, mode },
+      ]),
+    );
     const full = selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task' });
     assert.match(full.stdout, /averaged over 4 cells/, 'stage reads no train.lr');
     assert.doesNotMatch(full.stdout, /subset/);
     assert.equal((full.record.selections as { subset: boolean }[])[0].subset, false);
     // The task has a second objective that never ran: a choice on ssvm alone is a subset.
     const objectivesOf = (task: string) => (task === 'toy' ? ['ssvm', 'log-likelihood'] : undefined);
-    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task', objectivesOf }), /: log-likelihood\/joint, log-likelihood\/online, log-likelihood\/offline/);
+    assert.throws(
+      () => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task', objectivesOf }),
+      /: log-likelihood\/joint, log-likelihood\/online, log-likelihood\/offline/,
+    );
     // A key only online reads asks for online's cells alone.
-    const grid = folder([{ seed: 0, lr: 1, test: 1, val: 60, mode: 'online' }, { seed: 0, lr: 1, test: 1, val: 61, mode: 'online', scaling: { alpha_grid_mode: 'relative' } }]);
-    assert.match(selectCommand(grid, { by: 'scaling.alpha_grid_mode', metric: 'val_accuracy', per: 'task' }).stdout, /override: scaling\.alpha_grid_mode=relative/);
+    const grid = folder([
+      { seed: 0, lr: 1, test: 1, val: 60, mode: 'online' },
+      { seed: 0, lr: 1, test: 1, val: 61, mode: 'online', scaling: { alpha_grid_mode: 'relative' } },
+    ]);
+    assert.match(
+      selectCommand(grid, { by: 'scaling.alpha_grid_mode', metric: 'val_accuracy', per: 'task' }).stdout,
+      /override: scaling\.alpha_grid_mode=relative/,
+    );
   });
 
   it('--where keeps the runs with those values; two settings of one cell under one candidate are refused', () => {
     const root = folder([
-      { seed: 0, lr: 1, test: 1, val: 60 }, { seed: 0, lr: 2, test: 1, val: 50 },
-      { seed: 0, lr: 1, test: 1, val: 40, epochs: 5 }, { seed: 0, lr: 2, test: 1, val: 70, epochs: 5 },
+      { seed: 0, lr: 1, test: 1, val: 60 },
+      { seed: 0, lr: 2, test: 1, val: 50 },
+      { seed: 0, lr: 1, test: 1, val: 40, epochs: 5 },
+      { seed: 0, lr: 2, test: 1, val: 70, epochs: 5 },
     ]);
-    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task', subset: true }), /ssvm\/joint has several settings with train\.lr=1 \(they differ in train\.epochs\).*--where KEY=VALUE/);
+    assert.throws(
+      () => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task', subset: true }),
+      /ssvm\/joint has several settings with train\.lr=1 \(they differ in train\.epochs\).*--where KEY=VALUE/,
+    );
     const two = selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task', subset: true, where: 'train.epochs=2' });
     assert.match(two.stdout, /override: train\.lr=1/);
     assert.deepEqual(two.record.where, { 'train.epochs': 2 });
     assert.match(selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'train.epochs=5' }).stdout, /train\.lr=2/);
-    assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'train.epochs=3' }), /--where train\.epochs=3: no run in .* has that value; the runs have train\.epochs = 2, 5/);
+    assert.throws(
+      () => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'train.epochs=3' }),
+      /--where train\.epochs=3: no run in .* has that value; the runs have train\.epochs = 2, 5/,
+    );
     assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'model.nope=1' }), /--where model\.nope: no run/);
     assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'train.epochs' }), /'train\.epochs' is not key=value/);
   });
@@ -262,12 +437,17 @@ describe('sps select --per task', () => {
 
   it('a tie goes to the smaller value; a test metric is refused', () => {
     const root = folder([
-      { seed: 0, lr: 2, test: 1, val: 70 }, { seed: 0, lr: 1, test: 1, val: 60 },
-      { seed: 0, lr: 2, test: 1, val: 60, mode: 'online' }, { seed: 0, lr: 1, test: 1, val: 70, mode: 'online' },
+      { seed: 0, lr: 2, test: 1, val: 70 },
+      { seed: 0, lr: 1, test: 1, val: 60 },
+      { seed: 0, lr: 2, test: 1, val: 60, mode: 'online' },
+      { seed: 0, lr: 1, test: 1, val: 70, mode: 'online' },
     ]);
     const { selections } = selectPooled(byTable(root, ['train.lr'], 'val_accuracy'), 'val_accuracy');
     assert.deepEqual(selections[0].best.values, { 'train.lr': 1 });
-    assert.deepEqual(selections[0].tiedWith.map((t) => t.values), [{ 'train.lr': 2 }]);
+    assert.deepEqual(
+      selections[0].tiedWith.map((t) => t.values),
+      [{ 'train.lr': 2 }],
+    );
     assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'accuracy', per: 'task' }), /not a validation metric/);
   });
 });
@@ -278,12 +458,24 @@ describe('a tiny real sweep through the CLI', () => {
     const out = join(dir, 'out');
     const run = sps(['run', join(ROOT, 'test/fixtures/toy.yaml'), 'train.lr=0.05,0.2', ...TINY_TOY, '--out', out, '--no-table', '-j', '1']);
     assert.equal(run.code, 0, run.stderr);
-    const folders = readdirSync(out).filter((f) => f.startsWith('toy-')).sort();
+    const folders = readdirSync(out)
+      .filter((f) => f.startsWith('toy-'))
+      .sort();
     assert.equal(folders.length, 4);
-    assert.deepEqual(folders.map((f) => f.replace(/-[0-9a-f]{12}$/, '')), ['toy-ssvm-joint-seed0-lr=0.05', 'toy-ssvm-joint-seed0-lr=0.2', 'toy-ssvm-joint-seed1-lr=0.05', 'toy-ssvm-joint-seed1-lr=0.2']);
+    assert.deepEqual(
+      folders.map((f) => f.replace(/-[0-9a-f]{12}$/, '')),
+      ['toy-ssvm-joint-seed0-lr=0.05', 'toy-ssvm-joint-seed0-lr=0.2', 'toy-ssvm-joint-seed1-lr=0.05', 'toy-ssvm-joint-seed1-lr=0.2'],
+    );
     const sweep = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as { cells: { folder: string; swept: Record<string, unknown> }[] };
-    assert.deepEqual(sweep.cells.map((c) => c.swept['train.lr']), [0.05, 0.2, 0.05, 0.2]);
-    const final = JSON.parse(readFileSync(join(out, folders[0], 'final.json'), 'utf8')) as { metrics: object; validation: Record<string, number>; validation_epoch: number };
+    assert.deepEqual(
+      sweep.cells.map((c) => c.swept['train.lr']),
+      [0.05, 0.2, 0.05, 0.2],
+    );
+    const final = JSON.parse(readFileSync(join(out, folders[0], 'final.json'), 'utf8')) as {
+      metrics: object;
+      validation: Record<string, number>;
+      validation_epoch: number;
+    };
     assert.equal(typeof final.validation.val_accuracy, 'number');
     assert.equal(final.validation_epoch, 1);
     assert.ok('accuracy' in final.metrics, 'the test metrics stay');
@@ -322,16 +514,28 @@ describe('train.select through the CLI', () => {
     const out = join(dir, 'out');
     const run = sps(['run', file, '--out', out, '--no-table', '-j', '1', '--backend', 'cpu']);
     assert.equal(run.code, 0, run.stderr);
-    const folders = readdirSync(out).filter((f) => f.startsWith('ocr-')).sort();
-    assert.deepEqual(folders.map((f) => f.replace(/-[0-9a-f]{12}$/, '')), ['ocr-log-likelihood-joint-seed0-select=best_val', 'ocr-log-likelihood-joint-seed0-select=last']);
+    const folders = readdirSync(out)
+      .filter((f) => f.startsWith('ocr-'))
+      .sort();
+    assert.deepEqual(
+      folders.map((f) => f.replace(/-[0-9a-f]{12}$/, '')),
+      ['ocr-log-likelihood-joint-seed0-select=best_val', 'ocr-log-likelihood-joint-seed0-select=last'],
+    );
     const read = (f: string) => ({
-      final: JSON.parse(readFileSync(join(out, f, 'final.json'), 'utf8')) as { validation: Record<string, number>; validation_epoch: number; metrics: Record<string, number> },
+      final: JSON.parse(readFileSync(join(out, f, 'final.json'), 'utf8')) as {
+        validation: Record<string, number>;
+        validation_epoch: number;
+        metrics: Record<string, number>;
+      },
       epochs: readMetrics(join(out, f)),
     });
     const best = read(folders[0]);
     const last = read(folders[1]);
     // The same training (same seed, same stream): only which weights predict differs.
-    assert.deepEqual(best.epochs.map((e) => e.metrics), last.epochs.map((e) => e.metrics));
+    assert.deepEqual(
+      best.epochs.map((e) => e.metrics),
+      last.epochs.map((e) => e.metrics),
+    );
     const vals = best.epochs.map((e) => e.metrics.val_accuracy);
     const chosen = vals.indexOf(Math.max(...vals)) + 1;
     assert.equal(best.final.validation_epoch, chosen);

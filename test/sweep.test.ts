@@ -56,11 +56,20 @@ describe('sweep grid', () => {
     assert.deepEqual(
       cells.map((c) => [c.config.objective, c.config.seed, c.swept?.['train.lr']]),
       [
-        ['log-likelihood', 0, 0.1], ['log-likelihood', 0, 0.01], ['log-likelihood', 1, 0.1], ['log-likelihood', 1, 0.01],
-        ['ssvm', 0, 0.1], ['ssvm', 0, 0.01], ['ssvm', 1, 0.1], ['ssvm', 1, 0.01],
+        ['log-likelihood', 0, 0.1],
+        ['log-likelihood', 0, 0.01],
+        ['log-likelihood', 1, 0.1],
+        ['log-likelihood', 1, 0.01],
+        ['ssvm', 0, 0.1],
+        ['ssvm', 0, 0.01],
+        ['ssvm', 1, 0.1],
+        ['ssvm', 1, 0.01],
       ],
     );
-    assert.deepEqual(cells.map((c) => c.config.train.lr), [0.1, 0.01, 0.1, 0.01, 0.1, 0.01, 0.1, 0.01]);
+    assert.deepEqual(
+      cells.map((c) => c.config.train.lr),
+      [0.1, 0.01, 0.1, 0.01, 0.1, 0.01, 0.1, 0.01],
+    );
     assert.equal(new Set(cells.map((c) => c.id)).size, cells.length, 'a swept key is in the run id');
     for (const c of cells) assert.equal(c.id, runId(c.config));
   });
@@ -68,31 +77,56 @@ describe('sweep grid', () => {
   it('several keys give their product, the first key varying slowest; a flow list stays one value', async () => {
     const { cells } = await cellsOf(BASE, ['objectives=[ssvm]', 'seeds=[0,1]', 'train.lr=0.1,0.01', 'data.length=3,4,5']);
     assert.equal(cells.length, 2 * 2 * 3);
-    assert.deepEqual(cells.slice(0, 6).map((c) => [c.config.seed, c.config.train.lr, c.config.data.length]), [
-      [0, 0.1, 3], [0, 0.1, 4], [0, 0.1, 5], [0, 0.01, 3], [0, 0.01, 4], [0, 0.01, 5],
-    ]);
+    assert.deepEqual(
+      cells.slice(0, 6).map((c) => [c.config.seed, c.config.train.lr, c.config.data.length]),
+      [
+        [0, 0.1, 3],
+        [0, 0.1, 4],
+        [0, 0.1, 5],
+        [0, 0.01, 3],
+        [0, 0.01, 4],
+        [0, 0.01, 5],
+      ],
+    );
   });
 
   it('a sweep: mapping in the file does the same as the command line', async () => {
     const a = await cellsOf(`${BASE}sweep:\n  train.lr: [0.1, 0.01]\n  scaling.alpha: [1, 2]\n`);
     const b = await cellsOf(BASE, ['train.lr=0.1,0.01', 'scaling.alpha=1,2']);
     assert.deepEqual(a.loaded.sweepKeys, ['train.lr', 'scaling.alpha']);
-    assert.deepEqual(a.cells.map((c) => c.id), b.cells.map((c) => c.id));
+    assert.deepEqual(
+      a.cells.map((c) => c.id),
+      b.cells.map((c) => c.id),
+    );
   });
 
   it('a list-valued key sweeps over lists; a key the mode does not read gives one cell without a tag', async () => {
-    const { cells } = await cellsOf(BASE.replace('modes: [joint]', 'modes: [joint, online]'), ['objectives=[ssvm]', 'seeds=[0]', 'scaling.alpha_grid=[0.5,1],[1,2]']);
+    const { cells } = await cellsOf(BASE.replace('modes: [joint]', 'modes: [joint, online]'), [
+      'objectives=[ssvm]',
+      'seeds=[0]',
+      'scaling.alpha_grid=[0.5,1],[1,2]',
+    ]);
     const online = cells.filter((c) => c.config.mode === 'online');
-    assert.deepEqual(online.map((c) => c.swept), [{ 'scaling.alpha_grid': [0.5, 1] }, { 'scaling.alpha_grid': [1, 2] }]);
+    assert.deepEqual(
+      online.map((c) => c.swept),
+      [{ 'scaling.alpha_grid': [0.5, 1] }, { 'scaling.alpha_grid': [1, 2] }],
+    );
     const joint = cells.filter((c) => c.config.mode === 'joint');
     assert.equal(new Set(joint.map((c) => c.id)).size, 1, 'joint does not read the α grid');
-    assert.deepEqual(joint.map((c) => c.swept), [undefined, undefined]);
+    assert.deepEqual(
+      joint.map((c) => c.swept),
+      [undefined, undefined],
+    );
   });
 
   it('in a file of blocks, a swept key reaches the blocks that have it', async () => {
     const text = `name: two\nobjectives: [ssvm]\nmodes: [joint]\nseeds: 1\nblocks:\n  - task: toy\n  - task: toy\n    data: {length: 3}\n`;
     const loaded = await loadExperiment(file(text), await allTasks(), ['data.noise=0.1,0.2']);
-    for (const b of loaded.blocks) assert.deepEqual(b.variants!.map((v) => v.swept), [{ 'data.noise': 0.1 }, { 'data.noise': 0.2 }]);
+    for (const b of loaded.blocks)
+      assert.deepEqual(
+        b.variants!.map((v) => v.swept),
+        [{ 'data.noise': 0.1 }, { 'data.noise': 0.2 }],
+      );
   });
 
   it('without a sweep, nothing changes: no variants, the same cells', async () => {
@@ -105,7 +139,10 @@ describe('sweep grid', () => {
 
 describe('sweep errors', () => {
   it('a key that does not exist', async () => {
-    assert.match(await loadError(BASE, ['train.lrx=0.1,0.2']), /^command-line override 'train\.lrx=0\.1,0\.2' \(value '0\.1'\): train\.lrx: unknown key \(allowed here: .*lr/);
+    assert.match(
+      await loadError(BASE, ['train.lrx=0.1,0.2']),
+      /^command-line override 'train\.lrx=0\.1,0\.2' \(value '0\.1'\): train\.lrx: unknown key \(allowed here: .*lr/,
+    );
     assert.match(await loadError(`${BASE}sweep:\n  train.lrx: [0.1]\n`), /^FILE:9:15: sweep\.train\.lrx\[0\]: train\.lrx: unknown key/);
   });
   it('a value of the wrong type names that value', async () => {

@@ -23,7 +23,10 @@ describe('suites that need a system package', () => {
     const r = runFixture({});
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /ok 1 - opens Chromium # SKIP not run: \/nonexistent\/chromium not found; to run it: sudo apt-get install -y chromium/);
-    assert.match(r.out, /sps tests: test\/fixtures\/needs-chromium\.ts: not run: \/nonexistent\/chromium not found; to run it: sudo apt-get install -y chromium/);
+    assert.match(
+      r.out,
+      /sps tests: test\/fixtures\/needs-chromium\.ts: not run: \/nonexistent\/chromium not found; to run it: sudo apt-get install -y chromium/,
+    );
     assert.match(r.out, /ok 2 - needs nothing/);
   });
 

@@ -50,8 +50,20 @@ describe('commands that train nothing load no TensorFlow', () => {
   it('the recorder sees a command that does load TensorFlow', () => {
     // Training one toy cell loads tfjs (in its worker): without this the checks above could pass blind.
     const out = join(tempDir(), 'out');
-    const r = spsRecording(['run', join(ROOT, 'test/fixtures/toy.yaml'), '--out', out, 'seeds=1', 'objectives=[log-likelihood]', 'train.epochs=1', '--no-table']);
+    const r = spsRecording([
+      'run',
+      join(ROOT, 'test/fixtures/toy.yaml'),
+      '--out',
+      out,
+      'seeds=1',
+      'objectives=[log-likelihood]',
+      'train.epochs=1',
+      '--no-table',
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.ok(r.resolved.some((l) => l.startsWith('@tensorflow/tfjs ')), r.resolved.join('\n'));
+    assert.ok(
+      r.resolved.some((l) => l.startsWith('@tensorflow/tfjs ')),
+      r.resolved.join('\n'),
+    );
   });
 });

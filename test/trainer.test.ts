@@ -46,11 +46,14 @@ async function train(mode: Mode, overrides: Record<string, unknown> = {}, valida
 describe('trainer schedules', () => {
   it('stage has three phases with their own epochs and learning rates; the others one', () => {
     const cfg = config({ train: { epochs: 4, stage: { unary_epochs: 2, pairwise_epochs: 1, joint_epochs: 3 } } });
-    assert.deepEqual(phases('stage', cfg.train).map((p) => [p.name, p.epochs, p.lr, p.params]), [
-      ['stage1-unary', 2, 1e-3, 'unary'],
-      ['stage2-pairwise', 1, 1e-2, 'pairwise'],
-      ['stage3-joint', 3, 5e-4, 'all'],
-    ]);
+    assert.deepEqual(
+      phases('stage', cfg.train).map((p) => [p.name, p.epochs, p.lr, p.params]),
+      [
+        ['stage1-unary', 2, 1e-3, 'unary'],
+        ['stage2-pairwise', 1, 1e-2, 'pairwise'],
+        ['stage3-joint', 3, 5e-4, 'all'],
+      ],
+    );
     assert.equal(totalEpochs('stage', cfg.train), 6);
     assert.equal(totalEpochs('online', cfg.train), 4);
   });
@@ -66,7 +69,10 @@ describe('trainer schedules', () => {
     assert.notDeepEqual(p2, p1);
     assert.notDeepEqual(u3, u2);
     assert.notDeepEqual(p3, p2);
-    assert.deepEqual(r.records.map((x) => x.phase), ['stage1-unary', 'stage2-pairwise', 'stage3-joint']);
+    assert.deepEqual(
+      r.records.map((x) => x.phase),
+      ['stage1-unary', 'stage2-pairwise', 'stage3-joint'],
+    );
     r.cleanup();
   });
 });
@@ -91,7 +97,10 @@ describe('scaling modes', () => {
     const grid = [0.25, 1, 4];
     const r = await train('online', { train: { epochs: 2, batch_size: 8 }, scaling: { alpha_grid: grid } });
     for (const rec of r.records) {
-      assert.deepEqual(rec.alpha_curve!.map((c) => c.alpha), grid);
+      assert.deepEqual(
+        rec.alpha_curve!.map((c) => c.alpha),
+        grid,
+      );
       const best = rec.alpha_curve!.reduce((a, c) => (c.loss < a.loss ? c : a));
       assert.equal(rec.alpha, best.alpha);
       assert.ok(rec.alpha_curve!.every((c) => Number.isFinite(c.loss)));
@@ -119,7 +128,15 @@ describe('scaling modes', () => {
     // unary entries, and the rms of W's entries.
     const b = r.data.selection[0];
     const U = (r.problem.potentials(b).unary as tf.Tensor3D).arraySync();
-    const perExample = b.lengths.map((len, i) => Math.sqrt(U[i].slice(0, len).flat().reduce((a, x) => a + x * x, 0) / (len * K)));
+    const perExample = b.lengths.map((len, i) =>
+      Math.sqrt(
+        U[i]
+          .slice(0, len)
+          .flat()
+          .reduce((a, x) => a + x * x, 0) /
+          (len * K),
+      ),
+    );
     const uRms = perExample.reduce((a, x) => a + x, 0) / perExample.length;
     const P = Array.from(r.P.dataSync());
     const wRms = Math.sqrt(P.reduce((a, x) => a + x * x, 0) / P.length);
@@ -173,7 +190,15 @@ describe('training flag', () => {
       assert.equal(training, false, 'validation runs with training off');
       return { val: 1 };
     };
-    await trainStructured(t.problem, t.data, { objective: 'log-likelihood', mode: 'online', train: cfg.train, scaling: cfg.scaling, rng: new Rng(0), epoch: () => assert.equal(training, false), log: () => {} });
+    await trainStructured(t.problem, t.data, {
+      objective: 'log-likelihood',
+      mode: 'online',
+      train: cfg.train,
+      scaling: cfg.scaling,
+      rng: new Rng(0),
+      epoch: () => assert.equal(training, false),
+      log: () => {},
+    });
     assert.equal(training, false);
     assert.equal(steps, 2 * Math.ceil(t.data.trainSize / 8));
     assert.ok(seenWhileTraining.length > 0, 'the α search and the norm log ran with training off');
@@ -213,7 +238,15 @@ describe('train.ssvm_maximiser', () => {
       return loss(objective, p, b, star);
     };
     try {
-      await trainStructured(t.problem, t.data, { objective: 'ssvm', mode: 'joint', train: cfg.train, scaling: cfg.scaling, rng: new Rng(0), epoch: () => {}, log: () => {} });
+      await trainStructured(t.problem, t.data, {
+        objective: 'ssvm',
+        mode: 'joint',
+        train: cfg.train,
+        scaling: cfg.scaling,
+        rng: new Rng(0),
+        epoch: () => {},
+        log: () => {},
+      });
     } finally {
       noise.dispose();
       t.cleanup();
@@ -231,7 +264,10 @@ describe('train.ssvm_maximiser', () => {
   it('dropout-free decodes Y* with training off and hands it to the step’s loss', async () => {
     const r = await ssvmRun('dropout-free');
     assert.equal(r.decodedWhileTraining.length, r.steps);
-    assert.ok(r.decodedWhileTraining.every((on) => on === false), 'Y* is decoded with dropout off');
+    assert.ok(
+      r.decodedWhileTraining.every((on) => on === false),
+      'Y* is decoded with dropout off',
+    );
     const inSteps = r.given.filter((g) => g !== undefined);
     assert.equal(inSteps.length, r.steps);
     assert.deepEqual(inSteps, r.expected, 'the loss gets the maximiser of the dropout-free potentials');
@@ -256,7 +292,10 @@ describe('train.select', () => {
     assert.equal(r.result.selectedEpoch, 2);
     assert.deepEqual(weights, r.snapshots[1], 'the weights are those of epoch 2');
     assert.notDeepEqual(weights, r.snapshots[3]);
-    assert.ok(r.logs.some((l) => /best-val: predicting with the weights of epoch 2 of 4 \(val_primary 5\)/.test(l)), r.logs.join('\n'));
+    assert.ok(
+      r.logs.some((l) => /best-val: predicting with the weights of epoch 2 of 4 \(val_primary 5\)/.test(l)),
+      r.logs.join('\n'),
+    );
     r.cleanup();
     const last = await train('joint', { train: { epochs: 4, batch_size: 8 } }, [1, 5, 3, 4]);
     assert.equal(last.result.selectedEpoch, undefined);
@@ -290,7 +329,10 @@ describe('relative α grid (scaling.alpha_grid_mode)', () => {
     const r = await train('online', { train: { epochs: 3, batch_size: 8 }, scaling: { alpha_grid: [0.5, 1, 2], alpha_grid_mode: 'relative' } });
     let alpha = 1;
     for (const rec of r.records) {
-      assert.deepEqual(rec.alpha_curve!.map((c) => c.alpha), [0.5 * alpha, alpha, 2 * alpha]);
+      assert.deepEqual(
+        rec.alpha_curve!.map((c) => c.alpha),
+        [0.5 * alpha, alpha, 2 * alpha],
+      );
       alpha = rec.alpha!;
     }
     r.cleanup();

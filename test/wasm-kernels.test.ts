@@ -8,12 +8,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { selectBackend } from '../src/backend/select.js';
-import {
-  checkTfjsVersions,
-  registerWasmTrainingKernels,
-  unregisterWasmTrainingKernels,
-  WASM_KERNELS_TFJS_VERSION,
-} from '../src/backend/wasm-kernels.js';
+import { checkTfjsVersions, registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_KERNELS_TFJS_VERSION } from '../src/backend/wasm-kernels.js';
 import { convTuning } from '../src/backend/wasm/conv.js';
 import { matMulTuning } from '../src/backend/wasm/matmul.js';
 import { assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, rand, relErr, runKernel, type Shape4, sizeOf } from './kernel-helpers.js';
@@ -44,8 +39,18 @@ describe('version pin and registration', () => {
     assert.deepEqual(again, first);
     assert.equal(tf.getKernel('MaxPoolGrad', 'wasm')!.kernelFunc, ours);
     assert.deepEqual(first.registered, [
-      'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'UnsortedSegmentSum', 'GatherV2', 'MaxPoolGrad',
-      'ResizeBilinearGrad', 'ResizeNearestNeighborGrad', 'Slice', 'SplitV', 'Unpack', 'Identity',
+      'Conv2DBackpropFilter',
+      'Conv2DBackpropInput',
+      'BatchMatMul',
+      'UnsortedSegmentSum',
+      'GatherV2',
+      'MaxPoolGrad',
+      'ResizeBilinearGrad',
+      'ResizeNearestNeighborGrad',
+      'Slice',
+      'SplitV',
+      'Unpack',
+      'Identity',
     ]);
     unregisterWasmTrainingKernels();
     unregisterWasmTrainingKernels();
@@ -54,14 +59,23 @@ describe('version pin and registration', () => {
       assert.notEqual(tf.getKernel('MaxPoolGrad', 'wasm')!.kernelFunc, ours);
       // The shipped MaxPoolGrad's silent bug, which ours fixes: windows with a negative maximum get nothing.
       const x = tf.neg(tf.add(tf.abs(tf.tensor(rand(2 * 8 * 8 * 3), [2, 8, 8, 3])), 0.1)) as tf.Tensor4D;
-      const shipped = tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid')))(x).sum().dataSync()[0];
+      const shipped = tf
+        .grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid')))(x)
+        .sum()
+        .dataSync()[0];
       assert.ok(shipped < 2 * 4 * 4 * 3, `shipped MaxPoolGrad gave ${shipped}`);
     } finally {
       registerWasmTrainingKernels();
     }
     assert.equal(tf.getKernel('MaxPoolGrad', 'wasm')!.kernelFunc, ours);
     const x = tf.neg(tf.add(tf.abs(tf.tensor(rand(2 * 8 * 8 * 3), [2, 8, 8, 3])), 0.1)) as tf.Tensor4D;
-    assert.equal(tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid')))(x).sum().dataSync()[0], 2 * 4 * 4 * 3);
+    assert.equal(
+      tf
+        .grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid')))(x)
+        .sum()
+        .dataSync()[0],
+      2 * 4 * 4 * 3,
+    );
   });
 
   it('selectBackend registers them when it picks wasm and says so', async () => {
@@ -83,7 +97,11 @@ describe('Conv2DBackpropFilter (missing on wasm)', () => {
           const xv = rand(sizeOf(xs));
           const dyv = rand(sizeOf(info.outShape));
           await assertSameOnBoth(`x [${xs}] f [${f}] co ${co} s ${s} pad ${JSON.stringify(pad)}`, () =>
-            runKernel('Conv2DBackpropFilter', { x: tf.tensor(xv, xs), dy: tf.tensor(dyv, info.outShape) }, { strides: s, pad, dataFormat: 'NHWC', filterShape: [f[0], f[1], xs[3], co] }),
+            runKernel(
+              'Conv2DBackpropFilter',
+              { x: tf.tensor(xv, xs), dy: tf.tensor(dyv, info.outShape) },
+              { strides: s, pad, dataFormat: 'NHWC', filterShape: [f[0], f[1], xs[3], co] },
+            ),
           );
         }
       } finally {
@@ -95,8 +113,14 @@ describe('Conv2DBackpropFilter (missing on wasm)', () => {
   it('refuses what it does not compute: NCHW, dilations', () => {
     const x = tf.zeros([1, 5, 5, 2]);
     const dy = tf.zeros([1, 5, 5, 3]);
-    assert.throws(() => runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] }), /dataFormat 'NCHW' is not supported \(NHWC only\); use --backend cpu/);
-    assert.throws(() => runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 2, pad: 'same', dataFormat: 'NHWC', dilations: 2, filterShape: [3, 3, 2, 3] }), /dilations 2 are not supported/);
+    assert.throws(
+      () => runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] }),
+      /dataFormat 'NCHW' is not supported \(NHWC only\); use --backend cpu/,
+    );
+    assert.throws(
+      () => runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 2, pad: 'same', dataFormat: 'NHWC', dilations: 2, filterShape: [3, 3, 2, 3] }),
+      /dilations 2 are not supported/,
+    );
     tf.dispose([x, dy]);
   });
 });
@@ -111,7 +135,11 @@ describe('Conv2DBackpropInput', () => {
           const dyv = rand(sizeOf(info.outShape));
           const wv = rand(f[0] * f[1] * xs[3] * co);
           await assertSameOnBoth(`x [${xs}] f [${f}] co ${co} s ${s} pad ${JSON.stringify(pad)}`, () =>
-            runKernel('Conv2DBackpropInput', { dy: tf.tensor(dyv, info.outShape), filter: tf.tensor(wv, [f[0], f[1], xs[3], co]) }, { strides: s, pad, dataFormat: 'NHWC', inputShape: xs }),
+            runKernel(
+              'Conv2DBackpropInput',
+              { dy: tf.tensor(dyv, info.outShape), filter: tf.tensor(wv, [f[0], f[1], xs[3], co]) },
+              { strides: s, pad, dataFormat: 'NHWC', inputShape: xs },
+            ),
           );
         }
       } finally {
@@ -122,7 +150,16 @@ describe('Conv2DBackpropInput', () => {
 });
 
 describe('BatchMatMul', () => {
-  const shapes2d: [number, number, number][] = [[1, 5, 7], [5, 1, 7], [5, 7, 1], [1, 1, 1], [3, 4, 5], [17, 9, 13], [8, 40, 50], [50, 40, 8]];
+  const shapes2d: [number, number, number][] = [
+    [1, 5, 7],
+    [5, 1, 7],
+    [5, 7, 1],
+    [1, 1, 1],
+    [3, 4, 5],
+    [17, 9, 13],
+    [8, 40, 50],
+    [50, 40, 8],
+  ];
   for (const plan of ['auto', 'direct', 'swapped'] as const) {
     it(`matches cpu for 2-D products with every transpose combination (${plan})`, async () => {
       matMulTuning.plan = plan;
@@ -149,11 +186,43 @@ describe('BatchMatMul', () => {
   it('is not fooled by XNNPACK packing cached by data id (the same data as weights in two shapes)', () => {
     // wasm's own kernel caches the packed b by its data id alone: as shipped, the second product
     // below returns stale garbage.
-    const b = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
-    assert.deepEqual(Array.from(tf.matMul(tf.tensor2d([[1, 1, 1], [2, 0, 1]]), b).dataSync()), [9, 12, 7, 10]);
+    const b = tf.tensor2d([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
+    assert.deepEqual(
+      Array.from(
+        tf
+          .matMul(
+            tf.tensor2d([
+              [1, 1, 1],
+              [2, 0, 1],
+            ]),
+            b,
+          )
+          .dataSync(),
+      ),
+      [9, 12, 7, 10],
+    );
     assert.deepEqual(Array.from(tf.matMul(tf.eye(2), tf.reshape(b, [2, 3])).dataSync()), [1, 2, 3, 4, 5, 6]);
     const v = tf.tensor2d([[1, 2, 3]]);
-    assert.deepEqual(Array.from(tf.matMul(tf.tensor2d([[1, 1, 1], [2, 0, 1]]), v, false, true).dataSync()), [6, 5]);
+    assert.deepEqual(
+      Array.from(
+        tf
+          .matMul(
+            tf.tensor2d([
+              [1, 1, 1],
+              [2, 0, 1],
+            ]),
+            v,
+            false,
+            true,
+          )
+          .dataSync(),
+      ),
+      [6, 5],
+    );
     assert.deepEqual(Array.from(tf.matMul(tf.tensor2d([[1], [10]]), v).dataSync()), [1, 2, 3, 10, 20, 30]);
   });
 });
@@ -162,7 +231,21 @@ describe('UnsortedSegmentSum (missing on wasm)', () => {
   it('matches cpu: float32 and int32, dropped out-of-range ids, rank-2 ids, empty segments', async () => {
     const xv = rand(6 * 3);
     await assertSameOnBoth('float32', () => tf.unsortedSegmentSum(tf.tensor(xv, [6, 3]), tf.tensor1d([0, 2, 2, 5, -1, 1], 'int32'), 4));
-    await assertSameOnBoth('int32', () => tf.unsortedSegmentSum(tf.tensor([[1, 2], [3, 4], [5, 6]], [3, 2], 'int32'), tf.tensor1d([1, 1, 0], 'int32'), 3));
+    await assertSameOnBoth('int32', () =>
+      tf.unsortedSegmentSum(
+        tf.tensor(
+          [
+            [1, 2],
+            [3, 4],
+            [5, 6],
+          ],
+          [3, 2],
+          'int32',
+        ),
+        tf.tensor1d([1, 1, 0], 'int32'),
+        3,
+      ),
+    );
     // (cpu fails on ids of rank > 1: a plain reference instead.)
     const yv = rand(2 * 3 * 4);
     const idv = [0, 4, 4, 2, 0, 4];
@@ -183,14 +266,73 @@ describe('GatherV2 (a copy per index from a heap view)', () => {
     for (const axis of [0, 1, 2, -1]) {
       const n = [4, 5, 3][(axis + 3) % 3];
       await assertSameOnBoth(`axis ${axis}`, () => tf.gather(tf.tensor(xv, [4, 5, 3]), tf.tensor1d([n - 1, 0, 1, n - 1, 1], 'int32'), axis));
-      await assertSameOnBoth(`axis ${axis}, rank-2 indices`, () => tf.gather(tf.tensor(xv, [4, 5, 3]), tf.tensor2d([[0, n - 1], [1, 1], [n - 1, 0]], [3, 2], 'int32'), axis));
+      await assertSameOnBoth(`axis ${axis}, rank-2 indices`, () =>
+        tf.gather(
+          tf.tensor(xv, [4, 5, 3]),
+          tf.tensor2d(
+            [
+              [0, n - 1],
+              [1, 1],
+              [n - 1, 0],
+            ],
+            [3, 2],
+            'int32',
+          ),
+          axis,
+        ),
+      );
     }
     await assertSameOnBoth('1-D x (inner size 1)', () => tf.gather(tf.tensor1d(xv.slice(0, 7)), tf.tensor1d([6, 0, 3, 3], 'int32')));
-    await assertSameOnBoth('int32 x', () => tf.gather(tf.tensor2d([[1, 2], [3, 4], [5, 6]], [3, 2], 'int32'), tf.tensor1d([2, 0], 'int32')));
+    await assertSameOnBoth('int32 x', () =>
+      tf.gather(
+        tf.tensor2d(
+          [
+            [1, 2],
+            [3, 4],
+            [5, 6],
+          ],
+          [3, 2],
+          'int32',
+        ),
+        tf.tensor1d([2, 0], 'int32'),
+      ),
+    );
     await assertSameOnBoth('no indices', () => tf.gather(tf.tensor(xv, [4, 5, 3]), tf.tensor1d([], 'int32'), 1));
     // wasm's own kernel returns garbage here.
-    await assertSameOnBoth('batchDims 1', () => tf.gather(tf.tensor(xv, [4, 5, 3]), tf.tensor2d([[0, 4], [1, 1], [2, 0], [3, 3]], [4, 2], 'int32'), 1, 1));
-    await assertSameOnBoth('batchDims 1, axis 2', () => tf.gather(tf.tensor(xv, [4, 5, 3]), tf.tensor2d([[0, 2], [1, 1], [2, 0], [0, 0]], [4, 2], 'int32'), 2, 1));
+    await assertSameOnBoth('batchDims 1', () =>
+      tf.gather(
+        tf.tensor(xv, [4, 5, 3]),
+        tf.tensor2d(
+          [
+            [0, 4],
+            [1, 1],
+            [2, 0],
+            [3, 3],
+          ],
+          [4, 2],
+          'int32',
+        ),
+        1,
+        1,
+      ),
+    );
+    await assertSameOnBoth('batchDims 1, axis 2', () =>
+      tf.gather(
+        tf.tensor(xv, [4, 5, 3]),
+        tf.tensor2d(
+          [
+            [0, 2],
+            [1, 1],
+            [2, 0],
+            [0, 0],
+          ],
+          [4, 2],
+          'int32',
+        ),
+        2,
+        1,
+      ),
+    );
   });
 
   it('rejects an index out of range without leaking, and its gradient still sums', async () => {
@@ -200,7 +342,9 @@ describe('GatherV2 (a copy per index from a heap view)', () => {
     assert.throws(() => tf.gather(x, tf.tensor1d([-1], 'int32')), /index value -1/);
     assert.ok(tf.memory().numTensors <= before + 2, 'only the two index tensors remain');
     const [xv, wv] = [rand(6), rand(8)];
-    await assertSameOnBoth('gradient', () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, tf.tensor1d([2, 0, 2, 2], 'int32')), tf.tensor2d(wv, [4, 2]))))(tf.tensor2d(xv, [3, 2])));
+    await assertSameOnBoth('gradient', () =>
+      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, tf.tensor1d([2, 0, 2, 2], 'int32')), tf.tensor2d(wv, [4, 2]))))(tf.tensor2d(xv, [3, 2])),
+    );
   });
 });
 
@@ -212,8 +356,19 @@ describe('MaxPoolGrad (wasm drops the gradient of negative maxima)', () => {
     'all equal negative': (n) => new Float32Array(n).fill(-1),
   };
   it('matches cpu through tf.grad of maxPool: filter 1-3, stride 1-3, same and valid, odd sizes, batch and channels', async () => {
-    for (const xs of [[1, 4, 4, 1], [2, 7, 5, 3], [3, 8, 8, 2]] as Shape4[]) {
-      for (const [f, s] of [[1, 1], [2, 2], [3, 2], [3, 1], [2, 1], [3, 3]]) {
+    for (const xs of [
+      [1, 4, 4, 1],
+      [2, 7, 5, 3],
+      [3, 8, 8, 2],
+    ] as Shape4[]) {
+      for (const [f, s] of [
+        [1, 1],
+        [2, 2],
+        [3, 2],
+        [3, 1],
+        [2, 1],
+        [3, 3],
+      ]) {
         for (const pad of ['same', 'valid'] as const) {
           for (const [name, gen] of Object.entries(data)) {
             const xv = gen(sizeOf(xs));
@@ -242,7 +397,10 @@ describe('MaxPoolGrad (wasm drops the gradient of negative maxima)', () => {
     for (let i = 0; i < xv.length; i += 7) xv[i] = NaN;
     for (let i = 3; i < xv.length; i += 11) xv[i] = -Infinity;
     xv.fill(-Infinity, 0, 8);
-    for (const [f, s, pad] of [[2, 2, 'valid'], [3, 1, 'same']] as const) {
+    for (const [f, s, pad] of [
+      [2, 2, 'valid'],
+      [3, 1, 'same'],
+    ] as const) {
       const yShape = tf.backend_util.computePool2DInfo(xs, f, s, 1, pad).outShape;
       const dyv = rand(sizeOf(yShape));
       for (const withOutput of [true, false]) {
@@ -262,17 +420,61 @@ describe('Slice, SplitV, Unpack (wasm copies the whole input through JS per slic
     const cases: [number[], number[], number[]][] = [
       [[7], [2], [3]],
       [[7], [0], [-1]],
-      [[4, 5], [1, 0], [2, 5]],
-      [[4, 5], [0, 2], [4, 2]],
-      [[4, 5], [3, 4], [1, 1]],
-      [[3, 4, 5], [1, 1, 1], [2, 2, 3]],
-      [[3, 4, 5], [0, 2, 0], [3, 1, 5]],
-      [[3, 4, 5], [2, 0, 0], [1, 4, 5]],
-      [[2, 3, 4, 5], [1, 0, 2, 0], [1, 3, 2, 5]],
-      [[2, 3, 4, 5], [0, 1, 0, 1], [2, -1, 4, 3]],
-      [[2, 3, 2, 4, 3], [1, 1, 0, 2, 0], [1, 2, 2, 2, 3]],
-      [[3, 4], [0, 0], [3, 4]],
-      [[3, 4], [1, 1], [0, 2]],
+      [
+        [4, 5],
+        [1, 0],
+        [2, 5],
+      ],
+      [
+        [4, 5],
+        [0, 2],
+        [4, 2],
+      ],
+      [
+        [4, 5],
+        [3, 4],
+        [1, 1],
+      ],
+      [
+        [3, 4, 5],
+        [1, 1, 1],
+        [2, 2, 3],
+      ],
+      [
+        [3, 4, 5],
+        [0, 2, 0],
+        [3, 1, 5],
+      ],
+      [
+        [3, 4, 5],
+        [2, 0, 0],
+        [1, 4, 5],
+      ],
+      [
+        [2, 3, 4, 5],
+        [1, 0, 2, 0],
+        [1, 3, 2, 5],
+      ],
+      [
+        [2, 3, 4, 5],
+        [0, 1, 0, 1],
+        [2, -1, 4, 3],
+      ],
+      [
+        [2, 3, 2, 4, 3],
+        [1, 1, 0, 2, 0],
+        [1, 2, 2, 2, 3],
+      ],
+      [
+        [3, 4],
+        [0, 0],
+        [3, 4],
+      ],
+      [
+        [3, 4],
+        [1, 1],
+        [0, 2],
+      ],
     ];
     for (const [shape, begin, size] of cases) {
       const v = rand(sizeOf(shape), -5, 5);
@@ -325,7 +527,10 @@ describe('Identity (wasm copies the tensor)', () => {
     x.dispose();
     assert.deepEqual(Array.from(y.dataSync()), values);
     const z = tf.add(y, 1);
-    assert.deepEqual(Array.from(z.dataSync()), values.map((v) => Math.fround(v + 1)));
+    assert.deepEqual(
+      Array.from(z.dataSync()),
+      values.map((v) => Math.fround(v + 1)),
+    );
     tf.dispose([y, z]);
     assert.equal(ids(), before - 1, 'freed with the last tensor');
     // A variable and the gradients that read it: the same values as on cpu.
@@ -341,7 +546,28 @@ describe('Identity (wasm copies the tensor)', () => {
 
 describe('other kernels the three model families use', () => {
   it('ResizeBilinearGrad is the adjoint of resizeBilinear in every mode (wasm ignores halfPixelCenters; cpu breaks non-square)', async () => {
-    for (const [xs, size] of [[[2, 5, 5, 3], [10, 10]], [[2, 4, 6, 3], [7, 9]], [[1, 4, 8, 2], [8, 16]], [[1, 6, 6, 2], [4, 3]], [[1, 3, 3, 1], [6, 6]]] as [Shape4, [number, number]][]) {
+    for (const [xs, size] of [
+      [
+        [2, 5, 5, 3],
+        [10, 10],
+      ],
+      [
+        [2, 4, 6, 3],
+        [7, 9],
+      ],
+      [
+        [1, 4, 8, 2],
+        [8, 16],
+      ],
+      [
+        [1, 6, 6, 2],
+        [4, 3],
+      ],
+      [
+        [1, 3, 3, 1],
+        [6, 6],
+      ],
+    ] as [Shape4, [number, number]][]) {
       for (const ac of [false, true]) {
         for (const hp of ac ? [false] : [false, true]) {
           await assertAdjoint(`[${xs}] -> ${size} alignCorners ${ac} halfPixelCenters ${hp}`, (x) => tf.image.resizeBilinear(x, size, ac, hp), xs);
@@ -355,21 +581,53 @@ describe('other kernels the three model families use', () => {
       const xv = rand(2 * 5 * 5 * 3);
       const dyv = rand(2 * 10 * 10 * 3);
       await assertSameOnBoth(`alignCorners ${ac}`, () =>
-        tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeBilinear(x as tf.Tensor4D, [10, 10], ac), tf.tensor(dyv, [2, 10, 10, 3]))))(tf.tensor(xv, [2, 5, 5, 3])),
+        tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeBilinear(x as tf.Tensor4D, [10, 10], ac), tf.tensor(dyv, [2, 10, 10, 3]))))(
+          tf.tensor(xv, [2, 5, 5, 3]),
+        ),
       );
     }
   });
 
   it('ResizeNearestNeighborGrad is the adjoint of resizeNearestNeighbor in every mode (wasm breaks halfPixelCenters)', async () => {
-    for (const [xs, size] of [[[2, 5, 5, 3], [10, 10]], [[2, 4, 6, 3], [7, 9]], [[1, 6, 6, 2], [4, 3]], [[1, 5, 7, 2], [9, 4]], [[1, 3, 3, 1], [7, 11]]] as [Shape4, [number, number]][]) {
-      for (const [ac, hp] of [[false, false], [true, false], [false, true]]) {
+    for (const [xs, size] of [
+      [
+        [2, 5, 5, 3],
+        [10, 10],
+      ],
+      [
+        [2, 4, 6, 3],
+        [7, 9],
+      ],
+      [
+        [1, 6, 6, 2],
+        [4, 3],
+      ],
+      [
+        [1, 5, 7, 2],
+        [9, 4],
+      ],
+      [
+        [1, 3, 3, 1],
+        [7, 11],
+      ],
+    ] as [Shape4, [number, number]][]) {
+      for (const [ac, hp] of [
+        [false, false],
+        [true, false],
+        [false, true],
+      ]) {
         await assertAdjoint(`[${xs}] -> ${size} alignCorners ${ac} halfPixelCenters ${hp}`, (x) => tf.image.resizeNearestNeighbor(x, size, ac, hp), xs);
       }
     }
   });
 
   it('AvgPoolGrad and activation gradients match cpu', async () => {
-    for (const [f, s, pad] of [[2, 2, 'valid'], [3, 2, 'same'], [3, 1, 'same'], [3, 1, 'valid']] as const) {
+    for (const [f, s, pad] of [
+      [2, 2, 'valid'],
+      [3, 2, 'same'],
+      [3, 1, 'same'],
+      [3, 1, 'valid'],
+    ] as const) {
       const xv = rand(2 * 7 * 5 * 3, -3, 1);
       const yShape = tf.backend_util.computePool2DInfo([2, 7, 5, 3], f, s, 1, pad).outShape;
       const wv = rand(sizeOf(yShape));
@@ -381,8 +639,15 @@ describe('other kernels the three model families use', () => {
     const xv = rand(300, -8, 8);
     const wv = rand(300);
     const acts: [string, (x: tf.Tensor) => tf.Tensor][] = [
-      ['relu', tf.relu], ['relu6', tf.relu6], ['leakyRelu', (x) => tf.leakyRelu(x, 0.2)], ['elu', tf.elu], ['sigmoid', tf.sigmoid], ['tanh', tf.tanh],
-      ['softplus', tf.softplus], ['softmax', (x) => tf.softmax(tf.reshape(x, [30, 10]))], ['logSumExp', (x) => tf.logSumExp(tf.reshape(x, [30, 10]), 1)],
+      ['relu', tf.relu],
+      ['relu6', tf.relu6],
+      ['leakyRelu', (x) => tf.leakyRelu(x, 0.2)],
+      ['elu', tf.elu],
+      ['sigmoid', tf.sigmoid],
+      ['tanh', tf.tanh],
+      ['softplus', tf.softplus],
+      ['softmax', (x) => tf.softmax(tf.reshape(x, [30, 10]))],
+      ['logSumExp', (x) => tf.logSumExp(tf.reshape(x, [30, 10]), 1)],
     ];
     for (const [name, act] of acts) {
       await assertSameOnBoth(name, () => {
@@ -402,21 +667,24 @@ describe('gradients through tf.grads match cpu', () => {
       const wv = rand(f[0] * f[1] * xs[3] * co);
       const rv = rand(sizeOf(info.outShape));
       await assertSameOnBoth(`conv2d [${xs}] f [${f}] s ${s} ${JSON.stringify(pad)}`, () =>
-        tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, s as number, pad), tf.tensor(rv, info.outShape))))([
-          tf.tensor(xv, xs),
-          tf.tensor(wv, [f[0], f[1], xs[3], co]),
-        ]),
+        tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, s as number, pad), tf.tensor(rv, info.outShape))))(
+          [tf.tensor(xv, xs), tf.tensor(wv, [f[0], f[1], xs[3], co])],
+        ),
       );
       if (typeof pad === 'object') continue; // conv2dTranspose takes 'same', 'valid' or a number
       // conv2dTranspose(y, w) maps info.outShape back to xs.
       await assertSameOnBoth(`conv2dTranspose to [${xs}] f [${f}] s ${s} ${pad}`, () =>
-        tf.grads((y: tf.Tensor, w: tf.Tensor) => tf.sum(tf.mul(tf.conv2dTranspose(y as tf.Tensor4D, w as tf.Tensor4D, xs, s as number, pad), tf.tensor(xv, xs))))([
-          tf.tensor(rv, info.outShape),
-          tf.tensor(wv, [f[0], f[1], xs[3], co]),
-        ]),
+        tf.grads((y: tf.Tensor, w: tf.Tensor) =>
+          tf.sum(tf.mul(tf.conv2dTranspose(y as tf.Tensor4D, w as tf.Tensor4D, xs, s as number, pad), tf.tensor(xv, xs))),
+        )([tf.tensor(rv, info.outShape), tf.tensor(wv, [f[0], f[1], xs[3], co])]),
       );
     }
-    for (const [tA, tB] of [[false, false], [true, false], [false, true], [true, true]]) {
+    for (const [tA, tB] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ]) {
       const av = rand(7 * 5);
       const bv = rand(5 * 6);
       await assertSameOnBoth(`matMul tA ${tA} tB ${tB}`, () =>
@@ -428,15 +696,40 @@ describe('gradients through tf.grads match cpu', () => {
     }
     const ev = rand(10 * 4);
     await assertSameOnBoth('gather (embedding) with repeated ids', () =>
-      tf.grad((e: tf.Tensor) => tf.sum(tf.tanh(tf.gather(e, tf.tensor2d([[1, 3, 3], [9, 0, 1]], [2, 3], 'int32') as tf.Tensor))))(tf.tensor(ev, [10, 4])),
+      tf.grad((e: tf.Tensor) =>
+        tf.sum(
+          tf.tanh(
+            tf.gather(
+              e,
+              tf.tensor2d(
+                [
+                  [1, 3, 3],
+                  [9, 0, 1],
+                ],
+                [2, 3],
+                'int32',
+              ) as tf.Tensor,
+            ),
+          ),
+        ),
+      )(tf.tensor(ev, [10, 4])),
     );
     const xv = rand(2 * 9 * 7 * 3, -4, -1);
-    await assertSameOnBoth('maxPool, all negative', () => tf.grad((x: tf.Tensor) => tf.sum(tf.square(tf.maxPool(x as tf.Tensor4D, 3, 2, 'same'))))(tf.tensor(xv, [2, 9, 7, 3])));
+    await assertSameOnBoth('maxPool, all negative', () =>
+      tf.grad((x: tf.Tensor) => tf.sum(tf.square(tf.maxPool(x as tf.Tensor4D, 3, 2, 'same'))))(tf.tensor(xv, [2, 9, 7, 3])),
+    );
   });
 
   it('a small U-net (conv, maxPool, conv2dTranspose and resizeBilinear up, concat) and a BiLSTM-style tagger', async () => {
     // (Square images: cpu's resizeBilinear gradient has the wrong shape for non-square ones.)
-    const p = { w1: rand(3 * 3 * 2 * 4), w2: rand(3 * 3 * 4 * 8), wt: rand(2 * 2 * 4 * 8), w3: rand(3 * 3 * 12 * 2), w4: rand(1 * 1 * 8 * 2), x: rand(2 * 10 * 10 * 2) };
+    const p = {
+      w1: rand(3 * 3 * 2 * 4),
+      w2: rand(3 * 3 * 4 * 8),
+      wt: rand(2 * 2 * 4 * 8),
+      w3: rand(3 * 3 * 12 * 2),
+      w4: rand(1 * 1 * 8 * 2),
+      x: rand(2 * 10 * 10 * 2),
+    };
     await assertSameOnBoth('U-net', () => {
       const v = Object.fromEntries(Object.entries(p).map(([k, a]) => [k, tf.tensor(a)]));
       const shapes: Record<string, number[]> = { w1: [3, 3, 2, 4], w2: [3, 3, 4, 8], wt: [2, 2, 4, 8], w3: [3, 3, 12, 2], w4: [1, 1, 8, 2] };
@@ -452,7 +745,10 @@ describe('gradients through tf.grads match cpu', () => {
       })(['w1', 'w2', 'wt', 'w3', 'w4'].map((k) => tf.reshape(v[k], shapes[k])));
     });
     const q = { emb: rand(20 * 6), wx: rand(6 * 16), wh: rand(4 * 16), wo: rand(8 * 5) };
-    const ids = [[1, 4, 4, 19, 0], [7, 7, 2, 3, 11]];
+    const ids = [
+      [1, 4, 4, 19, 0],
+      [7, 7, 2, 3, 11],
+    ];
     await assertSameOnBoth('BiLSTM-style tagger', () => {
       const v = Object.fromEntries(Object.entries(q).map(([k, a]) => [k, tf.tensor(a)]));
       return tf.grads((emb: tf.Tensor, wx: tf.Tensor, wh: tf.Tensor, wo: tf.Tensor) => {
@@ -474,7 +770,10 @@ describe('gradients through tf.grads match cpu', () => {
         const steps = tf.unstack(xin, 1);
         const fwd = run(steps);
         const bwd = run(steps.slice().reverse()).reverse();
-        const hcat = tf.stack(fwd.map((h, t) => tf.concat([h, bwd[t]], 1)), 1); // [2, 5, 8]
+        const hcat = tf.stack(
+          fwd.map((h, t) => tf.concat([h, bwd[t]], 1)),
+          1,
+        ); // [2, 5, 8]
         const logits = tf.matMul(tf.reshape(hcat, [10, 8]), tf.reshape(wo, [8, 5]));
         // (Not tf.logSoftmax: its custom gradient trips the IS_TEST leak check on wasm, a false alarm.)
         return tf.neg(tf.mean(tf.sub(logits, tf.logSumExp(logits, 1, true))));
@@ -493,7 +792,14 @@ describe('no leaks', () => {
       wo: tf.variable(tf.tensor(rand(6 * 3), [6, 3])),
     };
     const x = tf.tensor(rand(4 * 8 * 8 * 1), [4, 8, 8, 1]) as tf.Tensor4D;
-    const ids = tf.tensor2d([[1, 2, 2, 9, 0], [3, 3, 3, 4, 5]], [2, 5], 'int32');
+    const ids = tf.tensor2d(
+      [
+        [1, 2, 2, 9, 0],
+        [3, 3, 3, 4, 5],
+      ],
+      [2, 5],
+      'int32',
+    );
     const opt = tf.train.adam(0.01);
     const step = () => {
       const loss = opt.minimize(() => {

@@ -137,7 +137,8 @@ export async function selectBackend(choice: BackendChoice): Promise<SelectedBack
     if (await tryWasm(tf, notes)) return done('wasm', choice === 'auto' ? 'auto: no native TensorFlow, using wasm' : 'requested');
     if (choice === 'wasm') throw new SpsError(`backend 'wasm' is not available: ${notes.join('; ')}`);
   }
-  if (await trySet(tf, 'cpu')) return done('cpu', choice === 'auto' ? 'auto: neither native TensorFlow nor wasm available, using the pure-JS cpu back end' : 'requested');
+  if (await trySet(tf, 'cpu'))
+    return done('cpu', choice === 'auto' ? 'auto: neither native TensorFlow nor wasm available, using the pure-JS cpu back end' : 'requested');
   throw new SpsError(`backend 'cpu' did not initialise (${notes.join('; ')})`);
 }
 

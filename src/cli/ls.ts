@@ -20,7 +20,16 @@ export function sweptKeysOf(cells: readonly { swept?: Record<string, unknown> }[
 export function renderPlan(planned: PlannedCell[]): string {
   const keys = sweptKeysOf(planned);
   const t = new Table({ head: ['task', 'objective', 'mode', ...keys, 'seed', 'run id', 'status'], style: { head: [], border: [] } });
-  for (const p of planned) t.push([p.config.task, p.config.objective, p.config.mode, ...keys.map((k) => formatSwept(p.swept?.[k])), p.config.seed, p.id, statusText({ state: p.state, why: p.damage ? 'damaged' : p.interrupted ? 'interrupted' : undefined })]);
+  for (const p of planned)
+    t.push([
+      p.config.task,
+      p.config.objective,
+      p.config.mode,
+      ...keys.map((k) => formatSwept(p.swept?.[k])),
+      p.config.seed,
+      p.id,
+      statusText({ state: p.state, why: p.damage ? 'damaged' : p.interrupted ? 'interrupted' : undefined }),
+    ]);
   return t.toString() + '\n';
 }
 
@@ -51,7 +60,8 @@ export function collectRows(root: string): { rows: Row[]; warnings: string[] } {
   const planned = new Map<string, SweepRecord['cells'][number]>();
   for (const { dir, sweep } of sweeps) for (const c of sweep.cells) planned.set(join(dir, c.folder), c);
   const rows = new Map<string, Row>();
-  const damaged = (dir: string, d: Damage): string => `damaged: ${relative(dir, d.file)}: ${d.reason}; the next sps run moves the folder to ${REPLACED_DIR}/ and redoes the cell`;
+  const damaged = (dir: string, d: Damage): string =>
+    `damaged: ${relative(dir, d.file)}: ${d.reason}; the next sps run moves the folder to ${REPLACED_DIR}/ and redoes the cell`;
 
   for (const r of scan.runs) {
     const { state, interrupted, damage } = cellState(r.dir, r);
@@ -59,23 +69,63 @@ export function collectRows(root: string): { rows: Row[]; warnings: string[] } {
       ? damaged(r.dir, damage)
       : state === 'failed' || (interrupted && r.run.error)
         ? `error: ${r.run.error?.message ?? '?'}`
-        : [r.final ? `${r.final.primary}=${fmt2(r.final.metrics[r.final.primary])}` : '', r.run.duration_s !== undefined ? `${r.run.duration_s.toFixed(1)} s` : ''].filter(Boolean).join(', ');
+        : [
+            r.final ? `${r.final.primary}=${fmt2(r.final.metrics[r.final.primary])}` : '',
+            r.run.duration_s !== undefined ? `${r.run.duration_s.toFixed(1)} s` : '',
+          ]
+            .filter(Boolean)
+            .join(', ');
     const why = damage ? 'damaged' : interrupted ? 'interrupted' : undefined;
-    rows.set(r.dir, { state, why, task: r.run.task, objective: r.run.objective, mode: r.run.mode, seed: r.run.seed, id: r.run.id, dir: r.dir, info, swept: planned.get(r.dir)?.swept });
+    rows.set(r.dir, {
+      state,
+      why,
+      task: r.run.task,
+      objective: r.run.objective,
+      mode: r.run.mode,
+      seed: r.run.seed,
+      id: r.run.id,
+      dir: r.dir,
+      info,
+      swept: planned.get(r.dir)?.swept,
+    });
   }
   // Folders without a usable run.json: what the plan says they are, or what their name says.
-  const others = [...scan.unreadable.map((u) => ({ dir: u.dir, damage: u.damage as Damage | undefined })), ...scan.incomplete.map((dir) => ({ dir, damage: undefined }))];
+  const others = [
+    ...scan.unreadable.map((u) => ({ dir: u.dir, damage: u.damage as Damage | undefined })),
+    ...scan.incomplete.map((dir) => ({ dir, damage: undefined })),
+  ];
   for (const { dir, damage } of others) {
     const c = planned.get(dir);
     const { state } = cellState(dir);
     const info = damage ? damaged(dir, damage) : state === 'running' ? 'starting' : 'no run.json (stopped as it started); the next sps run redoes the cell';
-    rows.set(dir, { state, why: damage ? 'damaged' : undefined, task: c?.task ?? '?', objective: c?.objective ?? '?', mode: c?.mode ?? '?', seed: c?.seed ?? '?', id: c?.id ?? '?', dir, info, swept: c?.swept });
+    rows.set(dir, {
+      state,
+      why: damage ? 'damaged' : undefined,
+      task: c?.task ?? '?',
+      objective: c?.objective ?? '?',
+      mode: c?.mode ?? '?',
+      seed: c?.seed ?? '?',
+      id: c?.id ?? '?',
+      dir,
+      info,
+      swept: c?.swept,
+    });
   }
   for (const [runDir, c] of planned) {
     if (rows.has(runDir)) continue;
     // No run folder yet: not started, or just started (its lock may already be held).
     const { state } = cellState(runDir);
-    rows.set(runDir, { state, task: c.task, objective: c.objective, mode: c.mode, seed: c.seed, id: c.id, dir: runDir, info: state === 'running' ? 'starting' : 'not started', swept: c.swept });
+    rows.set(runDir, {
+      state,
+      task: c.task,
+      objective: c.objective,
+      mode: c.mode,
+      seed: c.seed,
+      id: c.id,
+      dir: runDir,
+      info: state === 'running' ? 'starting' : 'not started',
+      swept: c.swept,
+    });
   }
   return { rows: [...rows.values()].sort((a, b) => a.dir.localeCompare(b.dir)), warnings: problems };
 }
@@ -90,13 +140,23 @@ export function registerLs(program: Command): void {
       const collected = collectRows(root);
       const rows = collected.rows.filter((r) => !opts.status || r.state === opts.status);
       const keys = sweptKeysOf(rows);
-      const t = new Table({ head: ['status', 'task', 'objective', 'mode', ...keys, 'seed', 'run id', 'folder', 'info'].map((c) => printable(c)), style: { head: [], border: [] } });
+      const t = new Table({
+        head: ['status', 'task', 'objective', 'mode', ...keys, 'seed', 'run id', 'folder', 'info'].map((c) => printable(c)),
+        style: { head: [], border: [] },
+      });
       // Strings from run folders and sweep.json go to a terminal: escape sequences in them are shown, not obeyed.
-      for (const r of rows) t.push([statusText(r), r.task, r.objective, r.mode, ...keys.map((k) => formatSwept(r.swept?.[k])), r.seed, r.id, relative(root, r.dir), r.info].map((c) => printable(String(c))));
+      for (const r of rows)
+        t.push(
+          [statusText(r), r.task, r.objective, r.mode, ...keys.map((k) => formatSwept(r.swept?.[k])), r.seed, r.id, relative(root, r.dir), r.info].map((c) =>
+            printable(String(c)),
+          ),
+        );
       process.stdout.write(t.toString() + '\n');
       const counts = STATES.map((s) => `${rows.filter((r) => r.state === s).length} ${s}`).join(', ');
       const damaged = rows.filter((r) => r.why === 'damaged').length;
-      process.stdout.write(`${rows.length} runs${opts.status ? ` with status ${opts.status}` : ''}: ${counts}${damaged > 0 ? ` (${damaged} of them damaged: see info)` : ''}\n`);
+      process.stdout.write(
+        `${rows.length} runs${opts.status ? ` with status ${opts.status}` : ''}: ${counts}${damaged > 0 ? ` (${damaged} of them damaged: see info)` : ''}\n`,
+      );
       for (const w of collected.warnings) process.stderr.write(`sps: warning: ${w}\n`);
     });
 }

@@ -31,11 +31,14 @@ export function formatDatasets(states: DatasetState[], dataDir: string): string 
     ]),
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const lines = rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd());
+  const lines = rows.map((r) =>
+    r
+      .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c])))
+      .join('  ')
+      .trimEnd(),
+  );
   const todo = states.filter((s) => !s.ok);
-  const footer = todo.length
-    ? `\nTo prepare: sps prepare <name|all>   (offline: sps prepare <name|all> --from DIR)`
-    : '';
+  const footer = todo.length ? `\nTo prepare: sps prepare <name|all>   (offline: sps prepare <name|all> --from DIR)` : '';
   return `Datasets directory: ${dataDir}\n${lines.join('\n')}\n${footer ? footer.slice(1) + '\n' : ''}`;
 }
 
@@ -60,7 +63,10 @@ export function registerPrepare(program: Command, io: PrepareIO = processIO): vo
     .command('prepare')
     .argument('<dataset>', `data set to prepare: ${datasetNames().join(', ')}, or "all"`)
     .description('download a data set (or import it from a local folder with --from), verify its checksums and unpack it into the datasets folder')
-    .option('--from <dir>', 'import from this local folder instead of downloading; it holds the files directly or in a sub-folder named like the data set (e.g. ocr-taskar/)')
+    .option(
+      '--from <dir>',
+      'import from this local folder instead of downloading; it holds the files directly or in a sub-folder named like the data set (e.g. ocr-taskar/)',
+    )
     .option('--force', 'prepare again even when a verified copy is present (the old copy is replaced only once the new one is complete)')
     .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
     .option('--retries <n>', 'further attempts per URL after a network error, 5xx or cut download', '3')
@@ -93,7 +99,9 @@ export function registerPrepare(program: Command, io: PrepareIO = processIO): vo
               (skipped.length ? ` Skipped (import-only): ${skipped.join(', ')}.` : ''),
           );
         }
-        log(`done: ${results.filter((r) => r.action !== 'skipped').length} data set(s) ready${skipped.length ? `; skipped (import-only, use --from): ${skipped.join(', ')}` : ''}`);
+        log(
+          `done: ${results.filter((r) => r.action !== 'skipped').length} data set(s) ready${skipped.length ? `; skipped (import-only, use --from): ${skipped.join(', ')}` : ''}`,
+        );
         return;
       }
       await prepareDataset(getDataset(dataset, registry), opts); // unknown name → SpsError listing the known ones

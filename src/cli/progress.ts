@@ -28,7 +28,8 @@ export class LineReporter implements SweepReporter {
   }
   event(cell: PlannedCell, e: WorkerEvent): void {
     if (e.type === 'started') this.write(`[start] ${label(cell)} (${cell.id}) on ${e.backend}`);
-    else if (e.type === 'epoch') this.write(`[epoch] ${label(cell)} epoch ${e.epoch} [${e.phase}] ${fmtLosses(e.losses)} ${fmtLosses(e.metrics)} (${e.seconds.toFixed(1)} s)`);
+    else if (e.type === 'epoch')
+      this.write(`[epoch] ${label(cell)} epoch ${e.epoch} [${e.phase}] ${fmtLosses(e.losses)} ${fmtLosses(e.metrics)} (${e.seconds.toFixed(1)} s)`);
   }
   finished(o: CellOutcome): void {
     this.done++;

@@ -28,7 +28,10 @@ export async function reportCommand(resultsDir: string, options: ReportOptions):
     ...(options.by === undefined ? {} : { by: parseByKeys(options.by) }),
   });
   const pngs = options.png ? await writePngs(result.figures.map((f) => ({ svg: f.svg, path: join(outDir, FIGURE_DIR, `${f.id}.png`) }))) : [];
-  const notes = result.examples.flatMap((e) => e.notes).map((n) => `note: ${n}\n`).join('');
+  const notes = result.examples
+    .flatMap((e) => e.notes)
+    .map((n) => `note: ${n}\n`)
+    .join('');
   const all = result.claims.summaries.find((s) => s.scope === 'all');
   const by = result.by.keys.length > 0 ? `By ${result.by.keys.join(', ')}: ${result.by.settings.length} setting(s): ${result.by.settings.join('; ')}.\n` : '';
   return `${notes}${by}${all ? `Claims: ${all.text}.\n` : ''}Wrote ${result.figures.length} figure(s)${pngs.length > 0 ? ` (SVG and PNG)` : ''}, ${result.examples.length} example panel(s) and ${result.files.length + pngs.length} files to ${outDir} (open ${resolve(outDir, 'index.html')}).\n`;
@@ -37,11 +40,16 @@ export async function reportCommand(resultsDir: string, options: ReportOptions):
 export function registerReport(program: Command): void {
   program
     .command('report')
-    .description('write a static report (index.html, report.md, SVG figures, PNG examples): a verdict on each of the paper\'s claims with intervals, training curves, norm ratios, online α; for a sweep, all of it per swept setting')
+    .description(
+      "write a static report (index.html, report.md, SVG figures, PNG examples): a verdict on each of the paper's claims with intervals, training curves, norm ratios, online α; for a sweep, all of it per swept setting",
+    )
     .argument('<results-dir>', 'results directory (searched at any depth for run folders)')
     .option('--compare <target>', `also show the published numbers: ${COMPARE_TARGETS.join(', ')}`)
     .option('--out <dir>', 'folder to write the report to', folderOption('--out'), 'report')
-    .option('--by <keys>', 'claims, curves and cells per setting of these keys (key[,key], e.g. train.lr); default: the keys the sweep swept (sweep.json), else the keys in which runs of a cell differ, else the paper\'s claims view')
+    .option(
+      '--by <keys>',
+      "claims, curves and cells per setting of these keys (key[,key], e.g. train.lr); default: the keys the sweep swept (sweep.json), else the keys in which runs of a cell differ, else the paper's claims view",
+    )
     .option('--png', 'also write each figure as PNG next to its SVG (needs Chromium: /usr/bin/chromium or $SPS_CHROMIUM)')
     .option('--experiment <names>', EXPERIMENT_HELP)
     .option('--datasets <dir>', 'prepared data sets, for the example images (default: $SPS_DATA_DIR or ./datasets)')

@@ -22,14 +22,19 @@ function index(v: string): number {
  */
 async function checkedJob(planPath: string, job: Job, n: number): Promise<Job> {
   const where = `${planPath}: jobs[${n}]`;
-  if (!/^[0-9a-f]{12}$/.test(job.id)) throw new SpsError(`${where}.id: ${JSON.stringify(job.id)} is not a run id. The plan was edited or damaged; submit the sweep again (sps run CONFIG --launcher slurm) to rewrite it`);
+  if (!/^[0-9a-f]{12}$/.test(job.id))
+    throw new SpsError(
+      `${where}.id: ${JSON.stringify(job.id)} is not a run id. The plan was edited or damaged; submit the sweep again (sps run CONFIG --launcher slurm) to rewrite it`,
+    );
   const cell = checkCell(job.cell as unknown as Record<string, unknown>, job.id, where, await allTasks());
   const root = resolve(dirname(planPath), '..', '..');
   const runDir = resolve(job.runDir);
   const folder = basename(runDir);
   const inRoot = runDir.startsWith(root + sep);
   if (!inRoot || !folder.startsWith(`${cell.task}-${cell.objective}-${cell.mode}-seed${cell.seed}`) || !folder.endsWith(`-${job.id}`)) {
-    throw new SpsError(`${where}.runDir: ${JSON.stringify(job.runDir)} is not this cell's run folder under ${root}. The plan was edited or damaged; submit the sweep again (sps run CONFIG --launcher slurm) to rewrite it`);
+    throw new SpsError(
+      `${where}.runDir: ${JSON.stringify(job.runDir)} is not this cell's run folder under ${root}. The plan was edited or damaged; submit the sweep again (sps run CONFIG --launcher slurm) to rewrite it`,
+    );
   }
   return { ...job, cell, runDir };
 }

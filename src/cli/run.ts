@@ -54,7 +54,9 @@ function backendLines(toRun: PlannedCell[], outDirs: string[]): string[] {
     }
     if (others.size > 0) {
       const held = [...others].map(([n, k]) => `${k} on ${n}`).join(', ');
-      lines.push(`sps: note: ${dir} already holds finished runs made on another back end (${held}); this sweep runs on ${[...names].join(', ')}. Cells that mix back ends are marked ‡ by sps table.`);
+      lines.push(
+        `sps: note: ${dir} already holds finished runs made on another back end (${held}); this sweep runs on ${[...names].join(', ')}. Cells that mix back ends are marked ‡ by sps table.`,
+      );
     }
   }
   return lines;
@@ -89,7 +91,15 @@ interface RunOptions {
 
 /** Slurm settings: the config's `launcher:` section, each overridden by its command-line option. */
 function slurmSettings(section: SlurmSettings, o: RunOptions): SlurmSettings {
-  const given = { partition: o.partition, time: o.time, cpus_per_task: o.cpusPerTask, mem: o.mem, throttle: o.arrayThrottle, sbatch_args: o.sbatchArg, setup: o.setup };
+  const given = {
+    partition: o.partition,
+    time: o.time,
+    cpus_per_task: o.cpusPerTask,
+    mem: o.mem,
+    throttle: o.arrayThrottle,
+    sbatch_args: o.sbatchArg,
+    setup: o.setup,
+  };
   const cli = checkSlurmOptions(Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)));
   return { ...section, ...cli };
 }
@@ -134,12 +144,23 @@ export function registerRun(program: Command): void {
     .option('--force', 'redo finished cells too (the old runs are kept under <out>/.replaced/)')
     .option('-j, --jobs <n>', 'cells run at once, each in its own process', positiveInt, availableParallelism())
     .option('--fail-fast', 'stop at the first failed cell')
-    .option('--out <dir>', 'results directory (default: results/<experiment name>); in a file with blocks, each block gets a folder inside it (see the README)', folderOption('--out'))
-    .option('--data-from <dir>', 'import missing data sets from this folder (as `sps prepare NAME --from DIR`) instead of downloading them (default: $SPS_DATA_FROM)')
+    .option(
+      '--out <dir>',
+      'results directory (default: results/<experiment name>); in a file with blocks, each block gets a folder inside it (see the README)',
+      folderOption('--out'),
+    )
+    .option(
+      '--data-from <dir>',
+      'import missing data sets from this folder (as `sps prepare NAME --from DIR`) instead of downloading them (default: $SPS_DATA_FROM)',
+    )
     .option('--no-prepare', 'never download or import data: a missing data set is an error')
     .option('--no-table', 'do not print the table of the planned cells at the end')
     .addOption(new Option('--backend <name>', 'tfjs back end (overrides SPS_BACKEND and the config)').choices([...BACKENDS]))
-    .addOption(new Option('--launcher <name>', 'where cells run: local processes, or a Slurm job array (default: the config\'s launcher.type, else local)').choices([...LAUNCHERS]))
+    .addOption(
+      new Option('--launcher <name>', "where cells run: local processes, or a Slurm job array (default: the config's launcher.type, else local)").choices([
+        ...LAUNCHERS,
+      ]),
+    )
     .option('--partition <name>', 'slurm: partition (launcher.partition)')
     .option('--time <limit>', 'slurm: time limit per cell, e.g. 2:00:00 (launcher.time)')
     .option('--cpus-per-task <n>', 'slurm: CPUs per cell (launcher.cpus_per_task)', positiveInt)
@@ -147,14 +168,25 @@ export function registerRun(program: Command): void {
     .option('--array-throttle <m>', 'slurm: at most M cells at once, the %M of --array (launcher.throttle)', positiveInt)
     .option('--sbatch-arg <arg>', 'slurm: an extra sbatch argument, repeatable (launcher.sbatch_args)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--setup <line>', 'slurm: a shell line run before each cell, e.g. "module load nodejs" (launcher.setup)')
-    .addHelpText('after', '\nExamples:\n  sps run configs/smoke.yaml --dry-run\n  sps run configs/ocr.yaml train.epochs=3 seeds=[0,1] --jobs 2\n  sps run configs/smoke.yaml train.lr=0.001,0.01 --out results/my-lr   # a sweep: one setting per value\n  sps run configs/paper.yaml --launcher slurm --partition cpu --time 4:00:00 --dry-run\n')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sps run configs/smoke.yaml --dry-run\n  sps run configs/ocr.yaml train.epochs=3 seeds=[0,1] --jobs 2\n  sps run configs/smoke.yaml train.lr=0.001,0.01 --out results/my-lr   # a sweep: one setting per value\n  sps run configs/paper.yaml --launcher slurm --partition cpu --time 4:00:00 --dry-run\n',
+    )
     .action(async (configFile: string, overrides: string[], opts: RunOptions) => {
       const loaded = await loadExperiment(configFile, await allTasks(), overrides);
-      if (opts.multirun) process.stderr.write(`sps: note: -m/--multirun changes nothing in sps: an override key=a,b,c sweeps by itself${loaded.sweepKeys.length > 0 ? ` (this run sweeps ${loaded.sweepKeys.join(', ')})` : ' (this run sweeps nothing)'}\n`);
+      if (opts.multirun)
+        process.stderr.write(
+          `sps: note: -m/--multirun changes nothing in sps: an override key=a,b,c sweeps by itself${loaded.sweepKeys.length > 0 ? ` (this run sweeps ${loaded.sweepKeys.join(', ')})` : ' (this run sweeps nothing)'}\n`,
+        );
       for (const n of loaded.notes) process.stderr.write(`sps: note: ${n}\n`);
       const backend = opts.backend ?? backendFromEnv();
       const outDirs = blockOutDirs(opts.out, loaded);
-      const all = loaded.blocks.flatMap(({ experiment, variants }, i) => planCells(expandSweep((variants ?? [{ experiment }]).map((v) => ({ ...v, experiment: backend ? { ...v.experiment, backend } : v.experiment }))), outDirs[i]));
+      const all = loaded.blocks.flatMap(({ experiment, variants }, i) =>
+        planCells(
+          expandSweep((variants ?? [{ experiment }]).map((v) => ({ ...v, experiment: backend ? { ...v.experiment, backend } : v.experiment }))),
+          outDirs[i],
+        ),
+      );
       // Blocks may overlap (the same cell listed twice): each run id runs once.
       const planned = all.filter((c, i) => all.findIndex((d) => d.id === c.id) === i);
       const where = [...new Set(outDirs)].join(', ');
@@ -164,10 +196,18 @@ export function registerRun(program: Command): void {
       if (opts.dryRun && launcherName === 'local') {
         process.stdout.write(renderPlan(planned));
         const done = planned.filter((p) => p.state === 'done').length;
-        process.stdout.write(`\n${planned.length} cells planned in ${where}: ${done} already done, ${planned.length - done} to run${opts.force ? ' (--force: all would be redone)' : ''}\n`);
+        process.stdout.write(
+          `\n${planned.length} cells planned in ${where}: ${done} already done, ${planned.length - done} to run${opts.force ? ' (--force: all would be redone)' : ''}\n`,
+        );
         const keys = sweptKeysOf(planned);
-        if (planned.some((p) => keys.some((k) => p.swept?.[k] === undefined))) process.stdout.write(`— under ${keys.join(', ')}: the cell's mode does not read that key, so one cell serves every value of it\n`);
-        const data = await dataPlan(loaded.blocks.map((b) => b.task), planned.filter((p) => opts.force || p.state !== 'done'), datasetsDir(), dataSource(opts));
+        if (planned.some((p) => keys.some((k) => p.swept?.[k] === undefined)))
+          process.stdout.write(`— under ${keys.join(', ')}: the cell's mode does not read that key, so one cell serves every value of it\n`);
+        const data = await dataPlan(
+          loaded.blocks.map((b) => b.task),
+          planned.filter((p) => opts.force || p.state !== 'done'),
+          datasetsDir(),
+          dataSource(opts),
+        );
         for (const l of data.lines) process.stdout.write(`${l}\n`);
         for (const w of data.warnings) process.stderr.write(`sps: warning: ${w}\n`);
         return;
@@ -212,12 +252,18 @@ export function registerRun(program: Command): void {
       if (opts.table !== false) {
         const runs = planned.map((c) => inspectRun(c.runDir)).filter((f): f is StoredRun => f.run !== undefined && f.config !== undefined);
         if (runs.some((r) => r.done)) {
-          process.stdout.write(`\n${loaded.sweepKeys.length > 0 ? renderByTable(buildByTable(runs, loaded.sweepKeys, readMetrics), 'text') : renderTable(buildTable(runs), 'text')}`);
+          process.stdout.write(
+            `\n${loaded.sweepKeys.length > 0 ? renderByTable(buildByTable(runs, loaded.sweepKeys, readMetrics), 'text') : renderTable(buildTable(runs), 'text')}`,
+          );
         }
       }
-      for (const o of locked) process.stderr.write(`  running elsewhere: ${o.cell.folder}: ${o.detail} (if that process is gone, delete ${o.cell.runDir}/.lock)\n`);
+      for (const o of locked)
+        process.stderr.write(`  running elsewhere: ${o.cell.folder}: ${o.detail} (if that process is gone, delete ${o.cell.runDir}/.lock)\n`);
       for (const o of failures) process.stderr.write(`  FAILED ${o.cell.folder}: ${failureLine(o.detail)}\n    ${failureRecord(o.cell.runDir, o.cell.id)}\n`);
-      if (failures.length > 0) throw new SpsError(`${failures.length} cell${failures.length > 1 ? 's' : ''} failed; fix the cause and run the same command again (finished cells are kept)`);
+      if (failures.length > 0)
+        throw new SpsError(
+          `${failures.length} cell${failures.length > 1 ? 's' : ''} failed; fix the cause and run the same command again (finished cells are kept)`,
+        );
       if (count('interrupted') > 0) throw new SpsError('the sweep was interrupted; run the same command again to finish it', 130);
     });
 }

@@ -2,7 +2,19 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { SpsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/fsx.js';
-import { buildByTable, SELECT_RULE, SELECT_TASK_RULE, selectBest, selectPooled, validationOf, valueAt, valuesText, type ByRow, type PooledCandidate, type Selection } from '../results/aggregate.js';
+import {
+  buildByTable,
+  SELECT_RULE,
+  SELECT_TASK_RULE,
+  selectBest,
+  selectPooled,
+  validationOf,
+  valueAt,
+  valuesText,
+  type ByRow,
+  type PooledCandidate,
+  type Selection,
+} from '../results/aggregate.js';
 import { fmt2 } from '../results/render.js';
 import { parse as parseYaml } from 'yaml';
 import { canonicalJson } from '../config/cells.js';
@@ -41,7 +53,10 @@ function filterWhere(runs: StoredRun[], where: [string, unknown][], dir: string)
   let kept = runs;
   for (const [key, value] of where) {
     const of = (r: StoredRun) => valueAt(r.config, key) ?? ABSENT_MEANS[key];
-    if (!runs.some((r) => of(r) !== undefined)) throw new SpsError(`--where ${key}: no run in ${dir} has this key in its config.json; give a key path of the config as the sweep wrote it (e.g. model.unary_scale)`);
+    if (!runs.some((r) => of(r) !== undefined))
+      throw new SpsError(
+        `--where ${key}: no run in ${dir} has this key in its config.json; give a key path of the config as the sweep wrote it (e.g. model.unary_scale)`,
+      );
     const before = kept;
     kept = kept.filter((r) => canonicalJson(of(r)) === canonicalJson(value));
     if (kept.length === 0) {
@@ -55,7 +70,15 @@ function filterWhere(runs: StoredRun[], where: [string, unknown][], dir: string)
 const stat = (mean: number | null, std: number | null) => (mean === null ? '—' : `${fmt2(mean)} ± ${std === null ? '—' : fmt2(std)}`);
 
 function candidateRecord(keys: string[], r: ByRow) {
-  return { values: Object.fromEntries(keys.map((k) => [k, r.by[k] ?? null])), val_mean: r.val.mean, val_std: r.val.std, n: r.val.n, seeds: r.cell.seeds, test_mean: r.cell.mean, test_std: r.cell.std };
+  return {
+    values: Object.fromEntries(keys.map((k) => [k, r.by[k] ?? null])),
+    val_mean: r.val.mean,
+    val_std: r.val.std,
+    n: r.val.n,
+    seeds: r.cell.seeds,
+    test_mean: r.cell.mean,
+    test_std: r.cell.std,
+  };
 }
 
 /** `sps select DIR --by KEYS --metric val_…`: the report and the selection.json record; writes nothing. */
@@ -65,13 +88,18 @@ export function selectCommand(resultsDir: string, options: SelectOptions): { std
   if (!options.metric.startsWith('val_')) selectBest({ keys, rows: [], warnings: [] }, options.metric);
   const scanned = scanResults(resultsDir).runs;
   const runs = options.where ? filterWhere(scanned, parseWhere(options.where), resultsDir) : scanned;
-  if (!runs.some((r) => r.done)) throw new SpsError(`No finished runs in ${resultsDir}; nothing to select from. Run the sweep first (sps run CONFIG key=a,b --out ${resultsDir}).`);
+  if (!runs.some((r) => r.done))
+    throw new SpsError(`No finished runs in ${resultsDir}; nothing to select from. Run the sweep first (sps run CONFIG key=a,b --out ${resultsDir}).`);
   const metrics = [...new Set(runs.filter((r) => r.done).flatMap((r) => Object.keys(validationOf(r, readMetrics))))].sort();
-  if (!metrics.includes(options.metric)) throw new SpsError(`--metric ${options.metric}: no finished run in ${resultsDir} has this validation metric; the ones there are: ${metrics.join(', ') || 'none (the runs logged no val_* metric)'}`);
+  if (!metrics.includes(options.metric))
+    throw new SpsError(
+      `--metric ${options.metric}: no finished run in ${resultsDir} has this validation metric; the ones there are: ${metrics.join(', ') || 'none (the runs logged no val_* metric)'}`,
+    );
   const table = buildByTable(runs, keys, readMetrics, options.metric);
   if (options.per === 'task') return pooledCommand(resultsDir, keys, options, table);
   const { selections, notes } = selectBest(table, options.metric);
-  if (selections.length === 0) throw new SpsError(`no run in ${resultsDir} has ${options.metric} together with ${keys.join(', ')}: ${notes.join('; ') || 'nothing to select'}`);
+  if (selections.length === 0)
+    throw new SpsError(`no run in ${resultsDir} has ${options.metric} together with ${keys.join(', ')}: ${notes.join('; ') || 'nothing to select'}`);
   const line = (s: Selection) => {
     const r = s.row;
     const tie = s.tiedWith.length > 0 ? ` (tied with ${s.tiedWith.map((t) => valuesText(keys, t.by)).join('; ')}: the smaller value wins)` : '';
@@ -110,7 +138,8 @@ export function selectCommand(resultsDir: string, options: SelectOptions): { std
 function pooledCommand(resultsDir: string, keys: string[], options: SelectOptions, table: ReturnType<typeof buildByTable>): ReturnType<typeof selectCommand> {
   const { metric } = options;
   const { selections, notes } = selectPooled(table, metric, options.objectivesOf);
-  if (selections.length === 0) throw new SpsError(`no task in ${resultsDir} has ${metric} for every candidate of ${keys.join(', ')}: ${notes.join('; ') || 'nothing to select'}`);
+  if (selections.length === 0)
+    throw new SpsError(`no task in ${resultsDir} has ${metric} for every candidate of ${keys.join(', ')}: ${notes.join('; ') || 'nothing to select'}`);
   const short = selections.find((s) => s.missing.length > 0);
   if (short && !options.subset) {
     const shown = short.missing.slice(0, 6).join(', ') + (short.missing.length > 6 ? `, … (${short.missing.length} in all)` : '');
@@ -119,13 +148,23 @@ function pooledCommand(resultsDir: string, keys: string[], options: SelectOption
     );
   }
   const avg = (x: number | null) => (x === null ? '—' : fmt2(x));
-  const candidate = (c: PooledCandidate) => ({ values: Object.fromEntries(keys.map((k) => [k, c.values[k] ?? null])), val_average: c.val, test_average: c.test, cells: c.rows.map((r) => ({ objective: r.cell.objective, mode: r.cell.mode, val_mean: r.val.mean, test_mean: r.cell.mean, seeds: r.cell.seeds })) });
+  const candidate = (c: PooledCandidate) => ({
+    values: Object.fromEntries(keys.map((k) => [k, c.values[k] ?? null])),
+    val_average: c.val,
+    test_average: c.test,
+    cells: c.rows.map((r) => ({ objective: r.cell.objective, mode: r.cell.mode, val_mean: r.val.mean, test_mean: r.cell.mean, seeds: r.cell.seeds })),
+  });
   const out: string[] = [];
   for (const s of selections) {
     out.push(`${s.experiment}/${s.task}, averaged over ${s.cells.length} cell${s.cells.length > 1 ? 's' : ''} (${s.cells.join(', ')}):`);
-    if (s.missing.length > 0) out.push(`  chosen over a subset (--subset): ${s.missing.length} cell${s.missing.length > 1 ? 's' : ''} the rule asks for ${s.missing.length > 1 ? 'are' : 'is'} missing (${s.missing.join(', ')})`);
+    if (s.missing.length > 0)
+      out.push(
+        `  chosen over a subset (--subset): ${s.missing.length} cell${s.missing.length > 1 ? 's' : ''} the rule asks for ${s.missing.length > 1 ? 'are' : 'is'} missing (${s.missing.join(', ')})`,
+      );
     for (const c of s.candidates) out.push(`  ${c === s.best ? '*' : ' '} ${valuesText(keys, c.values)}  ${metric} ${avg(c.val)}, test ${avg(c.test)}`);
-    out.push(`  override: ${valuesText(keys, s.best.values)}${s.tiedWith.length > 0 ? ` (tied with ${s.tiedWith.map((t) => valuesText(keys, t.values)).join('; ')}: the smaller value wins)` : ''}`);
+    out.push(
+      `  override: ${valuesText(keys, s.best.values)}${s.tiedWith.length > 0 ? ` (tied with ${s.tiedWith.map((t) => valuesText(keys, t.values)).join('; ')}: the smaller value wins)` : ''}`,
+    );
   }
   const record = {
     by: keys,
@@ -134,7 +173,17 @@ function pooledCommand(resultsDir: string, keys: string[], options: SelectOption
     rule: SELECT_TASK_RULE,
     where: options.where ? Object.fromEntries(parseWhere(options.where)) : null,
     created_at: new Date().toISOString(),
-    selections: selections.map((s) => ({ experiment: s.experiment, task: s.task, override: valuesText(keys, s.best.values), cells: s.cells, subset: s.missing.length > 0, missing: s.missing, chosen: candidate(s.best), tied_with: s.tiedWith.map((t) => candidate(t).values), candidates: s.candidates.map(candidate) })),
+    selections: selections.map((s) => ({
+      experiment: s.experiment,
+      task: s.task,
+      override: valuesText(keys, s.best.values),
+      cells: s.cells,
+      subset: s.missing.length > 0,
+      missing: s.missing,
+      chosen: candidate(s.best),
+      tied_with: s.tiedWith.map((t) => candidate(t).values),
+      candidates: s.candidates.map(candidate),
+    })),
     notes: [...notes, ...table.warnings],
   };
   return { stdout: out.join('\n') + '\n', stderr: [...notes, ...table.warnings].map((n) => `sps: note: ${n}\n`).join(''), record };
@@ -143,13 +192,22 @@ function pooledCommand(resultsDir: string, keys: string[], options: SelectOption
 export function registerSelect(program: Command): void {
   program
     .command('select')
-    .description('for each (task, objective, mode), the swept value with the best mean validation metric over seeds; prints the override and writes selection.json')
+    .description(
+      'for each (task, objective, mode), the swept value with the best mean validation metric over seeds; prints the override and writes selection.json',
+    )
     .argument('<results-dir>', 'results directory of a sweep (searched at any depth for run folders)')
     .requiredOption('--by <keys>', 'the swept key(s) to choose, key[,key] (e.g. train.lr)')
     .requiredOption('--metric <name>', 'validation metric to maximise, named val_* (e.g. val_accuracy, val_f1); a test metric is refused')
-    .addOption(new Option('--per <level>', 'cell: a choice per (task, objective, mode); task: one choice per task for all its cells').choices(['cell', 'task']).default('cell'))
+    .addOption(
+      new Option('--per <level>', 'cell: a choice per (task, objective, mode); task: one choice per task for all its cells')
+        .choices(['cell', 'task'])
+        .default('cell'),
+    )
     .option('--where <key=value,...>', 'only the runs with these config values, e.g. model.unary_scale=1 (the other swept knobs held fixed)')
-    .option('--subset', 'with --per task: choose over the cells there are when some objectives or modes the rule asks for are missing (the choice is marked as made on a subset)')
+    .option(
+      '--subset',
+      'with --per task: choose over the cells there are when some objectives or modes the rule asks for are missing (the choice is marked as made on a subset)',
+    )
     .addHelpText('after', `\nRule (--per cell): ${SELECT_RULE}.\nRule (--per task): ${SELECT_TASK_RULE}.\n`)
     .action(async (resultsDir: string, opts: SelectOptions) => {
       const tasks = await allTasks();

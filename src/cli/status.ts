@@ -18,7 +18,8 @@ function slurmDirs(root: string): string[] {
   const look = (dir: string): void => {
     const s = join(dir, 'slurm');
     if (!existsSync(s)) return;
-    for (const e of readdirSync(s, { withFileTypes: true })) if (e.isDirectory() && existsSync(join(s, e.name, 'submissions.jsonl'))) found.push(join(s, e.name));
+    for (const e of readdirSync(s, { withFileTypes: true }))
+      if (e.isDirectory() && existsSync(join(s, e.name, 'submissions.jsonl'))) found.push(join(s, e.name));
   };
   const walk = (dir: string): void => {
     look(dir);
@@ -33,7 +34,9 @@ function slurmDirs(root: string): string[] {
 function tasksByRunDir(root: string, warn: (line: string) => void): Map<string, SlurmTask> {
   const tasks = new Map<string, SlurmTask>();
   for (const dir of slurmDirs(root)) {
-    const lines = readFileSync(join(dir, 'submissions.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '');
+    const lines = readFileSync(join(dir, 'submissions.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '');
     for (const line of lines) {
       let sub: { job_id: string; indices: number[]; plan: string };
       try {
@@ -62,16 +65,24 @@ function tasksByRunDir(root: string, warn: (line: string) => void): Map<string, 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('each cell of the sweeps under a results directory, joined with its Slurm task state (squeue/sacct) when it was submitted with --launcher slurm')
+    .description(
+      'each cell of the sweeps under a results directory, joined with its Slurm task state (squeue/sacct) when it was submitted with --launcher slurm',
+    )
     .argument('<results-dir>', 'results directory (searched recursively)')
     .action(async (root: string) => {
       const { rows, warnings } = collectRows(root);
       for (const w of warnings) process.stderr.write(`sps: warning: ${w}\n`);
       const tasks = tasksByRunDir(resolve(root), (w) => process.stderr.write(`sps: warning: ${w}\n`));
       // Loaded only when there are Slurm tasks to ask about.
-      const states = tasks.size > 0 ? (await import('../train/launchers/slurm-queue.js')).slurmStates([...new Set([...tasks.values()].map((t) => t.task.split('_')[0]))]) : new Map<string, string>();
+      const states =
+        tasks.size > 0
+          ? (await import('../train/launchers/slurm-queue.js')).slurmStates([...new Set([...tasks.values()].map((t) => t.task.split('_')[0]))])
+          : new Map<string, string>();
       const { isActiveState } = await import('../train/launchers/slurm-queue.js');
-      const t = new Table({ head: ['status', 'task', 'objective', 'mode', 'seed', 'folder', 'slurm task', 'slurm state', 'info'], style: { head: [], border: [] } });
+      const t = new Table({
+        head: ['status', 'task', 'objective', 'mode', 'seed', 'folder', 'slurm task', 'slurm state', 'info'],
+        style: { head: [], border: [] },
+      });
       let died = 0;
       for (const r of rows) {
         const st = tasks.get(resolve(r.dir));
@@ -92,6 +103,8 @@ export function registerStatus(program: Command): void {
       process.stdout.write(t.toString() + '\n');
       const count = (s: string) => rows.filter((r) => r.state === s).length;
       process.stdout.write(`${rows.length} cells: ${count('done')} done, ${count('failed')} failed, ${count('running')} running, ${count('pending')} pending`);
-      process.stdout.write(died > 0 ? `; ${died} Slurm task${died > 1 ? 's' : ''} died without a result (rerun the same sps run command to resubmit what is missing)\n` : '\n');
+      process.stdout.write(
+        died > 0 ? `; ${died} Slurm task${died > 1 ? 's' : ''} died without a result (rerun the same sps run command to resubmit what is missing)\n` : '\n',
+      );
     });
 }

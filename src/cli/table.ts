@@ -25,7 +25,10 @@ export interface TableOptions {
 export function parseByKeys(value: string, option = '--by'): string[] {
   const keys = value.split(',').map((k) => k.trim());
   const bad = keys.find((k) => !/^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$/.test(k));
-  if (bad !== undefined) throw new SpsError(`${option} ${value}: ${bad === '' ? 'an empty key' : `'${bad}' is not a key path`}; give key paths separated by commas, e.g. ${option} train.lr,scaling.alpha`);
+  if (bad !== undefined)
+    throw new SpsError(
+      `${option} ${value}: ${bad === '' ? 'an empty key' : `'${bad}' is not a key path`}; give key paths separated by commas, e.g. ${option} train.lr,scaling.alpha`,
+    );
   const twice = keys.find((k, i) => keys.indexOf(k) !== i);
   if (twice) throw new SpsError(`${option} ${value}: ${twice} is given twice`);
   return keys;
@@ -51,13 +54,17 @@ export function parseCompare(value: string | undefined): 'paper' | undefined {
   throw new SpsError(`unknown --compare target "${value}": use one of ${COMPARE_TARGETS.join(', ')}.`);
 }
 
-export const EXPERIMENT_HELP = 'only the runs of these experiments (config names, name[,name]), e.g. ocr,chunking,segmentation to leave out studies kept in the same folder';
+export const EXPERIMENT_HELP =
+  'only the runs of these experiments (config names, name[,name]), e.g. ocr,chunking,segmentation to leave out studies kept in the same folder';
 
 /** `--experiment name[,name]` as experiment names (config `name`s); a blank or malformed list is an error. */
 export function parseExperiments(value: string): string[] {
   const names = value.split(',').map((n) => n.trim());
   const bad = names.find((n) => !EXPERIMENT_NAME.test(n));
-  if (bad !== undefined) throw new SpsError(`--experiment ${value}: ${bad === '' ? 'an empty name' : `'${bad}' is not an experiment name`}; give config names separated by commas, e.g. --experiment ocr,chunking,segmentation`);
+  if (bad !== undefined)
+    throw new SpsError(
+      `--experiment ${value}: ${bad === '' ? 'an empty name' : `'${bad}' is not an experiment name`}; give config names separated by commas, e.g. --experiment ocr,chunking,segmentation`,
+    );
   return [...new Set(names)];
 }
 
@@ -71,7 +78,9 @@ export function tableCommand(resultsDir: string, options: TableOptions = {}, loa
     const keys = parseByKeys(options.by);
     if (!runs.some((r) => r.done)) {
       const note = `No finished runs in ${resultsDir}; nothing to tabulate.\n`;
-      return format === 'csv' || format === 'json' ? { stdout: renderByTable({ keys, rows: [], warnings: [] }, format), stderr: note } : { stdout: note, stderr: '' };
+      return format === 'csv' || format === 'json'
+        ? { stdout: renderByTable({ keys, rows: [], warnings: [] }, format), stderr: note }
+        : { stdout: note, stderr: '' };
     }
     const t = buildByTable(runs, keys, readMetrics);
     return { stdout: renderByTable(t, format), stderr: format === 'csv' || format === 'json' ? t.warnings.map((w) => `sps: warning: ${w}\n`).join('') : '' };
@@ -95,12 +104,15 @@ export function registerTable(program: Command, io?: Partial<TableIo>): void {
   const err = io?.err ?? ((s: string) => void process.stderr.write(s));
   program
     .command('table')
-    .description('aggregate finished runs into the paper\'s table: mean ± sample std (n) over seeds per (task, objective, mode)')
+    .description("aggregate finished runs into the paper's table: mean ± sample std (n) over seeds per (task, objective, mode)")
     .argument('<results-dir>', 'results directory (searched at any depth for run folders)')
     .option('--format <format>', `output format: ${TABLE_FORMATS.join(', ')}`, 'text')
     .option('--compare <target>', `also show the published numbers and ours − paper: ${COMPARE_TARGETS.join(', ')}`)
-    .option('--by <keys>', 'a row per setting, labelled by these swept keys (key[,key], e.g. train.lr), with the test metric and the final validation metric over seeds (formats text, markdown, csv, json)')
-    .option('--claims', 'print the paper\'s claims with our differences, 95 % Welch intervals and verdicts, as in sps report (formats text and markdown)')
+    .option(
+      '--by <keys>',
+      'a row per setting, labelled by these swept keys (key[,key], e.g. train.lr), with the test metric and the final validation metric over seeds (formats text, markdown, csv, json)',
+    )
+    .option('--claims', "print the paper's claims with our differences, 95 % Welch intervals and verdicts, as in sps report (formats text and markdown)")
     .option('--experiment <names>', EXPERIMENT_HELP)
     .action((resultsDir: string, opts: TableOptions) => {
       const result = tableCommand(resultsDir, opts, io?.loadPaper);

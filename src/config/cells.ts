@@ -48,7 +48,10 @@ export function determiningConfig(config: CellConfig, spec: ModeSpec = modeSpec(
  * end actually used).
  */
 export function runId(config: CellConfig): string {
-  return createHash('sha256').update(canonicalJson(determiningConfig(config))).digest('hex').slice(0, 12);
+  return createHash('sha256')
+    .update(canonicalJson(determiningConfig(config)))
+    .digest('hex')
+    .slice(0, 12);
 }
 
 /** The grid's Cartesian product, in the paper's row-major order: objective, then mode, then seed. */

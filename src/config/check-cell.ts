@@ -20,7 +20,8 @@ function cellKey(path: readonly PropertyKey[]): string {
  * edit such as `epochs: 3 → 1` with the id kept would pass a finished run off as another).
  */
 export function checkCell(cell: Record<string, unknown>, id: string, where: string, tasks: readonly TaskDefinition[]): CellConfig {
-  const fail = (what: string): SpsError => new SpsError(`${where}: ${what}. The plan was edited or damaged; submit the sweep again (sps run CONFIG --launcher slurm) to rewrite it`);
+  const fail = (what: string): SpsError =>
+    new SpsError(`${where}: ${what}. The plan was edited or damaged; submit the sweep again (sps run CONFIG --launcher slurm) to rewrite it`);
   if (cell.schema !== CELL_SCHEMA) throw fail(`cell.schema: ${JSON.stringify(cell.schema)}, where this sps writes ${CELL_SCHEMA}`);
   const exp = experimentSchema.safeParse({
     name: cell.experiment,
@@ -41,7 +42,10 @@ export function checkCell(cell: Record<string, unknown>, id: string, where: stri
   const e = exp.data;
   const task = tasks.find((t) => t.name === e.task);
   if (!task) throw fail(`cell.task: unknown task '${e.task}' (is SPS_PLUGINS set as when the sweep was planned?)`);
-  for (const [section, schema] of [['data', task.dataSchema], ['model', task.modelSchema]] as const) {
+  for (const [section, schema] of [
+    ['data', task.dataSchema],
+    ['model', task.modelSchema],
+  ] as const) {
     const parsed = schema.safeParse(e[section]);
     if (!parsed.success) throw fail(`cell.${section}.${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
     e[section] = parsed.data as Record<string, unknown>;
@@ -49,7 +53,19 @@ export function checkCell(cell: Record<string, unknown>, id: string, where: stri
   const problem = task.checkConfig?.(e)[0];
   if (problem) throw fail(`cell.${problem.path.join('.')}: ${problem.message}`);
   if (!task.objectives.includes(e.objectives[0])) throw fail(`cell.objective: task '${task.name}' does not support ${e.objectives[0]}`);
-  const checked: CellConfig = { schema: CELL_SCHEMA, experiment: e.name, task: e.task, objective: e.objectives[0], mode: e.modes[0], seed: e.seeds[0], data: e.data, model: e.model, train: e.train, scaling: e.scaling, backend: e.backend };
+  const checked: CellConfig = {
+    schema: CELL_SCHEMA,
+    experiment: e.name,
+    task: e.task,
+    objective: e.objectives[0],
+    mode: e.modes[0],
+    seed: e.seeds[0],
+    data: e.data,
+    model: e.model,
+    train: e.train,
+    scaling: e.scaling,
+    backend: e.backend,
+  };
   const actual = runId(checked);
   if (actual !== id) throw fail(`the cell's settings have run id ${actual}, not its id ${id}`);
   return checked;

@@ -6,7 +6,17 @@ import { SpsError } from '../util/errors.js';
 import type { TaskDefinition } from '../core/task.js';
 import { experimentSchema, type Experiment } from './experiment.js';
 import { canonicalJson } from './cells.js';
-import { applyOverride, checkRepeatedKeys, inputText, multirunValues, overrideOrigin, parseOverride, schemaAt, type Override, type OverrideInput } from './overrides.js';
+import {
+  applyOverride,
+  checkRepeatedKeys,
+  inputText,
+  multirunValues,
+  overrideOrigin,
+  parseOverride,
+  schemaAt,
+  type Override,
+  type OverrideInput,
+} from './overrides.js';
 
 export interface LoadedBlock {
   experiment: Experiment;
@@ -99,7 +109,13 @@ function overrideAt(overrides: Override[], path: PathKey[]): Override | undefine
 }
 
 /** One line per problem: `file:line:col: key.path: message`, or the override that set the key. */
-function describeIssues(blame: Blame, overrides: Override[], allowedKeys: (path: PathKey[]) => string[], issues: z.core.$ZodIssue[], prefix: PathKey[] = []): string {
+function describeIssues(
+  blame: Blame,
+  overrides: Override[],
+  allowedKeys: (path: PathKey[]) => string[],
+  issues: z.core.$ZodIssue[],
+  prefix: PathKey[] = [],
+): string {
   const lines = issues.map((iss) => {
     const path = [...prefix, ...(iss.path as PathKey[])];
     const unknown = iss.code === 'unrecognized_keys' ? iss.keys : undefined;
@@ -201,7 +217,12 @@ function unreachedOverride(origin: string, path: string[], misses: Miss[]): stri
  * `label` names the block in errors ('' in a file of one block). An override applies to the block
  * only when the block's schema has its key.
  */
-async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (path: PathKey[]) => PathKey[], label: string): Promise<{ block: LoadedBlock; reach: OverrideReach }> {
+async function loadBlock(
+  src: Source,
+  tree: Record<string, unknown>,
+  inFile: (path: PathKey[]) => PathKey[],
+  label: string,
+): Promise<{ block: LoadedBlock; reach: OverrideReach }> {
   const { file, doc, lc, overrideTexts } = src;
   // The task decides how data.* and model.* are typed, so look it up before parsing overrides.
   const taskOverride = overrideTexts.map(inputText).find((t) => t.trim().startsWith('task='));
@@ -220,7 +241,12 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
   const blame: Blame = {
     override: (o) => `${overrideOrigin(o)}: ${overrideName ? `${overrideName}: ` : ''}`,
     file: (path, unknownKey) => {
-      const pos = locate(doc, lc, inFile(unknownKey === undefined ? path : [...path, unknownKey]).slice(0, unknownKey === undefined ? undefined : -1), unknownKey);
+      const pos = locate(
+        doc,
+        lc,
+        inFile(unknownKey === undefined ? path : [...path, unknownKey]).slice(0, unknownKey === undefined ? undefined : -1),
+        unknownKey,
+      );
       return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${label ? `${label}: ` : ''}`;
     },
   };
@@ -268,7 +294,9 @@ async function loadBlock(src: Source, tree: Record<string, unknown>, inFile: (pa
   }
   const unsupported = experiment.objectives.filter((o) => !task.objectives.includes(o));
   if (unsupported.length > 0) {
-    throw new SpsError(`${blameKey(['objectives'])}objectives: task '${task.name}' does not support ${unsupported.join(', ')} (it supports: ${task.objectives.join(', ')})`);
+    throw new SpsError(
+      `${blameKey(['objectives'])}objectives: task '${task.name}' does not support ${unsupported.join(', ')} (it supports: ${task.objectives.join(', ')})`,
+    );
   }
   return { block: { experiment, task, overridden: overrides.map((o) => o.path.join('.')) }, reach };
 }
@@ -296,7 +324,9 @@ export async function loadExperiment(file: string, tasks: readonly TaskDefinitio
   // The command line wins over the file (as in Hydra): a key it sets or sweeps is no longer swept by the file.
   const notes: string[] = [];
   const fromFile = fileAxes(file, sweep).filter((a) => {
-    const by = overrides.find((o) => o.path.join('.') === a.key || a.key.startsWith(`${o.path.join('.')}.`))?.text.replace(/^|$/g, "'") ?? cli.find((c) => c.key === a.key)?.where.replace(/^command-line override /, '');
+    const by =
+      overrides.find((o) => o.path.join('.') === a.key || a.key.startsWith(`${o.path.join('.')}.`))?.text.replace(/^|$/g, "'") ??
+      cli.find((c) => c.key === a.key)?.where.replace(/^command-line override /, '');
     if (by !== undefined) notes.push(`command-line override ${by} replaces the file's sweep of ${a.key} (${a.values.length} values, ${a.where})`);
     return by === undefined;
   });
@@ -353,14 +383,18 @@ function cliAxis(text: string): Axis[] {
   const where = `command-line override '${text}'`;
   checkSweepKey(where, key);
   const empty = parts.findIndex((p) => p === '');
-  if (empty >= 0) throw new SpsError(`${where}: value ${empty + 1} of ${parts.length} is empty; separate the values by single commas (${key}=a,b), or put a list in brackets (${key}=[a,b])`);
+  if (empty >= 0)
+    throw new SpsError(
+      `${where}: value ${empty + 1} of ${parts.length} is empty; separate the values by single commas (${key}=a,b), or put a list in brackets (${key}=[a,b])`,
+    );
   checkDistinct(where, key, parts);
   // Without a value: the loader types each text by the block's schema, as any override.
   return [{ key, where, values: parts.map((p) => ({ text: `${key}=${p}`, origin: `${where} (value '${p}')` })) }];
 }
 
 function checkSweepKey(where: string, key: string): void {
-  if (!/^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$/.test(key)) throw new SpsError(`${where}: '${key}' is not a key path (use dots between keys, e.g. train.lr)`);
+  if (!/^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$/.test(key))
+    throw new SpsError(`${where}: '${key}' is not a key path (use dots between keys, e.g. train.lr)`);
   const why = UNSWEEPABLE[key];
   if (why) throw new SpsError(`${where}: ${key} cannot be swept: ${why}`);
 }
@@ -377,19 +411,29 @@ function checkDistinct(where: string, key: string, values: unknown[]): void {
 function fileAxes(file: string, sweep: FileSweep | undefined): Axis[] {
   if (!sweep) return [];
   const { raw, at } = sweep;
-  if (!isMapping(raw)) throw new SpsError(`${at(['sweep'])}: sweep: expected a mapping from key path to a list of values, e.g. sweep: {train.lr: [0.001, 0.01]}`);
+  if (!isMapping(raw))
+    throw new SpsError(`${at(['sweep'])}: sweep: expected a mapping from key path to a list of values, e.g. sweep: {train.lr: [0.001, 0.01]}`);
   return Object.entries(raw).map(([key, list]) => {
     const where = at(['sweep', key]);
     checkSweepKey(`${where}: sweep`, key);
-    if (!Array.isArray(list)) throw new SpsError(`${where}: sweep.${key}: expected a list of values, e.g. [0.001, 0.01] (for one value, set the key itself instead)`);
+    if (!Array.isArray(list))
+      throw new SpsError(`${where}: sweep.${key}: expected a list of values, e.g. [0.001, 0.01] (for one value, set the key itself instead)`);
     if (list.length === 0) throw new SpsError(`${where}: sweep.${key}: the list is empty; give at least one value`);
     checkDistinct(`${where}: sweep`, key, list);
-    return { key, where, values: list.map((value: unknown, i) => ({ text: `${key}=${JSON.stringify(value)}`, value, origin: `${at(['sweep', key, i])}: sweep.${key}[${i}]` })) };
+    return {
+      key,
+      where,
+      values: list.map((value: unknown, i) => ({ text: `${key}=${JSON.stringify(value)}`, value, origin: `${at(['sweep', key, i])}: sweep.${key}[${i}]` })),
+    };
   });
 }
 
 /** loadFile, then the error for an override no block has. */
-async function loadChecked(file: string, tasks: readonly TaskDefinition[], inputs: OverrideInput[]): Promise<{ loaded: LoadedFile; overrides: Override[]; sweep?: FileSweep }> {
+async function loadChecked(
+  file: string,
+  tasks: readonly TaskDefinition[],
+  inputs: OverrideInput[],
+): Promise<{ loaded: LoadedFile; overrides: Override[]; sweep?: FileSweep }> {
   const { loaded, reach, sweep } = await loadFile(file, tasks, inputs, []);
   const unreached = reach.applied.findIndex((o) => o === undefined);
   if (unreached >= 0) {
@@ -408,13 +452,15 @@ function readConfigText(file: string): string {
   try {
     const { size } = statSync(file);
     if (size > MAX_CONFIG_BYTES) {
-      throw new SpsError(`${file}: ${(size / 2 ** 20).toFixed(1)} MiB is over the ${MAX_CONFIG_BYTES / 2 ** 20} MiB limit for an experiment file; an experiment file holds settings (a few kB), so check that this is the file you meant`);
+      throw new SpsError(
+        `${file}: ${(size / 2 ** 20).toFixed(1)} MiB is over the ${MAX_CONFIG_BYTES / 2 ** 20} MiB limit for an experiment file; an experiment file holds settings (a few kB), so check that this is the file you meant`,
+      );
     }
     return readFileSync(file, 'utf8');
   } catch (e) {
     if (e instanceof SpsError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new SpsError(`${file}: cannot read the experiment file (${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message})`);
+    throw new SpsError(`${file}: cannot read the experiment file (${code === 'ENOENT' ? 'no such file' : (code ?? (e as Error).message)})`);
   }
 }
 
@@ -424,7 +470,9 @@ function toData(file: string, doc: Document): unknown {
     return doc.toJS();
   } catch (e) {
     if (e instanceof ReferenceError && /alias/i.test(e.message)) {
-      throw new SpsError(`${file}: too many YAML alias references (*name): the file's aliases expand past the YAML reader's limit, as an alias bomb does; write the values out instead`);
+      throw new SpsError(
+        `${file}: too many YAML alias references (*name): the file's aliases expand past the YAML reader's limit, as an alias bomb does; write the values out instead`,
+      );
     }
     throw new SpsError(`${file}: cannot read the YAML: ${(e as Error).message}`);
   }
@@ -438,7 +486,12 @@ interface FileSweep {
   at: (path: PathKey[]) => string;
 }
 
-async function loadFile(file: string, tasks: readonly TaskDefinition[], overrideTexts: OverrideInput[], including: string[]): Promise<{ loaded: LoadedFile; reach: OverrideReach; sweep?: FileSweep }> {
+async function loadFile(
+  file: string,
+  tasks: readonly TaskDefinition[],
+  overrideTexts: OverrideInput[],
+  including: string[],
+): Promise<{ loaded: LoadedFile; reach: OverrideReach; sweep?: FileSweep }> {
   const text = readConfigText(file);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
@@ -446,7 +499,8 @@ async function loadFile(file: string, tasks: readonly TaskDefinition[], override
     const msgs = doc.errors.map((err) => {
       const pos = lc.linePos(err.pos[0]);
       // The parser recurses per level of nesting: thousands of [ or { exhaust the stack.
-      if (/call stack/i.test(err.message)) return `${file}:${pos.line}:${pos.col}: the YAML nests lists or mappings too deeply for the reader; an experiment file needs a few levels, so check the brackets there`;
+      if (/call stack/i.test(err.message))
+        return `${file}:${pos.line}:${pos.col}: the YAML nests lists or mappings too deeply for the reader; an experiment file needs a few levels, so check the brackets there`;
       return `${file}:${pos.line}:${pos.col}: YAML syntax error: ${err.message.split('\n')[0]}`;
     });
     throw new SpsError(msgs.join('\n'));
@@ -467,13 +521,15 @@ async function loadFile(file: string, tasks: readonly TaskDefinition[], override
   // so that an included file's cells are those it has when run on its own.
   const sweep: FileSweep | undefined = 'sweep' in raw ? { raw: raw.sweep, at } : undefined;
   delete raw.sweep;
-  if (sweep && including.length > 0) throw new SpsError(`${at(['sweep'])}: sweep: an included file cannot sweep (its blocks are those it runs on its own); put the sweep in ${including[0]}`);
+  if (sweep && including.length > 0)
+    throw new SpsError(`${at(['sweep'])}: sweep: an included file cannot sweep (its blocks are those it runs on its own); put the sweep in ${including[0]}`);
   if (!('blocks' in raw)) {
     const { block, reach } = await loadBlock(src, raw, (p) => p, '');
     return { loaded: { file, name: block.experiment.name, blocks: [block], experiment: block.experiment, task: block.task, launcher }, reach, sweep };
   }
   const { blocks, ...common } = raw;
-  if (!Array.isArray(blocks) || blocks.length === 0) throw new SpsError(`${at(['blocks'])}: blocks: expected a non-empty list of mappings (task, objectives, modes, ...), one per task`);
+  if (!Array.isArray(blocks) || blocks.length === 0)
+    throw new SpsError(`${at(['blocks'])}: blocks: expected a non-empty list of mappings (task, objectives, modes, ...), one per task`);
   const loaded: LoadedBlock[] = [];
   const reach = emptyReach(overrideTexts.length);
   for (let i = 0; i < blocks.length; i++) {
@@ -498,9 +554,15 @@ async function loadFile(file: string, tasks: readonly TaskDefinition[], override
   if (name === undefined) {
     // Every block is an include: the file's other top-level keys would apply to nothing.
     const stray = Object.keys(common).filter((k) => k !== 'name');
-    if (stray.length > 0) throw new SpsError(`${at([stray[0]])}: ${stray.join(', ')}: every block is an include, so these keys would apply to no block; set them in the included files`);
+    if (stray.length > 0)
+      throw new SpsError(
+        `${at([stray[0]])}: ${stray.join(', ')}: every block is an include, so these keys would apply to no block; set them in the included files`,
+      );
     const parsed = experimentSchema.shape.name.safeParse(common.name);
-    if (!parsed.success) throw new SpsError(`${at(common.name === undefined ? [] : ['name'])}: name: ${common.name === undefined ? 'missing (the experiment needs a name)' : parsed.error.issues[0].message}`);
+    if (!parsed.success)
+      throw new SpsError(
+        `${at(common.name === undefined ? [] : ['name'])}: name: ${common.name === undefined ? 'missing (the experiment needs a name)' : parsed.error.issues[0].message}`,
+      );
     name = parsed.data;
   }
   return { loaded: { file, name, blocks: loaded, experiment: loaded[0].experiment, task: loaded[0].task, launcher }, reach, sweep };
@@ -523,11 +585,16 @@ async function includeBlock(
 ): Promise<{ blocks: LoadedBlock[]; reach: OverrideReach }> {
   const label = `blocks[${path[1]}]`;
   const others = Object.keys(b).filter((k) => k !== 'include');
-  if (others.length > 0) throw new SpsError(`${at([...path, others[0]])}: ${label}: an include block holds only 'include' (found: ${others.join(', ')}); change the included file instead`);
-  if (typeof b.include !== 'string' || b.include === '') throw new SpsError(`${at([...path, 'include'])}: ${label}.include: expected the path of an experiment file, relative to ${file}`);
+  if (others.length > 0)
+    throw new SpsError(
+      `${at([...path, others[0]])}: ${label}: an include block holds only 'include' (found: ${others.join(', ')}); change the included file instead`,
+    );
+  if (typeof b.include !== 'string' || b.include === '')
+    throw new SpsError(`${at([...path, 'include'])}: ${label}.include: expected the path of an experiment file, relative to ${file}`);
   const target = resolve(dirname(file), b.include);
   const chain = [...including, resolve(file)];
-  if (chain.includes(target)) throw new SpsError(`${at([...path, 'include'])}: ${label}.include: ${b.include} includes itself (${[...chain, target].join(' → ')})`);
+  if (chain.includes(target))
+    throw new SpsError(`${at([...path, 'include'])}: ${label}.include: ${b.include} includes itself (${[...chain, target].join(' → ')})`);
   const { loaded: inc, reach } = await loadFile(target, tasks, overrideTexts, chain);
   const single = inc.blocks.length === 1;
   return { blocks: inc.blocks.map((x) => ({ ...x, included: x.included ?? (single ? [inc.name] : [inc.name, x.experiment.task]) })), reach };

@@ -72,45 +72,52 @@ export const trainSchema = z.strictObject({
   stage: stageSchema.prefault({}),
 });
 
-export const scalingSchema = z.strictObject({
-  /** Online scaling (Algorithm 1): the α grid searched after every epoch. */
-  alpha_grid: z.array(positive).min(1).refine(unique, 'alpha_grid values must be distinct').default([0.1, 0.2, 0.5, 1, 2, 5, 10]),
-  /**
-   * Online scaling: `absolute` (the default) searches the grid's values of α; `relative` searches the
-   * current α times each grid value (a grid with 1 in it, so α may stay), so α can drift past any
-   * fixed grid. `absolute` is stored as an absent key, so earlier cells keep their run ids.
-   */
-  alpha_grid_mode: z
-    .enum(['absolute', 'relative'])
-    .optional()
-    .transform((v) => (v === 'absolute' ? undefined : v)),
-  /** Online scaling: where L_α is measured. */
-  selection: z
-    .strictObject({
-      subset: z.enum(['validation', 'train']).default('validation'),
-      /** Number of examples drawn (seeded) from that subset; null: all of it. */
-      size: z.int().min(1).nullable().default(500),
-    })
-    .prefault({}),
-  /**
-   * Offline scaling: the norm in Û = α·U/‖U‖, Ŵ = W/‖W‖ and in the regulariser. rms (per entry) by
-   * default: α is then the ratio of typical unary to pairwise entries, whatever the sequence length.
-   */
-  norm: z.enum(['frobenius', 'rms', 'max']).default('rms'),
-  /**
-   * Offline scaling: norms per example (default) or per mini-batch. With `batch`, a prediction
-   * depends on the other examples of its batch and on the evaluation batch size.
-   */
-  norm_over: z.enum(['example', 'batch']).default('example'),
-  /** Offline and offline-reg: the target relative scale α. */
-  alpha: positive.default(1),
-  /** offline-reg: weight λ of λ(‖U‖/‖W‖ − α)². */
-  lambda: z.number().min(0).default(0.01),
-}).superRefine((s, ctx) => {
-  if (s.alpha_grid_mode === 'relative' && !s.alpha_grid.includes(1)) {
-    ctx.addIssue({ code: 'custom', path: ['alpha_grid'], message: `alpha_grid_mode is 'relative' but alpha_grid [${s.alpha_grid.join(', ')}] has no 1: add 1 so that online scaling may keep its current α`, input: s.alpha_grid });
-  }
-});
+export const scalingSchema = z
+  .strictObject({
+    /** Online scaling (Algorithm 1): the α grid searched after every epoch. */
+    alpha_grid: z.array(positive).min(1).refine(unique, 'alpha_grid values must be distinct').default([0.1, 0.2, 0.5, 1, 2, 5, 10]),
+    /**
+     * Online scaling: `absolute` (the default) searches the grid's values of α; `relative` searches the
+     * current α times each grid value (a grid with 1 in it, so α may stay), so α can drift past any
+     * fixed grid. `absolute` is stored as an absent key, so earlier cells keep their run ids.
+     */
+    alpha_grid_mode: z
+      .enum(['absolute', 'relative'])
+      .optional()
+      .transform((v) => (v === 'absolute' ? undefined : v)),
+    /** Online scaling: where L_α is measured. */
+    selection: z
+      .strictObject({
+        subset: z.enum(['validation', 'train']).default('validation'),
+        /** Number of examples drawn (seeded) from that subset; null: all of it. */
+        size: z.int().min(1).nullable().default(500),
+      })
+      .prefault({}),
+    /**
+     * Offline scaling: the norm in Û = α·U/‖U‖, Ŵ = W/‖W‖ and in the regulariser. rms (per entry) by
+     * default: α is then the ratio of typical unary to pairwise entries, whatever the sequence length.
+     */
+    norm: z.enum(['frobenius', 'rms', 'max']).default('rms'),
+    /**
+     * Offline scaling: norms per example (default) or per mini-batch. With `batch`, a prediction
+     * depends on the other examples of its batch and on the evaluation batch size.
+     */
+    norm_over: z.enum(['example', 'batch']).default('example'),
+    /** Offline and offline-reg: the target relative scale α. */
+    alpha: positive.default(1),
+    /** offline-reg: weight λ of λ(‖U‖/‖W‖ − α)². */
+    lambda: z.number().min(0).default(0.01),
+  })
+  .superRefine((s, ctx) => {
+    if (s.alpha_grid_mode === 'relative' && !s.alpha_grid.includes(1)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['alpha_grid'],
+        message: `alpha_grid_mode is 'relative' but alpha_grid [${s.alpha_grid.join(', ')}] has no 1: add 1 so that online scaling may keep its current α`,
+        input: s.alpha_grid,
+      });
+    }
+  });
 
 export type TrainConfig = z.output<typeof trainSchema>;
 export type ScalingConfig = z.output<typeof scalingSchema>;

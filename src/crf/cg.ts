@@ -155,7 +155,15 @@ function powersOfTwo(exponents: readonly number[], rank: number): tf.Tensor {
 /** t_b · 2^{k_b} per batch element, exactly, in two halves so that no factor leaves float32's range. */
 function scaleByPowersOfTwo(t: tf.Tensor, exponents: readonly number[]): tf.Tensor {
   const half = exponents.map((k) => Math.trunc(k / 2));
-  return tf.tidy(() => tf.mul(tf.mul(t, powersOfTwo(half, t.rank)), powersOfTwo(exponents.map((k, b) => k - half[b]), t.rank)));
+  return tf.tidy(() =>
+    tf.mul(
+      tf.mul(t, powersOfTwo(half, t.rank)),
+      powersOfTwo(
+        exponents.map((k, b) => k - half[b]),
+        t.rank,
+      ),
+    ),
+  );
 }
 
 /**
@@ -167,10 +175,16 @@ function scaleByPowersOfTwo(t: tf.Tensor, exponents: readonly number[]): tf.Tens
  * below which a stalled solve is accepted ({@link float32PrecisionFloor}); default {@link CG_ASSUMED_CONDITION}.
  * The caller owns the returned `x`.
  */
-export function conjugateGradient(apply: (x: tf.Tensor) => tf.Tensor, rhs: tf.Tensor, options: CgOptions = {}, conditionBound = CG_ASSUMED_CONDITION): CgResult {
+export function conjugateGradient(
+  apply: (x: tf.Tensor) => tf.Tensor,
+  rhs: tf.Tensor,
+  options: CgOptions = {},
+  conditionBound = CG_ASSUMED_CONDITION,
+): CgResult {
   const { tolerance, maxIterations } = resolveCgOptions(options);
   const floor = float32PrecisionFloor(conditionBound);
-  if (rhs.rank < 2) throw new Error(`conjugateGradient: rhs must have a batch axis and at least one more (shape [B, ...]), got shape [${rhs.shape.join(', ')}]`);
+  if (rhs.rank < 2)
+    throw new Error(`conjugateGradient: rhs must have a batch axis and at least one more (shape [B, ...]), got shape [${rhs.shape.join(', ')}]`);
   const B = rhs.shape[0];
   const rank = rhs.rank;
   const axes = Array.from({ length: rank - 1 }, (_, i) => i + 1);
@@ -181,7 +195,13 @@ export function conjugateGradient(apply: (x: tf.Tensor) => tf.Tensor, rhs: tf.Te
   first.dispose();
   for (let b = 0; b < B; b++) {
     if (!Number.isFinite(firstData[B + b])) {
-      throw new CgError(`conjugate gradient: the right-hand side of batch element ${b} is not finite (max |rhs| = ${firstData[B + b]})`, 'non-finite', 0, NaN, tolerance);
+      throw new CgError(
+        `conjugate gradient: the right-hand side of batch element ${b} is not finite (max |rhs| = ${firstData[B + b]})`,
+        'non-finite',
+        0,
+        NaN,
+        tolerance,
+      );
     }
   }
   // Power-of-two exponents that bring max |rhs_b| into [1, 2), only for systems outside the safe range.
@@ -190,7 +210,12 @@ export function conjugateGradient(apply: (x: tf.Tensor) => tf.Tensor, rhs: tf.Te
     return Math.abs(e) > CG_UNSCALED_EXPONENT_RANGE ? e : 0;
   });
   const scaled = exponents.some((e) => e !== 0);
-  const b0: tf.Tensor = scaled ? scaleByPowersOfTwo(rhs, exponents.map((e) => -e)) : rhs;
+  const b0: tf.Tensor = scaled
+    ? scaleByPowersOfTwo(
+        rhs,
+        exponents.map((e) => -e),
+      )
+    : rhs;
 
   // x₀ = 0 ⇒ r₀ = b0, p₀ = r₀.
   let x: tf.Tensor = tf.zerosLike(b0);
@@ -236,7 +261,13 @@ export function conjugateGradient(apply: (x: tf.Tensor) => tf.Tensor, rhs: tf.Te
         if (!Number.isFinite(trueWorst)) {
           trueR.dispose();
           trueRR.dispose();
-          throw new CgError(`conjugate gradient: the true residual is non-finite after ${iterations} iterations`, 'non-finite', iterations, trueWorst, tolerance);
+          throw new CgError(
+            `conjugate gradient: the true residual is non-finite after ${iterations} iterations`,
+            'non-finite',
+            iterations,
+            trueWorst,
+            tolerance,
+          );
         }
         // Keep the best iterate per system; a replacement that does not halve a system's best is a stall.
         const improved = trueRel.map((v, b) => v < bestRel[b]);

@@ -54,7 +54,15 @@ export interface FusedInputs {
  * or null when the back end has no such kernel, `options.fused` is false, or the kernel declined.
  * The inputs must have been checked (checkInputs, checkLabels). Call inside tf.tidy.
  */
-export function fusedObjective(target: FusedTarget, unary: tf.Tensor3D, pairwise: tf.Tensor2D, lengths: readonly number[], dims: Dims, options: ChainOptions, inputs: FusedInputs = {}): tf.Tensor1D | null {
+export function fusedObjective(
+  target: FusedTarget,
+  unary: tf.Tensor3D,
+  pairwise: tf.Tensor2D,
+  lengths: readonly number[],
+  dims: Dims,
+  options: ChainOptions,
+  inputs: FusedInputs = {},
+): tf.Tensor1D | null {
   if (!(target in CODES) || !fusedOn(options, CHAIN_CRF)) return null;
   const attrs = {
     objective: CODES[target],
@@ -84,9 +92,20 @@ export function fusedObjective(target: FusedTarget, unary: tf.Tensor3D, pairwise
  * null when the back end has none or `options.fused` is false. Ties go to the smallest label, as in
  * chain.ts. The inputs must have been checked.
  */
-export function fusedViterbi(unary: tf.Tensor3D, pairwise: tf.Tensor2D, lengths: readonly number[], dims: Dims, options: ChainOptions, gold?: readonly (readonly number[])[]): number[][] | null {
+export function fusedViterbi(
+  unary: tf.Tensor3D,
+  pairwise: tf.Tensor2D,
+  lengths: readonly number[],
+  dims: Dims,
+  options: ChainOptions,
+  gold?: readonly (readonly number[])[],
+): number[][] | null {
   if (!fusedOn(options, CHAIN_VITERBI)) return null;
-  const attrs = { lengths: Int32Array.from(lengths), allowed: packAllowed(options.allowed, dims.K), gold: gold ? packLabels(gold, dims) : null } as unknown as tf.NamedAttrMap;
+  const attrs = {
+    lengths: Int32Array.from(lengths),
+    allowed: packAllowed(options.allowed, dims.K),
+    gold: gold ? packLabels(gold, dims) : null,
+  } as unknown as tf.NamedAttrMap;
   const out = tf.engine().runKernel(CHAIN_VITERBI, { unary, pairwise }, attrs) as tf.Tensor;
   const ys = out.dataSync() as Int32Array;
   out.dispose();

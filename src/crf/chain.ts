@@ -289,7 +289,14 @@ function hamming(a: readonly number[], b: readonly number[]): number {
  * with a_t(k) = [k ≠ y_t]/L for loss-augmented decoding (Δ's per-position terms) and 0 otherwise.
  * Ties go to the smallest label index. (native/sps_crf.c's seq_viterbi is the same loop.)
  */
-function viterbiLabels(u: ArrayLike<number>, w: ArrayLike<number>, lengths: readonly number[], T: number, K: number, gold?: readonly (readonly number[])[]): number[][] {
+function viterbiLabels(
+  u: ArrayLike<number>,
+  w: ArrayLike<number>,
+  lengths: readonly number[],
+  T: number,
+  K: number,
+  gold?: readonly (readonly number[])[],
+): number[][] {
   const labels: number[][] = [];
   let delta = new Float64Array(K);
   let prev = new Float64Array(K);
@@ -330,7 +337,14 @@ function viterbiLabels(u: ArrayLike<number>, w: ArrayLike<number>, lengths: read
  * The result of decoding `labels`: F(Y*) recomputed from the potentials rather than read off δ, so
  * it is exactly the score, and with `gold` also F(Y*) + Δ(Y*, Y).
  */
-function viterbiResult(u: ArrayLike<number>, w: ArrayLike<number>, labels: number[][], T: number, K: number, gold?: readonly (readonly number[])[]): ViterbiResult {
+function viterbiResult(
+  u: ArrayLike<number>,
+  w: ArrayLike<number>,
+  labels: number[][],
+  T: number,
+  K: number,
+  gold?: readonly (readonly number[])[],
+): ViterbiResult {
   const scores = labels.map((ys, b) => {
     let f = 0;
     for (let t = 0; t < ys.length; t++) f += u[b * T * K + t * K + ys[t]] + (t > 0 ? w[ys[t - 1] * K + ys[t]] : 0);
@@ -358,7 +372,8 @@ export function viterbi(unary: tf.Tensor3D, pairwise: tf.Tensor2D, lengths: numb
     // The potentials are on the JS side already: the finiteness check is a loop, not a tensor read.
     const { T, K } = dims;
     lengths.forEach((L, b) => {
-      for (let i = b * T * K; i < (b * T + L) * K; i++) if (!Number.isFinite(u[i])) throw new CrfInputError('unary', 'contains NaN or ±Infinity at a position t < length');
+      for (let i = b * T * K; i < (b * T + L) * K; i++)
+        if (!Number.isFinite(u[i])) throw new CrfInputError('unary', 'contains NaN or ±Infinity at a position t < length');
     });
     if (!w.every(Number.isFinite)) throw new CrfInputError('pairwise', 'contains NaN or ±Infinity');
   }
@@ -368,7 +383,13 @@ export function viterbi(unary: tf.Tensor3D, pairwise: tf.Tensor2D, lengths: numb
 }
 
 /** Loss-augmented Viterbi: argmax_{Y'} F(Y') + Δ(Y', Y) with Hamming Δ / L (ssvm, eq. 6). */
-export function lossAugmentedViterbi(unary: tf.Tensor3D, pairwise: tf.Tensor2D, labels: number[][], lengths: number[], options: ChainOptions = {}): ViterbiResult {
+export function lossAugmentedViterbi(
+  unary: tf.Tensor3D,
+  pairwise: tf.Tensor2D,
+  labels: number[][],
+  lengths: number[],
+  options: ChainOptions = {},
+): ViterbiResult {
   return viterbi(unary, pairwise, lengths, { ...options, lossAugment: { labels } });
 }
 
@@ -390,7 +411,12 @@ export function decodeMarginals(marginalsTensor: tf.Tensor3D, lengths: number[])
 // Losses (§2), one value per sequence.
 
 /** −(1/L) Σ_i log p_i(y_i) for a [B, T, K] log-probability tensor (0 at padding). */
-function crossEntropyOf(logp: tf.Tensor3D, labels: readonly (readonly number[])[], lengths: readonly number[], p: { B: number; T: number; K: number }): tf.Tensor1D {
+function crossEntropyOf(
+  logp: tf.Tensor3D,
+  labels: readonly (readonly number[])[],
+  lengths: readonly number[],
+  p: { B: number; T: number; K: number },
+): tf.Tensor1D {
   const picked = tf.sum(tf.where(oneHotMask(labels, p), logp, tf.zerosLike(logp)), [1, 2]); // [B]
   return tf.neg(tf.mul(picked, inverseLengths(lengths))) as tf.Tensor1D;
 }
@@ -422,7 +448,14 @@ function crossEntropyCore(p: Prepared, labels: readonly (readonly number[])[], l
  * call per batch (chain-fused.ts), equal to the paths below up to float rounding; they remain for
  * other back ends, `options.fused: false`, and a call the kernel declines.
  */
-export function loss(objective: Objective, unary: tf.Tensor3D, pairwise: tf.Tensor2D, labels: number[][], lengths: number[], options: LossOptions = {}): tf.Tensor1D {
+export function loss(
+  objective: Objective,
+  unary: tf.Tensor3D,
+  pairwise: tf.Tensor2D,
+  labels: number[][],
+  lengths: number[],
+  options: LossOptions = {},
+): tf.Tensor1D {
   return tf.tidy(() => {
     const dims = checkInputs(unary, pairwise, lengths, options);
     if (options.validate !== false) {
@@ -431,7 +464,11 @@ export function loss(objective: Objective, unary: tf.Tensor3D, pairwise: tf.Tens
       if (objective === 'ssvm' && options.maximiser !== undefined) checkLabels(options.maximiser, lengths, dims, 'maximiser');
     }
     const iterations = options.meanFieldIterations ?? DEFAULT_MEAN_FIELD_ITERATIONS;
-    const fused = fusedObjective(objective, unary, pairwise, lengths, dims, options, { labels, maximiser: objective === 'ssvm' ? options.maximiser : undefined, iterations });
+    const fused = fusedObjective(objective, unary, pairwise, lengths, dims, options, {
+      labels,
+      maximiser: objective === 'ssvm' ? options.maximiser : undefined,
+      iterations,
+    });
     if (fused) return fused;
     const p = prepareChecked(unary, pairwise, lengths, dims, options.allowed);
     switch (objective) {

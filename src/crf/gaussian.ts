@@ -80,15 +80,21 @@ function assertUnaryAndEmbeddings(unary: tf.Tensor, embeddings: tf.Tensor, where
   }
   const [B, M, L] = unary.shape;
   if (M !== GAUSSIAN_CLASSES) {
-    throw new Error(`${where}: unary must have shape [B, M=2, L] (the Potts form W = [[0, AAᵀ], [AAᵀ, 0]] is defined for M = 2 classes), got M = ${M} in shape [${unary.shape.join(', ')}]`);
+    throw new Error(
+      `${where}: unary must have shape [B, M=2, L] (the Potts form W = [[0, AAᵀ], [AAᵀ, 0]] is defined for M = 2 classes), got M = ${M} in shape [${unary.shape.join(', ')}]`,
+    );
   }
   if (B < 1 || L < 1) throw new Error(`${where}: unary must have B >= 1 and L >= 1, got shape [${unary.shape.join(', ')}]`);
   if (!(embeddings instanceof tf.Tensor) || embeddings.rank !== 3 || embeddings.dtype !== 'float32') {
-    throw new Error(`${where}: embeddings must be a float32 tensor of shape [B, L, D], got ${embeddings instanceof tf.Tensor ? describeShape(embeddings) : typeof embeddings}`);
+    throw new Error(
+      `${where}: embeddings must be a float32 tensor of shape [B, L, D], got ${embeddings instanceof tf.Tensor ? describeShape(embeddings) : typeof embeddings}`,
+    );
   }
   const [Be, Le, D] = embeddings.shape;
   if (Be !== B || Le !== L || D < 1) {
-    throw new Error(`${where}: embeddings must have shape [B=${B}, L=${L}, D>=1] to match unary [${unary.shape.join(', ')}], got [${embeddings.shape.join(', ')}]`);
+    throw new Error(
+      `${where}: embeddings must have shape [B=${B}, L=${L}, D>=1] to match unary [${unary.shape.join(', ')}], got [${embeddings.shape.join(', ')}]`,
+    );
   }
   return { B, L, D };
 }
@@ -219,8 +225,10 @@ function checkInputs(U: tf.Tensor3D, A: tf.Tensor3D, mask: tf.Tensor2D | null, l
   const v = probe.dataSync();
   probe.dispose();
   for (let b = 0; b < B; b++) {
-    if (!Number.isFinite(v[B + b])) throw new Error(`${where}: unary of batch element ${b} contains non-finite values (or values beyond ~1e19 whose squares overflow float32)`);
-    if (!Number.isFinite(v[b])) throw new Error(`${where}: embeddings of batch element ${b} contain non-finite values (or values beyond ~1e19 whose squares overflow float32)`);
+    if (!Number.isFinite(v[B + b]))
+      throw new Error(`${where}: unary of batch element ${b} contains non-finite values (or values beyond ~1e19 whose squares overflow float32)`);
+    if (!Number.isFinite(v[b]))
+      throw new Error(`${where}: embeddings of batch element ${b} contain non-finite values (or values beyond ~1e19 whose squares overflow float32)`);
   }
   if (mask !== null && v[2 * B] !== 0) throw new Error(`${where}: mask must contain only 0 (padding) and 1 (valid pixel); ${v[2 * B]} entries are neither`);
   const bound = Array.from(v.subarray(0, B));
@@ -247,7 +255,14 @@ function conditionBound(lambda: number, sigma2: number): number {
 }
 
 /** Runs CG on (W + λI) x = rhs and turns a CgError into one that names the CRF's numbers. */
-function solveSystem(rhs: tf.Tensor, A: tf.Tensor, lambda: number, cg: Required<CgOptions>, sigma2: number, phase: 'forward' | 'backward'): { x: tf.Tensor } & CgStats {
+function solveSystem(
+  rhs: tf.Tensor,
+  A: tf.Tensor,
+  lambda: number,
+  cg: Required<CgOptions>,
+  sigma2: number,
+  phase: 'forward' | 'backward',
+): { x: tf.Tensor } & CgStats {
   const At = tf.transpose(A, [0, 2, 1]); // [B,D,L], once per solve, so the loop multiplies without transposes
   const kappa = conditionBound(lambda, sigma2);
   try {
@@ -327,7 +342,13 @@ export function solve(unary: tf.Tensor3D, embeddings: tf.Tensor3D, lambda: numbe
         gradFunc: (dS: tf.Tensor3D, saved: tf.Tensor[]) => {
           const [aS, sStar] = saved; // [B,L,D], [B,2,L]; dS = ∂L/∂s*, [B,2,L]
           const bwd = solveSystem(dS, aS, lambda, cg, sigma2, 'backward'); // g = (W + λI)^{-1} ∂L/∂s*
-          options.onBackward?.({ iterations: bwd.iterations, residual: bwd.residual, restarts: bwd.restarts, tolerance: bwd.tolerance, precisionLimited: bwd.precisionLimited });
+          options.onBackward?.({
+            iterations: bwd.iterations,
+            residual: bwd.residual,
+            restarts: bwd.restarts,
+            tolerance: bwd.tolerance,
+            precisionLimited: bwd.precisionLimited,
+          });
           const g = bwd.x; // [B,2,L]
           const dA = tf.tidy(() => {
             const sSwap = tf.reverse(sStar, 1); // [B,2,L]: rows (s₂, s₁)
@@ -403,10 +424,16 @@ export type PairwiseNormKind = NormKind;
  * The same conventions as scaling.norm, so ‖U‖ and ‖W‖ measure alike. Differentiable in A.
  * mask: [B, L] valid pixels (padded rows of A do not count).
  */
-export function pairwiseNorm(embeddings: tf.Tensor3D, kind: PairwiseNormKind, options: { mask?: tf.Tensor2D | number[][]; perExample?: boolean } = {}): tf.Tensor {
+export function pairwiseNorm(
+  embeddings: tf.Tensor3D,
+  kind: PairwiseNormKind,
+  options: { mask?: tf.Tensor2D | number[][]; perExample?: boolean } = {},
+): tf.Tensor {
   const where = 'gaussian.pairwiseNorm';
   if (!(embeddings instanceof tf.Tensor) || embeddings.rank !== 3 || embeddings.dtype !== 'float32') {
-    throw new Error(`${where}: embeddings must be a float32 tensor of shape [B, L, D], got ${embeddings instanceof tf.Tensor ? describeShape(embeddings) : typeof embeddings}`);
+    throw new Error(
+      `${where}: embeddings must be a float32 tensor of shape [B, L, D], got ${embeddings instanceof tf.Tensor ? describeShape(embeddings) : typeof embeddings}`,
+    );
   }
   if (!['frobenius', 'rms', 'max'].includes(kind)) throw new Error(`${where}: kind must be one of frobenius, rms, max, got '${kind}'`);
   const [B, L] = embeddings.shape;
@@ -451,7 +478,9 @@ export interface NormalizeEmbeddingsOptions {
 export function normalizeEmbeddings(embeddings: tf.Tensor3D, lambda: number, options: NormalizeEmbeddingsOptions = {}): tf.Tensor3D {
   const where = 'gaussian.normalizeEmbeddings';
   if (!(embeddings instanceof tf.Tensor) || embeddings.rank !== 3 || embeddings.dtype !== 'float32') {
-    throw new Error(`${where}: embeddings must be a float32 tensor of shape [B, L, D], got ${embeddings instanceof tf.Tensor ? describeShape(embeddings) : typeof embeddings}`);
+    throw new Error(
+      `${where}: embeddings must be a float32 tensor of shape [B, L, D], got ${embeddings instanceof tf.Tensor ? describeShape(embeddings) : typeof embeddings}`,
+    );
   }
   assertLambda(lambda, where);
   const margin = options.margin ?? DEFAULT_PD_MARGIN;
@@ -467,7 +496,11 @@ export function normalizeEmbeddings(embeddings: tf.Tensor3D, lambda: number, opt
       beta = tf.sum(tf.square(A), [1, 2]);
     } else {
       const tops = topEigenOfGram(A);
-      const v = tf.tensor3d(tops.flatMap((e) => Array.from(e.vector)), [B, D, 1], 'float32'); // [B,D,1], a constant
+      const v = tf.tensor3d(
+        tops.flatMap((e) => Array.from(e.vector)),
+        [B, D, 1],
+        'float32',
+      ); // [B,D,1], a constant
       beta = tf.sum(tf.square(tf.matMul(A, v)), [1, 2]); // ‖A_b v_b‖² = v_bᵀA_bᵀA_b v_b = σ_max(A_b)²
     }
     const target = margin * lambda;
@@ -493,7 +526,11 @@ export interface OfflineNormalizeGaussianOptions {
  * λ ≥ 1 is always safe; for `rms` and `max`, σ_max(Â)² can reach ~2n resp. n (n valid pixels), so rely
  * on the check in solve() or follow with normalizeEmbeddings.
  */
-export function offlineNormalizeGaussian(unary: tf.Tensor3D, embeddings: tf.Tensor3D, options: OfflineNormalizeGaussianOptions): { unary: tf.Tensor3D; embeddings: tf.Tensor3D } {
+export function offlineNormalizeGaussian(
+  unary: tf.Tensor3D,
+  embeddings: tf.Tensor3D,
+  options: OfflineNormalizeGaussianOptions,
+): { unary: tf.Tensor3D; embeddings: tf.Tensor3D } {
   const where = 'gaussian.offlineNormalizeGaussian';
   const { B, L } = assertUnaryAndEmbeddings(unary, embeddings, where);
   if (!(Number.isFinite(options.alpha) && options.alpha > 0)) throw new Error(`${where}: alpha must be a finite number > 0, got ${options.alpha}`);

@@ -173,7 +173,13 @@ export function refUnaryCrossEntropy(unary: number[][], labels: readonly number[
 }
 
 /** The four objectives of docs/model.md §2 for one sequence, by enumeration (mean field: by iteration). */
-export function refLoss(objective: Objective, unary: number[][], pairwise: number[][], labels: readonly number[], options: { allowed?: Allowed; meanFieldIterations: number }): number {
+export function refLoss(
+  objective: Objective,
+  unary: number[][],
+  pairwise: number[][],
+  labels: readonly number[],
+  options: { allowed?: Allowed; meanFieldIterations: number },
+): number {
   const { allowed } = options;
   const L = labels.length;
   switch (objective) {

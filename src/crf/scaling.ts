@@ -78,7 +78,9 @@ function assertMaskFits(x: tf.Tensor, mask: tf.Tensor, where: string): void {
       return m === xi || m === 1;
     });
   if (!ok) {
-    throw new Error(`${where}: mask of shape [${mask.shape.join(', ')}] does not broadcast to the shape [${x.shape.join(', ')}] of the tensor it masks (align trailing axes; use size-1 axes to broadcast)`);
+    throw new Error(
+      `${where}: mask of shape [${mask.shape.join(', ')}] does not broadcast to the shape [${x.shape.join(', ')}] of the tensor it masks (align trailing axes; use size-1 axes to broadcast)`,
+    );
   }
 }
 
@@ -175,7 +177,11 @@ export interface OfflineNormalizeOptions {
  * Masked (padding) entries are excluded from the norms and scaled by the same factor as the rest;
  * downstream code ignores them anyway.
  */
-export function offlineNormalize<TU extends tf.Tensor, TW extends tf.Tensor>(unary: TU, pairwise: TW, options: OfflineNormalizeOptions): { unary: TU; pairwise: TW } {
+export function offlineNormalize<TU extends tf.Tensor, TW extends tf.Tensor>(
+  unary: TU,
+  pairwise: TW,
+  options: OfflineNormalizeOptions,
+): { unary: TU; pairwise: TW } {
   const where = 'offlineNormalize';
   assertPositiveFinite(options.alpha, 'alpha', where);
   assertKind(options.kind, where);
@@ -183,10 +189,13 @@ export function offlineNormalize<TU extends tf.Tensor, TW extends tf.Tensor>(una
   const eps = options.epsilon ?? SCALING_EPSILON;
   assertPositiveFinite(eps, 'epsilon', where);
   const perExample = options.over === 'example';
-  if (perExample && unary.rank < 2) throw new Error(`${where}: over = 'example' needs a unary tensor with a batch axis [B, ...], got shape [${unary.shape.join(', ')}]`);
+  if (perExample && unary.rank < 2)
+    throw new Error(`${where}: over = 'example' needs a unary tensor with a batch axis [B, ...], got shape [${unary.shape.join(', ')}]`);
   const wPerExample = perExample && (options.pairwiseBatched ?? false);
   if (wPerExample && pairwise.shape[0] !== unary.shape[0]) {
-    throw new Error(`${where}: pairwiseBatched pairwise of shape [${pairwise.shape.join(', ')}] must have the batch size ${unary.shape[0]} of unary [${unary.shape.join(', ')}] as its first axis`);
+    throw new Error(
+      `${where}: pairwiseBatched pairwise of shape [${pairwise.shape.join(', ')}] must have the batch size ${unary.shape[0]} of unary [${unary.shape.join(', ')}] as its first axis`,
+    );
   }
   return tf.tidy(() => {
     const nU = norm(unary, options.kind, { mask: options.mask, perExample }); // [B] or scalar
@@ -223,7 +232,10 @@ export function regulariser(normU: tf.Tensor, normW: tf.Tensor, alpha: number, l
   if (!(typeof lambda === 'number' && Number.isFinite(lambda) && lambda >= 0)) throw new Error(`${where}: lambda must be a finite number >= 0, got ${lambda}`);
   const eps = options.epsilon ?? SCALING_EPSILON;
   assertPositiveFinite(eps, 'epsilon', where);
-  for (const [name, t] of [['normU', normU], ['normW', normW]] as const) {
+  for (const [name, t] of [
+    ['normU', normU],
+    ['normW', normW],
+  ] as const) {
     if (t.rank > 1) throw new Error(`${where}: ${name} must be a scalar or of shape [B], got [${t.shape.join(', ')}]`);
   }
   if (normU.rank === 1 && normW.rank === 1 && normU.shape[0] !== normW.shape[0]) {

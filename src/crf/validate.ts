@@ -76,7 +76,8 @@ export function checkPotentials(unary: tf.Tensor, pairwise: tf.Tensor): Dims {
 
 export function checkLengths(lengths: readonly number[], { B, T }: Dims): void {
   if (!Array.isArray(lengths)) throw new CrfInputError('lengths', `expected an array of ${B} integers in [1, ${T}]`);
-  if (lengths.length !== B) throw new CrfInputError('lengths', `expected ${B} entries (one per sequence of unary [B, T, K] with B = ${B}), got ${lengths.length}`);
+  if (lengths.length !== B)
+    throw new CrfInputError('lengths', `expected ${B} entries (one per sequence of unary [B, T, K] with B = ${B}), got ${lengths.length}`);
   lengths.forEach((L, b) => {
     if (!Number.isInteger(L) || L < 1 || L > T) {
       throw new CrfInputError('lengths', `lengths[${b}] = ${L}: expected an integer in [1, T] = [1, ${T}]`);
@@ -117,10 +118,7 @@ export function checkIterations(n: number | undefined): void {
  */
 export function checkFinite(unary: tf.Tensor3D, valid: tf.Tensor3D, pairwise?: tf.Tensor2D): void {
   const flags = tf.tidy(() =>
-    tf.stack([
-      tf.all(tf.isFinite(tf.where(valid, unary, tf.zerosLike(unary)))),
-      pairwise ? tf.all(tf.isFinite(pairwise)) : tf.scalar(true, 'bool'),
-    ]),
+    tf.stack([tf.all(tf.isFinite(tf.where(valid, unary, tf.zerosLike(unary)))), pairwise ? tf.all(tf.isFinite(pairwise)) : tf.scalar(true, 'bool')]),
   );
   const [u, w] = flags.dataSync();
   flags.dispose();

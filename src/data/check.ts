@@ -141,10 +141,7 @@ function summarize(problems: string[]): string {
  * the last check (what `sps run` does before its first cell); otherwise only presence and recorded
  * sizes are checked.
  */
-export async function checkDataset(
-  specOrName: DatasetSpec | string,
-  opts: { dataDir?: string; deep?: boolean | 'cached' } = {},
-): Promise<DatasetState> {
+export async function checkDataset(specOrName: DatasetSpec | string, opts: { dataDir?: string; deep?: boolean | 'cached' } = {}): Promise<DatasetState> {
   const spec = resolveSpec(specOrName);
   const path = join(resolve(opts.dataDir ?? datasetsDir()), spec.name);
   const base = { name: spec.name, path, importOnly: isImportOnly(spec) };

@@ -33,7 +33,9 @@ export function parseConll(text: string, source: string): Sentence[] {
     }
     const f = line.split(' ');
     if (f.length !== 3 || f.some((x) => x === '')) {
-      throw new SpsError(`${source}:${n + 1}: expected 3 fields 'word POS chunk-tag' separated by single spaces, found ${JSON.stringify(line.length > 80 ? `${line.slice(0, 80)}…` : line)}`);
+      throw new SpsError(
+        `${source}:${n + 1}: expected 3 fields 'word POS chunk-tag' separated by single spaces, found ${JSON.stringify(line.length > 80 ? `${line.slice(0, 80)}…` : line)}`,
+      );
     }
     const [word, pos, chunk] = f;
     if (!/^(O|[BI]-[A-Z]+)$/.test(chunk)) throw new SpsError(`${source}:${n + 1}: chunk tag '${chunk}' is not O, B-TYPE or I-TYPE`);

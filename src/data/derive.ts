@@ -87,7 +87,10 @@ export async function cutFromWink(tarball: string, inner: string, words: readonl
     if (!Array.isArray(v) || v.length < model.dimensions) missing.push(w);
     else out.push(gloveLine(w, v.slice(0, model.dimensions)));
   }
-  if (missing.length) throw new SpsError(`${where}: ${missing.length} word(s) of the list have no vector, e.g. ${missing.slice(0, 5).join(', ')}; it is not the expected package.`);
+  if (missing.length)
+    throw new SpsError(
+      `${where}: ${missing.length} word(s) of the list have no vector, e.g. ${missing.slice(0, 5).join(', ')}; it is not the expected package.`,
+    );
   return out.join('');
 }
 
@@ -102,12 +105,18 @@ export async function cutFromGloveText(path: string, words: readonly string[], w
     const sp = line.indexOf(' ');
     const word = sp < 0 ? line : line.slice(0, sp);
     if (!wanted.has(word) || lines.has(word)) continue;
-    const values = line.slice(sp + 1).split(' ').map(Number);
+    const values = line
+      .slice(sp + 1)
+      .split(' ')
+      .map(Number);
     if (values.some((x) => !Number.isFinite(x))) throw new SpsError(`${where}:${lineNo}: a value of '${word}' is not a finite number`);
     lines.set(word, gloveLine(word, values));
   }
   const missing = words.filter((w) => !lines.has(w));
-  if (missing.length) throw new SpsError(`${where}: ${missing.length} word(s) of the list are not in the file, e.g. ${missing.slice(0, 5).join(', ')}; it is not glove.6B.100d.txt.`);
+  if (missing.length)
+    throw new SpsError(
+      `${where}: ${missing.length} word(s) of the list are not in the file, e.g. ${missing.slice(0, 5).join(', ')}; it is not glove.6B.100d.txt.`,
+    );
   return words.map((w) => lines.get(w)).join('');
 }
 
@@ -127,7 +136,17 @@ export async function materializeCut(file: FileSpec, source: DeriveSource, store
   const outName = gunzipOutput(file);
   writeFileSync(join(outDir, outName), text);
   const content = await sha256File(join(outDir, outName));
-  if (content.sha256 !== file.contentSha256) throw new ChecksumError(`${outName} (cut from ${source.name})`, file.contentSha256!, content.sha256, 'sha256', where);
+  if (content.sha256 !== file.contentSha256)
+    throw new ChecksumError(`${outName} (cut from ${source.name})`, file.contentSha256!, content.sha256, 'sha256', where);
   verified.push(`sha256 of ${outName} (cut from ${source.name}${'file' in file.derive!.words ? ` with the word list ${file.derive!.words.file}` : ''})`);
-  return { name: file.name, source: where, cutFrom: source.name, storedSha256, storedBytes, unpack: file.unpack, verified, outputs: [{ path: outName, ...content }] };
+  return {
+    name: file.name,
+    source: where,
+    cutFrom: source.name,
+    storedSha256,
+    storedBytes,
+    unpack: file.unpack,
+    verified,
+    outputs: [{ path: outName, ...content }],
+  };
 }

@@ -156,7 +156,11 @@ async function fetchOnce(url: string, dest: string, opts: DownloadOptions): Prom
       res = await fetch(url, {
         signal: ac.signal,
         redirect: 'follow',
-        headers: { 'user-agent': `sps/${spsVersion()} (dataset download)`, 'accept-encoding': 'identity', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
+        headers: {
+          'user-agent': `sps/${spsVersion()} (dataset download)`,
+          'accept-encoding': 'identity',
+          ...(offset > 0 ? { range: `bytes=${offset}-` } : {}),
+        },
       });
     } catch (e) {
       if (timedOut) throw new FetchFailure(`timeout: no answer within ${timeoutMs / 1000} s`, true);

@@ -32,7 +32,6 @@ export const GLOVE_FILE = 'glove.6B.100d.conll2000.txt';
 export const sennaKey = (w: string): string => w.toLowerCase().replace(/[0-9]/g, '0');
 export const gloveKey = (w: string): string => w.toLowerCase();
 
-
 function nonEmptyLines(text: string): string[] {
   const lines = text.split('\n');
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
@@ -64,7 +63,10 @@ export function parseGlove(text: string, source: string): { index: Map<string, n
 /** The GloVe subset prepared by `sps prepare word-embeddings`. */
 export function loadGlove(dataDir: string): Embeddings {
   const path = join(dataDir, 'word-embeddings', GLOVE_FILE);
-  const { index, vectors, dim } = parseGlove(readDataText(path, 'the GloVe vectors', 'prepare them with `sps prepare word-embeddings` (offline: `sps prepare word-embeddings --from DIR`)'), path);
+  const { index, vectors, dim } = parseGlove(
+    readDataText(path, 'the GloVe vectors', 'prepare them with `sps prepare word-embeddings` (offline: `sps prepare word-embeddings --from DIR`)'),
+    path,
+  );
   return { source: 'glove', dim, index, vectors, path, key: gloveKey };
 }
 
@@ -77,7 +79,8 @@ export function loadSenna(dir: string): Embeddings {
   const vecPath = join(root, 'embeddings', 'embeddings.txt');
   const words = nonEmptyLines(readDataText(wordsPath, 'the SENNA word list', hint));
   const rows = nonEmptyLines(readDataText(vecPath, 'the SENNA vectors', hint));
-  if (rows.length !== words.length) throw new SpsError(`${vecPath}: ${rows.length} vectors but ${wordsPath} lists ${words.length} words; the two files must come from the same SENNA release`);
+  if (rows.length !== words.length)
+    throw new SpsError(`${vecPath}: ${rows.length} vectors but ${wordsPath} lists ${words.length} words; the two files must come from the same SENNA release`);
   const dim = rows[0].trim().split(/\s+/).length;
   const vectors = new Float32Array(rows.length * dim);
   const index = new Map<string, number>();

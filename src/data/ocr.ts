@@ -34,7 +34,10 @@ export function parseOcr(text: string, source = OCR_FILE): OcrWord[] {
     if (line.trim() === '') continue;
     const where = `${source}:${n + 1}`;
     const f = line.replace(/\t$/, '').split('\t');
-    if (f.length !== 6 + OCR_PIXELS) throw new SpsError(`${where}: expected ${6 + OCR_PIXELS} tab-separated fields (id, letter, next_id, word_id, position, fold, 128 pixels), found ${f.length}`);
+    if (f.length !== 6 + OCR_PIXELS)
+      throw new SpsError(
+        `${where}: expected ${6 + OCR_PIXELS} tab-separated fields (id, letter, next_id, word_id, position, fold, 128 pixels), found ${f.length}`,
+      );
     const [idS, letter, nextS, wordS, posS, foldS] = f;
     const ints = [idS, nextS, wordS, posS, foldS].map(Number);
     if (ints.some((x) => !Number.isInteger(x))) throw new SpsError(`${where}: id, next_id, word_id, position and fold must be integers`);

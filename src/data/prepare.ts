@@ -99,7 +99,9 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
         const { path, source } = found;
         log(`${spec.name}: ${source ? `cutting ${f.name} from ${path}` : `importing ${path}`}`);
         mkdirSync(outDir);
-        rec = source ? await materializeCut(f, source, path, path, outDir) : await materialize(f, { path, where: path, movable: false, manifestDirs: [resolve(path, '..')] }, outDir);
+        rec = source
+          ? await materializeCut(f, source, path, path, outDir)
+          : await materialize(f, { path, where: path, movable: false, manifestDirs: [resolve(path, '..')] }, outDir);
       } else if (f.optional) {
         log(`${spec.name}: ${f.name} (optional, no download address) left out; add it with \`sps prepare ${spec.name} --from DIR\``);
         continue;
@@ -171,7 +173,14 @@ export async function prepareDataset(specOrName: DatasetSpec | string, opts: Pre
 }
 
 /** A derived file (registry `derive`): download one of its sources (in order, resumable like any download) and cut it. */
-async function downloadAndCut(spec: DatasetSpec, f: FileSpec, outDir: string, tmpRoot: string, opts: PrepareOptions, log: (line: string) => void): Promise<FileProvenance> {
+async function downloadAndCut(
+  spec: DatasetSpec,
+  f: FileSpec,
+  outDir: string,
+  tmpRoot: string,
+  opts: PrepareOptions,
+  log: (line: string) => void,
+): Promise<FileProvenance> {
   const partial = join(tmpRoot, 'partial');
   mkdirSync(partial, { recursive: true });
   const failures: { url: string; reason: string }[] = [];
@@ -199,7 +208,9 @@ async function downloadAndCut(spec: DatasetSpec, f: FileSpec, outDir: string, tm
     }
   }
   const all = new DownloadError(`${spec.name}/${f.name} (cut from ${f.derive!.sources.map((s) => s.name).join(' or ')})`, failures);
-  throw new SpsError(`${spec.name}: ${all.message}${manual.length ? `\nBy hand: ${manual.join('; ')}.` : ''}\nTo prepare it from a local copy instead, run\n${fromFolderHint(spec, '  ')}`);
+  throw new SpsError(
+    `${spec.name}: ${all.message}${manual.length ? `\nBy hand: ${manual.join('; ')}.` : ''}\nTo prepare it from a local copy instead, run\n${fromFolderHint(spec, '  ')}`,
+  );
 }
 
 /**
@@ -286,7 +297,9 @@ export async function ensurePrepared(names: string[], opts: EnsureOptions): Prom
       throw new SpsError(`this run needs dataset "${name}", but ${why}, and --no-prepare was given. Prepare it first:\n${howTo}`);
     }
     if (!opts.from && isImportOnly(spec)) {
-      throw new SpsError(`this run needs dataset "${name}", but ${why}, and it has no download address. Prepare it from a local folder (or give sps run --data-from DIR):\n${fromFolderHint(spec, '  ')}`);
+      throw new SpsError(
+        `this run needs dataset "${name}", but ${why}, and it has no download address. Prepare it from a local folder (or give sps run --data-from DIR):\n${fromFolderHint(spec, '  ')}`,
+      );
     }
     opts.log(`${name}: ${why}; ${opts.from ? `importing it from ${opts.from}` : 'downloading it'}`);
     try {
@@ -308,7 +321,10 @@ export async function ensurePrepared(names: string[], opts: EnsureOptions): Prom
  * again; any difference fails the cell before it reads anything. Returns the hashes found, which
  * run.json records as the bytes the cell read.
  */
-export async function verifyUnchanged(expected: Record<string, Record<string, string>>, opts: { dataDir: string; registry?: readonly DatasetSpec[] }): Promise<Record<string, Record<string, string>>> {
+export async function verifyUnchanged(
+  expected: Record<string, Record<string, string>>,
+  opts: { dataDir: string; registry?: readonly DatasetSpec[] },
+): Promise<Record<string, Record<string, string>>> {
   const found: Record<string, Record<string, string>> = {};
   for (const [name, files] of Object.entries(expected)) {
     const state = await checkDataset(getDataset(name, opts.registry), { dataDir: opts.dataDir, deep: 'cached' });

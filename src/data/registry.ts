@@ -112,7 +112,8 @@ export const REGISTRY: readonly DatasetSpec[] = [
     name: 'conll2000',
     description: 'CoNLL-2000 text chunking (8,936 train / 2,012 test sentences)',
     folderNames: ['conll2000'],
-    origin: 'CoNLL-2000 shared task page https://www.clips.uantwerpen.be/conll2000/chunking/ (Tjong Kim Sang & Buchholz 2000; WSJ text from the Penn Treebank); research use',
+    origin:
+      'CoNLL-2000 shared task page https://www.clips.uantwerpen.be/conll2000/chunking/ (Tjong Kim Sang & Buchholz 2000; WSJ text from the Penn Treebank); research use',
     files: [
       {
         name: 'train.txt.gz',
@@ -144,7 +145,7 @@ export const REGISTRY: readonly DatasetSpec[] = [
     name: 'weizmann-horse',
     description: 'Weizmann Horse Database (328 images: rgb, gray, figure_ground masks)',
     folderNames: ['weizmann-horse'],
-    origin: 'Eran Borenstein\'s page http://www.msri.org/people/members/eranb/ (Borenstein & Ullman, ECCV 2002); research use',
+    origin: "Eran Borenstein's page http://www.msri.org/people/members/eranb/ (Borenstein & Ullman, ECCV 2002); research use",
     files: [
       {
         name: 'weizmann_horse_db.tar.gz',

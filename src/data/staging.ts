@@ -75,7 +75,9 @@ export function findLocalFiles(spec: DatasetSpec, dir: string): Map<string, Loca
   }
   if (missing.length) {
     const where = bases.map((b) => `${b}/`).join(', ');
-    throw new SpsError(`${spec.name}: ${missing.join(', ')} not found (looked in ${where}). To prepare it from a local folder run\n${fromFolderHint(spec, '  ')}`);
+    throw new SpsError(
+      `${spec.name}: ${missing.join(', ')} not found (looked in ${where}). To prepare it from a local folder run\n${fromFolderHint(spec, '  ')}`,
+    );
   }
   return found;
 }

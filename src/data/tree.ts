@@ -29,7 +29,11 @@ export async function fetchTree(
       const dest = join(outDir, ...rel.split('/'));
       mkdirSync(dirname(dest), { recursive: true });
       try {
-        const got = await downloadUrl(`${base.replace(/\/$/, '')}/${rel.split('/').map(encodeURIComponent).join('/')}`, dest, { ...opts, log: undefined, progress: false });
+        const got = await downloadUrl(`${base.replace(/\/$/, '')}/${rel.split('/').map(encodeURIComponent).join('/')}`, dest, {
+          ...opts,
+          log: undefined,
+          progress: false,
+        });
         if (got.sha256 !== want) throw new SpsError(`sha256 expected ${want}, got ${got.sha256}`);
         outputs[k] = { path: rel, sha256: got.sha256, bytes: got.bytes };
       } catch (e) {

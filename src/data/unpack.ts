@@ -91,10 +91,14 @@ async function unpackTar(file: FileSpec, stored: Stored, outDir: string): Promis
       },
     });
   } catch (e) {
-    throw new SpsError(`${file.name} (from ${stored.where}): cannot read the archive: ${errorMessage(e)}. It is damaged, truncated or not a tar.gz; get a fresh copy.`);
+    throw new SpsError(
+      `${file.name} (from ${stored.where}): cannot read the archive: ${errorMessage(e)}. It is damaged, truncated or not a tar.gz; get a fresh copy.`,
+    );
   }
   if (rejected.length) {
-    throw new SpsError(`${file.name} (from ${stored.where}): refused to unpack unsafe archive entries: ${rejected.slice(0, 5).join(', ')}${rejected.length > 5 ? ` and ${rejected.length - 5} more` : ''}.`);
+    throw new SpsError(
+      `${file.name} (from ${stored.where}): refused to unpack unsafe archive entries: ${rejected.slice(0, 5).join(', ')}${rejected.length > 5 ? ` and ${rejected.length - 5} more` : ''}.`,
+    );
   }
   try {
     await tar.x({
@@ -121,13 +125,19 @@ async function unpackTar(file: FileSpec, stored: Stored, outDir: string): Promis
   }
   for (const [rel, want] of manifest) if (!foundSet.has(rel)) problems.push(`missing ${rel} (expected sha256 ${want})`);
   if (problems.length) {
-    const shown = problems.slice(0, 10).map((p) => `  ${p}`).join('\n');
+    const shown = problems
+      .slice(0, 10)
+      .map((p) => `  ${p}`)
+      .join('\n');
     throw new SpsError(
       `checksum check of the content of ${file.name} (from ${stored.where}) failed for ${problems.length} file(s):\n${shown}` +
         `${problems.length > 10 ? `\n  … and ${problems.length - 10} more` : ''}\nThe archive is damaged or a different version; get a fresh copy.`,
     );
   }
-  return { outputs, verified: [`sha256 of all ${manifest.size} files in ${file.name} against the checksum list${file.manifest!.file ? ` ${file.manifest!.file}` : ''}`] };
+  return {
+    outputs,
+    verified: [`sha256 of all ${manifest.size} files in ${file.name} against the checksum list${file.manifest!.file ? ` ${file.manifest!.file}` : ''}`],
+  };
 }
 
 /**
@@ -161,7 +171,13 @@ export async function materialize(file: FileSpec, stored: Stored, outDir: string
     }
     if (file.contentSha256) {
       if (content.sha256 !== file.contentSha256) {
-        throw new ChecksumError(gz ? `${outName} (decompressed ${file.name})` : `${file.name} (not gzip-compressed, taken as ${outName})`, file.contentSha256, content.sha256, 'sha256', stored.where);
+        throw new ChecksumError(
+          gz ? `${outName} (decompressed ${file.name})` : `${file.name} (not gzip-compressed, taken as ${outName})`,
+          file.contentSha256,
+          content.sha256,
+          'sha256',
+          stored.where,
+        );
       }
       verified.push(`sha256 of ${outName} (decompressed ${file.name})`);
     }
@@ -195,7 +211,9 @@ export async function fromTrees(f: FileSpec, outDir: string, opts: DownloadOptio
     mkdirSync(outDir);
     try {
       const outputs = await fetchTree(base, manifest, outDir, opts);
-      const verified = [`sha256 of all ${manifest.size} files of ${f.name}, fetched one by one, against the checksum list${f.manifest!.file ? ` ${f.manifest!.file}` : ''}`];
+      const verified = [
+        `sha256 of all ${manifest.size} files of ${f.name}, fetched one by one, against the checksum list${f.manifest!.file ? ` ${f.manifest!.file}` : ''}`,
+      ];
       return { name: f.name, source: base, unpack: f.unpack, verified, outputs };
     } catch (e) {
       failures.push({ url: `${base} (file by file)`, reason: errorMessage(e) });

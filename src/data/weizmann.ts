@@ -72,7 +72,9 @@ export function horseFromJpegs(index: number, rgbBytes: Uint8Array, maskBytes: U
   const m = decodeJpeg(maskBytes, files.mask);
   const ratio = rgb.width / rgb.height / (m.width / m.height);
   if (Math.abs(ratio - 1) > 0.02) {
-    throw new SpsError(`${files.rgb} (${rgb.width}×${rgb.height}) and ${files.mask} (${m.width}×${m.height}) have different aspect ratios; the data set copy is not the Weizmann one`);
+    throw new SpsError(
+      `${files.rgb} (${rgb.width}×${rgb.height}) and ${files.mask} (${m.width}×${m.height}) have different aspect ratios; the data set copy is not the Weizmann one`,
+    );
   }
   const image = resizeArea(rgb.data, rgb.width, rgb.height, size, 3).map((v) => v / 255);
   const grey = resizeArea(m.data, m.width, m.height, size, 1);
@@ -84,7 +86,10 @@ export function horseFromJpegs(index: number, rgbBytes: Uint8Array, maskBytes: U
 function horsesIn(dir: string): number[] {
   try {
     const numbers = readdirSync(dir).map((f) => /^horse(\d{3})\.jpg$/.exec(f)?.[1]);
-    return numbers.filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
+    return numbers
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
   } catch {
     return [];
   }
@@ -97,10 +102,13 @@ function horsesIn(dir: string): number[] {
 export function loadHorses(dataDir: string, size: number, opts: { complete: boolean } = { complete: true }): Horse[] {
   const root = join(dataDir, HORSE_ROOT);
   if (!existsSync(root)) {
-    throw new SpsError(`${root}: the Weizmann horses are not prepared; run \`sps prepare weizmann-horse\` (or \`sps prepare weizmann-horse --from DIR\` offline)`);
+    throw new SpsError(
+      `${root}: the Weizmann horses are not prepared; run \`sps prepare weizmann-horse\` (or \`sps prepare weizmann-horse --from DIR\` offline)`,
+    );
   }
   const indices = opts.complete ? Array.from({ length: HORSE_COUNT }, (_, k) => k + 1) : horsesIn(join(root, 'rgb'));
-  if (indices.length === 0) throw new SpsError(`${join(root, 'rgb')}: no horseNNN.jpg images found; re-import the data set with \`sps prepare weizmann-horse --from DIR\``);
+  if (indices.length === 0)
+    throw new SpsError(`${join(root, 'rgb')}: no horseNNN.jpg images found; re-import the data set with \`sps prepare weizmann-horse --from DIR\``);
   const horses: Horse[] = [];
   for (const i of indices) {
     const files = { rgb: join(root, 'rgb', `${horseName(i)}.jpg`), mask: join(root, 'figure_ground', `${horseName(i)}.jpg`) };
@@ -108,7 +116,9 @@ export function loadHorses(dataDir: string, size: number, opts: { complete: bool
       try {
         return readFileSync(f);
       } catch (e) {
-        throw new SpsError(`${f}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); re-import the data set with \`sps prepare weizmann-horse --from DIR\``);
+        throw new SpsError(
+          `${f}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); re-import the data set with \`sps prepare weizmann-horse --from DIR\``,
+        );
       }
     };
     horses.push(horseFromJpegs(i, read(files.rgb), read(files.mask), size, files));

@@ -91,10 +91,7 @@ export interface Chunker extends ModelBase {
   flops(batchShape: readonly number[]): number;
 }
 
-export function createChunker(
-  options: Pick<ChunkerOptions, 'charVocab' | 'wordVocab' | 'posVocab' | 'tags'> & Partial<ChunkerOptions>,
-  rng: Rng,
-): Chunker {
+export function createChunker(options: Pick<ChunkerOptions, 'charVocab' | 'wordVocab' | 'posVocab' | 'tags'> & Partial<ChunkerOptions>, rng: Rng): Chunker {
   const o: ChunkerOptions = { ...CHUNKER_DEFAULTS, ...options };
   if (!(o.dropout >= 0 && o.dropout < 1)) throw new Error(`chunker: dropout must be in [0, 1), got ${o.dropout}`);
   const store = new ParamStore();
@@ -121,10 +118,7 @@ export function createChunker(
   }
   const wordEmb = store.add('word/embedding', wordValues, [o.wordVocab, wordDim], o.wordTrainable);
   const posEmb = store.add('pos/embedding', normalArray(rng, o.posVocab * o.posDim, 1), [o.posVocab, o.posDim]);
-  const charEncoder = createCharBiLstm(
-    { charVocab: o.charVocab, embedding: o.charEmbedding, hidden: o.charHidden, maxChars: o.maxChars },
-    rng,
-  );
+  const charEncoder = createCharBiLstm({ charVocab: o.charVocab, embedding: o.charEmbedding, hidden: o.charHidden, maxChars: o.maxChars }, rng);
   store.adopt('char', charEncoder);
 
   const sizes = [2 * o.charHidden + wordDim + o.posDim, ...o.hidden, o.tags];
@@ -133,7 +127,12 @@ export function createChunker(
   for (let i = 0; i + 1 < sizes.length; i++) {
     const last = i + 2 === sizes.length;
     const name = last ? 'out' : `fc${i + 1}`;
-    fcW.push(store.add(`${name}/w`, initWeights(rng, [sizes[i], sizes[i + 1]], sizes[i], sizes[i + 1], last ? 'glorot' : 'he', last ? o.outputScale : 1), [sizes[i], sizes[i + 1]]));
+    fcW.push(
+      store.add(`${name}/w`, initWeights(rng, [sizes[i], sizes[i + 1]], sizes[i], sizes[i + 1], last ? 'glorot' : 'he', last ? o.outputScale : 1), [
+        sizes[i],
+        sizes[i + 1],
+      ]),
+    );
     fcB.push(store.add(`${name}/b`, new Float32Array(sizes[i + 1]), [sizes[i + 1]]));
   }
 

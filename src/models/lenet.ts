@@ -96,7 +96,10 @@ function convPoolSize(h: number, w: number, o: LeNetOptions, layer: number): [nu
 
 /** Options from a preset name or partial options (unspecified fields take {@link LENET_DEFAULTS}). */
 export function lenetOptions(options: LeNetPreset | Partial<LeNetOptions> = {}): LeNetOptions {
-  const o = typeof options === 'string' ? { ...LENET_DEFAULTS, conv: [...LENET_PRESETS[options].conv], fc: [...LENET_PRESETS[options].fc] } : { ...LENET_DEFAULTS, ...options };
+  const o =
+    typeof options === 'string'
+      ? { ...LENET_DEFAULTS, conv: [...LENET_PRESETS[options].conv], fc: [...LENET_PRESETS[options].fc] }
+      : { ...LENET_DEFAULTS, ...options };
   if (!(o.dropout >= 0 && o.dropout < 1)) throw new Error(`LeNet: dropout must be in [0, 1), got ${o.dropout}`);
   if (o.conv.length !== 2) throw new Error(`LeNet: conv must list 2 channel counts, got [${o.conv}]`);
   if (![...o.conv, ...o.fc, o.kernel, o.pool, o.classes].every((n) => Number.isInteger(n) && n > 0)) throw new Error('LeNet: sizes must be positive integers');
@@ -141,10 +144,12 @@ export function createLeNet(options: LeNetPreset | Partial<LeNetOptions>, rng: R
     fcB.push(store.add(`${name}/b`, initBias(rng, sizes[i + 1], sizes[i], scheme, scale), [sizes[i + 1]]));
   }
 
-  const drop = (f: tf.Tensor2D, training: { seed(): number } | undefined): tf.Tensor2D => (training && o.dropout > 0 ? (tf.dropout(f, o.dropout, undefined, training.seed()) as tf.Tensor2D) : f);
+  const drop = (f: tf.Tensor2D, training: { seed(): number } | undefined): tf.Tensor2D =>
+    training && o.dropout > 0 ? (tf.dropout(f, o.dropout, undefined, training.seed()) as tf.Tensor2D) : f;
   const apply = (x: tf.Tensor4D, training?: { seed(): number }): tf.Tensor2D =>
     tf.tidy(() => {
-      if (x.rank !== 4 || x.shape[1] !== H || x.shape[2] !== W || x.shape[3] !== C) throw new Error(`LeNet: expected input [N, ${H}, ${W}, ${C}], got [${x.shape}]`);
+      if (x.rank !== 4 || x.shape[1] !== H || x.shape[2] !== W || x.shape[3] !== C)
+        throw new Error(`LeNet: expected input [N, ${H}, ${W}, ${C}], got [${x.shape}]`);
       let a: tf.Tensor4D = x;
       for (let i = 0; i < convW.length; i++) {
         a = tf.fused.conv2d({ x: a, filter: convW[i] as tf.Tensor4D, strides: 1, pad: o.padding, bias: convB[i], activation: 'relu' });

@@ -92,7 +92,11 @@ function gateScale(H: number): Float32Array {
  * it starts at the sequence's own last position. The bias is added here rather than fused into the
  * projection matMul: its gradient is then a reduction over the last axis, not over T·B rows (slow on wasm).
  */
-function recurrence(reverse: boolean, masks: readonly (tf.Tensor2D | null)[], finalOnly: boolean): (xp: tf.Tensor3D, wt: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor {
+function recurrence(
+  reverse: boolean,
+  masks: readonly (tf.Tensor2D | null)[],
+  finalOnly: boolean,
+): (xp: tf.Tensor3D, wt: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor {
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xpAll = args[0] as tf.Tensor3D;
     const wt = args[1] as tf.Tensor2D;
@@ -174,7 +178,15 @@ function recurrence(reverse: boolean, masks: readonly (tf.Tensor2D | null)[], fi
         const dxp = tf.stack(reverse ? [...dzs].reverse() : dzs, 0);
         const dwt =
           T > 1
-            ? tf.matMul(tf.concat(dzs.slice(1), 1), tf.concat(Array.from({ length: T - 1 }, (_, k) => sv[head + 5 * (k + 1) + 4]), 1), false, true)
+            ? tf.matMul(
+                tf.concat(dzs.slice(1), 1),
+                tf.concat(
+                  Array.from({ length: T - 1 }, (_, k) => sv[head + 5 * (k + 1) + 4]),
+                  1,
+                ),
+                false,
+                true,
+              )
             : tf.zerosLike(sv[1]);
         const dbias = tf.sum(tf.sum(dxp, 2), 0);
         return [dxp, dwt, dbias];
@@ -399,7 +411,8 @@ export function createCharBiLstm(options: Pick<CharBiLstmOptions, 'charVocab'> &
         const where = new Int32Array(chars.length);
         chars.forEach((w, n) => {
           const cut = w.slice(0, Math.min(w.length, o.maxChars));
-          for (const id of cut) if (!Number.isInteger(id) || id < 0 || id >= o.charVocab) throw new Error(`charBiLstm: char id ${id} outside [0, ${o.charVocab})`);
+          for (const id of cut)
+            if (!Number.isInteger(id) || id < 0 || id >= o.charVocab) throw new Error(`charBiLstm: char id ${id} outside [0, ${o.charVocab})`);
           const key = cut.join(',');
           let r = row.get(key);
           if (r === undefined) {
@@ -419,7 +432,10 @@ export function createCharBiLstm(options: Pick<CharBiLstmOptions, 'charVocab'> &
           const x = tf.reshape(tf.gather(emb, tf.tensor1d(ids, 'int32')), [words.length, Lc, o.embedding]) as tf.Tensor3D;
           return lstm.run(x, lengths, { outputs: false }).final;
         };
-        const split = lengthSplit(distinct.map((w) => w.length), o.stepCost);
+        const split = lengthSplit(
+          distinct.map((w) => w.length),
+          o.stepCost,
+        );
         if (split === undefined) {
           const final = encode(distinct);
           return distinct.length === chars.length ? final : (tf.gather(final, tf.tensor1d(where, 'int32')) as tf.Tensor2D);
@@ -432,7 +448,13 @@ export function createCharBiLstm(options: Pick<CharBiLstmOptions, 'charVocab'> &
         let li = short.length;
         distinct.forEach((w, r) => (slot[r] = w.length <= split ? si++ : li++));
         const final = tf.concat([encode(short), encode(long)], 0);
-        return tf.gather(final, tf.tensor1d(where.map((r) => slot[r]), 'int32')) as tf.Tensor2D;
+        return tf.gather(
+          final,
+          tf.tensor1d(
+            where.map((r) => slot[r]),
+            'int32',
+          ),
+        ) as tf.Tensor2D;
       }),
     flops: ([N, Lc]) => lstm.flops([N, Lc]),
   };

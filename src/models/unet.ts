@@ -56,7 +56,8 @@ interface Conv {
 export function createUNet(options: Partial<UNetOptions>, rng: Rng): UNet {
   const o: UNetOptions = { ...UNET_DEFAULTS, ...options };
   const d = o.channels.length;
-  if (d < 1 || ![...o.channels, o.inChannels, o.outChannels, o.kernel, o.convsPerBlock].every((n) => Number.isInteger(n) && n > 0)) throw new Error('UNet: sizes must be positive integers');
+  if (d < 1 || ![...o.channels, o.inChannels, o.outChannels, o.kernel, o.convsPerBlock].every((n) => Number.isInteger(n) && n > 0))
+    throw new Error('UNet: sizes must be positive integers');
   const store = new ParamStore();
   const conv = (name: string, k: number, ci: number, co: number, scheme: 'he' | 'glorot' = 'he', scale = 1): Conv => ({
     w: store.add(`${name}/w`, initWeights(rng, [k, k, ci, co], k * k * ci, k * k * co, scheme, scale), [k, k, ci, co]),
@@ -65,7 +66,8 @@ export function createUNet(options: Partial<UNetOptions>, rng: Rng): UNet {
     co,
     k,
   });
-  const block = (name: string, ci: number, co: number): Conv[] => Array.from({ length: o.convsPerBlock }, (_, j) => conv(`${name}/conv${j + 1}`, o.kernel, j === 0 ? ci : co, co));
+  const block = (name: string, ci: number, co: number): Conv[] =>
+    Array.from({ length: o.convsPerBlock }, (_, j) => conv(`${name}/conv${j + 1}`, o.kernel, j === 0 ? ci : co, co));
 
   const enc = o.channels.map((c, i) => block(`enc${i}`, i === 0 ? o.inChannels : o.channels[i - 1], c));
   const ups: Conv[] = [];

@@ -17,7 +17,13 @@ export function recordEnd(runDir: string, status: 'failed' | 'interrupted', mess
   const { run, damage } = inspectRun(runDir);
   if (damage || run?.status !== 'running' || lockHolder(join(runDir, RUN_FILES.lock))) return;
   const ended = new Date();
-  const record: RunRecord = { ...run, status, ended_at: ended.toISOString(), duration_s: (ended.getTime() - Date.parse(run.started_at)) / 1000, error: { message } };
+  const record: RunRecord = {
+    ...run,
+    status,
+    ended_at: ended.toISOString(),
+    duration_s: (ended.getTime() - Date.parse(run.started_at)) / 1000,
+    error: { message },
+  };
   writeJsonAtomic(join(runDir, RUN_FILES.run), record);
 }
 

@@ -39,16 +39,26 @@ export function chainProblem<B extends ChainBatch>(
     pairwiseParams: [pairwise],
     potentials: (b) => ({ unary: unary(b), pairwise }),
     loss: (objective, p, b, maximiser) => chain.loss(objective, p.unary as tf.Tensor3D, p.pairwise as tf.Tensor2D, b.labels, b.lengths, { ...opts, maximiser }),
-    maximiser: (p, b) => chain.lossAugmentedViterbi(p.unary as tf.Tensor3D, p.pairwise as tf.Tensor2D, b.labels, b.lengths, { validate: false, allowed: o.allowed }).labels,
+    maximiser: (p, b) =>
+      chain.lossAugmentedViterbi(p.unary as tf.Tensor3D, p.pairwise as tf.Tensor2D, b.labels, b.lengths, { validate: false, allowed: o.allowed }).labels,
     unaryLoss: (p, b) => chain.unaryCrossEntropy(p.unary as tf.Tensor3D, b.labels, b.lengths, { validate: false }),
     norms: (p, b, kind, over) => ({ unary: norm(p.unary, kind, { mask: b.mask, perExample: over === 'example' }), pairwise: norm(p.pairwise, kind) }),
     // A per-example pairwise factor [B] has no per-example W to act on (W is shared): its mean is used.
-    rescale: (p, a, c) => ({ unary: tf.mul(p.unary, a.rank === 1 ? tf.reshape(a, [-1, 1, 1]) : a), pairwise: tf.mul(p.pairwise, c.rank === 1 ? tf.mean(c) : c) }),
+    rescale: (p, a, c) => ({
+      unary: tf.mul(p.unary, a.rank === 1 ? tf.reshape(a, [-1, 1, 1]) : a),
+      pairwise: tf.mul(p.pairwise, c.rank === 1 ? tf.mean(c) : c),
+    }),
   };
 }
 
 /** Decode one batch with the potentials of `transform`: Viterbi (`map`) or max-marginals. */
-export function decodeChain<B extends ChainBatch>(problem: StructuredProblem<B>, transform: PotentialTransform<B>, b: B, how: 'map' | 'max-marginal', allowed?: boolean[][]): number[][] {
+export function decodeChain<B extends ChainBatch>(
+  problem: StructuredProblem<B>,
+  transform: PotentialTransform<B>,
+  b: B,
+  how: 'map' | 'max-marginal',
+  allowed?: boolean[][],
+): number[][] {
   if (how === 'map') {
     const [unary, pairwise] = tf.tidy(() => {
       const p = transform(problem.potentials(b), b);

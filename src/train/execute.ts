@@ -47,7 +47,10 @@ export class NonFiniteError extends Error {
 }
 
 function nonFinite(rec: EpochInput): string | undefined {
-  for (const [group, values] of [['loss', rec.losses], ['metric', rec.metrics]] as const) {
+  for (const [group, values] of [
+    ['loss', rec.losses],
+    ['metric', rec.metrics],
+  ] as const) {
     for (const [k, v] of Object.entries(values)) if (!Number.isFinite(v)) return `${group} '${k}' is ${v}`;
   }
   if (rec.alpha !== undefined && !Number.isFinite(rec.alpha)) return `alpha is ${rec.alpha}`;
@@ -201,8 +204,13 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
           // JSON has no NaN or Infinity: keep them visible as strings rather than as null.
           metrics.push(JSON.stringify(rec, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)));
           writeFileAtomic(path(RUN_FILES.metrics), metrics.join('\n') + '\n');
-          const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k}=${Number(v.toPrecision(6))}`).join(' ');
-          log(`epoch ${rec.epoch} [${rec.phase}] ${fmt(rec.losses)} ${fmt(rec.metrics)}${rec.alpha !== undefined ? ` alpha=${rec.alpha}` : ''} (${rec.seconds.toFixed(1)} s)`);
+          const fmt = (o: Record<string, number>) =>
+            Object.entries(o)
+              .map(([k, v]) => `${k}=${Number(v.toPrecision(6))}`)
+              .join(' ');
+          log(
+            `epoch ${rec.epoch} [${rec.phase}] ${fmt(rec.losses)} ${fmt(rec.metrics)}${rec.alpha !== undefined ? ` alpha=${rec.alpha}` : ''} (${rec.seconds.toFixed(1)} s)`,
+          );
           emit({ type: 'epoch', id: job.id, epoch: rec.epoch, phase: rec.phase, losses: rec.losses, metrics: rec.metrics, seconds: rec.seconds });
           const bad = nonFinite(rec);
           const warning = bad ? undefined : divergence.check(rec);
@@ -211,7 +219,10 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
             writeJsonAtomic(path(RUN_FILES.run), record);
             log(`warning: ${warning}`);
           }
-          if (bad) throw new NonFiniteError(`epoch ${rec.epoch} (${rec.phase}): ${bad}; the run diverged. Lower the learning rate (train.lr / train.stage.*_lr) or set train.grad_clip, then run the sweep again (only unfinished cells are redone).`);
+          if (bad)
+            throw new NonFiniteError(
+              `epoch ${rec.epoch} (${rec.phase}): ${bad}; the run diverged. Lower the learning rate (train.lr / train.stage.*_lr) or set train.grad_clip, then run the sweep again (only unfinished cells are redone).`,
+            );
         },
         writeArtifact: (name, data) => writeFileAtomic(path(name), data),
         describe: (info) => {
@@ -225,7 +236,8 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
         },
       };
       const final = await task.run(ctx);
-      if (lastValidation && final.validation === undefined) Object.assign(final, { validation: lastValidation.metrics, validation_epoch: lastValidation.epoch });
+      if (lastValidation && final.validation === undefined)
+        Object.assign(final, { validation: lastValidation.metrics, validation_epoch: lastValidation.epoch });
       if (!(final.primary in final.metrics)) throw new Error(`task '${task.name}' returned final metrics without its primary metric '${final.primary}'`);
       const badFinal = Object.entries(final.metrics).find(([, v]) => !Number.isFinite(v));
       if (badFinal) throw new NonFiniteError(`final metric '${badFinal[0]}' is ${badFinal[1]}`);

@@ -74,7 +74,13 @@ export function describeOwner(owner: LockOwner, lockPath: string): string {
  */
 export function acquireLock(path: string): LockResult {
   const slurmJob = currentSlurmJob();
-  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), start: processStartTime(process.pid), ...(slurmJob ? { slurm_job: slurmJob } : {}) };
+  const me: LockOwner = {
+    pid: process.pid,
+    host: hostname(),
+    since: new Date().toISOString(),
+    start: processStartTime(process.pid),
+    ...(slurmJob ? { slurm_job: slurmJob } : {}),
+  };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(path, 'wx');
@@ -155,7 +161,9 @@ export function withLock<T>(path: string, what: string, fn: () => T): T {
       }
     }
     if (Date.now() > deadline) {
-      throw new SpsError(`${path}: held by ${describeOwner(lock.owner, path)} for over ${WITH_LOCK_WAIT_MS / 1000} s while sps updates ${what}; if that process is gone, delete ${path} and run the same command again`);
+      throw new SpsError(
+        `${path}: held by ${describeOwner(lock.owner, path)} for over ${WITH_LOCK_WAIT_MS / 1000} s while sps updates ${what}; if that process is gone, delete ${path} and run the same command again`,
+      );
     }
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
   }

@@ -69,7 +69,13 @@ export function mergePlan(old: SweepRecord | undefined, cells: SweepCell[], meta
   const byId = new Map<string, SweepCell>();
   for (const c of old?.cells ?? []) byId.set(c.id, c);
   for (const c of cells) byId.set(c.id, c);
-  return { experiment: meta.experiment, config_file: meta.configFile, created_at: old?.created_at ?? meta.now, updated_at: meta.now, cells: [...byId.values()] };
+  return {
+    experiment: meta.experiment,
+    config_file: meta.configFile,
+    created_at: old?.created_at ?? meta.now,
+    updated_at: meta.now,
+    cells: [...byId.values()],
+  };
 }
 
 /** One sweep.json per results folder: every cell planned there by any sweep (`mergePlan`). */
@@ -77,7 +83,15 @@ export function writeSweepFiles(planned: PlannedCell[], configFile: string, note
   const now = new Date().toISOString();
   for (const dir of new Set(planned.map((p) => dirname(p.runDir)))) {
     const here = planned.filter((p) => dirname(p.runDir) === dir);
-    const cells = here.map((p) => ({ id: p.id, folder: p.folder, task: p.config.task, objective: p.config.objective, mode: p.config.mode, seed: p.config.seed, ...(p.swept ? { swept: p.swept } : {}) }));
+    const cells = here.map((p) => ({
+      id: p.id,
+      folder: p.folder,
+      task: p.config.task,
+      objective: p.config.objective,
+      mode: p.config.mode,
+      seed: p.config.seed,
+      ...(p.swept ? { swept: p.swept } : {}),
+    }));
     ensureDir(dir);
     // Read, merge and write under one lock: two sweeps into one folder each add their cells.
     withLock(join(dir, SWEEP_LOCK), join(dir, SWEEP_FILE), () => {
@@ -136,7 +150,8 @@ export async function dataPlan(
     if (state.ok) lines.push(`data: ${name}: prepared at ${state.path}`);
     else if (data.prepare === false) warnings.push(`${name} is not prepared and --no-prepare was given; prepare it first: sps prepare ${name}`);
     else if (data.from) lines.push(`data: ${name}: not prepared; the run imports it from ${data.from}`);
-    else if (isImportOnly(spec)) warnings.push(`${name} is not prepared and has no download address; the run would stop. Prepare it from a local folder:\n${fromFolderHint(spec, '  ')}`);
+    else if (isImportOnly(spec))
+      warnings.push(`${name} is not prepared and has no download address; the run would stop. Prepare it from a local folder:\n${fromFolderHint(spec, '  ')}`);
     else lines.push(`data: ${name}: not prepared; the run downloads it first (or: sps prepare ${name})`);
   }
   return { lines, warnings };
@@ -170,7 +185,13 @@ export function plannedJobs(planned: PlannedCell[], settings: JobSettings): Job[
     plannedSeeds: seedsPerGroup.get(group(p)) ?? 1,
     command: settings.command,
     ...(settings.tasks && settings.dataHashes
-      ? { datasets: Object.fromEntries(taskOf(settings.tasks, p.config.task).datasets(p.config).flatMap((d) => (settings.dataHashes![d] ? [[d, settings.dataHashes![d]]] : []))) }
+      ? {
+          datasets: Object.fromEntries(
+            taskOf(settings.tasks, p.config.task)
+              .datasets(p.config)
+              .flatMap((d) => (settings.dataHashes![d] ? [[d, settings.dataHashes![d]]] : [])),
+          ),
+        }
       : {}),
   }));
 }
@@ -225,7 +246,9 @@ export function readPlanFile(path: string): PlanFile {
   const parsed = planSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new SpsError(`${path}: not an sps plan file (${issue.path.join('.') || 'top level'}: ${issue.message}); submit the sweep again with sps run ... --launcher slurm to rewrite it`);
+    throw new SpsError(
+      `${path}: not an sps plan file (${issue.path.join('.') || 'top level'}: ${issue.message}); submit the sweep again with sps run ... --launcher slurm to rewrite it`,
+    );
   }
   // The cells were validated when the sweep was planned; run-cell checks the rest when it runs them.
   return parsed.data as unknown as PlanFile;

@@ -45,7 +45,10 @@ export interface SweepReporter {
 export async function runSweep(tasks: readonly TaskDefinition[], planned: PlannedCell[], opts: SweepOptions): Promise<CellOutcome[]> {
   writeSweepFiles(planned, opts.configFile, (l) => opts.reporter.note(l));
   for (const p of planned) {
-    if (p.damage) opts.reporter.note(`damaged run: ${p.damage.file}: ${p.damage.reason}; the cell is to be redone, once its folder is moved to ${join(dirname(p.runDir), REPLACED_DIR)}/`);
+    if (p.damage)
+      opts.reporter.note(
+        `damaged run: ${p.damage.file}: ${p.damage.reason}; the cell is to be redone, once its folder is moved to ${join(dirname(p.runDir), REPLACED_DIR)}/`,
+      );
   }
 
   const outcomes: CellOutcome[] = [];
@@ -135,7 +138,9 @@ export async function runSweep(tasks: readonly TaskDefinition[], planned: Planne
  * CLI returns process.exitCode unless a failure or an interruption gives another code).
  */
 function settleLocked(outcomes: CellOutcome[], reporter: SweepReporter): CellOutcome[] {
-  const settled = outcomes.map((o): CellOutcome => (o.result === 'locked' && isDone(o.cell.runDir) ? { cell: o.cell, result: 'skipped', detail: 'finished by another sps run' } : o));
+  const settled = outcomes.map((o): CellOutcome =>
+    o.result === 'locked' && isDone(o.cell.runDir) ? { cell: o.cell, result: 'skipped', detail: 'finished by another sps run' } : o,
+  );
   const still = settled.filter((o) => o.result === 'locked').length;
   if (still > 0) {
     reporter.note(

@@ -19,7 +19,6 @@ export function disposePotentials(p: Potentials): void {
   for (const t of [p.unary, p.pairwise]) if (!(t instanceof tf.Variable)) t.dispose();
 }
 
-
 export interface TrainerOptions {
   objective: Objective;
   /** A mode name, or a mode's entry itself (tests try modes that are not registered). */
@@ -105,11 +104,14 @@ function makeOptimizer(train: TrainConfig, lr: number): tf.Optimizer {
 
 /** The potentials a mode trains and predicts with (§4). `alpha` is read at call time (online). */
 export function modeTransform<B>(mode: Mode | ModeSpec, problem: StructuredProblem<B>, scaling: ScalingConfig, alpha: () => number): PotentialTransform<B> {
-  return specOf(mode).transform({ tf, problem, scaling }, {
-    get alpha() {
-      return alpha();
+  return specOf(mode).transform(
+    { tf, problem, scaling },
+    {
+      get alpha() {
+        return alpha();
+      },
     },
-  });
+  );
 }
 
 /** Set to N to profile the N-th training step of a run (tf.profile; the kernel table goes to log.txt). */
@@ -133,8 +135,13 @@ async function profiled(fn: () => number, log: (line: string) => void, what: str
   }
   const total = [...byName.values()].reduce((a, e) => a + e.ms, 0);
   const top = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
-  log(`profile of ${what}: ${wall.toFixed(1)} ms wall (with profiling overhead), ${total.toFixed(1)} ms in ${info.kernels.length} kernel calls, peak ${(info.peakBytes / 2 ** 20).toFixed(1)} MiB of tensors`);
-  for (const [name, e] of top) log(`profile   ${name.padEnd(28)} ${e.ms.toFixed(2).padStart(8)} ms  ${String(e.calls).padStart(5)} calls  ${((100 * e.ms) / Math.max(total, 1e-9)).toFixed(1).padStart(5)} %`);
+  log(
+    `profile of ${what}: ${wall.toFixed(1)} ms wall (with profiling overhead), ${total.toFixed(1)} ms in ${info.kernels.length} kernel calls, peak ${(info.peakBytes / 2 ** 20).toFixed(1)} MiB of tensors`,
+  );
+  for (const [name, e] of top)
+    log(
+      `profile   ${name.padEnd(28)} ${e.ms.toFixed(2).padStart(8)} ms  ${String(e.calls).padStart(5)} calls  ${((100 * e.ms) / Math.max(total, 1e-9)).toFixed(1).padStart(5)} %`,
+    );
   return result;
 }
 
@@ -158,7 +165,9 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
   const allParams = [...problem.unaryParams, ...problem.pairwiseParams];
   // A mode that reads norm_over takes norms of the potentials, and with 'batch' those mix examples.
   if (spec.keys.scaling.includes('norm_over') && scaling.norm_over === 'batch') {
-    opts.log(`warning: scaling.norm_over is 'batch': the ${spec.name} potentials of an example depend on the other examples of its batch, and predictions on the evaluation batch size; 'example' avoids both`);
+    opts.log(
+      `warning: scaling.norm_over is 'batch': the ${spec.name} potentials of an example depend on the other examples of its batch, and predictions on the evaluation batch size; 'example' avoids both`,
+    );
   }
   let epochNo = 0;
   let stepNo = 0;
@@ -173,7 +182,8 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
   // ssvm with `train.ssvm_maximiser: dropout-free`: Y* from the mode's potentials with dropout off, taken
   // outside the gradient tape (Y* is data: the subgradient of eq. 6 is ∂F(Y*) − ∂F(Y) either way).
   const dropoutFree = objective === 'ssvm' && train.ssvm_maximiser === 'dropout-free';
-  if (dropoutFree && !problem.maximiser) throw new Error(`train.ssvm_maximiser: dropout-free needs a task whose model decodes ssvm's maximiser (a chain task); this one does not`);
+  if (dropoutFree && !problem.maximiser)
+    throw new Error(`train.ssvm_maximiser: dropout-free needs a task whose model decodes ssvm's maximiser (a chain task); this one does not`);
   const cleanMaximiser = (batch: B): number[][] => {
     problem.setTraining?.(false);
     try {
@@ -186,7 +196,9 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
   for (const phase of spec.phases(train)) {
     const params = phase.params === 'unary' ? problem.unaryParams : phase.params === 'pairwise' ? problem.pairwiseParams : allParams;
     const optimizer = makeOptimizer(train, phase.lr);
-    opts.log(`phase ${phase.name}: ${phase.epochs} epochs, lr ${phase.lr}, ${phase.loss === 'unary' ? 'unary cross-entropy' : objective}${phase.params !== 'all' ? `, training the ${phase.params} part only` : ''}`);
+    opts.log(
+      `phase ${phase.name}: ${phase.epochs} epochs, lr ${phase.lr}, ${phase.loss === 'unary' ? 'unary cross-entropy' : objective}${phase.params !== 'all' ? `, training the ${phase.params} part only` : ''}`,
+    );
     for (let e = 0; e < phase.epochs; e++) {
       epochNo++;
       const started = Date.now();
@@ -293,10 +305,21 @@ function normLog<B>(problem: StructuredProblem<B>, selection: B[]): Record<strin
  * drawn with the run's selection stream from the validation or the training pool (all of it when size is null),
  * in batches of `batchSize`.
  */
-export function selectionBatches<T, B>(ctx: RunContext, pools: { validation: readonly T[]; train: readonly T[] }, batchSize: number, makeBatch: (items: T[]) => B): B[] {
+export function selectionBatches<T, B>(
+  ctx: RunContext,
+  pools: { validation: readonly T[]; train: readonly T[] },
+  batchSize: number,
+  makeBatch: (items: T[]) => B,
+): B[] {
   const sel = ctx.cell.scaling.selection;
   const pool = sel.subset === 'validation' ? pools.validation : pools.train;
-  const items = sel.size === null ? [...pool] : ctx.rng.stream(STREAMS.selection).shuffle([...pool]).slice(0, sel.size);
+  const items =
+    sel.size === null
+      ? [...pool]
+      : ctx.rng
+          .stream(STREAMS.selection)
+          .shuffle([...pool])
+          .slice(0, sel.size);
   const out: B[] = [];
   for (let s = 0; s < items.length; s += batchSize) out.push(makeBatch(items.slice(s, s + batchSize)));
   return out;
@@ -305,7 +328,15 @@ export function selectionBatches<T, B>(ctx: RunContext, pools: { validation: rea
 /** trainStructured with the cell's objective, mode, schedule and scaling, its batch-order stream and its reporting. */
 export async function trainCell<B>(ctx: RunContext, problem: StructuredProblem<B>, data: TrainData<B>): Promise<TrainResult<B>> {
   const { objective, mode, train, scaling } = ctx.cell;
-  const result = await trainStructured(problem, data, { objective, mode, train, scaling, rng: ctx.rng.stream(STREAMS.batchOrder), epoch: ctx.epoch, log: ctx.log });
+  const result = await trainStructured(problem, data, {
+    objective,
+    mode,
+    train,
+    scaling,
+    rng: ctx.rng.stream(STREAMS.batchOrder),
+    epoch: ctx.epoch,
+    log: ctx.log,
+  });
   if (result.selectedEpoch !== undefined) ctx.selectEpoch?.(result.selectedEpoch);
   return result;
 }

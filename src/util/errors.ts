@@ -55,7 +55,12 @@ export class FsError extends SpsError {
     const blocker = code === 'EEXIST' || code === 'ENOTDIR' ? fileInTheWay(path) : undefined;
     const [what, advice] = blocker
       ? [`${blocker} is a file, not a directory`, 'move that file away, or choose another path (--out DIR)']
-      : FS_CAUSES[code] ?? [errorMessage(cause).replace(/^\w+: /, '').split('\n')[0], 'check that path'];
+      : (FS_CAUSES[code] ?? [
+          errorMessage(cause)
+            .replace(/^\w+: /, '')
+            .split('\n')[0],
+          'check that path',
+        ]);
     super(`${path}: cannot ${action}: ${what} (${code}); ${advice}`);
     this.name = 'FsError';
     this.code = code;

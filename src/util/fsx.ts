@@ -67,8 +67,14 @@ function fsyncDir(dir: string): void {
   // Directory fsync makes the rename itself durable; some file systems refuse it, which is harmless.
   try {
     const fd = openSync(dir, 'r');
-    try { fsyncSync(fd); } finally { closeSync(fd); }
-  } catch { /* not supported here */ }
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* not supported here */
+  }
 }
 
 /**
@@ -102,7 +108,7 @@ export function ensureDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
-    throw new FsError(dir, 'create the directory', (e as NodeJS.ErrnoException).code === 'ENOENT' ? realMkdirError(dir) ?? e : e);
+    throw new FsError(dir, 'create the directory', (e as NodeJS.ErrnoException).code === 'ENOENT' ? (realMkdirError(dir) ?? e) : e);
   }
 }
 

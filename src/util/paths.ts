@@ -28,7 +28,8 @@ export function folderOption(option: string): (value: string) => string {
   return (value) => {
     if (value.trim() === '') throw new SpsError(`${option}: the folder is empty; give a path (${option} DIR), or leave ${option} out for the default`);
     // eslint-disable-next-line no-control-regex -- control characters are what this looks for
-    if (/[\x00-\x1f\x7f]/.test(value)) throw new SpsError(`${option} ${JSON.stringify(value)}: the path holds a control character (a newline?); give a plain path`);
+    if (/[\x00-\x1f\x7f]/.test(value))
+      throw new SpsError(`${option} ${JSON.stringify(value)}: the path holds a control character (a newline?); give a plain path`);
     return value;
   };
 }

@@ -22,7 +22,13 @@ export function installedVersion(pkg: string): string | null {
 /** Versions recorded in every run.json. */
 export function packageVersions(): Record<string, string> {
   const out: Record<string, string> = { sps: spsVersion(), node: process.version };
-  for (const p of ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu']) {
+  for (const p of [
+    '@tensorflow/tfjs-core',
+    '@tensorflow/tfjs-backend-wasm',
+    '@tensorflow/tfjs-backend-cpu',
+    '@tensorflow/tfjs-node',
+    '@tensorflow/tfjs-node-gpu',
+  ]) {
     const v = installedVersion(p);
     if (v) out[p] = v;
   }
@@ -37,8 +43,13 @@ export function packageVersions(): Record<string, string> {
  */
 export function gitState(cwd = packageRoot()): { commit: string | null; dirty: boolean | null } {
   try {
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)results', ':(exclude)docs', ':(exclude)*.md'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)results', ':(exclude)docs', ':(exclude)*.md'], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).toString();
     return { commit, dirty: status.trim() !== '' };
   } catch {
     return { commit: null, dirty: null };

@@ -19,17 +19,69 @@ export interface BlasAddon {
   conv2d(dims: Int32Array, x: Float32Array, w: Float32Array, y: Float32Array, bias: Float32Array | null, act: number): void;
   conv2dBackpropInput(dims: Int32Array, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
   conv2dBackpropFilter(dims: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array): void;
-  lstmForward(dims: Int32Array, xp: Float32Array, wt: Float32Array, bias: Float32Array, len: Int32Array, out: Float32Array, s: Float32Array, tc: Float32Array, cp: Float32Array, hp: Float32Array): void;
-  lstmBackward(dims: Int32Array, dy: Float32Array, s: Float32Array, tc: Float32Array, cp: Float32Array, hp: Float32Array, wt: Float32Array, len: Int32Array, dxp: Float32Array, dwt: Float32Array, dbias: Float32Array): void;
+  lstmForward(
+    dims: Int32Array,
+    xp: Float32Array,
+    wt: Float32Array,
+    bias: Float32Array,
+    len: Int32Array,
+    out: Float32Array,
+    s: Float32Array,
+    tc: Float32Array,
+    cp: Float32Array,
+    hp: Float32Array,
+  ): void;
+  lstmBackward(
+    dims: Int32Array,
+    dy: Float32Array,
+    s: Float32Array,
+    tc: Float32Array,
+    cp: Float32Array,
+    hp: Float32Array,
+    wt: Float32Array,
+    len: Int32Array,
+    dxp: Float32Array,
+    dwt: Float32Array,
+    dbias: Float32Array,
+  ): void;
   dnnlConv(kind: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array, bias: Float32Array | null, act: number): boolean;
   colSum(x: Float32Array, dims: Int32Array, out: Float32Array): void;
   blocks(split: 0 | 1, outer: number, whole: Float32Array, parts: Float32Array[], inners: Int32Array): void;
   scale(x: Float32Array, s: Float32Array, out: Float32Array): void;
   tile(x: Float32Array, dims: Int32Array, reps: Int32Array, out: Float32Array): void;
-  adam(w: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, acc: Float32Array, k: Float32Array, w2: Float32Array, m2: Float32Array, v2: Float32Array): void;
-  chainCrf(dims: Int32Array, unary: Float32Array, pairwise: Float32Array, lengths: Int32Array, labels: Int32Array | null, allowed: Int32Array | null, maximiser: Int32Array | null, value: Float32Array, gU: Float32Array, gW: Float32Array): number;
+  adam(
+    w: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    g: Float32Array,
+    acc: Float32Array,
+    k: Float32Array,
+    w2: Float32Array,
+    m2: Float32Array,
+    v2: Float32Array,
+  ): void;
+  chainCrf(
+    dims: Int32Array,
+    unary: Float32Array,
+    pairwise: Float32Array,
+    lengths: Int32Array,
+    labels: Int32Array | null,
+    allowed: Int32Array | null,
+    maximiser: Int32Array | null,
+    value: Float32Array,
+    gU: Float32Array,
+    gW: Float32Array,
+  ): number;
   chainCrfGrad(dims: Int32Array, dy: Float32Array, gU: Float32Array, gW: Float32Array, dU: Float32Array, dW: Float32Array): void;
-  chainViterbi(dims: Int32Array, unary: Float32Array, pairwise: Float32Array, lengths: Int32Array, allowed: Int32Array | null, gold: Int32Array | null, labels: Int32Array): void;
+  chainViterbi(
+    dims: Int32Array,
+    unary: Float32Array,
+    pairwise: Float32Array,
+    lengths: Int32Array,
+    allowed: Int32Array | null,
+    gold: Int32Array | null,
+    labels: Int32Array,
+  ): void;
   info(): { corename: string; threads: number };
 }
 
@@ -48,7 +100,9 @@ const DNNL_ISA: Record<string, string> = { SkylakeX: 'AVX512_CORE', Haswell: 'AV
 
 function cpuFlags(): Set<string> {
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'));
     return new Set(line?.split(':')[1]?.trim().split(/\s+/) ?? []);
   } catch {
     return new Set();

@@ -68,8 +68,19 @@ export const fusedMatMul = fused(matMul);
 /** The addon's conv dims for tfjs's conv info: [B, H, W, ci, Ho, Wo, co, fh, fw, sh, sw, top, left]. */
 function convDims(info: tf.backend_util.Conv2DInfo): Int32Array {
   return Int32Array.of(
-    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
-    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.outChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
   );
 }
 
@@ -104,7 +115,16 @@ const outShapeOf = (i: tf.backend_util.Conv2DInfo): number[] => [i.batchSize, i.
  * One convolution of `kind` (0 forward: a = x, b = w; 1 backward data: a = dy, b = w; 2 backward
  * weights: a = x, b = dy) into `out`: by oneDNN where it has a primitive, else by im2col + sgemm.
  */
-function convolve(addon: BlasAddon, kind: 0 | 1 | 2, info: tf.backend_util.Conv2DInfo, a: Float32Array, b: Float32Array, out: Float32Array, bias: Float32Array | null = null, act = 0): void {
+function convolve(
+  addon: BlasAddon,
+  kind: 0 | 1 | 2,
+  info: tf.backend_util.Conv2DInfo,
+  a: Float32Array,
+  b: Float32Array,
+  out: Float32Array,
+  bias: Float32Array | null = null,
+  act = 0,
+): void {
   const dims = convDims(info);
   if (blasTuning.dnnl && addon.dnnlConv(kind, dims, a, b, out, bias, act)) return;
   if (kind === 0) addon.conv2d(dims, a, b, out, bias, act);
@@ -186,7 +206,19 @@ export const lstmRecurrenceGrad: BlasKernel = (addon, args) => {
   const H = H4 / 4;
   const outs = [backend.makeOutput([T, H4, B], 'float32'), backend.makeOutput([H4, H], 'float32'), backend.makeOutput([H4], 'float32')];
   const [dxp, dwt, dbias] = outs.map((t) => f32(backend, t));
-  addon.lstmBackward(lstmDims(attrs, T, H, B), f32(backend, dy), f32(backend, s), f32(backend, tc), f32(backend, cp), f32(backend, hp), f32(backend, wt), i32(backend, lengths), dxp, dwt, dbias);
+  addon.lstmBackward(
+    lstmDims(attrs, T, H, B),
+    f32(backend, dy),
+    f32(backend, s),
+    f32(backend, tc),
+    f32(backend, cp),
+    f32(backend, hp),
+    f32(backend, wt),
+    i32(backend, lengths),
+    dxp,
+    dwt,
+    dbias,
+  );
   return outs as unknown as TensorInfo;
 };
 
@@ -225,10 +257,25 @@ export const concat: BlasKernel = (addon, args, fallback) => {
   const parts = Object.values(inputs);
   if (parts.length < 2 || parts.some((t) => t.dtype !== 'float32' || sizeOf(t.shape) === 0) || parts.length > 64) return fallback(args);
   const axis = tf.util.parseAxisParam(attrs.axis as number, parts[0].shape)[0];
-  tf.backend_util.assertParamsConsistent(parts.map((t) => t.shape), axis);
-  const out = backend.makeOutput(tf.backend_util.computeOutShape(parts.map((t) => t.shape), axis), 'float32');
+  tf.backend_util.assertParamsConsistent(
+    parts.map((t) => t.shape),
+    axis,
+  );
+  const out = backend.makeOutput(
+    tf.backend_util.computeOutShape(
+      parts.map((t) => t.shape),
+      axis,
+    ),
+    'float32',
+  );
   const inners = Int32Array.from(parts, (t) => sizeOf(t.shape.slice(axis)));
-  addon.blocks(0, sizeOf(parts[0].shape.slice(0, axis)), f32(backend, out), parts.map((t) => f32(backend, t)), inners);
+  addon.blocks(
+    0,
+    sizeOf(parts[0].shape.slice(0, axis)),
+    f32(backend, out),
+    parts.map((t) => f32(backend, t)),
+    inners,
+  );
   return out;
 };
 
@@ -239,9 +286,20 @@ export const splitV: BlasKernel = (addon, args, fallback) => {
   const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
   const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, attrs.numOrSizeSplits as number | number[], axis);
   if (x.dtype !== 'float32' || sizeOf(x.shape) === 0 || sizes.length > 64) return fallback(args);
-  const outs = sizes.map((n) => backend.makeOutput(x.shape.map((d, i) => (i === axis ? n : d)), 'float32'));
+  const outs = sizes.map((n) =>
+    backend.makeOutput(
+      x.shape.map((d, i) => (i === axis ? n : d)),
+      'float32',
+    ),
+  );
   const inner = sizeOf(x.shape.slice(axis + 1));
-  addon.blocks(1, sizeOf(x.shape.slice(0, axis)), f32(backend, x), outs.map((t) => f32(backend, t)), Int32Array.from(sizes, (n) => n * inner));
+  addon.blocks(
+    1,
+    sizeOf(x.shape.slice(0, axis)),
+    f32(backend, x),
+    outs.map((t) => f32(backend, t)),
+    Int32Array.from(sizes, (n) => n * inner),
+  );
   return outs as unknown as TensorInfo;
 };
 
@@ -271,7 +329,10 @@ export const tile: BlasKernel = (addon, args, fallback) => {
   const reps = attrs.reps as number[];
   const rank = x.shape.length;
   if (x.dtype !== 'float32' || rank < 1 || rank > 8 || reps.length !== rank || sizeOf(x.shape) === 0 || reps.some((r) => r < 1)) return fallback(args);
-  const out = backend.makeOutput(x.shape.map((d, i) => d * reps[i]), 'float32');
+  const out = backend.makeOutput(
+    x.shape.map((d, i) => d * reps[i]),
+    'float32',
+  );
   addon.tile(f32(backend, x), Int32Array.from(x.shape), Int32Array.from(reps), f32(backend, out));
   return out;
 };
@@ -290,10 +351,26 @@ export const chainCrf: BlasKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
   const { unary, pairwise } = inputs;
   const [B, T, K] = unary.shape;
-  const outs = [backend.makeOutput([B], 'float32'), backend.makeOutput([B, T, K], 'float32'), backend.makeOutput([B, K, K], 'float32'), backend.makeOutput([1], 'int32')];
+  const outs = [
+    backend.makeOutput([B], 'float32'),
+    backend.makeOutput([B, T, K], 'float32'),
+    backend.makeOutput([B, K, K], 'float32'),
+    backend.makeOutput([1], 'int32'),
+  ];
   const [value, gU, gW] = outs.slice(0, 3).map((t) => f32(backend, t));
   const dims = Int32Array.of(B, T, K, attrs.objective as number, (attrs.iterations as number | undefined) ?? 0);
-  const status = addon.chainCrf(dims, f32(backend, unary), f32(backend, pairwise), attrs.lengths as Int32Array, i32Attr(attrs.labels), i32Attr(attrs.allowed), i32Attr(attrs.maximiser), value, gU, gW);
+  const status = addon.chainCrf(
+    dims,
+    f32(backend, unary),
+    f32(backend, pairwise),
+    attrs.lengths as Int32Array,
+    i32Attr(attrs.labels),
+    i32Attr(attrs.allowed),
+    i32Attr(attrs.maximiser),
+    value,
+    gU,
+    gW,
+  );
   i32(backend, outs[3])[0] = status;
   return outs as unknown as TensorInfo;
 };
@@ -318,6 +395,14 @@ export const chainViterbi: BlasKernel = (addon, args) => {
   const { unary, pairwise } = inputs;
   const [B, T, K] = unary.shape;
   const out = backend.makeOutput([B, T], 'int32');
-  addon.chainViterbi(Int32Array.of(B, T, K), f32(backend, unary), f32(backend, pairwise), attrs.lengths as Int32Array, i32Attr(attrs.allowed), i32Attr(attrs.gold), i32(backend, out));
+  addon.chainViterbi(
+    Int32Array.of(B, T, K),
+    f32(backend, unary),
+    f32(backend, pairwise),
+    attrs.lengths as Int32Array,
+    i32Attr(attrs.allowed),
+    i32Attr(attrs.gold),
+    i32(backend, out),
+  );
   return out;
 };

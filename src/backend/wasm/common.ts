@@ -22,7 +22,20 @@ export interface KernelArgs {
 export type WasmKernelFunc = (args: KernelArgs) => TensorInfo;
 
 /** The wasm kernels this module calls (not replaced; or replaced, kept here as shipped). */
-const USED = ['Conv2D', 'Transpose', 'PadV2', 'Slice', 'SplitV', 'Unpack', 'BatchMatMul', 'Conv2DBackpropInput', 'ResizeBilinearGrad', 'ResizeNearestNeighborGrad', 'GatherV2', 'Identity'] as const;
+const USED = [
+  'Conv2D',
+  'Transpose',
+  'PadV2',
+  'Slice',
+  'SplitV',
+  'Unpack',
+  'BatchMatMul',
+  'Conv2DBackpropInput',
+  'ResizeBilinearGrad',
+  'ResizeNearestNeighborGrad',
+  'GatherV2',
+  'Identity',
+] as const;
 export type UsedKernel = (typeof USED)[number];
 
 const originals = new Map<string, tf.KernelConfig>();
@@ -84,7 +97,18 @@ export function conv2d(
   return wasmKernel('Conv2D')({
     inputs: { x, filter },
     backend,
-    attrs: { strides, pad: [[0, 0], [t, b], [l, r], [0, 0]], dilations, dataFormat: 'NHWC', dimRoundingMode: undefined },
+    attrs: {
+      strides,
+      pad: [
+        [0, 0],
+        [t, b],
+        [l, r],
+        [0, 0],
+      ],
+      dilations,
+      dataFormat: 'NHWC',
+      dimRoundingMode: undefined,
+    },
   });
 }
 

@@ -13,19 +13,7 @@
  *   zeros and wasm's own direct loop remain as fallbacks.
  */
 import * as tf from '@tensorflow/tfjs';
-import {
-  type Backend,
-  type KernelArgs,
-  type TensorInfo,
-  conv2d,
-  dispose,
-  heapView,
-  pad,
-  pair,
-  releaseHeapView,
-  transpose,
-  wasmKernel,
-} from './common.js';
+import { type Backend, type KernelArgs, type TensorInfo, conv2d, dispose, heapView, pad, pair, releaseHeapView, transpose, wasmKernel } from './common.js';
 import { fc } from './matmul.js';
 
 /** For measurements and tests: how the gradients are computed (the defaults are the measured best). */
@@ -135,14 +123,27 @@ function backpropFilterTaps(backend: Backend, x: TensorInfo, dy: TensorInfo, inf
   const N = B * Hq * Wq;
   const xt = transpose(backend, x, [3, 0, 1, 2]); // [ci, B, H, W]
   // [ci+1, B, Hq*sh, Wq*sw]: the extra channel is the zero margin the last window reads into.
-  const xp = pad(backend, xt, [[0, 1], [0, 0], [top, Hq * sh - H - top], [left, Wq * sw - W - left]]);
+  const xp = pad(backend, xt, [
+    [0, 1],
+    [0, 0],
+    [top, Hq * sh - H - top],
+    [left, Wq * sw - W - left],
+  ]);
   dispose(backend, xt);
   let xq = xp; // [sh, sw, ci+1, B, Hq, Wq]
   if (sh > 1 || sw > 1) {
-    xq = transpose(backend, { dataId: xp.dataId, shape: [(ci + 1) * N / Wq, sh, Wq, sw], dtype: 'float32' }, [1, 3, 0, 2]);
+    xq = transpose(backend, { dataId: xp.dataId, shape: [((ci + 1) * N) / Wq, sh, Wq, sw], dtype: 'float32' }, [1, 3, 0, 2]);
     dispose(backend, xp);
   }
-  const dyp = Hq === Ho && Wq === Wo ? dy : pad(backend, dy, [[0, 0], [0, Hq - Ho], [0, Wq - Wo], [0, 0]]); // [B, Hq, Wq, co]
+  const dyp =
+    Hq === Ho && Wq === Wo
+      ? dy
+      : pad(backend, dy, [
+          [0, 0],
+          [0, Hq - Ho],
+          [0, Wq - Wo],
+          [0, 0],
+        ]); // [B, Hq, Wq, co]
   const dw = tapsProducts(backend, xq, dyp, info, Hq, Wq);
   dispose(backend, xq);
   if (dyp !== dy) dispose(backend, dyp);
@@ -182,7 +183,7 @@ function dilate(backend: Backend, dy: TensorInfo, sh: number, sw: number): Tenso
   let s = 0;
   for (let b = 0; b < B; b++) {
     for (let oh = 0; oh < Ho; oh++) {
-      let d = ((b * Hd + oh * sh) * Wd) * C;
+      let d = (b * Hd + oh * sh) * Wd * C;
       if (C === 1) {
         for (let ow = 0; ow < Wo; ow++, d += sw) dst[d] = src[s++];
       } else {

@@ -61,12 +61,14 @@ export function unsortedSegmentSum(args: KernelArgs): TensorInfo {
   const { inputs, backend } = args;
   const { x, segmentIds } = inputs;
   const numSegments = Number(args.attrs?.numSegments);
-  if (!Number.isInteger(numSegments) || numSegments < 0) throw new Error(`sps wasm UnsortedSegmentSum: numSegments must be a non-negative integer, got ${String(args.attrs?.numSegments)}`);
+  if (!Number.isInteger(numSegments) || numSegments < 0)
+    throw new Error(`sps wasm UnsortedSegmentSum: numSegments must be a non-negative integer, got ${String(args.attrs?.numSegments)}`);
   if (x.dtype !== 'float32' && x.dtype !== 'int32') throw new Error(`sps wasm UnsortedSegmentSum: dtype ${x.dtype} is not supported (float32, int32)`);
   if (segmentIds.dtype !== 'int32') throw new Error(`sps wasm UnsortedSegmentSum: segmentIds must be int32, got ${segmentIds.dtype}`);
   const r = segmentIds.shape.length;
   for (let i = 0; i < r; i++) {
-    if (segmentIds.shape[i] !== x.shape[i]) throw new Error(`sps wasm UnsortedSegmentSum: segmentIds shape [${segmentIds.shape}] is not a prefix of x shape [${x.shape}]`);
+    if (segmentIds.shape[i] !== x.shape[i])
+      throw new Error(`sps wasm UnsortedSegmentSum: segmentIds shape [${segmentIds.shape}] is not a prefix of x shape [${x.shape}]`);
   }
   const inner = x.shape.slice(r);
   const n = sizeOf(segmentIds.shape);

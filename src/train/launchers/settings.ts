@@ -23,12 +23,21 @@ export const launcherSectionSchema = z.strictObject({
   /** The launcher `sps run` uses when --launcher is not given. */
   type: z.enum(['local', 'slurm']).optional(),
   /** Slurm partition names (a comma-separated list is allowed): letters, digits, `_`, `.`, `-`. */
-  partition: z.string().regex(/^[A-Za-z0-9_.-]+(?:,[A-Za-z0-9_.-]+)*$/, 'a Slurm partition name (letters, digits, "_", "." or "-"; several separated by commas)').optional(),
+  partition: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+(?:,[A-Za-z0-9_.-]+)*$/, 'a Slurm partition name (letters, digits, "_", "." or "-"; several separated by commas)')
+    .optional(),
   /** sbatch --time, e.g. 2:00:00 or 1-00:00:00. */
-  time: z.string().regex(/^[0-9:-]+$/, 'a Slurm time limit such as 30:00, 2:00:00 or 1-00:00:00').optional(),
+  time: z
+    .string()
+    .regex(/^[0-9:-]+$/, 'a Slurm time limit such as 30:00, 2:00:00 or 1-00:00:00')
+    .optional(),
   cpus_per_task: z.int().min(1).optional(),
   /** sbatch --mem (per node, one task per node here), e.g. 4G. */
-  mem: z.string().regex(/^[0-9]+[KMGT]?$/, 'a Slurm memory size such as 4000M or 4G').optional(),
+  mem: z
+    .string()
+    .regex(/^[0-9]+[KMGT]?$/, 'a Slurm memory size such as 4000M or 4G')
+    .optional(),
   /** At most this many array tasks at once (the %M of --array). */
   throttle: z.int().min(1).optional(),
   sbatch_args: z.array(sbatchArg).optional(),
@@ -62,7 +71,15 @@ function shown(path: PropertyKey[], raw: unknown): string {
 }
 
 /** The command-line option that sets each launcher key. */
-const OPTION_OF: Record<string, string> = { partition: '--partition', time: '--time', cpus_per_task: '--cpus-per-task', mem: '--mem', throttle: '--array-throttle', sbatch_args: '--sbatch-arg', setup: '--setup' };
+const OPTION_OF: Record<string, string> = {
+  partition: '--partition',
+  time: '--time',
+  cpus_per_task: '--cpus-per-task',
+  mem: '--mem',
+  throttle: '--array-throttle',
+  sbatch_args: '--sbatch-arg',
+  setup: '--setup',
+};
 
 /** Command-line Slurm settings, checked as the launcher section is; an error names the option. */
 export function checkSlurmOptions(cli: SlurmSettings): SlurmSettings {

@@ -5,7 +5,20 @@
 import { spawnSync } from 'node:child_process';
 
 /** States in which a job's processes may still be alive. */
-const ACTIVE = new Set(['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'SUSPENDED', 'STOPPED', 'RESIZING', 'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'SIGNALING', 'STAGE_OUT']);
+const ACTIVE = new Set([
+  'PENDING',
+  'CONFIGURING',
+  'RUNNING',
+  'COMPLETING',
+  'SUSPENDED',
+  'STOPPED',
+  'RESIZING',
+  'REQUEUED',
+  'REQUEUE_HOLD',
+  'REQUEUE_FED',
+  'SIGNALING',
+  'STAGE_OUT',
+]);
 
 export function isActiveState(state: string): boolean {
   return ACTIVE.has(state.split(' ')[0]);

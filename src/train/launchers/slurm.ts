@@ -16,7 +16,6 @@ import { isActiveState, slurmStates } from './slurm-queue.js';
 import type { Launcher, LaunchRequest } from './index.js';
 import type { SlurmSettings } from './settings.js';
 
-
 export const SLURM_FOLDER = 'slurm';
 export const SUBMISSIONS_FILE = 'submissions.jsonl';
 /** Held while a submission reads and writes plan.json and submissions.jsonl (hidden). */
@@ -50,7 +49,7 @@ export function slurmDir(outDirs: string[], experiment: string): string {
 export function arraySpec(indices: number[], throttle?: number): string {
   const parts: string[] = [];
   const sorted = [...indices].sort((a, b) => a - b);
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
     parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
@@ -120,19 +119,26 @@ function submit(script: string, array: string, settings: SlurmSettings): string 
   const nothing = 'Nothing was submitted.';
   if (r.error) {
     if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new SpsError(`sbatch not found on PATH: run this on a Slurm login node (or load Slurm's module), or use --launcher local. ${nothing} The script is at ${script}.`);
+      throw new SpsError(
+        `sbatch not found on PATH: run this on a Slurm login node (or load Slurm's module), or use --launcher local. ${nothing} The script is at ${script}.`,
+      );
     }
     throw new SpsError(`sbatch could not be started (${r.error.message}). ${nothing}`);
   }
   const said = r.stderr.trim();
   if (r.status !== 0) {
     if (/invalid partition/i.test(said)) {
-      throw new SpsError(`Slurm has no partition '${settings.partition ?? '(default)'}' (sinfo -s lists the partitions; set launcher.partition or --partition). ${nothing}\nsbatch said: ${said}`);
+      throw new SpsError(
+        `Slurm has no partition '${settings.partition ?? '(default)'}' (sinfo -s lists the partitions; set launcher.partition or --partition). ${nothing}\nsbatch said: ${said}`,
+      );
     }
     throw new SpsError(`sbatch refused the submission (exit ${r.status}). ${nothing} The script is at ${script}.\nsbatch said: ${said || '(nothing)'}`);
   }
   const id = r.stdout.trim().split(';')[0];
-  if (!/^\d+$/.test(id)) throw new SpsError(`sbatch answered '${r.stdout.trim()}' instead of a job id; check squeue for a job named after the experiment before resubmitting.\nsbatch said: ${said}`);
+  if (!/^\d+$/.test(id))
+    throw new SpsError(
+      `sbatch answered '${r.stdout.trim()}' instead of a job id; check squeue for a job named after the experiment before resubmitting.\nsbatch said: ${said}`,
+    );
   return id;
 }
 
@@ -157,7 +163,9 @@ function previousJobs(planPath: string, note: (line: string) => void): Job[] {
   try {
     return readPlanFile(planPath).jobs;
   } catch (e) {
-    note(`warning: ${errorMessage(e)} (a new plan replaces it; array tasks of earlier submissions still queued may find other cells at their index, which they skip or redo safely)`);
+    note(
+      `warning: ${errorMessage(e)} (a new plan replaces it; array tasks of earlier submissions still queued may find other cells at their index, which they skip or redo safely)`,
+    );
     return [];
   }
 }
@@ -242,7 +250,14 @@ export const slurmLauncher: Launcher = {
       ensureDir(join(dir, 'logs'));
       writeFileAtomic(scriptPath, script);
       const jobId = submit(scriptPath, d.array, req.slurm);
-      const record: Submission = { job_id: jobId, array: d.array, indices: d.indices, submitted_at: new Date().toISOString(), plan: planPath, script: scriptPath };
+      const record: Submission = {
+        job_id: jobId,
+        array: d.array,
+        indices: d.indices,
+        submitted_at: new Date().toISOString(),
+        plan: planPath,
+        script: scriptPath,
+      };
       appendFileSync(join(dir, SUBMISSIONS_FILE), JSON.stringify(record) + '\n');
       out(`submitted Slurm job ${jobId}, array ${d.array}: ${d.summary}`);
       out(`  script ${scriptPath}`);

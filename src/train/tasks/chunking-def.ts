@@ -28,7 +28,10 @@ export const chunkingDataSchema = z
     /** Training words without a pre-trained vector get their own row when seen this often; rarer ones share UNK. */
     min_word_count: z.int().min(1).default(2),
   })
-  .refine((d) => d.embeddings !== 'senna' || d.senna_dir !== null, { message: 'embeddings: senna needs data.senna_dir (the SENNA folder)', path: ['senna_dir'] });
+  .refine((d) => d.embeddings !== 'senna' || d.senna_dir !== null, {
+    message: 'embeddings: senna needs data.senna_dir (the SENNA folder)',
+    path: ['senna_dir'],
+  });
 
 export const chunkingModelSchema = z.strictObject({
   char_embedding: z.int().min(1).default(25),

@@ -54,7 +54,8 @@ const UNK = '\u0000UNK';
 
 /** The hold-out: `validation_sentences` training sentences drawn with `split_seed`. */
 export function splitChunking(train: Sentence[], test: Sentence[], d: ChunkingData): { train: Sentence[]; validation: Sentence[]; test: Sentence[] } {
-  if (train.length <= d.validation_sentences) throw new Error(`data.validation_sentences (${d.validation_sentences}) must be smaller than the ${train.length} training sentences`);
+  if (train.length <= d.validation_sentences)
+    throw new Error(`data.validation_sentences (${d.validation_sentences}) must be smaller than the ${train.length} training sentences`);
   const pool = new Rng(d.split_seed).shuffle([...train]);
   const validation = pool.slice(0, d.validation_sentences);
   let rest = pool.slice(d.validation_sentences);
@@ -81,7 +82,15 @@ function spread(v: Float32Array): number {
  * validation or test: the vectors were learned without our labels) plus training keys seen
  * `min_word_count` times, plus UNK.
  */
-export function buildVocab(train: Sentence[], trainFile: Sentence[], all: Sentence[], emb: Embeddings | undefined, d: ChunkingData, m: ChunkingModel, rng: Rng): Vocab {
+export function buildVocab(
+  train: Sentence[],
+  trainFile: Sentence[],
+  all: Sentence[],
+  emb: Embeddings | undefined,
+  d: ChunkingData,
+  m: ChunkingModel,
+  rng: Rng,
+): Vocab {
   const tagSet = new Set<string>();
   const posSet = new Set<string>();
   const charSet = new Set<string>();
@@ -156,10 +165,11 @@ export function bioAllowed(tags: string[]): boolean[][] {
 function coverage(sentences: Sentence[], emb: Embeddings): number {
   let n = 0;
   let hit = 0;
-  for (const s of sentences) for (const w of s.words) {
-    n++;
-    if (emb.index.has(emb.key(w))) hit++;
-  }
+  for (const s of sentences)
+    for (const w of s.words) {
+      n++;
+      if (emb.index.has(emb.key(w))) hit++;
+    }
   return n === 0 ? 0 : (100 * hit) / n;
 }
 
@@ -176,7 +186,9 @@ export async function run(ctx: RunContext<ChunkingData, ChunkingModel>): Promise
     ? { source: emb.source, path: emb.path, dim: emb.dim, coverage_train: coverage(train, emb), coverage_test: coverage(test, emb) }
     : { source: 'random', dim: m.word_dim };
   ctx.describe({ embeddings: embInfo, vocabulary: { words: vocab.words.size, pos: vocab.pos.size, chars: vocab.chars.size, tags: vocab.tags.length } });
-  ctx.log(`data: ${train.length} training, ${validation.length} validation, ${test.length} test sentences; ${vocab.tags.length} tags, ${vocab.words.size} words, ${vocab.pos.size} POS, ${vocab.chars.size} chars`);
+  ctx.log(
+    `data: ${train.length} training, ${validation.length} validation, ${test.length} test sentences; ${vocab.tags.length} tags, ${vocab.words.size} words, ${vocab.pos.size} POS, ${vocab.chars.size} chars`,
+  );
   ctx.log(
     emb
       ? `word embeddings: ${emb.source} ${emb.dim}-d from ${emb.path}; token coverage ${embInfo.coverage_train!.toFixed(2)}% (train), ${embInfo.coverage_test!.toFixed(2)}% (test); ${m.word_trainable ? 'fine-tuned' : 'frozen'}`
@@ -210,7 +222,10 @@ export async function run(ctx: RunContext<ChunkingData, ChunkingModel>): Promise
   const dropoutRng = ctx.rng.stream(STREAMS.dropout);
   let training = false;
   const problem: StructuredProblem<Batch> = {
-    ...chainProblem(net.params, pairwise, (b) => net.apply(b.input, training ? dropoutRng : undefined), { meanFieldIterations: m.mean_field_iterations, allowed }),
+    ...chainProblem(net.params, pairwise, (b) => net.apply(b.input, training ? dropoutRng : undefined), {
+      meanFieldIterations: m.mean_field_iterations,
+      allowed,
+    }),
     setTraining: (on) => {
       training = on;
     },
@@ -219,8 +234,13 @@ export async function run(ctx: RunContext<ChunkingData, ChunkingModel>): Promise
   const selection = selectionBatches(ctx, { validation: validationE, train: trainE }, m.eval_batch, makeBatch);
 
   const decode = (transform: PotentialTransform<Batch>, items: Encoded[]): string[][] =>
-    decodeAll(items, m.eval_batch, makeBatch, disposeBatch, (b) => decodeChain(problem, transform, b, m.decode, allowed)).map((ys) => ys.map((y) => vocab.tags[y]));
-  const score = (transform: PotentialTransform<Batch>, items: Encoded[]): { predicted: string[][]; f1: number; precision: number; recall: number; accuracy: number } => {
+    decodeAll(items, m.eval_batch, makeBatch, disposeBatch, (b) => decodeChain(problem, transform, b, m.decode, allowed)).map((ys) =>
+      ys.map((y) => vocab.tags[y]),
+    );
+  const score = (
+    transform: PotentialTransform<Batch>,
+    items: Encoded[],
+  ): { predicted: string[][]; f1: number; precision: number; recall: number; accuracy: number } => {
     const predicted = decode(transform, items);
     const s = conlleval(
       items.map((e) => e.sentence.chunks),

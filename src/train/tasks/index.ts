@@ -26,7 +26,8 @@ function isTask(x: unknown): x is TaskDefinition {
 function checkDatasetNames(path: string, task: TaskDefinition, taken: Map<string, string>): void {
   for (const spec of task.datasetSpecs ?? []) {
     const owner = taken.get(spec.name);
-    if (owner) throw new SpsError(`SPS_PLUGINS: ${path}: task '${task.name}' brings data set "${spec.name}", which ${owner} already defines; give it another name`);
+    if (owner)
+      throw new SpsError(`SPS_PLUGINS: ${path}: task '${task.name}' brings data set "${spec.name}", which ${owner} already defines; give it another name`);
     taken.set(spec.name, `task '${task.name}' (${path})`);
   }
 }
@@ -49,7 +50,8 @@ async function loadPlugins(): Promise<TaskDefinition[]> {
       throw new SpsError(`SPS_PLUGINS: cannot load task module ${path}: ${(e as Error).message}`);
     }
     const tasks = [mod.default, ...(Array.isArray(mod.tasks) ? mod.tasks : [])].filter(isTask);
-    if (tasks.length === 0) throw new SpsError(`SPS_PLUGINS: ${path} exports no task (export a TaskDefinition as default or a list as \`tasks\`; see defineTask)`);
+    if (tasks.length === 0)
+      throw new SpsError(`SPS_PLUGINS: ${path} exports no task (export a TaskDefinition as default or a list as \`tasks\`; see defineTask)`);
     for (const t of tasks) checkDatasetNames(path, t, taken);
     found.push(...tasks);
   }

@@ -40,9 +40,21 @@ export const ocrDataSchema = z
     const pool = count(d.train_folds);
     const test = count(d.test_folds);
     const add = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message, input: d });
-    if (d.validation_words >= pool) add('validation_words', `${d.validation_words} is not below the ${pool} words of train_folds [${d.train_folds.join(', ')}] in ${source}; hold out fewer words`);
-    else if (d.train_words !== null && d.train_words > pool - d.validation_words) add('train_words', `${d.train_words} is more than the ${pool - d.validation_words} training words left in ${source} (${pool} in train_folds, ${d.validation_words} held out for validation); give at most that, or null for all`);
-    if (d.test_words !== null && d.test_words > test) add('test_words', `${d.test_words} is more than the ${test} words of test_folds [${d.test_folds.join(', ')}] in ${source}; give at most that, or null for all`);
+    if (d.validation_words >= pool)
+      add(
+        'validation_words',
+        `${d.validation_words} is not below the ${pool} words of train_folds [${d.train_folds.join(', ')}] in ${source}; hold out fewer words`,
+      );
+    else if (d.train_words !== null && d.train_words > pool - d.validation_words)
+      add(
+        'train_words',
+        `${d.train_words} is more than the ${pool - d.validation_words} training words left in ${source} (${pool} in train_folds, ${d.validation_words} held out for validation); give at most that, or null for all`,
+      );
+    if (d.test_words !== null && d.test_words > test)
+      add(
+        'test_words',
+        `${d.test_words} is more than the ${test} words of test_folds [${d.test_folds.join(', ')}] in ${source}; give at most that, or null for all`,
+      );
   });
 
 /**

@@ -58,7 +58,8 @@ const disposeBatch = (b: OcrBatch): void => tf.dispose([b.images, b.layout, b.ma
 /** Split the words: train folds minus a validation hold-out, and the test folds. */
 export function splitOcr(words: OcrWord[], d: OcrData): { train: OcrWord[]; validation: OcrWord[]; test: OcrWord[] } {
   const pool = new Rng(d.split_seed).shuffle(words.filter((w) => d.train_folds.includes(w.fold)));
-  if (pool.length <= d.validation_words) throw new Error(`data.validation_words (${d.validation_words}) must be smaller than the ${pool.length} words of train_folds`);
+  if (pool.length <= d.validation_words)
+    throw new Error(`data.validation_words (${d.validation_words}) must be smaller than the ${pool.length} words of train_folds`);
   const validation = pool.slice(0, d.validation_words);
   let train = pool.slice(d.validation_words);
   if (d.train_words !== null) train = train.slice(0, d.train_words);
@@ -70,7 +71,17 @@ export function splitOcr(words: OcrWord[], d: OcrData): { train: OcrWord[]; vali
 function problemFor(ctx: RunContext, m: OcrModel): StructuredProblem<OcrBatch> & { dispose(): void } {
   const preset = LENET_PRESETS[m.preset];
   const rng = ctx.rng.stream(STREAMS.init);
-  const net = createLeNet({ conv: [...(m.conv ?? preset.conv)], fc: [...(m.fc ?? preset.fc)], classes: OCR_CLASSES, init: m.init, outputScale: m.unary_scale, dropout: m.dropout ?? 0 }, rng);
+  const net = createLeNet(
+    {
+      conv: [...(m.conv ?? preset.conv)],
+      fc: [...(m.fc ?? preset.fc)],
+      classes: OCR_CLASSES,
+      init: m.init,
+      outputScale: m.unary_scale,
+      dropout: m.dropout ?? 0,
+    },
+    rng,
+  );
   const pairwise = tf.variable(tf.randomNormal([OCR_CLASSES, OCR_CLASSES], 0, m.pairwise_std, 'float32', rng.seed()), true, 'ocr/pairwise');
   const dropoutRng = ctx.rng.stream(STREAMS.dropout);
   let training = false;
@@ -115,7 +126,9 @@ function accuracy(words: OcrWord[], predicted: number[][]): { letter: number; wo
 export async function run(ctx: RunContext<OcrData, OcrModel>): Promise<FinalRecord> {
   const { data: d, model: m } = ctx;
   const { train, validation, test } = splitOcr(loadOcr(ctx.dataDir), d);
-  ctx.log(`data: ${train.length} training words, ${validation.length} validation words (folds ${d.train_folds.join(',')}), ${test.length} test words (folds ${d.test_folds.join(',')})`);
+  ctx.log(
+    `data: ${train.length} training words, ${validation.length} validation words (folds ${d.train_folds.join(',')}), ${test.length} test words (folds ${d.test_folds.join(',')})`,
+  );
   const selection = selectionBatches(ctx, { validation, train }, m.eval_batch, makeBatch);
 
   const problem = problemFor(ctx, m);

@@ -81,7 +81,12 @@ export const segmentationTask = defineTask({
     }
     const lambda = model.lambda;
     if (lambda <= Math.SQRT1_2) {
-      return [{ path: ['model', 'lambda'], message: `offline scaling sets ‖Ŵ‖_F = 1, which allows σ_max(Â)² up to 1/√2 ≈ 0.707: model.lambda (${lambda}) must be larger for W + λI to stay positive definite` }];
+      return [
+        {
+          path: ['model', 'lambda'],
+          message: `offline scaling sets ‖Ŵ‖_F = 1, which allows σ_max(Â)² up to 1/√2 ≈ 0.707: model.lambda (${lambda}) must be larger for W + λI to stay positive definite`,
+        },
+      ];
     }
     return [];
   },

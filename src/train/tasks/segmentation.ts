@@ -91,7 +91,11 @@ export function scoreMasks(gold: Uint8Array[], predicted: Uint8Array[]): IouScor
     pixels += g.length;
     perImage += U === 0 ? 1 : I / U;
   });
-  return { iouPerImage: (100 * perImage) / Math.max(1, gold.length), iouPooled: union === 0 ? 100 : (100 * inter) / union, pixelAccuracy: (100 * right) / Math.max(1, pixels) };
+  return {
+    iouPerImage: (100 * perImage) / Math.max(1, gold.length),
+    iouPooled: union === 0 ? 100 : (100 * inter) / union,
+    pixelAccuracy: (100 * right) / Math.max(1, pixels),
+  };
 }
 
 /** A 0/255 greyscale PNG of a size×size mask. */
@@ -108,11 +112,18 @@ export function maskPng(mask: Uint8Array, size: number): Buffer {
 }
 
 /** The config's CG settings, with every forward solve's iteration count recorded in `cg`. */
-const solveOptions = (m: SegModel, cg: CgLog): gaussian.SolveOptions => ({ tolerance: m.cg_tolerance, maxIterations: m.cg_max_iterations, onForward: (s) => cg.add(s.iterations) });
+const solveOptions = (m: SegModel, cg: CgLog): gaussian.SolveOptions => ({
+  tolerance: m.cg_tolerance,
+  maxIterations: m.cg_max_iterations,
+  onForward: (s) => cg.add(s.iterations),
+});
 
 function problemFor(ctx: RunContext, d: SegData, m: SegModel, cg: CgLog): StructuredProblem<Batch> & { dispose(): void } {
   const unaryNet = createUNet({ inChannels: 3, outChannels: 2, channels: m.unary_channels, outputScale: m.unary_scale }, ctx.rng.stream(STREAMS.init));
-  const pairNet = createUNet({ inChannels: 3, outChannels: m.embedding_dim, channels: m.pairwise_channels, outputScale: m.pairwise_scale }, ctx.rng.stream(STREAMS.init));
+  const pairNet = createUNet(
+    { inChannels: 3, outChannels: m.embedding_dim, channels: m.pairwise_channels, outputScale: m.pairwise_scale },
+    ctx.rng.stream(STREAMS.init),
+  );
   const L = d.size * d.size;
   const solve = solveOptions(m, cg);
   return {
@@ -130,7 +141,10 @@ function problemFor(ctx: RunContext, d: SegData, m: SegModel, cg: CgLog): Struct
       const onehot = tf.transpose(tf.oneHot(b.labels, 2), [0, 2, 1]); // [B,L,2] → [B,2,L]
       return tf.mean(tf.sub(tf.logSumExp(p.unary, 1), tf.sum(tf.mul(p.unary, onehot), 1)), 1) as tf.Tensor1D;
     },
-    norms: (p, _b, kind, over) => ({ unary: norm(p.unary, kind, { perExample: over === 'example' }), pairwise: gaussian.pairwiseNorm(p.pairwise as tf.Tensor3D, kind, { perExample: over === 'example' }) }),
+    norms: (p, _b, kind, over) => ({
+      unary: norm(p.unary, kind, { perExample: over === 'example' }),
+      pairwise: gaussian.pairwiseNorm(p.pairwise as tf.Tensor3D, kind, { perExample: over === 'example' }),
+    }),
     // W is quadratic in A: W·c is the Potts matrix of A·√c.
     rescale: (p, a, c) => ({
       unary: tf.mul(p.unary, a.rank === 1 ? tf.reshape(a, [-1, 1, 1]) : a),
@@ -144,7 +158,14 @@ function problemFor(ctx: RunContext, d: SegData, m: SegModel, cg: CgLog): Struct
 }
 
 /** Predicted masks with the mode's potentials. */
-function predictMasks(problem: StructuredProblem<Batch>, transform: PotentialTransform<Batch>, horses: Horse[], d: SegData, m: SegModel, cg: CgLog): Uint8Array[] {
+function predictMasks(
+  problem: StructuredProblem<Batch>,
+  transform: PotentialTransform<Batch>,
+  horses: Horse[],
+  d: SegData,
+  m: SegModel,
+  cg: CgLog,
+): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let s = 0; s < horses.length; s += m.eval_batch) {
     const b = makeBatch(horses.slice(s, s + m.eval_batch), d.size);
@@ -173,7 +194,9 @@ export async function run(ctx: RunContext<SegData, SegModel>): Promise<FinalReco
   const validation = inRange(all, d.validation_range);
   let test = inRange(all, d.test_range);
   if (d.test_images !== null) test = test.slice(0, d.test_images);
-  ctx.log(`data: Weizmann horses at ${d.size}×${d.size}: ${train.length} training, ${validation.length} validation, ${test.length} test images (by file number)`);
+  ctx.log(
+    `data: Weizmann horses at ${d.size}×${d.size}: ${train.length} training, ${validation.length} validation, ${test.length} test images (by file number)`,
+  );
 
   const trainCg = new CgLog();
   const evalCg = new CgLog();
@@ -184,24 +207,36 @@ export async function run(ctx: RunContext<SegData, SegModel>): Promise<FinalReco
   try {
     const data: TrainData<Batch> = {
       trainSize: train.length,
-      batch: (idx) => makeBatch(idx.map((i) => train[i]), d.size),
+      batch: (idx) =>
+        makeBatch(
+          idx.map((i) => train[i]),
+          d.size,
+        ),
       dispose: disposeBatch,
       selection,
       validate: (transform) => {
-        const s = scoreMasks(validation.map((h) => h.mask), predictMasks(problem, transform, validation, d, m, evalCg));
+        const s = scoreMasks(
+          validation.map((h) => h.mask),
+          predictMasks(problem, transform, validation, d, m, evalCg),
+        );
         return { val_iou: s.iouPerImage, val_pixel_accuracy: s.pixelAccuracy };
       },
     };
     const result = await trainCell(ctx, problem, data);
     const predicted = predictMasks(problem, result.transform, test, d, m, evalCg);
-    const s = scoreMasks(test.map((h) => h.mask), predicted);
+    const s = scoreMasks(
+      test.map((h) => h.mask),
+      predicted,
+    );
     test.forEach((h, i) => {
       ctx.writeArtifact(`predictions/${h.name}-pred.png`, maskPng(predicted[i], d.size));
       ctx.writeArtifact(`predictions/${h.name}-gold.png`, maskPng(h.mask, d.size));
     });
     const cgTrain = trainCg.summary();
     const cgEval = evalCg.summary();
-    ctx.log(`CG iterations per forward solve: training mean ${cgTrain.mean.toFixed(2)}, max ${cgTrain.max} (${cgTrain.solves} solves); evaluation mean ${cgEval.mean.toFixed(2)}, max ${cgEval.max}`);
+    ctx.log(
+      `CG iterations per forward solve: training mean ${cgTrain.mean.toFixed(2)}, max ${cgTrain.max} (${cgTrain.solves} solves); evaluation mean ${cgEval.mean.toFixed(2)}, max ${cgEval.max}`,
+    );
     return {
       primary: 'iou',
       metrics: { iou: s.iouPerImage, iou_pooled: s.iouPooled, pixel_accuracy: s.pixelAccuracy },
