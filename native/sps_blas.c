@@ -540,146 +540,6 @@ static napi_value dnnl_conv(napi_env env, napi_callback_info info) {
 }
 
 /*
- * One LSTM direction's recurrence, feature-major (src/models/lstm.ts, `recurrence`; docs/models.md):
- * state h, c [H, B]; per processing step k (time t = k, or T-1-k when reversed)
- *   z = wt . h + (xp[t] + bias)          wt [4H, H], xp [T, 4H, B], bias [4H], g rows pre-scaled by 2
- *   s = sigmoid(z);  [i, f, gh, o] = rows of s;  g = 2 gh - 1
- *   c' = f c + i g;  h' = o tanh(c');  (c, h) = t < len[b] ? (c', h') : (c, h)
- * The same operations in the same order as the tensor version, so the two agree to rounding.
- *
- * lstmForward(dims = [T, H, B, reverse, finalOnly], xp, wt, bias, len, out, S, TC, CP, HP):
- * out is hs [T, H, B] by time (or the final h [H, B]); S [T, 4H, B] the gates s, TC tanh(c'), CP and
- * HP the c and h before the step, all by processing step, for lstmBackward.
- */
-static napi_value lstm_forward(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t *d, *len;
-  size_t nd, nlen, nxp, nwt, nbias, nout, nS, nTC, nCP, nHP;
-  float *xp, *wt, *bias, *out, *S, *TC, *CP, *HP;
-  if (!i32_array_arg(env, argv[0], &d, &nd) || !need(env, nd, 5, "lstm dims") || !f32_arg(env, argv[1], &xp, &nxp, 0) ||
-      !f32_arg(env, argv[2], &wt, &nwt, 0) || !f32_arg(env, argv[3], &bias, &nbias, 0) || !i32_array_arg(env, argv[4], &len, &nlen) ||
-      !f32_arg(env, argv[5], &out, &nout, 0) || !f32_arg(env, argv[6], &S, &nS, 0) || !f32_arg(env, argv[7], &TC, &nTC, 0) ||
-      !f32_arg(env, argv[8], &CP, &nCP, 0) || !f32_arg(env, argv[9], &HP, &nHP, 0))
-    return NULL;
-  const size_t T = d[0], H = d[1], B = d[2], HB = H * B;
-  const int reverse = d[3], final_only = d[4];
-  if (!need(env, nxp, T * 4 * HB, "lstm xp") || !need(env, nwt, 4 * H * H, "lstm wt") || !need(env, nbias, 4 * H, "lstm bias") ||
-      !need(env, nlen, B, "lstm lengths") || !need(env, nout, final_only ? HB : T * HB, "lstm out") || !need(env, nS, T * 4 * HB, "lstm S") ||
-      !need(env, nTC, T * HB, "lstm TC") || !need(env, nCP, T * HB, "lstm CP") || !need(env, nHP, T * HB, "lstm HP"))
-    return NULL;
-  float *state = (float *)calloc(2 * HB, sizeof(float));
-  if (!state) return no_memory(env), NULL;
-  float *h = state, *c = state + HB;
-  for (size_t k = 0; k < T; k++) {
-    const size_t t = reverse ? T - 1 - k : k;
-    float *s = S + k * 4 * HB, *tc = TC + k * HB, *cp = CP + k * HB, *hp = HP + k * HB;
-    const float *x = xp + t * 4 * HB;
-    for (size_t r = 0; r < 4 * H; r++)
-      for (size_t b = 0; b < B; b++) s[r * B + b] = x[r * B + b] + bias[r];
-    if (k > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(4 * H), (int)B, (int)H, 1.f, wt, (int)H, h, (int)B, 1.f, s, (int)B);
-    for (size_t j = 0; j < 4 * HB; j++) s[j] = 1.f / (1.f + expf(-s[j]));
-    memcpy(hp, h, HB * sizeof(float));
-    memcpy(cp, c, HB * sizeof(float));
-    for (size_t u = 0; u < H; u++) {
-      for (size_t b = 0; b < B; b++) {
-        const size_t j = u * B + b;
-        const float si = s[j], sf = s[HB + j], g = s[2 * HB + j] * 2.f - 1.f, so = s[3 * HB + j];
-        const float cn = k == 0 ? si * g : sf * cp[j] + si * g;
-        const float tcn = tanhf(cn);
-        tc[j] = tcn;
-        if ((int32_t)t < len[b]) {
-          c[j] = cn;
-          h[j] = so * tcn;
-        }
-      }
-    }
-    if (!final_only) memcpy(out + t * HB, h, HB * sizeof(float));
-  }
-  if (final_only) memcpy(out, h, HB * sizeof(float));
-  free(state);
-  return NULL;
-}
-
-/*
- * lstmBackward(dims = [T, H, B, reverse, finalOnly], dy, S, TC, CP, HP, wt, len, dxp, dwt, dbias):
- * backpropagation through lstmForward's steps in reverse. dy is d hs [T, H, B] (or d h_final [H, B]);
- * a sequence's padding steps pass the state's gradient through unchanged. dwt = sum over k >= 1 of
- * dz_k . h_{k-1}^T, dbias = sum over t, b of dxp.
- */
-static napi_value lstm_backward(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value argv[11];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t *d, *len;
-  size_t nd, nlen, ndy, nS, nTC, nCP, nHP, nwt, ndxp, ndwt, ndbias;
-  float *dy, *S, *TC, *CP, *HP, *wt, *dxp, *dwt, *dbias;
-  if (!i32_array_arg(env, argv[0], &d, &nd) || !need(env, nd, 5, "lstm dims") || !f32_arg(env, argv[1], &dy, &ndy, 0) ||
-      !f32_arg(env, argv[2], &S, &nS, 0) || !f32_arg(env, argv[3], &TC, &nTC, 0) || !f32_arg(env, argv[4], &CP, &nCP, 0) ||
-      !f32_arg(env, argv[5], &HP, &nHP, 0) || !f32_arg(env, argv[6], &wt, &nwt, 0) || !i32_array_arg(env, argv[7], &len, &nlen) ||
-      !f32_arg(env, argv[8], &dxp, &ndxp, 0) || !f32_arg(env, argv[9], &dwt, &ndwt, 0) || !f32_arg(env, argv[10], &dbias, &ndbias, 0))
-    return NULL;
-  const size_t T = d[0], H = d[1], B = d[2], HB = H * B;
-  const int reverse = d[3], final_only = d[4];
-  if (!need(env, ndy, final_only ? HB : T * HB, "lstm dy") || !need(env, nS, T * 4 * HB, "lstm S") || !need(env, nTC, T * HB, "lstm TC") ||
-      !need(env, nCP, T * HB, "lstm CP") || !need(env, nHP, T * HB, "lstm HP") || !need(env, nwt, 4 * H * H, "lstm wt") ||
-      !need(env, nlen, B, "lstm lengths") || !need(env, ndxp, T * 4 * HB, "lstm dxp") || !need(env, ndwt, 4 * H * H, "lstm dwt") ||
-      !need(env, ndbias, 4 * H, "lstm dbias"))
-    return NULL;
-  float *buf = (float *)calloc(3 * HB, sizeof(float));
-  if (!buf) return no_memory(env), NULL;
-  float *dh_rec = buf, *dc = buf + HB, *carry_h = buf + 2 * HB;
-  int have_dh_rec = final_only, have_dc = 0;
-  if (final_only) memcpy(dh_rec, dy, HB * sizeof(float));
-  memset(dwt, 0, 4 * H * H * sizeof(float));
-  for (size_t kk = T; kk-- > 0;) {
-    const size_t k = kk, t = reverse ? T - 1 - k : k;
-    const float *s = S + k * 4 * HB, *tc = TC + k * HB, *cp = CP + k * HB;
-    float *dz = dxp + t * 4 * HB;
-    for (size_t u = 0; u < H; u++) {
-      for (size_t b = 0; b < B; b++) {
-        const size_t j = u * B + b;
-        float dh = final_only ? dh_rec[j] : (have_dh_rec ? dy[t * HB + j] + dh_rec[j] : dy[t * HB + j]);
-        float dcin = have_dc ? dc[j] : 0.f, carry_c = 0.f;
-        carry_h[j] = 0.f;
-        if ((int32_t)t >= len[b]) {
-          carry_h[j] = dh;
-          dh = 0.f;
-          carry_c = dcin;
-          dcin = 0.f;
-        }
-        const float si = s[j], sf = s[HB + j], sg = s[2 * HB + j], so = s[3 * HB + j], g = sg * 2.f - 1.f;
-        float dct = dh * so * (1.f - tc[j] * tc[j]);
-        if (have_dc) dct = dct + dcin;
-        const float da[4] = {dct * g, k == 0 ? 0.f : dct * cp[j], dct * si, dh * tc[j]};
-        const float sv[4] = {si, sf, sg, so};
-        for (int q = 0; q < 4; q++) dz[q * HB + j] = da[q] * (sv[q] * (1.f - sv[q]) * (q == 2 ? 2.f : 1.f));
-        if (k > 0) dc[j] = dct * sf + carry_c;
-      }
-    }
-    if (k > 0) {
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)B, (int)(4 * H), 1.f, wt, (int)H, dz, (int)B, 0.f, dh_rec, (int)B);
-      for (size_t j = 0; j < HB; j++) dh_rec[j] += carry_h[j];
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(4 * H), (int)H, (int)B, 1.f, dz, (int)B, HP + k * HB, (int)B, 1.f, dwt, (int)H);
-      have_dh_rec = 1;
-      have_dc = 1;
-    }
-  }
-  for (size_t r = 0; r < 4 * H; r++) {
-    float acc = 0.f;
-    for (size_t t = 0; t < T; t++) {
-      float row = 0.f;
-      for (size_t b = 0; b < B; b++) row += dxp[(t * 4 * H + r) * B + b];
-      acc += row;
-    }
-    dbias[r] = acc;
-  }
-  free(buf);
-  return NULL;
-}
-
-/*
  * The Adam loop of adam() below. restrict: the arrays are distinct tensors, which lets GCC vectorise
  * it; element-wise IEEE operations (sqrt included, -fno-math-errno) give the same results either way.
  */
@@ -852,8 +712,9 @@ static napi_value tile(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* The chain-CRF kernels (sps_crf.c). */
+/* The chain-CRF kernels (sps_crf.c) and the LSTM recurrence (sps_lstm.c). */
 int sps_crf_register(napi_env env, napi_value exports);
+int sps_lstm_register(napi_env env, napi_value exports);
 
 /* info() -> { corename, threads }: which OpenBLAS kernel set is in use (it sets the float rounding). */
 static napi_value blas_info(napi_env env, napi_callback_info info) {
@@ -877,8 +738,6 @@ NAPI_MODULE_INIT() {
              {"conv2d", conv2d},
              {"conv2dBackpropInput", conv2d_backprop_input},
              {"conv2dBackpropFilter", conv2d_backprop_filter},
-             {"lstmForward", lstm_forward},
-             {"lstmBackward", lstm_backward},
              {"adam", adam},
              {"dnnlConv", dnnl_conv},
              {"colSum", col_sum},
@@ -891,5 +750,5 @@ NAPI_MODULE_INIT() {
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return NULL;
     if (napi_set_named_property(env, exports, fns[i].name, f) != napi_ok) return NULL;
   }
-  return sps_crf_register(env, exports) ? exports : NULL;
+  return sps_crf_register(env, exports) && sps_lstm_register(env, exports) ? exports : NULL;
 }

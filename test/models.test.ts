@@ -247,7 +247,8 @@ function paddedInput(rng: Rng, lengths: number[], T: number, In: number, pad: ()
   return tf.tensor3d(v, [lengths.length, T, In]);
 }
 
-async function fusedVsReference(backend: Backend): Promise<void> {
+/** `scale` multiplies the inputs: large saturates the gates (|z| up to ~100), tiny keeps them near σ(0) and tanh(0). */
+async function fusedVsReference(backend: Backend, scale = 1): Promise<void> {
   await use(backend);
   const before = tf.memory().numTensors;
   const rng = new Rng(3);
@@ -255,7 +256,12 @@ async function fusedVsReference(backend: Backend): Promise<void> {
   const lengths = [7, 3, 1, 5, 0];
   const T = 7;
   const m = createBiLstm({ inputSize: In, hidden: H }, new Rng(11));
-  const x0 = paddedInput(rng, lengths, T, In, () => 0);
+  const x0 = tf.tidy(() =>
+    tf.mul(
+      paddedInput(rng, lengths, T, In, () => 0),
+      scale,
+    ),
+  ) as tf.Tensor3D;
   const x = tf.variable(x0);
   x0.dispose();
   const ro = randn(rng, [lengths.length, T, 2 * H]);
@@ -308,6 +314,11 @@ async function fusedVsReference(backend: Backend): Promise<void> {
 test('BiLSTM: fused = unfused per-gate reference (outputs, final states, gradients) within 1e-5, cpu', () => fusedVsReference('cpu'));
 test('BiLSTM: fused = unfused per-gate reference (outputs, final states, gradients) within 1e-5, wasm', () => fusedVsReference('wasm'));
 test('BiLSTM: the blas recurrence kernel = unfused per-gate reference (outputs, final states, gradients) within 1e-5', BLAS, () => fusedVsReference('blas'));
+// The kernel's own vectorised sigmoid and tanh (native/sps_lstm.c) at their edges: saturated gates and near-zero ones.
+test('BiLSTM: the blas recurrence kernel = the reference with saturated gates (inputs ×40) and tiny ones (×1e-4)', BLAS, async () => {
+  await fusedVsReference('blas', 40);
+  await fusedVsReference('blas', 1e-4);
+});
 
 async function maskingChecks(backend: Backend): Promise<void> {
   await use(backend);

@@ -1,0 +1,274 @@
+/*
+ * The LSTM recurrence of src/models/lstm.ts as two native kernels: one direction over all time steps
+ * (lstmForward) and its backpropagation through time (lstmBackward), one call each per direction and
+ * batch. The recurrent product of a step is one sgemm; the gates are element-wise loops, compiled for
+ * AVX-512, AVX2 and plain x86-64 (SPS_CLONES), with the sigmoid and tanh computed sixteen lanes at a
+ * time by vexpf below instead of libm's expf and tanhf one element at a time (in a chunking step the
+ * scalar calls were most of the recurrence's time: docs/blas-kernels.md).
+ */
+#include <node_api.h>
+#include "sps_napi.h"
+#include <cblas.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VL 16
+typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(VL * sizeof(float))));
+
+/* Vectors go through the helpers below by pointer: no vector crosses a call (GCC warns about the ABI of 64-byte vectors otherwise). */
+#define VSPLAT(x) ((vf){0} + (x))
+
+/* x where m is false, y where it is true (m: all ones or all zeros per lane). */
+#define VSELECT(m, y, x) ((vf)(((vi)(x) & ~(m)) | ((vi)(y) & (m))))
+
+/*
+ * e^x lane by lane, x clamped to [−87, 88] (so that 2^k stays a normal float): x = k ln 2 + r with
+ * k = round(x / ln 2), |r| ≤ ln 2 / 2 (ln 2 in two parts, k ln 2 exact), e^r by its Taylor series to
+ * degree 7 (truncation under 6e-9 relative), scaled by 2^k built in the exponent bits. Plain IEEE
+ * operations without contraction, so every clone computes the same bits.
+ */
+static inline __attribute__((always_inline)) void vexpf(vf *v) {
+  vf x = *v;
+  x = VSELECT(x < -87.f, VSPLAT(-87.f), x);
+  x = VSELECT(x > 88.f, VSPLAT(88.f), x);
+  const vf kf = (x * 1.44269504088896341f + 12582912.f) - 12582912.f; /* round to nearest: 1.5 · 2^23 */
+  const vf r = (x - kf * 0.693145751953125f) - kf * 1.42860682030941723212e-6f;
+  vf p = r * (1.f / 5040.f) + (1.f / 720.f);
+  p = p * r + (1.f / 120.f);
+  p = p * r + (1.f / 24.f);
+  p = p * r + (1.f / 6.f);
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  const vi k = __builtin_convertvector(kf, vi);
+  *v = p * (vf)((k + 127) << 23);
+}
+
+/* σ(x) = 1 / (1 + e^{−x}). */
+static inline __attribute__((always_inline)) void vsigmoid(vf *x) {
+  vf e = -*x;
+  vexpf(&e);
+  *x = 1.f / (1.f + e);
+}
+
+/* tanh(x) = sign(x) (1 − e^{−2|x|}) / (1 + e^{−2|x|}); absolute error about one unit in the last place of 1. */
+static inline __attribute__((always_inline)) void vtanh(vf *x) {
+  const vi sign = (vi)*x & (int32_t)0x80000000;
+  vf e = -2.f * (vf)((vi)*x ^ sign);
+  vexpf(&e);
+  *x = (vf)((vi)((1.f - e) / (1.f + e)) | sign);
+}
+
+/* x[i] = f(x[i]) for i < n, VL lanes at a time; the last partial block padded with zeros, so an element's value never depends on where it lies. */
+#define MAP(name, f)                                                               \
+  static inline __attribute__((always_inline)) void name(float *restrict x, size_t n) { \
+    size_t i = 0;                                                                  \
+    for (; i + VL <= n; i += VL) {                                                 \
+      vf v;                                                                        \
+      memcpy(&v, x + i, sizeof v);                                                 \
+      f(&v);                                                                    \
+      memcpy(x + i, &v, sizeof v);                                                 \
+    }                                                                              \
+    if (i < n) {                                                                   \
+      float t[VL] = {0};                                                           \
+      vf v;                                                                        \
+      memcpy(t, x + i, (n - i) * sizeof(float));                                   \
+      memcpy(&v, t, sizeof v);                                                     \
+      f(&v);                                                                    \
+      memcpy(t, &v, sizeof v);                                                     \
+      memcpy(x + i, t, (n - i) * sizeof(float));                                   \
+    }                                                                              \
+  }
+MAP(map_sigmoid, vsigmoid)
+MAP(map_tanh, vtanh)
+
+static int no_memory(napi_env env) {
+  napi_throw_error(env, NULL, "sps_blas: out of memory for the LSTM's state");
+  return 0;
+}
+
+/* s = xp_t + bias (by row), before the recurrent product is added. */
+static SPS_CLONES void gates_in(const float *restrict x, const float *restrict bias, size_t H4, size_t B, float *restrict s) {
+  for (size_t r = 0; r < H4; r++)
+    for (size_t b = 0; b < B; b++) s[r * B + b] = x[r * B + b] + bias[r];
+}
+
+/*
+ * The element-wise rest of a forward step, given z in s: s = σ(z), c' = f c + i g (g = 2ĝ − 1),
+ * tc = tanh(c'), then (c, h) = (c', o tc) for the sequences still running (active[b]). cn is scratch.
+ */
+static SPS_CLONES void gates_out(float *restrict s, size_t H, size_t B, int first, const int32_t *restrict active, float *restrict c,
+                                 float *restrict h, float *restrict tc, float *restrict cn) {
+  const size_t HB = H * B;
+  map_sigmoid(s, 4 * HB);
+  const float *si = s, *sf = s + HB, *sg = s + 2 * HB, *so = s + 3 * HB;
+  if (first)
+    for (size_t j = 0; j < HB; j++) cn[j] = si[j] * (sg[j] * 2.f - 1.f);
+  else
+    for (size_t j = 0; j < HB; j++) cn[j] = sf[j] * c[j] + si[j] * (sg[j] * 2.f - 1.f);
+  memcpy(tc, cn, HB * sizeof(float));
+  map_tanh(tc, HB);
+  for (size_t u = 0; u < H; u++)
+    for (size_t b = 0; b < B; b++) {
+      const size_t j = u * B + b;
+      c[j] = active[b] ? cn[j] : c[j];
+      h[j] = active[b] ? so[j] * tc[j] : h[j];
+    }
+}
+
+/*
+ * One LSTM direction's recurrence, feature-major (src/models/lstm.ts, `recurrence`; docs/models.md):
+ * state h, c [H, B]; per processing step k (time t = k, or T-1-k when reversed)
+ *   z = wt . h + (xp[t] + bias)          wt [4H, H], xp [T, 4H, B], bias [4H], g rows pre-scaled by 2
+ *   s = sigmoid(z);  [i, f, gh, o] = rows of s;  g = 2 gh - 1
+ *   c' = f c + i g;  h' = o tanh(c');  (c, h) = t < len[b] ? (c', h') : (c, h)
+ * The operations of the tensor version in its order, with the sigmoid and tanh of vexpf, so the two
+ * agree to rounding.
+ *
+ * lstmForward(dims = [T, H, B, reverse, finalOnly], xp, wt, bias, len, out, S, TC, CP, HP):
+ * out is hs [T, H, B] by time (or the final h [H, B]); S [T, 4H, B] the gates s, TC tanh(c'), CP and
+ * HP the c and h before the step, all by processing step, for lstmBackward.
+ */
+static napi_value lstm_forward(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t *d, *len;
+  size_t nd, nlen, nxp, nwt, nbias, nout, nS, nTC, nCP, nHP;
+  float *xp, *wt, *bias, *out, *S, *TC, *CP, *HP;
+  if (!i32_array_arg(env, argv[0], &d, &nd) || !need(env, nd, 5, "lstm dims") || !f32_arg(env, argv[1], &xp, &nxp, 0) ||
+      !f32_arg(env, argv[2], &wt, &nwt, 0) || !f32_arg(env, argv[3], &bias, &nbias, 0) || !i32_array_arg(env, argv[4], &len, &nlen) ||
+      !f32_arg(env, argv[5], &out, &nout, 0) || !f32_arg(env, argv[6], &S, &nS, 0) || !f32_arg(env, argv[7], &TC, &nTC, 0) ||
+      !f32_arg(env, argv[8], &CP, &nCP, 0) || !f32_arg(env, argv[9], &HP, &nHP, 0))
+    return NULL;
+  const size_t T = d[0], H = d[1], B = d[2], HB = H * B;
+  const int reverse = d[3], final_only = d[4];
+  if (!need(env, nxp, T * 4 * HB, "lstm xp") || !need(env, nwt, 4 * H * H, "lstm wt") || !need(env, nbias, 4 * H, "lstm bias") ||
+      !need(env, nlen, B, "lstm lengths") || !need(env, nout, final_only ? HB : T * HB, "lstm out") || !need(env, nS, T * 4 * HB, "lstm S") ||
+      !need(env, nTC, T * HB, "lstm TC") || !need(env, nCP, T * HB, "lstm CP") || !need(env, nHP, T * HB, "lstm HP"))
+    return NULL;
+  float *state = (float *)calloc(3 * HB, sizeof(float));
+  int32_t *active = (int32_t *)malloc((B ? B : 1) * sizeof(int32_t));
+  if (!state || !active) return free(state), free(active), no_memory(env), NULL;
+  float *h = state, *c = state + HB, *cn = state + 2 * HB;
+  for (size_t k = 0; k < T; k++) {
+    const size_t t = reverse ? T - 1 - k : k;
+    float *s = S + k * 4 * HB, *tc = TC + k * HB, *cp = CP + k * HB, *hp = HP + k * HB;
+    gates_in(xp + t * 4 * HB, bias, 4 * H, B, s);
+    if (k > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(4 * H), (int)B, (int)H, 1.f, wt, (int)H, h, (int)B, 1.f, s, (int)B);
+    memcpy(hp, h, HB * sizeof(float));
+    memcpy(cp, c, HB * sizeof(float));
+    for (size_t b = 0; b < B; b++) active[b] = (int32_t)t < len[b];
+    gates_out(s, H, B, k == 0, active, c, h, tc, cn);
+    if (!final_only) memcpy(out + t * HB, h, HB * sizeof(float));
+  }
+  if (final_only) memcpy(out, h, HB * sizeof(float));
+  free(state);
+  free(active);
+  return NULL;
+}
+
+/*
+ * The element-wise part of one backward step k (time t): from dh (the output's and the next step's)
+ * and dc, the gate gradients dz (through the sigmoid, ×2 for the g rows) and the dc passed to step
+ * k − 1. A sequence's padding step (active[b] = 0) passes dh and dc through unchanged (carry_h, dc).
+ */
+static SPS_CLONES void bptt_gates(size_t H, size_t B, size_t k, const int32_t *restrict active, const float *restrict dy_t, int final_only,
+                                  int have_dh_rec, int have_dc, const float *restrict s, const float *restrict tc, const float *restrict cp,
+                                  const float *restrict dh_rec, float *restrict dc, float *restrict carry_h, float *restrict dz) {
+  const size_t HB = H * B;
+  for (size_t u = 0; u < H; u++) {
+    for (size_t b = 0; b < B; b++) {
+      const size_t j = u * B + b;
+      const float dh_all = final_only ? dh_rec[j] : (have_dh_rec ? dy_t[j] + dh_rec[j] : dy_t[j]);
+      const float dc_all = have_dc ? dc[j] : 0.f;
+      const int on = active[b];
+      const float dh = on ? dh_all : 0.f, dcin = on ? dc_all : 0.f, carry_c = on ? 0.f : dc_all;
+      carry_h[j] = on ? 0.f : dh_all;
+      const float si = s[j], sf = s[HB + j], sg = s[2 * HB + j], so = s[3 * HB + j], g = sg * 2.f - 1.f;
+      float dct = dh * so * (1.f - tc[j] * tc[j]);
+      if (have_dc) dct = dct + dcin;
+      dz[j] = (dct * g) * (si * (1.f - si));
+      dz[HB + j] = (k == 0 ? 0.f : dct * cp[j]) * (sf * (1.f - sf));
+      dz[2 * HB + j] = (dct * si) * (sg * (1.f - sg) * 2.f);
+      dz[3 * HB + j] = (dh * tc[j]) * (so * (1.f - so));
+      if (k > 0) dc[j] = dct * sf + carry_c;
+    }
+  }
+}
+
+/*
+ * lstmBackward(dims = [T, H, B, reverse, finalOnly], dy, S, TC, CP, HP, wt, len, dxp, dwt, dbias):
+ * backpropagation through lstmForward's steps in reverse. dy is d hs [T, H, B] (or d h_final [H, B]);
+ * a sequence's padding steps pass the state's gradient through unchanged. dwt = sum over k >= 1 of
+ * dz_k . h_{k-1}^T, dbias = sum over t, b of dxp.
+ */
+static napi_value lstm_backward(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t *d, *len;
+  size_t nd, nlen, ndy, nS, nTC, nCP, nHP, nwt, ndxp, ndwt, ndbias;
+  float *dy, *S, *TC, *CP, *HP, *wt, *dxp, *dwt, *dbias;
+  if (!i32_array_arg(env, argv[0], &d, &nd) || !need(env, nd, 5, "lstm dims") || !f32_arg(env, argv[1], &dy, &ndy, 0) ||
+      !f32_arg(env, argv[2], &S, &nS, 0) || !f32_arg(env, argv[3], &TC, &nTC, 0) || !f32_arg(env, argv[4], &CP, &nCP, 0) ||
+      !f32_arg(env, argv[5], &HP, &nHP, 0) || !f32_arg(env, argv[6], &wt, &nwt, 0) || !i32_array_arg(env, argv[7], &len, &nlen) ||
+      !f32_arg(env, argv[8], &dxp, &ndxp, 0) || !f32_arg(env, argv[9], &dwt, &ndwt, 0) || !f32_arg(env, argv[10], &dbias, &ndbias, 0))
+    return NULL;
+  const size_t T = d[0], H = d[1], B = d[2], HB = H * B;
+  const int reverse = d[3], final_only = d[4];
+  if (!need(env, ndy, final_only ? HB : T * HB, "lstm dy") || !need(env, nS, T * 4 * HB, "lstm S") || !need(env, nTC, T * HB, "lstm TC") ||
+      !need(env, nCP, T * HB, "lstm CP") || !need(env, nHP, T * HB, "lstm HP") || !need(env, nwt, 4 * H * H, "lstm wt") ||
+      !need(env, nlen, B, "lstm lengths") || !need(env, ndxp, T * 4 * HB, "lstm dxp") || !need(env, ndwt, 4 * H * H, "lstm dwt") ||
+      !need(env, ndbias, 4 * H, "lstm dbias"))
+    return NULL;
+  float *buf = (float *)calloc(3 * HB, sizeof(float));
+  int32_t *active = (int32_t *)malloc((B ? B : 1) * sizeof(int32_t));
+  if (!buf || !active) return free(buf), free(active), no_memory(env), NULL;
+  float *dh_rec = buf, *dc = buf + HB, *carry_h = buf + 2 * HB;
+  int have_dh_rec = final_only, have_dc = 0;
+  if (final_only) memcpy(dh_rec, dy, HB * sizeof(float));
+  memset(dwt, 0, 4 * H * H * sizeof(float));
+  for (size_t kk = T; kk-- > 0;) {
+    const size_t k = kk, t = reverse ? T - 1 - k : k;
+    for (size_t b = 0; b < B; b++) active[b] = (int32_t)t < len[b];
+    float *dz = dxp + t * 4 * HB;
+    bptt_gates(H, B, k, active, final_only ? dy : dy + t * HB, final_only, have_dh_rec, have_dc, S + k * 4 * HB, TC + k * HB, CP + k * HB, dh_rec,
+               dc, carry_h, dz);
+    if (k > 0) {
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)B, (int)(4 * H), 1.f, wt, (int)H, dz, (int)B, 0.f, dh_rec, (int)B);
+      for (size_t j = 0; j < HB; j++) dh_rec[j] += carry_h[j];
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(4 * H), (int)H, (int)B, 1.f, dz, (int)B, HP + k * HB, (int)B, 1.f, dwt, (int)H);
+      have_dh_rec = 1;
+      have_dc = 1;
+    }
+  }
+  for (size_t r = 0; r < 4 * H; r++) {
+    float acc = 0.f;
+    for (size_t t = 0; t < T; t++) {
+      float row = 0.f;
+      for (size_t b = 0; b < B; b++) row += dxp[(t * 4 * H + r) * B + b];
+      acc += row;
+    }
+    dbias[r] = acc;
+  }
+  free(buf);
+  free(active);
+  return NULL;
+}
+
+/* Adds the LSTM kernels to the addon's exports (called by sps_blas.c's module init). */
+int sps_lstm_register(napi_env env, napi_value exports) {
+  const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {{"lstmForward", lstm_forward}, {"lstmBackward", lstm_backward}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return 0;
+    if (napi_set_named_property(env, exports, fns[i].name, f) != napi_ok) return 0;
+  }
+  return 1;
+}
