@@ -712,6 +712,99 @@ static napi_value tile(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Square tiles of the 2-D transposes: a tile of each side stays in L1 while it is read across and written along. */
+#define TR_TILE 32
+
+/*
+ * transpose(x, dims, perm, out): out = x with its axes permuted (tf.transpose: out's axis i is x's
+ * axis perm[i]), float32, rank 1 to 8. Axes of size 1 are dropped and axes that stay neighbours are
+ * merged first, so what is left is a stack of 2-D transposes (x's last axis lands inside out), each
+ * copied in square tiles, or of contiguous rows (x's last axis stays last).
+ */
+static napi_value transpose(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *out;
+  int32_t *xd, *perm;
+  size_t nx, nd, np, nout;
+  if (!f32_arg(env, argv[0], &x, &nx, 0) || !i32_array_arg(env, argv[1], &xd, &nd) || !i32_array_arg(env, argv[2], &perm, &np) ||
+      !f32_arg(env, argv[3], &out, &nout, 0) || !need(env, np, nd, "transpose perm"))
+    return NULL;
+  if (nd < 1 || nd > 8) {
+    napi_throw_range_error(env, NULL, "sps_blas: transpose takes a rank from 1 to 8");
+    return NULL;
+  }
+  size_t stride[8], n = 1;
+  int seen = 0;
+  for (size_t d = nd; d-- > 0;) {
+    if (xd[d] < 0 || perm[d] < 0 || perm[d] >= (int32_t)nd || (seen >> perm[d]) & 1) {
+      napi_throw_range_error(env, NULL, "sps_blas: transpose needs non-negative dims and a permutation of the axes");
+      return NULL;
+    }
+    seen |= 1 << perm[d];
+    stride[d] = n;
+    n *= (size_t)xd[d];
+  }
+  if (!need(env, nx, n, "transpose x") || !need(env, nout, n, "transpose out")) return NULL;
+  if (n == 0) return NULL;
+  /* Out's axes (size, stride in x), without size-1 axes, neighbours in x merged. */
+  size_t sz[8], st[8], r = 0;
+  for (size_t i = 0; i < nd; i++) {
+    const size_t a = (size_t)perm[i], len = (size_t)xd[a];
+    if (len == 1) continue;
+    if (r > 0 && st[r - 1] == stride[a] * len) {
+      sz[r - 1] *= len;
+      st[r - 1] = stride[a];
+    } else {
+      sz[r] = len;
+      st[r] = stride[a];
+      r++;
+    }
+  }
+  if (r == 0 || (r == 1 && st[0] == 1)) {
+    memcpy(out, x, n * sizeof(float));
+    return NULL;
+  }
+  /* a: out's axis holding x's last (stride 1); l: out's last. */
+  size_t a = 0;
+  while (st[a] != 1) a++;
+  const size_t l = r - 1, rows = a == l ? 1 : sz[a], cols = sz[l], row_len = a == l ? sz[l] : 1;
+  size_t ost[8], o = 1;
+  for (size_t i = r; i-- > 0;) {
+    ost[i] = o;
+    o *= sz[i];
+  }
+  /* Odometer over the other axes. */
+  size_t idx[8] = {0}, xoff = 0, ooff = 0;
+  for (;;) {
+    if (a == l) {
+      memcpy(out + ooff, x + xoff, row_len * sizeof(float));
+    } else {
+      const size_t sl = st[l], oa = ost[a];
+      for (size_t i0 = 0; i0 < rows; i0 += TR_TILE)
+        for (size_t j0 = 0; j0 < cols; j0 += TR_TILE) {
+          const size_t i1 = i0 + TR_TILE < rows ? i0 + TR_TILE : rows, j1 = j0 + TR_TILE < cols ? j0 + TR_TILE : cols;
+          for (size_t i = i0; i < i1; i++)
+            for (size_t j = j0; j < j1; j++) out[ooff + i * oa + j] = x[xoff + i + j * sl];
+        }
+    }
+    size_t k = r;
+    for (;;) {
+      if (k-- == 0) return NULL;
+      if (k == a || k == l) continue;
+      if (++idx[k] < sz[k]) {
+        xoff += st[k];
+        ooff += ost[k];
+        break;
+      }
+      xoff -= (idx[k] - 1) * st[k];
+      ooff -= (idx[k] - 1) * ost[k];
+      idx[k] = 0;
+    }
+  }
+}
+
 /* The chain-CRF kernels (sps_crf.c) and the LSTM recurrence (sps_lstm.c). */
 int sps_crf_register(napi_env env, napi_value exports);
 int sps_lstm_register(napi_env env, napi_value exports);
@@ -744,6 +837,7 @@ NAPI_MODULE_INIT() {
              {"blocks", blocks},
              {"scale", scale},
              {"tile", tile},
+             {"transpose", transpose},
              {"info", blas_info}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

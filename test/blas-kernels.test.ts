@@ -243,6 +243,68 @@ describe('reductions and copies', BLAS, () => {
   });
 });
 
+describe('transpose', BLAS, () => {
+  it('Transpose matches cpu to the bit: ranks 1 to 6, size-1 and mergeable axes, tiles with ragged edges, the LSTM layouts; int32 falls back', async () => {
+    const cases: [number[], number[]][] = [
+      [[5], [0]],
+      [
+        [3, 4],
+        [1, 0],
+      ],
+      [
+        [70, 33],
+        [1, 0],
+      ],
+      [
+        [8, 480, 100],
+        [0, 2, 1],
+      ],
+      [
+        [16, 30, 75],
+        [1, 0, 2],
+      ],
+      [
+        [30, 200, 16],
+        [2, 0, 1],
+      ],
+      [
+        [2, 1, 3, 4],
+        [3, 1, 0, 2],
+      ],
+      [
+        [2, 3, 4, 5],
+        [0, 1, 3, 2],
+      ],
+      [
+        [2, 3, 4, 5],
+        [2, 3, 0, 1],
+      ],
+      [
+        [3, 1, 2, 1, 4, 2],
+        [5, 4, 3, 2, 1, 0],
+      ],
+      [
+        [1, 1, 7],
+        [2, 0, 1],
+      ],
+    ];
+    for (const [shape, perm] of cases) {
+      const xv = rand(sizeOf(shape));
+      await assertSameOnBoth(`transpose [${shape}] by [${perm}]`, () => tf.transpose(tf.tensor(xv, shape), perm), 0);
+    }
+    await assertSameOnBoth('int32 transpose', () => tf.transpose(tf.tensor2d([[1, 2, 3]], [1, 3], 'int32'), [1, 0]), 0);
+  });
+
+  it('the addon refuses a perm that is not a permutation of the axes', () => {
+    const loaded = loadBlasAddon();
+    assert.ok('addon' in loaded);
+    const x = new Float32Array(6);
+    assert.throws(() => loaded.addon.transpose(x, Int32Array.of(2, 3), Int32Array.of(0, 0), new Float32Array(6)), /a permutation of the axes/);
+    assert.throws(() => loaded.addon.transpose(x, Int32Array.of(2, 3), Int32Array.of(1, 2), new Float32Array(6)), /a permutation of the axes/);
+    assert.throws(() => loaded.addon.transpose(x, Int32Array.of(2, 3), Int32Array.of(1, 0), new Float32Array(5)), /transpose out has 5 elements, needs 6/);
+  });
+});
+
 describe('tile and the broadcast gradients', BLAS, () => {
   it('Tile matches cpu for ranks 1 to 5 and scalar-to-matrix broadcasts (C); int32 and a zero repeat fall back', async () => {
     const cases: [number[], number[]][] = [

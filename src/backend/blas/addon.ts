@@ -49,6 +49,7 @@ export interface BlasAddon {
   blocks(split: 0 | 1, outer: number, whole: Float32Array, parts: Float32Array[], inners: Int32Array): void;
   scale(x: Float32Array, s: Float32Array, out: Float32Array): void;
   tile(x: Float32Array, dims: Int32Array, reps: Int32Array, out: Float32Array): void;
+  transpose(x: Float32Array, dims: Int32Array, perm: Int32Array, out: Float32Array): void;
   adam(
     w: Float32Array,
     m: Float32Array,

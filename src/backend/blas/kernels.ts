@@ -406,3 +406,21 @@ export const chainViterbi: BlasKernel = (addon, args) => {
   );
   return out;
 };
+
+/**
+ * Transpose of a float32 tensor (rank ≤ 8) in C: the stacked 2-D transposes it reduces to are copied
+ * in square tiles. wasm's kernel was a sixth of a BiLSTM-CRF training step (the LSTM's feature-major
+ * layout transposes its inputs and their gradients: docs/blas-kernels.md). int32 and others fall back.
+ */
+export const transpose: BlasKernel = (addon, args, fallback) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { x } = inputs;
+  const perm = attrs.perm as number[];
+  if (x.dtype !== 'float32' || x.shape.length < 1 || x.shape.length > 8) return fallback(args);
+  const out = backend.makeOutput(
+    perm.map((p) => x.shape[p]),
+    'float32',
+  );
+  addon.transpose(f32(backend, x), Int32Array.from(x.shape), Int32Array.from(perm), f32(backend, out));
+  return out;
+};
