@@ -712,6 +712,101 @@ static napi_value tile(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * The gradient of a 2x2 max pool at stride 2 without padding (LeNet's and the U-net's pools), NHWC:
+ * each output's dy goes to its window's maximum, picked by tfjs-backend-cpu's rule (row-major order,
+ * a later value wins only if strictly greater, NaN never wins, none in a window of NaN and -inf).
+ * The windows do not overlap, so every input gets one window's value or 0, written without branches
+ * along the channels (0 + dy, so a -0 arrives as +0, as cpu's sum into zeros gives).
+ */
+typedef float mp_vf __attribute__((vector_size(8 * sizeof(float))));
+typedef int32_t mp_vi __attribute__((vector_size(8 * sizeof(float))));
+
+/* y where the mask m is set (all ones), else z: compares give such masks, so nothing branches. */
+#define MP_SEL(m, y, z) ((mp_vf)(((mp_vi)(y) & (m)) | ((mp_vi)(z) & ~(m))))
+
+/*
+ * Eight channels of one window: v[0..3] the window's values in row-major order, v[4] its dy; out[0..3]
+ * the dx of each value. The running maximum starts at -inf and only a strictly greater value replaces
+ * it, so NaN never wins and an all -inf/NaN window sends its dy nowhere.
+ */
+static inline __attribute__((always_inline)) void mp_window(const mp_vf *v, mp_vf *out) {
+  const mp_vf ninf = (mp_vf){0} - INFINITY, zero = {0};
+  const mp_vf g = v[4] + 0.f; /* 0 + dy: a -0 arrives as +0, as cpu's sum into zeros gives */
+  const mp_vi c0 = v[0] > ninf;
+  const mp_vf b0 = MP_SEL(c0, v[0], ninf);
+  const mp_vi c1 = v[1] > b0;
+  const mp_vf b1 = MP_SEL(c1, v[1], b0);
+  const mp_vi c2 = v[2] > b1;
+  const mp_vf b2 = MP_SEL(c2, v[2], b1);
+  const mp_vi c3 = v[3] > b2;
+  out[3] = MP_SEL(c3, g, zero);
+  out[2] = MP_SEL(c2 & ~c3, g, zero);
+  out[1] = MP_SEL(c1 & ~c2 & ~c3, g, zero);
+  out[0] = MP_SEL(c0 & ~c1 & ~c2 & ~c3, g, zero);
+}
+
+static SPS_CLONES void max_pool_2x2_grad(const float *restrict x, const float *restrict g, float *restrict dx, size_t B, size_t H, size_t W,
+                                         size_t C, size_t Ho, size_t Wo) {
+  const size_t rs = W * C;
+  memset(dx, 0, B * H * rs * sizeof(float));
+  for (size_t b = 0; b < B; b++)
+    for (size_t yr = 0; yr < Ho; yr++)
+      for (size_t yc = 0; yc < Wo; yc++) {
+        const size_t p = (b * H + 2 * yr) * rs + 2 * yc * C;
+        const size_t at[4] = {p, p + C, p + rs, p + rs + C}; /* the window's four inputs, row-major */
+        const float *gw = g + ((b * Ho + yr) * Wo + yc) * C;
+        mp_vf v[5], o[4];
+        size_t d = 0;
+        for (; d + 8 <= C; d += 8) {
+          for (int i = 0; i < 4; i++) memcpy(&v[i], x + at[i] + d, sizeof(mp_vf));
+          memcpy(&v[4], gw + d, sizeof(mp_vf));
+          mp_window(v, o);
+          for (int i = 0; i < 4; i++) memcpy(dx + at[i] + d, &o[i], sizeof(mp_vf));
+        }
+        if (d < C) { /* the last channels through zero-padded lanes */
+          float in[5][8] = {{0}}, res[4][8];
+          for (size_t j = 0; j < C - d; j++) {
+            for (int i = 0; i < 4; i++) in[i][j] = x[at[i] + d + j];
+            in[4][j] = gw[d + j];
+          }
+          memcpy(v, in, sizeof v);
+          mp_window(v, o);
+          memcpy(res, o, sizeof o);
+          for (size_t j = 0; j < C - d; j++)
+            for (int i = 0; i < 4; i++) dx[at[i] + d + j] = res[i][j];
+        }
+      }
+}
+
+/* maxPool2x2Grad(x, dy, dims = [B, H, W, C, Ho, Wo], dx): max_pool_2x2_grad, with 2 Ho <= H and 2 Wo <= W. */
+static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *g, *dx;
+  int32_t *d;
+  size_t nx, ng, nd, ndx;
+  if (!f32_arg(env, argv[0], &x, &nx, 0) || !f32_arg(env, argv[1], &g, &ng, 0) || !i32_array_arg(env, argv[2], &d, &nd) ||
+      !need(env, nd, 6, "maxPool2x2Grad dims") || !f32_arg(env, argv[3], &dx, &ndx, 0))
+    return NULL;
+  for (int i = 0; i < 6; i++)
+    if (d[i] < 0) {
+      napi_throw_range_error(env, NULL, "sps_blas: maxPool2x2Grad dims must be non-negative");
+      return NULL;
+    }
+  const size_t B = d[0], H = d[1], W = d[2], C = d[3], Ho = d[4], Wo = d[5];
+  if (2 * Ho > H || 2 * Wo > W) {
+    napi_throw_range_error(env, NULL, "sps_blas: maxPool2x2Grad needs 2 Ho <= H and 2 Wo <= W");
+    return NULL;
+  }
+  if (!need(env, nx, B * H * W * C, "maxPool2x2Grad x") || !need(env, ng, B * Ho * Wo * C, "maxPool2x2Grad dy") ||
+      !need(env, ndx, B * H * W * C, "maxPool2x2Grad dx"))
+    return NULL;
+  max_pool_2x2_grad(x, g, dx, B, H, W, C, Ho, Wo);
+  return NULL;
+}
+
 /* Square tiles of the 2-D transposes: a tile of each side stays in L1 while it is read across and written along. */
 #define TR_TILE 32
 
@@ -838,6 +933,7 @@ NAPI_MODULE_INIT() {
              {"scale", scale},
              {"tile", tile},
              {"transpose", transpose},
+             {"maxPool2x2Grad", max_pool_grad},
              {"info", blas_info}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

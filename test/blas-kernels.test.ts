@@ -15,7 +15,7 @@ import { BLAS_ADDON_PATH, coretypeFor, loadBlasAddon } from '../src/backend/blas
 import { blasTuning } from '../src/backend/blas/kernels.js';
 import { registerBlasGradients, unregisterBlasGradients } from '../src/backend/blas/gradients.js';
 import { needs } from './helpers.js';
-import { assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, rand, runKernel, sizeOf } from './kernel-helpers.js';
+import { type Shape4, assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, rand, runKernel, sizeOf } from './kernel-helpers.js';
 
 const BLAS = needs('blas', 'test/blas-kernels.test.ts:');
 
@@ -302,6 +302,57 @@ describe('transpose', BLAS, () => {
     assert.throws(() => loaded.addon.transpose(x, Int32Array.of(2, 3), Int32Array.of(0, 0), new Float32Array(6)), /a permutation of the axes/);
     assert.throws(() => loaded.addon.transpose(x, Int32Array.of(2, 3), Int32Array.of(1, 2), new Float32Array(6)), /a permutation of the axes/);
     assert.throws(() => loaded.addon.transpose(x, Int32Array.of(2, 3), Int32Array.of(1, 0), new Float32Array(5)), /transpose out has 5 elements, needs 6/);
+  });
+});
+
+describe('MaxPoolGrad', BLAS, () => {
+  it('2x2 stride 2 (C) matches cpu: odd sizes, ties, all negative, NaN and -Infinity, same on even sizes; other pools fall back', async () => {
+    const data: Record<string, (n: number) => Float32Array> = {
+      random: (n) => rand(n),
+      'all negative': (n) => rand(n, -5, -0.5),
+      'ties (small integers)': (n) => rand(n, -2.5, 2.5).map(Math.round),
+      'all equal negative': (n) => new Float32Array(n).fill(-1),
+      'NaN and -Infinity': (n) => {
+        const v = rand(n, -3, -1);
+        for (let i = 0; i < n; i += 7) v[i] = NaN;
+        for (let i = 3; i < n; i += 11) v[i] = -Infinity;
+        return v.fill(-Infinity, 0, 8);
+      },
+    };
+    const cases: [Shape4, number, number, 'same' | 'valid'][] = [
+      [[2, 7, 5, 3], 2, 2, 'valid'],
+      [[3, 8, 8, 20], 2, 2, 'valid'],
+      [[2, 8, 6, 4], 2, 2, 'same'],
+      [[2, 7, 5, 3], 3, 2, 'same'],
+      [[1, 6, 6, 2], 2, 1, 'valid'],
+    ];
+    for (const [xs, f, s, pad] of cases)
+      for (const [name, gen] of Object.entries(data)) {
+        const xv = gen(sizeOf(xs));
+        const yShape = tf.backend_util.computePool2DInfo(xs, f, s, 1, pad).outShape;
+        const dyv = rand(sizeOf(yShape));
+        await assertSameOnBoth(
+          `[${xs}] f ${f} s ${s} ${pad} ${name}`,
+          () => {
+            const x = tf.tensor(xv, xs);
+            return runKernel(
+              'MaxPoolGrad',
+              { dy: tf.tensor(dyv, yShape), input: x, output: tf.maxPool(x as tf.Tensor4D, f, s, pad) },
+              { filterSize: f, strides: s, pad },
+            );
+          },
+          // the C path copies each dy once: exact; overlapping windows (the fallback) sum in another order.
+          f === 2 && s === 2 ? 0 : 1e-5,
+        );
+      }
+  });
+
+  it('the addon refuses windows that do not fit and short arrays', () => {
+    const loaded = loadBlasAddon();
+    assert.ok('addon' in loaded);
+    const x = new Float32Array(16);
+    assert.throws(() => loaded.addon.maxPool2x2Grad(x, new Float32Array(9), Int32Array.of(1, 4, 4, 1, 3, 3), x), /needs 2 Ho <= H/);
+    assert.throws(() => loaded.addon.maxPool2x2Grad(x, new Float32Array(3), Int32Array.of(1, 4, 4, 1, 2, 2), x), /maxPool2x2Grad dy has 3 elements, needs 4/);
   });
 });
 

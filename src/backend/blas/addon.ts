@@ -50,6 +50,7 @@ export interface BlasAddon {
   scale(x: Float32Array, s: Float32Array, out: Float32Array): void;
   tile(x: Float32Array, dims: Int32Array, reps: Int32Array, out: Float32Array): void;
   transpose(x: Float32Array, dims: Int32Array, perm: Int32Array, out: Float32Array): void;
+  maxPool2x2Grad(x: Float32Array, dy: Float32Array, dims: Int32Array, dx: Float32Array): void;
   adam(
     w: Float32Array,
     m: Float32Array,

@@ -424,3 +424,37 @@ export const transpose: BlasKernel = (addon, args, fallback) => {
   addon.transpose(f32(backend, x), Int32Array.from(x.shape), Int32Array.from(perm), f32(backend, out));
   return out;
 };
+
+/**
+ * MaxPoolGrad of 2×2 windows at stride 2 without padding (LeNet's and the U-net's pools) in C, the
+ * maximum picked by cpu's rule as in the wasm kernel (../wasm/loops.ts), without its branches. It was
+ * the costliest kernel of a LeNet+CRF step on blas. Other pools fall back.
+ */
+export const maxPoolGrad: BlasKernel = (addon, args, fallback) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { dy, input } = inputs;
+  if (!isF32(dy, input) || input.shape.length !== 4) return fallback(args);
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs.filterSize as [number, number] | number,
+    attrs.strides as [number, number] | number,
+    1,
+    attrs.pad as 'valid' | 'same' | number | tf.backend_util.ExplicitPadding,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+  );
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
+  const simple =
+    info.effectiveFilterHeight === 2 &&
+    info.effectiveFilterWidth === 2 &&
+    info.strideHeight === 2 &&
+    info.strideWidth === 2 &&
+    info.padInfo.top === 0 &&
+    info.padInfo.left === 0 &&
+    2 * Ho <= H &&
+    2 * Wo <= W &&
+    dy.shape.join() === [B, Ho, Wo, C].join();
+  if (!simple) return fallback(args);
+  const dx = backend.makeOutput([...input.shape], 'float32');
+  addon.maxPool2x2Grad(f32(backend, input), f32(backend, dy), Int32Array.of(B, H, W, C, Ho, Wo), f32(backend, dx));
+  return dx;
+};
