@@ -807,6 +807,22 @@ static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* reluGrad(dy, y, out): out = dy where y > 0, else 0 (the gradient of y = relu(x) from its output; sps's fused conv + ReLU). */
+static napi_value relu_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *dy, *y, *out;
+  size_t ndy, ny, nout;
+  if (!f32_arg(env, argv[0], &dy, &ndy, 0) || !f32_arg(env, argv[1], &y, &ny, 0) || !f32_arg(env, argv[2], &out, &nout, 0) ||
+      !need(env, ny, ndy, "reluGrad y") || !need(env, nout, ndy, "reluGrad out"))
+    return NULL;
+  const float *restrict d = dy, *restrict v = y;
+  float *restrict o = out;
+  for (size_t i = 0; i < ndy; i++) o[i] = v[i] > 0.f ? d[i] : 0.f;
+  return NULL;
+}
+
 /* Square tiles of the 2-D transposes: a tile of each side stays in L1 while it is read across and written along. */
 #define TR_TILE 32
 
@@ -934,6 +950,7 @@ NAPI_MODULE_INIT() {
              {"tile", tile},
              {"transpose", transpose},
              {"maxPool2x2Grad", max_pool_grad},
+             {"reluGrad", relu_grad},
              {"info", blas_info}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -26,6 +26,8 @@ import {
   tile,
   transpose,
   maxPoolGrad,
+  RELU_GRAD,
+  reluGrad,
   LSTM_RECURRENCE,
   LSTM_RECURRENCE_GRAD,
   lstmRecurrence,
@@ -57,13 +59,14 @@ const KERNELS: ReadonlyArray<readonly [string, BlasKernel]> = [
   [LSTM_RECURRENCE, lstmRecurrence],
   [LSTM_RECURRENCE_GRAD, lstmRecurrenceGrad],
   [ADAM_UPDATE, adamUpdate],
+  [RELU_GRAD, reluGrad],
   [CHAIN_CRF, chainCrf],
   [CHAIN_CRF_GRAD, chainCrfGrad],
   [CHAIN_VITERBI, chainViterbi],
 ];
 
 /** Kernels of sps's own: nothing to replace, nothing to fall back on. */
-const OWN = new Set([LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, ADAM_UPDATE, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI]);
+const OWN = new Set([LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, ADAM_UPDATE, RELU_GRAD, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI]);
 
 /** The kernels the blas ones replaced (by name; undefined for our own), while they are registered. */
 const replaced = new Map<string, tf.KernelConfig | undefined>();

@@ -51,6 +51,7 @@ export interface BlasAddon {
   tile(x: Float32Array, dims: Int32Array, reps: Int32Array, out: Float32Array): void;
   transpose(x: Float32Array, dims: Int32Array, perm: Int32Array, out: Float32Array): void;
   maxPool2x2Grad(x: Float32Array, dy: Float32Array, dims: Int32Array, dx: Float32Array): void;
+  reluGrad(dy: Float32Array, y: Float32Array, out: Float32Array): void;
   adam(
     w: Float32Array,
     m: Float32Array,

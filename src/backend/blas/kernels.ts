@@ -168,7 +168,7 @@ export const conv2DBackpropFilter: BlasKernel = (addon, args, fallback) => {
   return dw;
 };
 
-export { ADAM_UPDATE, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD } from '../kernel-names.js';
+export { ADAM_UPDATE, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, RELU_GRAD } from '../kernel-names.js';
 
 const i32 = (backend: Backend, t: TensorInfo): Int32Array => backend.typedArrayFromHeap(t) as Int32Array;
 
@@ -457,4 +457,13 @@ export const maxPoolGrad: BlasKernel = (addon, args, fallback) => {
   const dx = backend.makeOutput([...input.shape], 'float32');
   addon.maxPool2x2Grad(f32(backend, input), f32(backend, dy), Int32Array.of(B, H, W, C, Ho, Wo), f32(backend, dx));
   return dx;
+};
+
+/** The gradient of a ReLU from its output (inputs dy, y; float32): dy where y > 0, else 0, in one pass. */
+export const reluGrad: BlasKernel = (addon, args) => {
+  const { inputs, backend } = args;
+  const { dy, y } = inputs;
+  const out = backend.makeOutput([...dy.shape], 'float32');
+  addon.reluGrad(f32(backend, dy), f32(backend, y), f32(backend, out));
+  return out;
 };
