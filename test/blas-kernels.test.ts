@@ -438,9 +438,9 @@ describe('registration', BLAS, () => {
     assert.ok(!blasKernelsRegistered());
     assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, blasConv);
     const b = await selectBackend('blas');
-    assert.match(b.reason, /OpenBLAS kernels registered \(17, core \w+\)/);
+    assert.match(b.reason, /OpenBLAS kernels registered \(20, core \w+\)/);
     assert.ok(blasKernelsRegistered());
-    assert.equal(registerBlasKernels().registered.length, 17, 'idempotent');
+    assert.equal(registerBlasKernels().registered.length, 20, 'idempotent');
     unregisterBlasKernels();
     unregisterBlasKernels();
     assert.ok(!blasKernelsRegistered());
