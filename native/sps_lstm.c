@@ -96,18 +96,20 @@ static SPS_CLONES void gates_in(const float *restrict x, const float *restrict b
 }
 
 /*
- * The element-wise rest of a forward step, given z in s: s = σ(z), c' = f c + i g (g = 2ĝ − 1),
+ * The element-wise rest of a forward step, given z in s: s = [σ, σ, tanh, σ](z) by gate rows, c' = f c + i g,
  * tc = tanh(c'), then (c, h) = (c', o tc) for the sequences still running (active[b]). cn is scratch.
  */
 static SPS_CLONES void gates_out(float *restrict s, size_t H, size_t B, int first, const int32_t *restrict active, float *restrict c,
                                  float *restrict h, float *restrict tc, float *restrict cn) {
   const size_t HB = H * B;
-  map_sigmoid(s, 4 * HB);
-  const float *si = s, *sf = s + HB, *sg = s + 2 * HB, *so = s + 3 * HB;
+  map_sigmoid(s, 2 * HB);
+  map_tanh(s + 2 * HB, HB);
+  map_sigmoid(s + 3 * HB, HB);
+  const float *si = s, *sf = s + HB, *g = s + 2 * HB, *so = s + 3 * HB;
   if (first)
-    for (size_t j = 0; j < HB; j++) cn[j] = si[j] * (sg[j] * 2.f - 1.f);
+    for (size_t j = 0; j < HB; j++) cn[j] = si[j] * g[j];
   else
-    for (size_t j = 0; j < HB; j++) cn[j] = sf[j] * c[j] + si[j] * (sg[j] * 2.f - 1.f);
+    for (size_t j = 0; j < HB; j++) cn[j] = sf[j] * c[j] + si[j] * g[j];
   memcpy(tc, cn, HB * sizeof(float));
   map_tanh(tc, HB);
   for (size_t u = 0; u < H; u++)
@@ -121,15 +123,16 @@ static SPS_CLONES void gates_out(float *restrict s, size_t H, size_t B, int firs
 /*
  * One LSTM direction's recurrence, feature-major (src/models/lstm.ts, `recurrence`; docs/models.md):
  * state h, c [H, B]; per processing step k (time t = k, or T-1-k when reversed)
- *   z = wt . h + (xp[t] + bias)          wt [4H, H], xp [T, 4H, B], bias [4H], g rows pre-scaled by 2
- *   s = sigmoid(z);  [i, f, gh, o] = rows of s;  g = 2 gh - 1
+ *   z = wt . h + (xp[t] + bias)          wt [4H, H], xp [T, 4H, B], bias [4H]
+ *   [i, f, g, o] = [σ, σ, tanh, σ](rows of z)
  *   c' = f c + i g;  h' = o tanh(c');  (c, h) = t < len[b] ? (c', h') : (c, h)
- * The operations of the tensor version in its order, with the sigmoid and tanh of vexpf, so the two
- * agree to rounding.
+ * The tensor version's steps with tanh computed as such (the tensor version pre-scales the g rows by 2
+ * and takes 2σ(2z) − 1, which saves an op there; here it would only cost the scaling ops), the sigmoid
+ * and tanh of vexpf: the two agree to rounding.
  *
  * lstmForward(dims = [T, H, B, reverse, finalOnly], xp, wt, bias, len, out, S, TC, CP, HP):
  * out is hs [T, H, B] by time (or the final h [H, B]); S [T, 4H, B] the gates s, TC tanh(c'), CP and
- * HP the c and h before the step, all by processing step, for lstmBackward.
+ * HP the c and h before the step, all by processing step, for lstmBackward (S's g rows hold tanh(z)).
  */
 static napi_value lstm_forward(napi_env env, napi_callback_info info) {
   size_t argc = 10;
@@ -172,7 +175,7 @@ static napi_value lstm_forward(napi_env env, napi_callback_info info) {
 
 /*
  * The element-wise part of one backward step k (time t): from dh (the output's and the next step's)
- * and dc, the gate gradients dz (through the sigmoid, ×2 for the g rows) and the dc passed to step
+ * and dc, the gate gradients dz (through the sigmoid, or the tanh for the g rows) and the dc passed to step
  * k − 1. A sequence's padding step (active[b] = 0) passes dh and dc through unchanged (carry_h, dc).
  */
 static SPS_CLONES void bptt_gates(size_t H, size_t B, size_t k, const int32_t *restrict active, const float *restrict dy_t, int final_only,
@@ -187,12 +190,12 @@ static SPS_CLONES void bptt_gates(size_t H, size_t B, size_t k, const int32_t *r
       const int on = active[b];
       const float dh = on ? dh_all : 0.f, dcin = on ? dc_all : 0.f, carry_c = on ? 0.f : dc_all;
       carry_h[j] = on ? 0.f : dh_all;
-      const float si = s[j], sf = s[HB + j], sg = s[2 * HB + j], so = s[3 * HB + j], g = sg * 2.f - 1.f;
+      const float si = s[j], sf = s[HB + j], g = s[2 * HB + j], so = s[3 * HB + j];
       float dct = dh * so * (1.f - tc[j] * tc[j]);
       if (have_dc) dct = dct + dcin;
       dz[j] = (dct * g) * (si * (1.f - si));
       dz[HB + j] = (k == 0 ? 0.f : dct * cp[j]) * (sf * (1.f - sf));
-      dz[2 * HB + j] = (dct * si) * (sg * (1.f - sg) * 2.f);
+      dz[2 * HB + j] = (dct * si) * (1.f - g * g);
       dz[3 * HB + j] = (dh * tc[j]) * (so * (1.f - so));
       if (k > 0) dc[j] = dct * sf + carry_c;
     }

@@ -19,7 +19,8 @@
  *   ~18 ops per step instead of the ~55 tfjs's autodiff records; the recurrent weight gradient is one
  *   matMul over all steps).
  * - One sigmoid serves the four gates: the g rows are pre-scaled by 2 and tanh(g) = 2σ(2g) − 1
- *   (wasm's Tanh costs up to ~5× its Sigmoid).
+ *   (wasm's Tanh costs up to ~5× its Sigmoid). The native kernel (blas) takes tanh of the g rows
+ *   itself, so there the weights go in unscaled and the six scaling ops per direction are not run.
  * - The backward direction walks the same per-step tensors in reverse order: no Reverse op (wasm's
  *   costs ~20 ns per element) and no reversed copy of the input.
  * - Padding masks are built from the lengths (data) and applied with `tf.where` only at time steps
@@ -197,8 +198,9 @@ function recurrence(
 
 /**
  * `recurrence` as one kernel each way, where the active back end registers LSTM_RECURRENCE (blas:
- * native/sps_blas.c runs the same steps in C, with one sgemm per step). Same inputs and output;
- * `lengths` (int32 [B]) replaces the masks, which it implies (active at t iff t < L_b).
+ * native/sps_lstm.c runs the same steps in C, with one sgemm per step). Same inputs and output,
+ * except that the g rows are not pre-scaled (the kernel takes tanh of them itself); `lengths`
+ * (int32 [B]) replaces the masks, which it implies (active at t iff t < L_b).
  */
 function kernelRecurrence(reverse: boolean, finalOnly: boolean, lengths: tf.Tensor1D): (xp: tf.Tensor3D, wt: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor {
   const attrs = { reverse, finalOnly } as unknown as tf.NamedAttrMap;
@@ -248,13 +250,15 @@ export function runLstm(x: tf.Tensor3D, lengths: readonly number[], dirs: readon
 
   // Input projections of all time steps, one matMul per direction, then feature-major by time.
   const x2 = tf.reshape(tf.transpose(x, [1, 0, 2]), [T * B, In]); // rows (t, b)
-  const scale = tf.tensor1d(gateScale(H));
+  // The g rows pre-scaled by 2 for the tensor recurrence (see gateScale); the kernel computes tanh itself.
+  const scale = native ? undefined : tf.tensor1d(gateScale(H));
+  const scaled = <R extends tf.Rank>(v: tf.Tensor<R>): tf.Tensor<R> => (scale ? tf.mul(v, scale) : v);
   const lengthsT = native ? tf.tensor1d(lens, 'int32') : undefined;
   const hs = dirs.map((w, d) => {
-    const xp = tf.transpose(tf.reshape(tf.matMul(x2, tf.mul(w.kernel, scale)), [T, B, 4 * H]), [0, 2, 1]) as tf.Tensor3D; // [T, 4H, B]
-    const wt = tf.transpose(tf.mul(w.recurrent, scale)) as tf.Tensor2D;
+    const xp = tf.transpose(tf.reshape(tf.matMul(x2, scaled(w.kernel)), [T, B, 4 * H]), [0, 2, 1]) as tf.Tensor3D; // [T, 4H, B]
+    const wt = tf.transpose(scaled(w.recurrent)) as tf.Tensor2D;
     const run = lengthsT ? kernelRecurrence(d === 1, !keepSteps, lengthsT) : recurrence(d === 1, masks, !keepSteps);
-    return run(xp, wt, tf.mul(w.bias, scale) as tf.Tensor1D); // [T, H, B] or final [H, B]
+    return run(xp, wt, scaled(w.bias)); // [T, H, B] or final [H, B]
   });
 
   if (!keepSteps) return { final: tf.transpose(D === 1 ? hs[0] : tf.concat(hs, 0)) as tf.Tensor2D }; // [B, D·H]
