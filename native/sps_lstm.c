@@ -90,49 +90,64 @@ static int no_memory(napi_env env) {
 }
 
 /* s = xp_t + bias (by row), before the recurrent product is added. */
-static SPS_CLONES void gates_in(const float *restrict x, const float *restrict bias, size_t H4, size_t B, float *restrict s) {
-  for (size_t r = 0; r < H4; r++)
-    for (size_t b = 0; b < B; b++) s[r * B + b] = x[r * B + b] + bias[r];
-}
-
 /*
- * The element-wise rest of a forward step, given z in s: s = [σ, σ, tanh, σ](z) by gate rows, c' = f c + i g,
- * tc = tanh(c'), then (c, h) = (c', o tc) for the sequences still running (active[b]). cn is scratch.
+ * Layout: batch-major, rows (b, t) as tfjs lays out x [B, T, In] reshaped to [B·T, In], so the input
+ * projection x·kernel arrives without a transpose and the outputs leave without one. A step at time t
+ * reads and writes the rows b·T + t of every per-time array (a stride of T rows); its state h, c is
+ * [B, H]; gates are the columns [i | f | g | o] of a row of 4H, as in the Keras kernel.
  */
-static SPS_CLONES void gates_out(float *restrict s, size_t H, size_t B, int first, const int32_t *restrict active, float *restrict c,
-                                 float *restrict h, float *restrict tc, float *restrict cn) {
-  const size_t HB = H * B;
-  map_sigmoid(s, 2 * HB);
-  map_tanh(s + 2 * HB, HB);
-  map_sigmoid(s + 3 * HB, HB);
-  const float *si = s, *sf = s + HB, *g = s + 2 * HB, *so = s + 3 * HB;
-  if (first)
-    for (size_t j = 0; j < HB; j++) cn[j] = si[j] * g[j];
-  else
-    for (size_t j = 0; j < HB; j++) cn[j] = sf[j] * c[j] + si[j] * g[j];
-  memcpy(tc, cn, HB * sizeof(float));
-  map_tanh(tc, HB);
-  for (size_t u = 0; u < H; u++)
-    for (size_t b = 0; b < B; b++) {
-      const size_t j = u * B + b;
-      c[j] = active[b] ? cn[j] : c[j];
-      h[j] = active[b] ? so[j] * tc[j] : h[j];
-    }
+
+/* The rows of time t: s_b = xp[b, t] + bias, before the recurrent product is added. */
+static SPS_CLONES void gates_in(const float *restrict xp, const float *restrict bias, size_t B, size_t T, size_t t, size_t H4, float *restrict s) {
+  for (size_t b = 0; b < B; b++) {
+    const float *x = xp + (b * T + t) * H4;
+    float *row = s + (b * T + t) * H4;
+    for (size_t r = 0; r < H4; r++) row[r] = x[r] + bias[r];
+  }
 }
 
 /*
- * One LSTM direction's recurrence, feature-major (src/models/lstm.ts, `recurrence`; docs/models.md):
- * state h, c [H, B]; per processing step k (time t = k, or T-1-k when reversed)
- *   z = wt . h + (xp[t] + bias)          wt [4H, H], xp [T, 4H, B], bias [4H]
- *   [i, f, g, o] = [σ, σ, tanh, σ](rows of z)
+ * The element-wise rest of a forward step at time t, given z in the rows of s: [i, f, g, o] =
+ * [σ, σ, tanh, σ](z), c' = f c + i g, tc = tanh(c'), then (c, h) = (c', o tc) for the sequences still
+ * running (active[b]). cn is scratch [B, H]; hp, cp, tc are rows of [B·T, H].
+ */
+static SPS_CLONES void gates_out(float *restrict s, size_t B, size_t T, size_t t, size_t H, int first, const int32_t *restrict active,
+                                 float *restrict c, float *restrict h, float *restrict tcs, float *restrict cn) {
+  for (size_t b = 0; b < B; b++) {
+    float *z = s + (b * T + t) * 4 * H;
+    map_sigmoid(z, 2 * H);
+    map_tanh(z + 2 * H, H);
+    map_sigmoid(z + 3 * H, H);
+    const float *si = z, *sf = z + H, *g = z + 2 * H;
+    float *cb = c + b * H, *nb = cn + b * H;
+    if (first)
+      for (size_t u = 0; u < H; u++) nb[u] = si[u] * g[u];
+    else
+      for (size_t u = 0; u < H; u++) nb[u] = sf[u] * cb[u] + si[u] * g[u];
+    memcpy(tcs + (b * T + t) * H, nb, H * sizeof(float));
+  }
+  for (size_t b = 0; b < B; b++) map_tanh(tcs + (b * T + t) * H, H);
+  for (size_t b = 0; b < B; b++) {
+    if (!active[b]) continue;
+    const float *so = s + (b * T + t) * 4 * H + 3 * H, *tc = tcs + (b * T + t) * H;
+    memcpy(c + b * H, cn + b * H, H * sizeof(float));
+    for (size_t u = 0; u < H; u++) h[b * H + u] = so[u] * tc[u];
+  }
+}
+
+/*
+ * One LSTM direction's recurrence (src/models/lstm.ts, `kernelRecurrence`; docs/models.md):
+ * state h, c [B, H]; per processing step k (time t = k, or T-1-k when reversed)
+ *   z = h . R + (xp[:, t] + bias)        R [H, 4H] (Keras's recurrent kernel), xp [B, T, 4H], bias [4H]
+ *   [i, f, g, o] = [σ, σ, tanh, σ](columns of z)
  *   c' = f c + i g;  h' = o tanh(c');  (c, h) = t < len[b] ? (c', h') : (c, h)
- * The tensor version's steps with tanh computed as such (the tensor version pre-scales the g rows by 2
- * and takes 2σ(2z) − 1, which saves an op there; here it would only cost the scaling ops), the sigmoid
- * and tanh of vexpf: the two agree to rounding.
+ * The tensor version's steps (which pre-scale the g rows by 2 and take 2σ(2z) − 1, saving an op
+ * there) with the sigmoid and tanh of vexpf: the two agree to rounding.
  *
- * lstmForward(dims = [T, H, B, reverse, finalOnly], xp, wt, bias, len, out, S, TC, CP, HP):
- * out is hs [T, H, B] by time (or the final h [H, B]); S [T, 4H, B] the gates s, TC tanh(c'), CP and
- * HP the c and h before the step, all by processing step, for lstmBackward (S's g rows hold tanh(z)).
+ * lstmForward(dims = [T, H, B, reverse, finalOnly], xp, R, bias, len, out, S, TC, CP, HP):
+ * out is hs [B, T, H] (the state after each time, carried through padding) or the final h [B, H];
+ * S [B, T, 4H] the gates, TC tanh(c'), CP and HP the c and h before the step at each time [B, T, H],
+ * for lstmBackward.
  */
 static napi_value lstm_forward(napi_env env, napi_callback_info info) {
   size_t argc = 10;
@@ -140,13 +155,13 @@ static napi_value lstm_forward(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t *d, *len;
   size_t nd, nlen, nxp, nwt, nbias, nout, nS, nTC, nCP, nHP;
-  float *xp, *wt, *bias, *out, *S, *TC, *CP, *HP;
+  float *xp, *R, *bias, *out, *S, *TC, *CP, *HP;
   if (!i32_array_arg(env, argv[0], &d, &nd) || !need(env, nd, 5, "lstm dims") || !f32_arg(env, argv[1], &xp, &nxp, 0) ||
-      !f32_arg(env, argv[2], &wt, &nwt, 0) || !f32_arg(env, argv[3], &bias, &nbias, 0) || !i32_array_arg(env, argv[4], &len, &nlen) ||
+      !f32_arg(env, argv[2], &R, &nwt, 0) || !f32_arg(env, argv[3], &bias, &nbias, 0) || !i32_array_arg(env, argv[4], &len, &nlen) ||
       !f32_arg(env, argv[5], &out, &nout, 0) || !f32_arg(env, argv[6], &S, &nS, 0) || !f32_arg(env, argv[7], &TC, &nTC, 0) ||
       !f32_arg(env, argv[8], &CP, &nCP, 0) || !f32_arg(env, argv[9], &HP, &nHP, 0))
     return NULL;
-  const size_t T = d[0], H = d[1], B = d[2], HB = H * B;
+  const size_t T = d[0], H = d[1], B = d[2], HB = H * B, H4 = 4 * H;
   const int reverse = d[3], final_only = d[4];
   if (!need(env, nxp, T * 4 * HB, "lstm xp") || !need(env, nwt, 4 * H * H, "lstm wt") || !need(env, nbias, 4 * H, "lstm bias") ||
       !need(env, nlen, B, "lstm lengths") || !need(env, nout, final_only ? HB : T * HB, "lstm out") || !need(env, nS, T * 4 * HB, "lstm S") ||
@@ -158,14 +173,17 @@ static napi_value lstm_forward(napi_env env, napi_callback_info info) {
   float *h = state, *c = state + HB, *cn = state + 2 * HB;
   for (size_t k = 0; k < T; k++) {
     const size_t t = reverse ? T - 1 - k : k;
-    float *s = S + k * 4 * HB, *tc = TC + k * HB, *cp = CP + k * HB, *hp = HP + k * HB;
-    gates_in(xp + t * 4 * HB, bias, 4 * H, B, s);
-    if (k > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(4 * H), (int)B, (int)H, 1.f, wt, (int)H, h, (int)B, 1.f, s, (int)B);
-    memcpy(hp, h, HB * sizeof(float));
-    memcpy(cp, c, HB * sizeof(float));
-    for (size_t b = 0; b < B; b++) active[b] = (int32_t)t < len[b];
-    gates_out(s, H, B, k == 0, active, c, h, tc, cn);
-    if (!final_only) memcpy(out + t * HB, h, HB * sizeof(float));
+    gates_in(xp, bias, B, T, t, H4, S);
+    if (k > 0)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H4, (int)H, 1.f, h, (int)H, R, (int)H4, 1.f, S + t * H4, (int)(T * H4));
+    for (size_t b = 0; b < B; b++) {
+      memcpy(HP + (b * T + t) * H, h + b * H, H * sizeof(float));
+      memcpy(CP + (b * T + t) * H, c + b * H, H * sizeof(float));
+      active[b] = (int32_t)t < len[b];
+    }
+    gates_out(S, B, T, t, H, k == 0, active, c, h, TC, cn);
+    if (!final_only)
+      for (size_t b = 0; b < B; b++) memcpy(out + (b * T + t) * H, h + b * H, H * sizeof(float));
   }
   if (final_only) memcpy(out, h, HB * sizeof(float));
   free(state);
@@ -174,39 +192,45 @@ static napi_value lstm_forward(napi_env env, napi_callback_info info) {
 }
 
 /*
- * The element-wise part of one backward step k (time t): from dh (the output's and the next step's)
- * and dc, the gate gradients dz (through the sigmoid, or the tanh for the g rows) and the dc passed to step
- * k − 1. A sequence's padding step (active[b] = 0) passes dh and dc through unchanged (carry_h, dc).
+ * The element-wise part of one backward step at time t (processing step k): from dh (the output's
+ * and the next step's) and dc, the gate gradients dz (through the sigmoid, or the tanh for g) into
+ * the rows of dxp, and the dc passed to step k − 1. A sequence's padding step (active[b] = 0) passes
+ * dh and dc through unchanged (carry_h, dc).
  */
-static SPS_CLONES void bptt_gates(size_t H, size_t B, size_t k, const int32_t *restrict active, const float *restrict dy_t, int final_only,
-                                  int have_dh_rec, int have_dc, const float *restrict s, const float *restrict tc, const float *restrict cp,
-                                  const float *restrict dh_rec, float *restrict dc, float *restrict carry_h, float *restrict dz) {
-  const size_t HB = H * B;
-  for (size_t u = 0; u < H; u++) {
-    for (size_t b = 0; b < B; b++) {
-      const size_t j = u * B + b;
-      const float dh_all = final_only ? dh_rec[j] : (have_dh_rec ? dy_t[j] + dh_rec[j] : dy_t[j]);
+static SPS_CLONES void bptt_gates(size_t B, size_t T, size_t t, size_t H, size_t k, const int32_t *restrict active, const float *restrict dy,
+                                  int final_only, int have_dh_rec, int have_dc, const float *restrict S, const float *restrict TC,
+                                  const float *restrict CP, const float *restrict dh_rec, float *restrict dc, float *restrict carry_h,
+                                  float *restrict dxp) {
+  for (size_t b = 0; b < B; b++) {
+    const size_t row = b * T + t;
+    const float *s = S + row * 4 * H, *tc = TC + row * H, *cp = CP + row * H;
+    const float *dyr = final_only ? dy + b * H : dy + row * H;
+    float *dz = dxp + row * 4 * H;
+    const int on = active[b];
+    for (size_t u = 0; u < H; u++) {
+      const size_t j = b * H + u;
+      const float dh_all = final_only ? dh_rec[j] : (have_dh_rec ? dyr[u] + dh_rec[j] : dyr[u]);
       const float dc_all = have_dc ? dc[j] : 0.f;
-      const int on = active[b];
       const float dh = on ? dh_all : 0.f, dcin = on ? dc_all : 0.f, carry_c = on ? 0.f : dc_all;
       carry_h[j] = on ? 0.f : dh_all;
-      const float si = s[j], sf = s[HB + j], g = s[2 * HB + j], so = s[3 * HB + j];
-      float dct = dh * so * (1.f - tc[j] * tc[j]);
+      const float si = s[u], sf = s[H + u], g = s[2 * H + u], so = s[3 * H + u];
+      float dct = dh * so * (1.f - tc[u] * tc[u]);
       if (have_dc) dct = dct + dcin;
-      dz[j] = (dct * g) * (si * (1.f - si));
-      dz[HB + j] = (k == 0 ? 0.f : dct * cp[j]) * (sf * (1.f - sf));
-      dz[2 * HB + j] = (dct * si) * (1.f - g * g);
-      dz[3 * HB + j] = (dh * tc[j]) * (so * (1.f - so));
+      dz[u] = (dct * g) * (si * (1.f - si));
+      dz[H + u] = (k == 0 ? 0.f : dct * cp[u]) * (sf * (1.f - sf));
+      dz[2 * H + u] = (dct * si) * (1.f - g * g);
+      dz[3 * H + u] = (dh * tc[u]) * (so * (1.f - so));
       if (k > 0) dc[j] = dct * sf + carry_c;
     }
   }
 }
 
 /*
- * lstmBackward(dims = [T, H, B, reverse, finalOnly], dy, S, TC, CP, HP, wt, len, dxp, dwt, dbias):
- * backpropagation through lstmForward's steps in reverse. dy is d hs [T, H, B] (or d h_final [H, B]);
- * a sequence's padding steps pass the state's gradient through unchanged. dwt = sum over k >= 1 of
- * dz_k . h_{k-1}^T, dbias = sum over t, b of dxp.
+ * lstmBackward(dims = [T, H, B, reverse, finalOnly], dy, S, TC, CP, HP, R, len, dxp, dR, dbias):
+ * backpropagation through lstmForward's steps in reverse. dy is d hs [B, T, H] (or d h_final [B, H]);
+ * a sequence's padding steps pass the state's gradient through unchanged. dxp [B, T, 4H];
+ * dR = HPᵀ dxp over all B·T rows in one product (the h before a sequence's first step is 0, so its
+ * rows add nothing), dbias = the column sums of dxp.
  */
 static napi_value lstm_backward(napi_env env, napi_callback_info info) {
   size_t argc = 11;
@@ -214,13 +238,13 @@ static napi_value lstm_backward(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t *d, *len;
   size_t nd, nlen, ndy, nS, nTC, nCP, nHP, nwt, ndxp, ndwt, ndbias;
-  float *dy, *S, *TC, *CP, *HP, *wt, *dxp, *dwt, *dbias;
+  float *dy, *S, *TC, *CP, *HP, *R, *dxp, *dR, *dbias;
   if (!i32_array_arg(env, argv[0], &d, &nd) || !need(env, nd, 5, "lstm dims") || !f32_arg(env, argv[1], &dy, &ndy, 0) ||
       !f32_arg(env, argv[2], &S, &nS, 0) || !f32_arg(env, argv[3], &TC, &nTC, 0) || !f32_arg(env, argv[4], &CP, &nCP, 0) ||
-      !f32_arg(env, argv[5], &HP, &nHP, 0) || !f32_arg(env, argv[6], &wt, &nwt, 0) || !i32_array_arg(env, argv[7], &len, &nlen) ||
-      !f32_arg(env, argv[8], &dxp, &ndxp, 0) || !f32_arg(env, argv[9], &dwt, &ndwt, 0) || !f32_arg(env, argv[10], &dbias, &ndbias, 0))
+      !f32_arg(env, argv[5], &HP, &nHP, 0) || !f32_arg(env, argv[6], &R, &nwt, 0) || !i32_array_arg(env, argv[7], &len, &nlen) ||
+      !f32_arg(env, argv[8], &dxp, &ndxp, 0) || !f32_arg(env, argv[9], &dR, &ndwt, 0) || !f32_arg(env, argv[10], &dbias, &ndbias, 0))
     return NULL;
-  const size_t T = d[0], H = d[1], B = d[2], HB = H * B;
+  const size_t T = d[0], H = d[1], B = d[2], HB = H * B, H4 = 4 * H;
   const int reverse = d[3], final_only = d[4];
   if (!need(env, ndy, final_only ? HB : T * HB, "lstm dy") || !need(env, nS, T * 4 * HB, "lstm S") || !need(env, nTC, T * HB, "lstm TC") ||
       !need(env, nCP, T * HB, "lstm CP") || !need(env, nHP, T * HB, "lstm HP") || !need(env, nwt, 4 * H * H, "lstm wt") ||
@@ -233,30 +257,24 @@ static napi_value lstm_backward(napi_env env, napi_callback_info info) {
   float *dh_rec = buf, *dc = buf + HB, *carry_h = buf + 2 * HB;
   int have_dh_rec = final_only, have_dc = 0;
   if (final_only) memcpy(dh_rec, dy, HB * sizeof(float));
-  memset(dwt, 0, 4 * H * H * sizeof(float));
   for (size_t kk = T; kk-- > 0;) {
     const size_t k = kk, t = reverse ? T - 1 - k : k;
     for (size_t b = 0; b < B; b++) active[b] = (int32_t)t < len[b];
-    float *dz = dxp + t * 4 * HB;
-    bptt_gates(H, B, k, active, final_only ? dy : dy + t * HB, final_only, have_dh_rec, have_dc, S + k * 4 * HB, TC + k * HB, CP + k * HB, dh_rec,
-               dc, carry_h, dz);
+    bptt_gates(B, T, t, H, k, active, dy, final_only, have_dh_rec, have_dc, S, TC, CP, dh_rec, dc, carry_h, dxp);
     if (k > 0) {
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)B, (int)(4 * H), 1.f, wt, (int)H, dz, (int)B, 0.f, dh_rec, (int)B);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H4, 1.f, dxp + t * H4, (int)(T * H4), R, (int)H4, 0.f, dh_rec, (int)H);
       for (size_t j = 0; j < HB; j++) dh_rec[j] += carry_h[j];
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(4 * H), (int)H, (int)B, 1.f, dz, (int)B, HP + k * HB, (int)B, 1.f, dwt, (int)H);
       have_dh_rec = 1;
       have_dc = 1;
     }
   }
-  for (size_t r = 0; r < 4 * H; r++) {
-    float acc = 0.f;
-    for (size_t t = 0; t < T; t++) {
-      float row = 0.f;
-      for (size_t b = 0; b < B; b++) row += dxp[(t * 4 * H + r) * B + b];
-      acc += row;
-    }
-    dbias[r] = acc;
-  }
+  if (T * B > 0)
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)H4, (int)(T * B), 1.f, HP, (int)H, dxp, (int)H4, 0.f, dR, (int)H4);
+  else
+    memset(dR, 0, H4 * H * sizeof(float));
+  memset(dbias, 0, H4 * sizeof(float));
+  for (size_t r = 0; r < T * B; r++)
+    for (size_t q = 0; q < H4; q++) dbias[q] += dxp[r * H4 + q];
   free(buf);
   free(active);
   return NULL;

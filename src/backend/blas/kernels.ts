@@ -177,35 +177,36 @@ function lstmDims(attrs: Record<string, unknown>, T: number, H: number, B: numbe
 }
 
 /**
- * One LSTM direction (see lstm.ts, `recurrence`): inputs xp [T, 4H, B], wt [4H, H], bias [4H],
- * lengths int32 [B]; attrs reverse, finalOnly. Outputs: hs [T, H, B] (or the final h [H, B]), then
- * what the gradient reads: s [T, 4H, B], tanh(c') [T, H, B], and c, h before each step [T, H, B].
+ * One LSTM direction (see lstm.ts, `kernelRecurrence`), batch-major: inputs xp [B, T, 4H] (the input
+ * projection, rows (b, t) as x·kernel gives them), recurrent [H, 4H], bias [4H], lengths int32 [B];
+ * attrs reverse, finalOnly. Outputs: hs [B, T, H] (or the final h [B, H]), then what the gradient
+ * reads: the gates s [B, T, 4H], tanh(c') [B, T, H], and c, h before each time step [B, T, H].
  */
 export const lstmRecurrence: BlasKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
-  const { xp, wt, bias, lengths } = inputs;
-  const [T, H4, B] = xp.shape;
+  const { xp, recurrent, bias, lengths } = inputs;
+  const [B, T, H4] = xp.shape;
   const H = H4 / 4;
   const outs = [
-    backend.makeOutput(attrs.finalOnly === true ? [H, B] : [T, H, B], 'float32'),
-    backend.makeOutput([T, H4, B], 'float32'),
-    backend.makeOutput([T, H, B], 'float32'),
-    backend.makeOutput([T, H, B], 'float32'),
-    backend.makeOutput([T, H, B], 'float32'),
+    backend.makeOutput(attrs.finalOnly === true ? [B, H] : [B, T, H], 'float32'),
+    backend.makeOutput([B, T, H4], 'float32'),
+    backend.makeOutput([B, T, H], 'float32'),
+    backend.makeOutput([B, T, H], 'float32'),
+    backend.makeOutput([B, T, H], 'float32'),
   ];
   const [out, s, tc, cp, hp] = outs.map((t) => f32(backend, t));
-  addon.lstmForward(lstmDims(attrs, T, H, B), f32(backend, xp), f32(backend, wt), f32(backend, bias), i32(backend, lengths), out, s, tc, cp, hp);
+  addon.lstmForward(lstmDims(attrs, T, H, B), f32(backend, xp), f32(backend, recurrent), f32(backend, bias), i32(backend, lengths), out, s, tc, cp, hp);
   return outs as unknown as TensorInfo;
 };
 
-/** The gradient of lstmRecurrence: inputs dy, s, tc, cp, hp, wt, lengths; outputs dxp, dwt, dbias. */
+/** The gradient of lstmRecurrence: inputs dy, s, tc, cp, hp, recurrent, lengths; outputs dxp [B, T, 4H], drecurrent [H, 4H], dbias [4H]. */
 export const lstmRecurrenceGrad: BlasKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
-  const { dy, s, tc, cp, hp, wt, lengths } = inputs;
-  const [T, H4, B] = s.shape;
+  const { dy, s, tc, cp, hp, recurrent, lengths } = inputs;
+  const [B, T, H4] = s.shape;
   const H = H4 / 4;
-  const outs = [backend.makeOutput([T, H4, B], 'float32'), backend.makeOutput([H4, H], 'float32'), backend.makeOutput([H4], 'float32')];
-  const [dxp, dwt, dbias] = outs.map((t) => f32(backend, t));
+  const outs = [backend.makeOutput([B, T, H4], 'float32'), backend.makeOutput([H, H4], 'float32'), backend.makeOutput([H4], 'float32')];
+  const [dxp, dr, dbias] = outs.map((t) => f32(backend, t));
   addon.lstmBackward(
     lstmDims(attrs, T, H, B),
     f32(backend, dy),
@@ -213,10 +214,10 @@ export const lstmRecurrenceGrad: BlasKernel = (addon, args) => {
     f32(backend, tc),
     f32(backend, cp),
     f32(backend, hp),
-    f32(backend, wt),
+    f32(backend, recurrent),
     i32(backend, lengths),
     dxp,
-    dwt,
+    dr,
     dbias,
   );
   return outs as unknown as TensorInfo;
