@@ -91,47 +91,51 @@ static int no_memory(napi_env env) {
 
 /* s = xp_t + bias (by row), before the recurrent product is added. */
 /*
- * Layout: batch-major, rows (b, t) as tfjs lays out x [B, T, In] reshaped to [B·T, In], so the input
- * projection x·kernel arrives without a transpose and the outputs leave without one. A step at time t
- * reads and writes the rows b·T + t of every per-time array (a stride of T rows); its state h, c is
- * [B, H]; gates are the columns [i | f | g | o] of a row of 4H, as in the Keras kernel.
+ * Layout: the inputs and outputs are batch-major, rows (b, t) as tfjs lays out x [B, T, In] reshaped
+ * to [B·T, In], so the input projection x·kernel arrives without a transpose and the outputs leave
+ * without one. What the forward pass keeps for the backward (S, TC, CP, HP) is the kernels' own and
+ * time-major, [T, B, ·]: a step's gates are then one contiguous [B, 4H] block, over which the
+ * sigmoid runs in one pass. Gates are the columns [i | f | g | o] of a row of 4H, as in Keras.
  */
 
-/* The rows of time t: s_b = xp[b, t] + bias, before the recurrent product is added. */
+/* s = xp[:, t] + bias (rows of the [B, 4H] block of time t), before the recurrent product is added. */
 static SPS_CLONES void gates_in(const float *restrict xp, const float *restrict bias, size_t B, size_t T, size_t t, size_t H4, float *restrict s) {
   for (size_t b = 0; b < B; b++) {
     const float *x = xp + (b * T + t) * H4;
-    float *row = s + (b * T + t) * H4;
+    float *row = s + b * H4;
     for (size_t r = 0; r < H4; r++) row[r] = x[r] + bias[r];
   }
 }
 
 /*
- * The element-wise rest of a forward step at time t, given z in the rows of s: [i, f, g, o] =
- * [σ, σ, tanh, σ](z), c' = f c + i g, tc = tanh(c'), then (c, h) = (c', o tc) for the sequences still
- * running (active[b]). cn is scratch [B, H]; hp, cp, tc are rows of [B·T, H].
+ * The element-wise rest of a forward step, given z in s [B, 4H]: i, f, o = σ(z) and g = tanh(z) as
+ * 2σ(2z) − 1 (so one sigmoid pass covers the block; g is stored in place of its sigmoid), c' = f c +
+ * i g, tc = tanh(c'), then (c, h) = (c', o tc) for the sequences still running (active[b]). cn is
+ * scratch [B, H].
  */
-static SPS_CLONES void gates_out(float *restrict s, size_t B, size_t T, size_t t, size_t H, int first, const int32_t *restrict active,
-                                 float *restrict c, float *restrict h, float *restrict tcs, float *restrict cn) {
+static SPS_CLONES void gates_out(float *restrict s, size_t B, size_t H, int first, const int32_t *restrict active, float *restrict c,
+                                 float *restrict h, float *restrict tc, float *restrict cn) {
+  const size_t H4 = 4 * H;
+  for (size_t b = 0; b < B; b++)
+    for (size_t u = 0; u < H; u++) s[b * H4 + 2 * H + u] *= 2.f;
+  map_sigmoid(s, B * H4);
   for (size_t b = 0; b < B; b++) {
-    float *z = s + (b * T + t) * 4 * H;
-    map_sigmoid(z, 2 * H);
-    map_tanh(z + 2 * H, H);
-    map_sigmoid(z + 3 * H, H);
-    const float *si = z, *sf = z + H, *g = z + 2 * H;
-    float *cb = c + b * H, *nb = cn + b * H;
+    float *z = s + b * H4;
+    const float *si = z, *sf = z + H, *cb = c + b * H;
+    float *g = z + 2 * H, *nb = cn + b * H;
+    for (size_t u = 0; u < H; u++) g[u] = g[u] * 2.f - 1.f;
     if (first)
       for (size_t u = 0; u < H; u++) nb[u] = si[u] * g[u];
     else
       for (size_t u = 0; u < H; u++) nb[u] = sf[u] * cb[u] + si[u] * g[u];
-    memcpy(tcs + (b * T + t) * H, nb, H * sizeof(float));
   }
-  for (size_t b = 0; b < B; b++) map_tanh(tcs + (b * T + t) * H, H);
+  memcpy(tc, cn, B * H * sizeof(float));
+  map_tanh(tc, B * H);
   for (size_t b = 0; b < B; b++) {
     if (!active[b]) continue;
-    const float *so = s + (b * T + t) * 4 * H + 3 * H, *tc = tcs + (b * T + t) * H;
+    const float *so = s + b * H4 + 3 * H, *tb = tc + b * H;
     memcpy(c + b * H, cn + b * H, H * sizeof(float));
-    for (size_t u = 0; u < H; u++) h[b * H + u] = so[u] * tc[u];
+    for (size_t u = 0; u < H; u++) h[b * H + u] = so[u] * tb[u];
   }
 }
 
@@ -139,15 +143,15 @@ static SPS_CLONES void gates_out(float *restrict s, size_t B, size_t T, size_t t
  * One LSTM direction's recurrence (src/models/lstm.ts, `kernelRecurrence`; docs/models.md):
  * state h, c [B, H]; per processing step k (time t = k, or T-1-k when reversed)
  *   z = h . R + (xp[:, t] + bias)        R [H, 4H] (Keras's recurrent kernel), xp [B, T, 4H], bias [4H]
- *   [i, f, g, o] = [σ, σ, tanh, σ](columns of z)
+ *   [i, f, g, o] = [σ, σ, tanh, σ](columns of z), tanh as 2σ(2z) − 1
  *   c' = f c + i g;  h' = o tanh(c');  (c, h) = t < len[b] ? (c', h') : (c, h)
- * The tensor version's steps (which pre-scale the g rows by 2 and take 2σ(2z) − 1, saving an op
- * there) with the sigmoid and tanh of vexpf: the two agree to rounding.
+ * The tensor version's steps (it pre-scales the g columns of the weights instead), with the sigmoid
+ * and tanh of vexpf: the two agree to rounding.
  *
  * lstmForward(dims = [T, H, B, reverse, finalOnly], xp, R, bias, len, out, S, TC, CP, HP):
  * out is hs [B, T, H] (the state after each time, carried through padding) or the final h [B, H];
- * S [B, T, 4H] the gates, TC tanh(c'), CP and HP the c and h before the step at each time [B, T, H],
- * for lstmBackward.
+ * S [T, B, 4H] the gates (g itself in its columns), TC tanh(c'), CP and HP the c and h before the
+ * step [T, B, H], all by time, for lstmBackward.
  */
 static napi_value lstm_forward(napi_env env, napi_callback_info info) {
   size_t argc = 10;
@@ -173,15 +177,13 @@ static napi_value lstm_forward(napi_env env, napi_callback_info info) {
   float *h = state, *c = state + HB, *cn = state + 2 * HB;
   for (size_t k = 0; k < T; k++) {
     const size_t t = reverse ? T - 1 - k : k;
-    gates_in(xp, bias, B, T, t, H4, S);
-    if (k > 0)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H4, (int)H, 1.f, h, (int)H, R, (int)H4, 1.f, S + t * H4, (int)(T * H4));
-    for (size_t b = 0; b < B; b++) {
-      memcpy(HP + (b * T + t) * H, h + b * H, H * sizeof(float));
-      memcpy(CP + (b * T + t) * H, c + b * H, H * sizeof(float));
-      active[b] = (int32_t)t < len[b];
-    }
-    gates_out(S, B, T, t, H, k == 0, active, c, h, TC, cn);
+    float *s = S + t * B * H4;
+    gates_in(xp, bias, B, T, t, H4, s);
+    if (k > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H4, (int)H, 1.f, h, (int)H, R, (int)H4, 1.f, s, (int)H4);
+    memcpy(HP + t * HB, h, HB * sizeof(float));
+    memcpy(CP + t * HB, c, HB * sizeof(float));
+    for (size_t b = 0; b < B; b++) active[b] = (int32_t)t < len[b];
+    gates_out(s, B, H, k == 0, active, c, h, TC + t * HB, cn);
     if (!final_only)
       for (size_t b = 0; b < B; b++) memcpy(out + (b * T + t) * H, h + b * H, H * sizeof(float));
   }
@@ -192,20 +194,19 @@ static napi_value lstm_forward(napi_env env, napi_callback_info info) {
 }
 
 /*
- * The element-wise part of one backward step at time t (processing step k): from dh (the output's
- * and the next step's) and dc, the gate gradients dz (through the sigmoid, or the tanh for g) into
- * the rows of dxp, and the dc passed to step k − 1. A sequence's padding step (active[b] = 0) passes
- * dh and dc through unchanged (carry_h, dc).
+ * The element-wise part of one backward step (processing step k): from dh (the output's and the next
+ * step's) and dc, the gate gradients dz [B, 4H] (through the sigmoid, or the tanh for g), and the dc
+ * passed to step k − 1. A sequence's padding step (active[b] = 0) passes dh and dc through unchanged
+ * (carry_h, dc). s, tc, cp are time t's blocks; dy_t the rows of dy at t (stride T·H) or dh_final.
  */
-static SPS_CLONES void bptt_gates(size_t B, size_t T, size_t t, size_t H, size_t k, const int32_t *restrict active, const float *restrict dy,
+static SPS_CLONES void bptt_gates(size_t B, size_t H, size_t k, const int32_t *restrict active, const float *restrict dy_t, size_t dy_stride,
                                   int final_only, int have_dh_rec, int have_dc, const float *restrict S, const float *restrict TC,
                                   const float *restrict CP, const float *restrict dh_rec, float *restrict dc, float *restrict carry_h,
-                                  float *restrict dxp) {
+                                  float *restrict dz) {
+  const size_t H4 = 4 * H;
   for (size_t b = 0; b < B; b++) {
-    const size_t row = b * T + t;
-    const float *s = S + row * 4 * H, *tc = TC + row * H, *cp = CP + row * H;
-    const float *dyr = final_only ? dy + b * H : dy + row * H;
-    float *dz = dxp + row * 4 * H;
+    const float *s = S + b * H4, *tc = TC + b * H, *cp = CP + b * H, *dyr = dy_t + b * dy_stride;
+    float *z = dz + b * H4;
     const int on = active[b];
     for (size_t u = 0; u < H; u++) {
       const size_t j = b * H + u;
@@ -216,10 +217,10 @@ static SPS_CLONES void bptt_gates(size_t B, size_t T, size_t t, size_t H, size_t
       const float si = s[u], sf = s[H + u], g = s[2 * H + u], so = s[3 * H + u];
       float dct = dh * so * (1.f - tc[u] * tc[u]);
       if (have_dc) dct = dct + dcin;
-      dz[u] = (dct * g) * (si * (1.f - si));
-      dz[H + u] = (k == 0 ? 0.f : dct * cp[u]) * (sf * (1.f - sf));
-      dz[2 * H + u] = (dct * si) * (1.f - g * g);
-      dz[3 * H + u] = (dh * tc[u]) * (so * (1.f - so));
+      z[u] = (dct * g) * (si * (1.f - si));
+      z[H + u] = (k == 0 ? 0.f : dct * cp[u]) * (sf * (1.f - sf));
+      z[2 * H + u] = (dct * si) * (1.f - g * g);
+      z[3 * H + u] = (dh * tc[u]) * (so * (1.f - so));
       if (k > 0) dc[j] = dct * sf + carry_c;
     }
   }
@@ -228,9 +229,10 @@ static SPS_CLONES void bptt_gates(size_t B, size_t T, size_t t, size_t H, size_t
 /*
  * lstmBackward(dims = [T, H, B, reverse, finalOnly], dy, S, TC, CP, HP, R, len, dxp, dR, dbias):
  * backpropagation through lstmForward's steps in reverse. dy is d hs [B, T, H] (or d h_final [B, H]);
- * a sequence's padding steps pass the state's gradient through unchanged. dxp [B, T, 4H];
- * dR = HPᵀ dxp over all B·T rows in one product (the h before a sequence's first step is 0, so its
- * rows add nothing), dbias = the column sums of dxp.
+ * a sequence's padding steps pass the state's gradient through unchanged. The gate gradients are
+ * kept by time ([T, B, 4H], then copied into dxp [B, T, 4H]), so dR = Σ_t HP_tᵀ dz_t is one product
+ * over all T·B rows (the h before a sequence's first step is 0: its rows add nothing), and dbias
+ * their column sums.
  */
 static napi_value lstm_backward(napi_env env, napi_callback_info info) {
   size_t argc = 11;
@@ -251,30 +253,33 @@ static napi_value lstm_backward(napi_env env, napi_callback_info info) {
       !need(env, nlen, B, "lstm lengths") || !need(env, ndxp, T * 4 * HB, "lstm dxp") || !need(env, ndwt, 4 * H * H, "lstm dwt") ||
       !need(env, ndbias, 4 * H, "lstm dbias"))
     return NULL;
-  float *buf = (float *)calloc(3 * HB, sizeof(float));
+  float *buf = (float *)calloc(3 * HB + T * B * H4, sizeof(float));
   int32_t *active = (int32_t *)malloc((B ? B : 1) * sizeof(int32_t));
   if (!buf || !active) return free(buf), free(active), no_memory(env), NULL;
-  float *dh_rec = buf, *dc = buf + HB, *carry_h = buf + 2 * HB;
+  float *dh_rec = buf, *dc = buf + HB, *carry_h = buf + 2 * HB, *DZ = buf + 3 * HB;
   int have_dh_rec = final_only, have_dc = 0;
   if (final_only) memcpy(dh_rec, dy, HB * sizeof(float));
   for (size_t kk = T; kk-- > 0;) {
     const size_t k = kk, t = reverse ? T - 1 - k : k;
+    float *dz = DZ + t * B * H4;
     for (size_t b = 0; b < B; b++) active[b] = (int32_t)t < len[b];
-    bptt_gates(B, T, t, H, k, active, dy, final_only, have_dh_rec, have_dc, S, TC, CP, dh_rec, dc, carry_h, dxp);
+    bptt_gates(B, H, k, active, final_only ? dy : dy + t * H, final_only ? H : T * H, final_only, have_dh_rec, have_dc, S + t * B * H4, TC + t * HB,
+               CP + t * HB, dh_rec, dc, carry_h, dz);
     if (k > 0) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H4, 1.f, dxp + t * H4, (int)(T * H4), R, (int)H4, 0.f, dh_rec, (int)H);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H4, 1.f, dz, (int)H4, R, (int)H4, 0.f, dh_rec, (int)H);
       for (size_t j = 0; j < HB; j++) dh_rec[j] += carry_h[j];
       have_dh_rec = 1;
       have_dc = 1;
     }
+    for (size_t b = 0; b < B; b++) memcpy(dxp + (b * T + t) * H4, dz + b * H4, H4 * sizeof(float));
   }
   if (T * B > 0)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)H4, (int)(T * B), 1.f, HP, (int)H, dxp, (int)H4, 0.f, dR, (int)H4);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)H4, (int)(T * B), 1.f, HP, (int)H, DZ, (int)H4, 0.f, dR, (int)H4);
   else
     memset(dR, 0, H4 * H * sizeof(float));
   memset(dbias, 0, H4 * sizeof(float));
   for (size_t r = 0; r < T * B; r++)
-    for (size_t q = 0; q < H4; q++) dbias[q] += dxp[r * H4 + q];
+    for (size_t q = 0; q < H4; q++) dbias[q] += DZ[r * H4 + q];
   free(buf);
   free(active);
   return NULL;

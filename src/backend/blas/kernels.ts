@@ -180,7 +180,7 @@ function lstmDims(attrs: Record<string, unknown>, T: number, H: number, B: numbe
  * One LSTM direction (see lstm.ts, `kernelRecurrence`), batch-major: inputs xp [B, T, 4H] (the input
  * projection, rows (b, t) as x·kernel gives them), recurrent [H, 4H], bias [4H], lengths int32 [B];
  * attrs reverse, finalOnly. Outputs: hs [B, T, H] (or the final h [B, H]), then what the gradient
- * reads: the gates s [B, T, 4H], tanh(c') [B, T, H], and c, h before each time step [B, T, H].
+ * reads, by time: the gates s [T, B, 4H], tanh(c') [T, B, H], and c, h before each step [T, B, H].
  */
 export const lstmRecurrence: BlasKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
@@ -189,10 +189,10 @@ export const lstmRecurrence: BlasKernel = (addon, args) => {
   const H = H4 / 4;
   const outs = [
     backend.makeOutput(attrs.finalOnly === true ? [B, H] : [B, T, H], 'float32'),
-    backend.makeOutput([B, T, H4], 'float32'),
-    backend.makeOutput([B, T, H], 'float32'),
-    backend.makeOutput([B, T, H], 'float32'),
-    backend.makeOutput([B, T, H], 'float32'),
+    backend.makeOutput([T, B, H4], 'float32'),
+    backend.makeOutput([T, B, H], 'float32'),
+    backend.makeOutput([T, B, H], 'float32'),
+    backend.makeOutput([T, B, H], 'float32'),
   ];
   const [out, s, tc, cp, hp] = outs.map((t) => f32(backend, t));
   addon.lstmForward(lstmDims(attrs, T, H, B), f32(backend, xp), f32(backend, recurrent), f32(backend, bias), i32(backend, lengths), out, s, tc, cp, hp);
@@ -203,7 +203,7 @@ export const lstmRecurrence: BlasKernel = (addon, args) => {
 export const lstmRecurrenceGrad: BlasKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
   const { dy, s, tc, cp, hp, recurrent, lengths } = inputs;
-  const [B, T, H4] = s.shape;
+  const [T, B, H4] = s.shape;
   const H = H4 / 4;
   const outs = [backend.makeOutput([B, T, H4], 'float32'), backend.makeOutput([H, H4], 'float32'), backend.makeOutput([H4], 'float32')];
   const [dxp, dr, dbias] = outs.map((t) => f32(backend, t));
