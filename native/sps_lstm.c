@@ -194,34 +194,33 @@ static napi_value lstm_forward(napi_env env, napi_callback_info info) {
 }
 
 /*
- * The element-wise part of one backward step (processing step k): from dh (the output's and the next
- * step's) and dc, the gate gradients dz [B, 4H] (through the sigmoid, or the tanh for g), and the dc
- * passed to step k − 1. A sequence's padding step (active[b] = 0) passes dh and dc through unchanged
- * (carry_h, dc). s, tc, cp are time t's blocks; dy_t the rows of dy at t (stride T·H) or dh_final.
+ * The element-wise part of one backward step: from dh (the output's gradient plus the next step's,
+ * [B, H]) and dc, the gate gradients dz [B, 4H] (through the sigmoid, or the tanh for g) and the dc
+ * passed to the step before. A sequence's padding step (active[b] = 0) passes dh on (carry_h) and dc
+ * unchanged, and gets dz = 0. s, tc, cp are the step's blocks; c before a sequence's first step is 0,
+ * so its forget-gate gradient comes out 0 by itself.
  */
-static SPS_CLONES void bptt_gates(size_t B, size_t H, size_t k, const int32_t *restrict active, const float *restrict dy_t, size_t dy_stride,
-                                  int final_only, int have_dh_rec, int have_dc, const float *restrict S, const float *restrict TC,
-                                  const float *restrict CP, const float *restrict dh_rec, float *restrict dc, float *restrict carry_h,
+static SPS_CLONES void bptt_gates(size_t B, size_t H, const int32_t *restrict active, const float *restrict dh, const float *restrict S,
+                                  const float *restrict TC, const float *restrict CP, float *restrict dc, float *restrict carry_h,
                                   float *restrict dz) {
   const size_t H4 = 4 * H;
   for (size_t b = 0; b < B; b++) {
-    const float *s = S + b * H4, *tc = TC + b * H, *cp = CP + b * H, *dyr = dy_t + b * dy_stride;
-    float *z = dz + b * H4;
-    const int on = active[b];
+    const float *s = S + b * H4, *tc = TC + b * H, *cp = CP + b * H, *dhb = dh + b * H;
+    float *z = dz + b * H4, *dcb = dc + b * H, *ch = carry_h + b * H;
+    if (!active[b]) {
+      memcpy(ch, dhb, H * sizeof(float));
+      memset(z, 0, H4 * sizeof(float));
+      continue;
+    }
+    memset(ch, 0, H * sizeof(float));
     for (size_t u = 0; u < H; u++) {
-      const size_t j = b * H + u;
-      const float dh_all = final_only ? dh_rec[j] : (have_dh_rec ? dyr[u] + dh_rec[j] : dyr[u]);
-      const float dc_all = have_dc ? dc[j] : 0.f;
-      const float dh = on ? dh_all : 0.f, dcin = on ? dc_all : 0.f, carry_c = on ? 0.f : dc_all;
-      carry_h[j] = on ? 0.f : dh_all;
       const float si = s[u], sf = s[H + u], g = s[2 * H + u], so = s[3 * H + u];
-      float dct = dh * so * (1.f - tc[u] * tc[u]);
-      if (have_dc) dct = dct + dcin;
+      const float dct = dhb[u] * so * (1.f - tc[u] * tc[u]) + dcb[u];
       z[u] = (dct * g) * (si * (1.f - si));
-      z[H + u] = (k == 0 ? 0.f : dct * cp[u]) * (sf * (1.f - sf));
+      z[H + u] = (dct * cp[u]) * (sf * (1.f - sf));
       z[2 * H + u] = (dct * si) * (1.f - g * g);
-      z[3 * H + u] = (dh * tc[u]) * (so * (1.f - so));
-      if (k > 0) dc[j] = dct * sf + carry_c;
+      z[3 * H + u] = (dhb[u] * tc[u]) * (so * (1.f - so));
+      dcb[u] = dct * sf;
     }
   }
 }
@@ -253,23 +252,26 @@ static napi_value lstm_backward(napi_env env, napi_callback_info info) {
       !need(env, nlen, B, "lstm lengths") || !need(env, ndxp, T * 4 * HB, "lstm dxp") || !need(env, ndwt, 4 * H * H, "lstm dwt") ||
       !need(env, ndbias, 4 * H, "lstm dbias"))
     return NULL;
-  float *buf = (float *)calloc(3 * HB + T * B * H4, sizeof(float));
+  float *buf = (float *)calloc(4 * HB + T * B * H4, sizeof(float));
   int32_t *active = (int32_t *)malloc((B ? B : 1) * sizeof(int32_t));
   if (!buf || !active) return free(buf), free(active), no_memory(env), NULL;
-  float *dh_rec = buf, *dc = buf + HB, *carry_h = buf + 2 * HB, *DZ = buf + 3 * HB;
-  int have_dh_rec = final_only, have_dc = 0;
+  /* dh_rec: the gradient from the step after (0 before the last step), dh: the step's whole dh. */
+  float *dh_rec = buf, *dc = buf + HB, *carry_h = buf + 2 * HB, *dh = buf + 3 * HB, *DZ = buf + 4 * HB;
   if (final_only) memcpy(dh_rec, dy, HB * sizeof(float));
   for (size_t kk = T; kk-- > 0;) {
     const size_t k = kk, t = reverse ? T - 1 - k : k;
     float *dz = DZ + t * B * H4;
-    for (size_t b = 0; b < B; b++) active[b] = (int32_t)t < len[b];
-    bptt_gates(B, H, k, active, final_only ? dy : dy + t * H, final_only ? H : T * H, final_only, have_dh_rec, have_dc, S + t * B * H4, TC + t * HB,
-               CP + t * HB, dh_rec, dc, carry_h, dz);
+    for (size_t b = 0; b < B; b++) {
+      active[b] = (int32_t)t < len[b];
+      if (final_only)
+        memcpy(dh + b * H, dh_rec + b * H, H * sizeof(float));
+      else
+        for (size_t u = 0; u < H; u++) dh[b * H + u] = dy[(b * T + t) * H + u] + dh_rec[b * H + u];
+    }
+    bptt_gates(B, H, active, dh, S + t * B * H4, TC + t * HB, CP + t * HB, dc, carry_h, dz);
     if (k > 0) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H4, 1.f, dz, (int)H4, R, (int)H4, 0.f, dh_rec, (int)H);
       for (size_t j = 0; j < HB; j++) dh_rec[j] += carry_h[j];
-      have_dh_rec = 1;
-      have_dc = 1;
     }
     for (size_t b = 0; b < B; b++) memcpy(dxp + (b * T + t) * H4, dz + b * H4, H4 * sizeof(float));
   }
