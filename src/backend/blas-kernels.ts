@@ -1,7 +1,7 @@
 /**
  * `--backend blas`: the wasm back end with sps's training kernels (./wasm-kernels.ts), whose matrix
  * products and convolutions are then replaced by OpenBLAS ones from sps's addon (./blas/), with sps's
- * own kernels added (the LSTM recurrence, Adam, the fused chain CRF), and the
+ * own kernels added (the LSTM recurrence, the ReLU gradient, Adam, the fused chain CRF), and the
  * gradients of sum and mean by those of ./blas/gradients.ts. tfjs still calls the back end 'wasm':
  * the kernels are swapped in its registry, and swapped back by unregisterBlasKernels (selectBackend
  * does that when wasm itself is asked for). Why and how fast: docs/backends.md.

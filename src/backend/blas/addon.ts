@@ -1,7 +1,7 @@
 /**
  * Loading sps's BLAS addon (native/sps_blas.c, built by scripts/build-blas.sh) for `--backend blas`.
  *
- * The addon runs OpenBLAS (products) and oneDNN (convolutions), and sps's fused chain-CRF kernels (native/sps_crf.c). OpenBLAS picks its kernels by CPU model, and different kernels round differently: the same run
+ * The addon runs OpenBLAS (products) and oneDNN (convolutions), sps's fused chain-CRF kernels (native/sps_crf.c) and LSTM recurrence (native/sps_lstm.c). OpenBLAS picks its kernels by CPU model, and different kernels round differently: the same run
  * on two CPUs would differ in the last bits, and a model it does not know gets its slowest kernels
  * (Debian's OpenBLAS 0.3.21 runs Sapphire Rapids as a Prescott). Unless $OPENBLAS_CORETYPE is set,
  * sps pins the kernel set by instruction set instead (coretypeFor; $SPS_BLAS_CORETYPE overrides it;

@@ -1,9 +1,10 @@
 /**
  * The wasm back end's matrix products and convolutions, run by OpenBLAS through sps's addon on views
  * of the wasm heap (no copies in or out): BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D,
- * Conv2DBackpropInput and Conv2DBackpropFilter; Sum, Concat, SplitV, Multiply and Tile in the cases
- * that are copies or single passes; and kernels of sps's own: the LSTM recurrence and its gradient
- * (used by src/models/lstm.ts when registered) and the Adam step (src/train/adam.ts). What the addon
+ * Conv2DBackpropInput and Conv2DBackpropFilter; Sum, Concat, SplitV, Multiply, Tile, Transpose and
+ * the 2×2 MaxPoolGrad in the cases that are copies or single passes; and kernels of sps's own: the
+ * LSTM recurrence and its gradient (used by src/models/lstm.ts when registered), the ReLU gradient
+ * from the output (src/models/lenet.ts) and the Adam step (src/train/adam.ts). What the addon
  * does not compute (another data format, dilations, an activation other than linear or relu, a bias
  * that is not per output channel, general broadcasting, int32) goes to the kernel they replaced,
  * passed in as `fallback`.
