@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Backend, KernelArgs, TensorInfo } from '../wasm/common.js';
 import { pair, sizeOf } from '../wasm/common.js';
 import { productShape } from '../wasm/matmul.js';
+import { plain2x2, poolInfo } from '../wasm/loops.js';
 import type { BlasAddon } from './addon.js';
 
 export type Fallback = (args: KernelArgs) => TensorInfo;
@@ -436,25 +437,9 @@ export const maxPoolGrad: BlasKernel = (addon, args, fallback) => {
   const { inputs, backend, attrs = {} } = args;
   const { dy, input } = inputs;
   if (!isF32(dy, input) || input.shape.length !== 4) return fallback(args);
-  const info = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
-    attrs.filterSize as [number, number] | number,
-    attrs.strides as [number, number] | number,
-    1,
-    attrs.pad as 'valid' | 'same' | number | tf.backend_util.ExplicitPadding,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-  );
+  const info = poolInfo(input, attrs);
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
-  const simple =
-    info.effectiveFilterHeight === 2 &&
-    info.effectiveFilterWidth === 2 &&
-    info.strideHeight === 2 &&
-    info.strideWidth === 2 &&
-    info.padInfo.top === 0 &&
-    info.padInfo.left === 0 &&
-    2 * Ho <= H &&
-    2 * Wo <= W &&
-    dy.shape.join() === [B, Ho, Wo, C].join();
+  const simple = plain2x2(info) && dy.shape.join() === [B, Ho, Wo, C].join();
   if (!simple) return fallback(args);
   const dx = backend.makeOutput([...input.shape], 'float32');
   addon.maxPool2x2Grad(f32(backend, input), f32(backend, dy), Int32Array.of(B, H, W, C, Ho, Wo), f32(backend, dx));
