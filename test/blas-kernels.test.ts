@@ -1,5 +1,5 @@
 /**
- * `--backend blas` (src/backend/blas-kernels.ts, native/sps_blas.c): each OpenBLAS kernel against the
+ * `--backend blas` (src/backend/blas-kernels.ts, native/*.c): each OpenBLAS kernel against the
  * cpu back end on the convolution configurations and products the wasm kernels are checked on, its
  * fallbacks, gradients through tf.grads, swapping the kernels in and out, the addon's own argument
  * checks (the fused chain-CRF kernels' too: their numerics are tested in crf-chain.test.ts), the pinned
