@@ -1,5 +1,5 @@
 import { MODES } from '../core/constants.js';
-import { emptyCell, groupRuns, cellKey, type CellStats } from './group.js';
+import { cellKey, emptyCell, groupRuns, type CellStats } from './group.js';
 import { compareModes, compareObjectives, compareTasks } from './order.js';
 import { paperKey, type PaperEntry } from './paper.js';
 import { STD_KIND } from './stats.js';
