@@ -74,7 +74,9 @@ function checkout(root: string, sha: string): string {
   git(root, ['worktree', 'add', '--detach', '--force', dir, sha]);
   symlinkSync(realpathSync(join(root, 'node_modules')), join(dir, 'node_modules'));
   build(dir, process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], `tsc at ${sha.slice(0, 7)}`);
-  if (existsSync(join(dir, 'scripts', 'build-blas.sh'))) build(dir, 'bash', ['scripts/build-blas.sh'], `native addon at ${sha.slice(0, 7)}`);
+  // Revisions before the native back end's rename have only scripts/build-blas.sh (later ones keep it as a wrapper).
+  const script = ['build-native.sh', 'build-blas.sh'].find((f) => existsSync(join(dir, 'scripts', f)));
+  if (script) build(dir, 'bash', [`scripts/${script}`], `native addon at ${sha.slice(0, 7)}`);
   return dir;
 }
 

@@ -1,10 +1,10 @@
 /**
  * The distance to peak of the bench's rows: the work of the crf suite's chain rows (chainFlops), and
  * the core's measured peak, the best rate of a large float32 product (cblas_sgemm, 512³, one thread)
- * through sps's BLAS addon, the kernel set the `blas` back end uses. The probe is short (about a tenth
+ * through sps's native addon, the kernel set the `native` back end uses. The probe is short (about a tenth
  * of a second) and runs in the same process as the rows it judges, so it sees the same machine state.
  */
-import { loadBlasAddon } from '../src/backend/blas/addon.js';
+import { loadNativeAddon } from '../src/backend/native/addon.js';
 import { DEFAULT_MEAN_FIELD_ITERATIONS } from '../src/crf/defaults.js';
 
 export interface Peak {
@@ -14,7 +14,7 @@ export interface Peak {
 
 /** The best of `blocks` blocks of `calls` 512³ sgemms, in GFLOP/s; undefined without the addon. */
 export function measurePeak(blocks = 3, calls = 10): Peak | undefined {
-  const loaded = loadBlasAddon();
+  const loaded = loadNativeAddon();
   if ('why' in loaded) return undefined;
   const n = 512;
   const a = Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);

@@ -1,7 +1,7 @@
 /*
  * sps's BLAS kernels: an N-API addon (plain C, no node-gyp) that runs float32 matrix products and
  * NHWC convolutions with OpenBLAS's cblas_sgemm, on Float32Arrays that are views of the wasm back
- * end's heap (src/backend/blas/). Built by scripts/build-blas.sh; docs/backends.md says why.
+ * end's heap (src/backend/native/). Built by scripts/build-native.sh; docs/backends.md says why.
  *
  * Convolutions are im2col + one sgemm per chunk of images (docs/backends.md, "blas"):
  *   forward          y[m, co]   = cols[m, k] . w[k, co]            (k = (kh*fw + kw)*ci + c)

@@ -1,9 +1,9 @@
 /*
- * sps's fused linear-chain CRF kernels (docs/model.md §2; docs/blas-kernels.md, "Fused CRF kernels"):
+ * sps's fused linear-chain CRF kernels (docs/model.md §2; docs/native-kernels.md, "Fused CRF kernels"):
  * one call per batch computes a training objective and, in the same pass, each sequence's gradient
  * with respect to the unaries and the pairwise matrix, in float64 from the float32 potentials;
  * chainCrfGrad then scales those by the upstream dy (the analytic backward). src/crf/chain-fused.ts
- * calls them through the kernels of src/backend/blas/kernels.ts; the tfjs-composed code of
+ * calls them through the kernels of src/backend/native/kernels.ts; the tfjs-composed code of
  * src/crf/chain*.ts and the float64 oracles of src/crf/reference.ts are what they are tested against.
  *
  * Conventions are those of src/crf/chain.ts: scores, unary [B, T, K] (rows t >= lengths[b] are never

@@ -4,7 +4,7 @@
  * batch. The recurrent product of a step is one sgemm; the gates are element-wise loops, compiled for
  * AVX-512, AVX2 and plain x86-64 (SPS_CLONES), with the sigmoid and tanh computed sixteen lanes at a
  * time by vexpf below instead of libm's expf and tanhf one element at a time (in a chunking step the
- * scalar calls were most of the recurrence's time: docs/blas-kernels.md).
+ * scalar calls were most of the recurrence's time: docs/native-kernels.md).
  */
 #include <node_api.h>
 #include "sps_napi.h"

@@ -1,7 +1,7 @@
 /*
  * sps's native kernels that make one pass over their data: the Adam step, column sums, block copies
  * (concat, split, tile, transpose), a scaling, and the ReLU and 2x2 max-pool gradients. Views of the
- * wasm heap in, views out (src/backend/blas/kernels.ts); registered by sps_blas.c's module init.
+ * wasm heap in, views out (src/backend/native/kernels.ts); registered by sps_blas.c's module init.
  */
 #include <node_api.h>
 #include "sps_napi.h"

@@ -1,7 +1,7 @@
 /**
  * Benchmarks (not tests), printing a table (README "Performance"):
- *   npm run bench -- [models] [--backends blas,wasm] [--models lenet,matmul,...] [--vs pytorch] [--passes N]
- *   npm run bench -- crf [--backends blas,wasm]
+ *   npm run bench -- [models] [--backends native,wasm] [--models lenet,matmul,...] [--vs pytorch] [--passes N]
+ *   npm run bench -- crf [--backends native,wasm]
  *   npm run bench -- cells [--jobs 2] [--backend auto] [overrides...]        (bench/cells.ts)
  *   npm run bench -- epoch --against REV [--tasks ocr,chunking] [--passes 3] [--backend auto] [overrides...]   (bench/epoch.ts)
  * Options: --repeats 3 --steps 20 --warmup 1 (seconds) [--json FILE].
@@ -20,7 +20,7 @@ import { Command } from 'commander';
 import Table from 'cli-table3';
 import type * as tfType from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
-import { blasCoretype } from '../src/backend/blas/addon.js';
+import { blasCoretype } from '../src/backend/native/addon.js';
 import type { BackendChoice } from '../src/core/constants.js';
 import { Rng } from '../src/util/rng.js';
 import * as chain from '../src/crf/chain.js';
@@ -313,7 +313,7 @@ const torchBlas = new Set<string>();
 
 /** One PyTorch child for one model, on one thread; its steps/s, or NaN after reporting the failure. */
 function runPytorch(python: string, model: string, opts: ParentOptions): number {
-  // The same OpenBLAS kernel set as sps's blas back end (docs/backends.md): left to itself, Debian's
+  // The same OpenBLAS kernel set as sps's native back end (docs/backends.md): left to itself, Debian's
   // OpenBLAS 0.3.21 may not know the CPU and fall back to its slowest kernels, which would flatter sps.
   const core = process.env.OPENBLAS_CORETYPE ?? blasCoretype();
   const threads = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1', ...(core ? { OPENBLAS_CORETYPE: core } : {}) };
@@ -532,7 +532,7 @@ if (argv[0] === '--child') {
       '[overrides...]',
       "cells, epoch: overrides of the timed cells, as for sps run (TASK:key=value for one task), e.g. to check the bench on data.source=sample; the projection keeps the table's settings",
     )
-    .option('--backends <list>', 'models, crf: comma-separated back ends, one process each', 'blas,wasm')
+    .option('--backends <list>', 'models, crf: comma-separated back ends, one process each', 'native,wasm')
     .option(
       '--models <list>',
       `models: which networks (default all: ${Object.keys(MODEL_BENCHES).join(', ')}; with --vs, those PyTorch has: ${PYTORCH_TWINS.join(', ')})`,

@@ -5,7 +5,8 @@
 # not compared. The cell is picked by overriding objectives, modes and seeds to the run's own, with the
 # back end its config.json asked for (`auto` stays `auto`, so config.json can match); the rerun must
 # land in a folder of the same name (the same run id), otherwise the config no longer makes that cell,
-# and its run.json must name the same back end as the committed one.
+# and its run.json must name the same back end as the committed one (by its one name: a run recorded
+# as `blas`, the native back end's former name, is matched by a rerun on `native`).
 # Usage: scripts/rerun-check.sh CONFIG RUN_DIR [OVERRIDES...]   (exit 0 identical, 1 not, 2 bad input)
 set -euo pipefail
 config=${1:?usage: scripts/rerun-check.sh CONFIG RUN_DIR [OVERRIDES...]}
@@ -33,7 +34,10 @@ if [ -z "$fresh" ]; then
   exit 1
 fi
 used=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).backend?.name ?? "?")' "$fresh/run.json")
-if [ "$used" != "${cell[4]}" ]; then
+# canonicalBackend of the built sps (bin/sps above runs the same dist/).
+same_backend=$(node --input-type=module -e 'const { canonicalBackend: c } = await import(process.argv[1]); console.log(c(process.argv[2]) === c(process.argv[3]))' \
+  "$root/dist/core/constants.js" "$used" "${cell[4]}")
+if [ "$same_backend" != true ]; then
   echo "rerun-check: the rerun ran on back end $used, the committed run on ${cell[4]}: not comparable on this machine" >&2
   exit 1
 fi

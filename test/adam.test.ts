@@ -1,5 +1,5 @@
 /**
- * src/train/adam.ts: where the back end has the fused Adam kernel (blas) the weights after each step
+ * src/train/adam.ts: where the back end has the fused Adam kernel (native) the weights after each step
  * are tfjs's AdamOptimizer's to the bit; elsewhere adam() is tfjs's own.
  */
 import assert from 'node:assert/strict';
@@ -30,10 +30,10 @@ function train(opt: tf.Optimizer, init: Float32Array[], xv: Float32Array, steps:
 }
 
 it(
-  'blas: FusedAdam gives tfjs AdamOptimizer’s weights to the bit after 25 steps, and adam() picks it',
-  needs('blas', 'test/adam.test.ts (blas):'),
+  'native: FusedAdam gives tfjs AdamOptimizer’s weights to the bit after 25 steps, and adam() picks it',
+  needs('native', 'test/adam.test.ts (native):'),
   async () => {
-    await selectBackend('blas');
+    await selectBackend('native');
     // (instanceof cannot tell: tf.Optimizer's Symbol.hasInstance accepts any object with its methods.)
     const picked = adam(1e-2);
     assert.equal(picked.getClassName(), FusedAdam.className);

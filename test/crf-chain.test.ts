@@ -832,7 +832,7 @@ describeOnBackends('chain CRF', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// The fused kernels of the blas back end (native/sps_crf.c, dispatched by src/crf/chain-fused.ts):
+// The fused kernels of the native back end (native/sps_crf.c, dispatched by src/crf/chain-fused.ts):
 // each against the float64 oracle (values; gradients by central differences) and against the
 // tfjs-composed path (`fused: false`) in the same process, forward and backward.
 
@@ -845,7 +845,7 @@ async function kernelsOf(f: () => tf.TensorContainer): Promise<string[]> {
 }
 
 describeOnBackends('chain CRF, fused kernels', (backend) => {
-  if (backend !== 'blas') return; // only the blas back end registers them
+  if (backend !== 'native') return; // only the native back end registers them
 
   interface FusedCase {
     name: string;

@@ -90,20 +90,23 @@ describe('--backend tensorflow without tfjs-node', { skip: backendUnavailable('t
     const out = join(tempDir(), 'out');
     const r = sps(['run', TOY, '--out', out, '--backend', 'tensorflow']);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /^sps: backend 'tensorflow' is not available: .*Use --backend blas or wasm.* No cell was started\.\n$/);
+    assert.match(r.stderr, /^sps: backend 'tensorflow' is not available: .*Use --backend native or wasm.* No cell was started\.\n$/);
     assert.ok(!existsSync(out), 'no results folder, no run folder');
   });
 });
 
-describe('--backend blas without its addon', () => {
-  it('fails once, before any cell starts, with the build command', () => {
-    const out = join(tempDir(), 'out');
-    const r = sps(['run', TOY, '--out', out, '--backend', 'blas'], { env: { SPS_BLAS_ADDON: '/nonexistent/sps_blas.node' } });
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(
-      r.stderr,
-      /^sps: backend 'blas' is not available: sps's BLAS addon is not built \(\/nonexistent\/sps_blas\.node is missing\): build it with `bash scripts\/build-blas\.sh`.* No cell was started\.\n$/,
-    );
-    assert.ok(!existsSync(out), 'no results folder, no run folder');
-  });
+describe('--backend native without its addon', () => {
+  // blas, the back end's former name, is the same back end and is refused the same way.
+  for (const name of ['native', 'blas']) {
+    it(`--backend ${name}: fails once, before any cell starts, with the build command`, () => {
+      const out = join(tempDir(), 'out');
+      const r = sps(['run', TOY, '--out', out, '--backend', name], { env: { SPS_BLAS_ADDON: '/nonexistent/sps_blas.node' } });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /^sps: backend 'native' is not available: sps's native addon is not built \(\/nonexistent\/sps_blas\.node is missing\): build it with `bash scripts\/build-native\.sh`.* No cell was started\.\n$/,
+      );
+      assert.ok(!existsSync(out), 'no results folder, no run folder');
+    });
+  }
 });

@@ -18,12 +18,12 @@ describe('a fresh clone', () => {
     assert.match(r.stderr, /^sps: not installed yet \(.*dist\/cli\/main\.js.*\): run npm ci first\n$/);
   });
 
-  it('build-blas.sh --if-possible without gcc: one line on how to get the fast back end, exit 0, nothing installed', () => {
+  it('build-native.sh --if-possible without gcc: one line on how to get the fast back end, exit 0, nothing installed', () => {
     // A PATH with what the script needs to get that far, and no gcc.
     const bin = tempDir();
     for (const cmd of ['bash', 'dirname', 'id', 'mkdir', 'rm', 'mv']) symlinkSync(`/usr/bin/${cmd}`, join(bin, cmd));
     symlinkSync(process.execPath, join(bin, 'node'));
-    const r = spawnSync('/usr/bin/bash', [join(ROOT, 'scripts/build-blas.sh'), '--if-possible', '--force'], {
+    const r = spawnSync('/usr/bin/bash', [join(ROOT, 'scripts/build-native.sh'), '--if-possible', '--force'], {
       cwd: ROOT,
       encoding: 'utf8',
       env: { PATH: bin },
@@ -32,10 +32,20 @@ describe('a fresh clone', () => {
     assert.equal(r.stdout, '');
     assert.match(
       r.stderr,
-      /^sps: the fast back end \(blas\) is not built: gcc or the headers of OpenBLAS or oneDNN are missing \(Debian: sudo apt-get install -y gcc libc6-dev libopenblas-openmp-dev libdnnl-dev\); sps runs on wasm until you run: npm run build:blas\n$/,
+      /^sps: the fast back end \(native\) is not built: gcc or the headers of OpenBLAS or oneDNN are missing \(Debian: sudo apt-get install -y gcc libc6-dev libopenblas-openmp-dev libdnnl-dev\); sps runs on wasm until you run: npm run build:native\n$/,
     );
+    // The script's former name runs it unchanged.
+    const old = spawnSync('/usr/bin/bash', [join(ROOT, 'scripts/build-blas.sh'), '--if-possible', '--force'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { PATH: bin },
+    });
+    assert.deepEqual([old.status, old.stdout, old.stderr], [0, '', r.stderr]);
     // Without --if-possible the same machine is an error (as root it would install the packages instead).
     if (process.getuid?.() !== 0)
-      assert.equal(spawnSync('/usr/bin/bash', [join(ROOT, 'scripts/build-blas.sh'), '--force'], { cwd: ROOT, encoding: 'utf8', env: { PATH: bin } }).status, 1);
+      assert.equal(
+        spawnSync('/usr/bin/bash', [join(ROOT, 'scripts/build-native.sh'), '--force'], { cwd: ROOT, encoding: 'utf8', env: { PATH: bin } }).status,
+        1,
+      );
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
+import { canonicalBackend } from '../src/core/constants.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const TOY_PLUGIN = join(ROOT, 'test/fixtures/toy-task.ts');
@@ -47,12 +48,12 @@ export const SYSTEM_NEEDS = {
     missing: () => (isRoot() ? undefined : 'the one-node Slurm cluster of scripts/slurm-local.sh runs its daemons as root'),
     enable: 'sudo npm test (as root it installs slurm-wlm and munge and starts the cluster)',
   },
-  blas: {
+  native: {
     missing: () =>
       existsSync(process.env.SPS_BLAS_ADDON ?? join(ROOT, 'native/build/sps_blas.node'))
         ? undefined
         : 'the native addon native/build/sps_blas.node is not built',
-    enable: 'sudo apt-get install -y gcc libc6-dev libopenblas-openmp-dev libdnnl-dev && npm run build:blas',
+    enable: 'sudo apt-get install -y gcc libc6-dev libopenblas-openmp-dev libdnnl-dev && npm run build:native',
   },
 } satisfies Record<string, { missing: () => string | undefined; enable: string }>;
 export type SystemNeed = keyof typeof SYSTEM_NEEDS;
@@ -139,16 +140,16 @@ export function spsSpawn(args: string[], opts: { cwd?: string; env?: Record<stri
 
 /**
  * The back ends every numerical suite runs on: cpu (the reference), wasm with sps's training kernels,
- * and blas (wasm with OpenBLAS kernels; npm test builds its addon).
+ * and native (wasm with sps's C kernels; npm test builds its addon).
  */
-export const TEST_BACKENDS = ['cpu', 'wasm', 'blas'] as const;
+export const TEST_BACKENDS = ['cpu', 'wasm', 'native'] as const;
 export type TestBackend = (typeof TEST_BACKENDS)[number];
 
-/** $SPS_TEST_BACKEND narrows the back ends to one while iterating; unset, all of TEST_BACKENDS run. */
+/** $SPS_TEST_BACKEND narrows the back ends to one while iterating (blas, the old name, is native); unset, all of TEST_BACKENDS run. */
 function testBackends(): readonly TestBackend[] {
-  const only = process.env.SPS_TEST_BACKEND;
+  const only = process.env.SPS_TEST_BACKEND ? canonicalBackend(process.env.SPS_TEST_BACKEND) : undefined;
   if (!only) return TEST_BACKENDS;
-  if (!(TEST_BACKENDS as readonly string[]).includes(only)) throw new Error(`SPS_TEST_BACKEND=${only}: expected one of ${TEST_BACKENDS.join(', ')}`);
+  if (!(TEST_BACKENDS as readonly string[]).includes(only)) throw new Error(`SPS_TEST_BACKEND=${only}: expected one of ${TEST_BACKENDS.join(', ')} (or blas)`);
   return [only as TestBackend];
 }
 
@@ -159,7 +160,7 @@ function testBackends(): readonly TestBackend[] {
  */
 export function describeOnBackends(name: string, body: (backend: TestBackend) => void): void {
   for (const backend of testBackends()) {
-    describe(`${name} [${backend}]`, backend === 'blas' ? needs('blas', 'the [blas] copies of the numerical suites:') : {}, () => {
+    describe(`${name} [${backend}]`, backend === 'native' ? needs('native', 'the [native] copies of the numerical suites:') : {}, () => {
       before(async () => {
         const { selectBackend } = await import('../src/backend/select.js');
         const b = await selectBackend(backend);

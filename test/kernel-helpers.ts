@@ -1,5 +1,5 @@
 /**
- * Shared by the kernel suites (wasm-kernels, blas-kernels): deterministic inputs, the same op run on
+ * Shared by the kernel suites (wasm-kernels, native-kernels): deterministic inputs, the same op run on
  * the cpu back end and on tfjs's wasm back end with whatever kernels the suite registered there, and
  * the convolution configurations every convolution kernel is checked on.
  */

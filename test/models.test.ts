@@ -24,8 +24,8 @@ import { type LstmWeights, createBiLstm, createCharBiLstm, lengthSplit } from '.
 import { createUNet } from '../src/models/unet.js';
 import { Rng } from '../src/util/rng.js';
 
-const BLAS = needs('blas', 'test/models.test.ts (the blas tests):');
-type Backend = 'cpu' | 'wasm' | 'blas';
+const NATIVE = needs('native', 'test/models.test.ts (the native tests):');
+type Backend = 'cpu' | 'wasm' | 'native';
 
 async function use(backend: Backend): Promise<void> {
   const b = await selectBackend(backend);
@@ -183,9 +183,9 @@ test('LeNet: wasm training matches cpu step by step (same init, rel ≤ 1e-3)', 
   assertSameLosses(t, lenetCpu, await train('wasm', lenetTrainable, 4), 'LeNet');
 });
 
-test('LeNet: blas training matches cpu step by step (same init, rel ≤ 1e-3)', BLAS, async (t) => {
+test('LeNet: native training matches cpu step by step (same init, rel ≤ 1e-3)', NATIVE, async (t) => {
   assert.ok(lenetCpu.length > 0, 'the cpu test did not run');
-  assertSameLosses(t, lenetCpu, await train('blas', lenetTrainable, 4), 'LeNet', 'blas');
+  assertSameLosses(t, lenetCpu, await train('native', lenetTrainable, 4), 'LeNet', 'native');
 });
 
 /** Loss and gradients of every LeNet parameter on `backend` (same init): input values in [-1, 1], so some ReLUs are off. */
@@ -206,17 +206,17 @@ async function lenetGrads(backend: Backend, padding: 'same' | 'valid'): Promise<
 }
 
 test(
-  "LeNet on blas: the conv + bias + ReLU op with its own gradient (RELU_GRAD) = cpu's tfjs path, values and every gradient, same and valid padding",
-  BLAS,
+  "LeNet on native: the conv + bias + ReLU op with its own gradient (RELU_GRAD) = cpu's tfjs path, values and every gradient, same and valid padding",
+  NATIVE,
   async () => {
     for (const padding of ['same', 'valid'] as const) {
       const cpu = await lenetGrads('cpu', padding);
-      const blas = await lenetGrads('blas', padding);
-      assert.ok(tf.getKernel(RELU_GRAD, 'wasm') !== undefined, 'blas registers RELU_GRAD');
-      close(blas.loss, cpu.loss, { rtol: 1e-5 }, `${padding}: loss`);
+      const native = await lenetGrads('native', padding);
+      assert.ok(tf.getKernel(RELU_GRAD, 'wasm') !== undefined, 'native registers RELU_GRAD');
+      close(native.loss, cpu.loss, { rtol: 1e-5 }, `${padding}: loss`);
       cpu.grads.forEach((g, i) => {
         const scale = Math.max(1e-3, ...Array.from(g, Math.abs));
-        assert.ok(maxAbsDiff(blas.grads[i], g) <= 1e-5 * scale, `${padding}: gradient ${i} differs by ${maxAbsDiff(blas.grads[i], g)} (scale ${scale})`);
+        assert.ok(maxAbsDiff(native.grads[i], g) <= 1e-5 * scale, `${padding}: gradient ${i} differs by ${maxAbsDiff(native.grads[i], g)} (scale ${scale})`);
       });
     }
   },
@@ -348,11 +348,13 @@ async function fusedVsReference(backend: Backend, scale = 1): Promise<void> {
 
 test('BiLSTM: fused = unfused per-gate reference (outputs, final states, gradients) within 1e-5, cpu', () => fusedVsReference('cpu'));
 test('BiLSTM: fused = unfused per-gate reference (outputs, final states, gradients) within 1e-5, wasm', () => fusedVsReference('wasm'));
-test('BiLSTM: the blas recurrence kernel = unfused per-gate reference (outputs, final states, gradients) within 1e-5', BLAS, () => fusedVsReference('blas'));
+test('BiLSTM: the native recurrence kernel = unfused per-gate reference (outputs, final states, gradients) within 1e-5', NATIVE, () =>
+  fusedVsReference('native'),
+);
 // The kernel's own vectorised sigmoid and tanh (native/sps_lstm.c) at their edges: saturated gates and near-zero ones.
-test('BiLSTM: the blas recurrence kernel = the reference with saturated gates (inputs ×40) and tiny ones (×1e-4)', BLAS, async () => {
-  await fusedVsReference('blas', 40);
-  await fusedVsReference('blas', 1e-4);
+test('BiLSTM: the native recurrence kernel = the reference with saturated gates (inputs ×40) and tiny ones (×1e-4)', NATIVE, async () => {
+  await fusedVsReference('native', 40);
+  await fusedVsReference('native', 1e-4);
 });
 
 async function maskingChecks(backend: Backend): Promise<void> {
@@ -432,8 +434,8 @@ async function maskingChecks(backend: Backend): Promise<void> {
 
 test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, cpu', () => maskingChecks('cpu'));
 test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, wasm', () => maskingChecks('wasm'));
-test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, blas (the recurrence kernel)', BLAS, () =>
-  maskingChecks('blas'),
+test('BiLSTM masking: alone = padded in a batch, padding never leaks (outputs or gradients), T = 1, native (the recurrence kernel)', NATIVE, () =>
+  maskingChecks('native'),
 );
 
 test('BiLSTM: tf.layers.bidirectional(lstm) with the copied weights computes the same function (the comparison bench is fair)', async () => {
@@ -622,9 +624,9 @@ test('chunker: wasm training matches cpu step by step (same init, rel ≤ 1e-3)'
   assertSameLosses(t, chunkerCpu, await train('wasm', chunkerTrainable, 4), 'chunker');
 });
 
-test('chunker: blas training (its LSTM recurrence in C) matches cpu step by step (same init, rel ≤ 1e-3)', BLAS, async (t) => {
+test('chunker: native training (its LSTM recurrence in C) matches cpu step by step (same init, rel ≤ 1e-3)', NATIVE, async (t) => {
   assert.ok(chunkerCpu.length > 0, 'the cpu test did not run');
-  assertSameLosses(t, chunkerCpu, await train('blas', chunkerTrainable, 4), 'chunker', 'blas');
+  assertSameLosses(t, chunkerCpu, await train('native', chunkerTrainable, 4), 'chunker', 'native');
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -680,9 +682,9 @@ test('U-net: wasm training matches cpu step by step (same init, rel ≤ 1e-3)', 
   assertSameLosses(t, unetCpu, await train('wasm', unetTrainable, 3), 'U-net');
 });
 
-test('U-net: blas training matches cpu step by step (same init, rel ≤ 1e-3)', BLAS, async (t) => {
+test('U-net: native training matches cpu step by step (same init, rel ≤ 1e-3)', NATIVE, async (t) => {
   assert.ok(unetCpu.length > 0, 'the cpu test did not run');
-  assertSameLosses(t, unetCpu, await train('blas', unetTrainable, 3), 'U-net', 'blas');
+  assertSameLosses(t, unetCpu, await train('native', unetTrainable, 3), 'U-net', 'native');
 });
 
 // ---------------------------------------------------------------------------------------------

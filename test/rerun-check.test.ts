@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { script, sps, tempDir, TINY_TOY } from './helpers.js';
+import { needs, script, sps, tempDir, TINY_TOY } from './helpers.js';
 
 const dir = tempDir('sps-rerun-check-');
 let run: string;
@@ -68,6 +68,31 @@ describe('scripts/rerun-check.sh', () => {
       writeFileSync(runJson, original);
     }
   });
+
+  it(
+    "finds a run recorded on blas (the native back end's former name) identical when rerun on native",
+    needs('native', 'test/rerun-check.test.ts (native):'),
+    () => {
+      const out = join(dir, 'old');
+      const r = sps(['run', 'test/fixtures/toy.yaml', ...TINY_TOY, 'seeds=[2]', '--out', out, '--backend', 'blas', '--no-table']);
+      assert.equal(r.code, 0, r.stderr);
+      const old = join(
+        out,
+        readdirSync(out).find((n) => n.startsWith('toy-ssvm-joint-seed2-'))!,
+      );
+      // As the runs made before the rename record it.
+      const runJson = join(old, 'run.json');
+      const parsed = JSON.parse(readFileSync(runJson, 'utf8')) as { backend: { name: string } };
+      assert.equal(parsed.backend.name, 'native');
+      parsed.backend.name = 'blas';
+      writeFileSync(runJson, JSON.stringify(parsed));
+      const c = check(old);
+      assert.equal(c.code, 0, c.stdout + c.stderr);
+      assert.match(c.stdout, /back end blas: blas\)/);
+      assert.match(c.stdout, /^same {4}config\.json$/m);
+      assert.match(c.stdout, /^identical$/m);
+    },
+  );
 
   it('refuses a folder that is not a finished run, naming the missing file', () => {
     const r = check(dir);

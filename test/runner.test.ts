@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { tempDir, sps, spsSpawn, ROOT, SHARED_DATASETS, TINY_TOY, type CliResult } from './helpers.js';
+import { needs, tempDir, sps, spsSpawn, ROOT, SHARED_DATASETS, TINY_TOY, type CliResult } from './helpers.js';
 import type { RunRecord } from '../src/core/records.js';
 
 const TOY = join(ROOT, 'test/fixtures/toy.yaml');
@@ -433,6 +433,39 @@ describe('back ends', () => {
       [[['cpu', 'wasm'], true]],
     );
   });
+
+  it(
+    '--backend blas (the old name) runs on native and records native in run.json; runs recorded as blas and as native are one back end to sps table and sps run',
+    needs('native', 'test/runner.test.ts (native):'),
+    () => {
+      const out = tempDir();
+      const args = ['run', TOY, '--out', out, ...TINY_TOY];
+      const first = sps([...args, 'seeds=[0,1]', '--backend', 'blas', '--no-table']);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stderr, /^sps: back end: native \(requested\)\n/);
+      const dirs = runDirs(out);
+      assert.equal(dirs.length, 2);
+      for (const d of dirs) {
+        assert.equal(readJson<RunRecord>(join(d, 'run.json')).backend?.name, 'native');
+        // config.json keeps the request as written, so a rerun of a run configured as blas writes the same file.
+        assert.equal(readJson<{ backend: string }>(join(d, 'config.json')).backend, 'blas');
+      }
+      // One run as the runs made before the rename record it.
+      const old = join(dirs[0], 'run.json');
+      const record = readJson<RunRecord>(old);
+      writeFileSync(old, JSON.stringify({ ...record, backend: { ...record.backend, name: 'blas' } }, null, 2));
+      const json = JSON.parse(sps(['table', out, '--format', 'json']).stdout) as { cells: { backends: string[]; flagged: boolean }[] };
+      assert.deepEqual(
+        json.cells.map((c) => [c.backends, c.flagged]),
+        [[['native'], false]],
+      );
+      assert.doesNotMatch(sps(['table', out]).stdout, /‡/);
+      const more = sps([...args, 'seeds=[0,1,2]', '--backend', 'native', '--no-table']);
+      assert.equal(more.code, 0, more.stderr);
+      assert.match(more.stderr, /1 done now, 2 already done, 0 failed/);
+      assert.doesNotMatch(more.stderr, /another back end/);
+    },
+  );
 });
 
 describe('data preparation by sps run', () => {

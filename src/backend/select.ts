@@ -2,13 +2,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
-import { BACKENDS, type BackendChoice } from '../core/constants.js';
+import { BACKEND_NAMES, type BackendName, canonicalBackend } from '../core/constants.js';
 import { SpsError } from '../util/errors.js';
-import { blasAddonMissing } from './blas/addon.js';
+import { nativeAddonMissing } from './native/addon.js';
 
 export interface SelectedBackend {
   tf: typeof tfType;
-  /** The back end now active: tensorflow, blas, wasm or cpu (tfjs itself calls blas 'wasm'). */
+  /** The back end now active: tensorflow, native, wasm or cpu (tfjs itself calls native 'wasm'). */
   name: string;
   /** Why this one: what was tried before it and why that was passed over. */
   reason: string;
@@ -70,7 +70,7 @@ async function tryTensorflow(tf: typeof tfType, notes: string[]): Promise<boolea
   return false;
 }
 
-async function tryWasm(tf: typeof tfType, notes: string[], blas = false): Promise<boolean> {
+async function tryWasm(tf: typeof tfType, notes: string[], native = false): Promise<boolean> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
   } catch (e) {
@@ -78,16 +78,16 @@ async function tryWasm(tf: typeof tfType, notes: string[], blas = false): Promis
     return false;
   }
   if (await trySet(tf, 'wasm')) {
-    const { registerBlasKernels, unregisterBlasKernels } = await import('./blas-kernels.js');
-    // The blas kernels sit on top of the wasm training kernels: off before those are checked, on after.
-    unregisterBlasKernels();
+    const { registerNativeKernels, unregisterNativeKernels } = await import('./native-kernels.js');
+    // The native kernels sit on top of the wasm training kernels: off before those are checked, on after.
+    unregisterNativeKernels();
     notes.push(await wasmTrainingKernels());
-    if (blas) {
+    if (native) {
       try {
-        const { registered, corename } = registerBlasKernels();
-        notes.push(`OpenBLAS kernels registered (${registered.length}, core ${corename})`);
+        const { registered, corename } = registerNativeKernels();
+        notes.push(`sps's native kernels registered (${registered.length}, OpenBLAS core ${corename})`);
       } catch (e) {
-        throw new SpsError(`backend 'blas' is not available: ${(e as Error).message}`);
+        throw new SpsError(`backend 'native' is not available: ${(e as Error).message}`);
       }
     }
     return true;
@@ -107,10 +107,12 @@ async function wasmTrainingKernels(): Promise<string> {
 }
 
 /**
- * Activate a back end. `auto` tries tfjs-node-gpu, then tfjs-node, then blas (when sps's addon is
+ * Activate a back end. `auto` tries tfjs-node-gpu, then tfjs-node, then native (when sps's addon is
  * built), then wasm, then cpu; an explicit choice that cannot be had is an error, not a silent fallback.
+ * An alias (`blas`) selects and reports its back end's one name.
  */
-export async function selectBackend(choice: BackendChoice): Promise<SelectedBackend> {
+export async function selectBackend(name: BackendName): Promise<SelectedBackend> {
+  const choice = canonicalBackend(name);
   const tf = await import('@tensorflow/tfjs');
   // Silences the cpu back end's banner and skips debug-mode checks on every op.
   tf.enableProdMode();
@@ -121,16 +123,16 @@ export async function selectBackend(choice: BackendChoice): Promise<SelectedBack
     if (await tryTensorflow(tf, notes)) return done('tensorflow', `${choice === 'auto' ? 'auto' : 'requested'}: native TensorFlow`);
     if (choice === 'tensorflow') throw new SpsError(tensorflowUnavailable(notes));
   }
-  if (choice === 'auto' || choice === 'blas') {
-    const { loadBlasAddon } = await import('./blas/addon.js');
-    const addon = loadBlasAddon();
+  if (choice === 'auto' || choice === 'native') {
+    const { loadNativeAddon } = await import('./native/addon.js');
+    const addon = loadNativeAddon();
     if ('why' in addon) {
-      if (choice === 'blas') throw new SpsError(`backend 'blas' is not available: ${addon.why}`);
+      if (choice === 'native') throw new SpsError(`backend 'native' is not available: ${addon.why}`);
       notes.push(addon.why);
     } else if (await tryWasm(tf, notes, true)) {
-      return done('blas', choice === 'auto' ? 'auto: no native TensorFlow, using wasm with OpenBLAS kernels' : 'requested');
-    } else if (choice === 'blas') {
-      throw new SpsError(`backend 'blas' is not available: ${notes.join('; ')}`);
+      return done('native', choice === 'auto' ? "auto: no native TensorFlow, using wasm with sps's native kernels" : 'requested');
+    } else if (choice === 'native') {
+      throw new SpsError(`backend 'native' is not available: ${notes.join('; ')}`);
     }
   }
   if (choice === 'auto' || choice === 'wasm') {
@@ -143,19 +145,20 @@ export async function selectBackend(choice: BackendChoice): Promise<SelectedBack
 }
 
 function tensorflowUnavailable(notes: string[]): string {
-  return `backend 'tensorflow' is not available: ${notes.join('; ')}. Use --backend blas or wasm (the CPU back ends) or install @tensorflow/tfjs-node where libtensorflow can be downloaded.`;
+  return `backend 'tensorflow' is not available: ${notes.join('; ')}. Use --backend native or wasm (the CPU back ends) or install @tensorflow/tfjs-node where libtensorflow can be downloaded.`;
 }
 
 /**
  * Why `choice` cannot be had, found without loading TensorFlow, so that a sweep refuses once before
  * any cell starts rather than in every cell; undefined when it may be had. Only 'tensorflow' and
- * 'blas' can be ruled out this way (their native addons are files); a present addon that fails to
+ * 'native' can be ruled out this way (their native addons are files); a present addon that fails to
  * load still fails the cells.
  */
-export function backendUnavailable(choice: BackendChoice): string | undefined {
-  if (choice === 'blas') {
-    const missing = blasAddonMissing();
-    return missing && `backend 'blas' is not available: ${missing}`;
+export function backendUnavailable(name: BackendName): string | undefined {
+  const choice = canonicalBackend(name);
+  if (choice === 'native') {
+    const missing = nativeAddonMissing();
+    return missing && `backend 'native' is not available: ${missing}`;
   }
   if (choice !== 'tensorflow') return undefined;
   const addons = TENSORFLOW_PACKAGES.map(nativeAddon);
@@ -165,20 +168,21 @@ export function backendUnavailable(choice: BackendChoice): string | undefined {
 /**
  * The back end `choice` will give, found without loading TensorFlow (what `sps run` prints before
  * the first cell; each cell's start line names the one it really got). `auto` picks native
- * TensorFlow when its addon is there, then blas when sps's addon is built, else wasm.
+ * TensorFlow when its addon is there, then native when sps's addon is built, else wasm.
  */
-export function expectedBackend(choice: BackendChoice): { name: string; why: string } {
+export function expectedBackend(name: BackendName): { name: string; why: string } {
+  const choice = canonicalBackend(name);
   if (choice !== 'auto') return { name: choice, why: 'requested' };
   if (TENSORFLOW_PACKAGES.some((p) => nativeAddon(p).path)) return { name: 'tensorflow', why: 'auto: native TensorFlow is installed' };
-  const missing = blasAddonMissing();
-  if (!missing) return { name: 'blas', why: "auto: sps's BLAS addon is built" };
-  return { name: 'wasm', why: "auto: sps's BLAS addon is not built, so the slower wasm; `npm run build:blas` builds it" };
+  const missing = nativeAddonMissing();
+  if (!missing) return { name: 'native', why: "auto: sps's native addon is built" };
+  return { name: 'wasm', why: "auto: sps's native addon is not built, so the slower wasm; `npm run build:native` builds it" };
 }
 
-/** $SPS_BACKEND, when set, overrides the config's `backend` key; --backend overrides both. */
-export function backendFromEnv(): BackendChoice | undefined {
+/** $SPS_BACKEND, when set, overrides the config's `backend` key; --backend overrides both. An alias is kept as written, as in a config. */
+export function backendFromEnv(): BackendName | undefined {
   const v = process.env.SPS_BACKEND;
   if (!v) return undefined;
-  if (!(BACKENDS as readonly string[]).includes(v)) throw new SpsError(`SPS_BACKEND=${v}: expected one of ${BACKENDS.join(', ')}`);
-  return v as BackendChoice;
+  if (!(BACKEND_NAMES as readonly string[]).includes(v)) throw new SpsError(`SPS_BACKEND=${v}: expected one of ${BACKEND_NAMES.join(', ')}`);
+  return v as BackendName;
 }

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { expandSweep } from '../config/cells.js';
-import { BACKENDS, type BackendChoice } from '../core/constants.js';
+import { BACKEND_NAMES, type BackendName, canonicalBackend } from '../core/constants.js';
 import { loadExperiment, type LoadedExperiment } from '../config/load.js';
 import { backendFromEnv, backendUnavailable, expectedBackend } from '../backend/select.js';
 import { dataPlan, planCells, type PlannedCell } from '../train/plan.js';
@@ -33,7 +33,7 @@ function positiveInt(v: string): number {
 function backendLines(toRun: PlannedCell[], outDirs: string[]): string[] {
   const names = new Set<string>();
   const lines: string[] = [];
-  for (const choice of new Set(toRun.map((p) => p.config.backend as BackendChoice))) {
+  for (const choice of new Set(toRun.map((p) => p.config.backend as BackendName))) {
     const b = expectedBackend(choice);
     names.add(b.name);
     lines.push(`sps: back end: ${b.name} (${b.why})`);
@@ -50,7 +50,7 @@ function backendLines(toRun: PlannedCell[], outDirs: string[]): string[] {
       continue;
     }
     for (const r of runs) {
-      const name = r.done ? r.run.backend?.name : undefined;
+      const name = r.done && r.run.backend ? canonicalBackend(r.run.backend.name) : undefined;
       if (name && !names.has(name)) others.set(name, (others.get(name) ?? 0) + 1);
     }
     if (others.size > 0) {
@@ -72,7 +72,7 @@ interface RunOptions {
   jobs: number;
   failFast?: boolean;
   out?: string;
-  backend?: BackendChoice;
+  backend?: BackendName;
   /** false with --no-table. */
   table?: boolean;
   dataFrom?: string;
@@ -156,7 +156,9 @@ export function registerRun(program: Command): void {
     )
     .option('--no-prepare', 'never download or import data: a missing data set is an error')
     .option('--no-table', 'do not print the table of the planned cells at the end')
-    .addOption(new Option('--backend <name>', 'tfjs back end (overrides SPS_BACKEND and the config)').choices([...BACKENDS]))
+    .addOption(
+      new Option('--backend <name>', 'tfjs back end (overrides SPS_BACKEND and the config; blas is the old name of native)').choices([...BACKEND_NAMES]),
+    )
     .addOption(
       new Option('--launcher <name>', "where cells run: local processes, or a Slurm job array (default: the config's launcher.type, else local)").choices([
         ...LAUNCHERS,
@@ -215,7 +217,7 @@ export function registerRun(program: Command): void {
       }
       // A back end that cannot be had would fail every cell the same way: say so once, up front.
       const toRun = planned.filter((p) => opts.force || p.state !== 'done');
-      for (const choice of opts.dryRun ? [] : new Set(toRun.map((p) => p.config.backend as BackendChoice))) {
+      for (const choice of opts.dryRun ? [] : new Set(toRun.map((p) => p.config.backend as BackendName))) {
         const why = backendUnavailable(choice);
         if (why) throw new SpsError(`${why} No cell was started.`);
       }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BACKENDS, EXPERIMENT_NAME, MODES, OBJECTIVES } from '../core/constants.js';
+import { BACKEND_NAMES, EXPERIMENT_NAME, MODES, OBJECTIVES } from '../core/constants.js';
 import { scalingSchema, trainSchema, unique } from '../core/schema.js';
 
 /**
@@ -59,7 +59,9 @@ export const experimentSchema = z.strictObject({
   model: z.record(z.string(), z.unknown()).default({}),
   train: trainSchema.prefault({}),
   scaling: scalingSchema.prefault({}),
-  backend: z.enum(BACKENDS).default('auto'),
+  // Kept as written, an alias (`blas`) too, so that rerunning a run configured so writes the same
+  // config.json; what reads it (selection, sps run's notes, sps table) goes through canonicalBackend.
+  backend: z.enum(BACKEND_NAMES).default('auto'),
 });
 
 export type Experiment = z.output<typeof experimentSchema>;

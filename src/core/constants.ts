@@ -5,13 +5,37 @@ import { MODE_NAMES } from './modes.js';
 export const TASKS = ['ocr', 'chunking', 'segmentation'] as const;
 /** The training modes, defined in core/modes.ts (one entry per mode). */
 export const MODES = MODE_NAMES;
-export const BACKENDS = ['auto', 'tensorflow', 'blas', 'wasm', 'cpu'] as const;
+/**
+ * The back ends: `native` is wasm with sps's C kernels (OpenBLAS products, oneDNN convolutions, the
+ * LSTM, chain-CRF and Adam kernels: docs/native-kernels.md).
+ */
+export const BACKENDS = ['auto', 'tensorflow', 'native', 'wasm', 'cpu'] as const;
+/**
+ * Former names still accepted wherever a back end is named (configs, --backend, $SPS_BACKEND) and
+ * still found in the run.json of older runs: `blas` was the native back end's name before it held
+ * more than OpenBLAS.
+ */
+export const BACKEND_ALIASES = { blas: 'native' } as const satisfies Record<string, BackendChoice>;
+/** Every name a back end may be given: BACKENDS, then the aliases. */
+export const BACKEND_NAMES = [...BACKENDS, ...(Object.keys(BACKEND_ALIASES) as (keyof typeof BACKEND_ALIASES)[])] as const;
 /** An experiment's `name`: it names the results folder, and `--experiment` selects runs by it. */
 export const EXPERIMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 export { OBJECTIVES, type Objective };
 export type Mode = (typeof MODES)[number];
 export type BackendChoice = (typeof BACKENDS)[number];
+export type BackendName = BackendChoice | keyof typeof BACKEND_ALIASES;
+
+/**
+ * The one name of a back end, whatever it was called when a config or run.json was written (`blas` →
+ * `native`); names it does not know (a run.json from elsewhere, '?') pass through unchanged. Every
+ * comparison of back-end names goes through it, so that runs recorded as blas and as native are
+ * one back end to `sps table` and `sps run`.
+ */
+export function canonicalBackend<T extends string>(name: T): T extends BackendName ? BackendChoice : string;
+export function canonicalBackend(name: string): string {
+  return Object.hasOwn(BACKEND_ALIASES, name) ? BACKEND_ALIASES[name as keyof typeof BACKEND_ALIASES] : name;
+}
 
 /**
  * Keys whose default is stored as an absent key, so that cells from before the key existed keep

@@ -1,6 +1,6 @@
 /**
- * The chain CRF on a back end's fused kernels (docs/blas-kernels.md, "Fused CRF kernels"): where the
- * active back end registers CHAIN_CRF (the `blas` back end: native/sps_crf.c), an objective of
+ * The chain CRF on a back end's fused kernels (docs/native-kernels.md, "Fused CRF kernels"): where the
+ * active back end registers CHAIN_CRF (the `native` back end: native/sps_crf.c), an objective of
  * docs/model.md §2 and each sequence's gradient are one kernel call per batch, and the backward
  * is one more (dy times those gradients); Viterbi is one call too. The kernels compute in float64
  * from the float32 potentials, by the recursions of chain-logpartition.ts, chain-crossentropy.ts,

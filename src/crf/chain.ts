@@ -444,7 +444,7 @@ function crossEntropyCore(p: Prepared, labels: readonly (readonly number[])[], l
  * at its position. Mean field under hard constraints is harsh: a label whose allowed predecessors
  * carry little q-mass gets a message ≈ FORBIDDEN_SCORE · (1 − that mass), so cross-entropy-mf can be
  * very large on gold labellings that are allowed.
- * On a back end with the fused chain kernels (blas), every objective and its gradient is one native
+ * On a back end with the fused chain kernels (native), every objective and its gradient is one native
  * call per batch (chain-fused.ts), equal to the paths below up to float rounding; they remain for
  * other back ends, `options.fused: false`, and a call the kernel declines.
  */

@@ -1,6 +1,6 @@
 /**
- * The names of the fused chain-CRF kernels a back end may register (the blas back end does:
- * src/backend/blas/kernels.ts, native/sps_crf.c). They live in sps/crf, which dispatches to them
+ * The names of the fused chain-CRF kernels a back end may register (the native back end does:
+ * src/backend/native/kernels.ts, native/sps_crf.c). They live in sps/crf, which dispatches to them
  * (chain-fused.ts) and imports nothing outside itself but tfjs; src/backend/kernel-names.ts
  * re-exports them with sps's other kernel names.
  */

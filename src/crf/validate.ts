@@ -30,7 +30,7 @@ export interface ChainOptions {
    */
   validate?: boolean;
   /**
-   * Run on the back end's fused chain-CRF kernels where it registers them (the `blas` back end:
+   * Run on the back end's fused chain-CRF kernels where it registers them (the `native` back end:
    * one native call per batch for an objective and its gradient, and for Viterbi; default true).
    * false takes the tfjs-composed path, the reference the fused kernels are tested against.
    */

@@ -16,7 +16,7 @@
  * Convolutions and hidden FC layers are fused ops (`tf.fused.conv2d` / `tf.fused.matMul` with bias
  * and ReLU). tfjs fuses them only outside gradient recording (in training it runs conv, add and relu,
  * and differentiates the relu as dy · step(x), two more passes); where the back end registers
- * RELU_GRAD (blas), a convolution is one op with its own gradient instead (`convBiasRelu`): the
+ * RELU_GRAD (native), a convolution is one op with its own gradient instead (`convBiasRelu`): the
  * fused kernel forward, the ReLU's gradient from the output in one pass, and the two convolution
  * gradients (the first layer's input gradient is skipped: the input is data).
  *

@@ -19,7 +19,7 @@
  *   ~18 ops per step instead of the ~55 tfjs's autodiff records; the recurrent weight gradient is one
  *   matMul over all steps).
  * - One sigmoid serves the four gates: the g rows are pre-scaled by 2 and tanh(g) = 2σ(2g) − 1
- *   (wasm's Tanh costs up to ~5× its Sigmoid). The native kernel (blas) takes tanh of the g rows
+ *   (wasm's Tanh costs up to ~5× its Sigmoid). The native kernel takes tanh of the g rows
  *   itself, so there the weights go in unscaled and the six scaling ops per direction are not run;
  *   it also works batch-major, so that its inputs and outputs need no transposes (kernelRecurrence).
  * - The backward direction walks the same per-step tensors in reverse order: no Reverse op (wasm's
@@ -198,7 +198,7 @@ function recurrence(
 }
 
 /**
- * `recurrence` as one kernel each way, where the active back end registers LSTM_RECURRENCE (blas:
+ * `recurrence` as one kernel each way, where the active back end registers LSTM_RECURRENCE (native:
  * native/sps_lstm.c runs the same steps in C, with one sgemm per step). Batch-major, so that nothing
  * around it is transposed: xp [B, T, 4H] is x·kernel as it comes out of the matMul, the recurrent
  * weights are Keras's [H, 4H], and hs is [B, T, H] (the final state [B, H] with `finalOnly`); the g

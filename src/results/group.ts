@@ -1,4 +1,5 @@
 import { canonicalJson } from '../config/cells.js';
+import { canonicalBackend } from '../core/constants.js';
 import { configDiffs, settingsOf } from './run-config.js';
 import { mean, sampleStd } from './stats.js';
 import { damageMessage, type StoredRun } from './store.js';
@@ -52,7 +53,7 @@ export interface CellStats {
   std: number | null;
   /** n < planned: fewer finished seeds than the sweep planned. */
   partial: boolean;
-  /** Back ends the counted runs were made on (run.json `backend.name`, sorted; '?' for runs that do not say). */
+  /** Back ends the counted runs were made on (run.json `backend.name` by its one name, canonicalBackend; sorted; '?' for runs that do not say). */
   backends: string[];
   /** The reader must look at the notes: partial, runs with other settings exist (variants > 1), or several back ends. */
   flagged: boolean;
@@ -138,7 +139,7 @@ function settingCell(base: CellStats, g: Setting, warnings: string[]): SettingCe
   if (c.planned < c.n) c.planned = c.n;
   c.partial = c.n < c.planned;
   // Back ends agree only to rounding (docs/backends.md), so a cell mixing them is worth a mark.
-  c.backends = [...new Set(kept.map((r) => r.run.backend?.name ?? '?'))].sort();
+  c.backends = [...new Set(kept.map((r) => canonicalBackend(r.run.backend?.name ?? '?')))].sort();
   c.flagged = c.partial || c.variants > 1 || c.backends.length > 1;
   return { cell: c, settings: g.settings, kept };
 }

@@ -1,5 +1,5 @@
 /**
- * Adam whose per-variable step is one kernel (ADAM_UPDATE) where the back end registers it (blas),
+ * Adam whose per-variable step is one kernel (ADAM_UPDATE) where the back end registers it (native),
  * in place of the ten or so element-wise kernels of tfjs's AdamOptimizer. The kernel does tfjs's
  * float32 operations in tfjs's order, so the weights are the same to the bit (test/adam.test.ts).
  * Kingma & Ba (2015), Algorithm 1, with ε added to √v̂ as tfjs does.

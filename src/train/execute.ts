@@ -2,7 +2,7 @@ import { readdirSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { selectBackend } from '../backend/select.js';
-import type { BackendChoice } from '../core/constants.js';
+import type { BackendName } from '../core/constants.js';
 import { inspectRun, REPLACED_DIR, RUN_FILES } from '../results/store.js';
 import type { EpochRecord, FinalRecord, RunRecord } from '../core/records.js';
 import { errorMessage, FsError } from '../util/errors.js';
@@ -174,7 +174,7 @@ export async function executeJob(job: Job, emit: (e: WorkerEvent) => void): Prom
         record.inputs = { ...record.inputs, datasets: await verifyUnchanged(job.datasets, { dataDir: job.dataDir, registry: datasetRegistry([task]) }) };
         writeJsonAtomic(path(RUN_FILES.run), record);
       }
-      const backend = await selectBackend(cell.backend as BackendChoice);
+      const backend = await selectBackend(cell.backend as BackendName);
       record.backend = { name: backend.name, reason: backend.reason };
       writeJsonAtomic(path(RUN_FILES.run), record);
       log(`backend: ${backend.name} (${backend.reason})`);

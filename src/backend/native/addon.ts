@@ -1,5 +1,5 @@
 /**
- * Loading sps's BLAS addon (native/*.c, built by scripts/build-blas.sh) for `--backend blas`.
+ * Loading sps's native addon (native/*.c, built by scripts/build-native.sh) for `--backend native` (alias `blas`).
  *
  * The addon runs OpenBLAS (products) and oneDNN (convolutions), sps's fused chain-CRF kernels (native/sps_crf.c) and LSTM recurrence (native/sps_lstm.c). OpenBLAS picks its kernels by CPU model, and different kernels round differently: the same run
  * on two CPUs would differ in the last bits, and a model it does not know gets its slowest kernels
@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's functions (see native/sps_blas.c, sps_passes.c, sps_lstm.c and sps_crf.c for their arguments). */
-export interface BlasAddon {
+export interface NativeAddon {
   gemm(dims: Int32Array, a: Float32Array, b: Float32Array, c: Float32Array, bias: Float32Array | null, act: number): void;
   conv2d(dims: Int32Array, x: Float32Array, w: Float32Array, y: Float32Array, bias: Float32Array | null, act: number): void;
   conv2dBackpropInput(dims: Int32Array, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
@@ -112,43 +112,43 @@ function cpuFlags(): Set<string> {
   }
 }
 
-/** Where scripts/build-blas.sh puts the addon (the same path from src/ and from dist/); $SPS_BLAS_ADDON overrides it. */
-export const BLAS_ADDON_PATH = fileURLToPath(new URL('../../../native/build/sps_blas.node', import.meta.url));
+/** Where scripts/build-native.sh puts the addon (the same path from src/ and from dist/); $SPS_BLAS_ADDON overrides it. */
+export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../native/build/sps_blas.node', import.meta.url));
 
-const BUILD_HINT = 'build it with `bash scripts/build-blas.sh` (gcc, OpenBLAS and oneDNN from Debian, installed by the script as root)';
+const BUILD_HINT = 'build it with `bash scripts/build-native.sh` (gcc, OpenBLAS and oneDNN from Debian, installed by the script as root)';
 
 /** The OpenBLAS kernel set sps pins on this machine: $SPS_BLAS_CORETYPE, else coretypeFor this CPU (x64). */
 export function blasCoretype(): string | undefined {
   return process.env.SPS_BLAS_CORETYPE || (process.arch === 'x64' ? coretypeFor(cpuFlags()) : undefined);
 }
 
-/** The addon file to load: $SPS_BLAS_ADDON, else BLAS_ADDON_PATH. */
-const blasAddonPath = (): string => process.env.SPS_BLAS_ADDON || BLAS_ADDON_PATH;
+/** The addon file to load: $SPS_BLAS_ADDON, else NATIVE_ADDON_PATH. */
+const nativeAddonPath = (): string => process.env.SPS_BLAS_ADDON || NATIVE_ADDON_PATH;
 
 /** Why the addon cannot be loaded when its file is missing (with the build command); undefined when the file is there. */
-export function blasAddonMissing(): string | undefined {
-  const path = blasAddonPath();
-  return existsSync(path) ? undefined : `sps's BLAS addon is not built (${path} is missing): ${BUILD_HINT}`;
+export function nativeAddonMissing(): string | undefined {
+  const path = nativeAddonPath();
+  return existsSync(path) ? undefined : `sps's native addon is not built (${path} is missing): ${BUILD_HINT}`;
 }
 
-let loaded: { addon: BlasAddon; corename: string } | { why: string } | undefined;
+let loaded: { addon: NativeAddon; corename: string } | { why: string } | undefined;
 
 /** The addon, loaded once, or why it cannot be. */
-export function loadBlasAddon(): { addon: BlasAddon; corename: string } | { why: string } {
+export function loadNativeAddon(): { addon: NativeAddon; corename: string } | { why: string } {
   if (loaded) return loaded;
-  const missing = blasAddonMissing();
+  const missing = nativeAddonMissing();
   if (missing) return (loaded = { why: missing });
-  const path = blasAddonPath();
+  const path = nativeAddonPath();
   const core = blasCoretype();
   if (core && !process.env.OPENBLAS_CORETYPE) process.env.OPENBLAS_CORETYPE = core;
   if (core && DNNL_ISA[core] && !process.env.DNNL_MAX_CPU_ISA) process.env.DNNL_MAX_CPU_ISA = DNNL_ISA[core];
   // One thread for oneDNN's OpenMP too (read when libgomp loads, with the addon).
   if (!process.env.OMP_NUM_THREADS) process.env.OMP_NUM_THREADS = '1';
   try {
-    const addon = createRequire(import.meta.url)(path) as BlasAddon;
+    const addon = createRequire(import.meta.url)(path) as NativeAddon;
     loaded = { addon, corename: addon.info().corename };
   } catch (e) {
-    loaded = { why: `sps's BLAS addon failed to load (${(e as Error).message.split('\n')[0]}): rebuild it with \`bash scripts/build-blas.sh --force\`` };
+    loaded = { why: `sps's native addon failed to load (${(e as Error).message.split('\n')[0]}): rebuild it with \`bash scripts/build-native.sh --force\`` };
   }
   return loaded;
 }

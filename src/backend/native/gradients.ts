@@ -1,10 +1,10 @@
 /**
- * The gradients of Sum and Mean for the blas back end, without tfjs's `ones(x.shape)`. tfjs fills
+ * The gradients of Sum and Mean for the native back end, without tfjs's `ones(x.shape)`. tfjs fills
  * that array in JS and copies it into the back end on every backward pass, only to multiply dy by 1:
  * in a 256² matMul training step this was about a sixth of the time. Here dy is broadcast to x's
- * shape instead (tf.broadcastTo, which runs the Tile kernel, in C on blas). The values are the same
+ * shape instead (tf.broadcastTo, which runs the Tile kernel, in C on native). The values are the same
  * to the bit: dy·1 = dy in IEEE arithmetic, and mean's (dy·1)/n is dy/n, divided before the
- * broadcast rather than after. registerBlasKernels installs these and unregisterBlasKernels puts
+ * broadcast rather than after. registerNativeKernels installs these and unregisterNativeKernels puts
  * tfjs's back (the gradient registry is global, not per back end).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -42,7 +42,7 @@ const GRADIENTS: readonly tf.GradConfig[] = [
 const replaced = new Map<string, tf.GradConfig | undefined>();
 
 /** Install the broadcast gradients (idempotent). */
-export function registerBlasGradients(): void {
+export function registerNativeGradients(): void {
   if (replaced.size > 0) return;
   for (const g of GRADIENTS) {
     replaced.set(g.kernelName, tf.getGradient(g.kernelName));
@@ -51,7 +51,7 @@ export function registerBlasGradients(): void {
 }
 
 /** Put tfjs's gradients back (idempotent). */
-export function unregisterBlasGradients(): void {
+export function unregisterNativeGradients(): void {
   for (const [, previous] of replaced) if (previous) tf.registerGradient(previous);
   replaced.clear();
 }

@@ -1,5 +1,5 @@
 /**
- * `--backend blas` (src/backend/blas-kernels.ts, native/*.c): each OpenBLAS kernel against the
+ * `--backend native` (src/backend/native-kernels.ts, native/*.c): each OpenBLAS kernel against the
  * cpu back end on the convolution configurations and products the wasm kernels are checked on, its
  * fallbacks, gradients through tf.grads, swapping the kernels in and out, the addon's own argument
  * checks (the fused chain-CRF kernels' too: their numerics are tested in crf-chain.test.ts), the pinned
@@ -10,20 +10,20 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/select.js';
-import { blasKernelsRegistered, registerBlasKernels, unregisterBlasKernels } from '../src/backend/blas-kernels.js';
-import { BLAS_ADDON_PATH, coretypeFor, loadBlasAddon } from '../src/backend/blas/addon.js';
-import { blasTuning } from '../src/backend/blas/kernels.js';
-import { registerBlasGradients, unregisterBlasGradients } from '../src/backend/blas/gradients.js';
+import { nativeKernelsRegistered, registerNativeKernels, unregisterNativeKernels } from '../src/backend/native-kernels.js';
+import { NATIVE_ADDON_PATH, coretypeFor, loadNativeAddon } from '../src/backend/native/addon.js';
+import { nativeTuning } from '../src/backend/native/kernels.js';
+import { registerNativeGradients, unregisterNativeGradients } from '../src/backend/native/gradients.js';
 import { needs } from './helpers.js';
 import { type Shape4, assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, rand, runKernel, sizeOf } from './kernel-helpers.js';
 
-const BLAS = needs('blas', 'test/blas-kernels.test.ts:');
+const NATIVE = needs('native', 'test/native-kernels.test.ts:');
 
 before(async () => {
-  if (BLAS.skip) return; // every suite below is skipped
+  if (NATIVE.skip) return; // every suite below is skipped
   tf.env().set('IS_TEST', true);
-  const b = await selectBackend('blas');
-  assert.equal(b.name, 'blas');
+  const b = await selectBackend('native');
+  assert.equal(b.name, 'native');
 });
 
 const convAttrs = (s: unknown, pad: unknown) => ({ strides: s, pad, dataFormat: 'NHWC', dilations: 1 });
@@ -43,14 +43,14 @@ async function withoutLeakCheck<T>(off: boolean, f: () => Promise<T>): Promise<T
   }
 }
 
-describe('convolutions', BLAS, () => {
+describe('convolutions', NATIVE, () => {
   for (const dnnl of [true, false]) {
     it(`Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu on every configuration (strides, paddings, odd sizes, 1x1), ${dnnl ? 'oneDNN' : 'im2col + sgemm'}`, async () => {
-      blasTuning.dnnl = dnnl;
+      nativeTuning.dnnl = dnnl;
       try {
         await convsMatchCpu();
       } finally {
-        blasTuning.dnnl = true;
+        nativeTuning.dnnl = true;
       }
     });
   }
@@ -72,9 +72,9 @@ describe('convolutions', BLAS, () => {
   }
 
   it('im2col: a batch larger than one scratch chunk (rows split across images) matches cpu', async (t) => {
-    blasTuning.dnnl = false;
+    nativeTuning.dnnl = false;
     t.after(() => {
-      blasTuning.dnnl = true;
+      nativeTuning.dnnl = true;
     });
     // 1 MB of scratch holds 262,144 floats: 64 images of 24x24 with K = 3*3*16 = 144 need 5.3M.
     const xs: [number, number, number, number] = [64, 24, 24, 16];
@@ -124,7 +124,7 @@ describe('convolutions', BLAS, () => {
   });
 });
 
-describe('matrix products', BLAS, () => {
+describe('matrix products', NATIVE, () => {
   it('matMul matches cpu with every transpose, for 2-D products and batches (equal, broadcast a or b, rank 4)', () =>
     assertProductsMatchCpu([
       [
@@ -182,7 +182,7 @@ describe('matrix products', BLAS, () => {
   });
 });
 
-describe('reductions and copies', BLAS, () => {
+describe('reductions and copies', NATIVE, () => {
   it("Sum matches cpu over leading axes (the bias gradients; keepDims too) and over the others (wasm's)", async () => {
     const xs = [2, 5, 4, 3];
     const xv = rand(sizeOf(xs));
@@ -243,7 +243,7 @@ describe('reductions and copies', BLAS, () => {
   });
 });
 
-describe('transpose', BLAS, () => {
+describe('transpose', NATIVE, () => {
   it('Transpose matches cpu to the bit: ranks 1 to 6, size-1 and mergeable axes, tiles with ragged edges, the LSTM layouts; int32 falls back', async () => {
     const cases: [number[], number[]][] = [
       [[5], [0]],
@@ -296,7 +296,7 @@ describe('transpose', BLAS, () => {
   });
 
   it('the addon refuses a perm that is not a permutation of the axes', () => {
-    const loaded = loadBlasAddon();
+    const loaded = loadNativeAddon();
     assert.ok('addon' in loaded);
     const x = new Float32Array(6);
     assert.throws(() => loaded.addon.transpose(x, Int32Array.of(2, 3), Int32Array.of(0, 0), new Float32Array(6)), /a permutation of the axes/);
@@ -305,7 +305,7 @@ describe('transpose', BLAS, () => {
   });
 });
 
-describe('MaxPoolGrad', BLAS, () => {
+describe('MaxPoolGrad', NATIVE, () => {
   it('2x2 stride 2 (C) matches cpu: odd sizes, ties, all negative, NaN and -Infinity, same on even sizes; other pools fall back', async () => {
     const data: Record<string, (n: number) => Float32Array> = {
       random: (n) => rand(n),
@@ -348,7 +348,7 @@ describe('MaxPoolGrad', BLAS, () => {
   });
 
   it('the addon refuses windows that do not fit and short arrays', () => {
-    const loaded = loadBlasAddon();
+    const loaded = loadNativeAddon();
     assert.ok('addon' in loaded);
     const x = new Float32Array(16);
     assert.throws(() => loaded.addon.maxPool2x2Grad(x, new Float32Array(9), Int32Array.of(1, 4, 4, 1, 3, 3), x), /needs 2 Ho <= H/);
@@ -356,7 +356,7 @@ describe('MaxPoolGrad', BLAS, () => {
   });
 });
 
-describe('tile and the broadcast gradients', BLAS, () => {
+describe('tile and the broadcast gradients', NATIVE, () => {
   it('Tile matches cpu for ranks 1 to 5 and scalar-to-matrix broadcasts (C); int32 and a zero repeat fall back', async () => {
     const cases: [number[], number[]][] = [
       [[3], [4]],
@@ -415,13 +415,13 @@ describe('tile and the broadcast gradients', BLAS, () => {
           const what = `${op} axis ${JSON.stringify(axis)} keepDims ${keepDims}`;
           const ours = await reduceGrad(op, xv, xs, axis, keepDims);
           assert.ok(ours.kernels.includes('Tile'), `${what}: ${ours.kernels}`);
-          unregisterBlasGradients();
+          unregisterNativeGradients();
           try {
             const tfjs = await reduceGrad(op, xv, xs, axis, keepDims);
             assert.ok(!tfjs.kernels.includes('Tile'), `${what}: tfjs's gradient is back`);
             assert.deepEqual(ours.values, tfjs.values, what);
           } finally {
-            registerBlasGradients();
+            registerNativeGradients();
           }
         }
       }
@@ -429,35 +429,35 @@ describe('tile and the broadcast gradients', BLAS, () => {
   });
 });
 
-describe('registration', BLAS, () => {
-  it('selectBackend says blas and the OpenBLAS core; wasm afterwards restores the wasm kernels, blas again swaps them back in', async () => {
-    assert.ok(blasKernelsRegistered());
-    const blasConv = tf.getKernel('Conv2D', 'wasm')!.kernelFunc;
+describe('registration', NATIVE, () => {
+  it('selectBackend says native and the OpenBLAS core; wasm afterwards restores the wasm kernels, native again swaps them back in', async () => {
+    assert.ok(nativeKernelsRegistered());
+    const nativeConv = tf.getKernel('Conv2D', 'wasm')!.kernelFunc;
     const w = await selectBackend('wasm');
     assert.equal(w.name, 'wasm');
-    assert.ok(!blasKernelsRegistered());
-    assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, blasConv);
-    const b = await selectBackend('blas');
-    assert.match(b.reason, /OpenBLAS kernels registered \(20, core \w+\)/);
-    assert.ok(blasKernelsRegistered());
-    assert.equal(registerBlasKernels().registered.length, 20, 'idempotent');
-    unregisterBlasKernels();
-    unregisterBlasKernels();
-    assert.ok(!blasKernelsRegistered());
-    await selectBackend('blas');
+    assert.ok(!nativeKernelsRegistered());
+    assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, nativeConv);
+    const b = await selectBackend('native');
+    assert.match(b.reason, /native kernels registered \(20, OpenBLAS core \w+\)/);
+    assert.ok(nativeKernelsRegistered());
+    assert.equal(registerNativeKernels().registered.length, 20, 'idempotent');
+    unregisterNativeKernels();
+    unregisterNativeKernels();
+    assert.ok(!nativeKernelsRegistered());
+    await selectBackend('native');
   });
 
   it('pins OpenBLAS kernels by instruction set, and the pin is the core in use', () => {
     assert.equal(coretypeFor(new Set(['avx2', 'fma', 'avx512f', 'avx512dq', 'avx512bw', 'avx512vl'])), 'SkylakeX');
     assert.equal(coretypeFor(new Set(['avx2', 'fma', 'avx512f'])), 'Haswell');
     assert.equal(coretypeFor(new Set(['sse4_2'])), undefined);
-    const loaded = loadBlasAddon();
+    const loaded = loadNativeAddon();
     assert.ok('addon' in loaded, 'the addon is built');
     if (process.env.OPENBLAS_CORETYPE) assert.equal(loaded.corename.toLowerCase(), process.env.OPENBLAS_CORETYPE.toLowerCase());
   });
 
   it('the addon refuses arrays smaller than its dimensions, and non-Float32Arrays, with a message', () => {
-    const loaded = loadBlasAddon();
+    const loaded = loadNativeAddon();
     assert.ok('addon' in loaded);
     const { addon } = loaded;
     const dims = Int32Array.of(1, 4, 4, 4, 0, 0, 0, 0);
@@ -511,7 +511,7 @@ describe('registration', BLAS, () => {
 
   it('a missing addon is an error that names the build script', async () => {
     const { spawnSync } = await import('node:child_process');
-    const code = `import('${new URL('../src/backend/select.ts', import.meta.url).href}').then((m) => m.selectBackend('blas')).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(3); })`;
+    const code = `import('${new URL('../src/backend/select.ts', import.meta.url).href}').then((m) => m.selectBackend('native')).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(3); })`;
     const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], {
       encoding: 'utf8',
       env: { ...process.env, SPS_BLAS_ADDON: '/nonexistent/sps_blas.node' },
@@ -519,13 +519,13 @@ describe('registration', BLAS, () => {
     assert.equal(r.status, 3, r.stderr);
     assert.match(
       r.stderr,
-      /backend 'blas' is not available: sps's BLAS addon is not built \(\/nonexistent\/sps_blas.node is missing\): build it with `bash scripts\/build-blas.sh`/,
+      /backend 'native' is not available: sps's native addon is not built \(\/nonexistent\/sps_blas.node is missing\): build it with `bash scripts\/build-native.sh`/,
     );
-    assert.ok(BLAS_ADDON_PATH.endsWith('native/build/sps_blas.node'));
+    assert.ok(NATIVE_ADDON_PATH.endsWith('native/build/sps_blas.node'));
   });
 });
 
-describe('no leaks', BLAS, () => {
+describe('no leaks', NATIVE, () => {
   it('20 Adam steps of a small conv net with fused layers keep tensors and data ids constant', () => {
     const w1 = tf.variable(tf.tensor4d(rand(3 * 3 * 2 * 4, -0.3, 0.3), [3, 3, 2, 4]));
     const b1 = tf.variable(tf.zeros([4]));

@@ -17,13 +17,13 @@ import type { Backend, KernelArgs, TensorInfo } from '../wasm/common.js';
 import { pair, sizeOf } from '../wasm/common.js';
 import { productShape } from '../wasm/matmul.js';
 import { plain2x2, poolInfo } from '../wasm/loops.js';
-import type { BlasAddon } from './addon.js';
+import type { NativeAddon } from './addon.js';
 
 export type Fallback = (args: KernelArgs) => TensorInfo;
 
 /** For measurements and tests: convolutions by oneDNN where it takes them (default), or im2col + sgemm only. */
-export const blasTuning: { dnnl: boolean } = { dnnl: true };
-export type BlasKernel = (addon: BlasAddon, args: KernelArgs, fallback: Fallback) => TensorInfo;
+export const nativeTuning: { dnnl: boolean } = { dnnl: true };
+export type NativeKernel = (addon: NativeAddon, args: KernelArgs, fallback: Fallback) => TensorInfo;
 
 const f32 = (backend: Backend, t: TensorInfo): Float32Array => backend.typedArrayFromHeap(t) as Float32Array;
 const isF32 = (...ts: (TensorInfo | undefined)[]): boolean => ts.every((t) => t === undefined || t.dtype === 'float32');
@@ -35,11 +35,11 @@ function activationCode(attrs: Record<string, unknown>, prelu: TensorInfo | unde
   return a === 'linear' ? 0 : a === 'relu' ? 1 : undefined;
 }
 
-type BiasedKernel = (addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act?: number) => TensorInfo;
+type BiasedKernel = (addon: NativeAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act?: number) => TensorInfo;
 
 /** The fused form of a kernel (_FusedMatMul, FusedConv2D): its bias and activation, or the fallback. */
 const fused =
-  (kernel: BiasedKernel): BlasKernel =>
+  (kernel: BiasedKernel): NativeKernel =>
   (addon, args, fallback) => {
     const { bias, preluActivationWeights } = args.inputs;
     const act = activationCode(args.attrs ?? {}, preluActivationWeights);
@@ -50,7 +50,7 @@ const fused =
 const perColumn = (bias: TensorInfo | undefined, n: number): boolean =>
   bias === undefined || (bias.shape.length > 0 && bias.shape[bias.shape.length - 1] === n && sizeOf(bias.shape) === n);
 
-function matMul(addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act = 0): TensorInfo {
+function matMul(addon: NativeAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act = 0): TensorInfo {
   const { inputs, backend, attrs = {} } = args;
   const { a, b } = inputs;
   const tA = attrs.transposeA === true;
@@ -63,7 +63,7 @@ function matMul(addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: T
   return out;
 }
 
-export const batchMatMul: BlasKernel = (addon, args, fallback) => matMul(addon, args, fallback);
+export const batchMatMul: NativeKernel = (addon, args, fallback) => matMul(addon, args, fallback);
 
 export const fusedMatMul = fused(matMul);
 
@@ -118,7 +118,7 @@ const outShapeOf = (i: tf.backend_util.Conv2DInfo): number[] => [i.batchSize, i.
  * weights: a = x, b = dy) into `out`: by oneDNN where it has a primitive, else by im2col + sgemm.
  */
 function convolve(
-  addon: BlasAddon,
+  addon: NativeAddon,
   kind: 0 | 1 | 2,
   info: tf.backend_util.Conv2DInfo,
   a: Float32Array,
@@ -128,13 +128,13 @@ function convolve(
   act = 0,
 ): void {
   const dims = convDims(info);
-  if (blasTuning.dnnl && addon.dnnlConv(kind, dims, a, b, out, bias, act)) return;
+  if (nativeTuning.dnnl && addon.dnnlConv(kind, dims, a, b, out, bias, act)) return;
   if (kind === 0) addon.conv2d(dims, a, b, out, bias, act);
   else if (kind === 1) addon.conv2dBackpropInput(dims, a, b, out);
   else addon.conv2dBackpropFilter(dims, a, b, out);
 }
 
-function conv(addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act = 0): TensorInfo {
+function conv(addon: NativeAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act = 0): TensorInfo {
   const { inputs, backend, attrs = {} } = args;
   const { x, filter } = inputs;
   const info = convInfo(attrs, x.shape, filter.shape, x, filter, bias);
@@ -144,11 +144,11 @@ function conv(addon: BlasAddon, args: KernelArgs, fallback: Fallback, bias?: Ten
   return out;
 }
 
-export const conv2D: BlasKernel = (addon, args, fallback) => conv(addon, args, fallback);
+export const conv2D: NativeKernel = (addon, args, fallback) => conv(addon, args, fallback);
 
 export const fusedConv2D = fused(conv);
 
-export const conv2DBackpropInput: BlasKernel = (addon, args, fallback) => {
+export const conv2DBackpropInput: NativeKernel = (addon, args, fallback) => {
   const { inputs, backend, attrs = {} } = args;
   const { dy, filter } = inputs;
   const inputShape = attrs.inputShape as number[];
@@ -159,7 +159,7 @@ export const conv2DBackpropInput: BlasKernel = (addon, args, fallback) => {
   return dx;
 };
 
-export const conv2DBackpropFilter: BlasKernel = (addon, args, fallback) => {
+export const conv2DBackpropFilter: NativeKernel = (addon, args, fallback) => {
   const { inputs, backend, attrs = {} } = args;
   const { x, dy } = inputs;
   const filterShape = attrs.filterShape as number[];
@@ -184,7 +184,7 @@ function lstmDims(attrs: Record<string, unknown>, T: number, H: number, B: numbe
  * attrs reverse, finalOnly. Outputs: hs [B, T, H] (or the final h [B, H]), then what the gradient
  * reads, by time: the gates s [T, B, 4H], tanh(c') [T, B, H], and c, h before each step [T, B, H].
  */
-export const lstmRecurrence: BlasKernel = (addon, args) => {
+export const lstmRecurrence: NativeKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
   const { xp, recurrent, bias, lengths } = inputs;
   const [B, T, H4] = xp.shape;
@@ -202,7 +202,7 @@ export const lstmRecurrence: BlasKernel = (addon, args) => {
 };
 
 /** The gradient of lstmRecurrence: inputs dy, s, tc, cp, hp, recurrent, lengths; outputs dxp [B, T, 4H], drecurrent [H, 4H], dbias [4H]. */
-export const lstmRecurrenceGrad: BlasKernel = (addon, args) => {
+export const lstmRecurrenceGrad: NativeKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
   const { dy, s, tc, cp, hp, recurrent, lengths } = inputs;
   const [T, B, H4] = s.shape;
@@ -230,7 +230,7 @@ export const lstmRecurrenceGrad: BlasKernel = (addon, args) => {
  * 1 − β2^t] and `constants` = [β1, 1 − β1, β2, 1 − β2, ε, −lr], rounded to float32 as tfjs's scalars
  * are. Outputs: the new value, m and v.
  */
-export const adamUpdate: BlasKernel = (addon, args) => {
+export const adamUpdate: NativeKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
   const { value, m, v, g } = inputs;
   const outs = [value, m, v].map((t) => backend.makeOutput([...t.shape], 'float32'));
@@ -242,7 +242,7 @@ export const adamUpdate: BlasKernel = (addon, args) => {
 };
 
 /** Sum over leading axes (a bias gradient: [B, H, W, C] → [C]) as one pass of column sums; others fall back. */
-export const sum: BlasKernel = (addon, args, fallback) => {
+export const sum: NativeKernel = (addon, args, fallback) => {
   const { inputs, backend, attrs = {} } = args;
   const { x } = inputs;
   const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
@@ -255,7 +255,7 @@ export const sum: BlasKernel = (addon, args, fallback) => {
 };
 
 /** Concat of float32 tensors along any axis as block copies in C (wasm's copies row by row in JS). */
-export const concat: BlasKernel = (addon, args, fallback) => {
+export const concat: NativeKernel = (addon, args, fallback) => {
   const { inputs, backend, attrs = {} } = args;
   const parts = Object.values(inputs);
   if (parts.length < 2 || parts.some((t) => t.dtype !== 'float32' || sizeOf(t.shape) === 0) || parts.length > 64) return fallback(args);
@@ -283,7 +283,7 @@ export const concat: BlasKernel = (addon, args, fallback) => {
 };
 
 /** SplitV of a float32 tensor along any axis as block copies in C. */
-export const splitV: BlasKernel = (addon, args, fallback) => {
+export const splitV: NativeKernel = (addon, args, fallback) => {
   const { inputs, backend, attrs = {} } = args;
   const { x } = inputs;
   const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
@@ -311,7 +311,7 @@ export const splitV: BlasKernel = (addon, args, fallback) => {
  * gradient clipping's factor or tfjs's gradient of a sum on other back ends): one loop in C; wasm's broadcasting path works out indices element by element.
  * Every other product goes to wasm's kernel.
  */
-export const multiply: BlasKernel = (addon, args, fallback) => {
+export const multiply: NativeKernel = (addon, args, fallback) => {
   const { inputs, backend } = args;
   const { a, b } = inputs;
   const [big, one] = sizeOf(b.shape) === 1 ? [a, b] : [b, a];
@@ -324,9 +324,9 @@ export const multiply: BlasKernel = (addon, args, fallback) => {
 
 /**
  * Tile of a float32 tensor (also what tf.broadcastTo runs, and so the gradients of sum and mean on
- * blas: ./gradients.ts) as block copies in C; wasm's kernel works out every element's index in turn.
+ * native: ./gradients.ts) as block copies in C; wasm's kernel works out every element's index in turn.
  */
-export const tile: BlasKernel = (addon, args, fallback) => {
+export const tile: NativeKernel = (addon, args, fallback) => {
   const { inputs, backend, attrs = {} } = args;
   const { x } = inputs;
   const reps = attrs.reps as number[];
@@ -350,7 +350,7 @@ const i32Attr = (v: unknown): Int32Array | null => (v instanceof Int32Array ? v 
  * sequence [B], its gradients gU [B, T, K] and gW [B, K, K], and status int32 [1] (0, or 1 when the
  * probability-space pass declined: the caller then computes the objective otherwise).
  */
-export const chainCrf: BlasKernel = (addon, args) => {
+export const chainCrf: NativeKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
   const { unary, pairwise } = inputs;
   const [B, T, K] = unary.shape;
@@ -379,7 +379,7 @@ export const chainCrf: BlasKernel = (addon, args) => {
 };
 
 /** The backward of chainCrf: inputs dy [B], gU, gW; outputs dU = dy_b · gU_b [B, T, K] and dW = Σ_b dy_b · gW_b [K, K]. */
-export const chainCrfGrad: BlasKernel = (addon, args) => {
+export const chainCrfGrad: NativeKernel = (addon, args) => {
   const { inputs, backend } = args;
   const { dy, gU, gW } = inputs;
   const [B, T, K] = gU.shape;
@@ -393,7 +393,7 @@ export const chainCrfGrad: BlasKernel = (addon, args) => {
  * The (loss-augmented) Viterbi decoder: inputs unary [B, T, K], pairwise [K, K]; attrs the Int32Arrays
  * lengths [B], allowed [K·K] and gold [B·T] (both may be null). Output: labels int32 [B, T], −1 at padding.
  */
-export const chainViterbi: BlasKernel = (addon, args) => {
+export const chainViterbi: NativeKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
   const { unary, pairwise } = inputs;
   const [B, T, K] = unary.shape;
@@ -413,9 +413,9 @@ export const chainViterbi: BlasKernel = (addon, args) => {
 /**
  * Transpose of a float32 tensor (rank ≤ 8) in C: the stacked 2-D transposes it reduces to are copied
  * in square tiles. wasm's kernel was a sixth of a BiLSTM-CRF training step (the LSTM's feature-major
- * layout transposes its inputs and their gradients: docs/blas-kernels.md). int32 and others fall back.
+ * layout transposes its inputs and their gradients: docs/native-kernels.md). int32 and others fall back.
  */
-export const transpose: BlasKernel = (addon, args, fallback) => {
+export const transpose: NativeKernel = (addon, args, fallback) => {
   const { inputs, backend, attrs = {} } = args;
   const { x } = inputs;
   const perm = attrs.perm as number[];
@@ -431,9 +431,9 @@ export const transpose: BlasKernel = (addon, args, fallback) => {
 /**
  * MaxPoolGrad of 2×2 windows at stride 2 without padding (LeNet's and the U-net's pools) in C, the
  * maximum picked by cpu's rule as in the wasm kernel (../wasm/loops.ts), without its branches. It was
- * the costliest kernel of a LeNet+CRF step on blas. Other pools fall back.
+ * the costliest kernel of a LeNet+CRF step on native. Other pools fall back.
  */
-export const maxPoolGrad: BlasKernel = (addon, args, fallback) => {
+export const maxPoolGrad: NativeKernel = (addon, args, fallback) => {
   const { inputs, backend, attrs = {} } = args;
   const { dy, input } = inputs;
   if (!isF32(dy, input) || input.shape.length !== 4) return fallback(args);
@@ -447,7 +447,7 @@ export const maxPoolGrad: BlasKernel = (addon, args, fallback) => {
 };
 
 /** The gradient of a ReLU from its output (inputs dy, y; float32): dy where y > 0, else 0, in one pass. */
-export const reluGrad: BlasKernel = (addon, args) => {
+export const reluGrad: NativeKernel = (addon, args) => {
   const { inputs, backend } = args;
   const { dy, y } = inputs;
   const out = backend.makeOutput([...dy.shape], 'float32');
