@@ -9,13 +9,10 @@
  *   backprop filter  dw[k, co] += cols[m, k]^T . dy[m, co]
  * with m = (image, oh, ow). A 1x1 stride-1 unpadded filter needs no cols: x itself is the matrix.
  *
- * Every entry point takes its dimensions as an Int32Array and its tensors as Float32Arrays; nothing
- * is retained across calls but the scratch buffer. The module's init (at the end) also registers the
- * other families: one-pass kernels (sps_passes.c), the LSTM recurrence (sps_lstm.c) and the chain CRF
- * (sps_crf.c).
+ * Nothing is retained across calls but the scratch buffer and oneDNN's primitives. The N-API entry
+ * points, which check the arguments against the dims, and the module's init are in sps_blas_napi.c.
  */
-#include <node_api.h>
-#include "sps_napi.h"
+#include "sps_kernels.h"
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <math.h>
@@ -60,54 +57,16 @@ static void bias_act(float *y, size_t rows, size_t cols, const float *bias, int 
  * c_i[M, N] = op(a_i) . op(b_i) (+ bias[N], relu when act == 1) for i < batch, row-major, with
  * a_i = a + i*strideA (stride 0 broadcasts one matrix over the batch), likewise b, and c contiguous.
  */
-static napi_value gemm(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t *d;
-  size_t nd;
-  float *a, *b, *c, *bias;
-  size_t na, nb, nc, nbias;
-  if (!i32_array_arg(env, argv[0], &d, &nd)) return NULL;
-  if (!need(env, nd, 8, "gemm dims")) return NULL;
-  if (!f32_arg(env, argv[1], &a, &na, 0) || !f32_arg(env, argv[2], &b, &nb, 0) || !f32_arg(env, argv[3], &c, &nc, 0) ||
-      !f32_arg(env, argv[4], &bias, &nbias, 1))
-    return NULL;
-  int32_t act;
-  CHECK(env, napi_get_value_int32(env, argv[5], &act));
-  const size_t batch = d[0], M = d[1], N = d[2], K = d[3], sA = d[6], sB = d[7];
-  const int tA = d[4], tB = d[5];
-  if (!need(env, na, (batch - 1) * sA + M * K, "gemm a") || !need(env, nb, (batch - 1) * sB + K * N, "gemm b") ||
-      !need(env, nc, batch * M * N, "gemm c") || (bias && !need(env, nbias, N, "gemm bias")))
-    return NULL;
+void sps_gemm(size_t batch, size_t M, size_t N, size_t K, int tA, int tB, size_t sA, size_t sB, const float *a, const float *b, float *c,
+              const float *bias, int act) {
   for (size_t i = 0; i < batch; i++) {
     cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.f,
                 a + i * sA, tA ? (int)M : (int)K, b + i * sB, tB ? (int)K : (int)N, 0.f, c + i * M * N, (int)N);
   }
   bias_act(c, batch * M, N, bias, act);
-  return NULL;
 }
 
-/* Convolution dimensions, NHWC input [B, H, W, ci], filter [fh, fw, ci, co], output [B, Ho, Wo, co]. */
-typedef struct {
-  size_t B, H, W, ci, Ho, Wo, co, fh, fw, sh, sw;
-  long pt, pl;
-} conv_t;
-
-static int conv_dims(napi_env env, napi_value v, conv_t *c) {
-  int32_t *d;
-  size_t nd;
-  if (!i32_array_arg(env, v, &d, &nd)) return 0;
-  if (!need(env, nd, 13, "conv dims")) return 0;
-  for (int i = 0; i < 13; i++) {
-    if (d[i] < 0 || (i < 11 && d[i] == 0)) {
-      napi_throw_range_error(env, NULL, "sps_blas: conv dims must be positive (pads non-negative)");
-      return 0;
-    }
-  }
-  *c = (conv_t){d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12]};
-  return 1;
-}
+typedef sps_conv_t conv_t;
 
 static int pointwise(const conv_t *c) {
   return c->fh == 1 && c->fw == 1 && c->sh == 1 && c->sw == 1 && c->pt == 0 && c->pl == 0 && c->Ho == c->H && c->Wo == c->W;
@@ -166,45 +125,11 @@ static void col2im(const conv_t *c, const float *cols, size_t m0, size_t n, floa
   }
 }
 
-static int conv_sizes(napi_env env, const conv_t *c, size_t nx, size_t nw, size_t ny) {
-  return need(env, nx, c->B * c->H * c->W * c->ci, "conv x") && need(env, nw, c->fh * c->fw * c->ci * c->co, "conv filter") &&
-         need(env, ny, c->B * c->Ho * c->Wo * c->co, "conv y");
-}
-
-/* What a convolution entry point computes, which fixes the order of its three tensor arguments. */
-enum { CONV_FWD = 0, CONV_BWD_DATA = 1, CONV_BWD_WEIGHTS = 2 };
-
 /*
- * The arguments every convolution entry point starts with, argv = (dims, a, b, out), read as the
- * input x, the filter w and the output y of the forward convolution: (x, w, y) forward, (dy, w, dx)
- * backward data, (x, dy, dw) backward weights. Checks their sizes against the dims.
+ * conv2d: y = conv(x, w) (+ bias[co], relu when act == 1), by im2col + sgemm. `w` is [K, co] as the
+ * filter's memory lies.
  */
-static int conv_io(napi_env env, int kind, napi_value *argv, conv_t *c, float **x, float **w, float **y) {
-  float *t[3];
-  size_t n[3];
-  if (!conv_dims(env, argv[0], c)) return 0;
-  for (int i = 0; i < 3; i++)
-    if (!f32_arg(env, argv[1 + i], &t[i], &n[i], 0)) return 0;
-  static const int role[3][3] = {{0, 1, 2}, {2, 1, 0}, {0, 2, 1}}; /* index of x, w, y among (a, b, out) */
-  if (kind < 0 || kind > 2) {
-    napi_throw_range_error(env, NULL, "sps_blas: a convolution's kind must be 0, 1 or 2");
-    return 0;
-  }
-  const int *r = role[kind];
-  *x = t[r[0]], *w = t[r[1]], *y = t[r[2]];
-  return conv_sizes(env, c, n[r[0]], n[r[1]], n[r[2]]);
-}
-
-static int no_memory(napi_env env) {
-  napi_throw_error(env, NULL, "sps_blas: out of memory for the im2col scratch");
-  return 0;
-}
-
-/*
- * The forward convolution of im2col + sgemm (+ bias, relu), written into y. `w` is [K, co] as the
- * filter's memory lies; the caller has checked the sizes.
- */
-static int conv_forward(napi_env env, const conv_t *c, const float *x, const float *w, float *y, const float *bias, int act) {
+int sps_conv2d(const sps_conv_t *c, const float *x, const float *w, float *y, const float *bias, int act) {
   const size_t K = c->fh * c->fw * c->ci, P = c->Ho * c->Wo;
   if (pointwise(c)) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(c->B * P), (int)c->co, (int)K, 1.f, x, (int)K, w, (int)c->co, 0.f, y,
@@ -212,7 +137,7 @@ static int conv_forward(napi_env env, const conv_t *c, const float *x, const flo
   } else {
     const size_t M = c->B * P, rows = chunk_rows(c);
     float *cols = get_scratch(rows * K);
-    if (!cols) return no_memory(env);
+    if (!cols) return -1;
     for (size_t m0 = 0; m0 < M; m0 += rows) {
       size_t n = M - m0 < rows ? M - m0 : rows;
       im2col(c, x, m0, n, cols);
@@ -221,23 +146,7 @@ static int conv_forward(napi_env env, const conv_t *c, const float *x, const flo
     }
   }
   bias_act(y, c->B * P, c->co, bias, act);
-  return 1;
-}
-
-/* conv2d(dims, x, w, y, bias|null, act): y = conv(x, w) (+ bias[co], relu when act == 1). */
-static napi_value conv2d(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  conv_t c;
-  float *x, *w, *y, *bias;
-  size_t nbias;
-  int32_t act;
-  if (!conv_io(env, CONV_FWD, argv, &c, &x, &w, &y) || !f32_arg(env, argv[4], &bias, &nbias, 1)) return NULL;
-  if (bias && !need(env, nbias, c.co, "conv bias")) return NULL;
-  CHECK(env, napi_get_value_int32(env, argv[5], &act));
-  conv_forward(env, &c, x, w, y, bias, act);
-  return NULL;
+  return 0;
 }
 
 /* The filter for dx as a forward convolution: wf[kh, kw, co, ci] = w[fh-1-kh, fw-1-kw, ci, co]. */
@@ -260,64 +169,54 @@ static float *flipped_filter(const conv_t *c, const float *w) {
  * Stride 1: a forward convolution of dy (padded by f-1-pad) with the flipped filter, whose sgemm has
  * the ci outputs as columns and reduces over fh*fw*co. Otherwise: cols = dy . w^T, scattered onto dx.
  */
-static napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  conv_t c;
-  float *dy, *w, *dx;
-  if (!conv_io(env, CONV_BWD_DATA, argv, &c, &dx, &w, &dy)) return NULL;
+int sps_conv2d_backprop_input(const sps_conv_t *cp, const float *dy, const float *w, float *dx) {
+  const conv_t c = *cp;
   const size_t K = c.fh * c.fw * c.ci, P = c.Ho * c.Wo;
   if (pointwise(&c)) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(c.B * P), (int)K, (int)c.co, 1.f, dy, (int)c.co, w, (int)c.co, 0.f, dx,
                 (int)K);
-    return NULL;
+    return 0;
   }
   if (c.sh == 1 && c.sw == 1 && c.pt <= (long)c.fh - 1 && c.pl <= (long)c.fw - 1) {
     conv_t t = {c.B, c.Ho, c.Wo, c.co, c.H, c.W, c.ci, c.fh, c.fw, 1, 1, (long)c.fh - 1 - c.pt, (long)c.fw - 1 - c.pl};
     float *wf = flipped_filter(&c, w);
-    if (!wf) return no_memory(env), NULL;
-    conv_forward(env, &t, dy, wf, dx, NULL, 0);
+    if (!wf) return -1;
+    const int status = sps_conv2d(&t, dy, wf, dx, NULL, 0);
     free(wf);
-    return NULL;
+    return status;
   }
   memset(dx, 0, c.B * c.H * c.W * c.ci * sizeof(float));
   const size_t M = c.B * P, rows = chunk_rows(&c);
   float *cols = get_scratch(rows * K);
-  if (!cols) return no_memory(env), NULL;
+  if (!cols) return -1;
   for (size_t m0 = 0; m0 < M; m0 += rows) {
     size_t n = M - m0 < rows ? M - m0 : rows;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, (int)c.co, 1.f, dy + m0 * c.co, (int)c.co, w, (int)c.co, 0.f,
                 cols, (int)K);
     col2im(&c, cols, m0, n, dx);
   }
-  return NULL;
+  return 0;
 }
 
 /* conv2dBackpropFilter(dims, x, dy, dw): dw = the gradient of conv(x, w) with respect to w, given dy. */
-static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  conv_t c;
-  float *x, *dy, *dw;
-  if (!conv_io(env, CONV_BWD_WEIGHTS, argv, &c, &x, &dw, &dy)) return NULL;
+int sps_conv2d_backprop_filter(const sps_conv_t *cp, const float *x, const float *dy, float *dw) {
+  const conv_t c = *cp;
   const size_t K = c.fh * c.fw * c.ci, P = c.Ho * c.Wo;
   if (pointwise(&c)) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)c.co, (int)(c.B * P), 1.f, x, (int)K, dy, (int)c.co, 0.f, dw,
                 (int)c.co);
-    return NULL;
+    return 0;
   }
   const size_t M = c.B * P, rows = chunk_rows(&c);
   float *cols = get_scratch(rows * K);
-  if (!cols) return no_memory(env), NULL;
+  if (!cols) return -1;
   for (size_t m0 = 0; m0 < M; m0 += rows) {
     size_t n = M - m0 < rows ? M - m0 : rows;
     im2col(&c, x, m0, n, cols);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)c.co, (int)n, 1.f, cols, (int)K, dy + m0 * c.co, (int)c.co,
                 m0 == 0 ? 0.f : 1.f, dw, (int)c.co);
   }
-  return NULL;
+  return 0;
 }
 
 /*
@@ -471,37 +370,21 @@ static dnnl_entry *dnnl_get(int kind, const conv_t *c, int with_bias, int act) {
  * + bias, relu when act == 1), 1 backward data (a = dy, b = w, out = dx), 2 backward weights
  * (a = x, b = dy, out = dw). false: oneDNN has no primitive for this case; nothing was written.
  */
-static napi_value dnnl_conv(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t kind, act;
-  conv_t c;
-  float *x, *w, *y, *bias;
-  size_t nbias;
-  CHECK(env, napi_get_value_int32(env, argv[0], &kind));
-  if (!conv_io(env, kind, argv + 1, &c, &x, &w, &y) || !f32_arg(env, argv[5], &bias, &nbias, 1)) return NULL;
-  CHECK(env, napi_get_value_int32(env, argv[6], &act));
-  if (bias && !need(env, nbias, c.co, "conv bias")) return NULL;
-  napi_value result;
-  dnnl_entry *e = dnnl_init() ? dnnl_get(kind, &c, bias != NULL, act) : NULL;
-  if (!e) {
-    CHECK(env, napi_get_boolean(env, false, &result));
-    return result;
-  }
-  dnnl_memory_set_data_handle(e->mem[0], x);
+int sps_dnnl_conv(int kind, const sps_conv_t *c, const float *x, const float *w, float *y, const float *bias, int act, const char **error) {
+  dnnl_entry *e = dnnl_init() ? dnnl_get(kind, c, bias != NULL, act) : NULL;
+  if (!e) return 0;
+  /* oneDNN's handles are not const; the kernels only read the inputs through them. */
+  float *xm = (float *)x, *wm = (float *)w, *bm = (float *)bias;
+  dnnl_memory_set_data_handle(e->mem[0], xm);
   dnnl_memory_set_data_handle(e->mem[2], y);
   if (e->reorder) {
-    dnnl_memory_set_data_handle(e->user_w, w);
+    dnnl_memory_set_data_handle(e->user_w, wm);
     if (kind != CONV_BWD_WEIGHTS) {
       dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->user_w}, {DNNL_ARG_TO, e->mem[1]}};
-      if (dnnl_primitive_execute(e->reorder, dnnl_str, 2, r) != dnnl_success) {
-        napi_throw_error(env, NULL, "sps_blas: a oneDNN weights reorder failed to execute");
-        return NULL;
-      }
+      if (dnnl_primitive_execute(e->reorder, dnnl_str, 2, r) != dnnl_success) return *error = "a oneDNN weights reorder failed to execute", -1;
     }
   } else {
-    dnnl_memory_set_data_handle(e->mem[1], w);
+    dnnl_memory_set_data_handle(e->mem[1], wm);
   }
   dnnl_exec_arg_t args[4];
   int n = 0;
@@ -510,7 +393,7 @@ static napi_value dnnl_conv(napi_env env, napi_callback_info info) {
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, e->mem[1]};
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->mem[2]};
     if (bias) {
-      dnnl_memory_set_data_handle(e->mem[3], bias);
+      dnnl_memory_set_data_handle(e->mem[3], bm);
       args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->mem[3]};
     }
   } else if (kind == CONV_BWD_DATA) {
@@ -522,58 +405,20 @@ static napi_value dnnl_conv(napi_env env, napi_callback_info info) {
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_WEIGHTS, e->mem[1]};
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, e->mem[2]};
   }
-  if (dnnl_primitive_execute(e->prim, dnnl_str, n, args) != dnnl_success) {
-    napi_throw_error(env, NULL, "sps_blas: a oneDNN convolution failed to execute");
-    return NULL;
-  }
+  if (dnnl_primitive_execute(e->prim, dnnl_str, n, args) != dnnl_success) return *error = "a oneDNN convolution failed to execute", -1;
   if (e->reorder && kind == CONV_BWD_WEIGHTS) {
     dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->mem[1]}, {DNNL_ARG_TO, e->user_w}};
-    if (dnnl_primitive_execute(e->reorder, dnnl_str, 2, r) != dnnl_success) {
-      napi_throw_error(env, NULL, "sps_blas: a oneDNN weights reorder failed to execute");
-      return NULL;
-    }
+    if (dnnl_primitive_execute(e->reorder, dnnl_str, 2, r) != dnnl_success) return *error = "a oneDNN weights reorder failed to execute", -1;
   }
-  if (dnnl_stream_wait(dnnl_str) != dnnl_success) {
-    napi_throw_error(env, NULL, "sps_blas: a oneDNN convolution failed to finish");
-    return NULL;
-  }
-  CHECK(env, napi_get_boolean(env, true, &result));
-  return result;
+  if (dnnl_stream_wait(dnnl_str) != dnnl_success) return *error = "a oneDNN convolution failed to finish", -1;
+  return 1;
 }
 
-/* The other families' entry points: sps_passes.c, sps_lstm.c, sps_crf.c. */
-int sps_passes_register(napi_env env, napi_value exports);
-int sps_lstm_register(napi_env env, napi_value exports);
-int sps_crf_register(napi_env env, napi_value exports);
-
-/* info() -> { corename, threads }: which OpenBLAS kernel set is in use (it sets the float rounding). */
-static napi_value blas_info(napi_env env, napi_callback_info info) {
-  (void)info;
-  napi_value out, core, threads;
-  CHECK(env, napi_create_object(env, &out));
-  CHECK(env, napi_create_string_utf8(env, openblas_get_corename(), NAPI_AUTO_LENGTH, &core));
-  CHECK(env, napi_create_int32(env, openblas_get_num_threads(), &threads));
-  CHECK(env, napi_set_named_property(env, out, "corename", core));
-  CHECK(env, napi_set_named_property(env, out, "threads", threads));
-  return out;
-}
-
-NAPI_MODULE_INIT() {
+void sps_blas_init(void) {
   /* One thread: sps runs cells in parallel processes (--jobs), and one thread keeps sums in one order. */
   openblas_set_num_threads(1);
-  const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {{"gemm", gemm},
-             {"conv2d", conv2d},
-             {"conv2dBackpropInput", conv2d_backprop_input},
-             {"conv2dBackpropFilter", conv2d_backprop_filter},
-             {"dnnlConv", dnnl_conv},
-             {"info", blas_info}};
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return NULL;
-    if (napi_set_named_property(env, exports, fns[i].name, f) != napi_ok) return NULL;
-  }
-  return sps_passes_register(env, exports) && sps_lstm_register(env, exports) && sps_crf_register(env, exports) ? exports : NULL;
 }
+
+const char *sps_blas_corename(void) { return openblas_get_corename(); }
+
+int sps_blas_threads(void) { return openblas_get_num_threads(); }

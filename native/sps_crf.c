@@ -17,8 +17,10 @@
  * tensor path. Every inner loop runs along the labels over contiguous rows (the transposed matrices
  * are kept for that), so GCC vectorises it without reordering any sum: -ffp-contract=off and no
  * -ffast-math keep the results the same bits on every instruction set the functions are cloned for.
+ * Their N-API entry points, which check the arguments (sizes, lengths, labels in range), are in
+ * sps_crf_napi.c.
  */
-#include "sps_napi.h"
+#include "sps_kernels.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +29,6 @@
 #define FORBIDDEN_SCORE (-1e4)
 /* Below this a gold label's message or marginal is unsafe for the probability-space pass (chain-crossentropy.ts). */
 #define CE_TINY 1e-250
-
-/* The objective codes of src/crf/chain-fused.ts. */
-enum { OBJ_LOG_PARTITION = 0, OBJ_LOG_LIKELIHOOD = 1, OBJ_CROSS_ENTROPY = 2, OBJ_MEAN_FIELD = 3, OBJ_SSVM = 4 };
 
 /* Labels per vector block: the matrices of the recursions are kept with rows padded to a multiple of it. */
 #define LB 8
@@ -515,37 +514,16 @@ static double hamming(const int32_t *a, const int32_t *b, size_t L) {
   return (double)d / (double)L;
 }
 
-/* Throws unless every lengths[b] is in [1, T] and every label row (when given) is in [0, K) at t < L. */
-static int check_sequences(napi_env env, const int32_t *len, size_t B, size_t T, size_t K, const int32_t *const *rows, const char *const *names, int nrows) {
-  for (size_t b = 0; b < B; b++) {
-    if (len[b] < 1 || (size_t)len[b] > T) {
-      napi_throw_range_error(env, NULL, "sps_crf: a length is outside [1, T]");
-      return 0;
-    }
-    for (int i = 0; i < nrows; i++)
-      if (rows[i])
-        for (size_t t = 0; t < (size_t)len[b]; t++)
-          if (rows[i][b * T + t] < 0 || (size_t)rows[i][b * T + t] >= K) {
-            char msg[120];
-            snprintf(msg, sizeof msg, "sps_crf: %s[%zu][%zu] is outside [0, K)", names[i], b, t);
-            napi_throw_range_error(env, NULL, msg);
-            return 0;
-          }
-  }
-  return 1;
-}
-
 /*
  * The pairwise matrices (in *pmem) and the per-sequence scratch (in *wmem) of one call, both to be
- * freed by the caller; 0, with a JS error thrown, when memory runs out.
+ * freed by the caller; 0 when memory runs out.
  */
-static int chain_alloc(napi_env env, const float *pw, const int32_t *allowed, size_t T, size_t K, size_t iterations, pairwise_t *p, work_t *w,
-                       double **pmem, double **wmem) {
+static int chain_alloc(const float *pw, const int32_t *allowed, size_t T, size_t K, size_t iterations, pairwise_t *p, work_t *w, double **pmem,
+                       double **wmem) {
   *pmem = (double *)malloc(pairwise_size(K) * sizeof(double));
   *wmem = work_alloc(w, T, K, iterations);
   if (!*pmem || !*wmem) {
     free(*pmem), free(*wmem);
-    napi_throw_error(env, NULL, "sps_crf: out of memory");
     return 0;
   }
   pairwise_init(p, pw, allowed, K, *pmem);
@@ -559,37 +537,12 @@ static int chain_alloc(napi_env env, const float *pw, const int32_t *allowed, si
  * §2), gU and gW its gradient with respect to the unaries (0 at padding) and the pairwise matrix (0 at
  * forbidden transitions). ssvm decodes the loss-augmented maximiser unless `maximiser` is given.
  */
-static napi_value chain_crf(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t *d, *len, *labels, *allowed, *maximiser;
-  float *unary, *pw, *value, *gU, *gW;
-  size_t nd, nlen, nlab, nal, nmax, nu, npw, nv, ngu, ngw;
-  if (!i32_array_arg(env, argv[0], &d, &nd) || !need(env, nd, 5, "chainCrf dims") || !f32_arg(env, argv[1], &unary, &nu, 0) ||
-      !f32_arg(env, argv[2], &pw, &npw, 0) || !i32_array_arg(env, argv[3], &len, &nlen) || !i32_nullable_arg(env, argv[4], &labels, &nlab) ||
-      !i32_nullable_arg(env, argv[5], &allowed, &nal) || !i32_nullable_arg(env, argv[6], &maximiser, &nmax) ||
-      !f32_arg(env, argv[7], &value, &nv, 0) || !f32_arg(env, argv[8], &gU, &ngu, 0) || !f32_arg(env, argv[9], &gW, &ngw, 0))
-    return NULL;
-  if (d[0] < 1 || d[1] < 1 || d[2] < 1 || d[3] < 0 || d[3] > OBJ_SSVM || d[4] < 0) {
-    napi_throw_range_error(env, NULL, "sps_crf: chainCrf dims must be positive, the objective a known code, the iterations >= 0");
-    return NULL;
-  }
-  const size_t B = d[0], T = d[1], K = d[2], iterations = d[4];
-  const int obj = d[3];
-  if (!need(env, nu, B * T * K, "chainCrf unary") || !need(env, npw, K * K, "chainCrf pairwise") || !need(env, nlen, B, "chainCrf lengths") ||
-      (obj != OBJ_LOG_PARTITION && !need(env, nlab, B * T, "chainCrf labels")) || (allowed && !need(env, nal, K * K, "chainCrf allowed")) ||
-      (maximiser && !need(env, nmax, B * T, "chainCrf maximiser")) || !need(env, nv, B, "chainCrf value") ||
-      !need(env, ngu, B * T * K, "chainCrf gU") || !need(env, ngw, B * K * K, "chainCrf gW"))
-    return NULL;
-  const int32_t *rows[2] = {obj == OBJ_LOG_PARTITION ? NULL : labels, obj == OBJ_SSVM ? maximiser : NULL};
-  const char *names[2] = {"labels", "maximiser"};
-  if (!check_sequences(env, len, B, T, K, rows, names, 2)) return NULL;
-
+int sps_chain_crf(size_t B, size_t T, size_t K, int obj, size_t iterations, const float *unary, const float *pw, const int32_t *len,
+                  const int32_t *labels, const int32_t *allowed, const int32_t *maximiser, float *value, float *gU, float *gW) {
   work_t w;
   pairwise_t p;
   double *pmem, *mem;
-  if (!chain_alloc(env, pw, allowed, T, K, obj == OBJ_MEAN_FIELD ? iterations : 0, &p, &w, &pmem, &mem)) return NULL;
+  if (!chain_alloc(pw, allowed, T, K, obj == OBJ_MEAN_FIELD ? iterations : 0, &p, &w, &pmem, &mem)) return -1;
   int ok = 1;
   for (size_t b = 0; b < B && ok; b++) {
     const size_t L = (size_t)len[b];
@@ -631,35 +584,17 @@ static napi_value chain_crf(napi_env env, napi_callback_info info) {
   }
   free(pmem);
   free(mem);
-  napi_value status;
-  CHECK(env, napi_create_int32(env, ok ? 0 : 1, &status));
-  return status;
+  return ok ? 0 : 1;
 }
 
 /*
  * chainCrfGrad(dims = [B, T, K], dy [B], gU, gW, dU, dW): the backward of chainCrf, dU = dy_b · gU_b
  * per sequence and dW = Σ_b dy_b · gW_b (summed in float64).
  */
-static napi_value chain_crf_grad(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t *d;
-  float *dy, *gU, *gW, *dU, *dW;
-  size_t nd, ndy, ngu, ngw, ndu, ndw;
-  if (!i32_array_arg(env, argv[0], &d, &nd) || !need(env, nd, 3, "chainCrfGrad dims") || !f32_arg(env, argv[1], &dy, &ndy, 0) ||
-      !f32_arg(env, argv[2], &gU, &ngu, 0) || !f32_arg(env, argv[3], &gW, &ngw, 0) || !f32_arg(env, argv[4], &dU, &ndu, 0) ||
-      !f32_arg(env, argv[5], &dW, &ndw, 0))
-    return NULL;
-  const size_t B = d[0], TK = (size_t)d[1] * d[2], KK = (size_t)d[2] * d[2];
-  if (!need(env, ndy, B, "chainCrfGrad dy") || !need(env, ngu, B * TK, "chainCrfGrad gU") || !need(env, ngw, B * KK, "chainCrfGrad gW") ||
-      !need(env, ndu, B * TK, "chainCrfGrad dU") || !need(env, ndw, KK, "chainCrfGrad dW"))
-    return NULL;
+int sps_chain_crf_grad(size_t B, size_t T, size_t K, const float *dy, const float *gU, const float *gW, float *dU, float *dW) {
+  const size_t TK = T * K, KK = K * K;
   double *acc = (double *)calloc(KK, sizeof(double));
-  if (!acc) {
-    napi_throw_error(env, NULL, "sps_crf: out of memory");
-    return NULL;
-  }
+  if (!acc) return -1;
   for (size_t b = 0; b < B; b++) {
     const float s = dy[b];
     for (size_t i = 0; i < TK; i++) dU[b * TK + i] = s * gU[b * TK + i];
@@ -667,7 +602,7 @@ static napi_value chain_crf_grad(napi_env env, napi_callback_info info) {
   }
   for (size_t i = 0; i < KK; i++) dW[i] = (float)acc[i];
   free(acc);
-  return NULL;
+  return 0;
 }
 
 /*
@@ -675,33 +610,12 @@ static napi_value chain_crf_grad(napi_env env, napi_callback_info info) {
  * MAP labelling of each sequence (loss-augmented against gold when given) into labels[b·T + t], t < L;
  * the padding entries are set to -1.
  */
-static napi_value chain_viterbi(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t *d, *len, *allowed, *gold, *out;
-  float *unary, *pw;
-  size_t nd, nu, npw, nlen, nal, ngold, nout;
-  if (!i32_array_arg(env, argv[0], &d, &nd) || !need(env, nd, 3, "chainViterbi dims") || !f32_arg(env, argv[1], &unary, &nu, 0) ||
-      !f32_arg(env, argv[2], &pw, &npw, 0) || !i32_array_arg(env, argv[3], &len, &nlen) || !i32_nullable_arg(env, argv[4], &allowed, &nal) ||
-      !i32_nullable_arg(env, argv[5], &gold, &ngold) || !i32_array_arg(env, argv[6], &out, &nout))
-    return NULL;
-  if (d[0] < 1 || d[1] < 1 || d[2] < 1) {
-    napi_throw_range_error(env, NULL, "sps_crf: chainViterbi dims must be positive");
-    return NULL;
-  }
-  const size_t B = d[0], T = d[1], K = d[2];
-  if (!need(env, nu, B * T * K, "chainViterbi unary") || !need(env, npw, K * K, "chainViterbi pairwise") || !need(env, nlen, B, "chainViterbi lengths") ||
-      (allowed && !need(env, nal, K * K, "chainViterbi allowed")) || (gold && !need(env, ngold, B * T, "chainViterbi gold")) ||
-      !need(env, nout, B * T, "chainViterbi labels"))
-    return NULL;
-  const int32_t *rows[1] = {gold};
-  const char *names[1] = {"gold"};
-  if (!check_sequences(env, len, B, T, K, rows, names, 1)) return NULL;
+int sps_chain_viterbi(size_t B, size_t T, size_t K, const float *unary, const float *pw, const int32_t *len, const int32_t *allowed,
+                      const int32_t *gold, int32_t *out) {
   work_t w;
   pairwise_t p;
   double *pmem, *mem;
-  if (!chain_alloc(env, pw, allowed, T, K, 0, &p, &w, &pmem, &mem)) return NULL;
+  if (!chain_alloc(pw, allowed, T, K, 0, &p, &w, &pmem, &mem)) return -1;
   for (size_t b = 0; b < B; b++) {
     const size_t L = (size_t)len[b];
     seq_viterbi(&p, unary + b * T * K, gold ? gold + b * T : NULL, L, &w, out + b * T);
@@ -709,19 +623,5 @@ static napi_value chain_viterbi(napi_env env, napi_callback_info info) {
   }
   free(pmem);
   free(mem);
-  return NULL;
-}
-
-/* Adds the CRF kernels to the addon's exports (called by sps_blas.c's module init). */
-int sps_crf_register(napi_env env, napi_value exports) {
-  const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {{"chainCrf", chain_crf}, {"chainCrfGrad", chain_crf_grad}, {"chainViterbi", chain_viterbi}};
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return 0;
-    if (napi_set_named_property(env, exports, fns[i].name, f) != napi_ok) return 0;
-  }
-  return 1;
+  return 0;
 }

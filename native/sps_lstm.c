@@ -6,8 +6,7 @@
  * time by vexpf below instead of libm's expf and tanhf one element at a time (in a chunking step the
  * scalar calls were most of the recurrence's time: docs/native-kernels.md).
  */
-#include <node_api.h>
-#include "sps_napi.h"
+#include "sps_kernels.h"
 #include <cblas.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -84,11 +83,6 @@ static inline __attribute__((always_inline)) void vtanh(vf *x) {
 MAP(map_sigmoid, vsigmoid)
 MAP(map_tanh, vtanh)
 
-static int no_memory(napi_env env) {
-  napi_throw_error(env, NULL, "sps_blas: out of memory for the LSTM's state");
-  return 0;
-}
-
 /* s = xp_t + bias (by row), before the recurrent product is added. */
 /*
  * Layout: the inputs and outputs are batch-major, rows (b, t) as tfjs lays out x [B, T, In] reshaped
@@ -153,27 +147,12 @@ static SPS_CLONES void gates_out(float *restrict s, size_t B, size_t H, int firs
  * S [T, B, 4H] the gates (g itself in its columns), TC tanh(c'), CP and HP the c and h before the
  * step [T, B, H], all by time, for lstmBackward.
  */
-static napi_value lstm_forward(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t *d, *len;
-  size_t nd, nlen, nxp, nwt, nbias, nout, nS, nTC, nCP, nHP;
-  float *xp, *R, *bias, *out, *S, *TC, *CP, *HP;
-  if (!i32_array_arg(env, argv[0], &d, &nd) || !need(env, nd, 5, "lstm dims") || !f32_arg(env, argv[1], &xp, &nxp, 0) ||
-      !f32_arg(env, argv[2], &R, &nwt, 0) || !f32_arg(env, argv[3], &bias, &nbias, 0) || !i32_array_arg(env, argv[4], &len, &nlen) ||
-      !f32_arg(env, argv[5], &out, &nout, 0) || !f32_arg(env, argv[6], &S, &nS, 0) || !f32_arg(env, argv[7], &TC, &nTC, 0) ||
-      !f32_arg(env, argv[8], &CP, &nCP, 0) || !f32_arg(env, argv[9], &HP, &nHP, 0))
-    return NULL;
-  const size_t T = d[0], H = d[1], B = d[2], HB = H * B, H4 = 4 * H;
-  const int reverse = d[3], final_only = d[4];
-  if (!need(env, nxp, T * 4 * HB, "lstm xp") || !need(env, nwt, 4 * H * H, "lstm wt") || !need(env, nbias, 4 * H, "lstm bias") ||
-      !need(env, nlen, B, "lstm lengths") || !need(env, nout, final_only ? HB : T * HB, "lstm out") || !need(env, nS, T * 4 * HB, "lstm S") ||
-      !need(env, nTC, T * HB, "lstm TC") || !need(env, nCP, T * HB, "lstm CP") || !need(env, nHP, T * HB, "lstm HP"))
-    return NULL;
+int sps_lstm_forward(size_t T, size_t H, size_t B, int reverse, int final_only, const float *xp, const float *R, const float *bias,
+                     const int32_t *len, float *out, float *S, float *TC, float *CP, float *HP) {
+  const size_t HB = H * B, H4 = 4 * H;
   float *state = (float *)calloc(3 * HB, sizeof(float));
   int32_t *active = (int32_t *)malloc((B ? B : 1) * sizeof(int32_t));
-  if (!state || !active) return free(state), free(active), no_memory(env), NULL;
+  if (!state || !active) return free(state), free(active), -1;
   float *h = state, *c = state + HB, *cn = state + 2 * HB;
   for (size_t k = 0; k < T; k++) {
     const size_t t = reverse ? T - 1 - k : k;
@@ -190,7 +169,7 @@ static napi_value lstm_forward(napi_env env, napi_callback_info info) {
   if (final_only) memcpy(out, h, HB * sizeof(float));
   free(state);
   free(active);
-  return NULL;
+  return 0;
 }
 
 /*
@@ -233,28 +212,12 @@ static SPS_CLONES void bptt_gates(size_t B, size_t H, const int32_t *restrict ac
  * over all T·B rows (the h before a sequence's first step is 0: its rows add nothing), and dbias
  * their column sums.
  */
-static napi_value lstm_backward(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value argv[11];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t *d, *len;
-  size_t nd, nlen, ndy, nS, nTC, nCP, nHP, nwt, ndxp, ndwt, ndbias;
-  float *dy, *S, *TC, *CP, *HP, *R, *dxp, *dR, *dbias;
-  if (!i32_array_arg(env, argv[0], &d, &nd) || !need(env, nd, 5, "lstm dims") || !f32_arg(env, argv[1], &dy, &ndy, 0) ||
-      !f32_arg(env, argv[2], &S, &nS, 0) || !f32_arg(env, argv[3], &TC, &nTC, 0) || !f32_arg(env, argv[4], &CP, &nCP, 0) ||
-      !f32_arg(env, argv[5], &HP, &nHP, 0) || !f32_arg(env, argv[6], &R, &nwt, 0) || !i32_array_arg(env, argv[7], &len, &nlen) ||
-      !f32_arg(env, argv[8], &dxp, &ndxp, 0) || !f32_arg(env, argv[9], &dR, &ndwt, 0) || !f32_arg(env, argv[10], &dbias, &ndbias, 0))
-    return NULL;
-  const size_t T = d[0], H = d[1], B = d[2], HB = H * B, H4 = 4 * H;
-  const int reverse = d[3], final_only = d[4];
-  if (!need(env, ndy, final_only ? HB : T * HB, "lstm dy") || !need(env, nS, T * 4 * HB, "lstm S") || !need(env, nTC, T * HB, "lstm TC") ||
-      !need(env, nCP, T * HB, "lstm CP") || !need(env, nHP, T * HB, "lstm HP") || !need(env, nwt, 4 * H * H, "lstm wt") ||
-      !need(env, nlen, B, "lstm lengths") || !need(env, ndxp, T * 4 * HB, "lstm dxp") || !need(env, ndwt, 4 * H * H, "lstm dwt") ||
-      !need(env, ndbias, 4 * H, "lstm dbias"))
-    return NULL;
+int sps_lstm_backward(size_t T, size_t H, size_t B, int reverse, int final_only, const float *dy, const float *S, const float *TC,
+                      const float *CP, const float *HP, const float *R, const int32_t *len, float *dxp, float *dR, float *dbias) {
+  const size_t HB = H * B, H4 = 4 * H;
   float *buf = (float *)calloc(4 * HB + T * B * H4, sizeof(float));
   int32_t *active = (int32_t *)malloc((B ? B : 1) * sizeof(int32_t));
-  if (!buf || !active) return free(buf), free(active), no_memory(env), NULL;
+  if (!buf || !active) return free(buf), free(active), -1;
   /* dh_rec: the gradient from the step after (0 before the last step), dh: the step's whole dh. */
   float *dh_rec = buf, *dc = buf + HB, *carry_h = buf + 2 * HB, *dh = buf + 3 * HB, *DZ = buf + 4 * HB;
   if (final_only) memcpy(dh_rec, dy, HB * sizeof(float));
@@ -284,19 +247,5 @@ static napi_value lstm_backward(napi_env env, napi_callback_info info) {
     for (size_t q = 0; q < H4; q++) dbias[q] += DZ[r * H4 + q];
   free(buf);
   free(active);
-  return NULL;
-}
-
-/* Adds the LSTM kernels to the addon's exports (called by sps_blas.c's module init). */
-int sps_lstm_register(napi_env env, napi_value exports) {
-  const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {{"lstmForward", lstm_forward}, {"lstmBackward", lstm_backward}};
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return 0;
-    if (napi_set_named_property(env, exports, fns[i].name, f) != napi_ok) return 0;
-  }
-  return 1;
+  return 0;
 }

@@ -1,5 +1,6 @@
 /*
- * The N-API argument plumbing shared by sps's native kernels (sps_blas.c, sps_crf.c): every entry
+ * The N-API argument plumbing shared by the glue of sps's native kernels (the *_napi.c files; the
+ * kernels themselves, in sps_blas.c, sps_passes.c, sps_lstm.c and sps_crf.c, see only sps_kernels.h): every entry
  * point takes its dimensions as an Int32Array and its tensors as Float32Arrays (views of the wasm
  * heap), checks their sizes with need(), and throws a JS error naming the argument otherwise.
  */
@@ -8,16 +9,8 @@
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "sps_kernels.h"
 
-/*
- * Hot functions are compiled three times (AVX-512, AVX2, plain x86-64) and the loader picks the
- * widest the CPU has, so one build runs anywhere and vectorises where it can. Elsewhere: one version.
- */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SPS_NO_CLONES)
-#define SPS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define SPS_CLONES
-#endif
 
 #define CHECK(env, call)                                                   \
   do {                                                                     \
@@ -89,6 +82,14 @@ static inline int i32_nullable_arg(napi_env env, napi_value v, int32_t **out, si
     return 1;
   }
   return i32_array_arg(env, v, out, len);
+}
+
+/* The JS error of a kernel that ran out of memory (it returned -1), naming what it was allocating. */
+static inline int throw_no_memory(napi_env env, const char *what) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "sps_blas: out of memory for %s", what);
+  napi_throw_error(env, NULL, msg);
+  return 0;
 }
 
 #endif

@@ -1,21 +1,26 @@
 /*
  * sps's native kernels that make one pass over their data: the Adam step, column sums, block copies
  * (concat, split, tile, transpose), a scaling, and the ReLU and 2x2 max-pool gradients. Views of the
- * wasm heap in, views out (src/backend/native/kernels.ts); registered by sps_blas.c's module init.
+ * wasm heap in, views out (src/backend/native/kernels.ts); their N-API entry points, which check the
+ * arguments' sizes, are in sps_passes_napi.c.
  */
-#include <node_api.h>
-#include "sps_napi.h"
+#include "sps_kernels.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /*
- * The Adam loop of adam() below. restrict: the arrays are distinct tensors, which lets GCC vectorise
- * it; element-wise IEEE operations (sqrt included, -fno-math-errno) give the same results either way.
+ * adam(w, m, v, g, acc, k, w2, m2, v2): one Adam step over one variable, element by element, with
+ * tfjs's AdamOptimizer's float32 operations in its order (so the result is the same to the bit):
+ *   m2 = m b1 + g (1 - b1);  v2 = v b2 + g^2 (1 - b2)
+ *   w2 = ((m2 / acc0) / (sqrt(v2 / acc1) + eps)) (-lr) + w
+ * with acc = [1 - b1^t, 1 - b2^t] and k = [b1, 1 - b1, b2, 1 - b2, eps, -lr], all float32.
+ * restrict: the arrays are distinct tensors, which lets GCC vectorise the loop; element-wise IEEE
+ * operations (sqrt included, -fno-math-errno) give the same results either way.
  */
-static void adam_loop(size_t N, const float *restrict w, const float *restrict m, const float *restrict v, const float *restrict g,
-                      const float *acc, const float *k, float *restrict w2, float *restrict m2, float *restrict v2) {
+void sps_adam(size_t N, const float *restrict w, const float *restrict m, const float *restrict v, const float *restrict g,
+              const float *acc, const float *k, float *restrict w2, float *restrict m2, float *restrict v2) {
   const float a1 = acc[0], a2 = acc[1], b1 = k[0], c1 = k[1], b2 = k[2], c2 = k[3], eps = k[4], neg_lr = k[5];
   for (size_t i = 0; i < N; i++) {
     const float mi = m[i] * b1 + g[i] * c1;
@@ -26,48 +31,13 @@ static void adam_loop(size_t N, const float *restrict w, const float *restrict m
   }
 }
 
-/*
- * adam(w, m, v, g, acc, k, w2, m2, v2): one Adam step over one variable, element by element, with
- * tfjs's AdamOptimizer's float32 operations in its order (so the result is the same to the bit):
- *   m2 = m b1 + g (1 - b1);  v2 = v b2 + g^2 (1 - b2)
- *   w2 = ((m2 / acc0) / (sqrt(v2 / acc1) + eps)) (-lr) + w
- * with acc = [1 - b1^t, 1 - b2^t] and k = [b1, 1 - b1, b2, 1 - b2, eps, -lr], all float32.
- */
-static napi_value adam(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *p[9];
-  size_t n[9];
-  for (int i = 0; i < 9; i++)
-    if (!f32_arg(env, argv[i], &p[i], &n[i], 0)) return NULL;
-  const size_t N = n[0];
-  if (!need(env, n[1], N, "adam m") || !need(env, n[2], N, "adam v") || !need(env, n[3], N, "adam g") || !need(env, n[4], 2, "adam acc") ||
-      !need(env, n[5], 6, "adam constants") || !need(env, n[6], N, "adam w out") || !need(env, n[7], N, "adam m out") || !need(env, n[8], N, "adam v out"))
-    return NULL;
-  adam_loop(N, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]);
-  return NULL;
-}
-
 /* colSum(x, dims = [rows, cols], out): out[c] = sum over r of x[r, c] (a reduction over leading axes). */
-static napi_value col_sum(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *x, *out;
-  int32_t *d;
-  size_t nx, nd, nout;
-  if (!f32_arg(env, argv[0], &x, &nx, 0) || !i32_array_arg(env, argv[1], &d, &nd) || !need(env, nd, 2, "colSum dims") ||
-      !f32_arg(env, argv[2], &out, &nout, 0))
-    return NULL;
-  const size_t rows = d[0], cols = d[1];
-  if (!need(env, nx, rows * cols, "colSum x") || !need(env, nout, cols, "colSum out")) return NULL;
+void sps_col_sum(const float *x, size_t rows, size_t cols, float *out) {
   memset(out, 0, cols * sizeof(float));
   for (size_t r = 0; r < rows; r++) {
     const float *row = x + r * cols;
     for (size_t c = 0; c < cols; c++) out[c] += row[c];
   }
-  return NULL;
 }
 
 /*
@@ -76,36 +46,12 @@ static napi_value col_sum(napi_env env, napi_callback_info info) {
  * whole, split (1) the whole into the parts. A concat or split along any axis is this, with outer the
  * product of the dims before the axis.
  */
-static napi_value blocks(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t split, outer;
-  float *whole;
-  int32_t *inners;
-  size_t nwhole, ninners;
-  uint32_t nparts;
-  CHECK(env, napi_get_value_int32(env, argv[0], &split));
-  CHECK(env, napi_get_value_int32(env, argv[1], &outer));
-  if (!f32_arg(env, argv[2], &whole, &nwhole, 0) || !i32_array_arg(env, argv[4], &inners, &ninners)) return NULL;
-  CHECK(env, napi_get_array_length(env, argv[3], &nparts));
-  if (!need(env, ninners, nparts, "blocks inners") || nparts > 64) {
-    if (nparts > 64) napi_throw_range_error(env, NULL, "sps_blas: blocks takes at most 64 parts");
-    return NULL;
-  }
-  float *parts[64];
+void sps_blocks(int split, size_t outer, float *whole, float *const *parts, const int32_t *inners, size_t nparts) {
   size_t width = 0;
-  for (uint32_t i = 0; i < nparts; i++) {
-    napi_value v;
-    size_t n;
-    CHECK(env, napi_get_element(env, argv[3], i, &v));
-    if (!f32_arg(env, v, &parts[i], &n, 0) || !need(env, n, (size_t)outer * inners[i], "blocks part")) return NULL;
-    width += inners[i];
-  }
-  if (!need(env, nwhole, (size_t)outer * width, "blocks whole")) return NULL;
-  for (size_t o = 0; o < (size_t)outer; o++) {
+  for (size_t i = 0; i < nparts; i++) width += (size_t)inners[i];
+  for (size_t o = 0; o < outer; o++) {
     float *row = whole + o * width;
-    for (uint32_t i = 0; i < nparts; i++) {
+    for (size_t i = 0; i < nparts; i++) {
       const size_t w = inners[i];
       if (split)
         memcpy(parts[i] + o * w, row, w * sizeof(float));
@@ -114,24 +60,13 @@ static napi_value blocks(napi_env env, napi_callback_info info) {
       row += w;
     }
   }
-  return NULL;
 }
 
 /* scale(x, s, out): out = x * s[0] (a product with a broadcast scalar, such as gradient clipping's factor). */
-static napi_value scale(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *x, *sc, *out;
-  size_t nx, ns, nout;
-  if (!f32_arg(env, argv[0], &x, &nx, 0) || !f32_arg(env, argv[1], &sc, &ns, 0) || !f32_arg(env, argv[2], &out, &nout, 0) ||
-      !need(env, ns, 1, "scale s") || !need(env, nout, nx, "scale out"))
-    return NULL;
-  const float v = sc[0];
+void sps_scale(const float *x, size_t n, float s, float *out) {
   const float *restrict xi = x;
   float *restrict o = out;
-  for (size_t i = 0; i < nx; i++) o[i] = xi[i] * v;
-  return NULL;
+  for (size_t i = 0; i < n; i++) o[i] = xi[i] * s;
 }
 
 /*
@@ -153,34 +88,15 @@ static void tile_block(const float *x, float *y, const int32_t *xd, const int32_
 }
 
 /* tile(x, dims, reps, out): out = x repeated reps[i] times along each dim i (tf.tile, tf.broadcastTo), rank 1 to 8. */
-static napi_value tile(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *x, *out;
-  int32_t *xd, *reps;
-  size_t nx, nd, nr, nout;
-  if (!f32_arg(env, argv[0], &x, &nx, 0) || !i32_array_arg(env, argv[1], &xd, &nd) || !i32_array_arg(env, argv[2], &reps, &nr) ||
-      !f32_arg(env, argv[3], &out, &nout, 0) || !need(env, nr, nd, "tile reps"))
-    return NULL;
-  if (nd < 1 || nd > 8) {
-    napi_throw_range_error(env, NULL, "sps_blas: tile takes a rank from 1 to 8");
-    return NULL;
-  }
+void sps_tile(const float *x, const int32_t *xd, const int32_t *reps, size_t nd, float *out) {
   size_t in_inner[8], out_inner[8], in = 1, outn = 1;
   for (size_t d = nd; d-- > 0;) {
-    if (xd[d] < 1 || reps[d] < 1) {
-      napi_throw_range_error(env, NULL, "sps_blas: tile dims and reps must be positive");
-      return NULL;
-    }
     in_inner[d] = in;
     out_inner[d] = outn;
     in *= (size_t)xd[d];
     outn *= (size_t)xd[d] * (size_t)reps[d];
   }
-  if (!need(env, nx, in, "tile x") || !need(env, nout, outn, "tile out")) return NULL;
   tile_block(x, out, xd, reps, nd, 0, in_inner, out_inner);
-  return NULL;
 }
 
 /*
@@ -217,8 +133,8 @@ static inline __attribute__((always_inline)) void mp_window(const mp_vf *v, mp_v
   out[0] = MP_SEL(c0 & ~c1 & ~c2 & ~c3, g, zero);
 }
 
-static SPS_CLONES void max_pool_2x2_grad(const float *restrict x, const float *restrict g, float *restrict dx, size_t B, size_t H, size_t W,
-                                         size_t C, size_t Ho, size_t Wo) {
+SPS_CLONES void sps_max_pool_2x2_grad(const float *restrict x, const float *restrict g, float *restrict dx, size_t B, size_t H, size_t W,
+                                  size_t C, size_t Ho, size_t Wo) {
   const size_t rs = W * C;
   memset(dx, 0, B * H * rs * sizeof(float));
   for (size_t b = 0; b < B; b++)
@@ -250,48 +166,11 @@ static SPS_CLONES void max_pool_2x2_grad(const float *restrict x, const float *r
       }
 }
 
-/* maxPool2x2Grad(x, dy, dims = [B, H, W, C, Ho, Wo], dx): max_pool_2x2_grad, with 2 Ho <= H and 2 Wo <= W. */
-static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *x, *g, *dx;
-  int32_t *d;
-  size_t nx, ng, nd, ndx;
-  if (!f32_arg(env, argv[0], &x, &nx, 0) || !f32_arg(env, argv[1], &g, &ng, 0) || !i32_array_arg(env, argv[2], &d, &nd) ||
-      !need(env, nd, 6, "maxPool2x2Grad dims") || !f32_arg(env, argv[3], &dx, &ndx, 0))
-    return NULL;
-  for (int i = 0; i < 6; i++)
-    if (d[i] < 0) {
-      napi_throw_range_error(env, NULL, "sps_blas: maxPool2x2Grad dims must be non-negative");
-      return NULL;
-    }
-  const size_t B = d[0], H = d[1], W = d[2], C = d[3], Ho = d[4], Wo = d[5];
-  if (2 * Ho > H || 2 * Wo > W) {
-    napi_throw_range_error(env, NULL, "sps_blas: maxPool2x2Grad needs 2 Ho <= H and 2 Wo <= W");
-    return NULL;
-  }
-  if (!need(env, nx, B * H * W * C, "maxPool2x2Grad x") || !need(env, ng, B * Ho * Wo * C, "maxPool2x2Grad dy") ||
-      !need(env, ndx, B * H * W * C, "maxPool2x2Grad dx"))
-    return NULL;
-  max_pool_2x2_grad(x, g, dx, B, H, W, C, Ho, Wo);
-  return NULL;
-}
-
 /* reluGrad(dy, y, out): out = dy where y > 0, else 0 (the gradient of y = relu(x) from its output; sps's fused conv + ReLU). */
-static napi_value relu_grad(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *dy, *y, *out;
-  size_t ndy, ny, nout;
-  if (!f32_arg(env, argv[0], &dy, &ndy, 0) || !f32_arg(env, argv[1], &y, &ny, 0) || !f32_arg(env, argv[2], &out, &nout, 0) ||
-      !need(env, ny, ndy, "reluGrad y") || !need(env, nout, ndy, "reluGrad out"))
-    return NULL;
+void sps_relu_grad(const float *dy, const float *y, size_t n, float *out) {
   const float *restrict d = dy, *restrict v = y;
   float *restrict o = out;
-  for (size_t i = 0; i < ndy; i++) o[i] = v[i] > 0.f ? d[i] : 0.f;
-  return NULL;
+  for (size_t i = 0; i < n; i++) o[i] = v[i] > 0.f ? d[i] : 0.f;
 }
 
 /* Square tiles of the 2-D transposes: a tile of each side stays in L1 while it is read across and written along. */
@@ -303,33 +182,13 @@ static napi_value relu_grad(napi_env env, napi_callback_info info) {
  * merged first, so what is left is a stack of 2-D transposes (x's last axis lands inside out), each
  * copied in square tiles, or of contiguous rows (x's last axis stays last).
  */
-static napi_value transpose(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *x, *out;
-  int32_t *xd, *perm;
-  size_t nx, nd, np, nout;
-  if (!f32_arg(env, argv[0], &x, &nx, 0) || !i32_array_arg(env, argv[1], &xd, &nd) || !i32_array_arg(env, argv[2], &perm, &np) ||
-      !f32_arg(env, argv[3], &out, &nout, 0) || !need(env, np, nd, "transpose perm"))
-    return NULL;
-  if (nd < 1 || nd > 8) {
-    napi_throw_range_error(env, NULL, "sps_blas: transpose takes a rank from 1 to 8");
-    return NULL;
-  }
+void sps_transpose(const float *x, const int32_t *xd, const int32_t *perm, size_t nd, float *out) {
   size_t stride[8], n = 1;
-  int seen = 0;
   for (size_t d = nd; d-- > 0;) {
-    if (xd[d] < 0 || perm[d] < 0 || perm[d] >= (int32_t)nd || (seen >> perm[d]) & 1) {
-      napi_throw_range_error(env, NULL, "sps_blas: transpose needs non-negative dims and a permutation of the axes");
-      return NULL;
-    }
-    seen |= 1 << perm[d];
     stride[d] = n;
     n *= (size_t)xd[d];
   }
-  if (!need(env, nx, n, "transpose x") || !need(env, nout, n, "transpose out")) return NULL;
-  if (n == 0) return NULL;
+  if (n == 0) return;
   /* Out's axes (size, stride in x), without size-1 axes, neighbours in x merged. */
   size_t sz[8], st[8], r = 0;
   for (size_t i = 0; i < nd; i++) {
@@ -346,7 +205,7 @@ static napi_value transpose(napi_env env, napi_callback_info info) {
   }
   if (r == 0 || (r == 1 && st[0] == 1)) {
     memcpy(out, x, n * sizeof(float));
-    return NULL;
+    return;
   }
   /* a: out's axis holding x's last (stride 1); l: out's last. */
   size_t a = 0;
@@ -373,7 +232,7 @@ static napi_value transpose(napi_env env, napi_callback_info info) {
     }
     size_t k = r;
     for (;;) {
-      if (k-- == 0) return NULL;
+      if (k-- == 0) return;
       if (k == a || k == l) continue;
       if (++idx[k] < sz[k]) {
         xoff += st[k];
@@ -385,25 +244,4 @@ static napi_value transpose(napi_env env, napi_callback_info info) {
       idx[k] = 0;
     }
   }
-}
-
-/* Adds these kernels to the addon's exports (called by sps_blas.c's module init). */
-int sps_passes_register(napi_env env, napi_value exports) {
-  const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {{"adam", adam},
-             {"colSum", col_sum},
-             {"blocks", blocks},
-             {"scale", scale},
-             {"tile", tile},
-             {"transpose", transpose},
-             {"maxPool2x2Grad", max_pool_grad},
-             {"reluGrad", relu_grad}};
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return 0;
-    if (napi_set_named_property(env, exports, fns[i].name, f) != napi_ok) return 0;
-  }
-  return 1;
 }

@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-/** The addon's functions (see native/sps_blas.c, sps_passes.c, sps_lstm.c and sps_crf.c for their arguments). */
+/** The addon's functions (their entry points in native/sps_*_napi.c; the kernels in native/sps_blas.c, sps_passes.c, sps_lstm.c and sps_crf.c). */
 export interface NativeAddon {
   gemm(dims: Int32Array, a: Float32Array, b: Float32Array, c: Float32Array, bias: Float32Array | null, act: number): void;
   conv2d(dims: Int32Array, x: Float32Array, w: Float32Array, y: Float32Array, bias: Float32Array | null, act: number): void;
