@@ -6,12 +6,22 @@
 /** One LSTM direction's recurrence and its gradient (src/models/lstm.ts; native: src/backend/native/kernels.ts). */
 export const LSTM_RECURRENCE = 'SpsLstmRecurrence';
 export const LSTM_RECURRENCE_GRAD = 'SpsLstmRecurrenceGrad';
+/** Their attrs: the direction runs from the last step when `reverse`; only the final state is output when `finalOnly`. */
+export interface LstmRecurrenceAttrs {
+  reverse: boolean;
+  finalOnly: boolean;
+}
 
 /** The gradient of a ReLU from its output, dy where y > 0 (src/models/lenet.ts's conv + bias + ReLU; native: src/backend/native/kernels.ts). */
 export const RELU_GRAD = 'SpsReluGrad';
 
 /** One Adam step of one variable (src/train/adam.ts; native: src/backend/native/kernels.ts). */
 export const ADAM_UPDATE = 'SpsAdamUpdate';
+/** Its attrs: acc = [1 − β1^t, 1 − β2^t] and constants = [β1, 1 − β1, β2, 1 − β2, ε, −lr] (src/train/adam.ts). */
+export interface AdamUpdateAttrs {
+  acc: number[];
+  constants: number[];
+}
 
 /** The fused chain-CRF kernels (src/crf/chain-fused.ts; native: native/sps_crf.c), named in sps/crf, which dispatches to them. */
-export { CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI } from '../crf/kernel-names.js';
+export { CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, type ChainCrfAttrs, type ChainViterbiAttrs } from '../crf/kernel-names.js';

@@ -7,6 +7,21 @@
  * does that when wasm itself is asked for). Why and how fast: docs/backends.md.
  */
 import * as tf from '@tensorflow/tfjs';
+import {
+  BatchMatMul,
+  Concat,
+  Conv2D,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  FusedConv2D,
+  _FusedMatMul,
+  MaxPoolGrad,
+  Multiply,
+  SplitV,
+  Sum,
+  Tile,
+  Transpose,
+} from '@tensorflow/tfjs';
 import { type NativeAddon, loadNativeAddon } from './native/addon.js';
 import {
   type NativeKernel,
@@ -43,19 +58,19 @@ import { registerNativeGradients, unregisterNativeGradients } from './native/gra
 import type { KernelArgs } from './wasm/common.js';
 
 const KERNELS: ReadonlyArray<readonly [string, NativeKernel]> = [
-  ['BatchMatMul', batchMatMul],
-  ['_FusedMatMul', fusedMatMul],
-  ['Conv2D', conv2D],
-  ['FusedConv2D', fusedConv2D],
-  ['Conv2DBackpropInput', conv2DBackpropInput],
-  ['Conv2DBackpropFilter', conv2DBackpropFilter],
-  ['Sum', sum],
-  ['Concat', concat],
-  ['SplitV', splitV],
-  ['Multiply', multiply],
-  ['Tile', tile],
-  ['Transpose', transpose],
-  ['MaxPoolGrad', maxPoolGrad],
+  [BatchMatMul, batchMatMul],
+  [_FusedMatMul, fusedMatMul],
+  [Conv2D, conv2D],
+  [FusedConv2D, fusedConv2D],
+  [Conv2DBackpropInput, conv2DBackpropInput],
+  [Conv2DBackpropFilter, conv2DBackpropFilter],
+  [Sum, sum],
+  [Concat, concat],
+  [SplitV, splitV],
+  [Multiply, multiply],
+  [Tile, tile],
+  [Transpose, transpose],
+  [MaxPoolGrad, maxPoolGrad],
   [LSTM_RECURRENCE, lstmRecurrence],
   [LSTM_RECURRENCE_GRAD, lstmRecurrenceGrad],
   [ADAM_UPDATE, adamUpdate],

@@ -23,6 +23,20 @@
  * disposeData, its kernels' attrs), so they refuse any tfjs other than the one they were written for.
  */
 import * as tf from '@tensorflow/tfjs';
+import {
+  BatchMatMul,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  GatherV2,
+  Identity,
+  MaxPoolGrad,
+  ResizeBilinearGrad,
+  ResizeNearestNeighborGrad,
+  Slice,
+  SplitV,
+  Unpack,
+  UnsortedSegmentSum,
+} from '@tensorflow/tfjs';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { captureOriginal, captureUsedKernels } from './wasm/common.js';
 import { conv2DBackpropFilter, conv2DBackpropInput } from './wasm/conv.js';
@@ -54,18 +68,18 @@ type Func = (args: never) => tf.TensorInfo | tf.TensorInfo[];
 
 /** Our kernels, by kernel name, in registration order. */
 const KERNELS: ReadonlyArray<readonly [string, Func]> = [
-  ['Conv2DBackpropFilter', conv2DBackpropFilter],
-  ['Conv2DBackpropInput', conv2DBackpropInput],
-  ['BatchMatMul', batchMatMul],
-  ['UnsortedSegmentSum', unsortedSegmentSum],
-  ['GatherV2', gatherV2],
-  ['MaxPoolGrad', maxPoolGrad],
-  ['ResizeBilinearGrad', resizeBilinearGrad],
-  ['ResizeNearestNeighborGrad', resizeNearestNeighborGrad],
-  ['Slice', slice],
-  ['SplitV', splitV],
-  ['Unpack', unpack],
-  ['Identity', identity],
+  [Conv2DBackpropFilter, conv2DBackpropFilter],
+  [Conv2DBackpropInput, conv2DBackpropInput],
+  [BatchMatMul, batchMatMul],
+  [UnsortedSegmentSum, unsortedSegmentSum],
+  [GatherV2, gatherV2],
+  [MaxPoolGrad, maxPoolGrad],
+  [ResizeBilinearGrad, resizeBilinearGrad],
+  [ResizeNearestNeighborGrad, resizeNearestNeighborGrad],
+  [Slice, slice],
+  [SplitV, splitV],
+  [Unpack, unpack],
+  [Identity, identity],
 ];
 
 const OURS = new Set<unknown>(KERNELS.map(([, f]) => f));

@@ -13,7 +13,7 @@
  * and get no gradient), so none of `prepare`'s tensors are needed.
  */
 import * as tf from '@tensorflow/tfjs';
-import { CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI } from './kernel-names.js';
+import { CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, type ChainCrfAttrs, type ChainViterbiAttrs } from './kernel-names.js';
 import type { Objective } from './types.js';
 import { type ChainOptions, type Dims, isAllowed } from './validate.js';
 
@@ -71,7 +71,7 @@ export function fusedObjective(
     labels: inputs.labels ? packLabels(inputs.labels, dims) : null,
     allowed: packAllowed(options.allowed, dims.K),
     maximiser: inputs.maximiser ? packLabels(inputs.maximiser, dims) : null,
-  } as unknown as tf.NamedAttrMap;
+  } satisfies ChainCrfAttrs as unknown as tf.NamedAttrMap;
   const [value, gU, gW, status] = tf.engine().runKernel(CHAIN_CRF, { unary, pairwise }, attrs) as tf.Tensor[];
   if (status.dataSync()[0] !== 0) return null;
   // CHAIN_CRF has no gradient of its own: this op carries the per-sequence gradients it returned,
@@ -105,7 +105,7 @@ export function fusedViterbi(
     lengths: Int32Array.from(lengths),
     allowed: packAllowed(options.allowed, dims.K),
     gold: gold ? packLabels(gold, dims) : null,
-  } as unknown as tf.NamedAttrMap;
+  } satisfies ChainViterbiAttrs as unknown as tf.NamedAttrMap;
   const out = tf.engine().runKernel(CHAIN_VITERBI, { unary, pairwise }, attrs) as tf.Tensor;
   const ys = out.dataSync() as Int32Array;
   out.dispose();

@@ -31,6 +31,7 @@
  * and the unary scale at initialisation is set here.
  */
 import * as tf from '@tensorflow/tfjs';
+import { Conv2DBackpropFilter, Conv2DBackpropInput, FusedConv2D } from '@tensorflow/tfjs';
 import { RELU_GRAD } from '../backend/kernel-names.js';
 import type { Rng } from '../util/rng.js';
 import { type InitScheme, type ModelBase, ParamStore, initBias, initWeights } from './init.js';
@@ -96,16 +97,16 @@ function convBiasRelu(pad: 'same' | 'valid', inputGrad: boolean): (x: tf.Tensor4
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, w, b] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const y = tf.engine().runKernel('FusedConv2D', { x, filter: w, bias: b }, { ...attrs, activation: 'relu' }) as tf.Tensor4D;
+    const y = tf.engine().runKernel(FusedConv2D, { x, filter: w, bias: b }, { ...attrs, activation: 'relu' }) as tf.Tensor4D;
     save([x, w, y]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, [xs, ws, ys]: tf.Tensor[]) => {
         const g = tf.engine().runKernel(RELU_GRAD, { dy, y: ys }, {}) as tf.Tensor4D;
         const dx = inputGrad
-          ? (tf.engine().runKernel('Conv2DBackpropInput', { dy: g, filter: ws }, { ...attrs, inputShape: xs.shape }) as tf.Tensor)
+          ? (tf.engine().runKernel(Conv2DBackpropInput, { dy: g, filter: ws }, { ...attrs, inputShape: xs.shape }) as tf.Tensor)
           : tf.zerosLike(xs);
-        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x: xs, dy: g }, { ...attrs, filterShape: ws.shape }) as tf.Tensor;
+        const dw = tf.engine().runKernel(Conv2DBackpropFilter, { x: xs, dy: g }, { ...attrs, filterShape: ws.shape }) as tf.Tensor;
         return [dx, dw, tf.sum(g, [0, 1, 2])];
       },
     };

@@ -38,7 +38,7 @@
  * which is `forgetBias` (default 1; Jozefowicz et al. 2015).
  */
 import * as tf from '@tensorflow/tfjs';
-import { LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD } from '../backend/kernel-names.js';
+import { LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, type LstmRecurrenceAttrs } from '../backend/kernel-names.js';
 import type { Rng } from '../util/rng.js';
 import { type ModelBase, ParamStore, initWeights, normalArray, orthogonalArray } from './init.js';
 
@@ -210,7 +210,7 @@ function kernelRecurrence(
   finalOnly: boolean,
   lengths: tf.Tensor1D,
 ): (xp: tf.Tensor3D, recurrent: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor {
-  const attrs = { reverse, finalOnly } as unknown as tf.NamedAttrMap;
+  const attrs = { reverse, finalOnly } satisfies LstmRecurrenceAttrs as unknown as tf.NamedAttrMap;
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xp, recurrent, bias] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;

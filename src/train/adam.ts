@@ -5,7 +5,7 @@
  * Kingma & Ba (2015), Algorithm 1, with ε added to √v̂ as tfjs does.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ADAM_UPDATE } from '../backend/kernel-names.js';
+import { ADAM_UPDATE, type AdamUpdateAttrs } from '../backend/kernel-names.js';
 
 const BETA1 = 0.9;
 const BETA2 = 0.999;
@@ -33,7 +33,10 @@ export class FusedAdam extends tf.Optimizer {
   applyGradients(variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]): void {
     const named = Array.isArray(variableGradients) ? variableGradients.map((g) => [g.name, g.tensor] as const) : Object.entries(variableGradients);
     // [1 − β1^t, 1 − β2^t], as tfjs computes them (float32 subtractions; exact in a double, then rounded).
-    const attrs = { constants: this.constants, acc: [Math.fround(1 - this.accBeta1), Math.fround(1 - this.accBeta2)] } as unknown as tf.NamedAttrMap;
+    const attrs = {
+      constants: this.constants,
+      acc: [Math.fround(1 - this.accBeta1), Math.fround(1 - this.accBeta2)],
+    } satisfies AdamUpdateAttrs as unknown as tf.NamedAttrMap;
     tf.tidy(() => {
       for (const [name, gradient] of named) {
         if (gradient == null) continue;

@@ -8,6 +8,7 @@
  * tfjs's back (the gradient registry is global, not per back end).
  */
 import * as tf from '@tensorflow/tfjs';
+import { Mean, Sum } from '@tensorflow/tfjs';
 
 /** dy with the reduced axes of x put back as 1s, so that it broadcasts against x, and how many entries each dy entry sums. */
 function expandedDy(dy: tf.Tensor, x: tf.Tensor, axis: unknown): { dy: tf.Tensor; count: number } {
@@ -22,12 +23,12 @@ function expandedDy(dy: tf.Tensor, x: tf.Tensor, axis: unknown): { dy: tf.Tensor
 
 const GRADIENTS: readonly tf.GradConfig[] = [
   {
-    kernelName: 'Sum',
+    kernelName: Sum,
     inputsToSave: ['x'],
     gradFunc: (dy, [x], attrs) => ({ x: () => tf.broadcastTo(expandedDy(dy as tf.Tensor, x, attrs.axis).dy, x.shape) }),
   },
   {
-    kernelName: 'Mean',
+    kernelName: Mean,
     inputsToSave: ['x'],
     gradFunc: (dy, [x], attrs) => ({
       x: () => {

@@ -13,8 +13,21 @@
  * detaches earlier views.
  */
 import * as tf from '@tensorflow/tfjs';
+import type {
+  BatchMatMulAttrs,
+  ConcatAttrs,
+  Conv2DAttrs,
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  FusedConv2DAttrs,
+  SplitVAttrs,
+  SumAttrs,
+  TileAttrs,
+  TransposeAttrs,
+} from '@tensorflow/tfjs';
 import type { Backend, KernelArgs, TensorInfo } from '../wasm/common.js';
-import { pair, sizeOf } from '../wasm/common.js';
+import { attrsOf, pair, sizeOf } from '../wasm/common.js';
+import type { AdamUpdateAttrs, ChainCrfAttrs, ChainViterbiAttrs, LstmRecurrenceAttrs } from '../kernel-names.js';
 import { productShape } from '../wasm/matmul.js';
 import { plain2x2, poolInfo } from '../wasm/loops.js';
 import type { NativeAddon } from './addon.js';
@@ -29,7 +42,7 @@ const f32 = (backend: Backend, t: TensorInfo): Float32Array => backend.typedArra
 const isF32 = (...ts: (TensorInfo | undefined)[]): boolean => ts.every((t) => t === undefined || t.dtype === 'float32');
 
 /** 0 linear, 1 relu; undefined for what the addon does not apply (the fallback does). */
-function activationCode(attrs: Record<string, unknown>, prelu: TensorInfo | undefined): number | undefined {
+function activationCode(attrs: Partial<Pick<FusedConv2DAttrs, 'activation'>>, prelu: TensorInfo | undefined): number | undefined {
   if (prelu) return undefined;
   const a = attrs.activation ?? 'linear';
   return a === 'linear' ? 0 : a === 'relu' ? 1 : undefined;
@@ -42,7 +55,7 @@ const fused =
   (kernel: BiasedKernel): NativeKernel =>
   (addon, args, fallback) => {
     const { bias, preluActivationWeights } = args.inputs;
-    const act = activationCode(args.attrs ?? {}, preluActivationWeights);
+    const act = activationCode(attrsOf<FusedConv2DAttrs>(args), preluActivationWeights);
     return act === undefined ? fallback(args) : kernel(addon, args, fallback, bias, act);
   };
 
@@ -51,7 +64,8 @@ const perColumn = (bias: TensorInfo | undefined, n: number): boolean =>
   bias === undefined || (bias.shape.length > 0 && bias.shape[bias.shape.length - 1] === n && sizeOf(bias.shape) === n);
 
 function matMul(addon: NativeAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act = 0): TensorInfo {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<BatchMatMulAttrs>(args);
   const { a, b } = inputs;
   const tA = attrs.transposeA === true;
   const tB = attrs.transposeB === true;
@@ -87,8 +101,11 @@ function convDims(info: tf.backend_util.Conv2DInfo): Int32Array {
 }
 
 /** tfjs's conv info when the addon computes this convolution (NHWC, dilation 1, float32), else undefined. */
+/** The attrs convInfo reads: Conv2D's (the backprop kernels have no dilations; a layer may say 'channelsLast'). */
+type ConvAttrs = Pick<Conv2DAttrs, 'strides' | 'pad' | 'dimRoundingMode'> & { dataFormat?: string; dilations?: Conv2DAttrs['dilations'] };
+
 function convInfo(
-  attrs: Record<string, unknown>,
+  attrs: ConvAttrs,
   xShape: number[],
   filterShape: number[],
   ...tensors: (TensorInfo | undefined)[]
@@ -100,10 +117,10 @@ function convInfo(
   const info = tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
-    attrs.strides as [number, number] | number,
+    attrs.strides,
     1,
-    attrs.pad as 'valid' | 'same' | number | tf.backend_util.ExplicitPadding,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    attrs.pad,
+    attrs.dimRoundingMode,
     false,
     'channelsLast',
   );
@@ -135,9 +152,9 @@ function convolve(
 }
 
 function conv(addon: NativeAddon, args: KernelArgs, fallback: Fallback, bias?: TensorInfo, act = 0): TensorInfo {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
   const { x, filter } = inputs;
-  const info = convInfo(attrs, x.shape, filter.shape, x, filter, bias);
+  const info = convInfo(attrsOf<Conv2DAttrs>(args), x.shape, filter.shape, x, filter, bias);
   if (!info || !perColumn(bias, info.outChannels)) return fallback(args);
   const out = backend.makeOutput(outShapeOf(info), 'float32');
   convolve(addon, 0, info, f32(backend, x), f32(backend, filter), f32(backend, out), bias ? f32(backend, bias) : null, act);
@@ -149,9 +166,10 @@ export const conv2D: NativeKernel = (addon, args, fallback) => conv(addon, args,
 export const fusedConv2D = fused(conv);
 
 export const conv2DBackpropInput: NativeKernel = (addon, args, fallback) => {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<Conv2DBackpropInputAttrs>(args);
   const { dy, filter } = inputs;
-  const inputShape = attrs.inputShape as number[];
+  const inputShape = attrs.inputShape;
   const info = convInfo(attrs, inputShape, filter.shape, dy, filter);
   if (!info || dy.shape.join() !== outShapeOf(info).join()) return fallback(args);
   const dx = backend.makeOutput([...inputShape], 'float32');
@@ -160,9 +178,10 @@ export const conv2DBackpropInput: NativeKernel = (addon, args, fallback) => {
 };
 
 export const conv2DBackpropFilter: NativeKernel = (addon, args, fallback) => {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<Conv2DBackpropFilterAttrs>(args);
   const { x, dy } = inputs;
-  const filterShape = attrs.filterShape as number[];
+  const filterShape = attrs.filterShape;
   const info = convInfo(attrs, x.shape, filterShape, x, dy);
   if (!info || dy.shape.join() !== outShapeOf(info).join()) return fallback(args);
   const dw = backend.makeOutput([...filterShape], 'float32');
@@ -174,7 +193,7 @@ export { ADAM_UPDATE, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, LSTM_RECURRENCE,
 
 const i32 = (backend: Backend, t: TensorInfo): Int32Array => backend.typedArrayFromHeap(t) as Int32Array;
 
-function lstmDims(attrs: Record<string, unknown>, T: number, H: number, B: number): Int32Array {
+function lstmDims(attrs: Partial<LstmRecurrenceAttrs>, T: number, H: number, B: number): Int32Array {
   return Int32Array.of(T, H, B, attrs.reverse === true ? 1 : 0, attrs.finalOnly === true ? 1 : 0);
 }
 
@@ -185,7 +204,8 @@ function lstmDims(attrs: Record<string, unknown>, T: number, H: number, B: numbe
  * reads, by time: the gates s [T, B, 4H], tanh(c') [T, B, H], and c, h before each step [T, B, H].
  */
 export const lstmRecurrence: NativeKernel = (addon, args) => {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<LstmRecurrenceAttrs>(args);
   const { xp, recurrent, bias, lengths } = inputs;
   const [B, T, H4] = xp.shape;
   const H = H4 / 4;
@@ -203,7 +223,8 @@ export const lstmRecurrence: NativeKernel = (addon, args) => {
 
 /** The gradient of lstmRecurrence: inputs dy, s, tc, cp, hp, recurrent, lengths; outputs dxp [B, T, 4H], drecurrent [H, 4H], dbias [4H]. */
 export const lstmRecurrenceGrad: NativeKernel = (addon, args) => {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<LstmRecurrenceAttrs>(args);
   const { dy, s, tc, cp, hp, recurrent, lengths } = inputs;
   const [T, B, H4] = s.shape;
   const H = H4 / 4;
@@ -231,21 +252,23 @@ export const lstmRecurrenceGrad: NativeKernel = (addon, args) => {
  * are. Outputs: the new value, m and v.
  */
 export const adamUpdate: NativeKernel = (addon, args) => {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<AdamUpdateAttrs>(args);
   const { value, m, v, g } = inputs;
   const outs = [value, m, v].map((t) => backend.makeOutput([...t.shape], 'float32'));
   const [w2, m2, v2] = outs.map((t) => f32(backend, t));
-  const acc = Float32Array.from(attrs.acc as number[]);
-  const k = Float32Array.from(attrs.constants as number[]);
+  const acc = Float32Array.from(attrs.acc);
+  const k = Float32Array.from(attrs.constants);
   addon.adam(f32(backend, value), f32(backend, m), f32(backend, v), f32(backend, g), acc, k, w2, m2, v2);
   return outs as unknown as TensorInfo;
 };
 
 /** Sum over leading axes (a bias gradient: [B, H, W, C] → [C]) as one pass of column sums; others fall back. */
 export const sum: NativeKernel = (addon, args, fallback) => {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<SumAttrs>(args);
   const { x } = inputs;
-  const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
+  const axes = tf.util.parseAxisParam(attrs.axis, x.shape).sort((a, b) => a - b);
   const k = axes.length;
   if (x.dtype !== 'float32' || k === 0 || k === x.shape.length || axes.some((a, i) => a !== i) || sizeOf(x.shape) === 0) return fallback(args);
   const kept = x.shape.slice(k);
@@ -256,10 +279,11 @@ export const sum: NativeKernel = (addon, args, fallback) => {
 
 /** Concat of float32 tensors along any axis as block copies in C (wasm's copies row by row in JS). */
 export const concat: NativeKernel = (addon, args, fallback) => {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<ConcatAttrs>(args);
   const parts = Object.values(inputs);
   if (parts.length < 2 || parts.some((t) => t.dtype !== 'float32' || sizeOf(t.shape) === 0) || parts.length > 64) return fallback(args);
-  const axis = tf.util.parseAxisParam(attrs.axis as number, parts[0].shape)[0];
+  const axis = tf.util.parseAxisParam(attrs.axis, parts[0].shape)[0];
   tf.backend_util.assertParamsConsistent(
     parts.map((t) => t.shape),
     axis,
@@ -284,10 +308,11 @@ export const concat: NativeKernel = (addon, args, fallback) => {
 
 /** SplitV of a float32 tensor along any axis as block copies in C. */
 export const splitV: NativeKernel = (addon, args, fallback) => {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<SplitVAttrs>(args);
   const { x } = inputs;
-  const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
-  const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, attrs.numOrSizeSplits as number | number[], axis);
+  const axis = tf.util.parseAxisParam(attrs.axis, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, attrs.numOrSizeSplits, axis);
   if (x.dtype !== 'float32' || sizeOf(x.shape) === 0 || sizes.length > 64) return fallback(args);
   const outs = sizes.map((n) =>
     backend.makeOutput(
@@ -327,9 +352,10 @@ export const multiply: NativeKernel = (addon, args, fallback) => {
  * native: ./gradients.ts) as block copies in C; wasm's kernel works out every element's index in turn.
  */
 export const tile: NativeKernel = (addon, args, fallback) => {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<TileAttrs>(args);
   const { x } = inputs;
-  const reps = attrs.reps as number[];
+  const reps = attrs.reps;
   const rank = x.shape.length;
   if (x.dtype !== 'float32' || rank < 1 || rank > 8 || reps.length !== rank || sizeOf(x.shape) === 0 || reps.some((r) => r < 1)) return fallback(args);
   const out = backend.makeOutput(
@@ -351,7 +377,8 @@ const i32Attr = (v: unknown): Int32Array | null => (v instanceof Int32Array ? v 
  * probability-space pass declined: the caller then computes the objective otherwise).
  */
 export const chainCrf: NativeKernel = (addon, args) => {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<ChainCrfAttrs>(args);
   const { unary, pairwise } = inputs;
   const [B, T, K] = unary.shape;
   const outs = [
@@ -361,12 +388,12 @@ export const chainCrf: NativeKernel = (addon, args) => {
     backend.makeOutput([1], 'int32'),
   ];
   const [value, gU, gW] = outs.slice(0, 3).map((t) => f32(backend, t));
-  const dims = Int32Array.of(B, T, K, attrs.objective as number, (attrs.iterations as number | undefined) ?? 0);
+  const dims = Int32Array.of(B, T, K, attrs.objective, attrs.iterations ?? 0);
   const status = addon.chainCrf(
     dims,
     f32(backend, unary),
     f32(backend, pairwise),
-    attrs.lengths as Int32Array,
+    attrs.lengths,
     i32Attr(attrs.labels),
     i32Attr(attrs.allowed),
     i32Attr(attrs.maximiser),
@@ -394,7 +421,8 @@ export const chainCrfGrad: NativeKernel = (addon, args) => {
  * lengths [B], allowed [K·K] and gold [B·T] (both may be null). Output: labels int32 [B, T], −1 at padding.
  */
 export const chainViterbi: NativeKernel = (addon, args) => {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<ChainViterbiAttrs>(args);
   const { unary, pairwise } = inputs;
   const [B, T, K] = unary.shape;
   const out = backend.makeOutput([B, T], 'int32');
@@ -402,7 +430,7 @@ export const chainViterbi: NativeKernel = (addon, args) => {
     Int32Array.of(B, T, K),
     f32(backend, unary),
     f32(backend, pairwise),
-    attrs.lengths as Int32Array,
+    attrs.lengths,
     i32Attr(attrs.allowed),
     i32Attr(attrs.gold),
     i32(backend, out),
@@ -416,9 +444,10 @@ export const chainViterbi: NativeKernel = (addon, args) => {
  * layout transposes its inputs and their gradients: docs/native-kernels.md). int32 and others fall back.
  */
 export const transpose: NativeKernel = (addon, args, fallback) => {
-  const { inputs, backend, attrs = {} } = args;
+  const { inputs, backend } = args;
+  const attrs = attrsOf<TransposeAttrs>(args);
   const { x } = inputs;
-  const perm = attrs.perm as number[];
+  const perm = attrs.perm;
   if (x.dtype !== 'float32' || x.shape.length < 1 || x.shape.length > 8) return fallback(args);
   const out = backend.makeOutput(
     perm.map((p) => x.shape[p]),

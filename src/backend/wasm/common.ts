@@ -6,6 +6,20 @@
  * Written against @tensorflow/tfjs-backend-wasm 4.22.0 (the version check is in ../wasm-kernels.ts).
  */
 import * as tf from '@tensorflow/tfjs';
+import {
+  BatchMatMul,
+  Conv2D,
+  Conv2DBackpropInput,
+  GatherV2,
+  Identity,
+  PadV2,
+  ResizeBilinearGrad,
+  ResizeNearestNeighborGrad,
+  Slice,
+  SplitV,
+  Transpose,
+  Unpack,
+} from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export type TensorInfo = tf.TensorInfo;
@@ -18,23 +32,30 @@ export interface KernelArgs {
   attrs?: Record<string, unknown>;
 }
 
+/**
+ * A kernel's attrs read as the type declared for its kernel (tfjs's XxxAttrs of kernel_names, or
+ * sps's own in ../kernel-names.ts): the registry hands every kernel an untyped attribute map, which
+ * the op that ran the kernel filled; this is the one place that says which type a kernel reads.
+ */
+export const attrsOf = <A extends object>(args: KernelArgs): A => (args.attrs ?? {}) as A;
+
 /** A wasm kernel function called directly, with a TensorInfo out. */
 export type WasmKernelFunc = (args: KernelArgs) => TensorInfo;
 
 /** The wasm kernels this module calls (not replaced; or replaced, kept here as shipped). */
 const USED = [
-  'Conv2D',
-  'Transpose',
-  'PadV2',
-  'Slice',
-  'SplitV',
-  'Unpack',
-  'BatchMatMul',
-  'Conv2DBackpropInput',
-  'ResizeBilinearGrad',
-  'ResizeNearestNeighborGrad',
-  'GatherV2',
-  'Identity',
+  Conv2D,
+  Transpose,
+  PadV2,
+  Slice,
+  SplitV,
+  Unpack,
+  BatchMatMul,
+  Conv2DBackpropInput,
+  ResizeBilinearGrad,
+  ResizeNearestNeighborGrad,
+  GatherV2,
+  Identity,
 ] as const;
 export type UsedKernel = (typeof USED)[number];
 
@@ -73,7 +94,7 @@ export function dispose(backend: Backend, ...infos: (TensorInfo | undefined)[]):
 
 /** Transpose with wasm's kernel (a copy in C++). */
 export function transpose(backend: Backend, x: TensorInfo, perm: number[]): TensorInfo {
-  return wasmKernel('Transpose')({ inputs: { x }, backend, attrs: { perm } });
+  return wasmKernel(Transpose)({ inputs: { x }, backend, attrs: { perm } });
 }
 
 /**
@@ -94,7 +115,7 @@ export function conv2d(
   dilations: [number, number],
 ): TensorInfo {
   const [t, b, l, r] = pad;
-  return wasmKernel('Conv2D')({
+  return wasmKernel(Conv2D)({
     inputs: { x, filter },
     backend,
     attrs: {
@@ -114,7 +135,7 @@ export function conv2d(
 
 /** Zero padding with wasm's PadV2; `paddings` per dim [before, after]. */
 export function pad(backend: Backend, x: TensorInfo, paddings: [number, number][]): TensorInfo {
-  return wasmKernel('PadV2')({ inputs: { x }, backend, attrs: { paddings, constantValue: 0 } });
+  return wasmKernel(PadV2)({ inputs: { x }, backend, attrs: { paddings, constantValue: 0 } });
 }
 
 /**

@@ -13,6 +13,7 @@
  *   zeros and wasm's own direct loop remain as fallbacks.
  */
 import * as tf from '@tensorflow/tfjs';
+import { Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs';
 import { type Backend, type KernelArgs, type TensorInfo, conv2d, dispose, heapView, pad, pair, releaseHeapView, transpose, wasmKernel } from './common.js';
 import { fc } from './matmul.js';
 
@@ -48,8 +49,8 @@ export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const { inputs, backend, attrs = {} } = args;
   const { x, dy } = inputs;
   const filterShape = attrs.filterShape as [number, number, number, number];
-  channelsLastOrThrow('Conv2DBackpropFilter', attrs.dataFormat);
-  dilationsOneOrThrow('Conv2DBackpropFilter', attrs.dilations);
+  channelsLastOrThrow(Conv2DBackpropFilter, attrs.dataFormat);
+  dilationsOneOrThrow(Conv2DBackpropFilter, attrs.dilations);
   if (x.dtype !== 'float32' || dy.dtype !== 'float32') throw new Error('sps wasm Conv2DBackpropFilter: float32 only');
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
@@ -307,10 +308,10 @@ function subPixelBackpropInput(backend: Backend, dy: TensorInfo, filter: TensorI
 export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
   const { inputs, backend, attrs = {} } = args;
   const { dy, filter } = inputs;
-  const fallback = () => wasmKernel('Conv2DBackpropInput')(args);
+  const fallback = () => wasmKernel(Conv2DBackpropInput)(args);
   const df = attrs.dataFormat;
   if ((df !== undefined && df !== 'NHWC' && df !== 'channelsLast') || dy.dtype !== 'float32' || filter.dtype !== 'float32') return fallback();
-  dilationsOneOrThrow('Conv2DBackpropInput', attrs.dilations);
+  dilationsOneOrThrow(Conv2DBackpropInput, attrs.dilations);
   const inputShape = attrs.inputShape as [number, number, number, number];
   const info = tf.backend_util.computeConv2DInfo(
     inputShape,

@@ -5,6 +5,7 @@
  * negative).
  */
 import * as tf from '@tensorflow/tfjs';
+import { GatherV2 } from '@tensorflow/tfjs';
 import { type KernelArgs, type TensorInfo, sizeOf, wasmKernel } from './common.js';
 
 /**
@@ -16,7 +17,7 @@ import { type KernelArgs, type TensorInfo, sizeOf, wasmKernel } from './common.j
 export function gatherV2(args: KernelArgs): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x, indices } = inputs;
-  if ((x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32') return wasmKernel('GatherV2')(args);
+  if ((x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32') return wasmKernel(GatherV2)(args);
   const axis = tf.util.parseAxisParam(Number(attrs?.axis ?? 0), x.shape)[0];
   let bd = Number(attrs?.batchDims ?? 0);
   if (bd < 0) bd += indices.shape.length;

@@ -15,6 +15,7 @@
  * whole tensors through JS; these copy only the element).
  */
 import * as tf from '@tensorflow/tfjs';
+import { BatchMatMul } from '@tensorflow/tfjs';
 import { type Backend, type KernelArgs, type TensorInfo, dispose, sizeOf, transpose, view, wasmKernel } from './common.js';
 
 /** For measurements and tests: force a plan for 2-D products. */
@@ -49,7 +50,7 @@ export function fc(backend: Backend, a: TensorInfo, b: TensorInfo, M: number, K:
   let w = b;
   if (prev === undefined) packedAs.set(b.dataId, key);
   else if (prev !== key) w = copy(backend, b, [K, N]);
-  const out = wasmKernel('BatchMatMul')({
+  const out = wasmKernel(BatchMatMul)({
     inputs: { a: view(a, [M, K]), b: view(w, [K, N]) },
     backend,
     attrs: { transposeA: false, transposeB: false },
@@ -151,7 +152,7 @@ export function batchMatMul(args: KernelArgs): TensorInfo {
   const tB = attrs.transposeB === true;
   const shape = a.dtype === 'float32' && b.dtype === 'float32' ? productShape(a, b, tA, tB) : undefined;
   // Shapes the fast paths do not cover go to wasm's kernel, which also reports shape errors.
-  if (!shape) return wasmKernel('BatchMatMul')(args);
+  if (!shape) return wasmKernel(BatchMatMul)(args);
   const { M, K, N, batchA, batchB, batch, outShape } = shape;
 
   if (batchA === 1 && batchB === 1) {

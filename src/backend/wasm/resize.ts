@@ -7,6 +7,7 @@
  * align_corners=False). With halfPixelCenters this loop, the exact adjoint of the forward sampling of
  * tfjs's back ends, is used; otherwise wasm's own kernel (correct there).
  */
+import { ResizeBilinearGrad, ResizeNearestNeighborGrad } from '@tensorflow/tfjs';
 import { type Backend, type KernelArgs, type TensorInfo, wasmKernel } from './common.js';
 
 /** Source rows (or columns) and weights of each output row, as tfjs's forward ResizeBilinear. */
@@ -45,8 +46,8 @@ export function resizeBilinearGrad(args: KernelArgs): TensorInfo {
   const { images, dy } = inputs;
   const alignCorners = attrs.alignCorners === true;
   const halfPixelCenters = attrs.halfPixelCenters === true;
-  if (!halfPixelCenters || dy.dtype !== 'float32') return wasmKernel('ResizeBilinearGrad')(args);
-  const { B, H, W, C, Ho, Wo, out, g, dx } = gradBuffers('ResizeBilinearGrad', backend, images, dy);
+  if (!halfPixelCenters || dy.dtype !== 'float32') return wasmKernel(ResizeBilinearGrad)(args);
+  const { B, H, W, C, Ho, Wo, out, g, dx } = gradBuffers(ResizeBilinearGrad, backend, images, dy);
   const rw = axisWeights(H, Ho, alignCorners, halfPixelCenters);
   const cw = axisWeights(W, Wo, alignCorners, halfPixelCenters);
   let gi = 0;
@@ -100,8 +101,8 @@ export function resizeNearestNeighborGrad(args: KernelArgs): TensorInfo {
   const { images, dy } = inputs;
   const alignCorners = attrs.alignCorners === true;
   const halfPixelCenters = attrs.halfPixelCenters === true;
-  if (!halfPixelCenters || dy.dtype !== 'float32') return wasmKernel('ResizeNearestNeighborGrad')(args);
-  const { B, H, W, C, Ho, Wo, out, g, dx } = gradBuffers('ResizeNearestNeighborGrad', backend, images, dy);
+  if (!halfPixelCenters || dy.dtype !== 'float32') return wasmKernel(ResizeNearestNeighborGrad)(args);
+  const { B, H, W, C, Ho, Wo, out, g, dx } = gradBuffers(ResizeNearestNeighborGrad, backend, images, dy);
   const rows = nearestSource(H, Ho, alignCorners, halfPixelCenters);
   const cols = nearestSource(W, Wo, alignCorners, halfPixelCenters);
   let gi = 0;

@@ -6,6 +6,7 @@
  * Slice (wasm's call their own Slice directly, not through the registry).
  */
 import * as tf from '@tensorflow/tfjs';
+import { Identity, Slice, SplitV, Unpack } from '@tensorflow/tfjs';
 import { type Backend, type TensorInfo, sizeOf, wasmKernel } from './common.js';
 
 type Args = { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, unknown> };
@@ -53,7 +54,7 @@ function sliceInfo(backend: Backend, x: TensorInfo, begin: number[], size: numbe
 export function slice(args: Args): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x } = inputs;
-  if (x.dtype === 'string') return wasmKernel('Slice')(args);
+  if (x.dtype === 'string') return wasmKernel(Slice)(args);
   const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, attrs?.begin as number | number[], attrs?.size as number | number[]);
   return sliceInfo(backend, x, begin, size);
 }
@@ -61,7 +62,7 @@ export function slice(args: Args): TensorInfo {
 export function splitV(args: Args): TensorInfo[] {
   const { inputs, backend, attrs } = args;
   const { x } = inputs;
-  if (x.dtype === 'string') return wasmKernel('SplitV')(args) as unknown as TensorInfo[];
+  if (x.dtype === 'string') return wasmKernel(SplitV)(args) as unknown as TensorInfo[];
   const axis = tf.util.parseAxisParam(attrs?.axis as number, x.shape)[0];
   const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, attrs?.numOrSizeSplits as number | number[], axis);
   const begin = new Array<number>(x.shape.length).fill(0);
@@ -77,7 +78,7 @@ export function splitV(args: Args): TensorInfo[] {
 export function unpack(args: Args): TensorInfo[] {
   const { inputs, backend, attrs } = args;
   const x = inputs.value;
-  if (x.dtype === 'string') return wasmKernel('Unpack')(args) as unknown as TensorInfo[];
+  if (x.dtype === 'string') return wasmKernel(Unpack)(args) as unknown as TensorInfo[];
   let axis = Number(attrs?.axis ?? 0);
   if (axis < 0) axis += x.shape.length;
   const outShape = x.shape.filter((_, i) => i !== axis);
@@ -100,7 +101,7 @@ export function unpack(args: Args): TensorInfo[] {
  */
 export function identity(args: Args): TensorInfo {
   const { x } = args.inputs;
-  if (x.dtype === 'string') return wasmKernel('Identity')(args);
+  if (x.dtype === 'string') return wasmKernel(Identity)(args);
   (args.backend as unknown as { incRef(id: object): void }).incRef(x.dataId);
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 }
