@@ -357,7 +357,7 @@ describe('overrides on a file with blocks of different tasks (configs/smoke.yaml
     assert.ok(!('preset' in chunking.model) && !('char_hidden' in seg.model) && !('train_words' in chunking.data));
     assert.deepEqual(
       loaded.blocks.map((b) => b.experiment.train.epochs),
-      [2, 2, 2],
+      [2, 2, 2, 2],
     );
   });
 
