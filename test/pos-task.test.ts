@@ -155,7 +155,7 @@ describe('a pos cell on the embedded sample', () => {
         '',
       ].join('\n'),
     );
-    const r = sps(['run', config, '--out', join(dir, 'out'), '--jobs', '1', '--backend', 'cpu'], { env: { SPS_DATA_DIR: join(dir, 'no-data') } });
+    const r = sps(['run', config, '--out', join(dir, 'out'), '--jobs', '1'], { env: { SPS_DATA_DIR: join(dir, 'no-data') } });
     assert.equal(r.code, 0, r.stderr);
     const [run] = readdirSync(join(dir, 'out'));
     const at = (f: string): string => readFileSync(join(dir, 'out', run, f), 'utf8');

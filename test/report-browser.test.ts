@@ -53,8 +53,9 @@ function posSampleRuns(tmp: string, dest: string): void {
       '',
     ].join('\n'),
   );
-  const r = sps(['run', config, '--out', dest, '--jobs', '2', '--backend', 'cpu', '--no-table']);
+  const r = sps(['run', config, '--out', dest, '--jobs', '2', '--no-table']);
   assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout + r.stderr, /10 done now, 0 already done, 0 failed/, 'every POS cell finished');
 }
 
 test(
@@ -127,7 +128,7 @@ test(
       const pos = await page.$eval('#task-pos', (h) => {
         const kinds: string[] = [];
         for (let e = h.nextElementSibling; e && e.tagName !== 'H2'; e = e.nextElementSibling)
-          e.querySelectorAll('figure[data-kind]').forEach((f: { getAttribute(name: string): string | null }) => kinds.push(f.getAttribute('data-kind') ?? ''));
+          for (const f of [e, ...e.querySelectorAll('figure')]) if (f.matches('figure[data-kind]')) kinds.push(f.getAttribute('data-kind') ?? '');
         const next = h.nextElementSibling;
         return {
           heading: h.textContent,
