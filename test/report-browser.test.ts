@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { needs, ROOT, runToyStudy, sps, tempDir, TOY_STUDY_SETTINGS } from './helpers.js';
+import { writeFakeRegime } from './fixtures/fake-runs.js';
 
 /**
  * Opens a generated report in headless Chromium (Debian's package, through playwright-core; no
@@ -145,6 +146,26 @@ test(
       assert.equal(sections[sections.length - 1], 'task-pos', "after the paper's tasks");
       assert.deepEqual([...new Set(claimRows.map((r) => r.claim))].sort(), ['C1', 'C2', 'C3', 'C4']);
 
+      // The verdict matrix opens the page: a row per (task, objective) of the paper, a coloured cell per claim.
+      const matrix = await page.$$eval('#verdict-matrix tbody tr', (rows) =>
+        rows.map((r) =>
+          [...r.querySelectorAll('td')].map((td) => ({ verdict: td.querySelector('b')?.textContent ?? '', bg: getComputedStyle(td).backgroundColor })),
+        ),
+      );
+      assert.equal(matrix.length, 9);
+      assert.ok(matrix.every((row) => row.length === 4));
+      assert.equal(matrix.filter((row) => row.every((c) => c.verdict !== 'no data')).length, 3, 'the 3 rows with runs have a verdict per claim');
+      for (const c of matrix.flat()) {
+        const painted = c.bg !== 'rgba(0, 0, 0, 0)';
+        assert.equal(painted, c.verdict !== 'no data', `a ${c.verdict} cell is ${painted ? '' : 'not '}coloured`);
+      }
+      const order = await page.evaluate(() => {
+        const m = document.getElementById('verdict-matrix');
+        const t = document.getElementById('claims-table');
+        return m !== null && t !== null && (m.compareDocumentPosition(t) & Node.DOCUMENT_POSITION_FOLLOWING) !== 0;
+      });
+      assert.ok(order, 'the matrix comes before the long claims table');
+
       const images = await page.$$eval('img', (is) => is.map((i) => ({ src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0 })));
       assert.ok(images.length >= 3 * 6, `${images.length} images`);
       for (const i of images) assert.ok(i.ok, `${i.src} loads`);
@@ -198,6 +219,70 @@ test(
         assert.ok(f, `a ${kind} figure`);
         assert.ok(f.marks >= 4, `${kind} has marks (${f.marks})`);
         assert.deepEqual(f.legend, ['0.5, 0.1', '0.5, 0.2', '1, 0.1', '1, 0.2'], `${kind}: a legend entry per setting`);
+      }
+      assert.deepEqual(errors, [], 'no console errors');
+    } finally {
+      await browser.close();
+    }
+  },
+);
+
+test(
+  "a regime study's report opens with the regime map: a row per setting and claim, verdicts coloured, its figures drawn",
+  { timeout: 240_000, ...needs('chromium', 'test/report-browser.test.ts:') },
+  async () => {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) or set SPS_CHROMIUM`);
+    const tmp = tempDir('sps-regime-browser-');
+    const results = writeFakeRegime(join(tmp, 'regime'));
+    const out = join(tmp, 'report');
+    const r = sps(['report', results, '--by', 'model.dropout', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const errors: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(pathToFileURL(join(out, 'index.html')).href, { waitUntil: 'load' });
+      const rows = await page.$$eval('#regime-map tbody tr', (trs) =>
+        trs.map((tr) => {
+          const verdict = tr.querySelector('td.verdict');
+          return {
+            cells: [...tr.querySelectorAll('td')].map((td) => td.textContent ?? ''),
+            verdict: verdict?.textContent ?? '',
+            bg: verdict ? getComputedStyle(verdict).backgroundColor : '',
+          };
+        }),
+      );
+      assert.ok(rows.length > 0, 'the regime map has rows');
+      for (const row of rows) assert.notEqual(row.bg, 'rgba(0, 0, 0, 0)', `the verdict ${row.verdict} is coloured`);
+      const text = rows.map((x) => x.cells.join(' ')).join('\n');
+      // The fixture's collapse: at dropout 0.5 joint is far below stage, so stage − joint is reproduced there.
+      assert.match(text, /0\.5/);
+      assert.ok(
+        rows.some((x) => x.cells.some((c) => c.includes('0.5')) && x.verdict === 'yes'),
+        `a reproduced row at dropout 0.5:\n${text}`,
+      );
+      const first = await page.evaluate(() => {
+        const m = document.getElementById('regime-map');
+        const c = document.getElementById('claims');
+        return m !== null && c !== null && (m.compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING) !== 0;
+      });
+      assert.ok(first, 'the regime map comes before the claims');
+      const figures = await page.$$eval('figure[data-kind^="regime"]', (fs) =>
+        fs.map((f) => ({
+          kind: f.getAttribute('data-kind') ?? '',
+          marks: f.querySelectorAll('g.role-mark path, g.role-mark line, g.role-mark circle, g.role-mark rect').length,
+          axisTitles: f.querySelectorAll('svg g.role-axis-title text').length,
+        })),
+      );
+      assert.deepEqual(figures.map((f) => f.kind).sort(), ['regime-diff', 'regime-metric']);
+      for (const f of figures) {
+        assert.ok(f.marks >= 4, `${f.kind} has marks (${f.marks})`);
+        assert.ok(f.axisTitles >= 2, `${f.kind} has axis titles`);
       }
       assert.deepEqual(errors, [], 'no console errors');
     } finally {

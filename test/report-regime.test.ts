@@ -8,34 +8,10 @@ import { scanResults } from '../src/results/store.js';
 import { buildRegime, regimeFigures, regimeMap, regimeMapCells } from '../src/results/report/regime.js';
 import { renderSvg } from '../src/results/report/vega.js';
 import { tempDir } from './helpers.js';
-import { writeFakeRun } from './fixtures/fake-runs.js';
+import { FAKE_MODES, writeFakeRegime, writeFakeRun } from './fixtures/fake-runs.js';
 
-const MODES = ['stage', 'joint', 'online', 'offline', 'offline-reg'];
-
-/**
- * OCR ssvm along dropout {0, 0.5} at unary_scale 1: without dropout every mode is at 96; with dropout,
- * joint, online and offline-reg collapse to about 30 while stage and offline stay at 97.
- */
-function regimeFolder(): string {
-  const root = tempDir('sps-regime-');
-  const value = (dropout: number, mode: string, seed: number) =>
-    dropout === 0 ? 96 + seed * 0.1 : ['stage', 'offline'].includes(mode) ? 97 + seed * 0.1 : 30 + seed;
-  for (const dropout of [0, 0.5]) {
-    for (const mode of MODES) {
-      for (const seed of [0, 1]) {
-        writeFakeRun(root, {
-          task: 'ocr',
-          objective: 'ssvm',
-          mode,
-          seed,
-          value: value(dropout, mode, seed),
-          model: { unary_scale: 1, ...(dropout > 0 ? { dropout } : {}) },
-        });
-      }
-    }
-  }
-  return root;
-}
+const MODES = FAKE_MODES;
+const regimeFolder = (): string => writeFakeRegime(tempDir('sps-regime-'));
 
 describe('regime view', () => {
   it('gives the claims at every setting of the knobs, and maps where joint fails and which modes recover it', () => {
