@@ -39,6 +39,12 @@ describe('the report of a task beyond the paper', () => {
     assert.match(html, /<h2 id="task-chunking">chunking<\/h2>/);
     assert.ok(html.indexOf('id="task-chunking"') < html.indexOf('id="task-pos"'), "the paper's tasks come first");
     assert.match(html, /<li>pos \(beyond the paper\): C1 /);
+    assert.match(
+      html,
+      /<tr data-task="pos" data-objective="log-likelihood"><th>pos \/ log-likelihood \(beyond the paper\)<\/th>/,
+      'the verdict matrix marks it',
+    );
+    assert.match(html, /<th>chunking \/ log-likelihood<\/th>/);
     assert.doesNotMatch(html, /chunking \(beyond the paper\)/);
     const md = readFileSync(join(out, 'report.md'), 'utf8');
     assert.match(md, /^## pos: beyond the paper\n\nThe paper does not test this task\./m);

@@ -13,6 +13,12 @@ import { writeFakeRegime } from './fixtures/fake-runs.js';
  * itself as not run, and fails under CI (test/helpers.ts needs()).
  */
 const CHROMIUM = process.env.SPS_CHROMIUM ?? '/usr/bin/chromium';
+
+// The browser's globals that the page callbacks below use (they run in Chromium, not in Node). The
+// test project has no DOM library (it clashes with Node's types), so they are declared here.
+declare const document: { getElementById(id: string): { compareDocumentPosition(other: unknown): number } | null };
+declare const Node: { DOCUMENT_POSITION_FOLLOWING: number };
+declare function getComputedStyle(element: unknown): { backgroundColor: string };
 const FIGURE_KINDS = ['cells', 'validation', 'norm-ratio', 'online-alpha', 'ocr-strip', 'segmentation'];
 
 /** A small real results folder: seeds 0 and 1 of the first objective of each task, every mode. */
@@ -146,15 +152,19 @@ test(
       assert.equal(sections[sections.length - 1], 'task-pos', "after the paper's tasks");
       assert.deepEqual([...new Set(claimRows.map((r) => r.claim))].sort(), ['C1', 'C2', 'C3', 'C4']);
 
-      // The verdict matrix opens the page: a row per (task, objective) of the paper, a coloured cell per claim.
-      const matrix = await page.$$eval('#verdict-matrix tbody tr', (rows) =>
-        rows.map((r) =>
-          [...r.querySelectorAll('td')].map((td) => ({ verdict: td.querySelector('b')?.textContent ?? '', bg: getComputedStyle(td).backgroundColor })),
-        ),
+      // The verdict matrix opens the page: a row per (task, objective) of the paper, and the POS row
+      // marked beyond the paper; a coloured cell per claim.
+      const matrixRows = await page.$$eval('#verdict-matrix tbody tr', (rows) =>
+        rows.map((r) => ({
+          label: r.querySelector('th')?.textContent ?? '',
+          cells: [...r.querySelectorAll('td')].map((td) => ({ verdict: td.querySelector('b')?.textContent ?? '', bg: getComputedStyle(td).backgroundColor })),
+        })),
       );
-      assert.equal(matrix.length, 9);
+      const matrix = matrixRows.map((row) => row.cells);
+      assert.equal(matrix.length, 10);
+      assert.equal(matrixRows[9].label, 'pos / log-likelihood (beyond the paper)');
       assert.ok(matrix.every((row) => row.length === 4));
-      assert.equal(matrix.filter((row) => row.every((c) => c.verdict !== 'no data')).length, 3, 'the 3 rows with runs have a verdict per claim');
+      assert.equal(matrix.filter((row) => row.every((c) => c.verdict !== 'no data')).length, 4, 'the 4 rows with runs have a verdict per claim');
       for (const c of matrix.flat()) {
         const painted = c.bg !== 'rgba(0, 0, 0, 0)';
         assert.equal(painted, c.verdict !== 'no data', `a ${c.verdict} cell is ${painted ? '' : 'not '}coloured`);

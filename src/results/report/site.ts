@@ -8,7 +8,7 @@ import { renderByTable, renderMarkdown, renderText } from '../render.js';
 import { groupBySetting, studyKeys, type KeysSource, type Setting } from '../settings.js';
 import { readMetrics, scanResults, type StoredRun } from '../store.js';
 import { buildClaims, buildSettingClaims, PAPER_ASSUMED_N, VERDICT_RULE, type ClaimsReport } from './claims.js';
-import { claimsLegend, escapeHtml, renderClaimsHtml, renderClaimsMarkdown } from './claims-render.js';
+import { BEYOND_PAPER, beyondPaper, claimsLegend, escapeHtml, renderClaimsHtml, renderClaimsMarkdown } from './claims-render.js';
 import { ocrStrip, segmentationExamples, IMAGE_DIR, type ExampleFigure } from './examples.js';
 import { byTaskObjective, cellsFigure, loadCurves, metricLabel, normRatioFigure, onlineAlphaFigure, settingCellsFigure, settingCurves, settingCurvesFigure, slug, validationFigure, type FigureSpec } from './figures.js';
 import { renderSvg } from './vega.js';
@@ -223,9 +223,7 @@ function studyView(runs: readonly StoredRun[], keys: string[], source: KeysSourc
   };
 }
 
-/** A task the paper did not test (the POS task, a plugin's): its section says so. */
-const beyondPaper = (task: string): boolean => !(TASKS as readonly string[]).includes(task);
-const BEYOND_PAPER = 'beyond the paper';
+/** What a section of a task the paper did not test says first. */
 const BEYOND_PAPER_NOTE =
   'The paper does not test this task. Its claims C1–C4 are asked of it by the same rule as of the paper’s three tasks, with the same intervals, norm ratios and α; there are no paper numbers to compare with.';
 
