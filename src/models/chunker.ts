@@ -15,7 +15,8 @@
  * - word embedding: dimension of the given matrix (GloVe 6B 100-d in this project; the paper used
  *   SENNA 50-d) or `wordDim` (default 100) when random; trainable by default (fine-tuned; `wordTrainable:
  *   false` freezes it — a frozen embedding is a non-trainable variable, not in `params`);
- * - POS embedding 25 (45 tags in CoNLL-2000: a small dense code);
+ * - POS embedding 25 (45 tags in CoNLL-2000: a small dense code); `posDim: 0` drops the POS input
+ *   altogether, which is the POS task's unary (src/tasks/pos: it predicts those tags);
  * - `hidden: []`: a single FC layer to the tag scores ("→ FC →" in the paper's description);
  *   hidden ReLU layers are an option.
  * Init: embeddings N(0, 1) (PyTorch's default) unless a matrix is given; char BiLSTM as in lstm.ts;
