@@ -95,22 +95,31 @@ export function timedCell(b: LoadedBlock): { objective: string; mode: string; se
   return { objective, mode, seeds: [...new Set(seeds)] };
 }
 
-interface RunOutcome {
+export interface RunOutcome {
   epochSeconds: number[];
   durationSeconds: number[];
   wallSeconds: number;
 }
 
-const SPS_BIN = (): string => join(packageRoot(), 'bin', 'sps');
-
-/** `sps run FILE overrides --out OUT --jobs J`; the epoch and run seconds of every run it finished. */
-function runSps(file: string, overrides: string[], out: string, jobs: number, backend: string): RunOutcome {
-  if (!existsSync(join(packageRoot(), 'dist', 'cli', 'main.js'))) throw new Error('bin/sps needs dist/: build first (npx tsc -p tsconfig.json)');
+/**
+ * `sps run FILE overrides --out OUT --jobs J` with the sps of the tree at `root` (default this one;
+ * bench/epoch.ts passes another commit's); the epoch and run seconds of every run it finished.
+ */
+export function runSps(
+  file: string,
+  overrides: string[],
+  out: string,
+  jobs: number,
+  backend: string,
+  root = packageRoot(),
+  env: NodeJS.ProcessEnv = process.env,
+): RunOutcome {
+  if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) throw new Error(`${join(root, 'bin', 'sps')} needs dist/: build first (npx tsc -p tsconfig.json)`);
   // --no-prepare: a bench must not download; missing data is sps's error naming what to prepare.
-  const args = [SPS_BIN(), 'run', file, ...overrides, '--out', out, '--jobs', String(jobs), '--backend', backend, '--no-table', '--no-prepare'];
-  process.stderr.write(`  sps ${args.slice(1).join(' ')}\n`);
+  const args = [join(root, 'bin', 'sps'), 'run', file, ...overrides, '--out', out, '--jobs', String(jobs), '--backend', backend, '--no-table', '--no-prepare'];
+  process.stderr.write(`  ${args.join(' ')}\n`);
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, args, { cwd: process.cwd(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync(process.execPath, args, { cwd: process.cwd(), env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const wallSeconds = (performance.now() - t0) / 1000;
   if (r.status !== 0)
     throw new Error(`sps run ${basename(file)} failed (exit ${r.status}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
@@ -171,7 +180,7 @@ const hours = (s: number): string => `${(s / 3600).toFixed(2)} h`;
  * The task's own experiment file, next to the table's (configs/ocr.yaml for configs/paper.yaml's OCR
  * block); it must be the block the table includes, so the timed cell has the table's settings.
  */
-async function taskFile(config: string, block: LoadedBlock): Promise<string> {
+export async function taskFile(config: string, block: LoadedBlock): Promise<string> {
   const file = join(dirname(config), `${block.task.name}.yaml`);
   const where = `${config}: the ${block.task.name} block`;
   if (!existsSync(file)) throw new Error(`${where}: bench cells times each task from its own file, ${file}, which is missing`);

@@ -31,16 +31,6 @@
 /* The objective codes of src/crf/chain-fused.ts. */
 enum { OBJ_LOG_PARTITION = 0, OBJ_LOG_LIKELIHOOD = 1, OBJ_CROSS_ENTROPY = 2, OBJ_MEAN_FIELD = 3, OBJ_SSVM = 4 };
 
-/*
- * Hot functions are compiled three times (AVX-512, AVX2, plain x86-64) and the loader picks the
- * widest the CPU has, so one build runs anywhere and vectorises where it can. Elsewhere: one version.
- */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SPS_NO_CLONES)
-#define SPS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define SPS_CLONES
-#endif
-
 /* Labels per vector block: the matrices of the recursions are kept with rows padded to a multiple of it. */
 #define LB 8
 

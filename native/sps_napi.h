@@ -9,6 +9,16 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/*
+ * Hot functions are compiled three times (AVX-512, AVX2, plain x86-64) and the loader picks the
+ * widest the CPU has, so one build runs anywhere and vectorises where it can. Elsewhere: one version.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SPS_NO_CLONES)
+#define SPS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SPS_CLONES
+#endif
+
 #define CHECK(env, call)                                                   \
   do {                                                                     \
     if ((call) != napi_ok) {                                               \

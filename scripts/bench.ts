@@ -3,6 +3,7 @@
  *   npm run bench -- [models] [--backends blas,wasm] [--models lenet,matmul,...] [--vs pytorch] [--passes N]
  *   npm run bench -- crf [--backends blas,wasm]
  *   npm run bench -- cells [--jobs 2] [--backend auto] [overrides...]        (bench/cells.ts)
+ *   npm run bench -- epoch --against REV [--tasks ocr,chunking] [--passes 3] [--backend auto] [overrides...]   (bench/epoch.ts)
  * Options: --repeats 3 --steps 20 --warmup 1 (seconds) [--json FILE].
  * Each back end runs in its own process (a tfjs process holds one back end well); the parent collects
  * rows and prints one table. Figures: median of `repeats` repeats of ≥ `steps` timed steps after a
@@ -27,6 +28,7 @@ import * as gaussian from '../src/crf/gaussian.js';
 import { MODEL_BENCHES } from '../bench/models.js';
 import { INSTALL_TORCH, PYTORCH_TWINS, findTorchPython, formatSpread, ratioOfMedians, spread, startRecord } from '../bench/report.js';
 import { runCellsBench } from '../bench/cells.js';
+import { runEpochBench } from '../bench/epoch.js';
 import { createLeNet } from '../src/models/lenet.js';
 import { CHAIN_CRF } from '../src/backend/kernel-names.js';
 import { CHAIN_BENCHES, chainFlops, measurePeak, ofPeak } from '../bench/peak.js';
@@ -282,6 +284,7 @@ interface ParentOptions {
   warmup: string;
   vs?: string;
   passes?: string;
+  against?: string;
   jobs: string;
   backend: string;
   config: string;
@@ -498,9 +501,19 @@ async function parent(suite: string, overrides: string[], opts: ParentOptions): 
     finish(record, result.rows, opts, null, { assumptions: result.assumptions, projection: result.projection });
     return;
   }
-  if (overrides.length) throw new Error(`config overrides (${overrides.join(' ')}) are for the cells suite only`);
+  if (suite === 'epoch') {
+    if (!opts.against) throw new Error('bench epoch: give the commit to time against, e.g. --against 0f2af07');
+    const passes = Number(opts.passes ?? 3);
+    const tasks = (opts.tasks ?? 'ocr,chunking').split(',');
+    const record = startRecord('epoch', { against: opts.against, tasks, passes, backend: opts.backend, overrides });
+    const result = await runEpochBench({ against: opts.against, tasks, passes, backend: opts.backend, overrides });
+    process.stdout.write(result.text);
+    finish(record, result.rows, opts, null, { against_commit: result.sha });
+    return;
+  }
+  if (overrides.length) throw new Error(`config overrides (${overrides.join(' ')}) are for the cells and epoch suites only`);
   if (suite === 'crf') return crfParent(opts);
-  if (suite !== 'models') throw new Error(`unknown suite '${suite}' (known: models, crf, cells)`);
+  if (suite !== 'models') throw new Error(`unknown suite '${suite}' (known: models, crf, cells, epoch)`);
   // With --vs, all models means those with a PyTorch twin.
   const models = opts.models ? opts.models.split(',') : opts.vs ? [...PYTORCH_TWINS] : Object.keys(MODEL_BENCHES);
   const unknown = models.filter((m) => !MODEL_BENCHES[m]);
@@ -514,10 +527,10 @@ if (argv[0] === '--child') {
 } else {
   const program = new Command()
     .name('npm run bench --')
-    .argument('[suite]', 'benchmark suite: models, crf, cells', 'models')
+    .argument('[suite]', 'benchmark suite: models, crf, cells, epoch', 'models')
     .argument(
       '[overrides...]',
-      "cells: overrides of the timed cells, as for sps run (TASK:key=value for one task), e.g. to check the bench on data.source=sample; the projection keeps the table's settings",
+      "cells, epoch: overrides of the timed cells, as for sps run (TASK:key=value for one task), e.g. to check the bench on data.source=sample; the projection keeps the table's settings",
     )
     .option('--backends <list>', 'models, crf: comma-separated back ends, one process each', 'blas,wasm')
     .option(
@@ -525,14 +538,15 @@ if (argv[0] === '--child') {
       `models: which networks (default all: ${Object.keys(MODEL_BENCHES).join(', ')}; with --vs, those PyTorch has: ${PYTORCH_TWINS.join(', ')})`,
     )
     .option('--vs <other>', "models: also run the same models in 'pytorch' (bench/pytorch_models.py), interleaved")
-    .option('--passes <n>', 'models: interleaved passes, reported as median (min–max) (default: 3 with --vs, else 1)')
+    .option('--passes <n>', 'models, epoch: interleaved passes, reported as median (min–max) (default: models 3 with --vs, else 1; epoch 3)')
+    .option('--against <rev>', 'epoch: the commit to time one epoch against (built in a temporary git worktree)')
     .option('--steps <n>', 'models, crf: timed steps per repeat', '20')
     .option('--repeats <n>', 'models, crf: repeats within a pass (the median is reported)', '3')
     .option('--warmup <seconds>', 'models, crf: untimed steps first, at least 3 and at least this long (both sides)', '1')
     .option('--jobs <n>', 'cells: project the paper table at this many parallel jobs', '2')
-    .option('--backend <name>', 'cells: the back end of the timed cells (auto: what sps run picks)', 'auto')
+    .option('--backend <name>', 'cells, epoch: the back end of the timed cells (auto: what sps run picks)', 'auto')
     .option('--config <file>', 'cells: the table to project', 'configs/paper.yaml')
-    .option('--tasks <list>', 'cells: time only these tasks (the others are left out of the projection)')
+    .option('--tasks <list>', 'cells: time only these tasks (the others are left out of the projection); epoch: the tasks to time (default ocr,chunking)')
     .option('--no-parallel-check', 'cells: skip timing --jobs cells side by side (assume no slowdown)')
     .option('--json <file>', 'also write the rows as JSON to FILE (they always go to bench/results/)')
     .action(parent);

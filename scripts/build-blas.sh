@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds sps's native kernels (native/sps_blas.c, and the chain-CRF kernels of native/sps_crf.c) into native/build/sps_blas.node, the addon behind
+# Builds sps's native kernels (native/sps_blas.c: products and convolutions; sps_passes.c: one-pass kernels; sps_lstm.c; sps_crf.c) into native/build/sps_blas.node, the addon behind
 # `--backend blas` (docs/backends.md). Plain gcc against Node's N-API header, OpenBLAS and oneDNN: no
 # node-gyp, no download. When gcc or a library's headers are missing it installs them from Debian's
 # packages (gcc, libc6-dev, libopenblas-openmp-dev, libdnnl-dev) with apt-get, as root; elsewhere it
@@ -19,7 +19,7 @@ die() {
   fi
   echo "build-blas: $*" >&2; exit 1
 }
-srcs=(native/sps_blas.c native/sps_crf.c)
+srcs=(native/sps_blas.c native/sps_passes.c native/sps_lstm.c native/sps_crf.c)
 headers=(native/sps_napi.h)
 out=native/build/sps_blas.node
 

@@ -10,6 +10,7 @@ import { allTasks } from '../src/train/tasks/index.js';
 import { overridesFor, planRuns, projectTable, timedCell, type PlannedRun } from '../bench/cells.js';
 import { PYTORCH_TWINS, formatSpread, ratioOfMedians, spread } from '../bench/report.js';
 import { chainFlops, ofPeak } from '../bench/peak.js';
+import { epochRow, passOrder } from '../bench/epoch.js';
 import { ROOT } from './helpers.js';
 
 describe('bench: passes', () => {
@@ -131,5 +132,34 @@ describe('bench cells: the paper table', () => {
     const o = ['data.source=sample', 'ocr:data.validation_words=50', 'chunking:data.validation_sentences=50'];
     assert.deepEqual(overridesFor('ocr', o), ['data.source=sample', 'data.validation_words=50']);
     assert.deepEqual(overridesFor('segmentation', o), ['data.source=sample']);
+  });
+});
+
+describe('bench epoch: this tree against another commit', () => {
+  it('alternates the two sides in each pass and flips the order every pass', () => {
+    assert.deepEqual(passOrder(3), [
+      ['here', 'against'],
+      ['against', 'here'],
+      ['here', 'against'],
+    ]);
+  });
+
+  it("reports each side's median (min–max) and the speed-up as the other commit's median over this tree's", () => {
+    const r = epochRow({ task: 'ocr', objective: 'log-likelihood', mode: 'joint', seed: 0 }, [10, 12, 11], [20, 19, 25]);
+    assert.deepEqual([r.here.median, r.here.min, r.here.max], [11, 10, 12]);
+    assert.equal(r.against.median, 20);
+    assert.equal(r.speedup, 20 / 11);
+    assert.ok(Number.isNaN(epochRow({ task: 'ocr', objective: 'x', mode: 'joint', seed: 0 }, [NaN], [1]).speedup), 'no finite epoch here: no ratio');
+  });
+
+  it('refuses to run without --against, and a revision git does not know, naming it', () => {
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bench.ts'), 'epoch', ...args], { encoding: 'utf8', timeout: 60_000 });
+    const none = run();
+    assert.equal(none.status, 1, none.stderr);
+    assert.match(none.stderr, /give the commit to time against, e\.g\. --against/);
+    const bad = run('--against', 'no-such-revision-xyz');
+    assert.equal(bad.status, 1, bad.stderr);
+    assert.match(bad.stderr, /git rev-parse --verify no-such-revision-xyz\^\{commit\}/);
   });
 });

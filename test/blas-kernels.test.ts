@@ -1,5 +1,5 @@
 /**
- * `--backend blas` (src/backend/blas-kernels.ts, native/sps_blas.c): each OpenBLAS kernel against the
+ * `--backend blas` (src/backend/blas-kernels.ts, native/*.c): each OpenBLAS kernel against the
  * cpu back end on the convolution configurations and products the wasm kernels are checked on, its
  * fallbacks, gradients through tf.grads, swapping the kernels in and out, the addon's own argument
  * checks (the fused chain-CRF kernels' too: their numerics are tested in crf-chain.test.ts), the pinned
@@ -15,7 +15,7 @@ import { BLAS_ADDON_PATH, coretypeFor, loadBlasAddon } from '../src/backend/blas
 import { blasTuning } from '../src/backend/blas/kernels.js';
 import { registerBlasGradients, unregisterBlasGradients } from '../src/backend/blas/gradients.js';
 import { needs } from './helpers.js';
-import { assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, rand, runKernel, sizeOf } from './kernel-helpers.js';
+import { type Shape4, assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, rand, runKernel, sizeOf } from './kernel-helpers.js';
 
 const BLAS = needs('blas', 'test/blas-kernels.test.ts:');
 
@@ -243,6 +243,119 @@ describe('reductions and copies', BLAS, () => {
   });
 });
 
+describe('transpose', BLAS, () => {
+  it('Transpose matches cpu to the bit: ranks 1 to 6, size-1 and mergeable axes, tiles with ragged edges, the LSTM layouts; int32 falls back', async () => {
+    const cases: [number[], number[]][] = [
+      [[5], [0]],
+      [
+        [3, 4],
+        [1, 0],
+      ],
+      [
+        [70, 33],
+        [1, 0],
+      ],
+      [
+        [8, 480, 100],
+        [0, 2, 1],
+      ],
+      [
+        [16, 30, 75],
+        [1, 0, 2],
+      ],
+      [
+        [30, 200, 16],
+        [2, 0, 1],
+      ],
+      [
+        [2, 1, 3, 4],
+        [3, 1, 0, 2],
+      ],
+      [
+        [2, 3, 4, 5],
+        [0, 1, 3, 2],
+      ],
+      [
+        [2, 3, 4, 5],
+        [2, 3, 0, 1],
+      ],
+      [
+        [3, 1, 2, 1, 4, 2],
+        [5, 4, 3, 2, 1, 0],
+      ],
+      [
+        [1, 1, 7],
+        [2, 0, 1],
+      ],
+    ];
+    for (const [shape, perm] of cases) {
+      const xv = rand(sizeOf(shape));
+      await assertSameOnBoth(`transpose [${shape}] by [${perm}]`, () => tf.transpose(tf.tensor(xv, shape), perm), 0);
+    }
+    await assertSameOnBoth('int32 transpose', () => tf.transpose(tf.tensor2d([[1, 2, 3]], [1, 3], 'int32'), [1, 0]), 0);
+  });
+
+  it('the addon refuses a perm that is not a permutation of the axes', () => {
+    const loaded = loadBlasAddon();
+    assert.ok('addon' in loaded);
+    const x = new Float32Array(6);
+    assert.throws(() => loaded.addon.transpose(x, Int32Array.of(2, 3), Int32Array.of(0, 0), new Float32Array(6)), /a permutation of the axes/);
+    assert.throws(() => loaded.addon.transpose(x, Int32Array.of(2, 3), Int32Array.of(1, 2), new Float32Array(6)), /a permutation of the axes/);
+    assert.throws(() => loaded.addon.transpose(x, Int32Array.of(2, 3), Int32Array.of(1, 0), new Float32Array(5)), /transpose out has 5 elements, needs 6/);
+  });
+});
+
+describe('MaxPoolGrad', BLAS, () => {
+  it('2x2 stride 2 (C) matches cpu: odd sizes, ties, all negative, NaN and -Infinity, same on even sizes; other pools fall back', async () => {
+    const data: Record<string, (n: number) => Float32Array> = {
+      random: (n) => rand(n),
+      'all negative': (n) => rand(n, -5, -0.5),
+      'ties (small integers)': (n) => rand(n, -2.5, 2.5).map(Math.round),
+      'all equal negative': (n) => new Float32Array(n).fill(-1),
+      'NaN and -Infinity': (n) => {
+        const v = rand(n, -3, -1);
+        for (let i = 0; i < n; i += 7) v[i] = NaN;
+        for (let i = 3; i < n; i += 11) v[i] = -Infinity;
+        return v.fill(-Infinity, 0, 8);
+      },
+    };
+    const cases: [Shape4, number, number, 'same' | 'valid'][] = [
+      [[2, 7, 5, 3], 2, 2, 'valid'],
+      [[3, 8, 8, 20], 2, 2, 'valid'],
+      [[2, 8, 6, 4], 2, 2, 'same'],
+      [[2, 7, 5, 3], 3, 2, 'same'],
+      [[1, 6, 6, 2], 2, 1, 'valid'],
+    ];
+    for (const [xs, f, s, pad] of cases)
+      for (const [name, gen] of Object.entries(data)) {
+        const xv = gen(sizeOf(xs));
+        const yShape = tf.backend_util.computePool2DInfo(xs, f, s, 1, pad).outShape;
+        const dyv = rand(sizeOf(yShape));
+        await assertSameOnBoth(
+          `[${xs}] f ${f} s ${s} ${pad} ${name}`,
+          () => {
+            const x = tf.tensor(xv, xs);
+            return runKernel(
+              'MaxPoolGrad',
+              { dy: tf.tensor(dyv, yShape), input: x, output: tf.maxPool(x as tf.Tensor4D, f, s, pad) },
+              { filterSize: f, strides: s, pad },
+            );
+          },
+          // the C path copies each dy once: exact; overlapping windows (the fallback) sum in another order.
+          f === 2 && s === 2 ? 0 : 1e-5,
+        );
+      }
+  });
+
+  it('the addon refuses windows that do not fit and short arrays', () => {
+    const loaded = loadBlasAddon();
+    assert.ok('addon' in loaded);
+    const x = new Float32Array(16);
+    assert.throws(() => loaded.addon.maxPool2x2Grad(x, new Float32Array(9), Int32Array.of(1, 4, 4, 1, 3, 3), x), /needs 2 Ho <= H/);
+    assert.throws(() => loaded.addon.maxPool2x2Grad(x, new Float32Array(3), Int32Array.of(1, 4, 4, 1, 2, 2), x), /maxPool2x2Grad dy has 3 elements, needs 4/);
+  });
+});
+
 describe('tile and the broadcast gradients', BLAS, () => {
   it('Tile matches cpu for ranks 1 to 5 and scalar-to-matrix broadcasts (C); int32 and a zero repeat fall back', async () => {
     const cases: [number[], number[]][] = [
@@ -325,9 +438,9 @@ describe('registration', BLAS, () => {
     assert.ok(!blasKernelsRegistered());
     assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, blasConv);
     const b = await selectBackend('blas');
-    assert.match(b.reason, /OpenBLAS kernels registered \(17, core \w+\)/);
+    assert.match(b.reason, /OpenBLAS kernels registered \(20, core \w+\)/);
     assert.ok(blasKernelsRegistered());
-    assert.equal(registerBlasKernels().registered.length, 17, 'idempotent');
+    assert.equal(registerBlasKernels().registered.length, 20, 'idempotent');
     unregisterBlasKernels();
     unregisterBlasKernels();
     assert.ok(!blasKernelsRegistered());

@@ -33,7 +33,7 @@ const loadError = (text: string, overrides: string[] = []): Promise<string> =>
 
 describe('config loading', () => {
   it('fills defaults and expands the grid in paper order', async () => {
-    const { experiment } = await loadExperiment(file('good.yaml', GOOD), await allTasks());
+    const [{ experiment }] = (await loadExperiment(file('good.yaml', GOOD), await allTasks())).blocks;
     assert.deepEqual(experiment.seeds, [0, 1]);
     assert.equal(experiment.train.epochs, 3);
     assert.equal(experiment.train.batch_size, 32);
@@ -162,7 +162,7 @@ describe('include blocks', () => {
     assert.deepEqual(blockOutDirs('/r', alone), ['/r']);
     assert.deepEqual(
       expandGrid(loaded.blocks[0].experiment).map((c) => c.id),
-      expandGrid(alone.experiment).map((c) => c.id),
+      expandGrid(alone.blocks[0].experiment).map((c) => c.id),
     );
     const over = await loadExperiment(outer, await allTasks(), ['train.epochs=9']);
     assert.deepEqual(
@@ -208,15 +208,17 @@ describe('include blocks', () => {
 describe('overrides', () => {
   it('are typed by the schema', async () => {
     const p = file('o.yaml', GOOD);
-    const { experiment } = await loadExperiment(p, await allTasks(), [
-      'train.epochs=7',
-      'seeds=[3,4,5]',
-      'train.lr=1e-2',
-      'name=2024',
-      'scaling.alpha_grid=[0.5, 1]',
-      'data.length=9',
-      'train.grad_clip=null',
-    ]);
+    const [{ experiment }] = (
+      await loadExperiment(p, await allTasks(), [
+        'train.epochs=7',
+        'seeds=[3,4,5]',
+        'train.lr=1e-2',
+        'name=2024',
+        'scaling.alpha_grid=[0.5, 1]',
+        'data.length=9',
+        'train.grad_clip=null',
+      ])
+    ).blocks;
     assert.equal(experiment.train.epochs, 7);
     assert.deepEqual(experiment.seeds, [3, 4, 5]);
     assert.equal(experiment.train.lr, 0.01);
@@ -237,18 +239,18 @@ describe('overrides', () => {
 
 describe('run ids', () => {
   it('are stable, ignore key order, name and back end, and change with any determining value', async () => {
-    const a = expandGrid((await loadExperiment(file('a.yaml', GOOD), await allTasks())).experiment);
+    const a = expandGrid((await loadExperiment(file('a.yaml', GOOD), await allTasks())).blocks[0].experiment);
     const reordered =
       'seeds: 2\nmodes: [stage, joint, online]\ntrain:\n  epochs: 3\nobjectives: [log-likelihood, ssvm]\ntask: toy\nname: other\nbackend: cpu\n';
-    const b = expandGrid((await loadExperiment(file('b.yaml', reordered), await allTasks())).experiment);
+    const b = expandGrid((await loadExperiment(file('b.yaml', reordered), await allTasks())).blocks[0].experiment);
     assert.deepEqual(
       a.map((c) => c.id),
       b.map((c) => c.id),
     );
-    const c = expandGrid((await loadExperiment(file('c.yaml', GOOD), await allTasks(), ['train.lr=0.002'])).experiment);
+    const c = expandGrid((await loadExperiment(file('c.yaml', GOOD), await allTasks(), ['train.lr=0.002'])).blocks[0].experiment);
     // train.lr drives joint and online; stage has its own learning rates.
     assert.ok(a.every((cell, i) => (cell.id !== c[i].id) === (cell.config.mode !== 'stage')));
-    const d = expandGrid((await loadExperiment(file('d.yaml', GOOD), await allTasks(), ['train.stage.joint_lr=0.002'])).experiment);
+    const d = expandGrid((await loadExperiment(file('d.yaml', GOOD), await allTasks(), ['train.stage.joint_lr=0.002'])).blocks[0].experiment);
     assert.ok(a.every((cell, i) => (cell.id !== d[i].id) === (cell.config.mode === 'stage')));
     // Pinned: a change to how ids are computed must be deliberate (bump CELL_SCHEMA).
     assert.match(a[0].id, /^[0-9a-f]{12}$/);
@@ -260,9 +262,9 @@ describe('run ids', () => {
 describe('run ids and the keys a mode reads', () => {
   it('a scaling key changes only the ids of the modes that read it', async () => {
     const all = GOOD.replace('modes: [stage, joint, online]', 'modes: [stage, joint, online, offline, offline-reg]');
-    const base = expandGrid((await loadExperiment(file('m0.yaml', all), await allTasks())).experiment);
+    const base = expandGrid((await loadExperiment(file('m0.yaml', all), await allTasks())).blocks[0].experiment);
     const changed = async (override: string) => {
-      const other = expandGrid((await loadExperiment(file('m1.yaml', all), await allTasks(), [override])).experiment);
+      const other = expandGrid((await loadExperiment(file('m1.yaml', all), await allTasks(), [override])).blocks[0].experiment);
       return [...new Set(base.filter((cell, i) => cell.id !== other[i].id).map((cell) => cell.config.mode))].sort();
     };
     assert.deepEqual(await changed('scaling.alpha=40'), ['offline', 'offline-reg']);
@@ -303,9 +305,9 @@ describe('seeds', () => {
   });
 
   it('accept a count up to 1000 and a list of up to 1000 seeds', async () => {
-    const { experiment } = await loadExperiment(file('s.yaml', GOOD), await allTasks(), ['seeds=1000']);
+    const [{ experiment }] = (await loadExperiment(file('s.yaml', GOOD), await allTasks(), ['seeds=1000'])).blocks;
     assert.equal(experiment.seeds.length, 1000);
-    assert.deepEqual((await loadExperiment(file('s.yaml', GOOD), await allTasks(), ['seeds=[0, 2147483647]'])).experiment.seeds, [0, 2147483647]);
+    assert.deepEqual((await loadExperiment(file('s.yaml', GOOD), await allTasks(), ['seeds=[0, 2147483647]'])).blocks[0].experiment.seeds, [0, 2147483647]);
     const many = `[${Array.from({ length: 1001 }, (_, i) => i).join(',')}]`;
     assert.match(await loadError(GOOD, [`seeds=${many}`]), /seeds: 1001 seeds listed; at most 1000/);
   });

@@ -15,6 +15,7 @@ import { selectBackend } from '../src/backend/select.js';
 import * as chain from '../src/crf/chain.js';
 import { MODEL_BENCHES } from '../bench/models.js';
 import { layersBiLstm } from './fixtures/layers-bilstm.js';
+import { RELU_GRAD } from '../src/backend/kernel-names.js';
 import { close, maxAbsDiff, needs } from './helpers.js';
 import { createChunker, type ChunkerBatch } from '../src/models/chunker.js';
 import { normalArray } from '../src/models/init.js';
@@ -187,6 +188,40 @@ test('LeNet: blas training matches cpu step by step (same init, rel ≤ 1e-3)', 
   assertSameLosses(t, lenetCpu, await train('blas', lenetTrainable, 4), 'LeNet', 'blas');
 });
 
+/** Loss and gradients of every LeNet parameter on `backend` (same init): input values in [-1, 1], so some ReLUs are off. */
+async function lenetGrads(backend: Backend, padding: 'same' | 'valid'): Promise<{ loss: number; grads: Float32Array[] }> {
+  await use(backend);
+  const rng = new Rng(5);
+  const net = createLeNet({ conv: [4, 6], fc: [16], classes: 5, padding, inputShape: [20, 20, 2] }, rng);
+  const x = tf.tensor4d(
+    Float32Array.from({ length: 3 * 20 * 20 * 2 }, () => 2 * rng.next() - 1),
+    [3, 20, 20, 2],
+  );
+  const y = tf.tidy(() => tf.oneHot(tf.tensor1d([0, 3, 4], 'int32'), 5));
+  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, net.apply(x)) as tf.Scalar, net.params);
+  const out = { loss: value.dataSync()[0], grads: net.params.map((p) => grads[p.name].dataSync() as Float32Array) };
+  tf.dispose([value, ...Object.values(grads), x, y]);
+  net.dispose();
+  return out;
+}
+
+test(
+  "LeNet on blas: the conv + bias + ReLU op with its own gradient (RELU_GRAD) = cpu's tfjs path, values and every gradient, same and valid padding",
+  BLAS,
+  async () => {
+    for (const padding of ['same', 'valid'] as const) {
+      const cpu = await lenetGrads('cpu', padding);
+      const blas = await lenetGrads('blas', padding);
+      assert.ok(tf.getKernel(RELU_GRAD, 'wasm') !== undefined, 'blas registers RELU_GRAD');
+      close(blas.loss, cpu.loss, { rtol: 1e-5 }, `${padding}: loss`);
+      cpu.grads.forEach((g, i) => {
+        const scale = Math.max(1e-3, ...Array.from(g, Math.abs));
+        assert.ok(maxAbsDiff(blas.grads[i], g) <= 1e-5 * scale, `${padding}: gradient ${i} differs by ${maxAbsDiff(blas.grads[i], g)} (scale ${scale})`);
+      });
+    }
+  },
+);
+
 // ---------------------------------------------------------------------------------------------
 // BiLSTM.
 
@@ -247,7 +282,8 @@ function paddedInput(rng: Rng, lengths: number[], T: number, In: number, pad: ()
   return tf.tensor3d(v, [lengths.length, T, In]);
 }
 
-async function fusedVsReference(backend: Backend): Promise<void> {
+/** `scale` multiplies the inputs: large saturates the gates (|z| up to ~100), tiny keeps them near σ(0) and tanh(0). */
+async function fusedVsReference(backend: Backend, scale = 1): Promise<void> {
   await use(backend);
   const before = tf.memory().numTensors;
   const rng = new Rng(3);
@@ -255,7 +291,12 @@ async function fusedVsReference(backend: Backend): Promise<void> {
   const lengths = [7, 3, 1, 5, 0];
   const T = 7;
   const m = createBiLstm({ inputSize: In, hidden: H }, new Rng(11));
-  const x0 = paddedInput(rng, lengths, T, In, () => 0);
+  const x0 = tf.tidy(() =>
+    tf.mul(
+      paddedInput(rng, lengths, T, In, () => 0),
+      scale,
+    ),
+  ) as tf.Tensor3D;
   const x = tf.variable(x0);
   x0.dispose();
   const ro = randn(rng, [lengths.length, T, 2 * H]);
@@ -308,6 +349,11 @@ async function fusedVsReference(backend: Backend): Promise<void> {
 test('BiLSTM: fused = unfused per-gate reference (outputs, final states, gradients) within 1e-5, cpu', () => fusedVsReference('cpu'));
 test('BiLSTM: fused = unfused per-gate reference (outputs, final states, gradients) within 1e-5, wasm', () => fusedVsReference('wasm'));
 test('BiLSTM: the blas recurrence kernel = unfused per-gate reference (outputs, final states, gradients) within 1e-5', BLAS, () => fusedVsReference('blas'));
+// The kernel's own vectorised sigmoid and tanh (native/sps_lstm.c) at their edges: saturated gates and near-zero ones.
+test('BiLSTM: the blas recurrence kernel = the reference with saturated gates (inputs ×40) and tiny ones (×1e-4)', BLAS, async () => {
+  await fusedVsReference('blas', 40);
+  await fusedVsReference('blas', 1e-4);
+});
 
 async function maskingChecks(backend: Backend): Promise<void> {
   await use(backend);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { needs, ROOT, runToyStudy, sps, tempDir, TOY_STUDY_SETTINGS } from './helpers.js';
 import { writeFakeRegime } from './fixtures/fake-runs.js';
 
@@ -12,6 +12,16 @@ import { writeFakeRegime } from './fixtures/fake-runs.js';
  * browser download). npm test installs it as root (scripts/test-deps.sh); elsewhere the test reports
  * itself as not run, and fails under CI (test/helpers.ts needs()).
  */
+/** Read inside the page (the test's tsconfig has no DOM library; the callbacks run in Chromium). */
+declare const getComputedStyle: (e: unknown) => { backgroundColor: string };
+
+/** Whether the element `first` is laid out above the element `then` on the page. */
+async function above(page: Page, first: string, then: string): Promise<boolean> {
+  const [a, b] = await Promise.all([page.locator(first).boundingBox(), page.locator(then).boundingBox()]);
+  assert.ok(a && b, `${first} and ${then} are on the page`);
+  return a.y < b.y;
+}
+
 const CHROMIUM = process.env.SPS_CHROMIUM ?? '/usr/bin/chromium';
 
 // The browser's globals that the page callbacks below use (they run in Chromium, not in Node). The
@@ -169,12 +179,7 @@ test(
         const painted = c.bg !== 'rgba(0, 0, 0, 0)';
         assert.equal(painted, c.verdict !== 'no data', `a ${c.verdict} cell is ${painted ? '' : 'not '}coloured`);
       }
-      const order = await page.evaluate(() => {
-        const m = document.getElementById('verdict-matrix');
-        const t = document.getElementById('claims-table');
-        return m !== null && t !== null && (m.compareDocumentPosition(t) & Node.DOCUMENT_POSITION_FOLLOWING) !== 0;
-      });
-      assert.ok(order, 'the matrix comes before the long claims table');
+      assert.ok(await above(page, '#verdict-matrix', '#claims-table'), 'the matrix comes before the long claims table');
 
       const images = await page.$$eval('img', (is) => is.map((i) => ({ src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0 })));
       assert.ok(images.length >= 3 * 6, `${images.length} images`);
@@ -276,12 +281,7 @@ test(
         rows.some((x) => x.cells.some((c) => c.includes('0.5')) && x.verdict === 'yes'),
         `a reproduced row at dropout 0.5:\n${text}`,
       );
-      const first = await page.evaluate(() => {
-        const m = document.getElementById('regime-map');
-        const c = document.getElementById('claims');
-        return m !== null && c !== null && (m.compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING) !== 0;
-      });
-      assert.ok(first, 'the regime map comes before the claims');
+      assert.ok(await above(page, '#regime-map', '#claims'), 'the regime map comes before the claims');
       const figures = await page.$$eval('figure[data-kind^="regime"]', (fs) =>
         fs.map((f) => ({
           kind: f.getAttribute('data-kind') ?? '',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, sps, tempDir } from './helpers.js';
-import { tQuantile } from '../src/results/report/stats.js';
+import { tQuantile } from '../src/results/stats.js';
 import { fmtDiff } from '../src/results/render.js';
 
 const REPORT = join(ROOT, 'docs/report');

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { tQuantile, welchInterval } from '../src/results/report/stats.js';
+import { tQuantile, welchInterval } from '../src/results/stats.js';
 import { verdictOf, summaryText, CLAIMS, type ClaimId, type Verdict } from '../src/results/report/claims.js';
 
 describe('Student t quantiles (jstat) against a statistics table', () => {

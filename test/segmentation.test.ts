@@ -52,9 +52,9 @@ describe('segmentation config checks', () => {
       /model\.lambda: offline scaling sets ‖Ŵ‖_F = 1.*model\.lambda \(0\.5\) must be larger/,
     );
     const ok = await loadExperiment(file, await allTasks(), ['scaling.norm=frobenius']);
-    assert.equal(ok.experiment.scaling.norm, 'frobenius');
+    assert.equal(ok.blocks[0].experiment.scaling.norm, 'frobenius');
     const noOffline = await loadExperiment(file, await allTasks(), ['modes=[joint, online]']);
-    assert.equal(noOffline.experiment.scaling.norm, 'rms', 'without offline scaling any norm is fine');
+    assert.equal(noOffline.blocks[0].experiment.scaling.norm, 'rms', 'without offline scaling any norm is fine');
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * `--backend blas`: the wasm back end with sps's training kernels (./wasm-kernels.ts), whose matrix
  * products and convolutions are then replaced by OpenBLAS ones from sps's addon (./blas/), with sps's
- * own kernels added (the LSTM recurrence, Adam, the fused chain CRF), and the
+ * own kernels added (the LSTM recurrence, the ReLU gradient, Adam, the fused chain CRF), and the
  * gradients of sum and mean by those of ./blas/gradients.ts. tfjs still calls the back end 'wasm':
  * the kernels are swapped in its registry, and swapped back by unregisterBlasKernels (selectBackend
  * does that when wasm itself is asked for). Why and how fast: docs/backends.md.
@@ -24,6 +24,10 @@ import {
   splitV,
   sum,
   tile,
+  transpose,
+  maxPoolGrad,
+  RELU_GRAD,
+  reluGrad,
   LSTM_RECURRENCE,
   LSTM_RECURRENCE_GRAD,
   lstmRecurrence,
@@ -50,16 +54,19 @@ const KERNELS: ReadonlyArray<readonly [string, BlasKernel]> = [
   ['SplitV', splitV],
   ['Multiply', multiply],
   ['Tile', tile],
+  ['Transpose', transpose],
+  ['MaxPoolGrad', maxPoolGrad],
   [LSTM_RECURRENCE, lstmRecurrence],
   [LSTM_RECURRENCE_GRAD, lstmRecurrenceGrad],
   [ADAM_UPDATE, adamUpdate],
+  [RELU_GRAD, reluGrad],
   [CHAIN_CRF, chainCrf],
   [CHAIN_CRF_GRAD, chainCrfGrad],
   [CHAIN_VITERBI, chainViterbi],
 ];
 
 /** Kernels of sps's own: nothing to replace, nothing to fall back on. */
-const OWN = new Set([LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, ADAM_UPDATE, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI]);
+const OWN = new Set([LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, ADAM_UPDATE, RELU_GRAD, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI]);
 
 /** The kernels the blas ones replaced (by name; undefined for our own), while they are registered. */
 const replaced = new Map<string, tf.KernelConfig | undefined>();

@@ -7,6 +7,9 @@
 export const LSTM_RECURRENCE = 'SpsLstmRecurrence';
 export const LSTM_RECURRENCE_GRAD = 'SpsLstmRecurrenceGrad';
 
+/** The gradient of a ReLU from its output, dy where y > 0 (src/models/lenet.ts's conv + bias + ReLU; blas: src/backend/blas/kernels.ts). */
+export const RELU_GRAD = 'SpsReluGrad';
+
 /** One Adam step of one variable (src/train/adam.ts; blas: src/backend/blas/kernels.ts). */
 export const ADAM_UPDATE = 'SpsAdamUpdate';
 

@@ -14,7 +14,8 @@ import { datasetsDir, folderOption } from '../util/paths.js';
 import { SpsError } from '../util/errors.js';
 import { makeReporter } from './progress.js';
 import { renderPlan, sweptKeysOf } from './ls.js';
-import { buildByTable, buildTable } from '../results/aggregate.js';
+import { buildByTable } from '../results/by-table.js';
+import { buildTable } from '../results/table.js';
 import { renderByTable, renderTable } from '../results/render.js';
 import { inspectRun, readMetrics, scanResults, type StoredRun } from '../results/store.js';
 

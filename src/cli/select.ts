@@ -2,19 +2,9 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { SpsError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/fsx.js';
-import {
-  buildByTable,
-  SELECT_RULE,
-  SELECT_TASK_RULE,
-  selectBest,
-  selectPooled,
-  validationOf,
-  valueAt,
-  valuesText,
-  type ByRow,
-  type PooledCandidate,
-  type Selection,
-} from '../results/aggregate.js';
+import { buildByTable, validationOf, type ByRow } from '../results/by-table.js';
+import { valueAt } from '../results/run-config.js';
+import { SELECT_RULE, SELECT_TASK_RULE, selectBest, selectPooled, valuesText, type PooledCandidate, type Selection } from '../results/select.js';
 import { fmt2 } from '../results/render.js';
 import { parse as parseYaml } from 'yaml';
 import { canonicalJson } from '../config/cells.js';

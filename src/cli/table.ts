@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { SpsError } from '../util/errors.js';
-import { buildByTable, buildTable } from '../results/aggregate.js';
+import { buildByTable } from '../results/by-table.js';
+import { buildTable } from '../results/table.js';
 import { loadPaperTable, type PaperEntry } from '../results/paper.js';
 import { parseFormat, renderByTable, renderTable, TABLE_FORMATS, type TableFormat } from '../results/render.js';
 import { readMetrics, scanResults } from '../results/store.js';

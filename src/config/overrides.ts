@@ -51,6 +51,11 @@ export function multirunValues(text: string): string[] | undefined {
   return parts.length > 1 ? parts.map((p) => p.trim()) : undefined;
 }
 
+/** The keys of a section's schema; [] for anything that is not an object schema. */
+export function keysOf(s: z.ZodType | undefined): string[] {
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
 /** The schema found at `path` below `schema`, looking through defaults, optionals and pipes. */
 export function schemaAt(schema: z.ZodType, path: string[]): z.ZodType | undefined {
   let s: z.ZodType | undefined = schema;

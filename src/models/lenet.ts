@@ -13,8 +13,12 @@
  * ReLU comes before each maxPool: besides being the usual order, wasm's MaxPoolGrad drops the
  * gradient of windows whose maximum is negative (docs/backends.md), which ReLU rules out.
  *
- * Convolutions and hidden FC layers are single fused ops (`tf.fused.conv2d` / `tf.fused.matMul`
- * with bias and ReLU): one kernel call instead of three, on both back ends.
+ * Convolutions and hidden FC layers are fused ops (`tf.fused.conv2d` / `tf.fused.matMul` with bias
+ * and ReLU). tfjs fuses them only outside gradient recording (in training it runs conv, add and relu,
+ * and differentiates the relu as dy · step(x), two more passes); where the back end registers
+ * RELU_GRAD (blas), a convolution is one op with its own gradient instead (`convBiasRelu`): the
+ * fused kernel forward, the ReLU's gradient from the output in one pass, and the two convolution
+ * gradients (the first layer's input gradient is skipped: the input is data).
  *
  * Dropout (`dropout`, a rate p; 0 by default): in training only, each input of an FC layer (the
  * flattened conv features and every hidden FC activation) is zeroed with probability p and the rest
@@ -27,6 +31,7 @@
  * and the unary scale at initialisation is set here.
  */
 import * as tf from '@tensorflow/tfjs';
+import { RELU_GRAD } from '../backend/kernel-names.js';
 import type { Rng } from '../util/rng.js';
 import { type InitScheme, type ModelBase, ParamStore, initBias, initWeights } from './init.js';
 import { LENET_PRESETS } from './lenet-presets.js';
@@ -79,6 +84,32 @@ export interface LeNet extends ModelBase {
   apply(x: tf.Tensor4D, training?: { seed(): number }): tf.Tensor2D;
   /** Forward FLOPs (multiply-adds × 2 of the convs and FC layers; bias, ReLU and pooling not counted) for N = batchShape[0] images. */
   flops(batchShape: readonly number[]): number;
+}
+
+/**
+ * relu(conv(x, w, stride 1, pad) + b) as one differentiable op on a back end with RELU_GRAD: forward
+ * the FusedConv2D kernel; backward g = dy where y > 0, then dx (only with `inputGrad`), dw and
+ * db = Σ g over the batch and pixels. The same function as tf.fused.conv2d's, summed in another order.
+ */
+function convBiasRelu(pad: 'same' | 'valid', inputGrad: boolean): (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) => tf.Tensor4D {
+  const attrs = { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined } as unknown as tf.NamedAttrMap;
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, w, b] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const y = tf.engine().runKernel('FusedConv2D', { x, filter: w, bias: b }, { ...attrs, activation: 'relu' }) as tf.Tensor4D;
+    save([x, w, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, [xs, ws, ys]: tf.Tensor[]) => {
+        const g = tf.engine().runKernel(RELU_GRAD, { dy, y: ys }, {}) as tf.Tensor4D;
+        const dx = inputGrad
+          ? (tf.engine().runKernel('Conv2DBackpropInput', { dy: g, filter: ws }, { ...attrs, inputShape: xs.shape }) as tf.Tensor)
+          : tf.zerosLike(xs);
+        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x: xs, dy: g }, { ...attrs, filterShape: ws.shape }) as tf.Tensor;
+        return [dx, dw, tf.sum(g, [0, 1, 2])];
+      },
+    };
+  }) as (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) => tf.Tensor4D;
 }
 
 /** Spatial size after a conv (stride 1) and a pool; throws if the map would vanish. */
@@ -151,8 +182,11 @@ export function createLeNet(options: LeNetPreset | Partial<LeNetOptions>, rng: R
       if (x.rank !== 4 || x.shape[1] !== H || x.shape[2] !== W || x.shape[3] !== C)
         throw new Error(`LeNet: expected input [N, ${H}, ${W}, ${C}], got [${x.shape}]`);
       let a: tf.Tensor4D = x;
+      const ownGrad = tf.getKernel(RELU_GRAD, tf.getBackend()) !== undefined;
       for (let i = 0; i < convW.length; i++) {
-        a = tf.fused.conv2d({ x: a, filter: convW[i] as tf.Tensor4D, strides: 1, pad: o.padding, bias: convB[i], activation: 'relu' });
+        a = ownGrad
+          ? convBiasRelu(o.padding, i > 0)(a, convW[i] as tf.Tensor4D, convB[i] as tf.Tensor1D)
+          : tf.fused.conv2d({ x: a, filter: convW[i] as tf.Tensor4D, strides: 1, pad: o.padding, bias: convB[i], activation: 'relu' });
         a = tf.maxPool(a, o.pool, o.pool, 'valid');
       }
       let f = tf.reshape(a, [x.shape[0], flat]) as tf.Tensor2D;

@@ -19,7 +19,9 @@
  *   ~18 ops per step instead of the ~55 tfjs's autodiff records; the recurrent weight gradient is one
  *   matMul over all steps).
  * - One sigmoid serves the four gates: the g rows are pre-scaled by 2 and tanh(g) = 2σ(2g) − 1
- *   (wasm's Tanh costs up to ~5× its Sigmoid).
+ *   (wasm's Tanh costs up to ~5× its Sigmoid). The native kernel (blas) takes tanh of the g rows
+ *   itself, so there the weights go in unscaled and the six scaling ops per direction are not run;
+ *   it also works batch-major, so that its inputs and outputs need no transposes (kernelRecurrence).
  * - The backward direction walks the same per-step tensors in reverse order: no Reverse op (wasm's
  *   costs ~20 ns per element) and no reversed copy of the input.
  * - Padding masks are built from the lengths (data) and applied with `tf.where` only at time steps
@@ -197,24 +199,55 @@ function recurrence(
 
 /**
  * `recurrence` as one kernel each way, where the active back end registers LSTM_RECURRENCE (blas:
- * native/sps_blas.c runs the same steps in C, with one sgemm per step). Same inputs and output;
- * `lengths` (int32 [B]) replaces the masks, which it implies (active at t iff t < L_b).
+ * native/sps_lstm.c runs the same steps in C, with one sgemm per step). Batch-major, so that nothing
+ * around it is transposed: xp [B, T, 4H] is x·kernel as it comes out of the matMul, the recurrent
+ * weights are Keras's [H, 4H], and hs is [B, T, H] (the final state [B, H] with `finalOnly`); the g
+ * columns are not pre-scaled (the kernel takes tanh of them itself). `lengths` (int32 [B]) replaces
+ * the masks, which it implies (active at t iff t < L_b).
  */
-function kernelRecurrence(reverse: boolean, finalOnly: boolean, lengths: tf.Tensor1D): (xp: tf.Tensor3D, wt: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor {
+function kernelRecurrence(
+  reverse: boolean,
+  finalOnly: boolean,
+  lengths: tf.Tensor1D,
+): (xp: tf.Tensor3D, recurrent: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor {
   const attrs = { reverse, finalOnly } as unknown as tf.NamedAttrMap;
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xp, wt, bias] = args as tf.Tensor[];
+    const [xp, recurrent, bias] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const [value, ...kept] = tf.engine().runKernel(LSTM_RECURRENCE, { xp, wt, bias, lengths }, attrs) as tf.Tensor[];
-    save([...kept, wt, lengths]);
+    const [value, ...kept] = tf.engine().runKernel(LSTM_RECURRENCE, { xp, recurrent, bias, lengths }, attrs) as tf.Tensor[];
+    save([...kept, recurrent, lengths]);
     return {
       value,
       gradFunc: (dy: tf.Tensor, sv: tf.Tensor[]) => {
-        const [s, tc, cp, hp, w, lens] = sv;
-        return tf.engine().runKernel(LSTM_RECURRENCE_GRAD, { dy, s, tc, cp, hp, wt: w, lengths: lens }, attrs) as tf.Tensor[];
+        const [s, tc, cp, hp, r, lens] = sv;
+        return tf.engine().runKernel(LSTM_RECURRENCE_GRAD, { dy, s, tc, cp, hp, recurrent: r, lengths: lens }, attrs) as tf.Tensor[];
       },
     };
-  }) as (xp: tf.Tensor3D, wt: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor;
+  }) as (xp: tf.Tensor3D, recurrent: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor;
+}
+
+/** The kernel path of runLstm: batch-major throughout (see kernelRecurrence). */
+function runLstmKernel(x: tf.Tensor3D, lens: number[], dirs: readonly LstmWeights[], keepSteps: boolean, padded: boolean): LstmResult {
+  const [B, T, In] = x.shape;
+  const H = dirs[0].recurrent.shape[0];
+  const D = dirs.length;
+  const x2 = tf.reshape(x, [B * T, In]); // rows (b, t)
+  const lengthsT = tf.tensor1d(lens, 'int32');
+  const hs = dirs.map((w, d) =>
+    kernelRecurrence(d === 1, !keepSteps, lengthsT)(tf.reshape(tf.matMul(x2, w.kernel), [B, T, 4 * H]) as tf.Tensor3D, w.recurrent, w.bias),
+  ); // [B, T, H] or final [B, H]
+  if (!keepSteps) return { final: (D === 1 ? hs[0] : tf.concat(hs, 1)) as tf.Tensor2D }; // [B, D·H]
+  // Final states: forward after t = T−1 (carried from L−1), backward after t = 0.
+  const at = (h: tf.Tensor, t: number) => tf.reshape(tf.slice(h, [0, t, 0], [B, 1, H]), [B, H]);
+  const final = (D === 1 ? at(hs[0], T - 1) : tf.concat([at(hs[0], T - 1), at(hs[1], 0)], 1)) as tf.Tensor2D;
+  let outputs = (D === 1 ? hs[0] : tf.concat(hs, 2)) as tf.Tensor3D; // [B, T, D·H]
+  if (padded) {
+    // The forward state is carried through padding; outputs there are defined as 0.
+    const valid = new Float32Array(B * T);
+    lens.forEach((L, b) => valid.fill(1, b * T, b * T + L));
+    outputs = tf.mul(outputs, tf.tensor3d(valid, [B, T, 1])) as tf.Tensor3D;
+  }
+  return { outputs, final };
 }
 
 /**
@@ -233,11 +266,11 @@ export function runLstm(x: tf.Tensor3D, lengths: readonly number[], dirs: readon
 
   // Masks from data, only at the times where some sequence is padding; shared by both directions.
   // (A back end with the recurrence kernel takes the lengths instead.)
-  const native = tf.getKernel(LSTM_RECURRENCE, tf.getBackend()) !== undefined;
   const padded: number[] = [];
   for (let t = 0; t < T; t++) if (lens.some((L) => t >= L)) padded.push(t);
+  if (tf.getKernel(LSTM_RECURRENCE, tf.getBackend()) !== undefined) return runLstmKernel(x, lens, dirs, keepSteps, padded.length > 0);
   const masks: (tf.Tensor2D | null)[] = new Array<tf.Tensor2D | null>(T).fill(null);
-  if (padded.length > 0 && !native) {
+  if (padded.length > 0) {
     const m = new Uint8Array(padded.length * H * B);
     padded.forEach((t, i) => {
       for (let b = 0; b < B; b++) if (t < lens[b]) for (let u = 0; u < H; u++) m[(i * H + u) * B + b] = 1;
@@ -249,12 +282,10 @@ export function runLstm(x: tf.Tensor3D, lengths: readonly number[], dirs: readon
   // Input projections of all time steps, one matMul per direction, then feature-major by time.
   const x2 = tf.reshape(tf.transpose(x, [1, 0, 2]), [T * B, In]); // rows (t, b)
   const scale = tf.tensor1d(gateScale(H));
-  const lengthsT = native ? tf.tensor1d(lens, 'int32') : undefined;
   const hs = dirs.map((w, d) => {
     const xp = tf.transpose(tf.reshape(tf.matMul(x2, tf.mul(w.kernel, scale)), [T, B, 4 * H]), [0, 2, 1]) as tf.Tensor3D; // [T, 4H, B]
     const wt = tf.transpose(tf.mul(w.recurrent, scale)) as tf.Tensor2D;
-    const run = lengthsT ? kernelRecurrence(d === 1, !keepSteps, lengthsT) : recurrence(d === 1, masks, !keepSteps);
-    return run(xp, wt, tf.mul(w.bias, scale) as tf.Tensor1D); // [T, H, B] or final [H, B]
+    return recurrence(d === 1, masks, !keepSteps)(xp, wt, tf.mul(w.bias, scale) as tf.Tensor1D); // [T, H, B] or final [H, B]
   });
 
   if (!keepSteps) return { final: tf.transpose(D === 1 ? hs[0] : tf.concat(hs, 0)) as tf.Tensor2D }; // [B, D·H]

@@ -2,12 +2,15 @@ import Table from 'cli-table3';
 import { escapeMarkdown } from '../util/text.js';
 import { stringify } from 'csv-stringify/sync';
 import { SpsError } from '../util/errors.js';
-import { STD_DESCRIPTION, type ByRow, type ByTable, type CellStats, type ResultsTable, type SeedStat, type TableRow } from './aggregate.js';
+import type { ByRow, ByTable, SeedStat } from './by-table.js';
+import type { CellStats } from './group.js';
+import { STD_DESCRIPTION } from './stats.js';
+import type { ResultsTable, TableRow } from './table.js';
 import { canonicalJson } from '../config/cells.js';
 import { PAPER_SOURCE } from './paper.js';
 
 /**
- * Rendering of a ResultsTable (see aggregate.ts) in the formats of `sps table --format`.
+ * Rendering of a ResultsTable (see table.ts) in the formats of `sps table --format`.
  *
  * Cell strings (text, markdown, latex): `97.10 ± 0.20 (5)` = mean ± sample std (n finished seeds),
  * 2 decimals; `97.10 ± — (1)` when n = 1; `—` for a missing cell. Markers: `*` fewer finished seeds

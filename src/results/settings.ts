@@ -1,5 +1,7 @@
 import { canonicalJson } from '../config/cells.js';
-import { compareValues, groupSettings, settingValue } from './aggregate.js';
+import { groupSettings } from './group.js';
+import { compareValues } from './order.js';
+import { settingValue } from './run-config.js';
 import { formatSwept } from './render.js';
 import { listSweeps, type StoredRun } from './store.js';
 

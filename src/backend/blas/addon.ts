@@ -1,7 +1,7 @@
 /**
- * Loading sps's BLAS addon (native/sps_blas.c, built by scripts/build-blas.sh) for `--backend blas`.
+ * Loading sps's BLAS addon (native/*.c, built by scripts/build-blas.sh) for `--backend blas`.
  *
- * The addon runs OpenBLAS (products) and oneDNN (convolutions), and sps's fused chain-CRF kernels (native/sps_crf.c). OpenBLAS picks its kernels by CPU model, and different kernels round differently: the same run
+ * The addon runs OpenBLAS (products) and oneDNN (convolutions), sps's fused chain-CRF kernels (native/sps_crf.c) and LSTM recurrence (native/sps_lstm.c). OpenBLAS picks its kernels by CPU model, and different kernels round differently: the same run
  * on two CPUs would differ in the last bits, and a model it does not know gets its slowest kernels
  * (Debian's OpenBLAS 0.3.21 runs Sapphire Rapids as a Prescott). Unless $OPENBLAS_CORETYPE is set,
  * sps pins the kernel set by instruction set instead (coretypeFor; $SPS_BLAS_CORETYPE overrides it;
@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-/** The addon's functions (see native/sps_blas.c for their arguments). */
+/** The addon's functions (see native/sps_blas.c, sps_passes.c, sps_lstm.c and sps_crf.c for their arguments). */
 export interface BlasAddon {
   gemm(dims: Int32Array, a: Float32Array, b: Float32Array, c: Float32Array, bias: Float32Array | null, act: number): void;
   conv2d(dims: Int32Array, x: Float32Array, w: Float32Array, y: Float32Array, bias: Float32Array | null, act: number): void;
@@ -49,6 +49,9 @@ export interface BlasAddon {
   blocks(split: 0 | 1, outer: number, whole: Float32Array, parts: Float32Array[], inners: Int32Array): void;
   scale(x: Float32Array, s: Float32Array, out: Float32Array): void;
   tile(x: Float32Array, dims: Int32Array, reps: Int32Array, out: Float32Array): void;
+  transpose(x: Float32Array, dims: Int32Array, perm: Int32Array, out: Float32Array): void;
+  maxPool2x2Grad(x: Float32Array, dy: Float32Array, dims: Int32Array, dx: Float32Array): void;
+  reluGrad(dy: Float32Array, y: Float32Array, out: Float32Array): void;
   adam(
     w: Float32Array,
     m: Float32Array,

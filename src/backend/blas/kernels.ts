@@ -1,9 +1,10 @@
 /**
  * The wasm back end's matrix products and convolutions, run by OpenBLAS through sps's addon on views
  * of the wasm heap (no copies in or out): BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D,
- * Conv2DBackpropInput and Conv2DBackpropFilter; Sum, Concat, SplitV, Multiply and Tile in the cases
- * that are copies or single passes; and kernels of sps's own: the LSTM recurrence and its gradient
- * (used by src/models/lstm.ts when registered) and the Adam step (src/train/adam.ts). What the addon
+ * Conv2DBackpropInput and Conv2DBackpropFilter; Sum, Concat, SplitV, Multiply, Tile, Transpose and
+ * the 2×2 MaxPoolGrad in the cases that are copies or single passes; and kernels of sps's own: the
+ * LSTM recurrence and its gradient (used by src/models/lstm.ts when registered), the ReLU gradient
+ * from the output (src/models/lenet.ts) and the Adam step (src/train/adam.ts). What the addon
  * does not compute (another data format, dilations, an activation other than linear or relu, a bias
  * that is not per output channel, general broadcasting, int32) goes to the kernel they replaced,
  * passed in as `fallback`.
@@ -15,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Backend, KernelArgs, TensorInfo } from '../wasm/common.js';
 import { pair, sizeOf } from '../wasm/common.js';
 import { productShape } from '../wasm/matmul.js';
+import { plain2x2, poolInfo } from '../wasm/loops.js';
 import type { BlasAddon } from './addon.js';
 
 export type Fallback = (args: KernelArgs) => TensorInfo;
@@ -168,7 +170,7 @@ export const conv2DBackpropFilter: BlasKernel = (addon, args, fallback) => {
   return dw;
 };
 
-export { ADAM_UPDATE, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD } from '../kernel-names.js';
+export { ADAM_UPDATE, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, RELU_GRAD } from '../kernel-names.js';
 
 const i32 = (backend: Backend, t: TensorInfo): Int32Array => backend.typedArrayFromHeap(t) as Int32Array;
 
@@ -177,35 +179,36 @@ function lstmDims(attrs: Record<string, unknown>, T: number, H: number, B: numbe
 }
 
 /**
- * One LSTM direction (see lstm.ts, `recurrence`): inputs xp [T, 4H, B], wt [4H, H], bias [4H],
- * lengths int32 [B]; attrs reverse, finalOnly. Outputs: hs [T, H, B] (or the final h [H, B]), then
- * what the gradient reads: s [T, 4H, B], tanh(c') [T, H, B], and c, h before each step [T, H, B].
+ * One LSTM direction (see lstm.ts, `kernelRecurrence`), batch-major: inputs xp [B, T, 4H] (the input
+ * projection, rows (b, t) as x·kernel gives them), recurrent [H, 4H], bias [4H], lengths int32 [B];
+ * attrs reverse, finalOnly. Outputs: hs [B, T, H] (or the final h [B, H]), then what the gradient
+ * reads, by time: the gates s [T, B, 4H], tanh(c') [T, B, H], and c, h before each step [T, B, H].
  */
 export const lstmRecurrence: BlasKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
-  const { xp, wt, bias, lengths } = inputs;
-  const [T, H4, B] = xp.shape;
+  const { xp, recurrent, bias, lengths } = inputs;
+  const [B, T, H4] = xp.shape;
   const H = H4 / 4;
   const outs = [
-    backend.makeOutput(attrs.finalOnly === true ? [H, B] : [T, H, B], 'float32'),
-    backend.makeOutput([T, H4, B], 'float32'),
-    backend.makeOutput([T, H, B], 'float32'),
-    backend.makeOutput([T, H, B], 'float32'),
-    backend.makeOutput([T, H, B], 'float32'),
+    backend.makeOutput(attrs.finalOnly === true ? [B, H] : [B, T, H], 'float32'),
+    backend.makeOutput([T, B, H4], 'float32'),
+    backend.makeOutput([T, B, H], 'float32'),
+    backend.makeOutput([T, B, H], 'float32'),
+    backend.makeOutput([T, B, H], 'float32'),
   ];
   const [out, s, tc, cp, hp] = outs.map((t) => f32(backend, t));
-  addon.lstmForward(lstmDims(attrs, T, H, B), f32(backend, xp), f32(backend, wt), f32(backend, bias), i32(backend, lengths), out, s, tc, cp, hp);
+  addon.lstmForward(lstmDims(attrs, T, H, B), f32(backend, xp), f32(backend, recurrent), f32(backend, bias), i32(backend, lengths), out, s, tc, cp, hp);
   return outs as unknown as TensorInfo;
 };
 
-/** The gradient of lstmRecurrence: inputs dy, s, tc, cp, hp, wt, lengths; outputs dxp, dwt, dbias. */
+/** The gradient of lstmRecurrence: inputs dy, s, tc, cp, hp, recurrent, lengths; outputs dxp [B, T, 4H], drecurrent [H, 4H], dbias [4H]. */
 export const lstmRecurrenceGrad: BlasKernel = (addon, args) => {
   const { inputs, backend, attrs = {} } = args;
-  const { dy, s, tc, cp, hp, wt, lengths } = inputs;
-  const [T, H4, B] = s.shape;
+  const { dy, s, tc, cp, hp, recurrent, lengths } = inputs;
+  const [T, B, H4] = s.shape;
   const H = H4 / 4;
-  const outs = [backend.makeOutput([T, H4, B], 'float32'), backend.makeOutput([H4, H], 'float32'), backend.makeOutput([H4], 'float32')];
-  const [dxp, dwt, dbias] = outs.map((t) => f32(backend, t));
+  const outs = [backend.makeOutput([B, T, H4], 'float32'), backend.makeOutput([H, H4], 'float32'), backend.makeOutput([H4], 'float32')];
+  const [dxp, dr, dbias] = outs.map((t) => f32(backend, t));
   addon.lstmBackward(
     lstmDims(attrs, T, H, B),
     f32(backend, dy),
@@ -213,10 +216,10 @@ export const lstmRecurrenceGrad: BlasKernel = (addon, args) => {
     f32(backend, tc),
     f32(backend, cp),
     f32(backend, hp),
-    f32(backend, wt),
+    f32(backend, recurrent),
     i32(backend, lengths),
     dxp,
-    dwt,
+    dr,
     dbias,
   );
   return outs as unknown as TensorInfo;
@@ -404,5 +407,50 @@ export const chainViterbi: BlasKernel = (addon, args) => {
     i32Attr(attrs.gold),
     i32(backend, out),
   );
+  return out;
+};
+
+/**
+ * Transpose of a float32 tensor (rank ≤ 8) in C: the stacked 2-D transposes it reduces to are copied
+ * in square tiles. wasm's kernel was a sixth of a BiLSTM-CRF training step (the LSTM's feature-major
+ * layout transposes its inputs and their gradients: docs/blas-kernels.md). int32 and others fall back.
+ */
+export const transpose: BlasKernel = (addon, args, fallback) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { x } = inputs;
+  const perm = attrs.perm as number[];
+  if (x.dtype !== 'float32' || x.shape.length < 1 || x.shape.length > 8) return fallback(args);
+  const out = backend.makeOutput(
+    perm.map((p) => x.shape[p]),
+    'float32',
+  );
+  addon.transpose(f32(backend, x), Int32Array.from(x.shape), Int32Array.from(perm), f32(backend, out));
+  return out;
+};
+
+/**
+ * MaxPoolGrad of 2×2 windows at stride 2 without padding (LeNet's and the U-net's pools) in C, the
+ * maximum picked by cpu's rule as in the wasm kernel (../wasm/loops.ts), without its branches. It was
+ * the costliest kernel of a LeNet+CRF step on blas. Other pools fall back.
+ */
+export const maxPoolGrad: BlasKernel = (addon, args, fallback) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { dy, input } = inputs;
+  if (!isF32(dy, input) || input.shape.length !== 4) return fallback(args);
+  const info = poolInfo(input, attrs);
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
+  const simple = plain2x2(info) && dy.shape.join() === [B, Ho, Wo, C].join();
+  if (!simple) return fallback(args);
+  const dx = backend.makeOutput([...input.shape], 'float32');
+  addon.maxPool2x2Grad(f32(backend, input), f32(backend, dy), Int32Array.of(B, H, W, C, Ho, Wo), f32(backend, dx));
+  return dx;
+};
+
+/** The gradient of a ReLU from its output (inputs dy, y; float32): dy where y > 0, else 0, in one pass. */
+export const reluGrad: BlasKernel = (addon, args) => {
+  const { inputs, backend } = args;
+  const { dy, y } = inputs;
+  const out = backend.makeOutput([...dy.shape], 'float32');
+  addon.reluGrad(f32(backend, dy), f32(backend, y), f32(backend, out));
   return out;
 };

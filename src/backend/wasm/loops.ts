@@ -146,6 +146,32 @@ function maxPool2x2Grad(x: Float32Array, g: Float32Array, dx: Float32Array, B: n
   }
 }
 
+/** tfjs's pool info for a MaxPoolGrad's input [B, H, W, C] and attrs. */
+export function poolInfo(input: TensorInfo, attrs: Record<string, unknown>): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs.filterSize as [number, number] | number,
+    attrs.strides as [number, number] | number,
+    1,
+    attrs.pad as 'valid' | 'same' | number | tf.backend_util.ExplicitPadding,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+  );
+}
+
+/** 2×2 windows at stride 2 without padding, all inside the input: the pools of the LeNet and the U-net. */
+export function plain2x2(info: tf.backend_util.Conv2DInfo): boolean {
+  return (
+    info.effectiveFilterHeight === 2 &&
+    info.effectiveFilterWidth === 2 &&
+    info.strideHeight === 2 &&
+    info.strideWidth === 2 &&
+    info.padInfo.top === 0 &&
+    info.padInfo.left === 0 &&
+    2 * info.outHeight <= info.inHeight &&
+    2 * info.outWidth <= info.inWidth
+  );
+}
+
 /**
  * dx[b, r, c, d] = sum of dy[b, yr, yc, d] over the output positions whose window's maximum is input
  * (r, c), the window's maximum being picked exactly as tfjs-backend-cpu's maxPoolPositions does:
@@ -161,14 +187,7 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
   const { inputs, backend, attrs = {} } = args;
   const { dy, input, output } = inputs;
   if (input.dtype !== 'float32' || dy.dtype !== 'float32') throw new Error('sps wasm MaxPoolGrad: float32 only');
-  const info = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
-    attrs.filterSize as [number, number] | number,
-    attrs.strides as [number, number] | number,
-    1,
-    attrs.pad as 'valid' | 'same' | number | tf.backend_util.ExplicitPadding,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-  );
+  const info = poolInfo(input, attrs);
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
   const { strideHeight: sh, strideWidth: sw, effectiveFilterHeight: fh, effectiveFilterWidth: fw } = info;
   const padTop = info.padInfo.top;
@@ -179,7 +198,7 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
   const dxInfo = backend.makeOutput(input.shape, 'float32');
   const x = backend.typedArrayFromHeap(input) as Float32Array;
   const rowStride = W * C;
-  if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && padTop === 0 && padLeft === 0 && 2 * Ho <= H && 2 * Wo <= W) {
+  if (plain2x2(info)) {
     const dx = backend.typedArrayFromHeap(dxInfo) as Float32Array;
     dx.fill(0);
     maxPool2x2Grad(x, backend.typedArrayFromHeap(dy) as Float32Array, dx, B, H, Ho, Wo, C, rowStride);

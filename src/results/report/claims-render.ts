@@ -2,7 +2,7 @@ import Table from 'cli-table3';
 import { escapeMarkdown } from '../../util/text.js';
 import { SpsError } from '../../util/errors.js';
 import { fmtDiff } from '../render.js';
-import type { DiffInterval } from './stats.js';
+import type { DiffInterval } from '../stats.js';
 import { CLAIMS, VERDICT_RULE, type ClaimRow, type ClaimsReport } from './claims.js';
 import { TASKS } from '../../core/constants.js';
 

@@ -1,8 +1,9 @@
-import { buildTable, type CellStats, type ResultsTable, type TableRow } from '../aggregate.js';
+import type { CellStats } from '../group.js';
+import { buildTable, type ResultsTable, type TableRow } from '../table.js';
 import type { PaperEntry } from '../paper.js';
 import type { StoredRun } from '../store.js';
 import type { Setting } from '../settings.js';
-import { CONFIDENCE, welchInterval, type DiffInterval, type Summary } from './stats.js';
+import { CONFIDENCE, welchInterval, type DiffInterval, type Summary } from '../stats.js';
 
 /**
  * The paper's claims, one row per (task, objective) and claim, with a verdict on our runs.

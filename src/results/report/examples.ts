@@ -6,7 +6,7 @@ import { samplesDir } from '../../data/samples.js';
 import { HORSE_ROOT, horseFromJpegs, horseName } from '../../data/weizmann.js';
 import { MODES } from '../../core/constants.js';
 import { findModeSpec } from '../../core/modes.js';
-import { compareModes, compareObjectives } from '../aggregate.js';
+import { compareModes, compareObjectives } from '../order.js';
 import type { StoredRun } from '../store.js';
 import { writeFileAtomic } from '../../util/fsx.js';
 import { escapeMarkdown, safeFileName } from '../../util/text.js';

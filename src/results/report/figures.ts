@@ -1,7 +1,9 @@
 import { MODES } from '../../core/constants.js';
 import { findModeSpec } from '../../core/modes.js';
-import { compareModes, compareObjectives, compareTasks, mean } from '../aggregate.js';
-import type { CellStats, ResultsTable } from '../aggregate.js';
+import type { CellStats } from '../group.js';
+import { compareModes, compareObjectives, compareTasks } from '../order.js';
+import { mean } from '../stats.js';
+import type { ResultsTable } from '../table.js';
 import { readMetrics, type StoredRun } from '../store.js';
 import type { EpochRecord } from '../../core/records.js';
 import { metricName } from '../render.js';

@@ -1,5 +1,7 @@
 import { canonicalJson } from '../../config/cells.js';
-import { buildByTable, compareObjectives, compareTasks, compareValues, type ByRow, type CellStats } from '../aggregate.js';
+import { buildByTable, type ByRow } from '../by-table.js';
+import type { CellStats } from '../group.js';
+import { compareObjectives, compareTasks, compareValues } from '../order.js';
 import { readMetrics, type StoredRun } from '../store.js';
 import { SpsError } from '../../util/errors.js';
 import { CLAIMS, claimsOfRow, type ClaimRow } from './claims.js';

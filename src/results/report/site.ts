@@ -1,7 +1,9 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { TASKS } from '../../core/constants.js';
-import { buildByTable, buildTable, compareTasks } from '../aggregate.js';
+import { buildByTable } from '../by-table.js';
+import { compareTasks } from '../order.js';
+import { buildTable } from '../table.js';
 import type { PaperEntry } from '../paper.js';
 import { PAPER_SOURCE } from '../paper.js';
 import { renderByTable, renderMarkdown, renderText } from '../render.js';

@@ -1,13 +1,34 @@
 import jstat from 'jstat';
 
 /**
- * Interval statistics behind the claims table (see docs/report.md, "How to read the claims").
+ * The statistics of sps's tables and report: a cell's mean and standard deviation over seeds, and
+ * the interval behind the claims table (see docs/report.md, "How to read the claims").
  *
  * The difference of two cell means gets a 95 % Welch t interval: each cell's seeds are an
  * independent sample with its own variance, and the degrees of freedom come from the
  * Welch–Satterthwaite equation. The Student t quantile comes from jstat (a well-kept package),
  * so nothing here is a hand-written special function.
  */
+
+export const STD_KIND = 'sample' as const;
+export const STD_DESCRIPTION = 'sample standard deviation over seeds (n − 1 denominator); undefined (shown as —) when n = 1';
+
+/** Arithmetic mean; NaN for an empty list. */
+export function mean(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  let s = 0;
+  for (const x of xs) s += x;
+  return s / xs.length;
+}
+
+/** Sample standard deviation (n − 1 denominator), two-pass; null when fewer than 2 values. */
+export function sampleStd(xs: readonly number[]): number | null {
+  if (xs.length < 2) return null;
+  const m = mean(xs);
+  let ss = 0;
+  for (const x of xs) ss += (x - m) * (x - m);
+  return Math.sqrt(ss / (xs.length - 1));
+}
 
 export const CONFIDENCE = 0.95;
 
