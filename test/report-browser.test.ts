@@ -24,11 +24,6 @@ async function above(page: Page, first: string, then: string): Promise<boolean> 
 
 const CHROMIUM = process.env.SPS_CHROMIUM ?? '/usr/bin/chromium';
 
-// The browser's globals that the page callbacks below use (they run in Chromium, not in Node). The
-// test project has no DOM library (it clashes with Node's types), so they are declared here.
-declare const document: { getElementById(id: string): { compareDocumentPosition(other: unknown): number } | null };
-declare const Node: { DOCUMENT_POSITION_FOLLOWING: number };
-declare function getComputedStyle(element: unknown): { backgroundColor: string };
 const FIGURE_KINDS = ['cells', 'validation', 'norm-ratio', 'online-alpha', 'ocr-strip', 'segmentation'];
 
 /** A small real results folder: seeds 0 and 1 of the first objective of each task, every mode. */
