@@ -18,7 +18,10 @@ export const LAYERS = {
   models: ['util', 'crf', 'backend', 'core'],
   config: ['util', 'crf', 'core', 'data'],
   results: ['util', 'crf', 'core', 'data', 'config'],
-  train: ['util', 'crf', 'core', 'data', 'backend', 'models', 'config', 'results'],
+  // Built-in tasks written as a user's plugin would be: no folder of src/, only the package's public
+  // entries (src/task.ts = `sps/task`, src/task-train.ts = `sps/task/train`; test/pos-task.test.ts).
+  tasks: [],
+  train: ['util', 'crf', 'core', 'data', 'backend', 'models', 'config', 'results', 'tasks'],
   cli: ['util', 'crf', 'core', 'data', 'backend', 'models', 'config', 'results', 'train'],
 };
 

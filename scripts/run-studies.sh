@@ -12,7 +12,7 @@ shift
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
   files=(online-ocr online-chunking offline-reg-ocr offline-reg-chunking optimizer stage-schedule mf-stability-ocr mf-stability-chunking ocr-level ssvm-dropout
-    regime-ocr regime-ocr-ssvm regime-chunking regime-chunking-ssvm)
+    regime-ocr regime-ocr-ssvm regime-chunking regime-chunking-ssvm pos-select)
 fi
 for f in "${files[@]}"; do
   [ -f "configs/studies/$f.yaml" ] || { echo "run-studies: configs/studies/$f.yaml does not exist" >&2; exit 2; }

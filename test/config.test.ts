@@ -76,7 +76,7 @@ describe('config loading', () => {
     assert.match(await loadError(GOOD.replace('ssvm', 'svm')), /FILE:3:30: objectives\[1\]: .*expected one of/i);
     assert.match(
       await loadError(GOOD.replace('task: toy', 'task: nosuch')),
-      /FILE:2:7: task: unknown task 'nosuch' \(known tasks: ocr, chunking, segmentation, toy\)/,
+      /FILE:2:7: task: unknown task 'nosuch' \(known tasks: ocr, chunking, segmentation, pos, toy\)/,
     );
     assert.match(await loadError(GOOD.replace('name: t', 'name: "a b"')), /FILE:1:7: name: name must be letters/);
     assert.match(await loadError('- 1\n- 2\n'), /expected a mapping/);
@@ -359,7 +359,7 @@ describe('overrides on a file with blocks of different tasks (configs/smoke.yaml
     assert.ok(!('preset' in chunking.model) && !('char_hidden' in seg.model) && !('train_words' in chunking.data));
     assert.deepEqual(
       loaded.blocks.map((b) => b.experiment.train.epochs),
-      [2, 2, 2],
+      [2, 2, 2, 2],
     );
   });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Page } from 'playwright-core';
@@ -23,6 +23,7 @@ async function above(page: Page, first: string, then: string): Promise<boolean> 
 }
 
 const CHROMIUM = process.env.SPS_CHROMIUM ?? '/usr/bin/chromium';
+
 const FIGURE_KINDS = ['cells', 'validation', 'norm-ratio', 'online-alpha', 'ocr-strip', 'segmentation'];
 
 /** A small real results folder: seeds 0 and 1 of the first objective of each task, every mode. */
@@ -43,13 +44,40 @@ function smokeResults(dest: string): number {
   return copied;
 }
 
+/**
+ * Runs of the POS task, beyond the paper, made here on the embedded sample (no POS runs are
+ * committed): log-likelihood, every mode, seeds 0 and 1, tiny; enough for its claims and curves.
+ */
+function posSampleRuns(tmp: string, dest: string): void {
+  const config = join(tmp, 'pos.yaml');
+  writeFileSync(
+    config,
+    [
+      'name: pos',
+      'task: pos',
+      'objectives: [log-likelihood]',
+      'modes: [stage, joint, online, offline, offline-reg]',
+      'seeds: 2',
+      'data: {source: sample, train_sentences: 40, validation_sentences: 20, test_sentences: 30}',
+      'model: {char_hidden: 4, char_embedding: 4}',
+      'train: {epochs: 2, batch_size: 16, stage: {unary_epochs: 1, pairwise_epochs: 1, joint_epochs: 1}}',
+      'scaling: {alpha_grid: [0.5, 1, 2], selection: {size: 20}}',
+      '',
+    ].join('\n'),
+  );
+  const r = sps(['run', config, '--out', dest, '--jobs', '2', '--no-table']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout + r.stderr, /10 done now, 0 already done, 0 failed/, 'every POS cell finished');
+}
+
 test(
-  'the report opens in a real browser: no errors, every figure has marks, claims rows, images load',
-  { timeout: 240_000, ...needs('chromium', 'test/report-browser.test.ts:') },
+  'the report opens in a real browser: no errors, every figure has marks, claims rows, images load; a task beyond the paper has its marked section',
+  { timeout: 480_000, ...needs('chromium', 'test/report-browser.test.ts:') },
   async () => {
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) or set SPS_CHROMIUM`);
     const tmp = tempDir('sps-report-');
     assert.equal(smokeResults(join(tmp, 'results')), 30);
+    posSampleRuns(tmp, join(tmp, 'results', 'pos'));
     const datasets = join(ROOT, 'datasets');
     const out = join(tmp, 'report');
     const r = sps(['report', join(tmp, 'results'), '--compare', 'paper', '--out', out, '--datasets', datasets]);
@@ -84,8 +112,8 @@ test(
           figures.some((f) => f.kind === kind),
           `a ${kind} figure is present`,
         );
-      // 3 task panels + (validation, norm ratio, online α) for each of the 3 (task, objective) rows.
-      assert.equal(figures.filter((f) => ['cells', 'validation', 'norm-ratio', 'online-alpha'].includes(f.kind)).length, 12);
+      // 4 task panels + (validation, norm ratio, online α) for each of the 4 (task, objective) rows.
+      assert.equal(figures.filter((f) => ['cells', 'validation', 'norm-ratio', 'online-alpha'].includes(f.kind)).length, 16);
       for (const f of figures) {
         if (f.kind === 'ocr-strip' || f.kind === 'segmentation') assert.ok(f.images > 0, `${f.id} has images`);
         else {
@@ -96,22 +124,52 @@ test(
       }
 
       const claimRows = await page.$$eval('#claims-table tbody tr', (rows) =>
-        rows.map((r) => ({ claim: r.getAttribute('data-claim'), verdict: r.querySelector('td.verdict')?.textContent })),
+        rows.map((r) => ({ task: r.getAttribute('data-task'), claim: r.getAttribute('data-claim'), verdict: r.querySelector('td.verdict')?.textContent })),
       );
-      // With --compare paper every (task, objective) of the paper's tasks gets C1–C4: 9 × 4 rows, 3 × 4 with our runs.
-      assert.equal(claimRows.length, 36);
-      assert.equal(claimRows.filter((r) => r.verdict !== 'no data').length, 12, 'C1–C4 for the 3 (task, objective) rows with runs');
+      // With --compare paper every (task, objective) of the paper's tasks gets C1–C4: 9 × 4 rows, 3 × 4
+      // with our runs; the POS row adds its 4.
+      assert.equal(claimRows.length, 40);
+      const withData = claimRows.filter((r) => r.verdict !== 'no data');
+      assert.equal(withData.length, 16, `C1–C4 for the 4 (task, objective) rows with runs: ${JSON.stringify(withData)}`);
+      assert.deepEqual(
+        withData.filter((r) => r.task === 'pos').map((r) => r.claim),
+        ['C1', 'C2', 'C3', 'C4'],
+      );
+
+      // The POS section: last, marked beyond the paper, holding its cells, curves, norm ratios and α.
+      const pos = await page.$eval('#task-pos', (h) => {
+        const kinds: string[] = [];
+        for (let e = h.nextElementSibling; e && e.tagName !== 'H2'; e = e.nextElementSibling)
+          for (const f of [e, ...e.querySelectorAll('figure')]) if (f.matches('figure[data-kind]')) kinds.push(f.getAttribute('data-kind') ?? '');
+        const next = h.nextElementSibling;
+        return {
+          heading: h.textContent,
+          note: next?.textContent ?? '',
+          visible: (h as unknown as { offsetHeight: number }).offsetHeight > 0,
+          kinds,
+        };
+      });
+      assert.equal(pos.heading, 'pos: beyond the paper');
+      assert.ok(pos.visible);
+      assert.match(pos.note, /^The paper does not test this task\./);
+      assert.deepEqual([...pos.kinds].sort(), ['cells', 'norm-ratio', 'online-alpha', 'validation']);
+      const sections = await page.$$eval('h2[id^="task-"]', (hs) => hs.map((h) => h.id));
+      assert.equal(sections[sections.length - 1], 'task-pos', "after the paper's tasks");
       assert.deepEqual([...new Set(claimRows.map((r) => r.claim))].sort(), ['C1', 'C2', 'C3', 'C4']);
 
-      // The verdict matrix opens the page: a row per (task, objective) of the paper, a coloured cell per claim.
-      const matrix = await page.$$eval('#verdict-matrix tbody tr', (rows) =>
-        rows.map((r) =>
-          [...r.querySelectorAll('td')].map((td) => ({ verdict: td.querySelector('b')?.textContent ?? '', bg: getComputedStyle(td).backgroundColor })),
-        ),
+      // The verdict matrix opens the page: a row per (task, objective) of the paper, and the POS row
+      // marked beyond the paper; a coloured cell per claim.
+      const matrixRows = await page.$$eval('#verdict-matrix tbody tr', (rows) =>
+        rows.map((r) => ({
+          label: r.querySelector('th')?.textContent ?? '',
+          cells: [...r.querySelectorAll('td')].map((td) => ({ verdict: td.querySelector('b')?.textContent ?? '', bg: getComputedStyle(td).backgroundColor })),
+        })),
       );
-      assert.equal(matrix.length, 9);
+      const matrix = matrixRows.map((row) => row.cells);
+      assert.equal(matrix.length, 10);
+      assert.equal(matrixRows[9].label, 'pos / log-likelihood (beyond the paper)');
       assert.ok(matrix.every((row) => row.length === 4));
-      assert.equal(matrix.filter((row) => row.every((c) => c.verdict !== 'no data')).length, 3, 'the 3 rows with runs have a verdict per claim');
+      assert.equal(matrix.filter((row) => row.every((c) => c.verdict !== 'no data')).length, 4, 'the 4 rows with runs have a verdict per claim');
       for (const c of matrix.flat()) {
         const painted = c.bg !== 'rgba(0, 0, 0, 0)';
         assert.equal(painted, c.verdict !== 'no data', `a ${c.verdict} cell is ${painted ? '' : 'not '}coloured`);

@@ -247,13 +247,13 @@ describe('sps run --launcher slurm', () => {
     const c = startCluster(t);
     const data = tempDir();
     const root = tempDir();
-    // One mode of every block (5 of the 21 smoke cells): every task and objective, on a shared CPU.
+    // One mode of every block (6 of the 23 smoke cells): every task and objective, on a shared CPU.
     const cells = ['configs/smoke.yaml', 'modes=[stage]', '--backend', 'wasm'];
     const local = sps(['run', ...cells, '--out', join(root, 'local'), '--jobs', '1'], { env: { SPS_DATA_DIR: data } });
     assert.equal(local.code, 0, local.stderr);
     const submitted = sps(['run', ...cells, '--out', join(root, 'slurm'), '--launcher', 'slurm'], { env: { ...c.env, SPS_DATA_DIR: data } });
     assert.equal(submitted.code, 0, submitted.stderr);
-    assert.match(submitted.stdout, /5 cells: 0 done, 0 running, 5 to submit/);
+    assert.match(submitted.stdout, /6 cells: 0 done, 0 running, 6 to submit/);
     const job = jobIdOf(submitted.stdout);
     await until('the smoke array to finish', () => !jobActive(c, job), 1_800_000);
     const tableOf = (dir: string): string => {

@@ -24,6 +24,8 @@ const EXPECTED: Record<string, number> = {
   'regime-ocr-ssvm': 60,
   'regime-chunking': 240,
   'regime-chunking-ssvm': 30,
+  // 20 first-settings cells + 2 × 16 learning rates + 2 × 8 α + 2 × 4 λ (configs/studies/pos-select.yaml).
+  'pos-select': 76,
 };
 
 describe('configs/studies', () => {

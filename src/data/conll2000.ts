@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { SpsError } from '../util/errors.js';
-import { readDataText } from './read.js';
+import { dataFileOf, readDataText } from './read.js';
 
 /**
  * CoNLL-2000 text chunking (Tjong Kim Sang & Buchholz 2000): one token per line, `word POS chunk`
@@ -16,8 +16,17 @@ export interface Sentence {
 export const CONLL_FILES = { train: 'train.txt', test: 'test.txt' } as const;
 export type ConllPart = keyof typeof CONLL_FILES;
 
-/** Parse CoNLL-2000 text into sentences. `source` names the file in errors (`file:line: ...`). */
-export function parseConll(text: string, source: string): Sentence[] {
+/**
+ * A further check of each token, for a task with its own expectations of a column (the POS task's
+ * tag set): a message for the error, or undefined when the token is fine.
+ */
+export type ConllTokenCheck = (token: { word: string; pos: string; chunk: string }) => string | undefined;
+
+/**
+ * Parse CoNLL-2000 text into sentences. `source` names the file in errors (`file:line: ...`), and
+ * `check`'s message about a token is reported at that token's line.
+ */
+export function parseConll(text: string, source: string, check?: ConllTokenCheck): Sentence[] {
   const out: Sentence[] = [];
   let cur: Sentence = { words: [], pos: [], chunks: [] };
   const flush = (): void => {
@@ -39,6 +48,8 @@ export function parseConll(text: string, source: string): Sentence[] {
     }
     const [word, pos, chunk] = f;
     if (!/^(O|[BI]-[A-Z]+)$/.test(chunk)) throw new SpsError(`${source}:${n + 1}: chunk tag '${chunk}' is not O, B-TYPE or I-TYPE`);
+    const problem = check?.({ word, pos, chunk });
+    if (problem !== undefined) throw new SpsError(`${source}:${n + 1}: ${problem}`);
     cur.words.push(word);
     cur.pos.push(pos);
     cur.chunks.push(chunk);
@@ -48,9 +59,9 @@ export function parseConll(text: string, source: string): Sentence[] {
   return out;
 }
 
-/** Load `<dataDir>/conll2000/{train,test}.txt`. */
-export function loadConll(dataDir: string, part: ConllPart): Sentence[] {
+/** Load `<dataDir>/conll2000/{train,test}.txt` (or its `.gz`, as in samples/); errors name the file read. */
+export function loadConll(dataDir: string, part: ConllPart, check?: ConllTokenCheck): Sentence[] {
   const path = join(dataDir, 'conll2000', CONLL_FILES[part]);
   const text = readDataText(path, `the CoNLL-2000 ${part} data`, 'prepare it with `sps prepare conll2000` (or `sps prepare conll2000 --from DIR` offline)');
-  return parseConll(text, path);
+  return parseConll(text, dataFileOf(path), check);
 }

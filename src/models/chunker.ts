@@ -15,7 +15,8 @@
  * - word embedding: dimension of the given matrix (GloVe 6B 100-d in this project; the paper used
  *   SENNA 50-d) or `wordDim` (default 100) when random; trainable by default (fine-tuned; `wordTrainable:
  *   false` freezes it — a frozen embedding is a non-trainable variable, not in `params`);
- * - POS embedding 25 (45 tags in CoNLL-2000: a small dense code);
+ * - POS embedding 25 (45 tags in CoNLL-2000: a small dense code); `posDim: 0` drops the POS input
+ *   altogether, which is the POS task's unary (src/tasks/pos: it predicts those tags);
  * - `hidden: []`: a single FC layer to the tag scores ("→ FC →" in the paper's description);
  *   hidden ReLU layers are an option.
  * Init: embeddings N(0, 1) (PyTorch's default) unless a matrix is given; char BiLSTM as in lstm.ts;
@@ -43,6 +44,7 @@ export interface ChunkerOptions {
   wordTrainable: boolean;
   /** POS ids are in [0, posVocab). */
   posVocab: number;
+  /** 0: no POS input (`pos` of a batch is then not read): the POS tagger's unary. */
   posDim: number;
   /** Hidden FC layers (ReLU) between the features and the output layer. */
   hidden: number[];
@@ -71,7 +73,8 @@ export const CHUNKER_DEFAULTS = {
 /** A padded batch of sentences. Index [b][t] for t < lengths[b]; entries beyond are ignored. */
 export interface ChunkerBatch {
   words: readonly (readonly number[])[];
-  pos: readonly (readonly number[])[];
+  /** Needed when the chunker has a POS input (posDim > 0). */
+  pos?: readonly (readonly number[])[];
   /** Character ids of each token. */
   chars: readonly (readonly (readonly number[])[])[];
   lengths: readonly number[];
@@ -117,7 +120,7 @@ export function createChunker(options: Pick<ChunkerOptions, 'charVocab' | 'wordV
     wordValues = normalArray(rng, o.wordVocab * wordDim, 1);
   }
   const wordEmb = store.add('word/embedding', wordValues, [o.wordVocab, wordDim], o.wordTrainable);
-  const posEmb = store.add('pos/embedding', normalArray(rng, o.posVocab * o.posDim, 1), [o.posVocab, o.posDim]);
+  const posEmb = o.posDim > 0 ? store.add('pos/embedding', normalArray(rng, o.posVocab * o.posDim, 1), [o.posVocab, o.posDim]) : undefined;
   const charEncoder = createCharBiLstm({ charVocab: o.charVocab, embedding: o.charEmbedding, hidden: o.charHidden, maxChars: o.maxChars }, rng);
   store.adopt('char', charEncoder);
 
@@ -157,16 +160,15 @@ export function createChunker(options: Pick<ChunkerOptions, 'charVocab' | 'wordV
       for (let b = 0; b < B; b++) {
         for (let t = 0; t < lengths[b]; t++, n++) {
           wordIds[n] = ids('word', o.wordVocab, batch.words[b][t]);
-          posIds[n] = ids('POS', o.posVocab, batch.pos[b][t]);
+          if (posEmb) posIds[n] = ids('POS', o.posVocab, batch.pos?.[b]?.[t] ?? NaN);
           chars.push(batch.chars[b][t]);
           where[b * T + t] = n;
         }
       }
       if (N === 0) return tf.zeros([B, T, o.tags]) as tf.Tensor3D;
-      const features = tf.concat(
-        [charEncoder.apply(chars), tf.gather(wordEmb, tf.tensor1d(wordIds, 'int32')), tf.gather(posEmb, tf.tensor1d(posIds, 'int32'))],
-        1,
-      ) as tf.Tensor2D; // [N, features]
+      const parts = [charEncoder.apply(chars), tf.gather(wordEmb, tf.tensor1d(wordIds, 'int32'))];
+      if (posEmb) parts.push(tf.gather(posEmb, tf.tensor1d(posIds, 'int32')));
+      const features = tf.concat(parts, 1) as tf.Tensor2D; // [N, features]
       let f = training && o.dropout > 0 ? (tf.dropout(features, o.dropout, undefined, training.seed()) as tf.Tensor2D) : features;
       for (let i = 0; i < fcW.length; i++) {
         const last = i + 1 === fcW.length;

@@ -44,6 +44,7 @@ const METRIC_NAMES: Record<string, Record<string, string>> = {
   ocr: { accuracy: 'letter accuracy', word_accuracy: 'word accuracy' },
   chunking: { f1: 'chunk F1', precision: 'chunk precision', recall: 'chunk recall', accuracy: 'token accuracy' },
   segmentation: { iou: 'IoU', iou_pooled: 'pooled IoU', pixel_accuracy: 'pixel accuracy' },
+  pos: { accuracy: 'token accuracy' },
 };
 
 /**

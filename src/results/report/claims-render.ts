@@ -4,6 +4,11 @@ import { SpsError } from '../../util/errors.js';
 import { fmtDiff } from '../render.js';
 import type { DiffInterval } from '../stats.js';
 import { CLAIMS, VERDICT_RULE, type ClaimRow, type ClaimsReport } from './claims.js';
+import { TASKS } from '../../core/constants.js';
+
+/** A task the paper did not test (the POS task, a plugin's): the report labels it so wherever it names it. */
+export const beyondPaper = (task: string): boolean => !(TASKS as readonly string[]).includes(task);
+export const BEYOND_PAPER = 'beyond the paper';
 
 /** The claims table as text (`sps table --claims`), Markdown and HTML, with the same columns. */
 

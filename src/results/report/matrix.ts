@@ -1,5 +1,5 @@
 import { CLAIMS, type ClaimRow, type ClaimsReport } from './claims.js';
-import { escapeHtml, escapeMarkdown, formatInterval } from './claims-render.js';
+import { BEYOND_PAPER, beyondPaper, escapeHtml, escapeMarkdown, formatInterval } from './claims-render.js';
 
 /**
  * The compact verdict matrix that opens the report: a row per (task, objective), a column per claim
@@ -20,7 +20,8 @@ function matrixRows(c: ClaimsReport): MatrixRow[] {
     const key = `${r.experiment}\u0000${r.task}\u0000${r.objective}`;
     if (!rows.has(key)) {
       const task = c.table.multipleExperiments ? `${r.task} (${r.experiment})` : r.task;
-      rows.set(key, { label: `${task} / ${r.objective}`, task: r.task, objective: r.objective, cells: CLAIMS.map(() => undefined) });
+      const label = `${task} / ${r.objective}${beyondPaper(r.task) ? ` (${BEYOND_PAPER})` : ''}`;
+      rows.set(key, { label, task: r.task, objective: r.objective, cells: CLAIMS.map(() => undefined) });
     }
     rows.get(key)!.cells[CLAIMS.findIndex((x) => x.id === r.claim)] = r;
   }

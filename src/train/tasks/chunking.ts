@@ -7,12 +7,12 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { loadConll, type Sentence } from '../../data/conll2000.js';
-import { type Embeddings, gloveKey, loadGlove, loadSenna } from '../../data/embeddings.js';
+import { type Embeddings, loadGlove, loadSenna } from '../../data/embeddings.js';
+import { holdOut, indexWithUnk, lookupOrUnk, wordVocabulary } from '../../data/vocabulary.js';
 import { createChunker, type ChunkerBatch } from '../../models/chunker.js';
-import { normalArray } from '../../models/init.js';
 import { conlleval } from '../../results/conlleval.js';
 import type { FinalRecord } from '../../core/records.js';
-import { Rng, STREAMS } from '../../util/rng.js';
+import { type Rng, STREAMS } from '../../util/rng.js';
 import { chainProblem, decodeAll, decodeChain, type ChainBatch } from '../chain-problem.js';
 import type { RunContext } from '../../core/task.js';
 import type { ChunkingData, ChunkingModel } from './chunking-def.js';
@@ -50,29 +50,10 @@ interface Batch extends ChainBatch {
   input: ChunkerBatch;
 }
 
-const UNK = '\u0000UNK';
-
-/** The hold-out: `validation_sentences` training sentences drawn with `split_seed`. */
+/** The hold-out: `validation_sentences` training sentences drawn with `split_seed` (data/vocabulary.ts holdOut). */
 export function splitChunking(train: Sentence[], test: Sentence[], d: ChunkingData): { train: Sentence[]; validation: Sentence[]; test: Sentence[] } {
-  if (train.length <= d.validation_sentences)
-    throw new Error(`data.validation_sentences (${d.validation_sentences}) must be smaller than the ${train.length} training sentences`);
-  const pool = new Rng(d.split_seed).shuffle([...train]);
-  const validation = pool.slice(0, d.validation_sentences);
-  let rest = pool.slice(d.validation_sentences);
-  if (d.train_sentences !== null) rest = rest.slice(0, d.train_sentences);
-  return { train: rest, validation, test: d.test_sentences === null ? test : test.slice(0, d.test_sentences) };
-}
-
-/** Standard deviation of all entries (the random rows of words without a vector get the same spread). */
-function spread(v: Float32Array): number {
-  let s = 0;
-  let s2 = 0;
-  for (const x of v) {
-    s += x;
-    s2 += x * x;
-  }
-  const mean = s / v.length;
-  return Math.sqrt(Math.max(0, s2 / v.length - mean * mean));
+  const split = holdOut(train, d.validation_sentences, d.split_seed, d.train_sentences, 'data.validation_sentences');
+  return { ...split, test: d.test_sentences === null ? test : test.slice(0, d.test_sentences) };
 }
 
 /**
@@ -92,49 +73,27 @@ export function buildVocab(
   rng: Rng,
 ): Vocab {
   const tagSet = new Set<string>();
-  const posSet = new Set<string>();
-  const charSet = new Set<string>();
-  const counts = new Map<string, number>();
-  const key = emb ? emb.key : gloveKey;
   for (const s of trainFile) s.chunks.forEach((t) => tagSet.add(t));
-  for (const s of train) {
-    s.pos.forEach((p) => posSet.add(p));
-    for (const w of s.words) {
-      for (const c of w) charSet.add(c);
-      counts.set(key(w), (counts.get(key(w)) ?? 0) + 1);
-    }
-  }
   const tags = [...tagSet].sort((a, b) => (a === 'O' ? -1 : b === 'O' ? 1 : a < b ? -1 : a > b ? 1 : 0));
-  const indexOf = (xs: Iterable<string>): Map<string, number> => {
-    const m = new Map<string, number>();
-    for (const x of [...xs].sort()) m.set(x, m.size);
-    m.set(UNK, m.size);
-    return m;
+  const w = wordVocabulary(train, all, emb, d.min_word_count, m.word_dim, rng);
+  return {
+    tags,
+    tagIndex: new Map(tags.map((t, i) => [t, i])),
+    pos: indexWithUnk(train.flatMap((s) => s.pos)),
+    chars: indexWithUnk(train.flatMap((s) => s.words.flatMap((x) => [...x]))),
+    words: w.words,
+    key: w.key,
+    wordInit: w.init,
+    wordDim: w.dim,
   };
-  const wordKeys = new Set<string>();
-  if (emb) for (const s of all) for (const w of s.words) if (emb.index.has(key(w))) wordKeys.add(key(w));
-  for (const [k, n] of counts) if (n >= d.min_word_count) wordKeys.add(k);
-  const words = indexOf(wordKeys);
-  const dim = emb ? emb.dim : m.word_dim;
-  // Rows without a vector: N(0, σ²) with σ the spread of the pre-trained vectors (N(0, 1) when random).
-  const wordInit = normalArray(rng, words.size * dim, emb ? spread(emb.vectors) : 1);
-  if (emb) {
-    for (const [k, i] of words) {
-      const row = emb.index.get(k);
-      if (row !== undefined) wordInit.set(emb.vectors.subarray(row * dim, (row + 1) * dim), i * dim);
-    }
-  }
-  return { tags, tagIndex: new Map(tags.map((t, i) => [t, i])), pos: indexOf(posSet), chars: indexOf(charSet), words, key, wordInit, wordDim: dim };
 }
-
-const lookup = (m: Map<string, number>, k: string): number => m.get(k) ?? m.get(UNK)!;
 
 function encode(s: Sentence, v: Vocab, maxChars: number): Encoded {
   return {
     sentence: s,
-    words: s.words.map((w) => lookup(v.words, v.key(w))),
-    pos: s.pos.map((p) => lookup(v.pos, p)),
-    chars: s.words.map((w) => [...w].slice(0, maxChars).map((c) => lookup(v.chars, c))),
+    words: s.words.map((w) => lookupOrUnk(v.words, v.key(w))),
+    pos: s.pos.map((p) => lookupOrUnk(v.pos, p)),
+    chars: s.words.map((w) => [...w].slice(0, maxChars).map((c) => lookupOrUnk(v.chars, c))),
     labels: s.chunks.map((t) => v.tagIndex.get(t) ?? -1),
   };
 }

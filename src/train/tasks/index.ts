@@ -11,9 +11,10 @@ import type { TaskDefinition } from '../../core/task.js';
 import { chunkingTask } from './chunking-def.js';
 import { ocrTask } from './ocr-def.js';
 import { segmentationTask } from './segmentation-def.js';
+import { posTask } from '../../tasks/pos/def.js';
 
-/** The paper's three tasks. */
-const BUILTIN: TaskDefinition[] = [ocrTask, chunkingTask, segmentationTask];
+/** The paper's three tasks, and the POS task beyond the paper (written on the public task API: src/tasks/). */
+const BUILTIN: TaskDefinition[] = [ocrTask, chunkingTask, segmentationTask, posTask];
 
 let plugins: TaskDefinition[] | undefined;
 
