@@ -17,29 +17,6 @@
 #define SPS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SPS_CLONES
-/* sps_passes.c: kernels that make one pass over their data. */
-void sps_adam(size_t N, const float *w, const float *m, const float *v, const float *g, const float *acc, const float *k, float *w2, float *m2,
-              float *v2);
-void sps_col_sum(const float *x, size_t rows, size_t cols, float *out);
-void sps_blocks(int split, size_t outer, float *whole, float *const *parts, const int32_t *inners, size_t nparts);
-void sps_scale(const float *x, size_t n, float s, float *out);
-/* x [xd], out [xd · reps]; 1 <= nd <= 8, every xd and reps positive. */
-void sps_tile(const float *x, const int32_t *xd, const int32_t *reps, size_t nd, float *out);
-/* x, dx [B, H, W, C], g [B, Ho, Wo, C] with 2 Ho <= H, 2 Wo <= W. */
-void sps_max_pool_2x2_grad(const float *x, const float *g, float *dx, size_t B, size_t H, size_t W, size_t C, size_t Ho, size_t Wo);
-void sps_relu_grad(const float *dy, const float *y, size_t n, float *out);
-/* 1 <= nd <= 8, xd non-negative, perm a permutation of 0..nd-1. */
-void sps_transpose(const float *x, const int32_t *xd, const int32_t *perm, size_t nd, float *out);
-
-/* sps_crf.c: the fused chain-CRF kernels; the objective codes are those of src/crf/chain-fused.ts. */
-enum { OBJ_LOG_PARTITION = 0, OBJ_LOG_LIKELIHOOD = 1, OBJ_CROSS_ENTROPY = 2, OBJ_MEAN_FIELD = 3, OBJ_SSVM = 4 };
-/* 0, 1 when declined (the caller takes the log-space path), -1 out of memory; lengths in [1, T], labels in [0, K). */
-int sps_chain_crf(size_t B, size_t T, size_t K, int obj, size_t iterations, const float *unary, const float *pw, const int32_t *len,
-                  const int32_t *labels, const int32_t *allowed, const int32_t *maximiser, float *value, float *gU, float *gW);
-int sps_chain_crf_grad(size_t B, size_t T, size_t K, const float *dy, const float *gU, const float *gW, float *dU, float *dW);
-int sps_chain_viterbi(size_t B, size_t T, size_t K, const float *unary, const float *pw, const int32_t *len, const int32_t *allowed,
-                      const int32_t *gold, int32_t *out);
-
 #endif
 
 /* sps_blas.c: matrix products (OpenBLAS) and NHWC convolutions (oneDNN, or im2col + sgemm). */
