@@ -173,6 +173,25 @@ void sps_relu_grad(const float *dy, const float *y, size_t n, float *out) {
   for (size_t i = 0; i < n; i++) o[i] = v[i] > 0.f ? d[i] : 0.f;
 }
 
+/*
+ * aleaUniform(state, out): n draws of seedrandom's Alea generator from state {c, s0, s1, s2}, each
+ * rounded to float32: the stream tf.randomUniform(shape, 0, 1, 'float32', seed) fills element by
+ * element in JavaScript (tf.dropout's mask), bit for bit. Each step is the generator's own double
+ * arithmetic, t = 2091639·s0 + c·2^-32, c = t truncated to int32, s2 = t − c; it needs
+ * -ffp-contract=off (the build's flag) so that no FMA changes a rounding, and it stays serial.
+ */
+void sps_alea_uniform(const double *state, size_t n, float *out) {
+  double c = state[0], s0 = state[1], s1 = state[2], s2 = state[3];
+  for (size_t i = 0; i < n; i++) {
+    const double t = 2091639.0 * s0 + c * 2.3283064365386963e-10;
+    s0 = s1;
+    s1 = s2;
+    c = (double)(int32_t)t;
+    s2 = t - c;
+    out[i] = (float)s2;
+  }
+}
+
 /* Square tiles of the 2-D transposes: a tile of each side stays in L1 while it is read across and written along. */
 #define TR_TILE 32
 

@@ -156,6 +156,24 @@ static napi_value relu_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* aleaUniform(c, s0, s1, s2, out): the generator's state as four numbers, out float32. */
+static napi_value alea_uniform(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double state[4];
+  for (int i = 0; i < 4; i++)
+    if (napi_get_value_double(env, argv[i], &state[i]) != napi_ok) {
+      napi_throw_type_error(env, NULL, "sps_blas: aleaUniform expects the state as four numbers");
+      return NULL;
+    }
+  float *out;
+  size_t nout;
+  if (!f32_arg(env, argv[4], &out, &nout, 0)) return NULL;
+  sps_alea_uniform(state, nout, out);
+  return NULL;
+}
+
 /* transpose(x, dims, perm, out), rank 1 to 8, perm a permutation of the axes. */
 static napi_value transpose(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -198,7 +216,8 @@ int sps_passes_register(napi_env env, napi_value exports) {
              {"tile", tile},
              {"transpose", transpose},
              {"maxPool2x2Grad", max_pool_grad},
-             {"reluGrad", relu_grad}};
+             {"reluGrad", relu_grad},
+             {"aleaUniform", alea_uniform}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return 0;

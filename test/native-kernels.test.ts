@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/backend/select.js';
 import { nativeKernelsRegistered, registerNativeKernels, unregisterNativeKernels } from '../src/backend/native-kernels.js';
 import { NATIVE_ADDON_PATH, coretypeFor, loadNativeAddon } from '../src/backend/native/addon.js';
@@ -356,6 +357,40 @@ describe('MaxPoolGrad', NATIVE, () => {
   });
 });
 
+describe('dropout: the Alea kernel', NATIVE, () => {
+  it("tf.randomUniform's stream and tf.dropout's values and gradient, to the bit, for any seed and shape; without the kernel tf.dropout itself", async () => {
+    const { dropout } = await import('../src/models/dropout.js');
+    assert.ok(tf.getKernel('SpsAleaUniform', tf.getBackend()), 'the native back end registers the kernel');
+    const cases: [number[], number, number][] = [
+      [[1], 0.5, 0],
+      [[7, 3], 0.25, 1],
+      [[64, 400], 0.5, 12345],
+      [[3, 5, 11], 0.1, 4294967295],
+      [[2000, 50], 0.5, 987654321],
+    ];
+    for (const [shape, rate, seed] of cases) {
+      const ours = tf.engine().runKernel('SpsAleaUniform', {}, { state: aleaState(seed), shape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      const theirs = tf.randomUniform(shape, 0, 1, 'float32', seed);
+      assert.deepEqual(ours.dataSync(), theirs.dataSync(), `uniform ${shape} seed ${seed}`);
+      const x = tf.randomNormal(shape, 0, 1, 'float32', 7);
+      const f = (t: tf.Tensor) => tf.sum(tf.mul(dropout(t, rate, seed), t));
+      const g = (t: tf.Tensor) => tf.sum(tf.mul(tf.dropout(t, rate, undefined, seed), t));
+      assert.deepEqual(dropout(x, rate, seed).dataSync(), tf.dropout(x, rate, undefined, seed).dataSync(), `dropout ${shape} seed ${seed}`);
+      assert.deepEqual(tf.grad(f)(x).dataSync(), tf.grad(g)(x).dataSync(), `gradient ${shape} seed ${seed}`);
+      tf.dispose([ours, theirs, x]);
+    }
+    // A different seed gives a different mask: the comparison above is not between two constants.
+    const a = dropout(tf.ones([200]), 0.5, 1).dataSync();
+    const b = dropout(tf.ones([200]), 0.5, 2).dataSync();
+    assert.notDeepEqual(a, b);
+  });
+
+  function aleaState(seed: number): number[] {
+    const s = seedrandom.alea(String(seed), { state: true }).state() as { c: number; s0: number; s1: number; s2: number };
+    return [s.c, s.s0, s.s1, s.s2];
+  }
+});
+
 describe('tile and the broadcast gradients', NATIVE, () => {
   it('Tile matches cpu for ranks 1 to 5 and scalar-to-matrix broadcasts (C); int32 and a zero repeat fall back', async () => {
     const cases: [number[], number[]][] = [
@@ -438,9 +473,9 @@ describe('registration', NATIVE, () => {
     assert.ok(!nativeKernelsRegistered());
     assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, nativeConv);
     const b = await selectBackend('native');
-    assert.match(b.reason, /native kernels registered \(20, OpenBLAS core \w+\)/);
+    assert.match(b.reason, /native kernels registered \(21, OpenBLAS core \w+\)/);
     assert.ok(nativeKernelsRegistered());
-    assert.equal(registerNativeKernels().registered.length, 20, 'idempotent');
+    assert.equal(registerNativeKernels().registered.length, 21, 'idempotent');
     unregisterNativeKernels();
     unregisterNativeKernels();
     assert.ok(!nativeKernelsRegistered());

@@ -15,6 +15,17 @@ export interface LstmRecurrenceAttrs {
 /** The gradient of a ReLU from its output, dy where y > 0 (src/models/lenet.ts's conv + bias + ReLU; native: src/backend/native/kernels.ts). */
 export const RELU_GRAD = 'SpsReluGrad';
 
+/**
+ * tf.randomUniform(shape, 0, 1, 'float32', seed)'s values, bit for bit, from the state of the Alea
+ * generator it would seed (src/models/dropout.ts; native: native/sps_passes.c). No inputs.
+ */
+export const ALEA_UNIFORM = 'SpsAleaUniform';
+/** Its attrs: the generator's state [c, s0, s1, s2] after seeding, and the output's shape. */
+export interface AleaUniformAttrs {
+  state: [number, number, number, number];
+  shape: number[];
+}
+
 /** One Adam step of one variable (src/train/adam.ts; native: src/backend/native/kernels.ts). */
 export const ADAM_UPDATE = 'SpsAdamUpdate';
 /** Its attrs: acc = [1 − β1^t, 1 − β2^t] and constants = [β1, 1 − β1, β2, 1 − β2, ε, −lr] (src/train/adam.ts). */

@@ -43,6 +43,8 @@ import {
   maxPoolGrad,
   RELU_GRAD,
   reluGrad,
+  ALEA_UNIFORM,
+  aleaUniform,
   LSTM_RECURRENCE,
   LSTM_RECURRENCE_GRAD,
   lstmRecurrence,
@@ -75,13 +77,14 @@ const KERNELS: ReadonlyArray<readonly [string, NativeKernel]> = [
   [LSTM_RECURRENCE_GRAD, lstmRecurrenceGrad],
   [ADAM_UPDATE, adamUpdate],
   [RELU_GRAD, reluGrad],
+  [ALEA_UNIFORM, aleaUniform],
   [CHAIN_CRF, chainCrf],
   [CHAIN_CRF_GRAD, chainCrfGrad],
   [CHAIN_VITERBI, chainViterbi],
 ];
 
 /** Kernels of sps's own: nothing to replace, nothing to fall back on. */
-const OWN = new Set([LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, ADAM_UPDATE, RELU_GRAD, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI]);
+const OWN = new Set([LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, ADAM_UPDATE, RELU_GRAD, ALEA_UNIFORM, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI]);
 
 /** The kernels the native ones replaced (by name; undefined for our own), while they are registered. */
 const replaced = new Map<string, tf.KernelConfig | undefined>();

@@ -27,6 +27,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng.js';
 import { type ModelBase, ParamStore, initWeights, normalArray } from './init.js';
 import { type CharBiLstm, createCharBiLstm } from './lstm.js';
+import { dropout } from './dropout.js';
 
 export interface ChunkerOptions {
   /** Character ids are in [0, charVocab). */
@@ -169,7 +170,7 @@ export function createChunker(options: Pick<ChunkerOptions, 'charVocab' | 'wordV
       const parts = [charEncoder.apply(chars), tf.gather(wordEmb, tf.tensor1d(wordIds, 'int32'))];
       if (posEmb) parts.push(tf.gather(posEmb, tf.tensor1d(posIds, 'int32')));
       const features = tf.concat(parts, 1) as tf.Tensor2D; // [N, features]
-      let f = training && o.dropout > 0 ? (tf.dropout(features, o.dropout, undefined, training.seed()) as tf.Tensor2D) : features;
+      let f = training && o.dropout > 0 ? dropout(features, o.dropout, training.seed()) : features;
       for (let i = 0; i < fcW.length; i++) {
         const last = i + 1 === fcW.length;
         f = tf.fused.matMul({ a: f, b: fcW[i] as tf.Tensor2D, bias: fcB[i], activation: last ? 'linear' : 'relu' }) as tf.Tensor2D;

@@ -36,6 +36,7 @@ import { RELU_GRAD } from '../backend/kernel-names.js';
 import type { Rng } from '../util/rng.js';
 import { type InitScheme, type ModelBase, ParamStore, initBias, initWeights } from './init.js';
 import { LENET_PRESETS } from './lenet-presets.js';
+import { dropout } from './dropout.js';
 
 export { LENET_PRESETS };
 
@@ -177,7 +178,7 @@ export function createLeNet(options: LeNetPreset | Partial<LeNetOptions>, rng: R
   }
 
   const drop = (f: tf.Tensor2D, training: { seed(): number } | undefined): tf.Tensor2D =>
-    training && o.dropout > 0 ? (tf.dropout(f, o.dropout, undefined, training.seed()) as tf.Tensor2D) : f;
+    training && o.dropout > 0 ? dropout(f, o.dropout, training.seed()) : f;
   const apply = (x: tf.Tensor4D, training?: { seed(): number }): tf.Tensor2D =>
     tf.tidy(() => {
       if (x.rank !== 4 || x.shape[1] !== H || x.shape[2] !== W || x.shape[3] !== C)

@@ -27,7 +27,7 @@ import type {
 } from '@tensorflow/tfjs';
 import type { Backend, KernelArgs, TensorInfo } from '../wasm/common.js';
 import { attrsOf, pair, sizeOf } from '../wasm/common.js';
-import type { AdamUpdateAttrs, ChainCrfAttrs, ChainViterbiAttrs, LstmRecurrenceAttrs } from '../kernel-names.js';
+import type { AdamUpdateAttrs, AleaUniformAttrs, ChainCrfAttrs, ChainViterbiAttrs, LstmRecurrenceAttrs } from '../kernel-names.js';
 import { productShape } from '../wasm/matmul.js';
 import { plain2x2, poolInfo } from '../wasm/loops.js';
 import type { NativeAddon } from './addon.js';
@@ -189,7 +189,7 @@ export const conv2DBackpropFilter: NativeKernel = (addon, args, fallback) => {
   return dw;
 };
 
-export { ADAM_UPDATE, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, RELU_GRAD } from '../kernel-names.js';
+export { ADAM_UPDATE, ALEA_UNIFORM, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, RELU_GRAD } from '../kernel-names.js';
 
 const i32 = (backend: Backend, t: TensorInfo): Int32Array => backend.typedArrayFromHeap(t) as Int32Array;
 
@@ -481,5 +481,14 @@ export const reluGrad: NativeKernel = (addon, args) => {
   const { dy, y } = inputs;
   const out = backend.makeOutput([...dy.shape], 'float32');
   addon.reluGrad(f32(backend, dy), f32(backend, y), f32(backend, out));
+  return out;
+};
+
+/** tf.randomUniform's float32 stream in [0, 1) from a seeded Alea state (attrs: AleaUniformAttrs), in one serial pass. */
+export const aleaUniform: NativeKernel = (addon, args) => {
+  const { backend } = args;
+  const { state, shape } = attrsOf<AleaUniformAttrs>(args);
+  const out = backend.makeOutput([...shape], 'float32');
+  addon.aleaUniform(state[0], state[1], state[2], state[3], f32(backend, out));
   return out;
 };
