@@ -26,6 +26,28 @@ const CHROMIUM = process.env.SPS_CHROMIUM ?? '/usr/bin/chromium';
 
 const FIGURE_KINDS = ['cells', 'validation', 'norm-ratio', 'online-alpha', 'ocr-strip', 'segmentation'];
 
+/**
+ * Opens a report's index.html in headless Chromium and hands `check` the page with the console errors,
+ * page errors and failed requests seen while it loaded; closes the browser however `check` ends.
+ */
+async function withReport(index: string, check: (p: { page: Page; errors: string[]; failed: string[] }) => Promise<void>): Promise<void> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    const failed: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('requestfailed', (q) => failed.push(`${q.url()}: ${q.failure()?.errorText}`));
+    await page.goto(pathToFileURL(index).href, { waitUntil: 'load' });
+    await check({ page, errors, failed });
+  } finally {
+    await browser.close();
+  }
+}
+
 /** A small real results folder: seeds 0 and 1 of the first objective of each task, every mode. */
 function smokeResults(dest: string): number {
   let copied = 0;
@@ -84,18 +106,7 @@ test(
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Claims: C1 /);
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const errors: string[] = [];
-      const failed: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(m.text());
-      });
-      page.on('pageerror', (e) => errors.push(String(e)));
-      page.on('requestfailed', (q) => failed.push(`${q.url()}: ${q.failure()?.errorText}`));
-      await page.goto(pathToFileURL(join(out, 'index.html')).href, { waitUntil: 'load' });
-
+    await withReport(join(out, 'index.html'), async ({ page, errors, failed }) => {
       const figures = await page.$$eval('figure[data-kind]', (fs) =>
         fs.map((f) => ({
           id: f.id,
@@ -185,9 +196,7 @@ test(
       const shot = join(tmp, 'report.png');
       await page.screenshot({ path: shot, fullPage: true });
       assert.ok(statSync(shot).size > 10_000);
-    } finally {
-      await browser.close();
-    }
+    });
   },
 );
 
@@ -205,15 +214,7 @@ test(
     assert.equal(r.code, 0, r.stderr);
     for (const f of ['setting-curves-toy-ssvm', 'setting-cells-toy']) assert.ok(statSync(join(out, 'figures', `${f}.png`)).size > 5_000, `${f}.png`);
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const errors: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(m.text());
-      });
-      page.on('pageerror', (e) => errors.push(String(e)));
-      await page.goto(pathToFileURL(join(out, 'index.html')).href, { waitUntil: 'load' });
+    await withReport(join(out, 'index.html'), async ({ page, errors, failed }) => {
       assert.equal(await page.title(), 'sps report: toy-test by data.noise, model.init_scale');
       const settings = await page.$$eval('#claims-table tbody tr', (rows) => rows.map((x) => x.getAttribute('data-setting')));
       assert.deepEqual(settings, TOY_STUDY_SETTINGS);
@@ -231,9 +232,8 @@ test(
         assert.deepEqual(f.legend, ['0.5, 0.1', '0.5, 0.2', '1, 0.1', '1, 0.2'], `${kind}: a legend entry per setting`);
       }
       assert.deepEqual(errors, [], 'no console errors');
-    } finally {
-      await browser.close();
-    }
+      assert.deepEqual(failed, [], 'no failed requests');
+    });
   },
 );
 
@@ -248,15 +248,7 @@ test(
     const r = sps(['report', results, '--by', 'model.dropout', '--out', out]);
     assert.equal(r.code, 0, r.stderr);
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const errors: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(m.text());
-      });
-      page.on('pageerror', (e) => errors.push(String(e)));
-      await page.goto(pathToFileURL(join(out, 'index.html')).href, { waitUntil: 'load' });
+    await withReport(join(out, 'index.html'), async ({ page, errors, failed }) => {
       const rows = await page.$$eval('#regime-map tbody tr', (trs) =>
         trs.map((tr) => {
           const verdict = tr.querySelector('td.verdict');
@@ -290,8 +282,7 @@ test(
         assert.ok(f.axisTitles >= 2, `${f.kind} has axis titles`);
       }
       assert.deepEqual(errors, [], 'no console errors');
-    } finally {
-      await browser.close();
-    }
+      assert.deepEqual(failed, [], 'no failed requests');
+    });
   },
 );
