@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/backend/select.js';
 import { nativeKernelsRegistered, registerNativeKernels, unregisterNativeKernels } from '../src/backend/native-kernels.js';
 import { NATIVE_ADDON_PATH, coretypeFor, loadNativeAddon } from '../src/backend/native/addon.js';
@@ -359,7 +358,7 @@ describe('MaxPoolGrad', NATIVE, () => {
 
 describe('dropout: the Alea kernel', NATIVE, () => {
   it("tf.randomUniform's stream and tf.dropout's values and gradient, to the bit, for any seed and shape; without the kernel tf.dropout itself", async () => {
-    const { dropout } = await import('../src/models/dropout.js');
+    const { aleaState, dropout } = await import('../src/models/dropout.js');
     assert.ok(tf.getKernel('SpsAleaUniform', tf.getBackend()), 'the native back end registers the kernel');
     const cases: [number[], number, number][] = [
       [[1], 0.5, 0],
@@ -384,11 +383,6 @@ describe('dropout: the Alea kernel', NATIVE, () => {
     const b = dropout(tf.ones([200]), 0.5, 2).dataSync();
     assert.notDeepEqual(a, b);
   });
-
-  function aleaState(seed: number): number[] {
-    const s = seedrandom.alea(String(seed), { state: true }).state() as { c: number; s0: number; s1: number; s2: number };
-    return [s.c, s.s0, s.s1, s.s2];
-  }
 });
 
 describe('tile and the broadcast gradients', NATIVE, () => {
