@@ -163,7 +163,8 @@ function bilstmCrfBench(useLayers: boolean): ModelBenchFactory {
     const charLengths = new Array<number>(N).fill(chars);
     const lengths = new Array<number>(B).fill(T);
 
-    let charFn: BiLstmFn = (x) => charLstm.run(x, charLengths).final;
+    // The final states only, as sps's own char encoder asks for them (PyTorch's twin reads h_n).
+    let charFn: BiLstmFn = (x) => charLstm.run(x, charLengths, { outputs: false }).final!;
     let wordFn: BiLstmFn = (x) => wordLstm.apply(x, lengths);
     let lstmParams = [...charLstm.params, ...wordLstm.params];
     const disposers: (() => void)[] = [];

@@ -144,8 +144,9 @@ static SPS_CLONES void gates_out(float *restrict s, size_t B, size_t H, int firs
  *
  * lstmForward(dims = [T, H, B, reverse, finalOnly], xp, R, bias, len, out, S, TC, CP, HP):
  * out is hs [B, T, H] (the state after each time, carried through padding) or the final h [B, H];
- * S [T, B, 4H] the gates (g itself in its columns), TC tanh(c'), CP and HP the c and h before the
- * step [T, B, H], all by time, for lstmBackward.
+ * S [T, B, 4H] the gates (g itself in its columns), TC tanh(c') and CP the c before the step
+ * [T, B, H], by time, and HP the h before the step [B, T, H], in the rows of xp, for lstmBackward
+ * (its weight gradient is then one product of HP with the gate gradients where they are written).
  */
 int sps_lstm_forward(size_t T, size_t H, size_t B, int reverse, int final_only, const float *xp, const float *R, const float *bias,
                      const int32_t *len, float *out, float *S, float *TC, float *CP, float *HP) {
@@ -159,7 +160,7 @@ int sps_lstm_forward(size_t T, size_t H, size_t B, int reverse, int final_only, 
     float *s = S + t * B * H4;
     gates_in(xp, bias, B, T, t, H4, s);
     if (k > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H4, (int)H, 1.f, h, (int)H, R, (int)H4, 1.f, s, (int)H4);
-    memcpy(HP + t * HB, h, HB * sizeof(float));
+    for (size_t b = 0; b < B; b++) memcpy(HP + (b * T + t) * H, h + b * H, H * sizeof(float));
     memcpy(CP + t * HB, c, HB * sizeof(float));
     for (size_t b = 0; b < B; b++) active[b] = (int32_t)t < len[b];
     gates_out(s, B, H, k == 0, active, c, h, TC + t * HB, cn);
@@ -177,15 +178,15 @@ int sps_lstm_forward(size_t T, size_t H, size_t B, int reverse, int final_only, 
  * [B, H]) and dc, the gate gradients dz [B, 4H] (through the sigmoid, or the tanh for g) and the dc
  * passed to the step before. A sequence's padding step (active[b] = 0) passes dh on (carry_h) and dc
  * unchanged, and gets dz = 0. s, tc, cp are the step's blocks; c before a sequence's first step is 0,
- * so its forget-gate gradient comes out 0 by itself.
+ * so its forget-gate gradient comes out 0 by itself. Row b of dz is at dz + b·ldz.
  */
 static SPS_CLONES void bptt_gates(size_t B, size_t H, const int32_t *restrict active, const float *restrict dh, const float *restrict S,
                                   const float *restrict TC, const float *restrict CP, float *restrict dc, float *restrict carry_h,
-                                  float *restrict dz) {
+                                  float *restrict dz, size_t ldz) {
   const size_t H4 = 4 * H;
   for (size_t b = 0; b < B; b++) {
     const float *s = S + b * H4, *tc = TC + b * H, *cp = CP + b * H, *dhb = dh + b * H;
-    float *z = dz + b * H4, *dcb = dc + b * H, *ch = carry_h + b * H;
+    float *z = dz + b * ldz, *dcb = dc + b * H, *ch = carry_h + b * H;
     if (!active[b]) {
       memcpy(ch, dhb, H * sizeof(float));
       memset(z, 0, H4 * sizeof(float));
@@ -207,23 +208,26 @@ static SPS_CLONES void bptt_gates(size_t B, size_t H, const int32_t *restrict ac
 /*
  * lstmBackward(dims = [T, H, B, reverse, finalOnly], dy, S, TC, CP, HP, R, len, dxp, dR, dbias):
  * backpropagation through lstmForward's steps in reverse. dy is d hs [B, T, H] (or d h_final [B, H]);
- * a sequence's padding steps pass the state's gradient through unchanged. The gate gradients are
- * kept by time ([T, B, 4H], then copied into dxp [B, T, 4H]), so dR = Σ_t HP_tᵀ dz_t is one product
- * over all T·B rows (the h before a sequence's first step is 0: its rows add nothing), and dbias
- * their column sums.
+ * a sequence's padding steps pass the state's gradient through unchanged. The gate gradients of time
+ * t are written straight into their rows of dxp [B, T, 4H] (row stride T·4H), and the step's product
+ * reads them there; then dR = Σ_t HP_tᵀ dz_t is one product of HP [B·T, H] with dxp [B·T, 4H] (the h
+ * before a sequence's first step is 0: its rows add nothing), and dbias their column sums.
  */
 int sps_lstm_backward(size_t T, size_t H, size_t B, int reverse, int final_only, const float *dy, const float *S, const float *TC,
                       const float *CP, const float *HP, const float *R, const int32_t *len, float *dxp, float *dR, float *dbias) {
-  const size_t HB = H * B, H4 = 4 * H;
-  float *buf = (float *)calloc(4 * HB + T * B * H4, sizeof(float));
+  const size_t HB = H * B, H4 = 4 * H, ldz = T * H4;
+  float *buf = (float *)calloc(4 * HB + H4 * H, sizeof(float));
   int32_t *active = (int32_t *)malloc((B ? B : 1) * sizeof(int32_t));
   if (!buf || !active) return free(buf), free(active), -1;
   /* dh_rec: the gradient from the step after (0 before the last step), dh: the step's whole dh. */
-  float *dh_rec = buf, *dc = buf + HB, *carry_h = buf + 2 * HB, *dh = buf + 3 * HB, *DZ = buf + 4 * HB;
+  float *dh_rec = buf, *dc = buf + HB, *carry_h = buf + 2 * HB, *dh = buf + 3 * HB, *RT = buf + 4 * HB;
+  /* Rᵀ [4H, H] once, so that each step's product is a plain one: OpenBLAS re-packs a transposed operand on every call. */
+  for (size_t q = 0; q < H4; q++)
+    for (size_t u = 0; u < H; u++) RT[q * H + u] = R[u * H4 + q];
   if (final_only) memcpy(dh_rec, dy, HB * sizeof(float));
   for (size_t kk = T; kk-- > 0;) {
     const size_t k = kk, t = reverse ? T - 1 - k : k;
-    float *dz = DZ + t * B * H4;
+    float *dz = dxp + t * H4;
     for (size_t b = 0; b < B; b++) {
       active[b] = (int32_t)t < len[b];
       if (final_only)
@@ -231,20 +235,19 @@ int sps_lstm_backward(size_t T, size_t H, size_t B, int reverse, int final_only,
       else
         for (size_t u = 0; u < H; u++) dh[b * H + u] = dy[(b * T + t) * H + u] + dh_rec[b * H + u];
     }
-    bptt_gates(B, H, active, dh, S + t * B * H4, TC + t * HB, CP + t * HB, dc, carry_h, dz);
+    bptt_gates(B, H, active, dh, S + t * B * H4, TC + t * HB, CP + t * HB, dc, carry_h, dz, ldz);
     if (k > 0) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H4, 1.f, dz, (int)H4, R, (int)H4, 0.f, dh_rec, (int)H);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H, (int)H4, 1.f, dz, (int)ldz, RT, (int)H, 0.f, dh_rec, (int)H);
       for (size_t j = 0; j < HB; j++) dh_rec[j] += carry_h[j];
     }
-    for (size_t b = 0; b < B; b++) memcpy(dxp + (b * T + t) * H4, dz + b * H4, H4 * sizeof(float));
   }
   if (T * B > 0)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)H4, (int)(T * B), 1.f, HP, (int)H, DZ, (int)H4, 0.f, dR, (int)H4);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)H4, (int)(T * B), 1.f, HP, (int)H, dxp, (int)H4, 0.f, dR, (int)H4);
   else
     memset(dR, 0, H4 * H * sizeof(float));
   memset(dbias, 0, H4 * sizeof(float));
   for (size_t r = 0; r < T * B; r++)
-    for (size_t q = 0; q < H4; q++) dbias[q] += DZ[r * H4 + q];
+    for (size_t q = 0; q < H4; q++) dbias[q] += dxp[r * H4 + q];
   free(buf);
   free(active);
   return 0;

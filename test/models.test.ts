@@ -302,24 +302,41 @@ async function fusedVsReference(backend: Backend, scale = 1): Promise<void> {
   const ro = randn(rng, [lengths.length, T, 2 * H]);
   const rf = randn(rng, [lengths.length, 2 * H]);
   const vars = [x, ...m.params];
-  const fused = tf.variableGrads(() => {
-    const r = m.run(x, lengths);
-    return tf.add(tf.sum(tf.mul(r.outputs!, ro)), tf.sum(tf.mul(r.final, rf))) as tf.Scalar;
-  }, vars);
-  const ref = tf.variableGrads(() => {
+  // The loss Σ outputs·ro + Σ final·rf, or one half of it.
+  type Half = 'outputs' | 'final' | 'both';
+  const fusedLoss = (half: Half) => () => {
+    const r = m.run(x, lengths, { outputs: half !== 'final', final: half !== 'outputs' });
+    if (half !== 'both') assert.equal(half === 'outputs' ? r.final : r.outputs, undefined, `${backend}: ${half} only`);
+    const terms = [half !== 'final' ? tf.sum(tf.mul(r.outputs!, ro)) : null, half !== 'outputs' ? tf.sum(tf.mul(r.final!, rf)) : null];
+    return tf.addN(terms.filter((v): v is tf.Tensor => v !== null)) as tf.Scalar;
+  };
+  const refLoss = (half: Half) => () => {
     const r = referenceBiLstm(x, lengths, m.directions);
     const terms = lengths.flatMap((L, b) => [
-      tf.sum(tf.mul(r.outputs[b], tf.reshape(tf.slice(ro, [b, 0, 0], [1, L, 2 * H]), [L, 2 * H]))),
-      tf.sum(tf.mul(r.finals[b], tf.reshape(tf.slice(rf, [b, 0], [1, 2 * H]), [2 * H]))),
+      ...(half !== 'final' ? [tf.sum(tf.mul(r.outputs[b], tf.reshape(tf.slice(ro, [b, 0, 0], [1, L, 2 * H]), [L, 2 * H])))] : []),
+      ...(half !== 'outputs' ? [tf.sum(tf.mul(r.finals[b], tf.reshape(tf.slice(rf, [b, 0], [1, 2 * H]), [2 * H])))] : []),
     ]);
     return tf.addN(terms) as tf.Scalar;
-  }, vars);
+  };
+  const sameGrads = (half: Half): void => {
+    const got = tf.variableGrads(fusedLoss(half), vars);
+    const want = tf.variableGrads(refLoss(half), vars);
+    const [g0, e0] = [got.value.dataSync()[0], want.value.dataSync()[0]];
+    assert.ok(Math.abs(g0 - e0) <= 1e-5 * Math.max(1, Math.abs(e0)), `${backend} (${half}): loss ${g0} vs ${e0}`);
+    for (const v of vars) {
+      const g = got.grads[v.name].dataSync();
+      const e = want.grads[v.name].dataSync();
+      const scale = Math.max(1, ...Array.from(e, Math.abs));
+      assert.ok(maxAbsDiff(g, e) <= 1e-5 * scale, `${backend} (${half}): gradient of ${v.name} [${v.shape}] differs by ${maxAbsDiff(g, e)}`);
+    }
+    tf.dispose([got.value, want.value, ...Object.values(got.grads), ...Object.values(want.grads)]);
+  };
   // Outputs and final states themselves.
   tf.tidy(() => {
     const r = m.run(x, lengths);
     const e = referenceBiLstm(x, lengths, m.directions);
     const out = r.outputs!.arraySync();
-    const fin = r.final.arraySync();
+    const fin = r.final!.arraySync();
     lengths.forEach((L, b) => {
       const eo = e.outputs[b].arraySync();
       for (let t = 0; t < T; t++) {
@@ -334,14 +351,10 @@ async function fusedVsReference(backend: Backend, scale = 1): Promise<void> {
       assert.ok(maxAbsDiff(fin[b], e.finals[b].arraySync()) <= 1e-5, `${backend}: final state b=${b}`);
     });
   });
-  assert.ok(Math.abs(fused.value.dataSync()[0] - ref.value.dataSync()[0]) <= 1e-5 * Math.max(1, Math.abs(ref.value.dataSync()[0])));
-  for (const v of vars) {
-    const g = fused.grads[v.name].dataSync();
-    const e = ref.grads[v.name].dataSync();
-    const scale = Math.max(1, ...Array.from(e, Math.abs));
-    assert.ok(maxAbsDiff(g, e) <= 1e-5 * scale, `${backend}: gradient of ${v.name} [${v.shape}] differs by ${maxAbsDiff(g, e)}`);
-  }
-  tf.dispose([fused.value, ref.value, ...Object.values(fused.grads), ...Object.values(ref.grads), x, ro, rf]);
+  // Gradients of the whole loss, and of each half alone (`final: false`, `outputs: false`: the kernel's two modes).
+  for (const half of ['both', 'outputs', 'final'] as const) sameGrads(half);
+  assert.throws(() => m.run(x, lengths, { outputs: false, final: false }), /nothing to compute/);
+  tf.dispose([x, ro, rf]);
   m.dispose();
   assert.equal(tf.memory().numTensors, before, `${backend}: leak`);
 }
@@ -378,7 +391,7 @@ async function maskingChecks(backend: Backend): Promise<void> {
   const [oa, og, fa, fg] = tf.tidy(() => {
     const ra = m.run(a, lengths);
     const rg = m.run(g, lengths);
-    return [ra.outputs!.arraySync(), rg.outputs!.arraySync(), ra.final.arraySync(), rg.final.arraySync()];
+    return [ra.outputs!.arraySync(), rg.outputs!.arraySync(), ra.final!.arraySync(), rg.final!.arraySync()];
   });
   assert.deepEqual(og, oa, 'padding content changed an output');
   assert.deepEqual(fg, fa, 'padding content changed a final state');
@@ -386,7 +399,7 @@ async function maskingChecks(backend: Backend): Promise<void> {
     const alone = tf.tidy(() => {
       const x1 = tf.tensor3d(xs[b].slice(0, L * In), [1, L, In]);
       const r = m.run(x1, [L]);
-      return { o: r.outputs!.arraySync()[0], f: r.final.arraySync()[0] };
+      return { o: r.outputs!.arraySync()[0], f: r.final!.arraySync()[0] };
     });
     for (let t = 0; t < T; t++) {
       if (t < L) assert.ok(maxAbsDiff(oa[b][t], alone.o[t]) <= 1e-6, `b=${b} t=${t}: alone vs batched`);
@@ -405,7 +418,7 @@ async function maskingChecks(backend: Backend): Promise<void> {
     xc.dispose();
     const { value, grads } = tf.variableGrads(() => {
       const r = m.run(xv, lengths);
-      return tf.add(tf.sum(tf.square(r.outputs!)), tf.sum(r.final)) as tf.Scalar;
+      return tf.add(tf.sum(tf.square(r.outputs!)), tf.sum(r.final!)) as tf.Scalar;
     }, [xv, ...m.params]);
     const out = [xv, ...m.params].map((v) => Array.from(grads[v.name].dataSync()));
     tf.dispose([value, ...Object.values(grads), xv]);
@@ -424,7 +437,7 @@ async function maskingChecks(backend: Backend): Promise<void> {
     assert.deepEqual(m.run(x1, [1]).outputs!.shape, [1, 1, 2 * H]);
     const r = uni.run(x1, [1]);
     assert.deepEqual(r.outputs!.shape, [1, 1, H]);
-    assert.ok(maxAbsDiff(r.final.dataSync(), m.run(x1, [1]).final.dataSync().slice(0, H)) <= 1e-7);
+    assert.ok(maxAbsDiff(r.final!.dataSync(), m.run(x1, [1]).final!.dataSync().slice(0, H)) <= 1e-7);
   });
   tf.dispose([a, g]);
   m.dispose();
@@ -448,7 +461,7 @@ test('BiLSTM: tf.layers.bidirectional(lstm) with the copied weights computes the
     const x = randn(rng, [3, 7, 5]) as tf.Tensor3D;
     const r = m.run(x, [7, 7, 7]);
     assert.ok(maxAbsDiff(r.outputs!.dataSync(), seq.fn(x).dataSync()) <= 1e-5);
-    assert.ok(maxAbsDiff(r.final.dataSync(), fin.fn(x).dataSync()) <= 1e-5);
+    assert.ok(maxAbsDiff(r.final!.dataSync(), fin.fn(x).dataSync()) <= 1e-5);
   });
   seq.dispose();
   fin.dispose();

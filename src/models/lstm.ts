@@ -52,13 +52,15 @@ export interface LstmWeights {
 export interface RunOptions {
   /** Build the per-step outputs (default true); false: final states only. */
   outputs?: boolean;
+  /** Build the final states (default true); false: outputs only (what `apply` needs, a few ops fewer). */
+  final?: boolean;
 }
 
 export interface LstmResult {
   /** [B, T, D·H]: forward outputs in [..., 0:H], backward in [..., H:2H]; exactly 0 at padding. Absent with `outputs: false`. */
   outputs?: tf.Tensor3D;
-  /** [B, D·H]: state after the last real step of each direction (forward at L−1, backward at 0). */
-  final: tf.Tensor2D;
+  /** [B, D·H]: state after the last real step of each direction (forward at L−1, backward at 0). Absent with `final: false`. */
+  final?: tf.Tensor2D;
 }
 
 /** Data-side checks of the lengths; returns them as plain numbers. */
@@ -227,7 +229,7 @@ function kernelRecurrence(
 }
 
 /** The kernel path of runLstm: batch-major throughout (see kernelRecurrence). */
-function runLstmKernel(x: tf.Tensor3D, lens: number[], dirs: readonly LstmWeights[], keepSteps: boolean, padded: boolean): LstmResult {
+function runLstmKernel(x: tf.Tensor3D, lens: number[], dirs: readonly LstmWeights[], keepSteps: boolean, keepFinal: boolean, padded: boolean): LstmResult {
   const [B, T, In] = x.shape;
   const H = dirs[0].recurrent.shape[0];
   const D = dirs.length;
@@ -239,7 +241,7 @@ function runLstmKernel(x: tf.Tensor3D, lens: number[], dirs: readonly LstmWeight
   if (!keepSteps) return { final: (D === 1 ? hs[0] : tf.concat(hs, 1)) as tf.Tensor2D }; // [B, D·H]
   // Final states: forward after t = T−1 (carried from L−1), backward after t = 0.
   const at = (h: tf.Tensor, t: number) => tf.reshape(tf.slice(h, [0, t, 0], [B, 1, H]), [B, H]);
-  const final = (D === 1 ? at(hs[0], T - 1) : tf.concat([at(hs[0], T - 1), at(hs[1], 0)], 1)) as tf.Tensor2D;
+  const final = keepFinal ? ((D === 1 ? at(hs[0], T - 1) : tf.concat([at(hs[0], T - 1), at(hs[1], 0)], 1)) as tf.Tensor2D) : undefined;
   let outputs = (D === 1 ? hs[0] : tf.concat(hs, 2)) as tf.Tensor3D; // [B, T, D·H]
   if (padded) {
     // The forward state is carried through padding; outputs there are defined as 0.
@@ -262,13 +264,15 @@ export function runLstm(x: tf.Tensor3D, lengths: readonly number[], dirs: readon
   const D = dirs.length;
   const lens = checkLengths(lengths, B, T);
   const keepSteps = options.outputs ?? true;
-  if (T === 0 || B === 0) return { outputs: keepSteps ? tf.zeros([B, T, D * H]) : undefined, final: tf.zeros([B, D * H]) };
+  const keepFinal = options.final ?? true;
+  if (!keepSteps && !keepFinal) throw new Error('LSTM: outputs: false and final: false leave nothing to compute');
+  if (T === 0 || B === 0) return { outputs: keepSteps ? tf.zeros([B, T, D * H]) : undefined, final: keepFinal ? tf.zeros([B, D * H]) : undefined };
 
   // Masks from data, only at the times where some sequence is padding; shared by both directions.
   // (A back end with the recurrence kernel takes the lengths instead.)
   const padded: number[] = [];
   for (let t = 0; t < T; t++) if (lens.some((L) => t >= L)) padded.push(t);
-  if (tf.getKernel(LSTM_RECURRENCE, tf.getBackend()) !== undefined) return runLstmKernel(x, lens, dirs, keepSteps, padded.length > 0);
+  if (tf.getKernel(LSTM_RECURRENCE, tf.getBackend()) !== undefined) return runLstmKernel(x, lens, dirs, keepSteps, keepFinal, padded.length > 0);
   const masks: (tf.Tensor2D | null)[] = new Array<tf.Tensor2D | null>(T).fill(null);
   if (padded.length > 0) {
     const m = new Uint8Array(padded.length * H * B);
@@ -291,7 +295,9 @@ export function runLstm(x: tf.Tensor3D, lengths: readonly number[], dirs: readon
   if (!keepSteps) return { final: tf.transpose(D === 1 ? hs[0] : tf.concat(hs, 0)) as tf.Tensor2D }; // [B, D·H]
   // Final states: forward after t = T−1 (carried from L−1), backward after t = 0.
   const lastOf = (h: tf.Tensor, t: number) => tf.reshape(tf.slice(h, [t, 0, 0], [1, H, B]), [H, B]);
-  const final = tf.transpose(D === 1 ? lastOf(hs[0], T - 1) : tf.concat([lastOf(hs[0], T - 1), lastOf(hs[1], 0)], 0)) as tf.Tensor2D; // [B, D·H]
+  const final = keepFinal
+    ? (tf.transpose(D === 1 ? lastOf(hs[0], T - 1) : tf.concat([lastOf(hs[0], T - 1), lastOf(hs[1], 0)], 0)) as tf.Tensor2D) // [B, D·H]
+    : undefined;
   let outputs = tf.transpose(D === 1 ? hs[0] : tf.concat(hs, 1), [2, 0, 1]) as tf.Tensor3D; // [T, D·H, B] → [B, T, D·H]
   if (padded.length > 0) {
     // The forward state is carried through padding; outputs there are defined as 0.
@@ -304,7 +310,7 @@ export function runLstm(x: tf.Tensor3D, lengths: readonly number[], dirs: readon
 
 /** x [B, T, In], lengths → [B, T, D·H] (0 at padding) with the given direction weights. Call inside tidy. */
 export function biLstm(x: tf.Tensor3D, lengths: readonly number[], dirs: readonly LstmWeights[]): tf.Tensor3D {
-  return runLstm(x, lengths, dirs).outputs!;
+  return runLstm(x, lengths, dirs, { final: false }).outputs!;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,7 +365,7 @@ export function createBiLstm(options: Pick<LstmOptions, 'inputSize' | 'hidden'> 
     options: o,
     directions,
     run,
-    apply: (x, lengths) => run(x, lengths).outputs!,
+    apply: (x, lengths) => run(x, lengths, { final: false }).outputs!,
     flops: ([B, T]) => directions.length * 2 * B * T * (In + H) * 4 * H,
   };
 }
@@ -461,7 +467,7 @@ export function createCharBiLstm(options: Pick<CharBiLstmOptions, 'charVocab'> &
           const ids = new Int32Array(words.length * Lc);
           words.forEach((w, n) => ids.set(w, n * Lc));
           const x = tf.reshape(tf.gather(emb, tf.tensor1d(ids, 'int32')), [words.length, Lc, o.embedding]) as tf.Tensor3D;
-          return lstm.run(x, lengths, { outputs: false }).final;
+          return lstm.run(x, lengths, { outputs: false }).final!;
         };
         const split = lengthSplit(
           distinct.map((w) => w.length),

@@ -201,7 +201,8 @@ function lstmDims(attrs: Partial<LstmRecurrenceAttrs>, T: number, H: number, B: 
  * One LSTM direction (see lstm.ts, `kernelRecurrence`), batch-major: inputs xp [B, T, 4H] (the input
  * projection, rows (b, t) as x·kernel gives them), recurrent [H, 4H], bias [4H], lengths int32 [B];
  * attrs reverse, finalOnly. Outputs: hs [B, T, H] (or the final h [B, H]), then what the gradient
- * reads, by time: the gates s [T, B, 4H], tanh(c') [T, B, H], and c, h before each step [T, B, H].
+ * reads: by time, the gates s [T, B, 4H], tanh(c') [T, B, H] and c before each step [T, B, H]; in
+ * xp's rows, h before each step [B, T, H].
  */
 export const lstmRecurrence: NativeKernel = (addon, args) => {
   const { inputs, backend } = args;
@@ -214,7 +215,7 @@ export const lstmRecurrence: NativeKernel = (addon, args) => {
     backend.makeOutput([T, B, H4], 'float32'),
     backend.makeOutput([T, B, H], 'float32'),
     backend.makeOutput([T, B, H], 'float32'),
-    backend.makeOutput([T, B, H], 'float32'),
+    backend.makeOutput([B, T, H], 'float32'),
   ];
   const [out, s, tc, cp, hp] = outs.map((t) => f32(backend, t));
   addon.lstmForward(lstmDims(attrs, T, H, B), f32(backend, xp), f32(backend, recurrent), f32(backend, bias), i32(backend, lengths), out, s, tc, cp, hp);
