@@ -240,6 +240,7 @@ async function crfSuite(tf: Tf, backend: string, steps: number, repeats: number)
 /** Training steps of the task networks (forward, backward, Adam, reading the loss). */
 async function modelSuite(tf: Tf, backend: string, steps: number, repeats: number, models: string[]): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
+  const peak = measurePeak();
   for (const name of models) {
     const bench = MODEL_BENCHES[name](tf, new Rng(0));
     let ms = NaN;
@@ -259,6 +260,7 @@ async function modelSuite(tf: Tf, backend: string, steps: number, repeats: numbe
       unit: 'steps/s',
       msPerStep: ms,
       ...(bench.flopsPerStep ? { gflops: (bench.flopsPerStep * stepsPerSec) / 1e9 } : {}),
+      ...(peak ? { peakGflops: peak.gflops } : {}),
       note,
     });
   }
@@ -360,6 +362,7 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
   const sps = new Map<string, number[]>(); // `${backend} ${model}` → steps/s per pass
   const last = new Map<string, BenchRow>();
   const pytorch = new Map<string, number[]>();
+  const peakOf = new Map<string, number[]>(); // the sgemm peak each child measured
   for (let p = 0; p < passes; p++) {
     for (const model of models) {
       for (const backend of backends) {
@@ -367,6 +370,7 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
         const row = runChild('models', backend, opts, [model])?.[0];
         const key = `${backend} ${model}`;
         sps.set(key, [...(sps.get(key) ?? []), row?.stepsPerSec ?? NaN]);
+        peakOf.set(key, [...(peakOf.get(key) ?? []), typeof row?.peakGflops === 'number' ? row.peakGflops : NaN]);
         if (row) last.set(key, row);
       }
       if (python && PYTORCH_TWINS.includes(model)) {
@@ -380,8 +384,10 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
       const s = spread(sps.get(`${backend} ${model}`) ?? []);
       const t = python && PYTORCH_TWINS.includes(model) ? spread(pytorch.get(model) ?? []) : undefined;
       const r = last.get(`${backend} ${model}`);
-      // GFLOP/s at the median rate (a child reports its own pass's).
+      // GFLOP/s at the median rate (a child reports its own pass's); the peak: the best any pass's child measured.
       const gflops = typeof r?.gflops === 'number' ? (r.gflops / r.stepsPerSec) * s.median : undefined;
+      const peaks = (peakOf.get(`${backend} ${model}`) ?? []).filter((x) => Number.isFinite(x));
+      const peakGflops = peaks.length ? Math.max(...peaks) : undefined;
       return {
         backend,
         model,
@@ -389,19 +395,32 @@ async function modelsParent(opts: ParentOptions, models: string[]): Promise<void
         sps: s,
         msPerStep: 1000 / s.median,
         gflops,
+        ...(peakGflops !== undefined ? { peakGflops } : {}),
         note: r?.note,
         ...(t ? { pytorch: t, ratio: ratioOfMedians(s, t) } : {}),
       };
     }),
   );
-  const head = ['backend', 'model', `sps steps/s${passes > 1 ? ', median (min–max)' : ''}`, 'ms/step', 'GFLOP/s'];
+  const head = ['backend', 'model', `sps steps/s${passes > 1 ? ', median (min–max)' : ''}`, 'ms/step', 'GFLOP/s', 'distance to peak'];
   if (python) head.push(`PyTorch 1 thread${passes > 1 ? ', median (min–max)' : ''}`, 'ratio of medians');
   const t = new Table({ head: [...head, 'note'], style: { head: [], border: [] } });
   for (const r of rows) {
     const vs = r.pytorch ? [formatSpread(r.pytorch), num(r.ratio, 2)] : ['no PyTorch twin', ''];
-    t.push([r.backend, r.model, formatSpread(r.sps), num(r.msPerStep, 2), num(r.gflops, 2), ...(python ? vs : []), r.note ?? '']);
+    t.push([
+      r.backend,
+      r.model,
+      formatSpread(r.sps),
+      num(r.msPerStep, 2),
+      num(r.gflops, 2),
+      ofPeak(r.gflops, r.peakGflops),
+      ...(python ? vs : []),
+      r.note ?? '',
+    ]);
   }
   process.stdout.write(t.toString() + '\n');
+  const peaks = rows.map((r) => r.peakGflops).filter((x): x is number => typeof x === 'number');
+  if (peaks.length)
+    process.stdout.write(`Peak: ${Math.max(...peaks).toFixed(1)} GFLOP/s (${PEAK_HOW}, measured in each model's process; a row's distance uses its own).\n`);
   if (python)
     process.stdout.write(
       `PyTorch: ${torch && 'torch' in torch ? torch.torch : ''} (${python}), one thread, BLAS ${[...torchBlas].join(', ') || 'not reported'} (OPENBLAS_CORETYPE ${process.env.OPENBLAS_CORETYPE ?? blasCoretype() ?? 'unset'}); ratio = sps median / PyTorch median (above 1: sps is faster); ${passes} interleaved pass${passes > 1 ? 'es' : ''}.\n`,
