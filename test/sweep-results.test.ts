@@ -25,29 +25,34 @@ interface Fake {
   epochs?: number;
   /** final.json's α (online scaling's last choice). */
   alpha?: number;
+  /** Default ssvm. */
+  objective?: string;
+  /** Laid over the train section. */
+  train?: Record<string, unknown>;
 }
 
 let n = 0;
 /** A finished run folder of a cell config as `sps run` writes it (train and scaling sections, so the run-id settings apply). */
 function writeRun(root: string, f: Fake): void {
   const mode = f.mode ?? 'joint';
+  const objective = f.objective ?? 'ssvm';
   const id = `id${n++}`;
-  const dir = join(root, `toy-ssvm-${mode}-seed${f.seed}-${id}`);
+  const dir = join(root, `toy-${objective}-${mode}-seed${f.seed}-${id}`);
   mkdirSync(dir, { recursive: true });
   const config = {
     schema: 3,
     experiment: 'e',
     task: 'toy',
-    objective: 'ssvm',
+    objective,
     mode,
     seed: f.seed,
     data: {},
     model: {},
-    train: { lr: f.lr, epochs: f.epochs ?? 2 },
+    train: { lr: f.lr, epochs: f.epochs ?? 2, ...f.train },
     scaling: { alpha: 1, alpha_grid: [0.5, 1, 2], ...f.scaling },
     backend: 'cpu',
   };
-  const run = { id, status: 'done', experiment: 'e', task: 'toy', objective: 'ssvm', mode, seed: f.seed, planned_seeds: 2, started_at: '2026-01-01T00:00:00Z' };
+  const run = { id, status: 'done', experiment: 'e', task: 'toy', objective, mode, seed: f.seed, planned_seeds: 2, started_at: '2026-01-01T00:00:00Z' };
   const final = {
     primary: 'accuracy',
     metrics: { accuracy: f.test },
@@ -434,6 +439,32 @@ describe('sps select --per task', () => {
     assert.deepEqual(selections[0].cells, ['ssvm/online']);
     assert.deepEqual(selections[0].best.values, { 'train.lr': 1, 'scaling.alpha_grid_mode': 'absolute' });
     assert.match(notes.join('\n'), /ssvm\/joint reads only train\.lr of the keys and is left out/);
+  });
+
+  it("a key only some objectives read (ssvm's maximiser) is chosen over their cells alone, and --where on it keeps the others", () => {
+    const modes = ['stage', 'joint', 'online', 'offline', 'offline-reg'];
+    const root = folder(
+      modes.flatMap((mode, i) => [
+        { seed: 0, lr: 1, test: 1, val: 30 + i, mode },
+        { seed: 0, lr: 1, test: 1, val: 90 + i, mode, train: { ssvm_maximiser: 'dropout-free' } },
+        { seed: 0, lr: 1, test: 1, val: 95, mode, objective: 'log-likelihood' },
+      ]),
+    );
+    const objectivesOf = () => ['ssvm', 'log-likelihood'];
+    const t = byTable(root, ['train.ssvm_maximiser'], 'val_accuracy');
+    assert.deepEqual([...new Set(t.rows.filter((r) => r.cell.objective === 'log-likelihood').map((r) => r.by['train.ssvm_maximiser']))], [undefined]);
+    const chosen = selectCommand(root, { by: 'train.ssvm_maximiser', metric: 'val_accuracy', per: 'task', objectivesOf });
+    assert.match(chosen.stdout, /averaged over 5 cells/);
+    assert.match(chosen.stdout, /override: train\.ssvm_maximiser=dropout-free/);
+    assert.doesNotMatch(chosen.stdout, /subset/);
+    // The log-likelihood runs read no maximiser: --where on it leaves them in, and a task-wide key is then chosen over both objectives.
+    const where = selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task', objectivesOf, where: 'train.ssvm_maximiser=dropout-free' });
+    assert.match(where.stdout, /averaged over 8 cells/);
+    assert.match(where.stdout, /log-likelihood\/joint/);
+    assert.throws(
+      () => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'train.ssvm_maximiser=nope' }),
+      /--where train\.ssvm_maximiser="nope": no run in .* has that value; the runs have train\.ssvm_maximiser = "dropout-free", "noisy"/,
+    );
   });
 
   it('a tie goes to the smaller value; a test metric is refused', () => {

@@ -8,7 +8,7 @@ import { SELECT_RULE, SELECT_TASK_RULE, selectBest, selectPooled, valuesText, ty
 import { fmt2 } from '../results/render.js';
 import { parse as parseYaml } from 'yaml';
 import { canonicalJson } from '../config/cells.js';
-import { ABSENT_MEANS } from '../core/constants.js';
+import { ABSENT_MEANS, objectiveReads } from '../core/constants.js';
 import { readMetrics, scanResults, type StoredRun } from '../results/store.js';
 import { allTasks } from '../train/tasks/index.js';
 import { parseByKeys } from './table.js';
@@ -38,20 +38,26 @@ export function parseWhere(text: string): [string, unknown][] {
   });
 }
 
-/** The runs whose config.json has every `where` value (a key stored as absent counts as its default). */
+/**
+ * The runs whose config.json has every `where` value (a key stored as absent counts as its default);
+ * a run whose objective does not read a key (OBJECTIVE_KEYS) stays, whatever its config says.
+ */
 function filterWhere(runs: StoredRun[], where: [string, unknown][], dir: string): StoredRun[] {
   let kept = runs;
   for (const [key, value] of where) {
     const of = (r: StoredRun) => valueAt(r.config, key) ?? ABSENT_MEANS[key];
+    const reads = (r: StoredRun) => objectiveReads(String(r.config.objective), key);
     if (!runs.some((r) => of(r) !== undefined))
       throw new SpsError(
         `--where ${key}: no run in ${dir} has this key in its config.json; give a key path of the config as the sweep wrote it (e.g. model.unary_scale)`,
       );
     const before = kept;
-    kept = kept.filter((r) => canonicalJson(of(r)) === canonicalJson(value));
-    if (kept.length === 0) {
-      const seen = [...new Set(before.map((r) => canonicalJson(of(r) ?? null)))].sort();
-      throw new SpsError(`--where ${key}=${JSON.stringify(value)}: no run in ${dir} has that value; the runs have ${key} = ${seen.join(', ')}`);
+    kept = kept.filter((r) => !reads(r) || canonicalJson(of(r)) === canonicalJson(value));
+    if (!kept.some(reads)) {
+      const seen = [...new Set(before.filter(reads).map((r) => canonicalJson(of(r) ?? null)))].sort();
+      throw new SpsError(
+        `--where ${key}=${JSON.stringify(value)}: no run in ${dir} has that value; ${seen.length ? `the runs have ${key} = ${seen.join(', ')}` : `no run here is of an objective that reads ${key}`}`,
+      );
     }
   }
   return kept;

@@ -38,6 +38,23 @@ export function canonicalBackend(name: string): string {
 }
 
 /**
+ * Keys that only some objectives read (`train.ssvm_maximiser`: which potentials ssvm's Y* is decoded
+ * on). Such a key enters the run id of those objectives' cells only (config/cells.ts), so setting it
+ * task-wide does not split the other objectives' cells; `sps table --by` shows nothing for it on the
+ * other objectives' rows, `sps select --per task` chooses it over those objectives' cells alone, and
+ * `sps select --where` on it leaves the other objectives' runs in.
+ */
+export const OBJECTIVE_KEYS: Readonly<Record<string, readonly Objective[]>> = {
+  'train.ssvm_maximiser': ['ssvm'],
+};
+
+/** Whether a cell of `objective` reads the config key path `key` (OBJECTIVE_KEYS; every other key: yes). */
+export function objectiveReads(objective: string, key: string): boolean {
+  const readers = OBJECTIVE_KEYS[key];
+  return readers === undefined || (readers as readonly string[]).includes(objective);
+}
+
+/**
  * Keys whose default is stored as an absent key, so that cells from before the key existed keep
  * their run ids, with the value their absence means. Tables that label rows by such a key
  * (`sps table --by`, `sps select`) show this value for a run that has no key.

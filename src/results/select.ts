@@ -1,4 +1,5 @@
 import { canonicalJson } from '../config/cells.js';
+import { objectiveReads } from '../core/constants.js';
 import { claimedKeys, MODE_SPECS, type ModeSpec } from '../core/modes.js';
 import { SpsError } from '../util/errors.js';
 import type { ByRow, ByTable } from './by-table.js';
@@ -76,7 +77,7 @@ export function selectBest(table: ByTable, metric: string): { selections: Select
 }
 
 export const SELECT_TASK_RULE =
-  'for each (experiment, task), one set of --by values for all its (objective, mode) cells: the values with the highest average, over the cells that read every key, of each cell\'s mean validation metric over seeds (each cell weighs the same, whatever its number of seeds); only cells that ran every candidate count, and they must be every objective of the task in every mode that reads the keys (a choice over a subset is refused unless asked for with --subset, and is then marked as such); averages within 1e-9 are a tie, which goes to the smaller value as in the per-cell rule';
+  'for each (experiment, task), one set of --by values for all its (objective, mode) cells: the values with the highest average, over the cells that read every key, of each cell\'s mean validation metric over seeds (each cell weighs the same, whatever its number of seeds); only cells that ran every candidate count, and they must be every objective of the task that reads the keys in every mode that reads them (a choice over a subset is refused unless asked for with --subset, and is then marked as such); averages within 1e-9 are a tie, which goes to the smaller value as in the per-cell rule';
 
 /**
  * The modes that read every one of `keys`: a `train` or `scaling` key that some mode claims
@@ -185,7 +186,8 @@ export function selectPooled(
     const [best] = candidates;
     const [experiment, task] = [rows[0].cell.experiment, rows[0].cell.task];
     const objectives = objectivesOf(task) ?? [...new Set(table.rows.filter((r) => r.cell.task === task).map((r) => r.cell.objective))];
-    const wanted = objectives.flatMap((o) => modesReading(table.keys).map((m) => `${o}/${m}`));
+    // Every objective that reads the keys (a key of OBJECTIVE_KEYS: its objectives only), in every mode that does.
+    const wanted = objectives.filter((o) => table.keys.every((k) => objectiveReads(o, k))).flatMap((o) => modesReading(table.keys).map((m) => `${o}/${m}`));
     const missing = wanted.filter((c) => !common.includes(c));
     selections.push({ experiment, task, cells: common, missing, best, candidates, tiedWith: candidates.slice(1).filter((c) => Math.abs(c.val - best.val) <= SELECT_TIE) });
   }
