@@ -172,6 +172,36 @@ describe('run ids cover every key that changes what a cell computes', () => {
   });
 });
 
+describe("ssvm's maximiser is in the run id only where it changes what the cell computes", () => {
+  it('without dropout the two maximisers give byte-identical results and one run id; with dropout the ids differ; other objectives never hash it', async () => {
+    const file = join(dir, 'maximiser.yaml');
+    writeFileSync(
+      file,
+      [
+        'name: maximiser',
+        'task: ocr',
+        'objectives: [ssvm, log-likelihood]',
+        'modes: [joint]',
+        'seeds: 1',
+        'data: { source: sample, train_words: 12, validation_words: 8, test_words: 8 }',
+        'model: { preset: lenet5, eval_batch: 4 }',
+        'train: { epochs: 1, batch_size: 6 }',
+      ].join('\n') + '\n',
+    );
+    const [ssvm, ll] = expandGrid((await loadExperiment(file, await allTasks())).blocks[0].experiment).map((c) => c.config);
+    assert.equal(ssvm.objective, 'ssvm');
+    const free = (c: CellConfig) => set(c, ['train', 'ssvm_maximiser'], 'dropout-free');
+    const dropout = (c: CellConfig) => set(c, ['model', 'dropout'], 0.5);
+    assert.equal(runId(free(ssvm)), runId(ssvm));
+    assert.notEqual(runId(free(dropout(ssvm))), runId(dropout(ssvm)));
+    assert.equal(runId(free(dropout(ll))), runId(dropout(ll)));
+    const noisy = await runCell(ssvm, 'maximiser-noisy');
+    const other = await runCell(free(ssvm), 'maximiser-free');
+    assert.equal(other.final, noisy.final);
+    assert.equal(other.epochs, noisy.epochs);
+  });
+});
+
 describe('one random stream per purpose', () => {
   it('a stream depends on the seed and its purpose only, not on what other streams drew', () => {
     const draws = (r: Rng) => Array.from({ length: 5 }, () => r.next());

@@ -27,8 +27,9 @@ interface Fake {
   alpha?: number;
   /** Default ssvm. */
   objective?: string;
-  /** Laid over the train section. */
+  /** Laid over the train and model sections. */
   train?: Record<string, unknown>;
+  model?: Record<string, unknown>;
 }
 
 let n = 0;
@@ -47,7 +48,7 @@ function writeRun(root: string, f: Fake): void {
     mode,
     seed: f.seed,
     data: {},
-    model: {},
+    model: { ...f.model },
     train: { lr: f.lr, epochs: f.epochs ?? 2, ...f.train },
     scaling: { alpha: 1, alpha_grid: [0.5, 1, 2], ...f.scaling },
     backend: 'cpu',
@@ -441,26 +442,44 @@ describe('sps select --per task', () => {
     assert.match(notes.join('\n'), /ssvm\/joint reads only train\.lr of the keys and is left out/);
   });
 
-  it("a key only some objectives read (ssvm's maximiser) is chosen over their cells alone, and --where on it keeps the others", () => {
+  it("ssvm's maximiser, read by ssvm cells with dropout only: chosen over ssvm's cells; --where on it keeps the rest, so dropout is chosen over every objective", () => {
     const modes = ['stage', 'joint', 'online', 'offline', 'offline-reg'];
+    const drop = { dropout: 0.5 };
     const root = folder(
       modes.flatMap((mode, i) => [
-        { seed: 0, lr: 1, test: 1, val: 30 + i, mode },
-        { seed: 0, lr: 1, test: 1, val: 90 + i, mode, train: { ssvm_maximiser: 'dropout-free' } },
-        { seed: 0, lr: 1, test: 1, val: 95, mode, objective: 'log-likelihood' },
+        { seed: 0, lr: 1, test: 1, val: 30 + i, mode, model: drop },
+        { seed: 0, lr: 1, test: 1, val: 90 + i, mode, model: drop, train: { ssvm_maximiser: 'dropout-free' } },
+        { seed: 0, lr: 1, test: 1, val: 80, mode }, // no dropout: both maximisers are one computation
+        { seed: 0, lr: 1, test: 1, val: 95, mode, model: drop, objective: 'log-likelihood' },
+        { seed: 0, lr: 1, test: 1, val: 90, mode, objective: 'log-likelihood' },
       ]),
     );
     const objectivesOf = () => ['ssvm', 'log-likelihood'];
     const t = byTable(root, ['train.ssvm_maximiser'], 'val_accuracy');
-    assert.deepEqual([...new Set(t.rows.filter((r) => r.cell.objective === 'log-likelihood').map((r) => r.by['train.ssvm_maximiser']))], [undefined]);
-    const chosen = selectCommand(root, { by: 'train.ssvm_maximiser', metric: 'val_accuracy', per: 'task', objectivesOf });
-    assert.match(chosen.stdout, /averaged over 5 cells/);
-    assert.match(chosen.stdout, /override: train\.ssvm_maximiser=dropout-free/);
-    assert.doesNotMatch(chosen.stdout, /subset/);
-    // The log-likelihood runs read no maximiser: --where on it leaves them in, and a task-wide key is then chosen over both objectives.
-    const where = selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', per: 'task', objectivesOf, where: 'train.ssvm_maximiser=dropout-free' });
-    assert.match(where.stdout, /averaged over 8 cells/);
-    assert.match(where.stdout, /log-likelihood\/joint/);
+    const shown = (o: string, d: unknown) =>
+      [
+        ...new Set(
+          t.rows
+            .filter((r) => r.cell.objective === o && (r.runs[0].config.model as { dropout?: number }).dropout === d)
+            .map((r) => r.by['train.ssvm_maximiser']),
+        ),
+      ].sort();
+    assert.deepEqual(shown('log-likelihood', 0.5), [undefined]);
+    assert.deepEqual(shown('ssvm', undefined), [undefined]);
+    assert.deepEqual(shown('ssvm', 0.5), ['dropout-free', 'noisy']);
+    const maximiser = selectCommand(root, { by: 'train.ssvm_maximiser', metric: 'val_accuracy', per: 'task', objectivesOf, where: 'model.dropout=0.5' });
+    assert.match(maximiser.stdout, /averaged over 5 cells/);
+    assert.match(maximiser.stdout, /override: train\.ssvm_maximiser=dropout-free/);
+    assert.doesNotMatch(maximiser.stdout, /subset/);
+    // Without --where, ssvm has two settings at dropout 0.5; with it, ssvm's cells without dropout stay (they do not read the key).
+    assert.throws(
+      () => selectCommand(root, { by: 'model.dropout', metric: 'val_accuracy', per: 'task', objectivesOf }),
+      /several settings with model\.dropout=0\.5 \(they differ in train\.ssvm_maximiser\)/,
+    );
+    const dropout = selectCommand(root, { by: 'model.dropout', metric: 'val_accuracy', per: 'task', objectivesOf, where: 'train.ssvm_maximiser=dropout-free' });
+    assert.match(dropout.stdout, /averaged over 10 cells/);
+    assert.match(dropout.stdout, /override: model\.dropout=0\.5/);
+    assert.doesNotMatch(dropout.stdout, /subset/);
     assert.throws(
       () => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'train.ssvm_maximiser=nope' }),
       /--where train\.ssvm_maximiser="nope": no run in .* has that value; the runs have train\.ssvm_maximiser = "dropout-free", "noisy"/,

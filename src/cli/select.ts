@@ -8,7 +8,7 @@ import { SELECT_RULE, SELECT_TASK_RULE, selectBest, selectPooled, valuesText, ty
 import { fmt2 } from '../results/render.js';
 import { parse as parseYaml } from 'yaml';
 import { canonicalJson } from '../config/cells.js';
-import { ABSENT_MEANS, objectiveReads } from '../core/constants.js';
+import { ABSENT_MEANS, cellReads } from '../core/constants.js';
 import { readMetrics, scanResults, type StoredRun } from '../results/store.js';
 import { allTasks } from '../train/tasks/index.js';
 import { parseByKeys } from './table.js';
@@ -40,13 +40,13 @@ export function parseWhere(text: string): [string, unknown][] {
 
 /**
  * The runs whose config.json has every `where` value (a key stored as absent counts as its default);
- * a run whose objective does not read a key (OBJECTIVE_KEYS) stays, whatever its config says.
+ * a run that does not read a key (OBJECTIVE_KEYS, `cellReads`) stays, whatever its config says.
  */
 function filterWhere(runs: StoredRun[], where: [string, unknown][], dir: string): StoredRun[] {
   let kept = runs;
   for (const [key, value] of where) {
     const of = (r: StoredRun) => valueAt(r.config, key) ?? ABSENT_MEANS[key];
-    const reads = (r: StoredRun) => objectiveReads(String(r.config.objective), key);
+    const reads = (r: StoredRun) => cellReads({ objective: String(r.config.objective), model: r.config.model }, key);
     if (!runs.some((r) => of(r) !== undefined))
       throw new SpsError(
         `--where ${key}: no run in ${dir} has this key in its config.json; give a key path of the config as the sweep wrote it (e.g. model.unary_scale)`,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Experiment } from './experiment.js';
 import type { CellConfig } from '../core/task.js';
-import { OBJECTIVE_KEYS, objectiveReads } from '../core/constants.js';
+import { cellReads, OBJECTIVE_KEYS } from '../core/constants.js';
 import { claimedKeys, MODE_SPECS, modeSpec, type ModeSpec } from '../core/modes.js';
 
 /**
@@ -33,7 +33,7 @@ export function canonicalJson(value: unknown): string {
  * modes that claim it only; every other key enters every run id (the selection subset among them:
  * every mode logs the norms on it). So a study of, say, the offline α reruns only the offline cells,
  * and a new key is in every run id until a mode claims it. Likewise a key of OBJECTIVE_KEYS enters the
- * run id of the objectives that read it only.
+ * run id of the cells that read it only (`cellReads`: ssvm's maximiser, ssvm cells with dropout).
  */
 export function determiningConfig(config: CellConfig, spec: ModeSpec = modeSpec(config.mode)): Record<string, unknown> {
   const { experiment: _e, backend: _b, train, scaling, ...rest } = config;
@@ -41,10 +41,10 @@ export function determiningConfig(config: CellConfig, spec: ModeSpec = modeSpec(
   const pick = <T extends object>(section: T, claimedHere: Set<string>, mine: readonly string[]): Record<string, unknown> =>
     Object.fromEntries(Object.entries(section).filter(([k]) => !claimedHere.has(k) || mine.includes(k)));
   const picked = { ...rest, train: pick(train, claimed.train, spec.keys.train), scaling: pick(scaling, claimed.scaling, spec.keys.scaling) };
-  // A key only other objectives read (OBJECTIVE_KEYS) changes nothing this cell computes.
+  // A key only other cells read (OBJECTIVE_KEYS, cellReads) changes nothing this cell computes.
   for (const key of Object.keys(OBJECTIVE_KEYS)) {
     const [section, name] = key.split('.');
-    if (!objectiveReads(config.objective, key) && (section === 'train' || section === 'scaling')) delete picked[section][name];
+    if (!cellReads(config, key) && (section === 'train' || section === 'scaling')) delete picked[section][name];
   }
   return picked;
 }

@@ -38,20 +38,30 @@ export function canonicalBackend(name: string): string {
 }
 
 /**
- * Keys that only some objectives read (`train.ssvm_maximiser`: which potentials ssvm's Y* is decoded
- * on). Such a key enters the run id of those objectives' cells only (config/cells.ts), so setting it
- * task-wide does not split the other objectives' cells; `sps table --by` shows nothing for it on the
- * other objectives' rows, `sps select --per task` chooses it over those objectives' cells alone, and
- * `sps select --where` on it leaves the other objectives' runs in.
+ * Keys that only some cells read: `train.ssvm_maximiser` (which potentials ssvm's Y* is decoded on)
+ * matters to ssvm cells only, and among them only where the network has dropout: without dropout the
+ * dropout-free potentials are the training potentials, so both maximisers compute the same thing.
+ * Such a key enters the run id of the cells that read it only (config/cells.ts), so setting it
+ * task-wide does not split the other cells; `sps table --by` shows nothing for it on the other rows,
+ * `sps select --per task` chooses it over the objectives that read it alone, and `sps select --where`
+ * on it leaves the runs that do not read it in.
  */
 export const OBJECTIVE_KEYS: Readonly<Record<string, readonly Objective[]>> = {
   'train.ssvm_maximiser': ['ssvm'],
 };
 
-/** Whether a cell of `objective` reads the config key path `key` (OBJECTIVE_KEYS; every other key: yes). */
+/** Whether cells of `objective` ever read the config key path `key` (OBJECTIVE_KEYS; every other key: yes). */
 export function objectiveReads(objective: string, key: string): boolean {
   const readers = OBJECTIVE_KEYS[key];
   return readers === undefined || (readers as readonly string[]).includes(objective);
+}
+
+/** Whether this cell (its objective and model section) reads `key`: objectiveReads, and for ssvm's maximiser, dropout above 0. */
+export function cellReads(cell: { objective: string; model?: unknown }, key: string): boolean {
+  if (!objectiveReads(cell.objective, key)) return false;
+  if (key !== 'train.ssvm_maximiser') return true;
+  const dropout = typeof cell.model === 'object' && cell.model !== null ? (cell.model as Record<string, unknown>).dropout : undefined;
+  return typeof dropout === 'number' && dropout > 0;
 }
 
 /**
