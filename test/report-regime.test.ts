@@ -52,6 +52,48 @@ describe('regime view', () => {
     assert.deepEqual(regimeFigures(report, 'exp', 'ocr', 'log-likelihood'), []);
   });
 
+  it("ssvm's maximiser as a knob: a cell that does not read it (ssvm without dropout, other objectives) is one setting, and is drawn in every maximiser's panel", () => {
+    const root = regimeFolder();
+    for (const mode of MODES)
+      for (const seed of [0, 1]) {
+        writeFakeRun(root, {
+          task: 'ocr',
+          objective: 'ssvm',
+          mode,
+          seed,
+          value: 95 + seed * 0.1,
+          model: { unary_scale: 1, dropout: 0.5 },
+          train: { ssvm_maximiser: 'dropout-free' },
+        });
+        for (const dropout of [0, 0.5])
+          writeFakeRun(root, {
+            task: 'ocr',
+            objective: 'log-likelihood',
+            mode,
+            seed,
+            value: 96 + seed * 0.1,
+            model: { unary_scale: 1, ...(dropout > 0 ? { dropout } : {}) },
+          });
+      }
+    const knobs = ['model.dropout', 'model.unary_scale', 'train.ssvm_maximiser'];
+    const report = buildRegime(scanResults(root).runs, knobs);
+    assert.deepEqual(
+      regimeMap(report).map((r) => `${r.objective}: ${r.setting}`),
+      [
+        'ssvm: model.dropout=0, model.unary_scale=1',
+        'ssvm: model.dropout=0.5, model.unary_scale=1, train.ssvm_maximiser=dropout-free',
+        'ssvm: model.dropout=0.5, model.unary_scale=1, train.ssvm_maximiser=noisy',
+        'log-likelihood: model.dropout=0, model.unary_scale=1',
+        'log-likelihood: model.dropout=0.5, model.unary_scale=1',
+      ],
+    );
+    const [metric] = regimeFigures(report, 'exp', 'ocr', 'ssvm');
+    const data = (metric.spec as unknown as { data: { values: { kind: string; x: string; panel: string }[] } }).data.values;
+    const panelsAt = (x: string) => [...new Set(data.filter((d) => d.kind === 'mean' && d.x === x).map((d) => d.panel))].sort();
+    assert.deepEqual(panelsAt('0.5'), ['model.unary_scale=1, train.ssvm_maximiser=dropout-free', 'model.unary_scale=1, train.ssvm_maximiser=noisy']);
+    assert.deepEqual(panelsAt('0'), panelsAt('0.5'), 'the no-dropout point starts both lines');
+  });
+
   it('refuses two settings of one mode at one point, naming the key that differs', () => {
     const root = regimeFolder();
     writeFakeRun(root, { task: 'ocr', objective: 'ssvm', mode: 'joint', seed: 0, value: 50, model: { unary_scale: 1 }, train: { epochs: 3 } });

@@ -36,10 +36,34 @@ export interface RegimeReport {
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v ?? null));
 
-/** `model.dropout=0.5, model.unary_scale=1`. */
+/** `model.dropout=0.5, model.unary_scale=1` (a knob the setting's cells do not read is left out). */
 export function settingLabel(knobs: readonly string[], values: Record<string, unknown>): string {
-  return knobs.map((k) => `${k}=${text(values[k])}`).join(', ');
+  return knobs
+    .filter((k) => values[k] !== undefined)
+    .map((k) => `${k}=${text(values[k])}`)
+    .join(', ');
 }
+
+const same = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
+
+/**
+ * The settings of `knobs` among some rows' values: every distinct combination, except one that another
+ * refines (fixes the same values and more knobs). A knob a cell does not read is undefined in its
+ * values: joint beside online's grid, or ssvm's maximiser without dropout. Such a cell serves every
+ * finer setting it agrees with; it is a setting of its own only where nothing refines it (ssvm without
+ * dropout, the other objectives everywhere).
+ */
+function settingsOf(knobs: readonly string[], all: readonly Record<string, unknown>[]): Record<string, unknown>[] {
+  const distinct = new Map<string, Record<string, unknown>>();
+  for (const v of all) distinct.set(canonicalJson(knobs.map((k) => v[k] ?? null)), v);
+  const refines = (a: Record<string, unknown>, b: Record<string, unknown>) =>
+    knobs.every((k) => b[k] === undefined || same(a[k], b[k])) && knobs.some((k) => b[k] === undefined && a[k] !== undefined);
+  return [...distinct.values()].filter((b) => ![...distinct.values()].some((a) => refines(a, b)));
+}
+
+/** Whether `values` is served by a cell with `cell`'s knob values (undefined: the cell does not read the knob). */
+const serves = (knobs: readonly string[], cell: Record<string, unknown>, values: Record<string, unknown>) =>
+  knobs.every((k) => cell[k] === undefined || same(cell[k], values[k]));
 
 /**
  * The claims at every setting of `knobs`. A row of a mode that does not read a knob (joint beside
@@ -57,13 +81,12 @@ export function buildRegime(runs: readonly StoredRun[], knobs: readonly string[]
   const warnings = [...table.warnings];
   for (const rows of groups.values()) {
     const { experiment, task, objective } = rows[0].cell;
-    // The settings: every combination of knob values some row fixes completely.
-    const settings = new Map<string, Record<string, unknown>>();
-    for (const r of rows) {
-      if (knobs.every((k) => r.by[k] !== undefined)) settings.set(canonicalJson(knobs.map((k) => r.by[k])), Object.fromEntries(knobs.map((k) => [k, r.by[k]])));
-    }
-    for (const values of settings.values()) {
-      const matching = rows.filter((r) => knobs.every((k) => r.by[k] === undefined || canonicalJson(r.by[k]) === canonicalJson(values[k])));
+    const settings = settingsOf(
+      knobs,
+      rows.map((r) => Object.fromEntries(knobs.map((k) => [k, r.by[k]]))),
+    );
+    for (const values of settings) {
+      const matching = rows.filter((r) => serves(knobs, r.by, values));
       const cells: Record<string, CellStats | undefined> = {};
       for (const r of matching) {
         if (cells[r.cell.mode]) {
@@ -105,15 +128,26 @@ export function regimeFigures(report: RegimeReport, experiment: string, task: st
   if (points.length === 0) return [];
   const x = axisKnob(report.knobs, points);
   const others = report.knobs.filter((k) => k !== x);
-  const panel = (p: RegimePoint) => (others.length > 0 ? settingLabel(others, p.values) : 'all runs');
+  // One panel per setting of the other knobs; a point that does not read one of them (ssvm's maximiser
+  // without dropout) is drawn in every panel it agrees with.
+  const panelValues = settingsOf(
+    others,
+    points.map((p) => p.values),
+  );
+  const label = (v: Record<string, unknown>) => (others.length > 0 ? settingLabel(others, v) || 'all runs' : 'all runs');
+  const panelsOf = (p: RegimePoint) => panelValues.filter((v) => serves(others, p.values, v)).map(label);
   const xOrder = [...new Set(points.map((p) => p.values[x]))].sort(compareValues).map(text);
-  const panels = [...new Set(points.map(panel))];
+  const panels = [...new Set(panelValues.map(label))];
   const metric = points.flatMap((p) => Object.values(p.cells)).find((c) => c?.metric)?.metric ?? 'metric';
   const modes = [...new Set(points.flatMap((p) => Object.keys(p.cells)))];
   const seeds = points.flatMap((p) =>
-    Object.values(p.cells).flatMap((c) => (c ? c.values.map((value, i) => ({ kind: 'seed', x: text(p.values[x]), panel: panel(p), mode: c.mode, seed: c.seeds[i], value })) : [])),
+    panelsOf(p).flatMap((panel) =>
+      Object.values(p.cells).flatMap((c) => (c ? c.values.map((value, i) => ({ kind: 'seed', x: text(p.values[x]), panel, mode: c.mode, seed: c.seeds[i], value })) : [])),
+    ),
   );
-  const means = points.flatMap((p) => Object.values(p.cells).flatMap((c) => (c && c.mean !== null ? [{ kind: 'mean', x: text(p.values[x]), panel: panel(p), mode: c.mode, value: c.mean }] : [])));
+  const means = points.flatMap((p) =>
+    panelsOf(p).flatMap((panel) => Object.values(p.cells).flatMap((c) => (c && c.mean !== null ? [{ kind: 'mean', x: text(p.values[x]), panel, mode: c.mode, value: c.mean }] : []))),
+  );
   const xEnc = { field: 'x', type: 'ordinal', title: x, sort: xOrder };
   const facet = { column: { field: 'panel', type: 'nominal', title: others.join(', ') || null, sort: panels } };
   const color = { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(modes) };
@@ -143,10 +177,12 @@ export function regimeFigures(report: RegimeReport, experiment: string, task: st
   };
   // A difference without an interval (fewer than 2 seeds) is drawn as its point alone.
   const diffs = points.flatMap((p) =>
-    p.claims.flatMap((c) =>
-      c.ours
-        ? [{ x: text(p.values[x]), panel: panel(p), mode: c.mode, comparison: `${c.mode} − joint`, claim: c.claim, diff: c.ours.diff, lo: c.ours.lo ?? c.ours.diff, hi: c.ours.hi ?? c.ours.diff, verdict: c.verdict }]
-        : [],
+    panelsOf(p).flatMap((panel) =>
+      p.claims.flatMap((c) =>
+        c.ours
+          ? [{ x: text(p.values[x]), panel, mode: c.mode, comparison: `${c.mode} − joint`, claim: c.claim, diff: c.ours.diff, lo: c.ours.lo ?? c.ours.diff, hi: c.ours.hi ?? c.ours.diff, verdict: c.verdict }]
+          : [],
+      ),
     ),
   );
   const out = [metricFig];
