@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { scanResults } from '../src/results/store.js';
-import { buildRegime, regimeFigures, regimeMap, regimeMapCells } from '../src/results/report/regime.js';
+import { buildRegime, regimeAnswer, regimeFigures, regimeMap, regimeMapCells } from '../src/results/report/regime.js';
 import { renderSvg } from '../src/results/report/vega.js';
 import { tempDir } from './helpers.js';
 import { FAKE_MODES, writeFakeRegime, writeFakeRun } from './fixtures/fake-runs.js';
@@ -92,6 +92,30 @@ describe('regime view', () => {
     const panelsAt = (x: string) => [...new Set(data.filter((d) => d.kind === 'mean' && d.x === x).map((d) => d.panel))].sort();
     assert.deepEqual(panelsAt('0.5'), ['model.unary_scale=1, train.ssvm_maximiser=dropout-free', 'model.unary_scale=1, train.ssvm_maximiser=noisy']);
     assert.deepEqual(panelsAt('0'), panelsAt('0.5'), 'the no-dropout point starts both lines');
+  });
+
+  it('says in a sentence per task where joint fails, by how much, and what recovers it, from the map', () => {
+    const [answer, ...more] = regimeAnswer(regimeMap(buildRegime(scanResults(regimeFolder()).runs, ['model.dropout'])));
+    assert.equal(more.length, 0);
+    assert.match(
+      answer,
+      /^ocr: joint training loses to stage-wise training .* in 1 of 2 \(objective, setting\) rows \(ssvm 1\), by \+66\.\d\d to \+66\.\d\d points/,
+    );
+    assert.match(
+      answer,
+      /online in 0, offline in 1, offline-reg in 0\. The other 1 row of ssvm runs from 0\.00 to 0\.00 points, none above 0 with 95 % confidence\.$/,
+    );
+    const none = regimeAnswer(
+      regimeMap(
+        buildRegime(
+          scanResults(regimeFolder()).runs.filter((r) => (r.config.model as { dropout?: number }).dropout === undefined),
+          ['model.dropout'],
+        ),
+      ),
+    );
+    assert.deepEqual(none, [
+      'ocr: joint training does not lose to stage-wise training in any of the 1 (objective, setting) rows: stage − joint runs from 0.00 to 0.00 points, and no 95 % interval lies above 0.',
+    ]);
   });
 
   it('refuses two settings of one mode at one point, naming the key that differs', () => {

@@ -6,6 +6,7 @@ import { readMetrics, type StoredRun } from '../store.js';
 import { SpsError } from '../../util/errors.js';
 import { CLAIMS, claimsOfRow, type ClaimRow } from './claims.js';
 import { escapeHtml, escapeMarkdown, formatInterval } from './claims-render.js';
+import { fmtDiff } from '../render.js';
 import { metricLabel, modeScale, slug, type FigureSpec } from './figures.js';
 import type { TopLevelSpec } from './vega.js';
 
@@ -225,6 +226,8 @@ export interface RegimeMapRow {
   joint: string;
   /** stage − joint with its interval. */
   c1: string;
+  /** stage − joint itself (null without data). */
+  c1Diff: number | null;
   /** yes: C1 reproduced (stage beats joint); no: contradicted (joint beats stage); ?: inconclusive or no data. */
   jointFails: 'yes' | 'no' | '?';
   /** The scaling modes whose claim is reproduced there (better than joint, not worse than stage). */
@@ -247,10 +250,58 @@ export function regimeMap(report: RegimeReport): RegimeMapRow[] {
       // Claim C1's baseline (stage − joint), so it names joint.
       joint: MEAN(p.cells.joint),
       c1: formatInterval(c1.ours),
+      c1Diff: c1.ours?.diff ?? null,
       jointFails: c1.verdict === 'reproduced' ? 'yes' : c1.verdict === 'contradicted' ? 'no' : '?',
       recoveredBy: scaling.filter((c) => c.verdict === 'reproduced').map((c) => c.mode),
       worseThanJoint: scaling.filter((c) => c.ours?.hi !== null && c.ours?.hi !== undefined && c.ours.hi < 0).map((c) => c.mode),
     };
+  });
+}
+
+const count = (xs: readonly string[]) => {
+  const n = new Map<string, number>();
+  for (const x of xs) n.set(x, (n.get(x) ?? 0) + 1);
+  return [...n].map(([k, v]) => `${k} ${v}`).join(', ');
+};
+
+/**
+ * The map in one sentence per task, generated from its rows so that it follows the data: in how many
+ * (objective, setting) rows joint training loses to stage (C1 reproduced), for which objectives, by how
+ * much, which scaling modes recover those rows, and where stage − joint lies in the others. Plain text:
+ * the renderers escape it.
+ */
+export function regimeAnswer(rows: readonly RegimeMapRow[]): string[] {
+  const tasks = [...new Set(rows.map((r) => r.task))];
+  return tasks.map((task) => {
+    const mine = rows.filter((r) => r.task === task && r.c1Diff !== null);
+    const fails = mine.filter((r) => r.jointFails === 'yes');
+    const rest = mine.filter((r) => r.jointFails !== 'yes');
+    const range = (rs: readonly RegimeMapRow[]) => {
+      const ds = rs.map((r) => r.c1Diff as number);
+      return `${fmtDiff(Math.min(...ds))} to ${fmtDiff(Math.max(...ds))} points`;
+    };
+    const wonIn = (rs: readonly RegimeMapRow[]) => {
+      const n = rs.filter((r) => r.jointFails === 'no').length;
+      return n > 0 ? `, and joint beats stage in ${n}` : '';
+    };
+    if (fails.length === 0)
+      return `${task}: joint training does not lose to stage-wise training in any of the ${mine.length} (objective, setting) rows: stage − joint runs from ${range(rest)}, and no 95 % interval lies above 0${wonIn(rest)}.`;
+    const recovered = ['online', 'offline', 'offline-reg'].map((m) => `${m} in ${fails.filter((r) => r.recoveredBy.includes(m)).length}`).join(', ');
+    const head =
+      `${task}: joint training loses to stage-wise training (stage − joint above 0 with 95 % confidence, claim C1) in ${fails.length} of ${mine.length} (objective, setting) rows ` +
+      `(${count(fails.map((r) => r.objective))}), by ${range(fails)}; scaling recovers them (better than joint, not worse than stage) with ${recovered}`;
+    // The rest: objectives that never lose, and the failing objectives' other rows (seeds that disagree).
+    const failing = new Set(fails.map((r) => r.objective));
+    const calm = rest.filter((r) => !failing.has(r.objective));
+    const unsure = rest.filter((r) => failing.has(r.objective));
+    const parts = [
+      ...(calm.length > 0 ? [`for ${[...new Set(calm.map((r) => r.objective))].join(', ')}, which never lose, stage − joint runs from ${range(calm)}${wonIn(calm)}`] : []),
+      ...(unsure.length > 0
+        ? [`the other ${unsure.length} row${unsure.length === 1 ? '' : 's'} of ${[...failing].join(', ')} run${unsure.length === 1 ? 's' : ''} from ${range(unsure)}, none above 0 with 95 % confidence${wonIn(unsure)}`]
+        : []),
+    ];
+    const tail = parts.length > 0 ? `. ${parts.join('; ').replace(/^./, (c) => c.toUpperCase())}.` : '.';
+    return head + tail;
   });
 }
 

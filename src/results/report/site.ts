@@ -15,7 +15,7 @@ import { ocrStrip, segmentationExamples, IMAGE_DIR, type ExampleFigure } from '.
 import { byTaskObjective, cellsFigure, loadCurves, metricLabel, normRatioFigure, onlineAlphaFigure, settingCellsFigure, settingCurves, settingCurvesFigure, slug, validationFigure, type FigureSpec } from './figures.js';
 import { renderSvg } from './vega.js';
 import { verdictMatrixHtml, verdictMatrixMarkdown } from './matrix.js';
-import { buildRegime, regimeFigures, regimeMap, REGIME_MAP_LEGEND, renderRegimeMapHtml, renderRegimeMapMarkdown, type RegimeReport } from './regime.js';
+import { buildRegime, regimeAnswer, regimeFigures, regimeMap, REGIME_MAP_LEGEND, renderRegimeMapHtml, renderRegimeMapMarkdown, type RegimeReport } from './regime.js';
 import { FsError, SpsError } from '../../util/errors.js';
 import { ensureDir, removeStale, replaceDir, tempPid, tempSibling, writeFileAtomic } from '../../util/fsx.js';
 import { escapeMarkdown } from '../../util/text.js';
@@ -218,8 +218,9 @@ function studyView(runs: readonly StoredRun[], keys: string[], source: KeysSourc
     opening: {
       id: 'regime',
       heading: `Regime map: where joint training fails along ${by}, and what recovers it`,
-      html: regime ? renderRegimeMapHtml(regimeMap(regime)) : '',
-      md: regime ? renderRegimeMapMarkdown(regimeMap(regime)) : '',
+      // The answer in a sentence per task, then the map it summarises.
+      html: regime ? regimeAnswer(regimeMap(regime)).map((a) => `<p class="answer">${escapeHtml(a)}</p>\n`).join('') + renderRegimeMapHtml(regimeMap(regime)) : '',
+      md: regime ? regimeAnswer(regimeMap(regime)).map((a) => `${escapeMarkdown(a)}\n\n`).join('') + renderRegimeMapMarkdown(regimeMap(regime)) : '',
       notes: [...regimeNotes, ...(regime ? REGIME_MAP_LEGEND : [])],
     },
   };
