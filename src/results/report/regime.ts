@@ -286,7 +286,9 @@ export function regimeAnswer(rows: readonly RegimeMapRow[]): string[] {
     };
     if (fails.length === 0)
       return `${task}: joint training does not lose to stage-wise training in any of the ${mine.length} (objective, setting) rows: stage − joint runs from ${range(rest)}, and no 95 % interval lies above 0${wonIn(rest)}.`;
-    const recovered = ['online', 'offline', 'offline-reg'].map((m) => `${m} in ${fails.filter((r) => r.recoveredBy.includes(m)).length}`).join(', ');
+    const recovered = CLAIMS.filter((c) => c.id !== 'C1')
+      .map((c) => `${c.mode} in ${fails.filter((r) => r.recoveredBy.includes(c.mode)).length}`)
+      .join(', ');
     const head =
       `${task}: joint training loses to stage-wise training (stage − joint above 0 with 95 % confidence, claim C1) in ${fails.length} of ${mine.length} (objective, setting) rows ` +
       `(${count(fails.map((r) => r.objective))}), by ${range(fails)}; scaling recovers them (better than joint, not worse than stage) with ${recovered}`;
