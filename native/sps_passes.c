@@ -170,7 +170,12 @@ SPS_CLONES void sps_max_pool_2x2_grad(const float *restrict x, const float *rest
 void sps_relu_grad(const float *dy, const float *y, size_t n, float *out) {
   const float *restrict d = dy, *restrict v = y;
   float *restrict o = out;
-  for (size_t i = 0; i < n; i++) o[i] = v[i] > 0.f ? d[i] : 0.f;
+  /* dy is read whatever y's sign: a load only on one side of the test stops the compiler from
+     vectorising, and the branch it leaves is mispredicted about half the time on a ReLU's output. */
+  for (size_t i = 0; i < n; i++) {
+    const float g = d[i];
+    o[i] = v[i] > 0.f ? g : 0.f;
+  }
 }
 
 /*
