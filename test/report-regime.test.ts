@@ -177,5 +177,25 @@ describe('the report opens with the verdict matrix, or for a study with the regi
     assert.ok(page.indexOf('id="verdict-matrix"') > 0 && page.indexOf('id="verdict-matrix"') < page.indexOf('id="claims-table"'));
     assert.equal((page.match(/<td class="verdict reproduced"><b>reproduced<\/b>/g) ?? []).length, 4, 'stage and every scaling mode beat joint');
     assert.doesNotMatch(page, /id="regime-map"/);
+    assert.doesNotMatch(page, /id="answer"/);
+    // --regime: the paper view opens with the regime study's answer, above the verdict matrix.
+    const opened = join(tempDir('sps-regime-report-'), 'report');
+    await writeReport(only, { outDir: opened, dataDir: tempDir(), regime: { dir: root, by: ['model.dropout'] } });
+    const withAnswer = readFileSync(join(opened, 'index.html'), 'utf8');
+    assert.ok(withAnswer.indexOf('id="answer"') > 0 && withAnswer.indexOf('id="answer"') < withAnswer.indexOf('id="verdict-matrix"'), 'the answer comes first');
+    assert.match(withAnswer, /<p class="answer">ocr: joint training loses to stage-wise training .* in 1 of 2 \(objective, setting\) rows \(ssvm 1\)/);
+    const md = readFileSync(join(opened, 'report.md'), 'utf8');
+    assert.ok(md.indexOf('## When does scaling matter?') < md.indexOf('## Verdicts at a glance'));
+    assert.match(md, /along model\.dropout\); its map and figures: sps report .* --by model\.dropout\./);
+    await assert.rejects(writeReport(only, { outDir: opened, dataDir: tempDir(), regime: { dir: tempDir() } }), /--regime .*: no finished runs there/);
+    await assert.rejects(
+      writeReport(only, { outDir: opened, dataDir: tempDir(), regime: { dir: only } }),
+      /--regime .*: its runs were swept over no key; name the knobs with --regime-by/,
+    );
+    const { reportCommand } = await import('../src/cli/report.js');
+    await assert.rejects(
+      reportCommand(only, { out: opened, regimeBy: 'model.dropout' }),
+      /--regime-by names the knobs of a regime study: give the study with --regime DIR too/,
+    );
   });
 });

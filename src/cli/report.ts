@@ -4,6 +4,7 @@ import { loadPaperTable } from '../results/paper.js';
 import { datasetsDir, folderOption } from '../util/paths.js';
 import { COMPARE_TARGETS, EXPERIMENT_HELP, parseByKeys, parseCompare, parseExperiments } from './table.js';
 import { writePngs } from '../results/report/png.js';
+import { SpsError } from '../util/errors.js';
 
 export interface ReportOptions {
   compare?: string;
@@ -12,10 +13,14 @@ export interface ReportOptions {
   experiment?: string;
   by?: string;
   png?: boolean;
+  regime?: string;
+  regimeBy?: string;
 }
 
 /** `sps report DIR`: writes the site; returns the lines to print. */
 export async function reportCommand(resultsDir: string, options: ReportOptions): Promise<string> {
+  if (options.regimeBy !== undefined && options.regime === undefined)
+    throw new SpsError('--regime-by names the knobs of a regime study: give the study with --regime DIR too');
   const compare = parseCompare(options.compare);
   const outDir = resolve(options.out);
   // vega is loaded only by this command, not at every sps start.
@@ -26,6 +31,9 @@ export async function reportCommand(resultsDir: string, options: ReportOptions):
     dataDir: options.datasets ? resolve(options.datasets) : datasetsDir(),
     ...(options.experiment === undefined ? {} : { experiments: parseExperiments(options.experiment) }),
     ...(options.by === undefined ? {} : { by: parseByKeys(options.by) }),
+    ...(options.regime === undefined
+      ? {}
+      : { regime: { dir: options.regime, ...(options.regimeBy === undefined ? {} : { by: parseByKeys(options.regimeBy, '--regime-by') }) } }),
   });
   const pngs = options.png ? await writePngs(result.figures.map((f) => ({ svg: f.svg, path: join(outDir, FIGURE_DIR, `${f.id}.png`) }))) : [];
   const notes = result.examples
@@ -50,6 +58,11 @@ export function registerReport(program: Command): void {
       '--by <keys>',
       "claims, curves and cells per setting of these keys (key[,key], e.g. train.lr); default: the keys the sweep swept (sweep.json), else the keys in which runs of a cell differ, else the paper's claims view",
     )
+    .option(
+      '--regime <dir>',
+      'open the report with the answer of a regime study in DIR (results/studies/regime): a sentence per task on where joint training loses to stage and what recovers it',
+    )
+    .option('--regime-by <keys>', "--regime: the study's knobs (key[,key]; default: the keys its sweep swept)")
     .option('--png', 'also write each figure as PNG next to its SVG (needs Chromium: /usr/bin/chromium or $SPS_CHROMIUM)')
     .option('--experiment <names>', EXPERIMENT_HELP)
     .option('--datasets <dir>', 'prepared data sets, for the example images (default: $SPS_DATA_DIR or ./datasets)')

@@ -45,6 +45,12 @@ export interface ReportOptions {
    * paper's table, gets the paper's claims view.
    */
   by?: readonly string[];
+  /**
+   * `--regime DIR [--regime-by KEYS]`: open the report with the regime study's answer (regime.ts
+   * `regimeAnswer`), one sentence per task, computed from that folder's runs along KEYS (default: the
+   * keys its sweep swept).
+   */
+  regime?: { dir: string; by?: readonly string[] };
 }
 
 export interface ReportResult {
@@ -138,6 +144,19 @@ interface View {
    * regime map (a study's view; docs/report.md).
    */
   opening: { id: string; heading: string; html: string; md: string; notes: string[] };
+  /** `--regime`: the regime study's answer, said before the opening (plain text; escaped when written). */
+  answer?: { lines: string[]; source: string };
+}
+
+/** The regime study's answer for `--regime`: its sentences, and where they come from. */
+function regimeAnswerOf(regime: NonNullable<ReportOptions['regime']>): NonNullable<View['answer']> {
+  const { runs } = scanResults(regime.dir);
+  if (runs.length === 0) throw new SpsError(`--regime ${regime.dir}: no finished runs there; give the folder of a regime study (e.g. results/studies/regime)`);
+  const keys = regime.by ? [...regime.by] : studyKeys(regime.dir, runs).keys;
+  if (keys.length === 0) throw new SpsError(`--regime ${regime.dir}: its runs were swept over no key; name the knobs with --regime-by KEY[,KEY]`);
+  const lines = regimeAnswer(regimeMap(buildRegime(runs, keys)));
+  const done = runs.filter((r) => r.run.status === 'done').length;
+  return { lines, source: `From the regime study in ${regime.dir} (${done} finished runs, along ${keys.join(', ')}); its map and figures: sps report ${regime.dir} --by ${keys.join(',')}.` };
 }
 
 /** The paper's claims view: a row per (task, objective) and claim, figures per task and objective. */
@@ -235,6 +254,7 @@ export async function writeReport(resultsDir: string, options: ReportOptions): P
   const { runs } = scanResults(resultsDir, options.experiments);
   const found = options.by ? { keys: [...options.by], source: 'by' as const } : studyKeys(resultsDir, runs);
   const view = found.keys.length > 0 ? studyView(runs, found.keys, found.source, options.paper) : paperView(runs, options.paper);
+  if (options.regime) view.answer = regimeAnswerOf(options.regime);
   const staged = stageReport(options.outDir);
   try {
     const result = await buildReport(resultsDir, options, runs, found, view, staged);
@@ -281,13 +301,16 @@ async function buildReport(
     `<h1>${escapeHtml(view.heading)}</h1>`,
     `<p>${escapeHtml(intro).replace(/`([^`]*)`/g, '<code>$1</code>')}</p>`,
     ...(view.settingsText.length > 0 ? [`<p id="settings">${escapeHtml(view.settingsText[0])}</p>`, '<ul class="settings">', ...view.settingsText.slice(1).map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>'] : []),
+    ...(view.answer ? ['<h2 id="answer">When does scaling matter?</h2>', ...view.answer.lines.map((l) => `<p class="answer">${escapeHtml(l)}</p>`), `<p class="answer-source">${escapeHtml(view.answer.source)}</p>`] : []),
     `<h2 id="${view.opening.id}">${escapeHtml(view.opening.heading)}</h2>`, view.opening.html, ...(view.opening.notes.length > 0 ? ['<ul>', ...view.opening.notes.map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>'] : []),
     '<h2 id="claims">Claims</h2>', '<ul class="summary">', ...summaryLines.map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>',
     renderClaimsHtml(claims),
     '<h3>How to read the claims table</h3>', '<ul>', ...claimsLegend().map((l) => `<li>${escapeHtml(l)}</li>`), '</ul>',
   ];
   const md: string[] = [
-    `# ${escapeMarkdown(view.heading)}`, '', escapeMarkdown(intro.replace(/`/g, '')), '', ...(view.settingsText.length > 0 ? [escapeMarkdown(view.settingsText[0]), '', ...view.settingsText.slice(1).map((l) => `- ${escapeMarkdown(l)}`), ''] : []), `## ${escapeMarkdown(view.opening.heading)}`, '', view.opening.md, ...view.opening.notes.map((l) => `- ${escapeMarkdown(l)}`), '', '## Claims', '',
+    `# ${escapeMarkdown(view.heading)}`, '', escapeMarkdown(intro.replace(/`/g, '')), '', ...(view.settingsText.length > 0 ? [escapeMarkdown(view.settingsText[0]), '', ...view.settingsText.slice(1).map((l) => `- ${escapeMarkdown(l)}`), ''] : []),
+    ...(view.answer ? ['## When does scaling matter?', '', ...view.answer.lines.flatMap((l) => [escapeMarkdown(l), '']), escapeMarkdown(view.answer.source), ''] : []),
+    `## ${escapeMarkdown(view.opening.heading)}`, '', view.opening.md, ...view.opening.notes.map((l) => `- ${escapeMarkdown(l)}`), '', '## Claims', '',
     ...summaryLines.map((l) => `- ${escapeMarkdown(l)}`), '', renderClaimsMarkdown(claims), '### How to read the claims table', '', ...claimsLegend().map((l) => `- ${l}`), '',
   ];
   for (const task of taskOrder) {
