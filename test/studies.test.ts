@@ -26,6 +26,8 @@ const EXPECTED: Record<string, number> = {
   'regime-chunking-ssvm': 30,
   // 20 current-settings cells + 20 each for dropout 0 and 0.25, 10 epochs, lr 1e-3 and no clipping + 2 × 4 online grids + 2 × 8 α + 2 × 4 λ.
   'reopened-ocr': 152,
+  // 20 current-settings cells + 20 with dropout 0.5 + 5 ssvm at dropout 0.5 with the dropout-free maximiser + 20 without clipping + 2 × 4 online grids + 2 × 4 λ.
+  'reopened-chunking': 81,
   // 20 first-settings cells + 2 × 16 learning rates + 2 × 8 α + 2 × 4 λ (configs/studies/pos-select.yaml).
   'pos-select': 76,
 };
