@@ -46,22 +46,21 @@ export function canonicalBackend(name: string): string {
  * `sps select --per task` chooses it over the objectives that read it alone, and `sps select --where`
  * on it leaves the runs that do not read it in.
  */
-export const OBJECTIVE_KEYS: Readonly<Record<string, readonly Objective[]>> = {
-  'train.ssvm_maximiser': ['ssvm'],
+export const OBJECTIVE_KEYS: Readonly<Record<string, { objectives: readonly Objective[]; needs?: (model: Record<string, unknown>) => boolean }>> = {
+  'train.ssvm_maximiser': { objectives: ['ssvm'], needs: (model) => typeof model.dropout === 'number' && model.dropout > 0 },
 };
 
 /** Whether cells of `objective` ever read the config key path `key` (OBJECTIVE_KEYS; every other key: yes). */
 export function objectiveReads(objective: string, key: string): boolean {
-  const readers = OBJECTIVE_KEYS[key];
-  return readers === undefined || (readers as readonly string[]).includes(objective);
+  const entry = OBJECTIVE_KEYS[key];
+  return entry === undefined || (entry.objectives as readonly string[]).includes(objective);
 }
 
-/** Whether this cell (its objective and model section) reads `key`: objectiveReads, and for ssvm's maximiser, dropout above 0. */
+/** Whether this cell (its objective and model section) reads `key`: objectiveReads, and the entry's condition on the model. */
 export function cellReads(cell: { objective: string; model?: unknown }, key: string): boolean {
-  if (!objectiveReads(cell.objective, key)) return false;
-  if (key !== 'train.ssvm_maximiser') return true;
-  const dropout = typeof cell.model === 'object' && cell.model !== null ? (cell.model as Record<string, unknown>).dropout : undefined;
-  return typeof dropout === 'number' && dropout > 0;
+  const needs = OBJECTIVE_KEYS[key]?.needs;
+  const model = typeof cell.model === 'object' && cell.model !== null ? (cell.model as Record<string, unknown>) : {};
+  return objectiveReads(cell.objective, key) && (needs === undefined || needs(model));
 }
 
 /**
