@@ -56,7 +56,7 @@ function filterWhere(runs: StoredRun[], where: [string, unknown][], dir: string)
     if (!kept.some(reads)) {
       const seen = [...new Set(before.filter(reads).map((r) => canonicalJson(of(r) ?? null)))].sort();
       throw new SpsError(
-        `--where ${key}=${JSON.stringify(value)}: no run in ${dir} has that value; ${seen.length ? `the runs have ${key} = ${seen.join(', ')}` : `no run here is of an objective that reads ${key}`}`,
+        `--where ${key}=${JSON.stringify(value)}: no run in ${dir} has that value; ${seen.length ? `the runs have ${key} = ${seen.join(', ')}` : `no run here reads ${key} (only some cells do: ssvm with dropout, for its maximiser)`}`,
       );
     }
   }
