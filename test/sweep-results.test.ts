@@ -484,6 +484,11 @@ describe('sps select --per task', () => {
       () => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'train.ssvm_maximiser=nope' }),
       /--where train\.ssvm_maximiser="nope": no run in .* has that value; the runs have train\.ssvm_maximiser = "dropout-free", "noisy"/,
     );
+    const llOnly = folder([{ seed: 0, lr: 1, test: 1, val: 50, objective: 'log-likelihood', model: { dropout: 0.5 } }]);
+    assert.throws(
+      () => selectCommand(llOnly, { by: 'train.lr', metric: 'val_accuracy', where: 'train.ssvm_maximiser=dropout-free' }),
+      /no run here reads train\.ssvm_maximiser \(only some cells do: ssvm with dropout, for its maximiser\)/,
+    );
   });
 
   it('a tie goes to the smaller value; a test metric is refused', () => {
