@@ -135,7 +135,7 @@ export function regimeFigures(report: RegimeReport, experiment: string, task: st
     others,
     points.map((p) => p.values),
   );
-  const label = (v: Record<string, unknown>) => (others.length > 0 ? settingLabel(others, v) || 'all runs' : 'all runs');
+  const label = (v: Record<string, unknown>) => settingLabel(others, v) || 'all runs';
   const panelsOf = (p: RegimePoint) => panelValues.filter((v) => serves(others, p.values, v)).map(label);
   const xOrder = [...new Set(points.map((p) => p.values[x]))].sort(compareValues).map(text);
   const panels = [...new Set(panelValues.map(label))];

@@ -228,6 +228,8 @@ function studyView(runs: readonly StoredRun[], keys: string[], source: KeysSourc
     `${settings.length} setting${settings.length === 1 ? '' : 's'} of ${by} (${SOURCE_TEXT[source]}); every claim row, curve and cell is of one setting. A run whose mode does not read a key (joint and an α grid) serves every setting it agrees with.`,
     ...settings.map((s) => `${s.label}: ${s.runs.length} finished run${s.runs.length === 1 ? '' : 's'}`),
   ];
+  const map = regime ? regimeMap(regime) : [];
+  const answer = regimeAnswer(map);
   return {
     claims, specs, settings, settingsText,
     title: `sps report: ${experiments.join(', ')} by ${by}`,
@@ -238,8 +240,8 @@ function studyView(runs: readonly StoredRun[], keys: string[], source: KeysSourc
       id: 'regime',
       heading: `Regime map: where joint training fails along ${by}, and what recovers it`,
       // The answer in a sentence per task, then the map it summarises.
-      html: regime ? regimeAnswer(regimeMap(regime)).map((a) => `<p class="answer">${escapeHtml(a)}</p>\n`).join('') + renderRegimeMapHtml(regimeMap(regime)) : '',
-      md: regime ? regimeAnswer(regimeMap(regime)).map((a) => `${escapeMarkdown(a)}\n\n`).join('') + renderRegimeMapMarkdown(regimeMap(regime)) : '',
+      html: regime ? answer.map((a) => `<p class="answer">${escapeHtml(a)}</p>\n`).join('') + renderRegimeMapHtml(map) : '',
+      md: regime ? answer.map((a) => `${escapeMarkdown(a)}\n\n`).join('') + renderRegimeMapMarkdown(map) : '',
       notes: [...regimeNotes, ...(regime ? REGIME_MAP_LEGEND : [])],
     },
   };
