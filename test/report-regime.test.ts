@@ -187,6 +187,11 @@ describe('the report opens with the verdict matrix, or for a study with the regi
     const md = readFileSync(join(opened, 'report.md'), 'utf8');
     assert.ok(md.indexOf('## When does scaling matter?') < md.indexOf('## Verdicts at a glance'));
     assert.match(md, /along model\.dropout\); its map and figures: sps report .* --by model\.dropout\./);
+    // A study folder with a quote and a blank is quoted for the shell in the command shown.
+    const odd = writeFakeRegime(join(tempDir('sps-regime-odd-'), "it's here"));
+    await writeReport(only, { outDir: opened, dataDir: tempDir(), regime: { dir: odd, by: ['model.dropout'] } });
+    // (Markdown then escapes the backslash itself.)
+    assert.ok(readFileSync(join(opened, 'report.md'), 'utf8').includes("sps report '" + odd.replace("it's", "it'\\\\''s") + "' --by model.dropout."));
     await assert.rejects(writeReport(only, { outDir: opened, dataDir: tempDir(), regime: { dir: tempDir() } }), /--regime .*: no finished runs there/);
     await assert.rejects(
       writeReport(only, { outDir: opened, dataDir: tempDir(), regime: { dir: only } }),

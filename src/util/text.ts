@@ -35,3 +35,6 @@ export function printable(s: string): string {
   // eslint-disable-next-line no-control-regex -- control characters are what this looks for
   return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? ' ' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
+
+/** A word for the shell: bare when it is plainly safe, else single-quoted (nothing inside is special). */
+export const shellQuote = (s: string): string => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);

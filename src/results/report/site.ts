@@ -18,7 +18,7 @@ import { verdictMatrixHtml, verdictMatrixMarkdown } from './matrix.js';
 import { buildRegime, regimeAnswer, regimeFigures, regimeMap, REGIME_MAP_LEGEND, renderRegimeMapHtml, renderRegimeMapMarkdown, type RegimeReport } from './regime.js';
 import { FsError, SpsError } from '../../util/errors.js';
 import { ensureDir, removeStale, replaceDir, tempPid, tempSibling, writeFileAtomic } from '../../util/fsx.js';
-import { escapeMarkdown } from '../../util/text.js';
+import { escapeMarkdown, shellQuote } from '../../util/text.js';
 
 /**
  * `sps report`: one static folder, readable offline and on a code host.
@@ -156,7 +156,7 @@ function regimeAnswerOf(regime: NonNullable<ReportOptions['regime']>): NonNullab
   if (keys.length === 0) throw new SpsError(`--regime ${regime.dir}: its runs were swept over no key; name the knobs with --regime-by KEY[,KEY]`);
   const lines = regimeAnswer(regimeMap(buildRegime(runs, keys)));
   const done = runs.filter((r) => r.run.status === 'done').length;
-  return { lines, source: `From the regime study in ${regime.dir} (${done} finished runs, along ${keys.join(', ')}); its map and figures: sps report ${regime.dir} --by ${keys.join(',')}.` };
+  return { lines, source: `From the regime study in ${regime.dir} (${done} finished runs, along ${keys.join(', ')}); its map and figures: sps report ${shellQuote(regime.dir)} --by ${keys.join(',')}.` };
 }
 
 /** The paper's claims view: a row per (task, objective) and claim, figures per task and objective. */

@@ -4,6 +4,7 @@
  * shared file system. Resubmitting after failures submits only what is still missing.
  */
 import { spawnSync } from 'node:child_process';
+import { shellQuote as quote } from '../../util/text.js';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,9 +58,6 @@ export function arraySpec(indices: number[], throttle?: number): string {
   }
   return parts.join(',') + (throttle !== undefined ? `%${throttle}` : '');
 }
-
-/** A word for the shell: bare when it is plainly safe, else single-quoted (nothing inside is special). */
-export const quote = (s: string): string => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /**
  * A value for an `#SBATCH` line, which sbatch (not the shell) splits at blanks: double-quoted, with
