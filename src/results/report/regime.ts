@@ -223,6 +223,8 @@ export interface RegimeMapRow {
   task: string;
   objective: string;
   setting: string;
+  /** The knobs' values of the setting (a knob the cells do not read is absent). */
+  values: Record<string, unknown>;
   joint: string;
   /** stage − joint with its interval. */
   c1: string;
@@ -247,6 +249,7 @@ export function regimeMap(report: RegimeReport): RegimeMapRow[] {
       task: p.task,
       objective: p.objective,
       setting: settingLabel(report.knobs, p.values),
+      values: Object.fromEntries(report.knobs.filter((k) => p.values[k] !== undefined).map((k) => [k, p.values[k]])),
       // Claim C1's baseline (stage − joint), so it names joint.
       joint: MEAN(p.cells.joint),
       c1: formatInterval(c1.ours),
@@ -263,6 +266,52 @@ const count = (xs: readonly string[]) => {
   for (const x of xs) n.set(x, (n.get(x) ?? 0) + 1);
   return [...n].map(([k, v]) => `${k} ${v}`).join(', ');
 };
+
+/** `k=v` of each knob value of a row. */
+const knobValues = (r: RegimeMapRow): string[] => Object.entries(r.values).map(([k, v]) => `${k}=${text(v)}`);
+
+/**
+ * Where `rows` (a subset of `all`) sit along the knobs: `, all at k=v` when every row shares the value,
+ * else `, c of them at k=v (of m rows there)` for the most common value when it holds at least half.
+ */
+function where(rows: readonly RegimeMapRow[], all: readonly RegimeMapRow[]): string {
+  const counts = new Map<string, number>();
+  for (const r of rows) for (const kv of knobValues(r)) counts.set(kv, (counts.get(kv) ?? 0) + 1);
+  const common = [...counts].filter(([, c]) => c === rows.length).map(([kv]) => kv);
+  if (common.length > 0) return `, all at ${common.join(', ')}`;
+  // The most common value; among equals, the one whose rows are most often among `rows`.
+  const ranked = [...counts].map(([kv, c]) => ({ kv, c, there: all.filter((r) => knobValues(r).includes(kv)).length }));
+  const [top] = ranked.sort((a, b) => b.c - a.c || b.c / b.there - a.c / a.there);
+  if (!top || 2 * top.c < rows.length) return '';
+  return `, ${top.c} of them at ${top.kv} (of ${top.there} rows there)`;
+}
+
+/**
+ * Where joint does not lose to stage, a scaling mode can still beat joint (claims C2–C4 reproduced
+ * without C1): stage and joint both suffer from a badly scaled start and the mode that resets the
+ * scale does not. Such rows are the other half of "when does scaling matter", so the answer counts
+ * them, names the knob values they share, and counts the rows where a mode falls below joint.
+ */
+function beyondC1(rest: readonly RegimeMapRow[]): string {
+  const helped = rest.filter((r) => r.recoveredBy.length > 0);
+  const hurt = rest.filter((r) => r.worseThanJoint.length > 0);
+  const modes = CLAIMS.filter((c) => c.id !== 'C1').map((c) => c.mode);
+  const by = (rs: readonly RegimeMapRow[], pick: (r: RegimeMapRow) => string[]) =>
+    modes
+      .map((m) => [m, rs.filter((r) => pick(r).includes(m)).length] as const)
+      .filter(([, n]) => n > 0)
+      .map(([m, n]) => `${m} in ${n}`)
+      .join(', ');
+  const parts: string[] = [];
+  if (helped.length > 0) {
+    parts.push(
+      ` Where joint does not lose, a scaling mode still beats it (better than joint with 95 % confidence, not worse than stage) in ${helped.length} row${helped.length === 1 ? '' : 's'} (${by(helped, (r) => r.recoveredBy)})${where(helped, rest)}.`,
+    );
+  }
+  if (hurt.length > 0)
+    parts.push(` A scaling mode falls below joint (95 % confidence) in ${hurt.length} row${hurt.length === 1 ? '' : 's'} (${by(hurt, (r) => r.worseThanJoint)}).`);
+  return parts.join('');
+}
 
 /**
  * The map in one sentence per task, generated from its rows so that it follows the data: in how many
@@ -285,7 +334,7 @@ export function regimeAnswer(rows: readonly RegimeMapRow[]): string[] {
       return n > 0 ? `, and joint beats stage in ${n}` : '';
     };
     if (fails.length === 0)
-      return `${task}: joint training does not lose to stage-wise training in any of the ${mine.length} (objective, setting) rows: stage − joint runs from ${range(rest)}, and no 95 % interval lies above 0${wonIn(rest)}.`;
+      return `${task}: joint training does not lose to stage-wise training in any of the ${mine.length} (objective, setting) rows: stage − joint runs from ${range(rest)}, and no 95 % interval lies above 0${wonIn(rest)}.${beyondC1(rest)}`;
     const recovered = CLAIMS.filter((c) => c.id !== 'C1')
       .map((c) => `${c.mode} in ${fails.filter((r) => r.recoveredBy.includes(c.mode)).length}`)
       .join(', ');
@@ -303,7 +352,7 @@ export function regimeAnswer(rows: readonly RegimeMapRow[]): string[] {
         : []),
     ];
     const tail = parts.length > 0 ? `. ${parts.join('; ').replace(/^./, (c) => c.toUpperCase())}.` : '.';
-    return head + tail;
+    return head + tail + beyondC1(rest);
   });
 }
 
