@@ -246,4 +246,31 @@ describe('the report opens with the verdict matrix, or for a study with the regi
       /--regime-by names the knobs of a regime study: give the study with --regime DIR too/,
     );
   });
+
+  it('--figures keeps only the named groups of figures (a committed regime report without a norm figure per setting)', async () => {
+    const { reportCommand } = await import('../src/cli/report.js');
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const root = regimeFolder();
+    const files = (dir: string) => readdirSync(join(dir, 'figures')).sort();
+    const all = join(tempDir('sps-regime-figs-'), 'all');
+    await reportCommand(root, { out: all, by: 'model.dropout' });
+    assert.deepEqual(files(all), ['regime-diff-exp-ocr-ssvm.svg', 'regime-exp-ocr-ssvm.svg', 'setting-cells-ocr.svg']);
+    const regimeOnly = join(tempDir('sps-regime-figs-'), 'some');
+    await reportCommand(root, { out: regimeOnly, by: 'model.dropout', figures: 'regime' });
+    assert.deepEqual(
+      files(regimeOnly),
+      files(all).filter((f) => f.startsWith('regime')),
+    );
+    const html = readFileSync(join(regimeOnly, 'index.html'), 'utf8');
+    assert.match(html, /Figures: regime only \(<code>--figures<\/code>\)\./);
+    assert.match(html, /id="regime-map"/, 'the map is a table, not a figure: it stays');
+    const cellsOnly = join(tempDir('sps-regime-figs-'), 'cells');
+    await reportCommand(root, { out: cellsOnly, by: 'model.dropout', figures: 'cells,cells' });
+    assert.deepEqual(files(cellsOnly), ['setting-cells-ocr.svg']);
+    await assert.rejects(
+      reportCommand(root, { out: cellsOnly, figures: 'regime,norm' }),
+      /--figures regime,norm: 'norm' is not a figure group; give some of cells, curves, norms, alpha, regime, examples/,
+    );
+  });
 });

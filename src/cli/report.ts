@@ -5,6 +5,20 @@ import { datasetsDir, folderOption } from '../util/paths.js';
 import { COMPARE_TARGETS, EXPERIMENT_HELP, parseByKeys, parseCompare, parseExperiments } from './table.js';
 import { writePngs } from '../results/report/png.js';
 import { SpsError } from '../util/errors.js';
+import { FIGURE_GROUPS, type FigureGroup } from '../results/report/figures.js';
+
+const GROUPS = Object.keys(FIGURE_GROUPS) as FigureGroup[];
+
+/** `--figures regime,cells`: figure groups, each one of FIGURE_GROUPS. */
+export function parseFigureGroups(value: string): FigureGroup[] {
+  const names = value.split(',').map((n) => n.trim());
+  const bad = names.find((n) => !(GROUPS as string[]).includes(n));
+  if (bad !== undefined)
+    throw new SpsError(
+      `--figures ${value}: ${bad === '' ? 'an empty name' : `'${bad}' is not a figure group`}; give some of ${GROUPS.join(', ')}, separated by commas`,
+    );
+  return [...new Set(names)] as FigureGroup[];
+}
 
 export interface ReportOptions {
   compare?: string;
@@ -15,6 +29,7 @@ export interface ReportOptions {
   png?: boolean;
   regime?: string;
   regimeBy?: string;
+  figures?: string;
 }
 
 /** `sps report DIR`: writes the site; returns the lines to print. */
@@ -22,6 +37,7 @@ export async function reportCommand(resultsDir: string, options: ReportOptions):
   if (options.regimeBy !== undefined && options.regime === undefined)
     throw new SpsError('--regime-by names the knobs of a regime study: give the study with --regime DIR too');
   const compare = parseCompare(options.compare);
+  const figures = options.figures === undefined ? undefined : parseFigureGroups(options.figures);
   const outDir = resolve(options.out);
   // vega is loaded only by this command, not at every sps start.
   const { writeReport, FIGURE_DIR } = await import('../results/report/site.js');
@@ -31,6 +47,7 @@ export async function reportCommand(resultsDir: string, options: ReportOptions):
     dataDir: options.datasets ? resolve(options.datasets) : datasetsDir(),
     ...(options.experiment === undefined ? {} : { experiments: parseExperiments(options.experiment) }),
     ...(options.by === undefined ? {} : { by: parseByKeys(options.by) }),
+    ...(figures === undefined ? {} : { figures }),
     ...(options.regime === undefined
       ? {}
       : { regime: { dir: options.regime, ...(options.regimeBy === undefined ? {} : { by: parseByKeys(options.regimeBy, '--regime-by') }) } }),
@@ -63,6 +80,10 @@ export function registerReport(program: Command): void {
       'open the report with the answer of a regime study in DIR (results/studies/regime): a sentence per task on where joint training loses to stage and what recovers it',
     )
     .option('--regime-by <keys>', "--regime: the study's knobs (key[,key]; default: the keys its sweep swept)")
+    .option(
+      '--figures <groups>',
+      `only these groups of figures (group[,group]: ${GROUPS.map((g) => `${g} = ${FIGURE_GROUPS[g].join(' and ')}`).join('; ')}); default: all`,
+    )
     .option('--png', 'also write each figure as PNG next to its SVG (needs Chromium: /usr/bin/chromium or $SPS_CHROMIUM)')
     .option('--experiment <names>', EXPERIMENT_HELP)
     .option('--datasets <dir>', 'prepared data sets, for the example images (default: $SPS_DATA_DIR or ./datasets)')

@@ -26,6 +26,23 @@ export interface FigureSpec {
   spec: TopLevelSpec;
 }
 
+/**
+ * The report's figures in groups a reader can keep or leave out (`sps report --figures`): a study with
+ * many settings draws a norm-ratio and an α figure per setting, which a committed report may not want.
+ */
+export const FIGURE_GROUPS = {
+  cells: ['cells', 'setting-cells'],
+  curves: ['validation', 'setting-curves'],
+  norms: ['norm-ratio'],
+  alpha: ['online-alpha'],
+  regime: ['regime-metric', 'regime-diff'],
+  examples: ['ocr-strip', 'segmentation'],
+} as const satisfies Record<string, readonly string[]>;
+export type FigureGroup = keyof typeof FIGURE_GROUPS;
+
+/** Whether a figure or example of `kind` belongs to one of `groups`. */
+export const inGroups = (kind: string, groups: readonly FigureGroup[]): boolean => groups.some((g) => (FIGURE_GROUPS[g] as readonly string[]).includes(kind));
+
 /** One finished run with its per-epoch log. */
 export interface RunCurves {
   experiment: string;
