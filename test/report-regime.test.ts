@@ -8,7 +8,7 @@ import { scanResults } from '../src/results/store.js';
 import { buildRegime, regimeAnswer, regimeFigures, regimeMap, regimeMapCells } from '../src/results/report/regime.js';
 import { renderSvg } from '../src/results/report/vega.js';
 import { tempDir } from './helpers.js';
-import { FAKE_MODES, writeFakeRegime, writeFakeRun } from './fixtures/fake-runs.js';
+import { FAKE_MODES, writeFakeRegime, writeFakeRun, writeFakeSettings } from './fixtures/fake-runs.js';
 
 const MODES = FAKE_MODES;
 const regimeFolder = (): string => writeFakeRegime(tempDir('sps-regime-'));
@@ -121,20 +121,10 @@ describe('regime view', () => {
   it('counts the rows where joint does not lose but a scaling mode beats it, and names the knob values they share', () => {
     const root = tempDir('sps-regime-beyond-');
     // Chunking-like: a badly scaled start (unary_scale 10) hurts stage and joint alike; offline resets the scale.
-    const value = (scale: number, mode: string, seed: number) =>
-      scale === 10 ? (mode === 'offline' ? 88 : mode === 'offline-reg' ? 70 : 81) + seed * 0.1 : 89 + seed * 0.1;
-    for (const dropout of [0, 0.5])
-      for (const scale of [1, 10])
-        for (const mode of MODES)
-          for (const seed of [0, 1])
-            writeFakeRun(root, {
-              task: 'chunking',
-              objective: 'log-likelihood',
-              mode,
-              seed,
-              value: value(scale, mode, seed),
-              model: { unary_scale: scale, ...(dropout > 0 ? { dropout } : {}) },
-            });
+    const settings = [0, 0.5].flatMap((dropout) => [1, 10].map((scale) => [dropout, scale] as const));
+    writeFakeSettings(root, { task: 'chunking', objective: 'log-likelihood' }, settings, (mode, seed, _dropout, scale) =>
+      scale === 10 ? (mode === 'offline' ? 88 : mode === 'offline-reg' ? 70 : 81) + seed * 0.1 : 89 + seed * 0.1,
+    );
     const knobs = ['model.dropout', 'model.unary_scale'];
     const [answer] = regimeAnswer(regimeMap(buildRegime(scanResults(root).runs, knobs)));
     assert.match(answer, /^chunking: joint training does not lose to stage-wise training in any of the 4 \(objective, setting\) rows/);
@@ -143,20 +133,15 @@ describe('regime view', () => {
       / Where joint does not lose, a scaling mode still beats it \(better than joint with 95 % confidence, not worse than stage\) in 2 rows \(offline in 2\), all at model\.unary_scale=10\. A scaling mode falls below joint \(95 % confidence\) in 2 rows \(offline-reg in 2\)\.$/,
     );
     // One more objective whose offline also wins at one unary_scale=1 setting: most, not all, of the rows are at 10.
-    for (const [dropout, scale] of [
-      [0, 10],
-      [0.5, 1],
-    ])
-      for (const mode of MODES)
-        for (const seed of [0, 1])
-          writeFakeRun(root, {
-            task: 'chunking',
-            objective: 'ssvm',
-            mode,
-            seed,
-            value: (mode === 'offline' ? 88 : 81) + seed * 0.1,
-            model: { unary_scale: scale, ...(dropout > 0 ? { dropout } : {}) },
-          });
+    writeFakeSettings(
+      root,
+      { task: 'chunking', objective: 'ssvm' },
+      [
+        [0, 10],
+        [0.5, 1],
+      ],
+      (mode, seed) => (mode === 'offline' ? 88 : 81) + seed * 0.1,
+    );
     const [more] = regimeAnswer(regimeMap(buildRegime(scanResults(root).runs, knobs)));
     assert.match(more, /in 4 rows \(offline in 4\), 3 of them at model\.unary_scale=10 \(of 3 rows there\)\./);
   });
