@@ -36,12 +36,13 @@ export const FIGURE_GROUPS = {
   norms: ['norm-ratio'],
   alpha: ['online-alpha'],
   regime: ['regime-metric', 'regime-diff'],
-  examples: ['ocr-strip', 'segmentation'],
+  /** The example panels of examples.ts (images of predictions, not figures). */
+  examples: ['example panels'],
 } as const satisfies Record<string, readonly string[]>;
 export type FigureGroup = keyof typeof FIGURE_GROUPS;
 
-/** Whether a figure or example of `kind` belongs to one of `groups`. */
-export const inGroups = (kind: string, groups: readonly FigureGroup[]): boolean => groups.some((g) => (FIGURE_GROUPS[g] as readonly string[]).includes(kind));
+/** Whether a figure of `kind` belongs to one of `groups`. */
+export const inGroups = (kind: FigureSpec['kind'], groups: readonly FigureGroup[]): boolean => groups.some((g) => (FIGURE_GROUPS[g] as readonly string[]).includes(kind));
 
 /** One finished run with its per-epoch log. */
 export interface RunCurves {

@@ -281,12 +281,13 @@ async function buildReport(
   const { claims, specs } = view;
 
   const tasks = [...new Set(claims.table.cells.filter((c) => c.n > 0).map((c) => c.task))].sort(compareTasks);
-  const keep = (kind: string) => options.figures === undefined || inGroups(kind, options.figures);
+  const groups = options.figures;
   const figures: (FigureSpec & { svg: string })[] = [];
-  for (const s of specs.filter((x) => keep(x.kind))) figures.push({ ...s, svg: await renderSvg(s.spec) });
-  const examples = (keep('ocr-strip') ? [ocrStrip(runs, outDir, options.dataDir)] : [])
-    .concat(keep('segmentation') ? [segmentationExamples(runs, outDir, options.dataDir)] : [])
-    .filter((e): e is ExampleFigure => e !== null);
+  for (const s of specs.filter((x) => groups === undefined || inGroups(x.kind, groups))) figures.push({ ...s, svg: await renderSvg(s.spec) });
+  const examples =
+    groups === undefined || groups.includes('examples')
+      ? [ocrStrip(runs, outDir, options.dataDir), segmentationExamples(runs, outDir, options.dataDir)].filter((e): e is ExampleFigure => e !== null)
+      : [];
 
   const files: string[] = [];
   for (const f of figures) {
