@@ -11,6 +11,7 @@ import { tableCommand } from '../src/cli/table.js';
 import { selectCommand } from '../src/cli/select.js';
 import { SpsError } from '../src/util/errors.js';
 import { ROOT, sps, tempDir, TINY_TOY } from './helpers.js';
+import { FAKE_MODES, writeFakeRun } from './fixtures/fake-runs.js';
 
 interface Fake {
   mode?: string;
@@ -291,6 +292,22 @@ describe('sps select', () => {
         e instanceof SpsError && /^--metric val_f1: no finished run in .* has this validation metric; the ones there are: val_accuracy$/.test(e.message),
     );
   });
+  it('a task none of whose runs log the metric gets one note, not one per cell; a cell with some runs missing it still gets its own', () => {
+    const root = tempDir('sps-by-two-tasks-');
+    for (const mode of FAKE_MODES)
+      for (const seed of [0, 1]) {
+        writeFakeRun(root, { task: 'ocr', objective: 'ssvm', mode, seed, value: 90 });
+        writeFakeRun(root, { task: 'chunking', objective: 'ssvm', mode, seed, value: 88, primary: 'f1' });
+      }
+    const misses = () => buildByTable(scanResults(root).runs, ['train.lr'], readMetrics, 'val_f1').warnings.filter((w) => w.includes('val_f1'));
+    assert.deepEqual(misses(), ['exp/ocr: no run logs val_f1 (they log val_accuracy); its 5 cells are left out']);
+    const odd = writeFakeRun(root, { task: 'chunking', objective: 'ssvm', mode: 'joint', seed: 2, value: 88 });
+    assert.deepEqual(misses(), [
+      'exp/ocr: no run logs val_f1 (they log val_accuracy); its 5 cells are left out',
+      `exp/chunking/ssvm/joint: 1 run has no final validation metric val_f1 (${odd})`,
+    ]);
+  });
+
   it('chooses on the validation mean, not on test', () => {
     const root = folder([
       { seed: 0, lr: 0.1, test: 90, val: 60 },
