@@ -62,6 +62,26 @@ describe('docs/report agrees with results/', () => {
   });
 });
 
+describe("docs/regime is the regime study's report", () => {
+  test('regenerated from results/studies/regime with the command its README gives, it is the committed one', () => {
+    const out = join(tempDir(), 'regime');
+    const r = sps([
+      'report',
+      'results/studies/regime',
+      '--by',
+      'model.dropout,model.unary_scale,train.ssvm_maximiser',
+      '--figures',
+      'regime,cells',
+      '--out',
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const f of ['report.md', 'claims.json', 'index.html'])
+      assert.ok(readFileSync(join(out, f), 'utf8') === readFileSync(join(ROOT, 'docs/regime', f), 'utf8'), `docs/regime/${f} is what sps report writes now`);
+    assert.deepEqual(readdirSync(join(out, 'figures')).sort(), readdirSync(join(ROOT, 'docs/regime/figures')).sort());
+  });
+});
+
 describe('sps report and sps table --claims: bad input', () => {
   test('a missing results folder is named', () => {
     const out = tempDir();

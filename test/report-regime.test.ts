@@ -48,6 +48,9 @@ describe('regime view', () => {
       assert.match(svg, /^<svg/);
       assert.match(svg, /model\.unary_scale=1/, 'the panel names the other knob');
       assert.ok((svg.match(/<path|<line|<circle/g) ?? []).length > 10, `${f.id} has marks`);
+      assert.match(svg, /role-legend/, `${f.id} has a legend of the modes`);
+      for (const mode of f.kind === 'regime-metric' ? MODES : MODES.filter((m) => m !== 'joint'))
+        assert.match(svg, new RegExp(`>${mode}</text>`), `${f.id}'s legend names ${mode}`);
     }
     assert.deepEqual(regimeFigures(report, 'exp', 'ocr', 'log-likelihood'), []);
   });

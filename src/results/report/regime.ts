@@ -150,7 +150,9 @@ export function regimeFigures(report: RegimeReport, experiment: string, task: st
     panelsOf(p).flatMap((panel) => Object.values(p.cells).flatMap((c) => (c && c.mean !== null ? [{ kind: 'mean', x: text(p.values[x]), panel, mode: c.mode, value: c.mean }] : []))),
   );
   const xEnc = { field: 'x', type: 'ordinal', title: x, sort: xOrder };
-  const facet = { column: { field: 'panel', type: 'nominal', title: others.join(', ') || null, sort: panels } };
+  // A panel's label (`a=1, b=2`) on one line per knob: on one line it runs into its neighbours'.
+  const facet = { column: { field: 'panel', type: 'nominal', title: others.join(', ') || null, sort: panels, header: { labelExpr: "split(datum.label, ', ')" } } };
+  // The layers share this colour scale, and so one legend: a layer with legend: null hides it for all.
   const color = { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(modes) };
   const where = `${task} / ${objective}${experiment ? ` (${experiment})` : ''}`;
   const t1 = `${where}: test ${metricLabel(metric)} along ${x}`;
@@ -171,7 +173,7 @@ export function regimeFigures(report: RegimeReport, experiment: string, task: st
         height: HEIGHT,
         layer: [
           { transform: [{ filter: "datum.kind === 'mean'" }], mark: { type: 'line', strokeWidth: 1.5 }, encoding: { x: xEnc, y: { field: 'value', type: 'quantitative', title: `test ${metricLabel(metric)}`, scale: { zero: false } }, color } },
-          { transform: [{ filter: "datum.kind === 'seed'" }], mark: { type: 'circle', size: 20, opacity: 0.7 }, encoding: { x: xEnc, y: { field: 'value', type: 'quantitative' }, color: { ...color, legend: null } } },
+          { transform: [{ filter: "datum.kind === 'seed'" }], mark: { type: 'circle', size: 20, opacity: 0.7 }, encoding: { x: xEnc, y: { field: 'value', type: 'quantitative' }, color } },
         ],
       },
     } as unknown as TopLevelSpec,
@@ -189,8 +191,11 @@ export function regimeFigures(report: RegimeReport, experiment: string, task: st
   const out = [metricFig];
   if (diffs.length > 0) {
     const t2 = `${where}: each mode − joint along ${x}, with 95 % intervals`;
-    const c2 = `Stage − joint above 0 means joint training fails there (claim C1); a scaling mode above 0 recovers part of it (C2–C4). Bars: 95 % Welch intervals over seeds (a point alone: fewer than 2 seeds).`;
+    const c2 = `Stage − joint above 0 means joint training fails there (claim C1); a scaling mode above 0 recovers part of it (C2–C4). Bars: 95 % Welch intervals over seeds (a point alone: fewer than 2 seeds), cut at ±100 points.`;
     const diffModes = [...new Set(diffs.map((d) => d.mode))];
+    // Metrics are percentages, so no difference lies beyond ±100; with 2 seeds an interval can (t₀.₉₇₅ at
+    // 1 degree of freedom is 12.7), and the axis would squash every point to a line.
+    const domain = [Math.max(-100, Math.min(0, ...diffs.map((d) => d.lo))), Math.min(100, Math.max(0, ...diffs.map((d) => d.hi)))];
     out.push({
       id: slug('regime-diff', experiment, task, objective),
       kind: 'regime-diff',
@@ -207,8 +212,8 @@ export function regimeFigures(report: RegimeReport, experiment: string, task: st
           height: HEIGHT,
           layer: [
             { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: '#555', strokeDash: [4, 3] }, encoding: { y: { field: 'zero', type: 'quantitative' } } },
-            { mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { x: xEnc, xOffset: { field: 'mode', type: 'nominal', sort: CLAIMS.map((c) => c.mode) }, y: { field: 'lo', type: 'quantitative', title: 'mode − joint (points)' }, y2: { field: 'hi' }, color: { ...color, scale: modeScale(diffModes) } } },
-            { mark: { type: 'point', filled: true, size: 30 }, encoding: { x: xEnc, xOffset: { field: 'mode', type: 'nominal', sort: CLAIMS.map((c) => c.mode) }, y: { field: 'diff', type: 'quantitative' }, color: { ...color, scale: modeScale(diffModes), legend: null } } },
+            { mark: { type: 'rule', strokeWidth: 1.5, clip: true }, encoding: { x: xEnc, xOffset: { field: 'mode', type: 'nominal', sort: CLAIMS.map((c) => c.mode) }, y: { field: 'lo', type: 'quantitative', title: 'mode − joint (points)', scale: { domain } }, y2: { field: 'hi' }, color: { ...color, scale: modeScale(diffModes) } } },
+            { mark: { type: 'point', filled: true, size: 30, clip: true }, encoding: { x: xEnc, xOffset: { field: 'mode', type: 'nominal', sort: CLAIMS.map((c) => c.mode) }, y: { field: 'diff', type: 'quantitative' }, color: { ...color, scale: modeScale(diffModes) } } },
           ],
         },
       } as unknown as TopLevelSpec,
