@@ -8,7 +8,7 @@ import { renderByTable } from '../src/results/render.js';
 import { readMetrics, scanResults } from '../src/results/store.js';
 import { groupBySetting, studyKeys } from '../src/results/settings.js';
 import { tableCommand } from '../src/cli/table.js';
-import { selectCommand } from '../src/cli/select.js';
+import { parseWhere, selectCommand } from '../src/cli/select.js';
 import { SpsError } from '../src/util/errors.js';
 import { ROOT, sps, tempDir, TINY_TOY } from './helpers.js';
 import { FAKE_MODES, writeFakeRun } from './fixtures/fake-runs.js';
@@ -444,6 +444,21 @@ describe('sps select --per task', () => {
     );
     assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'model.nope=1' }), /--where model\.nope: no run/);
     assert.throws(() => selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'train.epochs' }), /'train\.epochs' is not key=value/);
+  });
+
+  it('--where takes a list value (an online grid): its commas stay in the value', () => {
+    assert.deepEqual(parseWhere('scaling.alpha_grid=[0.5, 1,2],train.lr=0.001'), [
+      ['scaling.alpha_grid', [0.5, 1, 2]],
+      ['train.lr', 0.001],
+    ]);
+    const root = folder([
+      { seed: 0, lr: 1, test: 1, val: 60, mode: 'online' },
+      { seed: 0, lr: 2, test: 1, val: 50, mode: 'online' },
+      { seed: 0, lr: 1, test: 1, val: 40, mode: 'online', scaling: { alpha_grid: [0.1, 10] } },
+      { seed: 0, lr: 2, test: 1, val: 70, mode: 'online', scaling: { alpha_grid: [0.1, 10] } },
+    ]);
+    assert.match(selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'scaling.alpha_grid=[0.5,1,2]' }).stdout, /override: train\.lr=1/);
+    assert.match(selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'scaling.alpha_grid=[0.1, 10]' }).stdout, /override: train\.lr=2/);
   });
 
   it('a cell that reads only some of the keys (joint: no online grid) is left out, with a note', () => {

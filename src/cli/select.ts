@@ -28,9 +28,13 @@ export interface SelectOptions {
   objectivesOf?: (task: string) => readonly string[] | undefined;
 }
 
-/** `--where key=value[,key=value]`: each key path with its value as YAML reads it (`1` a number, `noisy` a string). */
+/**
+ * `--where key=value[,key=value]`: each key path with its value as YAML reads it (`1` a number, `noisy`
+ * a string, `[0.5, 1, 2]` a list). A comma starts a new pair only where `key=` follows, so a list's
+ * commas stay in its value.
+ */
 export function parseWhere(text: string): [string, unknown][] {
-  return text.split(',').map((part) => {
+  return text.split(/,(?=\s*[A-Za-z_][A-Za-z0-9_.-]*=)/).map((part) => {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new SpsError(`--where ${text}: '${part}' is not key=value; give e.g. --where model.unary_scale=1,train.ssvm_maximiser=noisy`);
     const [key] = parseByKeys(part.slice(0, eq).trim(), '--where');
@@ -199,7 +203,10 @@ export function registerSelect(program: Command): void {
         .choices(['cell', 'task'])
         .default('cell'),
     )
-    .option('--where <key=value,...>', 'only the runs with these config values, e.g. model.unary_scale=1 (the other swept knobs held fixed)')
+    .option(
+      '--where <key=value,...>',
+      'only the runs with these config values, e.g. model.unary_scale=1 or scaling.alpha_grid=[0.5,1,2] (the other swept knobs held fixed)',
+    )
     .option(
       '--subset',
       'with --per task: choose over the cells there are when some objectives or modes the rule asks for are missing (the choice is marked as made on a subset)',
