@@ -459,6 +459,10 @@ describe('sps select --per task', () => {
     ]);
     assert.match(selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'scaling.alpha_grid=[0.5,1,2]' }).stdout, /override: train\.lr=1/);
     assert.match(selectCommand(root, { by: 'train.lr', metric: 'val_accuracy', where: 'scaling.alpha_grid=[0.1, 10]' }).stdout, /override: train\.lr=2/);
+    assert.throws(
+      () => parseWhere('scaling.alpha_grid=[0.1, 10'),
+      (e: unknown) => e instanceof SpsError && /^--where scaling\.alpha_grid=\[0\.1, 10: '\[0\.1, 10' is not a YAML value \(.+\); give e\.g\./.test(e.message),
+    );
   });
 
   it('a cell that reads only some of the keys (joint: no online grid) is left out, with a note', () => {

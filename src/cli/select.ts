@@ -38,7 +38,14 @@ export function parseWhere(text: string): [string, unknown][] {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new SpsError(`--where ${text}: '${part}' is not key=value; give e.g. --where model.unary_scale=1,train.ssvm_maximiser=noisy`);
     const [key] = parseByKeys(part.slice(0, eq).trim(), '--where');
-    return [key, parseYaml(part.slice(eq + 1).trim()) as unknown];
+    const value = part.slice(eq + 1).trim();
+    try {
+      return [key, parseYaml(value) as unknown];
+    } catch (e) {
+      throw new SpsError(
+        `--where ${part}: '${value}' is not a YAML value (${(e as Error).message.split('\n')[0]}); give e.g. train.lr=0.001 or scaling.alpha_grid=[0.5,1,2]`,
+      );
+    }
   });
 }
 
