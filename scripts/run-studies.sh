@@ -12,14 +12,14 @@ shift
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
   files=(online-ocr online-chunking offline-reg-ocr offline-reg-chunking optimizer stage-schedule mf-stability-ocr mf-stability-chunking ocr-level ssvm-dropout
-    regime-ocr regime-ocr-ssvm regime-chunking regime-chunking-ssvm reopened-ocr reopened-chunking pos-select)
+    regime-ocr regime-ocr-ssvm regime-chunking regime-chunking-ssvm reopened-ocr reopened-chunking pos-select pos-select-stage)
 fi
 for f in "${files[@]}"; do
   [ -f "configs/studies/$f.yaml" ] || { echo "run-studies: configs/studies/$f.yaml does not exist" >&2; exit 2; }
 done
 for f in "${files[@]}"; do
   # regime-ocr, regime-ocr-ssvm, regime-chunking and regime-chunking-ssvm all go to results/studies/regime;
-  # reopened-ocr and reopened-chunking to results/studies/reopened.
-  study=${f%-ssvm}; study=${study%-ocr}; study=${study%-chunking}
+  # reopened-ocr and reopened-chunking to results/studies/reopened; pos-select-stage to results/studies/pos-select.
+  study=${f%-ssvm}; study=${study%-ocr}; study=${study%-chunking}; study=${study%-stage}
   bash "$(dirname "$0")/timed-run.sh" "$root/results/studies/wall-times.tsv" "configs/studies/$f.yaml" "$root/results/studies/$study"
 done

@@ -30,6 +30,8 @@ const EXPECTED: Record<string, number> = {
   'reopened-chunking': 81,
   // 20 first-settings cells + 2 × 16 learning rates + 2 × 8 α + 2 × 4 λ (configs/studies/pos-select.yaml).
   'pos-select': 76,
+  // Stage's own rates, 3 times and 0.3 times the first ones, over stage's 4 cells.
+  'pos-select-stage': 8,
 };
 
 describe('configs/studies', () => {
