@@ -89,8 +89,7 @@ export function buildByTable(runs: readonly StoredRun[], keys: readonly string[]
   }
   // Runs without the metric, by experiment/task: a task none of whose runs log it (OCR's runs asked
   // for val_f1) gets one note instead of one per cell.
-  const misses: { task: string; text: string }[] = [];
-  const perTask = new Map<string, { all: boolean; logged: string[] }[]>();
+  const misses: { task: string; all: boolean; logged: string[]; text: string }[] = [];
   const rows = groups.map(({ cell: counted, settings, kept }): ByRow => {
     const cell = apart.has(cellName({ ...counted, variant: '' })) ? counted : { ...counted, variant: '', variants: 1, flagged: counted.partial };
     const vals = kept.map((r) => validationOf(r, readEpochs));
@@ -98,10 +97,12 @@ export function buildByTable(runs: readonly StoredRun[], keys: readonly string[]
     const metric = valMetric ?? (primary && vals.some((v) => `val_${primary}` in v) ? `val_${primary}` : (Object.keys(vals[0] ?? {}).sort()[0] ?? null));
     const missing = metric === null ? kept : kept.filter((_, i) => !(metric in vals[i]));
     if (missing.length > 0) {
-      const task = `${counted.experiment}/${counted.task}`;
-      const logged = [...new Set(vals.flatMap((v) => Object.keys(v)))].sort();
-      perTask.set(task, [...(perTask.get(task) ?? []), { all: missing.length === kept.length, logged }]);
-      misses.push({ task, text: `${cellName(cell)}: ${missing.length} run${missing.length > 1 ? 's have' : ' has'} no final validation metric${metric ? ` ${metric}` : ''} (${missing.map((r) => r.dir).join(', ')})` });
+      misses.push({
+        task: `${counted.experiment}/${counted.task}`,
+        all: missing.length === kept.length,
+        logged: vals.flatMap((v) => Object.keys(v)),
+        text: `${cellName(cell)}: ${missing.length} run${missing.length > 1 ? 's have' : ' has'} no final validation metric${metric ? ` ${metric}` : ''} (${missing.map((r) => r.dir).join(', ')})`,
+      });
     }
     const values = metric === null ? [] : vals.filter((v) => metric in v).map((v) => v[metric]);
     const alphas = searchesAlpha(counted.mode) ? kept.map((r) => r.final?.alpha).filter((a): a is number => typeof a === 'number' && Number.isFinite(a)) : [];
@@ -109,10 +110,13 @@ export function buildByTable(runs: readonly StoredRun[], keys: readonly string[]
     return { cell, by: Object.fromEntries(keys.map((k) => [k, byValue(settings, k)])), val: seedStat(metric, values), runs: kept, alpha, sameAsJoint: null };
   });
   const cellsOf = (task: string) => groups.filter((g) => `${g.cell.experiment}/${g.cell.task}` === task).length;
-  const silent = new Set([...perTask].filter(([task, m]) => valMetric !== undefined && m.length === cellsOf(task) && m.every((x) => x.all)).map(([task]) => task));
-  for (const task of silent) {
-    const logged = [...new Set(perTask.get(task)!.flatMap((m) => m.logged))].sort();
-    warnings.push(`${task}: no run logs ${valMetric}${logged.length > 0 ? ` (they log ${logged.join(', ')})` : ''}; its ${cellsOf(task)} cells are left out`);
+  const silent = new Set<string>();
+  for (const task of valMetric === undefined ? [] : new Set(misses.map((m) => m.task))) {
+    const mine = misses.filter((m) => m.task === task);
+    if (mine.length !== cellsOf(task) || !mine.every((m) => m.all)) continue;
+    silent.add(task);
+    const logged = [...new Set(mine.flatMap((m) => m.logged))].sort();
+    warnings.push(`${task}: no run logs ${valMetric}${logged.length > 0 ? ` (they log ${logged.join(', ')})` : ''}; its ${mine.length} cells are left out`);
   }
   warnings.push(...misses.filter((m) => !silent.has(m.task)).map((m) => m.text));
   for (const r of rows) if (r.cell.mode !== 'joint') r.sameAsJoint = sameAsJoint(r, rows, keys);

@@ -196,6 +196,8 @@ export function regimeFigures(report: RegimeReport, experiment: string, task: st
     // Metrics are percentages, so no difference lies beyond ±100; with 2 seeds an interval can (t₀.₉₇₅ at
     // 1 degree of freedom is 12.7), and the axis would squash every point to a line.
     const domain = [Math.max(-100, Math.min(0, ...diffs.map((d) => d.lo))), Math.min(100, Math.max(0, ...diffs.map((d) => d.hi)))];
+    const xOffset = { field: 'mode', type: 'nominal', sort: CLAIMS.map((c) => c.mode) };
+    const diffColor = { ...color, scale: modeScale(diffModes) };
     out.push({
       id: slug('regime-diff', experiment, task, objective),
       kind: 'regime-diff',
@@ -212,8 +214,8 @@ export function regimeFigures(report: RegimeReport, experiment: string, task: st
           height: HEIGHT,
           layer: [
             { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: '#555', strokeDash: [4, 3] }, encoding: { y: { field: 'zero', type: 'quantitative' } } },
-            { mark: { type: 'rule', strokeWidth: 1.5, clip: true }, encoding: { x: xEnc, xOffset: { field: 'mode', type: 'nominal', sort: CLAIMS.map((c) => c.mode) }, y: { field: 'lo', type: 'quantitative', title: 'mode − joint (points)', scale: { domain } }, y2: { field: 'hi' }, color: { ...color, scale: modeScale(diffModes) } } },
-            { mark: { type: 'point', filled: true, size: 30, clip: true }, encoding: { x: xEnc, xOffset: { field: 'mode', type: 'nominal', sort: CLAIMS.map((c) => c.mode) }, y: { field: 'diff', type: 'quantitative' }, color: { ...color, scale: modeScale(diffModes) } } },
+            { mark: { type: 'rule', strokeWidth: 1.5, clip: true }, encoding: { x: xEnc, xOffset, y: { field: 'lo', type: 'quantitative', title: 'mode − joint (points)', scale: { domain } }, y2: { field: 'hi' }, color: diffColor } },
+            { mark: { type: 'point', filled: true, size: 30, clip: true }, encoding: { x: xEnc, xOffset, y: { field: 'diff', type: 'quantitative' }, color: diffColor } },
           ],
         },
       } as unknown as TopLevelSpec,
