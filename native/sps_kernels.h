@@ -60,6 +60,8 @@ void sps_tile(const float *x, const int32_t *xd, const int32_t *reps, size_t nd,
 /* x, dx [B, H, W, C], g [B, Ho, Wo, C] with 2 Ho <= H, 2 Wo <= W. */
 void sps_max_pool_2x2_grad(const float *x, const float *g, float *dx, size_t B, size_t H, size_t W, size_t C, size_t Ho, size_t Wo);
 void sps_relu_grad(const float *dy, const float *y, size_t n, float *out);
+double sps_sum_squares(const float *x, size_t n);
+void sps_max_pool_2x2(const float *x, float *y, size_t B, size_t H, size_t W, size_t C, size_t Ho, size_t Wo);
 void sps_alea_uniform(const double *state, size_t n, float *out);
 /* 1 <= nd <= 8, xd non-negative, perm a permutation of 0..nd-1. */
 void sps_transpose(const float *x, const int32_t *xd, const int32_t *perm, size_t nd, float *out);

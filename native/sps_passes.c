@@ -15,16 +15,19 @@
  * tfjs's AdamOptimizer's float32 operations in its order (so the result is the same to the bit):
  *   m2 = m b1 + g (1 - b1);  v2 = v b2 + g^2 (1 - b2)
  *   w2 = ((m2 / acc0) / (sqrt(v2 / acc1) + eps)) (-lr) + w
- * with acc = [1 - b1^t, 1 - b2^t] and k = [b1, 1 - b1, b2, 1 - b2, eps, -lr], all float32.
+ * with acc = [1 - b1^t, 1 - b2^t] and k = [b1, 1 - b1, b2, 1 - b2, eps, -lr, s], all float32, where
+ * the gradient g is first multiplied by s (a clipping factor; 1 when nothing is clipped).
  * restrict: the arrays are distinct tensors, which lets GCC vectorise the loop; element-wise IEEE
  * operations (sqrt included, -fno-math-errno) give the same results either way.
  */
 void sps_adam(size_t N, const float *restrict w, const float *restrict m, const float *restrict v, const float *restrict g,
               const float *acc, const float *k, float *restrict w2, float *restrict m2, float *restrict v2) {
-  const float a1 = acc[0], a2 = acc[1], b1 = k[0], c1 = k[1], b2 = k[2], c2 = k[3], eps = k[4], neg_lr = k[5];
+  const float a1 = acc[0], a2 = acc[1], b1 = k[0], c1 = k[1], b2 = k[2], c2 = k[3], eps = k[4], neg_lr = k[5], s = k[6];
   for (size_t i = 0; i < N; i++) {
-    const float mi = m[i] * b1 + g[i] * c1;
-    const float vi = v[i] * b2 + (g[i] * g[i]) * c2;
+    /* g·s is the product tf.mul(g, s) gives (global-norm clipping's factor); s = 1 leaves g as it is. */
+    const float gi = g[i] * s;
+    const float mi = m[i] * b1 + gi * c1;
+    const float vi = v[i] * b2 + (gi * gi) * c2;
     m2[i] = mi;
     v2[i] = vi;
     w2[i] = ((mi / a1) / (sqrtf(vi / a2) + eps)) * neg_lr + w[i];
@@ -162,6 +165,51 @@ SPS_CLONES void sps_max_pool_2x2_grad(const float *restrict x, const float *rest
           memcpy(res, o, sizeof o);
           for (size_t j = 0; j < C - d; j++)
             for (int i = 0; i < 4; i++) dx[at[i] + d + j] = res[i][j];
+        }
+      }
+}
+
+/*
+ * sumSquares(x, n): the sum of x[i]^2 over i, each square rounded to float32 (as tf.square gives it)
+ * and summed in double over eight interleaved partial sums, which the compiler can keep in vector
+ * lanes. The squared global norm of gradient clipping: the result differs from tfjs's float32 sum of
+ * squares only in rounding, and is rounded to float32 by the caller.
+ */
+SPS_CLONES double sps_sum_squares(const float *x, size_t n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) {
+      const float q = x[i + j] * x[i + j];
+      acc[j] += (double)q;
+    }
+  for (; i < n; i++) {
+    const float q = x[i] * x[i];
+    acc[0] += (double)q;
+  }
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/*
+ * A 2x2 max pool at stride 2 without padding, NHWC (the forward of the gradient above): each output is
+ * its window's maximum by tfjs-backend-cpu's rule, the running maximum starting at -inf and replaced
+ * only by a strictly greater value (so NaN never wins and a window of NaN and -inf gives -inf).
+ */
+SPS_CLONES void sps_max_pool_2x2(const float *restrict x, float *restrict y, size_t B, size_t H, size_t W, size_t C, size_t Ho, size_t Wo) {
+  const size_t rs = W * C;
+  for (size_t b = 0; b < B; b++)
+    for (size_t yr = 0; yr < Ho; yr++)
+      for (size_t yc = 0; yc < Wo; yc++) {
+        const size_t p = (b * H + 2 * yr) * rs + 2 * yc * C;
+        const float *x0 = x + p, *x1 = x + p + C, *x2 = x + p + rs, *x3 = x + p + rs + C;
+        float *out = y + ((b * Ho + yr) * Wo + yc) * C;
+        for (size_t d = 0; d < C; d++) {
+          float m = -INFINITY;
+          m = x0[d] > m ? x0[d] : m;
+          m = x1[d] > m ? x1[d] : m;
+          m = x2[d] > m ? x2[d] : m;
+          m = x3[d] > m ? x3[d] : m;
+          out[d] = m;
         }
       }
 }

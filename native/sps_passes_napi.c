@@ -16,7 +16,7 @@ static napi_value adam(napi_env env, napi_callback_info info) {
     if (!f32_arg(env, argv[i], &p[i], &n[i], 0)) return NULL;
   const size_t N = n[0];
   if (!need(env, n[1], N, "adam m") || !need(env, n[2], N, "adam v") || !need(env, n[3], N, "adam g") || !need(env, n[4], 2, "adam acc") ||
-      !need(env, n[5], 6, "adam constants") || !need(env, n[6], N, "adam w out") || !need(env, n[7], N, "adam m out") || !need(env, n[8], N, "adam v out"))
+      !need(env, n[5], 7, "adam constants") || !need(env, n[6], N, "adam w out") || !need(env, n[7], N, "adam m out") || !need(env, n[8], N, "adam v out"))
     return NULL;
   sps_adam(N, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]);
   return NULL;
@@ -156,6 +156,45 @@ static napi_value relu_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* sumSquares(x): sps_sum_squares over a Float32Array, as a number. */
+static napi_value sum_squares(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x;
+  size_t n;
+  if (!f32_arg(env, argv[0], &x, &n, 0)) return NULL;
+  napi_value result;
+  CHECK(env, napi_create_double(env, sps_sum_squares(x, n), &result));
+  return result;
+}
+
+/* maxPool2x2(x, dims = [B, H, W, C, Ho, Wo], y). */
+static napi_value max_pool(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *y;
+  int32_t *d;
+  size_t nx, nd, ny;
+  if (!f32_arg(env, argv[0], &x, &nx, 0) || !i32_array_arg(env, argv[1], &d, &nd) || !need(env, nd, 6, "maxPool2x2 dims") ||
+      !f32_arg(env, argv[2], &y, &ny, 0))
+    return NULL;
+  for (int i = 0; i < 6; i++)
+    if (d[i] < 0) {
+      napi_throw_range_error(env, NULL, "sps_blas: maxPool2x2 dims must be non-negative");
+      return NULL;
+    }
+  const size_t B = d[0], H = d[1], W = d[2], C = d[3], Ho = d[4], Wo = d[5];
+  if (2 * Ho > H || 2 * Wo > W) {
+    napi_throw_range_error(env, NULL, "sps_blas: maxPool2x2 needs 2 Ho <= H and 2 Wo <= W");
+    return NULL;
+  }
+  if (!need(env, nx, B * H * W * C, "maxPool2x2 x") || !need(env, ny, B * Ho * Wo * C, "maxPool2x2 y")) return NULL;
+  sps_max_pool_2x2(x, y, B, H, W, C, Ho, Wo);
+  return NULL;
+}
+
 /* aleaUniform(c, s0, s1, s2, out): the generator's state as four numbers, out float32. */
 static napi_value alea_uniform(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -215,7 +254,9 @@ int sps_passes_register(napi_env env, napi_value exports) {
              {"scale", scale},
              {"tile", tile},
              {"transpose", transpose},
+             {"maxPool2x2", max_pool},
              {"maxPool2x2Grad", max_pool_grad},
+             {"sumSquares", sum_squares},
              {"reluGrad", relu_grad},
              {"aleaUniform", alea_uniform}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

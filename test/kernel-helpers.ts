@@ -112,6 +112,21 @@ export const CONVS: [Shape4, [number, number], number, number | [number, number]
   ],
   [[3, 16, 8, 1], [5, 5], 4, 1, 'same'],
   [[2, 12, 12, 5], [3, 3], 6, 1, 'same'],
+  // single-channel inputs at stride 1: LeNet's first layer, valid, and padding wider than the filter on one side
+  [[2, 16, 8, 1], [5, 5], 20, 1, 'same'],
+  [[2, 9, 7, 1], [3, 2], 17, 1, 'valid'],
+  [
+    [2, 6, 5, 1],
+    [3, 3],
+    9,
+    1,
+    [
+      [0, 0],
+      [2, 0],
+      [1, 4],
+      [0, 0],
+    ],
+  ],
 ];
 
 export function convInfo(xs: Shape4, f: [number, number], co: number, s: number | [number, number], pad: Pad): tf.backend_util.Conv2DInfo {

@@ -15,7 +15,7 @@ import { NATIVE_ADDON_PATH, coretypeFor, loadNativeAddon } from '../src/backend/
 import { nativeTuning } from '../src/backend/native/kernels.js';
 import { registerNativeGradients, unregisterNativeGradients } from '../src/backend/native/gradients.js';
 import { needs } from './helpers.js';
-import { type Shape4, assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, rand, runKernel, sizeOf } from './kernel-helpers.js';
+import { type Shape4, assertProductsMatchCpu, assertSameOnBoth, BATCH_PRODUCTS, CONVS, convInfo, onBoth, rand, runKernel, sizeOf } from './kernel-helpers.js';
 
 const NATIVE = needs('native', 'test/native-kernels.test.ts:');
 
@@ -45,7 +45,7 @@ async function withoutLeakCheck<T>(off: boolean, f: () => Promise<T>): Promise<T
 
 describe('convolutions', NATIVE, () => {
   for (const dnnl of [true, false]) {
-    it(`Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu on every configuration (strides, paddings, odd sizes, 1x1), ${dnnl ? 'oneDNN' : 'im2col + sgemm'}`, async () => {
+    it(`Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu on every configuration (strides, paddings, odd sizes, 1x1, one channel in), ${dnnl ? 'oneDNN' : 'im2col + sgemm'}`, async () => {
       nativeTuning.dnnl = dnnl;
       try {
         await convsMatchCpu();
@@ -94,7 +94,7 @@ describe('convolutions', NATIVE, () => {
   });
 
   it('fused conv2d with bias and relu or linear, and its gradients, match cpu; other activations and dilations fall back', async () => {
-    for (const [xs, f, co, s, pad] of CONVS.slice(0, 8)) {
+    for (const [xs, f, co, s, pad] of [...CONVS.slice(0, 8), ...CONVS.filter(([xs, , , s]) => xs[3] === 1 && s === 1)]) {
       const fs: [number, number, number, number] = [f[0], f[1], xs[3], co];
       const [xv, wv, bv] = [rand(sizeOf(xs)), rand(sizeOf(fs)), rand(co)];
       for (const activation of ['relu', 'linear', 'elu'] as const) {
@@ -356,6 +356,77 @@ describe('MaxPoolGrad', NATIVE, () => {
   });
 });
 
+describe('MaxPool', NATIVE, () => {
+  it('2x2 stride 2 (C) equals cpu to the bit: odd sizes, ties, all negative, NaN and -Infinity; other pools fall back (NaN aside)', async () => {
+    const cases: [Shape4, number, number, 'same' | 'valid'][] = [
+      [[2, 7, 5, 3], 2, 2, 'valid'],
+      [[3, 8, 8, 20], 2, 2, 'valid'],
+      [[2, 16, 8, 9], 2, 2, 'valid'],
+      [[2, 8, 6, 4], 2, 2, 'same'],
+      [[2, 7, 5, 3], 3, 2, 'same'],
+      [[1, 6, 6, 2], 2, 1, 'valid'],
+    ];
+    for (const [xs, f, s, pad] of cases) {
+      const n = sizeOf(xs);
+      const nanAndInf = rand(n, -3, -1);
+      for (let i = 0; i < n; i += 7) nanAndInf[i] = NaN;
+      for (let i = 3; i < n; i += 11) nanAndInf[i] = -Infinity;
+      nanAndInf.fill(NaN, 0, 4).fill(-Infinity, 4, 12);
+      const data: Record<string, Float32Array> = {
+        random: rand(n),
+        'all negative': rand(n, -5, -0.5),
+        'ties and signed zeros': rand(n, -2.5, 2.5).map((v) => Math.round(v) || (v < 0 ? -0 : 0)),
+        'NaN and -Infinity': nanAndInf,
+      };
+      for (const [name, xv] of Object.entries(data)) {
+        // Other pools fall back to wasm's (XNNPACK's) kernel, whose rules for NaN and for a tie of 0 and -0 are not cpu's.
+        const own = f === 2 && s === 2 && pad === 'valid';
+        if (name === 'NaN and -Infinity' && !own) continue;
+        const same = own ? Object.is : (a: number, b: number) => a === b;
+        const r = await onBoth(() => tf.maxPool(tf.tensor(xv, xs) as tf.Tensor4D, f, s, pad));
+        assert.deepEqual(r.shapes.wasm, r.shapes.cpu);
+        r.cpu[0].forEach((e, i) => assert.ok(same(r.wasm[0][i], e), `[${xs}] f ${f} s ${s} ${pad} ${name}: element ${i} is ${r.wasm[0][i]}, cpu ${e}`));
+      }
+    }
+  });
+
+  it('the addon refuses windows that do not fit and short arrays', () => {
+    const loaded = loadNativeAddon();
+    assert.ok('addon' in loaded);
+    const x = new Float32Array(16);
+    assert.throws(() => loaded.addon.maxPool2x2(x, Int32Array.of(1, 4, 4, 1, 3, 3), new Float32Array(9)), /needs 2 Ho <= H/);
+    assert.throws(() => loaded.addon.maxPool2x2(x, Int32Array.of(1, 4, 4, 1, 2, 2), new Float32Array(3)), /maxPool2x2 y has 3 elements, needs 4/);
+    assert.throws(() => loaded.addon.maxPool2x2(x, Int32Array.of(1, 4, 4, 1, -2, 2), new Float32Array(3)), /must be non-negative/);
+  });
+});
+
+describe('SpsSquaredNorm (clipping)', NATIVE, () => {
+  it('Σ x² over any number of tensors equals the float64 sum to float32 rounding: empty and single elements, every length mod 8, large and tiny values', () => {
+    const inputs = [
+      new Float32Array(0),
+      Float32Array.of(-3),
+      ...Array.from({ length: 9 }, (_, i) => rand(8 + i, -2, 2)),
+      rand(250_000, -1e-3, 1e-3),
+      rand(1000, -1e15, 1e15),
+      rand(50, -1e-20, 1e-20),
+    ];
+    for (const parts of [inputs, inputs.slice(1, 2), inputs.slice(-3), [inputs[0]]]) {
+      let expected = 0;
+      for (const v of parts) for (const x of v) expected += Math.fround(x * x);
+      const got = tf.tidy(() => runKernel('SpsSquaredNorm', Object.fromEntries(parts.map((v, i) => [String(i), tf.tensor(v)])), {}).dataSync());
+      assert.equal(got.length, 1);
+      assert.equal(got[0], Math.fround(expected), `${parts.length} tensors`);
+    }
+  });
+
+  it('the addon refuses what is not a Float32Array', () => {
+    const loaded = loadNativeAddon();
+    assert.ok('addon' in loaded);
+    assert.throws(() => loaded.addon.sumSquares(new Float64Array(3) as unknown as Float32Array));
+    assert.equal(loaded.addon.sumSquares(Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9)), 285);
+  });
+});
+
 describe('dropout: the Alea kernel', NATIVE, () => {
   it("tf.randomUniform's stream and tf.dropout's values and gradient, to the bit, for any seed and shape; without the kernel tf.dropout itself", async () => {
     const { aleaState, dropout } = await import('../src/models/dropout.js');
@@ -467,9 +538,9 @@ describe('registration', NATIVE, () => {
     assert.ok(!nativeKernelsRegistered());
     assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, nativeConv);
     const b = await selectBackend('native');
-    assert.match(b.reason, /native kernels registered \(21, OpenBLAS core \w+\)/);
+    assert.match(b.reason, /native kernels registered \(23, OpenBLAS core \w+\)/);
     assert.ok(nativeKernelsRegistered());
-    assert.equal(registerNativeKernels().registered.length, 21, 'idempotent');
+    assert.equal(registerNativeKernels().registered.length, 23, 'idempotent');
     unregisterNativeKernels();
     unregisterNativeKernels();
     assert.ok(!nativeKernelsRegistered());

@@ -28,11 +28,22 @@ export interface AleaUniformAttrs {
 
 /** One Adam step of one variable (src/train/adam.ts; native: src/backend/native/kernels.ts). */
 export const ADAM_UPDATE = 'SpsAdamUpdate';
-/** Its attrs: acc = [1 − β1^t, 1 − β2^t] and constants = [β1, 1 − β1, β2, 1 − β2, ε, −lr] (src/train/adam.ts). */
+/**
+ * Its attrs: acc = [1 − β1^t, 1 − β2^t] and constants = [β1, 1 − β1, β2, 1 − β2, ε, −lr] (src/train/adam.ts);
+ * gradScale multiplies the gradient first (global-norm clipping's factor, src/train/clip.ts; 1 if absent).
+ */
 export interface AdamUpdateAttrs {
   acc: number[];
   constants: number[];
+  gradScale?: number;
 }
+
+/**
+ * Σ x² over every element of every input (any number of float32 tensors, keyed '0', '1', …), as a
+ * float32 scalar: the squared global norm of gradient clipping in one call (src/train/clip.ts; native:
+ * native/sps_passes.c). Equal to tfjs's sum of squares up to rounding.
+ */
+export const SQUARED_NORM = 'SpsSquaredNorm';
 
 /** The fused chain-CRF kernels (src/crf/chain-fused.ts; native: native/sps_crf.c), named in sps/crf, which dispatches to them. */
 export { CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, type ChainCrfAttrs, type ChainViterbiAttrs } from '../crf/kernel-names.js';

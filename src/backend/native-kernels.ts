@@ -1,7 +1,7 @@
 /**
  * `--backend native` (alias `blas`): the wasm back end with sps's training kernels (./wasm-kernels.ts), whose matrix
  * products and convolutions are then replaced by OpenBLAS ones from sps's addon (./native/), with sps's
- * own kernels added (the LSTM recurrence, the ReLU gradient, Adam, the fused chain CRF), and the
+ * own kernels added (the LSTM recurrence, the ReLU gradient, Adam, clipping's squared norm, the fused chain CRF), and the
  * gradients of sum and mean by those of ./native/gradients.ts. tfjs still calls the back end 'wasm':
  * the kernels are swapped in its registry, and swapped back by unregisterNativeKernels (selectBackend
  * does that when wasm itself is asked for). Why and how fast: docs/backends.md.
@@ -15,6 +15,7 @@ import {
   Conv2DBackpropInput,
   FusedConv2D,
   _FusedMatMul,
+  MaxPool,
   MaxPoolGrad,
   Multiply,
   SplitV,
@@ -40,11 +41,14 @@ import {
   sum,
   tile,
   transpose,
+  maxPool,
   maxPoolGrad,
   RELU_GRAD,
   reluGrad,
   ALEA_UNIFORM,
   aleaUniform,
+  SQUARED_NORM,
+  squaredNorm,
   LSTM_RECURRENCE,
   LSTM_RECURRENCE_GRAD,
   lstmRecurrence,
@@ -72,19 +76,21 @@ const KERNELS: ReadonlyArray<readonly [string, NativeKernel]> = [
   [Multiply, multiply],
   [Tile, tile],
   [Transpose, transpose],
+  [MaxPool, maxPool],
   [MaxPoolGrad, maxPoolGrad],
   [LSTM_RECURRENCE, lstmRecurrence],
   [LSTM_RECURRENCE_GRAD, lstmRecurrenceGrad],
   [ADAM_UPDATE, adamUpdate],
   [RELU_GRAD, reluGrad],
   [ALEA_UNIFORM, aleaUniform],
+  [SQUARED_NORM, squaredNorm],
   [CHAIN_CRF, chainCrf],
   [CHAIN_CRF_GRAD, chainCrfGrad],
   [CHAIN_VITERBI, chainViterbi],
 ];
 
 /** Kernels of sps's own: nothing to replace, nothing to fall back on. */
-const OWN = new Set([LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, ADAM_UPDATE, RELU_GRAD, ALEA_UNIFORM, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI]);
+const OWN = new Set([LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, ADAM_UPDATE, RELU_GRAD, ALEA_UNIFORM, SQUARED_NORM, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI]);
 
 /** The kernels the native ones replaced (by name; undefined for our own), while they are registered. */
 const replaced = new Map<string, tf.KernelConfig | undefined>();

@@ -31,11 +31,20 @@ export class FusedAdam extends tf.Optimizer {
   }
 
   applyGradients(variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]): void {
+    this.applyScaledGradients(variableGradients, 1);
+  }
+
+  /**
+   * The step for the gradients multiplied by `scale` (global-norm clipping's factor, src/train/clip.ts),
+   * the product taken inside the kernel: the same float32 product as tf.mul(g, scale), without a pass.
+   */
+  applyScaledGradients(variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[], scale: number): void {
     const named = Array.isArray(variableGradients) ? variableGradients.map((g) => [g.name, g.tensor] as const) : Object.entries(variableGradients);
     // [1 − β1^t, 1 − β2^t], as tfjs computes them (float32 subtractions; exact in a double, then rounded).
     const attrs = {
       constants: this.constants,
       acc: [Math.fround(1 - this.accBeta1), Math.fround(1 - this.accBeta2)],
+      gradScale: scale,
     } satisfies AdamUpdateAttrs as unknown as tf.NamedAttrMap;
     tf.tidy(() => {
       for (const [name, gradient] of named) {

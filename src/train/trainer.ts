@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { adam } from './adam.js';
+import { applyClipped } from './clip.js';
 import type { Mode, Objective } from '../core/constants.js';
 import type { ScalingConfig, TrainConfig } from '../core/schema.js';
 import { gridSearch, regulariser } from '../crf/scaling.js';
@@ -145,13 +146,6 @@ async function profiled(fn: () => number, log: (line: string) => void, what: str
   return result;
 }
 
-/** Global-norm gradient clipping. */
-function clip(grads: Record<string, tf.Tensor>, maxNorm: number): Record<string, tf.Tensor> {
-  const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
-  const factor = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-12)));
-  return Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, factor)]));
-}
-
 /**
  * Train `problem` under `objective` and `mode`, reporting every epoch. Returns the potential
  * transform to predict with. Randomness (batch order) comes from `opts.rng` only.
@@ -224,7 +218,7 @@ export async function trainStructured<B>(problem: StructuredProblem<B>, data: Tr
               if (train.weight_decay > 0) l = tf.add(l, tf.mul(train.weight_decay / 2, tf.addN(params.map((p) => tf.sum(tf.square(p)))))) as tf.Scalar;
               return l;
             }, params);
-            optimizer.applyGradients(train.grad_clip === null ? grads : clip(grads, train.grad_clip));
+            applyClipped(optimizer, grads, train.grad_clip);
             return v.dataSync()[0];
           });
         };

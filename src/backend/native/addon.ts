@@ -52,6 +52,9 @@ export interface NativeAddon {
   transpose(x: Float32Array, dims: Int32Array, perm: Int32Array, out: Float32Array): void;
   maxPool2x2Grad(x: Float32Array, dy: Float32Array, dims: Int32Array, dx: Float32Array): void;
   reluGrad(dy: Float32Array, y: Float32Array, out: Float32Array): void;
+  maxPool2x2(x: Float32Array, dims: Int32Array, y: Float32Array): void;
+  /** Σ x², each square rounded to float32, summed in double. */
+  sumSquares(x: Float32Array): number;
   /** Draws of seedrandom's Alea generator from its state (c, s0, s1, s2), rounded to float32. */
   aleaUniform(c: number, s0: number, s1: number, s2: number, out: Float32Array): void;
   adam(

@@ -30,6 +30,7 @@ import { attrsOf, pair, sizeOf } from '../wasm/common.js';
 import type { AdamUpdateAttrs, AleaUniformAttrs, ChainCrfAttrs, ChainViterbiAttrs, LstmRecurrenceAttrs } from '../kernel-names.js';
 import { productShape } from '../wasm/matmul.js';
 import { plain2x2, poolInfo } from '../wasm/loops.js';
+import { SQUARED_NORM } from '../kernel-names.js';
 import type { NativeAddon } from './addon.js';
 
 export type Fallback = (args: KernelArgs) => TensorInfo;
@@ -189,7 +190,7 @@ export const conv2DBackpropFilter: NativeKernel = (addon, args, fallback) => {
   return dw;
 };
 
-export { ADAM_UPDATE, ALEA_UNIFORM, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, RELU_GRAD } from '../kernel-names.js';
+export { ADAM_UPDATE, ALEA_UNIFORM, CHAIN_CRF, CHAIN_CRF_GRAD, CHAIN_VITERBI, LSTM_RECURRENCE, LSTM_RECURRENCE_GRAD, RELU_GRAD, SQUARED_NORM } from '../kernel-names.js';
 
 const i32 = (backend: Backend, t: TensorInfo): Int32Array => backend.typedArrayFromHeap(t) as Int32Array;
 
@@ -259,7 +260,7 @@ export const adamUpdate: NativeKernel = (addon, args) => {
   const outs = [value, m, v].map((t) => backend.makeOutput([...t.shape], 'float32'));
   const [w2, m2, v2] = outs.map((t) => f32(backend, t));
   const acc = Float32Array.from(attrs.acc);
-  const k = Float32Array.from(attrs.constants);
+  const k = Float32Array.from([...attrs.constants, attrs.gradScale ?? 1]);
   addon.adam(f32(backend, value), f32(backend, m), f32(backend, v), f32(backend, g), acc, k, w2, m2, v2);
   return outs as unknown as TensorInfo;
 };
@@ -474,6 +475,31 @@ export const maxPoolGrad: NativeKernel = (addon, args, fallback) => {
   const dx = backend.makeOutput([...input.shape], 'float32');
   addon.maxPool2x2Grad(f32(backend, input), f32(backend, dy), Int32Array.of(B, H, W, C, Ho, Wo), f32(backend, dx));
   return dx;
+};
+
+/** A 2×2 max pool at stride 2 without padding (LeNet's, the U-net's) in one pass of C; other pools fall back. */
+export const maxPool: NativeKernel = (addon, args, fallback) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { x } = inputs;
+  if (!isF32(x) || x.shape.length !== 4) return fallback(args);
+  const info = poolInfo(x, attrs);
+  if (!plain2x2(info)) return fallback(args);
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
+  const y = backend.makeOutput([B, Ho, Wo, C], 'float32');
+  addon.maxPool2x2(f32(backend, x), Int32Array.of(B, H, W, C, Ho, Wo), f32(backend, y));
+  return y;
+};
+
+/** Σ x² over all inputs (SQUARED_NORM): each input's sum in double in C, their total rounded once to float32. */
+export const squaredNorm: NativeKernel = (addon, args) => {
+  const { inputs, backend } = args;
+  const parts = Object.values(inputs);
+  if (parts.some((t) => t.dtype !== 'float32')) throw new Error(`${SQUARED_NORM}: every input must be float32`);
+  let total = 0;
+  for (const t of parts) if (sizeOf(t.shape) > 0) total += addon.sumSquares(f32(backend, t));
+  const out = backend.makeOutput([], 'float32');
+  f32(backend, out)[0] = total;
+  return out;
 };
 
 /** The gradient of a ReLU from its output (inputs dy, y; float32): dy where y > 0, else 0, in one pass. */
