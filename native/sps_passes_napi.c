@@ -114,6 +114,27 @@ static napi_value tile(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* A 2x2 pool's dims [B, H, W, C, Ho, Wo] (six, none negative, the windows inside the input) into p. */
+static int pool_dims(napi_env env, const int32_t *d, size_t nd, const char *what, size_t p[6]) {
+  char msg[120];
+  snprintf(msg, sizeof msg, "%s dims", what);
+  if (!need(env, nd, 6, msg)) return 0;
+  for (int i = 0; i < 6; i++) {
+    if (d[i] < 0) {
+      snprintf(msg, sizeof msg, "sps_blas: %s dims must be non-negative", what);
+      napi_throw_range_error(env, NULL, msg);
+      return 0;
+    }
+    p[i] = (size_t)d[i];
+  }
+  if (2 * p[4] > p[1] || 2 * p[5] > p[2]) {
+    snprintf(msg, sizeof msg, "sps_blas: %s needs 2 Ho <= H and 2 Wo <= W", what);
+    napi_throw_range_error(env, NULL, msg);
+    return 0;
+  }
+  return 1;
+}
+
 /* maxPool2x2Grad(x, dy, dims = [B, H, W, C, Ho, Wo], dx), with 2 Ho <= H and 2 Wo <= W. */
 static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -121,20 +142,11 @@ static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   float *x, *g, *dx;
   int32_t *d;
-  size_t nx, ng, nd, ndx;
+  size_t nx, ng, nd, ndx, p[6];
   if (!f32_arg(env, argv[0], &x, &nx, 0) || !f32_arg(env, argv[1], &g, &ng, 0) || !i32_array_arg(env, argv[2], &d, &nd) ||
-      !need(env, nd, 6, "maxPool2x2Grad dims") || !f32_arg(env, argv[3], &dx, &ndx, 0))
+      !pool_dims(env, d, nd, "maxPool2x2Grad", p) || !f32_arg(env, argv[3], &dx, &ndx, 0))
     return NULL;
-  for (int i = 0; i < 6; i++)
-    if (d[i] < 0) {
-      napi_throw_range_error(env, NULL, "sps_blas: maxPool2x2Grad dims must be non-negative");
-      return NULL;
-    }
-  const size_t B = d[0], H = d[1], W = d[2], C = d[3], Ho = d[4], Wo = d[5];
-  if (2 * Ho > H || 2 * Wo > W) {
-    napi_throw_range_error(env, NULL, "sps_blas: maxPool2x2Grad needs 2 Ho <= H and 2 Wo <= W");
-    return NULL;
-  }
+  const size_t B = p[0], H = p[1], W = p[2], C = p[3], Ho = p[4], Wo = p[5];
   if (!need(env, nx, B * H * W * C, "maxPool2x2Grad x") || !need(env, ng, B * Ho * Wo * C, "maxPool2x2Grad dy") ||
       !need(env, ndx, B * H * W * C, "maxPool2x2Grad dx"))
     return NULL;
@@ -176,20 +188,11 @@ static napi_value max_pool(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   float *x, *y;
   int32_t *d;
-  size_t nx, nd, ny;
-  if (!f32_arg(env, argv[0], &x, &nx, 0) || !i32_array_arg(env, argv[1], &d, &nd) || !need(env, nd, 6, "maxPool2x2 dims") ||
+  size_t nx, nd, ny, p[6];
+  if (!f32_arg(env, argv[0], &x, &nx, 0) || !i32_array_arg(env, argv[1], &d, &nd) || !pool_dims(env, d, nd, "maxPool2x2", p) ||
       !f32_arg(env, argv[2], &y, &ny, 0))
     return NULL;
-  for (int i = 0; i < 6; i++)
-    if (d[i] < 0) {
-      napi_throw_range_error(env, NULL, "sps_blas: maxPool2x2 dims must be non-negative");
-      return NULL;
-    }
-  const size_t B = d[0], H = d[1], W = d[2], C = d[3], Ho = d[4], Wo = d[5];
-  if (2 * Ho > H || 2 * Wo > W) {
-    napi_throw_range_error(env, NULL, "sps_blas: maxPool2x2 needs 2 Ho <= H and 2 Wo <= W");
-    return NULL;
-  }
+  const size_t B = p[0], H = p[1], W = p[2], C = p[3], Ho = p[4], Wo = p[5];
   if (!need(env, nx, B * H * W * C, "maxPool2x2 x") || !need(env, ny, B * Ho * Wo * C, "maxPool2x2 y")) return NULL;
   sps_max_pool_2x2(x, y, B, H, W, C, Ho, Wo);
   return NULL;
