@@ -1,7 +1,11 @@
 /**
  * The committed paper table (results/ocr, results/chunking, results/segmentation) is one run of
- * configs/paper.yaml at one commit: every run finished, one clean code commit, every planned cell
- * there, and a checksum of every chunking prediction file that agrees with the run's final.json.
+ * configs/paper.yaml at one commit: every cell its sweep planned (each folder's sweep.json, written by
+ * that run) and nothing else, every run finished, one clean code commit, and a checksum of every
+ * chunking prediction file that agrees with the run's final.json. Where a task's config has not
+ * changed since, the plan is also what configs/paper.yaml plans now. The OCR settings changed after
+ * the table (study 10, results/studies/reopened): its rerun at one commit is issue 34's, and until it
+ * is committed OCR is in RERUN_PENDING, which the test checks is still true.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,12 +15,23 @@ import { listRuns } from '../src/results/store.js';
 import { plannedRunIds, ROOT } from './helpers.js';
 
 const TASKS = ['ocr', 'chunking', 'segmentation'];
+/** Tasks whose config changed after the committed table, before the table's rerun is committed. */
+const RERUN_PENDING = new Set(['ocr']);
 const runs = TASKS.flatMap((t) => listRuns(join(ROOT, 'results', t)));
+const sweepIds = (task: string): string[] =>
+  (JSON.parse(readFileSync(join(ROOT, 'results', task, 'sweep.json'), 'utf8')) as { cells: { id: string }[] }).cells.map((c) => c.id);
 
 describe('the committed paper table', () => {
-  it('holds every cell configs/paper.yaml plans, each finished, from one clean commit', async () => {
-    const planned = await plannedRunIds(join(ROOT, 'configs/paper.yaml'));
+  it('holds every cell its sweep planned, each finished, from one clean commit; the plan is the current one except where a rerun is pending', async () => {
+    const planned = TASKS.flatMap(sweepIds);
     assert.equal(planned.length, 225);
+    const now = await plannedRunIds(join(ROOT, 'configs/paper.yaml'));
+    assert.equal(now.length, 225);
+    for (const task of TASKS) {
+      const stale = sweepIds(task).filter((id) => !now.includes(id));
+      if (RERUN_PENDING.has(task)) assert.ok(stale.length > 0, `${task}: the committed table is the current plan again; take it out of RERUN_PENDING`);
+      else assert.deepEqual(stale, [], `${task}: committed cells the current configs/paper.yaml does not plan`);
+    }
     const ids = new Set(runs.map((r) => r.run.id));
     assert.deepEqual(
       planned.filter((id) => !ids.has(id)),
