@@ -27,10 +27,9 @@ import type {
 } from '@tensorflow/tfjs';
 import type { Backend, KernelArgs, TensorInfo } from '../wasm/common.js';
 import { attrsOf, pair, sizeOf } from '../wasm/common.js';
-import type { AdamUpdateAttrs, AleaUniformAttrs, ChainCrfAttrs, ChainViterbiAttrs, LstmRecurrenceAttrs } from '../kernel-names.js';
+import { SQUARED_NORM, type AdamUpdateAttrs, type AleaUniformAttrs, type ChainCrfAttrs, type ChainViterbiAttrs, type LstmRecurrenceAttrs } from '../kernel-names.js';
 import { productShape } from '../wasm/matmul.js';
 import { plain2x2, poolInfo } from '../wasm/loops.js';
-import { SQUARED_NORM } from '../kernel-names.js';
 import type { NativeAddon } from './addon.js';
 
 export type Fallback = (args: KernelArgs) => TensorInfo;
