@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Reruns the cell of one committed run folder from this checkout and compares what it writes with the
-# committed files: config.json, final.json and every other artifact byte for byte, metrics.jsonl
-# line by line without the epoch's `seconds`. run.json and log.txt hold times and hosts, so they are
-# not compared. The cell is picked by overriding objectives, modes and seeds to the run's own, with the
-# back end its config.json asked for (`auto` stays `auto`, so config.json can match); the rerun must
-# land in a folder of the same name (the same run id), otherwise the config no longer makes that cell,
-# and its run.json must name the same back end as the committed one (by its one name: a run recorded
-# as `blas`, the native back end's former name, is matched by a rerun on `native`).
+# committed files (scripts/rerun-compare.ts): config.json, final.json and every other artifact byte
+# for byte, metrics.jsonl line by line without the epoch's `seconds`, and final.json's word-vector
+# path (chunking) by file name, since the data folder differs between machines. run.json and log.txt
+# hold times and hosts, so they are not compared. The cell is picked by overriding objectives, modes
+# and seeds to the run's own, with the back end its config.json asked for (`auto` stays `auto`, so
+# config.json can match); the rerun must land in a folder of the same name (the same run id),
+# otherwise the config no longer makes that cell, and its run.json must name the same back end as
+# the committed one (by its one name: a run recorded as `blas`, the native back end's former name,
+# is matched by a rerun on `native`).
 # Usage: scripts/rerun-check.sh CONFIG RUN_DIR [OVERRIDES...]   (exit 0 identical, 1 not, 2 bad input)
 set -euo pipefail
 config=${1:?usage: scripts/rerun-check.sh CONFIG RUN_DIR [OVERRIDES...]}
@@ -41,29 +43,6 @@ if [ "$same_backend" != true ]; then
   echo "rerun-check: the rerun ran on back end $used, the committed run on ${cell[4]}: not comparable on this machine" >&2
   exit 1
 fi
-node - "$run" "$fresh" <<'EOF'
-const { readFileSync, readdirSync, existsSync } = require('fs');
-const { join, relative } = require('path');
-const [committed, fresh] = process.argv.slice(2);
-const skip = new Set(['run.json', 'log.txt']);
-const files = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-  e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]);
-const withoutSeconds = (text) => text.trim().split('\n').map((l) => {
-  const { seconds, ...rest } = JSON.parse(l);
-  return JSON.stringify(rest);
-}).join('\n');
-let bad = 0;
-for (const file of files(committed)) {
-  const name = relative(committed, file);
-  if (skip.has(name)) continue;
-  const other = join(fresh, name);
-  let same;
-  if (!existsSync(other)) same = false;
-  else if (name === 'metrics.jsonl') same = withoutSeconds(readFileSync(file, 'utf8')) === withoutSeconds(readFileSync(other, 'utf8'));
-  else same = readFileSync(file).equals(readFileSync(other));
-  if (!same) bad++;
-  console.log(`${same ? 'same   ' : 'DIFFERS'} ${name}${existsSync(other) ? '' : ' (not written by the rerun)'}`);
-}
-console.log(bad === 0 ? 'identical' : `${bad} file(s) differ`);
-process.exit(bad === 0 ? 0 : 1);
-EOF
+# From the repository root, where tsx resolves; the committed folder by its absolute path.
+committed="$(cd "$run" && pwd)"
+cd "$root" && node --import tsx scripts/rerun-compare.ts "$committed" "$fresh"

@@ -48,6 +48,10 @@ export const SYSTEM_NEEDS = {
     missing: () => (isRoot() ? undefined : 'the one-node Slurm cluster of scripts/slurm-local.sh runs its daemons as root'),
     enable: 'sudo npm test (as root it installs slurm-wlm and munge and starts the cluster)',
   },
+  'full-data': {
+    missing: () => (existsSync(SHARED_DATASETS) ? undefined : `${SHARED_DATASETS} not found (the committed runs read the full data sets)`),
+    enable: 'SPS_SHARED_DATASETS=/path/to/shared/datasets npm test (the folder holding ocr, conll2000, word-embeddings and weizmann-horse)',
+  },
   native: {
     missing: () =>
       existsSync(process.env.SPS_BLAS_ADDON ?? join(ROOT, 'native/build/sps_blas.node'))
@@ -108,8 +112,13 @@ export function sps(args: string[], opts: { cwd?: string; env?: Record<string, s
 }
 
 /** Run `bash scripts/NAME ARGS` from the repository root, with the CLI's test environment (the toy task). */
-export function script(name: string, args: string[]): CliResult {
-  const r = spawnSync('bash', [join(ROOT, 'scripts', name), ...args], { cwd: ROOT, env: cliEnv(), encoding: 'utf8', timeout: 240_000 });
+export function script(name: string, args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): CliResult {
+  const r = spawnSync('bash', [join(ROOT, 'scripts', name), ...args], {
+    cwd: ROOT,
+    env: cliEnv(opts.env),
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 240_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { placelessFinal, sameArtifact } from '../scripts/rerun-compare.js';
 import { needs, script, sps, tempDir, TINY_TOY } from './helpers.js';
 
 const dir = tempDir('sps-rerun-check-');
@@ -98,5 +99,26 @@ describe('scripts/rerun-check.sh', () => {
     const r = check(dir);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /run\.json does not exist: give a finished run folder/);
+  });
+});
+
+describe('scripts/rerun-compare.ts: what counts as the same file', () => {
+  const final = (path: string, f1 = 89.4) =>
+    Buffer.from(JSON.stringify({ primary: 'f1', metrics: { f1 }, embeddings: { source: 'glove', path, dim: 100 } }, null, 2) + '\n');
+
+  it("compares final.json's word-vector path by file name, and everything else byte for byte", () => {
+    const here = final('/work/main/datasets/word-embeddings/glove.6B.100d.conll2000.txt');
+    assert.ok(sameArtifact('final.json', here, final('/tmp/clone/datasets/word-embeddings/glove.6B.100d.conll2000.txt')));
+    assert.ok(!sameArtifact('final.json', here, final('/tmp/clone/datasets/word-embeddings/other-vectors.txt')), 'another file');
+    assert.ok(!sameArtifact('final.json', here, final('/tmp/clone/datasets/word-embeddings/glove.6B.100d.conll2000.txt', 89.41)), 'another metric');
+    assert.equal(placelessFinal('{\n  "f1": 1\n}\n'), '{\n  "f1": 1\n}\n', 'no embeddings: unchanged');
+  });
+
+  it('ignores only the epoch seconds in metrics.jsonl, and nothing in any other file', () => {
+    const line = (seconds: number, loss = 0.5) => JSON.stringify({ epoch: 1, losses: { train: loss }, seconds });
+    assert.ok(sameArtifact('metrics.jsonl', Buffer.from(line(3.1) + '\n'), Buffer.from(line(9.7) + '\n')));
+    assert.ok(!sameArtifact('metrics.jsonl', Buffer.from(line(3.1)), Buffer.from(line(3.1, 0.51))));
+    const path = '"path": "/a/glove.txt"';
+    assert.ok(!sameArtifact('confusion.tsv', Buffer.from(path), Buffer.from('"path": "/b/glove.txt"')), "the path rule is final.json's alone");
   });
 });
