@@ -32,11 +32,12 @@ const withoutSeconds = (text: string): string =>
 
 /**
  * final.json's text with the word-vector file's folder taken out of `embeddings.path` (the JSON
- * string of the path replaced by that of its file name; nothing else is touched).
+ * string of the path replaced by that of its file name; nothing else is touched). A replacer
+ * function, so that a `$` in a file name is taken literally.
  */
 export function placelessFinal(text: string): string {
   const path = (JSON.parse(text) as { embeddings?: { path?: unknown } }).embeddings?.path;
-  return typeof path === 'string' ? text.replace(`"path": ${JSON.stringify(path)}`, `"path": ${JSON.stringify(basename(path))}`) : text;
+  return typeof path === 'string' ? text.replace(`"path": ${JSON.stringify(path)}`, () => `"path": ${JSON.stringify(basename(path))}`) : text;
 }
 
 /**

@@ -8,7 +8,6 @@
  * table by construction. It needs the native addon (the table's back end) and the full data sets.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { listRuns } from '../src/results/store.js';
@@ -25,8 +24,7 @@ const TASKS = [
 function shortestRun(task: string, mode: string): string {
   const done = listRuns(join(ROOT, 'results', task)).filter((r) => r.run.status === 'done' && r.run.mode === mode);
   assert.ok(done.length > 0, `results/${task} holds no finished ${mode} run`);
-  const seconds = (dir: string) => (JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { duration_s: number }).duration_s;
-  return done.map((r) => r.dir).reduce((a, b) => (seconds(b) < seconds(a) ? b : a));
+  return done.reduce((a, b) => (b.run.duration_s! < a.run.duration_s! ? b : a)).dir;
 }
 
 const suite = 'test/committed-rerun.test.ts';

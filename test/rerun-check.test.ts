@@ -112,6 +112,8 @@ describe('scripts/rerun-compare.ts: what counts as the same file', () => {
     assert.ok(!sameArtifact('final.json', here, final('/tmp/clone/datasets/word-embeddings/other-vectors.txt')), 'another file');
     assert.ok(!sameArtifact('final.json', here, final('/tmp/clone/datasets/word-embeddings/glove.6B.100d.conll2000.txt', 89.41)), 'another metric');
     assert.equal(placelessFinal('{\n  "f1": 1\n}\n'), '{\n  "f1": 1\n}\n', 'no embeddings: unchanged');
+    assert.ok(sameArtifact('final.json', final('/a/$&-vectors.txt'), final('/b/$&-vectors.txt')), 'a $ in the name is literal');
+    assert.ok(!sameArtifact('final.json', final('/a/$&-vectors.txt'), final('/b/-vectors.txt')), 'a $ in the name is literal');
   });
 
   it('ignores only the epoch seconds in metrics.jsonl, and nothing in any other file', () => {
